@@ -1,0 +1,137 @@
+// RFC 1071 Internet checksum, the IPv4/IPv6 pseudo-header sums and the RFC 1624 incremental
+// update. Pointer-based: every function reads linear memory and allocates nothing.
+//
+// The ones' complement sum is byte-order independent (RFC 1071 §2(B)): we add the data as
+// little-endian 16-bit words, which is what the machine loads natively, and swap the bytes of
+// the folded result once at the end to get the network-order value.
+
+/** Sum of [ptr, ptr+len) as little-endian 16-bit words, not yet folded. */
+function sumLittleEndian(ptr: usize, len: usize): u64 {
+  let acc: u64 = 0;
+  if (ASC_FEATURE_SIMD) {
+    // 64 bytes per iteration into four independent accumulators, so the adds can overlap.
+    // Each i32 lane gains at most 2 * 0xffff per iteration; 4096 iterations keep the sum
+    // of the four accumulators below 2^32, so lanes are drained into `acc` every chunk.
+    while (len >= 64) {
+      let iterations = len >> 6;
+      if (iterations > 4096) iterations = 4096;
+      let a0 = i32x4.splat(0);
+      let a1 = i32x4.splat(0);
+      let a2 = i32x4.splat(0);
+      let a3 = i32x4.splat(0);
+      for (let i: usize = 0; i < iterations; i++) {
+        a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr)));
+        a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr, 16)));
+        a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr, 32)));
+        a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr, 48)));
+        ptr += 64;
+      }
+      len -= iterations << 6;
+      const s = i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3));
+      acc +=
+        <u64>(<u32>i32x4.extract_lane(s, 0)) +
+        <u64>(<u32>i32x4.extract_lane(s, 1)) +
+        <u64>(<u32>i32x4.extract_lane(s, 2)) +
+        <u64>(<u32>i32x4.extract_lane(s, 3));
+    }
+    while (len >= 16) {
+      const s = i32x4.extadd_pairwise_i16x8_u(v128.load(ptr));
+      acc +=
+        <u64>(<u32>i32x4.extract_lane(s, 0)) +
+        <u64>(<u32>i32x4.extract_lane(s, 1)) +
+        <u64>(<u32>i32x4.extract_lane(s, 2)) +
+        <u64>(<u32>i32x4.extract_lane(s, 3));
+      ptr += 16;
+      len -= 16;
+    }
+  }
+  // Scalar: 32-bit words into a 64-bit accumulator (no carry is lost below 2^32 words).
+  // Two accumulators let consecutive adds proceed in parallel.
+  let b: u64 = 0;
+  while (len >= 16) {
+    acc += <u64>load<u32>(ptr) + <u64>load<u32>(ptr, 4);
+    b += <u64>load<u32>(ptr, 8) + <u64>load<u32>(ptr, 12);
+    ptr += 16;
+    len -= 16;
+  }
+  acc += b;
+  while (len >= 4) {
+    acc += <u64>load<u32>(ptr);
+    ptr += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    acc += <u64>load<u16>(ptr);
+    ptr += 2;
+    len -= 2;
+  }
+  // An odd last byte is the high byte of a network-order word padded with zero, which is the
+  // low byte of a little-endian word.
+  if (len) acc += <u64>load<u8>(ptr);
+  return acc;
+}
+
+/** Fold a wide ones' complement sum to 16 bits (end-around carry). */
+// @ts-ignore: decorator
+@inline export function fold16(sum: u64): u32 {
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  let s = <u32>sum;
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return s;
+}
+
+// @ts-ignore: decorator
+@inline function swap16(x: u32): u32 {
+  return ((x & 0xff) << 8) | (x >> 8);
+}
+
+/**
+ * Folded 16-bit ones' complement sum of [ptr, ptr+len) as network-order words, plus `seed`
+ * (a folded or unfolded network-order partial sum). Not complemented.
+ */
+export function onesComplementSum(ptr: usize, len: usize, seed: u32): u32 {
+  const little = fold16(sumLittleEndian(ptr, len));
+  return fold16(<u64>swap16(little) + <u64>seed);
+}
+
+/** RFC 1071 checksum of [ptr, ptr+len): the value to store in a header. */
+export function internetChecksum(ptr: usize, len: usize): u32 {
+  return ~onesComplementSum(ptr, len, 0) & 0xffff;
+}
+
+/** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), when one 16-bit word changes from m to m'. */
+export function updateChecksum(oldChecksum: u32, oldWord: u32, newWord: u32): u32 {
+  const sum = <u64>(~oldChecksum & 0xffff) + <u64>(~oldWord & 0xffff) + <u64>(newWord & 0xffff);
+  return ~fold16(sum) & 0xffff;
+}
+
+/** Network-order 16-bit load. */
+// @ts-ignore: decorator
+@inline export function loadBe16(ptr: usize): u32 {
+  return swap16(<u32>load<u16>(ptr));
+}
+
+// @ts-ignore: decorator
+@inline export function storeBe16(ptr: usize, value: u32): void {
+  store<u16>(ptr, <u16>swap16(value & 0xffff));
+}
+
+/** IPv4 pseudo-header sum (RFC 768): addresses at srcPtr/dstPtr (4 bytes each), protocol, length. */
+export function ipv4PseudoHeaderSum(srcPtr: usize, dstPtr: usize, protocol: u32, length: u32): u32 {
+  const sum =
+    <u64>loadBe16(srcPtr) + <u64>loadBe16(srcPtr + 2) +
+    <u64>loadBe16(dstPtr) + <u64>loadBe16(dstPtr + 2) +
+    <u64>protocol + <u64>length;
+  return fold16(sum);
+}
+
+/** IPv6 pseudo-header sum (RFC 8200 §8.1): 16-byte addresses, 32-bit length, next header. */
+export function ipv6PseudoHeaderSum(srcPtr: usize, dstPtr: usize, protocol: u32, length: u32): u32 {
+  let sum: u64 = <u64>protocol + <u64>(length >> 16) + <u64>(length & 0xffff);
+  for (let i: usize = 0; i < 16; i += 2) {
+    sum += <u64>loadBe16(srcPtr + i) + <u64>loadBe16(dstPtr + i);
+  }
+  return fold16(sum);
+}

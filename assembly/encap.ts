@@ -1,0 +1,82 @@
+// Encapsulation: write the outer Ethernet/IP/UDP/VXLAN headers in front of an inner frame that
+// already sits in memory, from a template built once per tunnel.
+//
+// The template is a descriptor followed by the header bytes with every per-packet field zero
+// (lengths, IPv4 identification and checksum, UDP source port and checksum). Per packet we copy
+// the header, then fill those fields; the IPv4 header checksum is completed from a sum of the
+// constant fields precomputed in the template (RFC 1624 style), so the header is not re-summed.
+
+import { onesComplementSum, fold16, storeBe16 } from './checksum';
+import { flowHash, sourcePortFromHash } from './flowhash';
+import { IPV4_TOTAL_LENGTH, IPV4_IDENTIFICATION, IPV4_CHECKSUM } from './layout/ipv4';
+import { IPV6_PAYLOAD_LENGTH } from './layout/ipv6';
+import { UDP_SOURCE_PORT, UDP_LENGTH, UDP_CHECKSUM } from './layout/udp';
+
+// Template descriptor: i32 fields at these byte offsets (TEMPLATE_* in src/wasm/abi.ts).
+export const TEMPLATE_HEADER_LEN: usize = 0;
+export const TEMPLATE_L3: usize = 4;
+export const TEMPLATE_L4: usize = 8;
+export const TEMPLATE_IP_VERSION: usize = 12;
+export const TEMPLATE_UDP_CHECKSUM_MODE: usize = 16;
+export const TEMPLATE_PORT_LOW: usize = 20;
+export const TEMPLATE_PORT_HIGH: usize = 24;
+/** A fixed source port, or -1 to hash the inner flow. */
+export const TEMPLATE_FIXED_SOURCE_PORT: usize = 28;
+/** Folded sum of the IPv4 header with the per-packet fields zero. */
+export const TEMPLATE_IPV4_BASE_SUM: usize = 32;
+/** Folded pseudo-header sum without the length (addresses and protocol). */
+export const TEMPLATE_PSEUDO_BASE_SUM: usize = 36;
+/** Next IPv4 identification; incremented per packet. */
+export const TEMPLATE_NEXT_ID: usize = 40;
+export const TEMPLATE_HEADER: usize = 64;
+export const TEMPLATE_LEN: usize = 160;
+
+export const UDP_CHECKSUM_ZERO: i32 = 0;
+export const UDP_CHECKSUM_FULL: i32 = 1;
+
+/**
+ * Write the outer headers for the inner frame at [inner, inner+innerLen) into the bytes just
+ * before it, which the caller reserved (headroom ≥ header length). Returns the outer frame's
+ * length; the frame starts at inner - header length.
+ */
+export function encapFrame(template: usize, inner: usize, innerLen: usize): usize {
+  const headerLen = <usize>load<i32>(template + TEMPLATE_HEADER_LEN);
+  const l3 = <usize>load<i32>(template + TEMPLATE_L3);
+  const l4 = <usize>load<i32>(template + TEMPLATE_L4);
+  const frame = inner - headerLen;
+  memory.copy(frame, template + TEMPLATE_HEADER, headerLen);
+
+  const udpLength = <u32>(headerLen - l4 + innerLen);
+  if (load<i32>(template + TEMPLATE_IP_VERSION) == 4) {
+    const totalLength = <u32>(headerLen - l3 + innerLen);
+    const id = <u32>load<i32>(template + TEMPLATE_NEXT_ID) & 0xffff;
+    store<i32>(template + TEMPLATE_NEXT_ID, <i32>((id + 1) & 0xffff));
+    storeBe16(frame + l3 + IPV4_TOTAL_LENGTH, totalLength);
+    storeBe16(frame + l3 + IPV4_IDENTIFICATION, id);
+    const sum = <u64>load<u32>(template + TEMPLATE_IPV4_BASE_SUM) + <u64>totalLength + <u64>id;
+    storeBe16(frame + l3 + IPV4_CHECKSUM, ~fold16(sum) & 0xffff);
+  } else {
+    storeBe16(frame + l3 + IPV6_PAYLOAD_LENGTH, udpLength);
+  }
+  storeBe16(frame + l4 + UDP_LENGTH, udpLength);
+
+  let sourcePort = load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT);
+  if (sourcePort < 0) {
+    sourcePort = <i32>sourcePortFromHash(
+      flowHash(inner, innerLen),
+      <u32>load<i32>(template + TEMPLATE_PORT_LOW),
+      <u32>load<i32>(template + TEMPLATE_PORT_HIGH),
+    );
+  }
+  storeBe16(frame + l4 + UDP_SOURCE_PORT, <u32>sourcePort);
+
+  if (load<i32>(template + TEMPLATE_UDP_CHECKSUM_MODE) == UDP_CHECKSUM_FULL) {
+    // The template's checksum field is zero, so summing the datagram as it stands is right.
+    const seed = fold16(<u64>load<u32>(template + TEMPLATE_PSEUDO_BASE_SUM) + <u64>udpLength);
+    let checksum = ~onesComplementSum(frame + l4, udpLength, seed) & 0xffff;
+    // RFC 768: a computed zero is sent as all ones, since zero means "no checksum".
+    if (checksum == 0) checksum = 0xffff;
+    storeBe16(frame + l4 + UDP_CHECKSUM, checksum);
+  }
+  return headerLen + innerLen;
+}

@@ -1,0 +1,78 @@
+// Hash of an inner frame's flow, used to pick the outer UDP source port so that routers on the
+// underlay spread tunnels over their paths (RFC 7348 §5: "a hash of fields from the inner
+// packet"), the way Linux's udp_flow_src_port does. The hash itself differs from Linux's (which
+// is keyed by a per-boot random seed), but the inputs are the same: Ethernet addresses, and for
+// IP the addresses, protocol and, for TCP/UDP/SCTP, the ports.
+
+import { loadBe16 } from './checksum';
+import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
+import { IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK } from './layout/ipv4';
+import { IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_HEADER_LEN } from './layout/ipv6';
+
+// @ts-ignore: decorator
+@inline function mix(h: u32, k: u32): u32 {
+  // MurmurHash3's block step.
+  k *= 0xcc9e2d51;
+  k = rotl<u32>(k, 15);
+  k *= 0x1b873593;
+  h ^= k;
+  h = rotl<u32>(h, 13);
+  return h * 5 + 0xe6546b64;
+}
+
+// @ts-ignore: decorator
+@inline function finish(h: u32): u32 {
+  // MurmurHash3's finaliser: every input bit affects every output bit.
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >> 16;
+  return h;
+}
+
+// @ts-ignore: decorator
+@inline function hasPorts(protocol: u32): bool {
+  return protocol == 6 || protocol == 17 || protocol == 132; // TCP, UDP, SCTP
+}
+
+/** Flow hash of the inner Ethernet frame at [frame, frame+len). Frames under 14 bytes hash to 0. */
+export function flowHash(frame: usize, len: usize): u32 {
+  if (len < ETH_HEADER_LEN) return 0;
+  // Both MAC addresses: 12 bytes, three words.
+  let h: u32 = mix(mix(mix(0x9747b28c, load<u32>(frame)), load<u32>(frame, 4)), load<u32>(frame, 8));
+  let typeOffset = ETH_TYPE;
+  let etherType = loadBe16(frame + typeOffset);
+  for (let tags = 0; tags < MAX_VLAN_TAGS && isVlanTpid(etherType) && typeOffset + VLAN_TAG_LEN + 2 <= len; tags++) {
+    typeOffset += VLAN_TAG_LEN;
+    etherType = loadBe16(frame + typeOffset);
+  }
+  h = mix(h, etherType);
+  const l3 = typeOffset + 2;
+  if (etherType == ETHERTYPE_IPV4 && len - l3 >= IPV4_MIN_HEADER_LEN) {
+    const headerLen = (<usize>load<u8>(frame + l3) & 0x0f) << 2;
+    const protocol = <u32>load<u8>(frame + l3 + IPV4_PROTOCOL);
+    h = mix(mix(mix(h, load<u32>(frame + l3 + IPV4_SOURCE)), load<u32>(frame + l3 + IPV4_SOURCE + 4)), protocol);
+    const fragment = loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK);
+    if (fragment == 0 && hasPorts(protocol) && headerLen >= IPV4_MIN_HEADER_LEN && len - l3 >= headerLen + 4) {
+      h = mix(h, load<u32>(frame + l3 + headerLen));
+    }
+  } else if (etherType == ETHERTYPE_IPV6 && len - l3 >= IPV6_HEADER_LEN) {
+    const protocol = <u32>load<u8>(frame + l3 + IPV6_NEXT_HEADER);
+    for (let i: usize = 0; i < 32; i += 4) h = mix(h, load<u32>(frame + l3 + IPV6_SOURCE + i));
+    h = mix(h, protocol);
+    if (hasPorts(protocol) && len - l3 >= IPV6_HEADER_LEN + 4) {
+      h = mix(h, load<u32>(frame + l3 + IPV6_HEADER_LEN));
+    }
+  }
+  return finish(h);
+}
+
+/**
+ * Map a flow hash into [low, high] (inclusive), as udp_flow_src_port does: fold the high half
+ * into the low so both matter, then scale with a multiply instead of a modulo.
+ */
+export function sourcePortFromHash(hash: u32, low: u32, high: u32): u32 {
+  hash ^= hash << 16;
+  return <u32>((<u64>hash * <u64>(high - low + 1)) >> 32) + low;
+}

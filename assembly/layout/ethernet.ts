@@ -1,0 +1,36 @@
+// Ethernet II (IEEE 802.3 clause 3) with IEEE 802.1Q / 802.1ad tags.
+//
+//   0                   1                   2                   3
+//   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                    Destination MAC (6 bytes)                  |
+//  +                               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                               |                               |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
+//  |                      Source MAC (6 bytes)                     |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |   TPID 0x8100 / 0x88a8 (opt.) |  PCP|D|        VID            |  ← zero or more tags
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |          EtherType            |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+export const ETH_DESTINATION: usize = 0;
+export const ETH_SOURCE: usize = 6;
+/** The EtherType, or the first tag's TPID. */
+export const ETH_TYPE: usize = 12;
+export const ETH_HEADER_LEN: usize = 14;
+export const VLAN_TAG_LEN: usize = 4;
+/** The decoders walk at most this many tags. */
+export const MAX_VLAN_TAGS: i32 = 8;
+
+export const ETHERTYPE_IPV4: u32 = 0x0800;
+export const ETHERTYPE_IPV6: u32 = 0x86dd;
+export const TPID_8021Q: u32 = 0x8100;
+export const TPID_8021AD: u32 = 0x88a8;
+/** Pre-standard QinQ S-tag, still seen in the wild. */
+export const TPID_QINQ_LEGACY: u32 = 0x9100;
+
+// @ts-ignore: decorator
+@inline export function isVlanTpid(type: u32): bool {
+  return type == TPID_8021Q || type == TPID_8021AD || type == TPID_QINQ_LEGACY;
+}

@@ -1,0 +1,150 @@
+/**
+ * The single-frame object API: checksums, `encapsulate` and `decapsulate`. Each call copies its
+ * bytes into the active backend's workspace, runs one kernel, and reads the answer back; the
+ * zero-copy batch API in src/batch/ avoids even that copy.
+ */
+import { DecodeError } from './errors';
+import type { DecapOptions, TunnelOptions, VxlanFrame } from './types';
+import {
+  DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6, DECAP_CHECK_VNI, DECAP_GBP, DECAP_STRICT, DECAP_VERIFY_CHECKSUMS,
+  RESULT_INNER, RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
+  RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID,
+} from './wasm/abi';
+import { HEADROOM, MAX_FRAME_LEN, workspace } from './backend';
+import { buildTunnelTemplate } from './batch/template';
+import * as ethernet from './wire/ethernet';
+import * as ipv4 from './wire/ipv4';
+import * as ipv6 from './wire/ipv6';
+import * as udp from './wire/udp';
+import * as vxlan from './wire/vxlan';
+
+export const DEFAULT_VXLAN_PORTS: readonly number[] = [4789, 8472];
+
+function checkBytes(data: unknown, name: string): asserts data is Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+}
+
+/** Sum `data` through the kernel in scratch-sized pieces; each piece has an even length but the last. */
+function sumThroughKernel(data: Uint8Array, seed: number): number {
+  const { kernels, scratch, scratchLen } = workspace();
+  const pieceLen = scratchLen & ~1;
+  let sum = seed;
+  let at = 0;
+  do {
+    const piece = data.subarray(at, at + pieceLen);
+    kernels.bytes.set(piece, scratch);
+    sum = kernels.onesComplementSum(scratch, piece.length, sum);
+    at += pieceLen;
+  } while (at < data.length);
+  return sum;
+}
+
+/** Folded 16-bit ones' complement sum of `data` (network-order words) plus `seed`; not complemented. */
+export function onesComplementSum(data: Uint8Array, seed = 0): number {
+  checkBytes(data, 'data');
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError('seed must be an integer in 0..2^32-1');
+  return sumThroughKernel(data, seed);
+}
+
+/** The RFC 1071 Internet checksum of `data`: the value to put in a header (0..0xffff). */
+export function checksum(data: Uint8Array): number {
+  checkBytes(data, 'data');
+  return ~sumThroughKernel(data, 0) & 0xffff;
+}
+
+/** RFC 1624 eqn. 3: the new checksum after one 16-bit word of the data changes from oldWord to newWord. */
+export function updateChecksum(oldChecksum: number, oldWord: number, newWord: number): number {
+  for (const [name, value] of [['oldChecksum', oldChecksum], ['oldWord', oldWord], ['newWord', newWord]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new RangeError(`${name} must be an integer in 0..65535`);
+  }
+  return workspace().kernels.updateChecksum(oldChecksum, oldWord, newWord);
+}
+
+let nextIdentification = 0;
+
+/** Build the whole outer frame (Ethernet, IP, UDP, VXLAN, then `inner`) with every length and checksum. */
+export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Array {
+  checkBytes(inner, 'inner');
+  const template = buildTunnelTemplate(tunnel);
+  if (inner.length < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${inner.length}`);
+  if (inner.length > template.maxInnerLen) {
+    throw new RangeError(`inner frame of ${inner.length} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
+  }
+  const { kernels, template: templatePtr, scratch } = workspace();
+  const memory = kernels.bytes;
+  memory.set(template.bytes, templatePtr);
+  new DataView(memory.buffer, templatePtr).setInt32(TEMPLATE_NEXT_ID, nextIdentification, true);
+  nextIdentification = (nextIdentification + 1) & 0xffff;
+  const innerPtr = scratch + HEADROOM;
+  memory.set(inner, innerPtr);
+  const frameLen = kernels.encapFrame(templatePtr, innerPtr, inner.length);
+  const frameAt = innerPtr - template.headerLen;
+  return memory.slice(frameAt, frameAt + frameLen);
+}
+
+/** Option bits and packed ports for decapFrame, validated. */
+export interface DecapSettings {
+  options: number;
+  vni: number;
+  portsLow: number;
+  portsHigh: number;
+}
+
+export function decapSettings(options: DecapOptions = {}, strictDefault = true): DecapSettings {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const ports = options.ports ?? DEFAULT_VXLAN_PORTS;
+  if (!Array.isArray(ports) || ports.length === 0 || ports.length > 4) throw new RangeError('ports must list 1 to 4 UDP ports');
+  for (const port of ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`ports: ${String(port)} is not a port in 1..65535`);
+  }
+  let bits = 0;
+  if (options.strict ?? strictDefault) bits |= DECAP_STRICT;
+  if (options.verifyChecksums ?? true) bits |= DECAP_VERIFY_CHECKSUMS;
+  if (options.allowZeroUdpChecksumIpv6 === true) bits |= DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6;
+  if (options.gbp === true) bits |= DECAP_GBP;
+  let vni = 0;
+  if (options.vni !== undefined) {
+    if (!Number.isInteger(options.vni) || options.vni < 0 || options.vni > 0xffffff) throw new RangeError('vni must be an integer in 0..16777215');
+    vni = options.vni;
+    bits |= DECAP_CHECK_VNI;
+  }
+  const port = (i: number) => ports[i] ?? 0;
+  return { options: bits, vni, portsLow: port(0) | (port(1) << 16), portsHigh: (port(2) | (port(3) << 16)) >>> 0 };
+}
+
+/**
+ * Validate a VXLAN frame and decode every header. `inner` is a view into `frame`, not a copy.
+ * Throws DecodeError (with code, layer and byte offset) for any frame that is not valid.
+ */
+export function decapsulate(frame: Uint8Array, options?: DecapOptions): VxlanFrame {
+  return decode(frame, decapSettings(options));
+}
+
+/** `decapsulate` that tolerates what Linux would drop but can still be read: reserved bits, trailing bytes. */
+export function decapsulateLax(frame: Uint8Array, options?: Omit<DecapOptions, 'strict'>): VxlanFrame {
+  return decode(frame, decapSettings({ ...options, strict: false }));
+}
+
+function decode(frame: Uint8Array, settings: DecapSettings): VxlanFrame {
+  checkBytes(frame, 'frame');
+  const { kernels, scratch, result } = workspace();
+  // No valid frame is longer than MAX_FRAME_LEN; a longer one is judged on its first bytes,
+  // which is the same verdict (strict: trailing bytes; lax: trimmed).
+  const len = Math.min(frame.length, MAX_FRAME_LEN);
+  kernels.bytes.set(frame.subarray(0, len), scratch);
+  const status = kernels.decapFrame(scratch, len, settings.options, settings.vni, settings.portsLow, settings.portsHigh, result);
+  const record = new DataView(kernels.bytes.buffer, result);
+  if (status !== 0) {
+    throw DecodeError.fromStatus(record.getInt32(RESULT_STATUS, true), record.getInt32(RESULT_LAYER, true), record.getInt32(RESULT_OFFSET, true));
+  }
+  // The kernel has checked every header below, so these decoders find what they need.
+  const l3 = record.getInt32(RESULT_L3, true);
+  const innerAt = record.getInt32(RESULT_INNER, true);
+  return {
+    ethernet: ethernet.decode(frame, 0),
+    ip: record.getInt32(RESULT_IP_VERSION, true) === 4 ? ipv4.decode(frame, l3) : ipv6.decode(frame, l3),
+    udp: udp.decode(frame, record.getInt32(RESULT_L4, true)),
+    vxlan: vxlan.decode(frame, record.getInt32(RESULT_VXLAN, true)),
+    inner: frame.subarray(innerAt, innerAt + record.getInt32(RESULT_INNER_LEN, true)),
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * vxlan-wasm: VXLAN over UDP over IPv4/IPv6 over Ethernet, encoded and decoded with every
+ * checksum by WebAssembly kernels (SIMD where available), with a pure-TS reference twin.
+ */
+export { checksum, onesComplementSum, updateChecksum, encapsulate, decapsulate, decapsulateLax, DEFAULT_VXLAN_PORTS } from './api';
+export { init, useBackend, backendName, defaultBackendName } from './backend';
+export type { BackendName } from './wasm/abi';
+export { DecodeError, DecodeStatus, Layer, statusName } from './errors';
+export type { DecodeErrorCode, LayerName } from './errors';
+export type {
+  VxlanFrame, EthernetHeader, VlanTag, Ipv4Header, Ipv6Header, Ipv6ExtensionHeader, UdpHeader, VxlanHeader,
+  GroupPolicy, TunnelOptions, TunnelEndpoint, DecapOptions,
+} from './types';
+export * from './wire/index';

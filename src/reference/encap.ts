@@ -1,0 +1,46 @@
+/** The pure-TS twin of assembly/encap.ts. */
+import {
+  TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
+  TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW, TEMPLATE_PSEUDO_BASE_SUM,
+  TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL,
+} from '../wasm/abi';
+import { fold16, onesComplementSum, writeBe16 } from './checksum';
+import { flowHash, sourcePortFromHash } from './flowhash';
+
+export function encapFrame(bytes: Uint8Array, template: number, inner: number, innerLen: number): number {
+  const descriptor = new DataView(bytes.buffer, bytes.byteOffset + template, TEMPLATE_HEADER);
+  const field = (offset: number) => descriptor.getInt32(offset, true);
+  const headerLen = field(TEMPLATE_HEADER_LEN);
+  const l3 = field(TEMPLATE_L3);
+  const l4 = field(TEMPLATE_L4);
+  const frame = inner - headerLen;
+  bytes.copyWithin(frame, template + TEMPLATE_HEADER, template + TEMPLATE_HEADER + headerLen);
+
+  const udpLength = headerLen - l4 + innerLen;
+  if (field(TEMPLATE_IP_VERSION) === 4) {
+    const totalLength = headerLen - l3 + innerLen;
+    const id = field(TEMPLATE_NEXT_ID) & 0xffff;
+    descriptor.setInt32(TEMPLATE_NEXT_ID, (id + 1) & 0xffff, true);
+    writeBe16(bytes, frame + l3 + 2, totalLength);
+    writeBe16(bytes, frame + l3 + 4, id);
+    const headerSum = fold16((field(TEMPLATE_IPV4_BASE_SUM) >>> 0) + totalLength + id);
+    writeBe16(bytes, frame + l3 + 10, ~headerSum & 0xffff);
+  } else {
+    writeBe16(bytes, frame + l3 + 4, udpLength);
+  }
+  writeBe16(bytes, frame + l4 + 4, udpLength);
+
+  let sourcePort = field(TEMPLATE_FIXED_SOURCE_PORT);
+  if (sourcePort < 0) {
+    sourcePort = sourcePortFromHash(flowHash(bytes, inner, innerLen), field(TEMPLATE_PORT_LOW), field(TEMPLATE_PORT_HIGH));
+  }
+  writeBe16(bytes, frame + l4, sourcePort);
+
+  if (field(TEMPLATE_UDP_CHECKSUM_MODE) === UDP_CHECKSUM_FULL) {
+    const seed = fold16((field(TEMPLATE_PSEUDO_BASE_SUM) >>> 0) + udpLength);
+    const checksum = ~onesComplementSum(bytes, frame + l4, udpLength, seed) & 0xffff;
+    // RFC 768: a computed zero goes out as all ones.
+    writeBe16(bytes, frame + l4 + 6, checksum === 0 ? 0xffff : checksum);
+  }
+  return headerLen + innerLen;
+}

@@ -1,0 +1,56 @@
+/**
+ * The reference backend: the kernels in plain TypeScript over an ArrayBuffer that plays the
+ * part of WASM linear memory. The oracle in tests, and the fallback where WebAssembly is absent.
+ */
+import type { Kernels } from '../wasm/abi';
+import * as checksum from './checksum';
+import { decapFrame } from './decap';
+import { encapFrame } from './encap';
+import { flowHash, sourcePortFromHash } from './flowhash';
+
+export class ReferenceKernels implements Kernels {
+  readonly name = 'reference' as const;
+  bytes: Uint8Array = new Uint8Array(64 * 1024);
+  /** Bump pointer; 0 stays unused so that no pointer is ever null. */
+  private top = 16;
+
+  reserve(size: number): number {
+    const ptr = this.top;
+    this.top = (ptr + size + 15) & ~15;
+    if (this.top > this.bytes.length) {
+      // Grow like WASM memory does: a new, larger buffer (views of the old one go stale).
+      const grown = new Uint8Array(Math.max(this.top, this.bytes.length * 2));
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    return ptr;
+  }
+
+  onesComplementSum(ptr: number, len: number, seed: number) {
+    return checksum.onesComplementSum(this.bytes, ptr, len, seed);
+  }
+  internetChecksum(ptr: number, len: number) {
+    return checksum.internetChecksum(this.bytes, ptr, len);
+  }
+  updateChecksum(oldChecksum: number, oldWord: number, newWord: number) {
+    return checksum.updateChecksum(oldChecksum, oldWord, newWord);
+  }
+  ipv4PseudoHeaderSum(srcPtr: number, dstPtr: number, protocol: number, length: number) {
+    return checksum.ipv4PseudoHeaderSum(this.bytes, srcPtr, dstPtr, protocol, length);
+  }
+  ipv6PseudoHeaderSum(srcPtr: number, dstPtr: number, protocol: number, length: number) {
+    return checksum.ipv6PseudoHeaderSum(this.bytes, srcPtr, dstPtr, protocol, length);
+  }
+  decapFrame(frame: number, len: number, options: number, expectedVni: number, portsLow: number, portsHigh: number, out: number) {
+    return decapFrame(this.bytes, frame, len, options, expectedVni, portsLow, portsHigh, out);
+  }
+  encapFrame(template: number, inner: number, innerLen: number) {
+    return encapFrame(this.bytes, template, inner, innerLen);
+  }
+  flowHash(frame: number, len: number) {
+    return flowHash(this.bytes, frame, len);
+  }
+  sourcePortFromHash(hash: number, low: number, high: number) {
+    return sourcePortFromHash(hash, low, high);
+  }
+}
