@@ -103,7 +103,7 @@ export function buildTunnelTemplate(tunnel: TunnelOptions): TunnelTemplate {
   const vx = l4 + udp.encodeInto(
     { sourcePort: fixedSourcePort < 0 ? 0 : fixedSourcePort, destinationPort, length: 0, checksum: 0 }, header, l4,
   );
-  const headerLen = vx + vxlan.encodeInto({ flags: gbp ? 0x88 : 0x08, vni, gbp }, header, vx);
+  const headerLen = vx + vxlan.encodeInto({ vni, gbp }, header, vx);
 
   const addressLen = ipVersion === 4 ? 4 : 16;
   const addressesAt = l3 + (ipVersion === 4 ? 12 : 8);

@@ -1,0 +1,87 @@
+// The built package loads the ways users load it: Node ESM, Node CJS, a browser bundle made by
+// esbuild, and its type declarations compile for both module kinds. Runs against dist/, which
+// `npm test` builds first.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+// A known answer both loaders must give: the RFC 1071 §3 example words sum to 0xddf2.
+const probe = `checksum(new Uint8Array([0x00,0x01,0xf2,0x03,0xf4,0xf5,0xf6,0xf7])).toString(16) + ' ' + backendName()`;
+
+function node(args: string[]): string {
+  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
+}
+
+test('dist/ has been built', () => {
+  for (const file of ['index.mjs', 'index.cjs', 'index.d.mts', 'index.d.cts', 'cli.mjs']) {
+    assert.ok(existsSync(join(root, 'dist', file)), `dist/${file}`);
+  }
+});
+
+test('import("vxlan-wasm") works in Node ESM', () => {
+  const out = node(['--input-type=module', '-e', `import { checksum, backendName } from 'vxlan-wasm'; console.log(${probe});`]);
+  assert.is(out, '220d wasm-simd');
+});
+
+test('require("vxlan-wasm") works in Node CJS', () => {
+  const out = node(['-e', `const { checksum, backendName } = require('vxlan-wasm'); console.log(${probe});`]);
+  assert.is(out, '220d wasm-simd');
+});
+
+test('esbuild bundles it for the browser, with no Node built-ins, and the bundle runs', async () => {
+  const result = await build({
+    stdin: {
+      contents: `import { checksum, backendName, encapsulate, decapsulate } from 'vxlan-wasm';
+        const inner = new Uint8Array(60).fill(7);
+        const frame = encapsulate(inner, { vni: 9, source: { mac: '02:00:00:00:00:01', ip: '10.0.0.1' },
+          destination: { mac: '02:00:00:00:00:02', ip: '10.0.0.2' } });
+        export const answer = ${probe} + ' ' + decapsulate(frame).vxlan.vni;`,
+      resolveDir: root,
+      loader: 'js',
+    },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    write: false,
+    logLevel: 'silent',
+  });
+  const code = result.outputFiles[0].text;
+  assert.not.match(code, /from\s*["']node:/, 'no node: imports in the browser bundle');
+  const file = join(mkdtempSync(join(tmpdir(), 'vxlan-bundle-')), 'bundle.mjs');
+  writeFileSync(file, code);
+  const { answer } = await import(pathToFileURL(file).href);
+  assert.is(answer, '220d wasm-simd 9');
+});
+
+test('the type declarations compile for ESM and CJS consumers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vxlan-types-'));
+  const usage = `import { encapsulate, decapsulate, DecodeError, type VxlanFrame } from 'vxlan-wasm';
+const frame: Uint8Array = encapsulate(new Uint8Array(64), { vni: 1, source: { mac: 'a', ip: 'b' }, destination: { mac: 'c', ip: 'd' } });
+const decoded: VxlanFrame = decapsulate(frame, { strict: true });
+const code: string = new DecodeError('TRUNCATED', 'udp', 3).code;
+export { decoded, code };
+`;
+  writeFileSync(join(dir, 'esm.mts'), usage);
+  writeFileSync(join(dir, 'cjs.cts'), usage);
+  // Resolve 'vxlan-wasm' through node_modules, as an installed package would be.
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(root, join(dir, 'node_modules', 'vxlan-wasm'));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true, types: [], lib: ['ES2022', 'DOM'] },
+    files: ['esm.mts', 'cjs.cts'],
+  }));
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
+  } catch (error) {
+    assert.unreachable(`tsc failed:\n${(error as { stdout?: string }).stdout}`);
+  }
+});
+
+test.run();
