@@ -12,3 +12,4 @@ export type {
   GroupPolicy, TunnelOptions, TunnelEndpoint, DecapOptions,
 } from './types';
 export * from './wire/index';
+export * from './pcap/index';

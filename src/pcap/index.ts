@@ -1,0 +1,6 @@
+/** pcap and pcapng: read both formats, write classic pcap. */
+export { readPcap, pcapPackets } from './reader';
+export { writePcap, PcapWriter, DEFAULT_SNAP_LENGTH, type PcapWriteOptions } from './writer';
+export { PcapError, PcapErrorCodes, type PcapErrorCode } from './errors';
+export { LinkType, linkTypeName } from './linktype';
+export type { PcapFile, PcapPacket } from './types';
