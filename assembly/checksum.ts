@@ -9,40 +9,39 @@
 function sumLittleEndian(ptr: usize, len: usize): u64 {
   let acc: u64 = 0;
   if (ASC_FEATURE_SIMD) {
-    // 64 bytes per iteration into four independent accumulators, so the adds can overlap.
-    // Each i32 lane gains at most 2 * 0xffff per iteration; 4096 iterations keep the sum
-    // of the four accumulators below 2^32, so lanes are drained into `acc` every chunk.
-    while (len >= 64) {
-      let iterations = len >> 6;
-      if (iterations > 4096) iterations = 4096;
+    // Each 16-bit word x is biased to the signed value x - 32768 (xor 0x8000), then
+    // i32x4.dot_i16x8_s (one pmaddwd on x86) multiplies by 1 and adds pairs: each i32 lane
+    // gains (a + b - 65536), in [-65536, 65534]. That is one instruction fewer per vector than
+    // an unsigned pairwise add; the bias, 65536 per pair of words, is added back per chunk.
+    // Four accumulators let consecutive adds overlap. A chunk of at most 16384 blocks keeps
+    // each lane within ±2^28 and the sum of the four within ±2^30.
+    const bias = i16x8.splat(-32768);
+    const ones = i16x8.splat(1);
+    while (len >= 16) {
+      let blocks = len >> 4;
+      if (blocks > 16384) blocks = 16384;
+      len -= blocks << 4;
+      const chunkBias = <i64>blocks << 18; // 4 pairs of words per 16-byte block
       let a0 = i32x4.splat(0);
       let a1 = i32x4.splat(0);
       let a2 = i32x4.splat(0);
       let a3 = i32x4.splat(0);
-      for (let i: usize = 0; i < iterations; i++) {
-        a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr)));
-        a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr, 16)));
-        a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr, 32)));
-        a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_u(v128.load(ptr, 48)));
+      for (; blocks >= 4; blocks -= 4) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.xor(v128.load(ptr), bias), ones));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.xor(v128.load(ptr, 16), bias), ones));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.xor(v128.load(ptr, 32), bias), ones));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.xor(v128.load(ptr, 48), bias), ones));
         ptr += 64;
       }
-      len -= iterations << 6;
+      for (; blocks > 0; blocks--) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.xor(v128.load(ptr), bias), ones));
+        ptr += 16;
+      }
       const s = i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3));
-      acc +=
-        <u64>(<u32>i32x4.extract_lane(s, 0)) +
-        <u64>(<u32>i32x4.extract_lane(s, 1)) +
-        <u64>(<u32>i32x4.extract_lane(s, 2)) +
-        <u64>(<u32>i32x4.extract_lane(s, 3));
-    }
-    while (len >= 16) {
-      const s = i32x4.extadd_pairwise_i16x8_u(v128.load(ptr));
-      acc +=
-        <u64>(<u32>i32x4.extract_lane(s, 0)) +
-        <u64>(<u32>i32x4.extract_lane(s, 1)) +
-        <u64>(<u32>i32x4.extract_lane(s, 2)) +
-        <u64>(<u32>i32x4.extract_lane(s, 3));
-      ptr += 16;
-      len -= 16;
+      const biased: i64 =
+        <i64>i32x4.extract_lane(s, 0) + <i64>i32x4.extract_lane(s, 1) +
+        <i64>i32x4.extract_lane(s, 2) + <i64>i32x4.extract_lane(s, 3);
+      acc += <u64>(biased + chunkBias); // the true, non-negative sum of the chunk
     }
   }
   // Scalar: 32-bit words into a 64-bit accumulator (no carry is lost below 2^32 words).

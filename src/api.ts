@@ -24,18 +24,21 @@ function checkBytes(data: unknown, name: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
 }
 
-/** Sum `data` through the kernel in scratch-sized pieces; each piece has an even length but the last. */
+/** Sum `data` through the kernel, in scratch-sized pieces; each piece but the last has an even length. */
 function sumThroughKernel(data: Uint8Array, seed: number): number {
   const { kernels, scratch, scratchLen } = workspace();
+  if (data.length <= scratchLen) {
+    // The common case, kept lean: one copy, one call.
+    kernels.bytes.set(data, scratch);
+    return kernels.onesComplementSum(scratch, data.length, seed);
+  }
   const pieceLen = scratchLen & ~1;
   let sum = seed;
-  let at = 0;
-  do {
+  for (let at = 0; at < data.length; at += pieceLen) {
     const piece = data.subarray(at, at + pieceLen);
     kernels.bytes.set(piece, scratch);
     sum = kernels.onesComplementSum(scratch, piece.length, sum);
-    at += pieceLen;
-  } while (at < data.length);
+  }
   return sum;
 }
 

@@ -56,8 +56,9 @@ class WasmKernels implements Kernels {
   }
 
   get bytes(): Uint8Array {
-    // A grown memory detaches the old buffer: compare buffers, not lengths.
-    if (this.view.buffer !== this.exports.memory.buffer) this.view = new Uint8Array(this.exports.memory.buffer);
+    // Growing a WebAssembly.Memory detaches its old buffer, and a view of a detached buffer has
+    // length 0: a cheap test, where reading `memory.buffer` on every access is not.
+    if (this.view.byteLength === 0) this.view = new Uint8Array(this.exports.memory.buffer);
     return this.view;
   }
 
