@@ -24,14 +24,9 @@ function checkBytes(data: unknown, name: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
 }
 
-/** Sum `data` through the kernel, in scratch-sized pieces; each piece but the last has an even length. */
-function sumThroughKernel(data: Uint8Array, seed: number): number {
+/** Sum `data` through the kernel in scratch-sized pieces; each piece but the last has an even length. */
+function sumInPieces(data: Uint8Array, seed: number): number {
   const { kernels, scratch, scratchLen } = workspace();
-  if (data.length <= scratchLen) {
-    // The common case, kept lean: one copy, one call.
-    kernels.bytes.set(data, scratch);
-    return kernels.onesComplementSum(scratch, data.length, seed);
-  }
   const pieceLen = scratchLen & ~1;
   let sum = seed;
   for (let at = 0; at < data.length; at += pieceLen) {
@@ -46,13 +41,22 @@ function sumThroughKernel(data: Uint8Array, seed: number): number {
 export function onesComplementSum(data: Uint8Array, seed = 0): number {
   checkBytes(data, 'data');
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError('seed must be an integer in 0..2^32-1');
-  return sumThroughKernel(data, seed);
+  const { kernels, scratch, scratchLen } = workspace();
+  if (data.length > scratchLen) return sumInPieces(data, seed);
+  kernels.bytes.set(data, scratch);
+  return kernels.onesComplementSum(scratch, data.length, seed);
 }
 
 /** The RFC 1071 Internet checksum of `data`: the value to put in a header (0..0xffff). */
 export function checksum(data: Uint8Array): number {
+  const { kernels, scratch, scratchLen } = workspace();
+  // The common case first and lean: one copy into WASM memory, one call.
+  if (data instanceof Uint8Array && data.length <= scratchLen) {
+    kernels.bytes.set(data, scratch);
+    return kernels.internetChecksum(scratch, data.length);
+  }
   checkBytes(data, 'data');
-  return ~sumThroughKernel(data, 0) & 0xffff;
+  return ~sumInPieces(data, 0) & 0xffff;
 }
 
 /** RFC 1624 eqn. 3: the new checksum after one 16-bit word of the data changes from oldWord to newWord. */

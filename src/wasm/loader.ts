@@ -35,13 +35,14 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 class WasmKernels implements Kernels {
   readonly name: BackendName;
   private readonly exports: WasmExports;
-  private view: Uint8Array;
+  /** The whole linear memory; rebuilt by reserve(), the only place the memory grows. */
+  bytes: Uint8Array;
 
   constructor(name: BackendName, module: WebAssembly.Module) {
     this.name = name;
     // The module imports nothing: it is built with `--use abort=` and the stub runtime.
     this.exports = new WebAssembly.Instance(module, {}).exports as unknown as WasmExports;
-    this.view = new Uint8Array(this.exports.memory.buffer);
+    this.bytes = new Uint8Array(this.exports.memory.buffer);
     const e = this.exports;
     // Bind the kernels as own properties: the hot path calls them with no extra hop.
     this.onesComplementSum = e.onesComplementSum;
@@ -55,19 +56,16 @@ class WasmKernels implements Kernels {
     this.flowHash = (frame, len) => e.flowHash(frame, len) >>> 0;
   }
 
-  get bytes(): Uint8Array {
-    // Growing a WebAssembly.Memory detaches its old buffer, and a view of a detached buffer has
-    // length 0: a cheap test, where reading `memory.buffer` on every access is not.
-    if (this.view.byteLength === 0) this.view = new Uint8Array(this.exports.memory.buffer);
-    return this.view;
-  }
-
   get simd(): boolean {
     return this.exports.simdEnabled() === 1;
   }
 
   reserve(size: number): number {
-    return this.exports.reserve(size) >>> 0;
+    const ptr = this.exports.reserve(size) >>> 0;
+    // Only reserve() grows the memory (the kernels never allocate), and growing detaches the old
+    // buffer: rebuild the view here, so reading `bytes` on the hot path costs nothing.
+    if (this.bytes.buffer !== this.exports.memory.buffer) this.bytes = new Uint8Array(this.exports.memory.buffer);
+    return ptr;
   }
 
   onesComplementSum: Kernels['onesComplementSum'];
