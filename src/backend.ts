@@ -5,7 +5,7 @@
  */
 import type { BackendName, Kernels } from './wasm/abi';
 import { RESULT_LEN, TEMPLATE_LEN } from './wasm/abi';
-import { instantiateWasm, simdSupported } from './wasm/loader';
+import { compileAsync, instantiateWasm, simdSupported } from './wasm/loader';
 import { ReferenceKernels } from './reference/index';
 
 /** Room in front of a frame for the largest outer header (Ethernet + 802.1Q + IPv6 + UDP + VXLAN = 74). */
@@ -51,6 +51,12 @@ export function defaultBackendName(): BackendName {
 export function init(): BackendName {
   active ??= createWorkspace(createKernels(defaultBackendName()));
   return active.kernels.name;
+}
+
+/** Like init(), but compiles asynchronously first: use it in browsers before the first call. */
+export async function ready(): Promise<BackendName> {
+  if (wasmAvailable()) await compileAsync();
+  return init();
 }
 
 /** A fresh, independent instance of one backend (the batch API and tests use their own). */

@@ -38,7 +38,8 @@ test('require("vxlan-wasm") works in Node CJS', () => {
 test('esbuild bundles it for the browser, with no Node built-ins, and the bundle runs', async () => {
   const result = await build({
     stdin: {
-      contents: `import { checksum, backendName, encapsulate, decapsulate } from 'vxlan-wasm';
+      contents: `import { checksum, backendName, encapsulate, decapsulate, ready } from 'vxlan-wasm';
+        await ready(); // what a browser page does: compile asynchronously, then call synchronously
         const inner = new Uint8Array(60).fill(7);
         const frame = encapsulate(inner, { vni: 9, source: { mac: '02:00:00:00:00:01', ip: '10.0.0.1' },
           destination: { mac: '02:00:00:00:00:02', ip: '10.0.0.2' } });

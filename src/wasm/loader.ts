@@ -93,6 +93,19 @@ export function simdSupported(): boolean {
   return simdModule !== null;
 }
 
+/**
+ * Compile both builds off the main thread's critical path (browsers refuse synchronous
+ * compilation of large modules on the main thread). Optional in Node, where the synchronous
+ * path is used on first call anyway.
+ */
+export async function compileAsync(): Promise<void> {
+  if (simdModule === undefined) {
+    const bytes = decodeBase64(simdWasmBase64);
+    simdModule = WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null;
+  }
+  scalarModule ??= await WebAssembly.compile(decodeBase64(scalarWasmBase64));
+}
+
 /** A fresh instance of the requested build. Throws if that build cannot run here. */
 export function instantiateWasm(build: 'wasm-simd' | 'wasm-scalar'): WasmKernels {
   if (build === 'wasm-simd') {
