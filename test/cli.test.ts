@@ -2,12 +2,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encapsulate } from '../src/api';
 import { writePcap } from '../src/pcap/index';
+
+const temporaryDirs: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporaryDirs.push(dir);
+  return dir;
+}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', 'pcap', name);
@@ -31,7 +38,7 @@ test('decode --json prints the layers, and error codes for frames that fail, exi
   });
   const bad = good.slice();
   bad[bad.length - 1] ^= 0xff; // corrupt the inner payload: the UDP checksum no longer verifies
-  const file = join(mkdtempSync(join(tmpdir(), 'vxlan-cli-')), 'mixed.pcap');
+  const file = join(temporaryDir('vxlan-cli-'), 'mixed.pcap');
   writeFileSync(file, writePcap([{ data: good }, { data: bad }]));
   const { code, stdout } = cli('decode', file, '--json');
   assert.is(code, 1);
@@ -65,9 +72,14 @@ test('demo: two endpoints on loopback exchange frames intact, and its capture de
   assert.match(stdout, /4\/4 inner frames arrived intact/);
   assert.is((stdout.match(/intact$/gm) ?? []).length, 4);
   const [, capture, port] = stdout.match(/written to (\S+) \(try: vxlan-wasm decode \S+ --port (\d+)\)/) ?? [];
+  temporaryDirs.push(dirname(capture));
   const decoded = cli('decode', capture, '--port', port);
   assert.is(decoded.code, 0);
   assert.is(decoded.stdout.trim().split('\n').length, 4);
+});
+
+test.after(() => {
+  for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();

@@ -4,11 +4,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+
+const temporaryDirs: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporaryDirs.push(dir);
+  return dir;
+}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -55,14 +62,14 @@ test('esbuild bundles it for the browser, with no Node built-ins, and the bundle
   });
   const code = result.outputFiles[0].text;
   assert.not.match(code, /from\s*["']node:/, 'no node: imports in the browser bundle');
-  const file = join(mkdtempSync(join(tmpdir(), 'vxlan-bundle-')), 'bundle.mjs');
+  const file = join(temporaryDir('vxlan-bundle-'), 'bundle.mjs');
   writeFileSync(file, code);
   const { answer } = await import(pathToFileURL(file).href);
   assert.is(answer, '220d wasm-simd 9');
 });
 
 test('the type declarations compile for ESM and CJS consumers', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vxlan-types-'));
+  const dir = temporaryDir('vxlan-types-');
   const usage = `import { encapsulate, decapsulate, DecodeError, type VxlanFrame } from 'vxlan-wasm';
 const frame: Uint8Array = encapsulate(new Uint8Array(64), { vni: 1, source: { mac: 'a', ip: 'b' }, destination: { mac: 'c', ip: 'd' } });
 const decoded: VxlanFrame = decapsulate(frame, { strict: true });
@@ -83,6 +90,10 @@ export { decoded, code };
   } catch (error) {
     assert.unreachable(`tsc failed:\n${(error as { stdout?: string }).stdout}`);
   }
+});
+
+test.after(() => {
+  for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();
