@@ -2,19 +2,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encapsulate } from '../src/api';
 import { writePcap } from '../src/pcap/index';
+import { removeLater, removeTemporaryDirs, temporaryDir } from './helpers/temporary';
 
-const temporaryDirs: string[] = [];
-function temporaryDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  temporaryDirs.push(dir);
-  return dir;
-}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', 'pcap', name);
@@ -72,14 +66,12 @@ test('demo: two endpoints on loopback exchange frames intact, and its capture de
   assert.match(stdout, /4\/4 inner frames arrived intact/);
   assert.is((stdout.match(/intact$/gm) ?? []).length, 4);
   const [, capture, port] = stdout.match(/written to (\S+) \(try: vxlan-wasm decode \S+ --port (\d+)\)/) ?? [];
-  temporaryDirs.push(dirname(capture));
+  removeLater(dirname(capture));
   const decoded = cli('decode', capture, '--port', port);
   assert.is(decoded.code, 0);
   assert.is(decoded.stdout.trim().split('\n').length, 4);
 });
 
-test.after(() => {
-  for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
-});
+test.after(removeTemporaryDirs);
 
 test.run();

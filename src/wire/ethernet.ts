@@ -23,6 +23,7 @@ import { DecodeError } from '../errors';
 import type { EthernetHeader, VlanTag } from '../types';
 import { formatMac, writeMac } from './address';
 import { EtherType } from './protocols';
+import { checkUint } from './fields';
 
 export type { EthernetHeader, VlanTag };
 
@@ -79,12 +80,6 @@ export function decode(buf: Uint8Array, offset = 0): EthernetHeader {
 
 export function encodingLength(fields: EthernetHeader): number {
   return ETH_HEADER_LEN + VLAN_TAG_LEN * (fields.vlans?.length ?? 0);
-}
-
-function checkUint(name: string, value: unknown, max: number): void {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
-    throw new RangeError(`${name} must be 0..${max} (got ${String(value)})`);
-  }
 }
 
 /** Both addresses, parsed before anything is written (reused: encoding never allocates). */

@@ -27,6 +27,7 @@
 import { DecodeError } from '../errors';
 import type { Ipv4Header } from '../types';
 import { formatIpv4, writeIpv4 } from './address';
+import { checkUint, readU16, writeU16 } from './fields';
 
 export type { Ipv4Header };
 
@@ -50,10 +51,6 @@ export const IPV4_FLAG_DONT_FRAGMENT = 0x4000;
 export const IPV4_FLAG_MORE_FRAGMENTS = 0x2000;
 export const IPV4_FRAGMENT_OFFSET_MASK = 0x1fff;
 
-function u16(buf: Uint8Array, at: number): number {
-  return (buf[at] << 8) | buf[at + 1];
-}
-
 export function decode(buf: Uint8Array, offset = 0): Ipv4Header {
   if (offset < 0 || offset + IPV4_MIN_HEADER_LEN > buf.length) throw new DecodeError('TRUNCATED', 'ipv4', offset);
   const version = buf[offset + IPV4_VERSION_IHL] >> 4;
@@ -63,20 +60,20 @@ export function decode(buf: Uint8Array, offset = 0): Ipv4Header {
   const headerLen = ihl * 4;
   if (offset + headerLen > buf.length) throw new DecodeError('TRUNCATED', 'ipv4', offset);
 
-  const flagsAndOffset = u16(buf, offset + IPV4_FLAGS_FRAGMENT_OFFSET);
+  const flagsAndOffset = readU16(buf, offset + IPV4_FLAGS_FRAGMENT_OFFSET);
   return {
     version: 4,
     ihl,
     dscp: buf[offset + IPV4_DSCP_ECN] >> 2,
     ecn: buf[offset + IPV4_DSCP_ECN] & 0x03,
-    totalLength: u16(buf, offset + IPV4_TOTAL_LENGTH),
-    identification: u16(buf, offset + IPV4_IDENTIFICATION),
+    totalLength: readU16(buf, offset + IPV4_TOTAL_LENGTH),
+    identification: readU16(buf, offset + IPV4_IDENTIFICATION),
     dontFragment: (flagsAndOffset & IPV4_FLAG_DONT_FRAGMENT) !== 0,
     moreFragments: (flagsAndOffset & IPV4_FLAG_MORE_FRAGMENTS) !== 0,
     fragmentOffset: flagsAndOffset & IPV4_FRAGMENT_OFFSET_MASK,
     ttl: buf[offset + IPV4_TTL],
     protocol: buf[offset + IPV4_PROTOCOL],
-    checksum: u16(buf, offset + IPV4_CHECKSUM),
+    checksum: readU16(buf, offset + IPV4_CHECKSUM),
     source: formatIpv4(buf, offset + IPV4_SOURCE),
     destination: formatIpv4(buf, offset + IPV4_DESTINATION),
     options: buf.subarray(offset + IPV4_OPTIONS, offset + headerLen),
@@ -85,12 +82,6 @@ export function decode(buf: Uint8Array, offset = 0): Ipv4Header {
 
 export function encodingLength(fields: Ipv4Header): number {
   return IPV4_MIN_HEADER_LEN + (fields.options?.length ?? 0);
-}
-
-function checkUint(name: string, value: unknown, max: number): void {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
-    throw new RangeError(`${name} must be 0..${max} (got ${String(value)})`);
-  }
 }
 
 const EMPTY = new Uint8Array(0);
@@ -141,11 +132,6 @@ export function encodeInto(fields: Ipv4Header, buf: Uint8Array, offset = 0): num
   return headerLen;
 }
 
-function writeU16(buf: Uint8Array, at: number, value: number): void {
-  buf[at] = value >> 8;
-  buf[at + 1] = value & 0xff;
-}
-
 /**
  * The RFC 1071 header checksum of the `headerLen` bytes at `offset`, computed as if the checksum
  * field were zero, so the same call both fills in a new header and verifies a received one
@@ -161,7 +147,7 @@ export function ipv4HeaderChecksum(buf: Uint8Array, offset: number, headerLen: n
   }
   let sum = 0;
   for (let at = offset; at < offset + headerLen; at += 2) {
-    if (at !== offset + IPV4_CHECKSUM) sum += u16(buf, at);
+    if (at !== offset + IPV4_CHECKSUM) sum += readU16(buf, at);
   }
   // At most 30 words of 16 bits: the sum fits in 21 bits, two folds are enough.
   sum = (sum & 0xffff) + (sum >>> 16);

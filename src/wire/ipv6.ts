@@ -33,6 +33,7 @@ import { DecodeError } from '../errors';
 import type { Ipv6ExtensionHeader, Ipv6Header } from '../types';
 import { formatIpv6, writeIpv6 } from './address';
 import { IpProtocol } from './protocols';
+import { checkUint } from './fields';
 
 export type { Ipv6ExtensionHeader, Ipv6Header };
 
@@ -120,12 +121,6 @@ export function decode(buf: Uint8Array, offset = 0): Ipv6Header {
 /** Always 40: only the fixed header is encoded; extension headers are the caller's to append. */
 export function encodingLength(_fields?: Ipv6Header): number {
   return IPV6_HEADER_LEN;
-}
-
-function checkUint(name: string, value: unknown, max: number): void {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
-    throw new RangeError(`${name} must be 0..${max} (got ${String(value)})`);
-  }
 }
 
 /** Both addresses, parsed before anything is written (reused: encoding never allocates). */

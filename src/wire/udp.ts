@@ -16,6 +16,7 @@
 
 import { DecodeError } from '../errors';
 import type { UdpHeader } from '../types';
+import { checkUint, readU16, writeU16 } from './fields';
 
 export type { UdpHeader };
 
@@ -29,22 +30,13 @@ export const UDP_HEADER_LEN = 8;
 export const VXLAN_PORT = 4789;
 export const VXLAN_PORT_LINUX_LEGACY = 8472;
 
-function u16(buf: Uint8Array, at: number): number {
-  return (buf[at] << 8) | buf[at + 1];
-}
-
-function writeU16(buf: Uint8Array, at: number, value: number): void {
-  buf[at] = value >> 8;
-  buf[at + 1] = value & 0xff;
-}
-
 export function decode(buf: Uint8Array, offset = 0): UdpHeader {
   if (offset < 0 || offset + UDP_HEADER_LEN > buf.length) throw new DecodeError('TRUNCATED', 'udp', offset);
   return {
-    sourcePort: u16(buf, offset + UDP_SOURCE_PORT),
-    destinationPort: u16(buf, offset + UDP_DESTINATION_PORT),
-    length: u16(buf, offset + UDP_LENGTH),
-    checksum: u16(buf, offset + UDP_CHECKSUM),
+    sourcePort: readU16(buf, offset + UDP_SOURCE_PORT),
+    destinationPort: readU16(buf, offset + UDP_DESTINATION_PORT),
+    length: readU16(buf, offset + UDP_LENGTH),
+    checksum: readU16(buf, offset + UDP_CHECKSUM),
   };
 }
 
@@ -52,18 +44,12 @@ export function encodingLength(_fields?: UdpHeader): number {
   return UDP_HEADER_LEN;
 }
 
-function checkUint16(name: string, value: unknown): void {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xffff) {
-    throw new RangeError(`${name} must be 0..65535 (got ${String(value)})`);
-  }
-}
-
 /** Writes the 8 bytes as given; the checksum (which covers the payload) is the caller's to fill in. */
 export function encodeInto(fields: UdpHeader, buf: Uint8Array, offset = 0): number {
-  checkUint16('sourcePort', fields.sourcePort);
-  checkUint16('destinationPort', fields.destinationPort);
-  checkUint16('length', fields.length);
-  checkUint16('checksum', fields.checksum);
+  checkUint('sourcePort', fields.sourcePort, 0xffff);
+  checkUint('destinationPort', fields.destinationPort, 0xffff);
+  checkUint('length', fields.length, 0xffff);
+  checkUint('checksum', fields.checksum, 0xffff);
   if (!Number.isInteger(offset) || offset < 0 || offset + UDP_HEADER_LEN > buf.length) {
     throw new RangeError(`buffer too small: the UDP header needs ${UDP_HEADER_LEN} bytes at offset ${offset}`);
   }
@@ -83,12 +69,12 @@ export class UdpView {
   constructor(readonly buf: Uint8Array, readonly offset = 0) {
     if (offset < 0 || offset + UDP_HEADER_LEN > buf.length) throw new DecodeError('TRUNCATED', 'udp', offset);
   }
-  get sourcePort(): number { return u16(this.buf, this.offset + UDP_SOURCE_PORT); }
+  get sourcePort(): number { return readU16(this.buf, this.offset + UDP_SOURCE_PORT); }
   set sourcePort(value: number) { writeU16(this.buf, this.offset + UDP_SOURCE_PORT, value & 0xffff); }
-  get destinationPort(): number { return u16(this.buf, this.offset + UDP_DESTINATION_PORT); }
+  get destinationPort(): number { return readU16(this.buf, this.offset + UDP_DESTINATION_PORT); }
   set destinationPort(value: number) { writeU16(this.buf, this.offset + UDP_DESTINATION_PORT, value & 0xffff); }
-  get length(): number { return u16(this.buf, this.offset + UDP_LENGTH); }
+  get length(): number { return readU16(this.buf, this.offset + UDP_LENGTH); }
   set length(value: number) { writeU16(this.buf, this.offset + UDP_LENGTH, value & 0xffff); }
-  get checksum(): number { return u16(this.buf, this.offset + UDP_CHECKSUM); }
+  get checksum(): number { return readU16(this.buf, this.offset + UDP_CHECKSUM); }
   set checksum(value: number) { writeU16(this.buf, this.offset + UDP_CHECKSUM, value & 0xffff); }
 }

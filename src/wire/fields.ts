@@ -1,0 +1,17 @@
+/** Small helpers every header codec shares: network-order 16-bit access and field range checks. */
+
+export function readU16(buf: Uint8Array, at: number): number {
+  return (buf[at] << 8) | buf[at + 1];
+}
+
+export function writeU16(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >> 8;
+  buf[at + 1] = value & 0xff;
+}
+
+/** Throw a RangeError naming the field unless `value` is an integer in 0..max. */
+export function checkUint(name: string, value: unknown, max: number): void {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
+    throw new RangeError(`${name} must be 0..${max} (got ${String(value)})`);
+  }
+}
