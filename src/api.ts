@@ -11,7 +11,7 @@ import {
   RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID,
 } from './wasm/abi';
 import { HEADROOM, MAX_FRAME_LEN, workspace } from './backend';
-import { buildTunnelTemplate } from './batch/template';
+import { buildTunnelTemplate, type TunnelTemplate } from './batch/template';
 import * as ethernet from './wire/ethernet';
 import * as ipv4 from './wire/ipv4';
 import * as ipv6 from './wire/ipv6';
@@ -69,10 +69,36 @@ export function updateChecksum(oldChecksum: number, oldWord: number, newWord: nu
 
 let nextIdentification = 0;
 
+/** Every field of TunnelOptions, flattened: two equal keys build the same template. */
+function tunnelKey(tunnel: TunnelOptions): unknown[] {
+  const { source, destination, sourcePortRange: range, gbp, vlan } = tunnel;
+  return [
+    tunnel.vni, source?.mac, source?.ip, source?.port, destination?.mac, destination?.ip, destination?.port,
+    tunnel.ttl, tunnel.tos, tunnel.dontFragment, tunnel.udpChecksum, range?.[0], range?.[1], range?.length,
+    tunnel.flowLabel, gbp?.group, gbp?.dontLearn, gbp?.policyApplied, vlan?.vid, vlan?.pcp,
+  ];
+}
+
+/**
+ * Building a template parses and validates every option (microseconds); callers usually pass
+ * the same tunnel object again and again, so keep its template while its fields are unchanged.
+ */
+const templates = new WeakMap<TunnelOptions, { key: unknown[]; template: TunnelTemplate }>();
+
+function templateFor(tunnel: TunnelOptions): TunnelTemplate {
+  if (typeof tunnel !== 'object' || tunnel === null) return buildTunnelTemplate(tunnel);
+  const key = tunnelKey(tunnel);
+  const cached = templates.get(tunnel);
+  if (cached !== undefined && cached.key.every((value, i) => Object.is(value, key[i]))) return cached.template;
+  const template = buildTunnelTemplate(tunnel);
+  templates.set(tunnel, { key, template });
+  return template;
+}
+
 /** Build the whole outer frame (Ethernet, IP, UDP, VXLAN, then `inner`) with every length and checksum. */
 export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Array {
   checkBytes(inner, 'inner');
-  const template = buildTunnelTemplate(tunnel);
+  const template = templateFor(tunnel);
   if (inner.length < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${inner.length}`);
   if (inner.length > template.maxInnerLen) {
     throw new RangeError(`inner frame of ${inner.length} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
@@ -80,13 +106,21 @@ export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Arra
   const { kernels, template: templatePtr, scratch } = workspace();
   const memory = kernels.bytes;
   memory.set(template.bytes, templatePtr);
-  new DataView(memory.buffer, templatePtr).setInt32(TEMPLATE_NEXT_ID, nextIdentification, true);
+  // The IPv4 identification counts across calls (RFC 6864: unique per source, destination, protocol).
+  writeInt32LittleEndian(memory, templatePtr + TEMPLATE_NEXT_ID, nextIdentification);
   nextIdentification = (nextIdentification + 1) & 0xffff;
   const innerPtr = scratch + HEADROOM;
   memory.set(inner, innerPtr);
   const frameLen = kernels.encapFrame(templatePtr, innerPtr, inner.length);
   const frameAt = innerPtr - template.headerLen;
   return memory.slice(frameAt, frameAt + frameLen);
+}
+
+function writeInt32LittleEndian(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = (value >>> 24) & 0xff;
 }
 
 /** Option bits and packed ports for decapFrame, validated. */

@@ -1,0 +1,36 @@
+/** Deterministic input bytes: the same in every worker, every run and the native C process. */
+
+/** `length` bytes from xorshift32 seeded with `seed`: incompressible-looking, reproducible. */
+export function benchBytes(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+/** The three input sizes of every suite: a minimum frame, a full Ethernet MTU, a jumbo frame. */
+export const SIZES = [64, 1500, 9000] as const;
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** JSON with byte arrays as hex, for comparing decoded objects field by field. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => (v instanceof Uint8Array ? `hex:${hex(v)}` : v));
+}
+
+/** Where two canonical strings first differ, for a readable "wrong" report. */
+export function firstDifference(got: string, expected: string): string {
+  let i = 0;
+  while (i < got.length && got[i] === expected[i]) i++;
+  const from = Math.max(0, i - 40);
+  return `at char ${i}: got …${got.slice(from, i + 40)}… expected …${expected.slice(from, i + 40)}…`;
+}

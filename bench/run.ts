@@ -1,0 +1,78 @@
+/**
+ * The bench entry point: `npm run bench` (builds first), or directly
+ *   node --import tsx bench/run.ts [--suite checksum,decap,batch] [--quick] [--rounds N] [--out FILE]
+ * Prints the machine and a markdown table per suite, and writes every figure (with per-round
+ * samples) as JSON to bench/results/latest.json (--quick: bench/results/quick.json).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runSuite, type RunSettings } from './lib/harness';
+import { machineInfo } from './lib/machine';
+import { machineMarkdown, suiteMarkdown } from './lib/report';
+import type { SuiteDef, SuiteResult } from './lib/types';
+
+const SUITES = ['checksum', 'decap', 'batch'] as const;
+
+const { values } = parseArgs({
+  options: {
+    suite: { type: 'string', multiple: true },
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log('usage: node --import tsx bench/run.ts [--suite NAME[,NAME]] [--quick] [--rounds N] [--out FILE]');
+  console.log(`suites: ${SUITES.join(', ')} (default: all)`);
+  process.exit(0);
+}
+
+const chosen = (values.suite ?? [...SUITES]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+for (const name of chosen) {
+  if (!(SUITES as readonly string[]).includes(name)) {
+    console.error(`unknown suite "${name}"; suites: ${SUITES.join(', ')}`);
+    process.exit(2);
+  }
+}
+
+// Full: 21 rounds of 30 ms samples per (case, contender). Quick: a smoke run that proves every
+// contender validates and times, with figures too short to quote.
+const settings: RunSettings = values.quick
+  ? { rounds: 3, warmupMs: 15, sampleMs: 3, log: (line) => console.log(line) }
+  : { rounds: 21, warmupMs: 150, sampleMs: 30, log: (line) => console.log(line) };
+if (values.rounds !== undefined) settings.rounds = Math.max(1, Number.parseInt(values.rounds, 10));
+
+const machine = machineInfo();
+console.log(`# vxlan-wasm benchmarks${values.quick ? ' (QUICK smoke run: figures not for quoting)' : ''}\n`);
+console.log(machineMarkdown(machine));
+console.log(`- Settings: ${settings.rounds} rounds, ${settings.sampleMs} ms samples, ${settings.warmupMs} ms warm-up per case\n`);
+
+const results: SuiteResult[] = [];
+for (const name of chosen) {
+  const moduleUrl = new URL(`./suites/${name}.ts`, import.meta.url).href;
+  const { suite } = (await import(moduleUrl)) as { suite: SuiteDef };
+  const started = Date.now();
+  console.log(`running ${name}…`);
+  const result = await runSuite(suite, moduleUrl, settings);
+  results.push(result);
+  console.log(`(${name}: ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  console.log(suiteMarkdown(result));
+  if (!result.available) console.error(`\n!!! suite ${name} NOT RUN: ${result.unavailableReason}\n`);
+}
+
+const outPath = values.out ?? fileURLToPath(new URL(`./results/${values.quick ? 'quick' : 'latest'}.json`, import.meta.url));
+mkdirSync(dirname(outPath), { recursive: true });
+writeFileSync(outPath, `${JSON.stringify({ machine, settings: { ...settings, log: undefined, quick: values.quick }, suites: results }, null, 2)}\n`);
+console.log(`results written to ${relative(process.cwd(), outPath) || outPath}`);
+
+// Fail the process when a contender answered wrong or failed, so a smoke test sees it. A suite
+// whose API does not exist yet (batch) is reported loudly above but does not fail the run.
+const problems = results.flatMap((r) => r.measurements.filter((m) => m.status !== 'ok').map((m) => `${r.name}/${m.caseId}/${m.contender}: ${m.status}`));
+if (problems.length > 0) {
+  console.error(`\n${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+  process.exitCode = 1;
+}
