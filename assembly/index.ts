@@ -16,3 +16,5 @@ export function reserve(size: usize): usize {
 export function simdEnabled(): i32 {
   return ASC_FEATURE_SIMD ? 1 : 0;
 }
+export { encapBatch, decapBatch } from './batch';
+export { verifyInnerChecksum, completeInnerChecksum } from './inner';

@@ -14,3 +14,4 @@ export type {
 } from './types';
 export * from './wire/index';
 export * from './pcap/index';
+export * from './batch/index';

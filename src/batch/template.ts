@@ -6,7 +6,7 @@ import type { TunnelOptions } from '../types';
 import {
   TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
   TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_LEN, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW,
-  TEMPLATE_PSEUDO_BASE_SUM, TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_ZERO,
+  TEMPLATE_PSEUDO_BASE_SUM, TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD, UDP_CHECKSUM_ZERO,
 } from '../wasm/abi';
 import { parseIp, parseMac } from '../wire/address';
 import * as ethernet from '../wire/ethernet';
@@ -19,6 +19,14 @@ import { fold16, onesComplementSum } from '../reference/checksum';
 export const VXLAN_PORT = 4789;
 export const DEFAULT_SOURCE_PORT_RANGE: readonly [number, number] = [49152, 65535];
 const UDP_PROTOCOL = 17;
+
+/**
+ * How the outer UDP checksum is made. `full`: summed over the whole datagram. `zero`: none
+ * (IPv4 only; RFC 8200 requires it over IPv6). `offload`: from the headers alone when the inner
+ * TCP/UDP checksum is valid, as Linux's local checksum offload does, else summed in full; the
+ * result equals `full` whenever the inner checksum is valid.
+ */
+export type UdpChecksumMode = 'full' | 'zero' | 'offload';
 
 export interface TunnelTemplate {
   /** Descriptor and header bytes, TEMPLATE_LEN long, ready to copy into kernel memory. */
@@ -45,7 +53,10 @@ function parseField<T>(parse: (text: string) => T, value: unknown, name: string)
   }
 }
 
-export function buildTunnelTemplate(tunnel: TunnelOptions): TunnelTemplate {
+/**
+ * `udpChecksumMode`, when given, overrides `tunnel.udpChecksum` (the batch API's option).
+ */
+export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: UdpChecksumMode): TunnelTemplate {
   if (typeof tunnel !== 'object' || tunnel === null) throw new TypeError('tunnel options must be an object');
   const { source, destination } = tunnel;
   if (typeof source !== 'object' || source === null) throw new TypeError('source must be an object { mac, ip, port? }');
@@ -81,7 +92,15 @@ export function buildTunnelTemplate(tunnel: TunnelOptions): TunnelTemplate {
   }];
   const ipVersion = sourceIp.version;
   // RFC 8200 §8.1: over IPv6 the UDP checksum is mandatory.
-  const udpChecksumMode = ipVersion === 6 || tunnel.udpChecksum !== false ? UDP_CHECKSUM_FULL : UDP_CHECKSUM_ZERO;
+  let checksumMode = ipVersion === 6 || tunnel.udpChecksum !== false ? UDP_CHECKSUM_FULL : UDP_CHECKSUM_ZERO;
+  if (udpChecksumMode === 'offload') checksumMode = UDP_CHECKSUM_OFFLOAD;
+  else if (udpChecksumMode === 'full') checksumMode = UDP_CHECKSUM_FULL;
+  else if (udpChecksumMode === 'zero') {
+    if (ipVersion === 6) throw new RangeError("udpChecksumMode 'zero' is IPv4 only: over IPv6 the UDP checksum is mandatory (RFC 8200 §8.1)");
+    checksumMode = UDP_CHECKSUM_ZERO;
+  } else if (udpChecksumMode !== undefined) {
+    throw new RangeError(`udpChecksumMode must be 'full', 'zero' or 'offload', got ${String(udpChecksumMode)}`);
+  }
 
   const bytes = new Uint8Array(TEMPLATE_LEN);
   const header = bytes.subarray(TEMPLATE_HEADER);
@@ -113,7 +132,7 @@ export function buildTunnelTemplate(tunnel: TunnelOptions): TunnelTemplate {
   const descriptor = new DataView(bytes.buffer);
   for (const [field, value] of [
     [TEMPLATE_HEADER_LEN, headerLen], [TEMPLATE_L3, l3], [TEMPLATE_L4, l4], [TEMPLATE_IP_VERSION, ipVersion],
-    [TEMPLATE_UDP_CHECKSUM_MODE, udpChecksumMode], [TEMPLATE_PORT_LOW, portLow], [TEMPLATE_PORT_HIGH, portHigh],
+    [TEMPLATE_UDP_CHECKSUM_MODE, checksumMode], [TEMPLATE_PORT_LOW, portLow], [TEMPLATE_PORT_HIGH, portHigh],
     [TEMPLATE_FIXED_SOURCE_PORT, fixedSourcePort], [TEMPLATE_IPV4_BASE_SUM, ipv4BaseSum],
     [TEMPLATE_PSEUDO_BASE_SUM, pseudoBaseSum], [TEMPLATE_NEXT_ID, 0],
   ]) descriptor.setInt32(field, value, true);

@@ -2,10 +2,11 @@
 import {
   TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
   TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW, TEMPLATE_PSEUDO_BASE_SUM,
-  TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL,
+  TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD,
 } from '../wasm/abi';
-import { fold16, onesComplementSum, writeBe16 } from './checksum';
+import { fold16, onesComplementSum, readBe16, writeBe16 } from './checksum';
 import { flowHash, sourcePortFromHash } from './flowhash';
+import { innerSegment, locateInnerL4 } from './inner';
 
 export function encapFrame(bytes: Uint8Array, template: number, inner: number, innerLen: number): number {
   const descriptor = new DataView(bytes.buffer, bytes.byteOffset + template, TEMPLATE_HEADER);
@@ -36,11 +37,26 @@ export function encapFrame(bytes: Uint8Array, template: number, inner: number, i
   }
   writeBe16(bytes, frame + l4, sourcePort);
 
-  if (field(TEMPLATE_UDP_CHECKSUM_MODE) === UDP_CHECKSUM_FULL) {
+  const mode = field(TEMPLATE_UDP_CHECKSUM_MODE);
+  if (mode === UDP_CHECKSUM_FULL || mode === UDP_CHECKSUM_OFFLOAD) {
     const seed = fold16((field(TEMPLATE_PSEUDO_BASE_SUM) >>> 0) + udpLength);
-    const checksum = ~onesComplementSum(bytes, frame + l4, udpLength, seed) & 0xffff;
+    let checksum: number;
+    if (mode === UDP_CHECKSUM_OFFLOAD && canSumFromHeaders(bytes, inner, innerLen)) {
+      // Local checksum offload: a valid inner segment sums to ~(its pseudo-header sum).
+      const headersSum = onesComplementSum(bytes, frame + l4, headerLen - l4 + innerSegment.start, seed);
+      checksum = ~fold16(headersSum + (~innerSegment.pseudoSum & 0xffff)) & 0xffff;
+    } else {
+      checksum = ~onesComplementSum(bytes, frame + l4, udpLength, seed) & 0xffff;
+    }
     // RFC 768: a computed zero goes out as all ones.
     writeBe16(bytes, frame + l4 + 6, checksum === 0 ? 0xffff : checksum);
   }
   return headerLen + innerLen;
+}
+
+/** The inner frame ends with a TCP/UDP segment that carries a checksum (a UDP zero means none). */
+function canSumFromHeaders(bytes: Uint8Array, inner: number, innerLen: number): boolean {
+  const protocol = locateInnerL4(bytes, inner, innerLen);
+  if (protocol === 0 || innerSegment.end !== innerLen) return false;
+  return !(protocol === 17 && readBe16(bytes, inner + innerSegment.start + 6) === 0);
 }

@@ -7,6 +7,8 @@ import * as checksum from './checksum';
 import { decapFrame } from './decap';
 import { encapFrame } from './encap';
 import { flowHash, sourcePortFromHash } from './flowhash';
+import { decapBatch, encapBatch } from './batch';
+import { completeInnerChecksum, verifyInnerChecksum } from './inner';
 
 export class ReferenceKernels implements Kernels {
   readonly name = 'reference' as const;
@@ -52,5 +54,20 @@ export class ReferenceKernels implements Kernels {
   }
   sourcePortFromHash(hash: number, low: number, high: number) {
     return sourcePortFromHash(hash, low, high);
+  }
+  encapBatch(templates: number, templateCount: number, slots: number, slotStride: number, meta: number, count: number) {
+    return encapBatch(this.bytes, templates, templateCount, slots, slotStride, meta, count);
+  }
+  decapBatch(
+    slots: number, slotStride: number, meta: number, count: number, options: number,
+    vniSet: number, vniCount: number, portsLow: number, portsHigh: number, counters: number,
+  ) {
+    return decapBatch(this.bytes, slots, slotStride, meta, count, options, vniSet, vniCount, portsLow, portsHigh, counters);
+  }
+  verifyInnerChecksum(frame: number, len: number) {
+    return verifyInnerChecksum(this.bytes, frame, len);
+  }
+  completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number) {
+    return completeInnerChecksum(this.bytes, frame, len, csumStart, csumOffset);
   }
 }

@@ -44,6 +44,36 @@ export const TEMPLATE_LEN = 160;
 
 export const UDP_CHECKSUM_ZERO = 0;
 export const UDP_CHECKSUM_FULL = 1;
+/** Outer UDP checksum from the headers when the inner TCP/UDP checksum is valid (Linux's local checksum offload). */
+export const UDP_CHECKSUM_OFFLOAD = 2;
+
+/** verifyInnerChecksum results (assembly/inner.ts). */
+export const INNER_CHECKSUM_BAD = 0;
+export const INNER_CHECKSUM_VALID = 1;
+export const INNER_CHECKSUM_NONE = 2;
+export const INNER_CHECKSUM_UNSUPPORTED = -1;
+
+/**
+ * Batch geometry (assembly/batch.ts): slots of `slotStride` bytes, the inner frame to
+ * encapsulate at SLOT_HEADROOM; one metadata record of META_LEN bytes per slot, which starts with
+ * the RESULT_* fields (offsets relative to the frame) followed by these i32 fields.
+ */
+export const SLOT_HEADROOM = 128;
+export const META_FRAME_OFFSET = 44;
+export const META_FRAME_LEN = 48;
+export const META_PEER = 52;
+export const META_SOURCE_IP = 56;
+export const META_CSUM_START = 60;
+export const META_CSUM_OFFSET = 64;
+export const META_LEN = 96;
+/** Slot statuses beyond DecodeStatus: the slot's lengths do not fit it; its peer has no template. */
+export const SLOT_INVALID = -1;
+export const SLOT_NO_PEER = -2;
+/** A batch kernel's return value when the geometry it was given does not fit in memory. */
+export const BATCH_INVALID = -1;
+/** decapBatch counters: COUNTER_COUNT u64s indexed by status; SLOT_INVALID counts at COUNTER_INVALID_SLOT. */
+export const COUNTER_COUNT = 32;
+export const COUNTER_INVALID_SLOT = 31;
 
 /**
  * The kernels, over one linear memory. Pointers are byte offsets into `bytes`. Both the WASM
@@ -64,4 +94,15 @@ export interface Kernels {
   encapFrame(template: number, inner: number, innerLen: number): number;
   flowHash(frame: number, len: number): number;
   sourcePortFromHash(hash: number, low: number, high: number): number;
+  /** Encapsulate slots [0, count) in place; returns how many succeeded, or BATCH_INVALID. */
+  encapBatch(templates: number, templateCount: number, slots: number, slotStride: number, meta: number, count: number): number;
+  /** Validate slots [0, count); counts each slot's status; returns how many are valid, or BATCH_INVALID. */
+  decapBatch(
+    slots: number, slotStride: number, meta: number, count: number, options: number,
+    vniSet: number, vniCount: number, portsLow: number, portsHigh: number, counters: number,
+  ): number;
+  /** One of INNER_CHECKSUM_*. */
+  verifyInnerChecksum(frame: number, len: number): number;
+  /** Complete a partial TCP/UDP checksum; 0, or -1 when the field is outside the frame. */
+  completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number): number;
 }

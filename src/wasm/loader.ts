@@ -18,6 +18,10 @@ interface WasmExports {
   encapFrame(template: number, inner: number, innerLen: number): number;
   flowHash(frame: number, len: number): number;
   sourcePortFromHash(hash: number, low: number, high: number): number;
+  encapBatch: Kernels['encapBatch'];
+  decapBatch: Kernels['decapBatch'];
+  verifyInnerChecksum: Kernels['verifyInnerChecksum'];
+  completeInnerChecksum: Kernels['completeInnerChecksum'];
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -54,6 +58,10 @@ class WasmKernels implements Kernels {
     this.encapFrame = e.encapFrame;
     this.sourcePortFromHash = e.sourcePortFromHash;
     this.flowHash = (frame, len) => e.flowHash(frame, len) >>> 0;
+    this.encapBatch = e.encapBatch;
+    this.decapBatch = e.decapBatch;
+    this.verifyInnerChecksum = e.verifyInnerChecksum;
+    this.completeInnerChecksum = e.completeInnerChecksum;
   }
 
   get simd(): boolean {
@@ -77,6 +85,10 @@ class WasmKernels implements Kernels {
   encapFrame: Kernels['encapFrame'];
   flowHash: Kernels['flowHash'];
   sourcePortFromHash: Kernels['sourcePortFromHash'];
+  encapBatch: Kernels['encapBatch'];
+  decapBatch: Kernels['decapBatch'];
+  verifyInnerChecksum: Kernels['verifyInnerChecksum'];
+  completeInnerChecksum: Kernels['completeInnerChecksum'];
 }
 
 export type { WasmKernels };

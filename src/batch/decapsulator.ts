@@ -1,0 +1,96 @@
+/**
+ * Decapsulator: validates every slot of a PacketBatch in one kernel call, with per-slot status
+ * (the DecodeStatus codes), VNI, outer source address and port and the inner frame's place,
+ * and a counter per status kept in the kernels' memory.
+ */
+import { decapSettings, type DecapSettings } from '../api';
+import { DecodeStatus } from '../errors';
+import type { DecapOptions } from '../types';
+import type { Kernels } from '../wasm/abi';
+import { BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT } from '../wasm/abi';
+import { workspace } from '../backend';
+import type { PacketBatch } from './packet-batch';
+
+export interface DecapsulatorOptions extends DecapOptions {
+  /** Accept only these VNIs (instead of `vni`, which accepts one). */
+  vnis?: Iterable<number>;
+  /** The kernels the batches live in; default the object API's active backend (as PacketBatch). */
+  kernels?: Kernels;
+}
+
+/** Frames counted per status name, plus INVALID_SLOT for slots whose lengths did not fit. */
+export type DecapCounters = Record<keyof typeof DecodeStatus | 'INVALID_SLOT', number>;
+
+const statusNames = Object.keys(DecodeStatus) as (keyof typeof DecodeStatus)[];
+
+export class Decapsulator {
+  readonly kernels: Kernels;
+  readonly settings: DecapSettings;
+  /** The accepted VNIs, ascending; empty when any VNI is accepted. */
+  readonly vnis: readonly number[];
+  private readonly vniSetPtr: number;
+  private readonly countersPtr: number;
+
+  constructor(options: DecapsulatorOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const { vnis, kernels, ...decapOptions } = options;
+    this.settings = decapSettings(decapOptions);
+    let accepted: number[] = [];
+    if (vnis !== undefined) {
+      if (options.vni !== undefined) throw new RangeError('give either vni or vnis, not both');
+      if (vnis === null || typeof (vnis as Iterable<number>)[Symbol.iterator] !== 'function') throw new TypeError('vnis must be iterable');
+      for (const vni of vnis) {
+        if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) throw new RangeError(`vnis: ${String(vni)} is not a VNI in 0..16777215`);
+        accepted.push(vni);
+      }
+      if (accepted.length === 0) throw new RangeError('vnis is empty: no frame could be accepted');
+    } else if (options.vni !== undefined) {
+      accepted = [this.settings.vni];
+    }
+    this.vnis = [...new Set(accepted)].sort((a, b) => a - b);
+    this.kernels = kernels ?? workspace().kernels;
+    this.vniSetPtr = this.kernels.reserve(Math.max(4, this.vnis.length * 4));
+    const memory = new DataView(this.kernels.bytes.buffer, this.kernels.bytes.byteOffset);
+    this.vnis.forEach((vni, i) => memory.setInt32(this.vniSetPtr + i * 4, vni, true));
+    this.countersPtr = this.kernels.reserve(COUNTER_COUNT * 8);
+    this.resetCounters();
+  }
+
+  /**
+   * Validate slots 0..count-1 of `batch` (each holds a frame declared with setFrame/writeFrame).
+   * Returns how many are valid; read each slot's status, inner frame, VNI and source from the
+   * batch. Allocates nothing.
+   */
+  run(batch: PacketBatch, count: number = batch.capacity): number {
+    if (batch.kernels !== this.kernels) throw new Error('the batch lives in another kernels instance than this Decapsulator');
+    if (!(count >= 0 && count <= batch.capacity && Number.isInteger(count))) {
+      throw new RangeError(`count must be an integer in 0..${batch.capacity}, got ${String(count)}`);
+    }
+    const { options, portsLow, portsHigh } = this.settings;
+    const done = this.kernels.decapBatch(
+      batch.slotsPtr, batch.slotStride, batch.metaPtr, count, options,
+      this.vniSetPtr, this.vnis.length, portsLow, portsHigh, this.countersPtr,
+    );
+    if (done === BATCH_INVALID) throw new Error('decapBatch rejected the batch geometry (memory smaller than the batch?)');
+    return done;
+  }
+
+  /** How many slots ended with `status` (a DecodeStatus code; SLOT_INVALID for invalid slots) since the last reset. */
+  counter(status: number): number {
+    const index = status < 0 || status >= COUNTER_INVALID_SLOT ? COUNTER_INVALID_SLOT : status;
+    const memory = new DataView(this.kernels.bytes.buffer, this.kernels.bytes.byteOffset + this.countersPtr + index * 8, 8);
+    return memory.getUint32(4, true) * 2 ** 32 + memory.getUint32(0, true);
+  }
+
+  /** Every counter by status name. */
+  counters(): DecapCounters {
+    const result = {} as DecapCounters;
+    for (const name of statusNames) result[name] = this.counter(DecodeStatus[name]);
+    result.INVALID_SLOT = this.counter(-1);
+    return result;
+  }
+
+  resetCounters(): void {
+    this.kernels.bytes.fill(0, this.countersPtr, this.countersPtr + COUNTER_COUNT * 8);
+  }
+}
