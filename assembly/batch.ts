@@ -108,6 +108,7 @@ export function encapBatch(templates: usize, templateCount: i32, slots: usize, s
   if (!fitsInMemory(slots, count, slotStride) || !fitsInMemory(meta, count, <i32>META_LEN) ||
     !fitsInMemory(templates, templateCount, <i32>TEMPLATE_LEN)) return BATCH_INVALID;
   const maxInnerLen = slotStride - SLOT_HEADROOM;
+  let checkedTemplate: usize = <usize>-1; // no template can sit at the last byte of memory
   let done = 0;
   for (let i = 0; i < count; i++) {
     const record = meta + <usize>i * META_LEN;
@@ -118,9 +119,13 @@ export function encapBatch(templates: usize, templateCount: i32, slots: usize, s
       continue;
     }
     const template = templates + <usize>peer * TEMPLATE_LEN;
-    if (!isUsableTemplate(template)) {
-      refuseSlot(record, SLOT_NO_PEER);
-      continue;
+    // Most batches use one or a few peers in runs: check a template once per run of slots.
+    if (template != checkedTemplate) {
+      if (!isUsableTemplate(template)) {
+        refuseSlot(record, SLOT_NO_PEER);
+        continue;
+      }
+      checkedTemplate = template;
     }
     const headerLen = load<i32>(template + TEMPLATE_HEADER_LEN);
     const l3 = load<i32>(template + TEMPLATE_L3);

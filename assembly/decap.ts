@@ -10,7 +10,7 @@ import {
   VXLAN_I_FLAG_MISSING, VXLAN_RESERVED_BITS, VNI_MISMATCH, TOO_MANY_VLAN_TAGS, BAD_IPV6_EXTENSION,
   LAYER_ETHERNET, LAYER_IPV4, LAYER_IPV6, LAYER_UDP, LAYER_VXLAN, LAYER_INNER,
 } from './status';
-import { onesComplementSum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16 } from './checksum';
+import { onesComplementSum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16, fold16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
 import {
   IPV4_VERSION_IHL, IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE,
@@ -54,6 +54,19 @@ export const RESULT_LEN: usize = 64;
   store<i32>(out + RESULT_LAYER, layer);
   store<i32>(out + RESULT_OFFSET, <i32>offset);
   return status;
+}
+
+/**
+ * A correct IPv4 header sums to 0xffff (the checksum field makes the total -0). The header is a
+ * whole number of 32-bit words, so sum those directly: 0xffff is its own byte swap, so the
+ * comparison holds in little-endian order too. Cheaper than the general sum for 20 bytes.
+ */
+// @ts-ignore: decorator
+@inline function isIpv4HeaderChecksumValid(header: usize, headerLen: usize): bool {
+  let sum: u64 = <u64>load<u32>(header) + <u64>load<u32>(header, 4) + <u64>load<u32>(header, 8) +
+    <u64>load<u32>(header, 12) + <u64>load<u32>(header, 16);
+  for (let at: usize = 20; at < headerLen; at += 4) sum += <u64>load<u32>(header + at);
+  return fold16(sum) == 0xffff;
 }
 
 // @ts-ignore: decorator
@@ -102,8 +115,7 @@ export function decapFrame(
     const headerLen = <usize>(versionIhl & 0x0f) << 2;
     if (headerLen < IPV4_MIN_HEADER_LEN) return fail(out, BAD_IHL, LAYER_IPV4, l3);
     if (available < headerLen) return fail(out, TRUNCATED, LAYER_IPV4, l3);
-    // A correct header sums to 0xffff (the checksum field makes the total -0).
-    if (verify && onesComplementSum(frame + l3, headerLen, 0) != 0xffff) {
+    if (verify && !isIpv4HeaderChecksumValid(frame + l3, headerLen)) {
       return fail(out, BAD_IPV4_CHECKSUM, LAYER_IPV4, l3 + IPV4_CHECKSUM);
     }
     const totalLength = <usize>loadBe16(frame + l3 + IPV4_TOTAL_LENGTH);

@@ -80,6 +80,8 @@ export class PacketBatch {
   readonly metaPtr: number;
 
   private buffer: ArrayBufferLike;
+  /** The kernels' `bytes` view our views were made from. */
+  private viewsOf!: Uint8Array;
   private metaWords!: Int32Array;
   private payloads: (Uint8Array | undefined)[] = [];
   private slots: (Uint8Array | undefined)[] = [];
@@ -100,7 +102,17 @@ export class PacketBatch {
     this.rebuildViews();
   }
 
+  /**
+   * Growth replaces the kernels' `bytes` view (WASM: a new buffer after reserve(); reference: a
+   * larger copy), so comparing that object is the test. Comparing `bytes.buffer` would also work
+   * but reading `.buffer` of a view over WASM memory costs ~20 ns, too much per call.
+   */
+  private stale(): boolean {
+    return this.kernels.bytes !== this.viewsOf;
+  }
+
   private rebuildViews(): void {
+    this.viewsOf = this.kernels.bytes;
     this.buffer = this.kernels.bytes.buffer;
     this.metaWords = new Int32Array(this.buffer, this.kernels.bytes.byteOffset + this.metaPtr, this.capacity * META_WORDS);
     this.payloads = [];
@@ -114,7 +126,7 @@ export class PacketBatch {
 
   /** The metadata records as i32s: slot i's field F (a META_* / RESULT_* byte offset) is at i * META_LEN/4 + F/4. */
   get meta(): Int32Array {
-    if (this.kernels.bytes.buffer !== this.buffer) this.rebuildViews();
+    if (this.stale()) this.rebuildViews();
     return this.metaWords;
   }
 
@@ -142,7 +154,7 @@ export class PacketBatch {
   /** The payload area of a slot (slotSize bytes after the headroom): write an inner frame here. */
   payload(index: number): Uint8Array {
     this.checkIndex(index);
-    if (this.kernels.bytes.buffer !== this.buffer) this.rebuildViews();
+    if (this.stale()) this.rebuildViews();
     let view = this.payloads[index];
     if (view === undefined) {
       const at = this.kernels.bytes.byteOffset + this.slotsPtr + index * this.slotStride + SLOT_HEADROOM;
@@ -154,7 +166,7 @@ export class PacketBatch {
   /** The whole slot (slotStride bytes): receive an outer frame here. */
   slot(index: number): Uint8Array {
     this.checkIndex(index);
-    if (this.kernels.bytes.buffer !== this.buffer) this.rebuildViews();
+    if (this.stale()) this.rebuildViews();
     let view = this.slots[index];
     if (view === undefined) {
       const at = this.kernels.bytes.byteOffset + this.slotsPtr + index * this.slotStride;
