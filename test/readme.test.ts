@@ -1,0 +1,20 @@
+// The README's ten-line example runs as written, against the built package.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+test('the README example prints the VNI, the source port, the address and the inner length, then the error', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const example = readme.split('## Ten lines')[1].match(/```ts\n([\s\S]*?)```/)![1];
+  // Plain JavaScript as well as TypeScript: run it as an ES module from the package root.
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', example], { cwd: root, encoding: 'utf8' });
+  const [first, second] = output.trim().split('\n');
+  assert.match(first, /^42 \d+ 10\.0\.0\.1 64$/);
+  assert.is(second, 'TRUNCATED ipv4 14');
+});
+
+test.run();
