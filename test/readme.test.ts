@@ -11,9 +11,11 @@ test('the README example prints the VNI, the source port, the address and the in
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   const example = readme.split('## Ten lines')[1].match(/```ts\n([\s\S]*?)```/)![1];
   // Plain JavaScript as well as TypeScript: run it as an ES module from the package root.
-  const output = execFileSync(process.execPath, ['--input-type=module', '-e', example], { cwd: root, encoding: 'utf8' });
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', example], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, // uncoloured console.log
+  });
   const [first, second] = output.trim().split('\n');
-  assert.match(first, /^42 \d+ 10\.0\.0\.1 64$/);
+  assert.match(first, /^42 \d+ 10\.0\.0\.1 64$/, output);
   assert.is(second, 'TRUNCATED ipv4 14');
 });
 
