@@ -22,9 +22,11 @@ const UDP_PROTOCOL = 17;
 
 /**
  * How the outer UDP checksum is made. `full`: summed over the whole datagram. `zero`: none
- * (IPv4 only; RFC 8200 requires it over IPv6). `offload`: from the headers alone when the inner
- * TCP/UDP checksum is valid, as Linux's local checksum offload does, else summed in full; the
- * result equals `full` whenever the inner checksum is valid.
+ * (IPv4 only; RFC 8200 requires it over IPv6). `offload`: when the inner frame ends with a
+ * TCP/UDP segment that carries a checksum, that checksum is trusted, not checked, and the outer
+ * sum follows from the headers alone, as Linux's local checksum offload does; otherwise it is
+ * summed in full. The result equals `full` whenever the inner checksum is valid; a wrong inner
+ * checksum yields a wrong outer one, so the receiver drops the frame as it would the inner one.
  */
 export type UdpChecksumMode = 'full' | 'zero' | 'offload';
 
