@@ -9,6 +9,7 @@ import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runSuite, type RunSettings } from './lib/harness';
+import { distProblem } from './lib/dist';
 import { machineInfo } from './lib/machine';
 import { machineMarkdown, suiteMarkdown } from './lib/report';
 import type { SuiteDef, SuiteResult } from './lib/types';
@@ -51,6 +52,10 @@ console.log(`# vxlan-wasm benchmarks${values.quick ? ' (QUICK smoke run: figures
 console.log(machineMarkdown(machine));
 console.log(`- Settings: ${settings.rounds} rounds, ${settings.sampleMs} ms samples, ${settings.warmupMs} ms warm-up per case\n`);
 
+// Every figure is of dist/index.mjs: say loudly when it is missing or older than the sources.
+const stale = distProblem();
+if (stale !== null) console.error(`\n!!! ${stale}\n`);
+
 const results: SuiteResult[] = [];
 for (const name of chosen) {
   const moduleUrl = new URL(`./suites/${name}.ts`, import.meta.url).href;
@@ -70,7 +75,7 @@ writeFileSync(outPath, `${JSON.stringify({ machine, settings: { ...settings, log
 console.log(`results written to ${relative(process.cwd(), outPath) || outPath}`);
 
 // Fail the process when a contender answered wrong or failed, so a smoke test sees it. A suite
-// whose API does not exist yet (batch) is reported loudly above but does not fail the run.
+// that is unavailable (suite.unavailable() gave a reason) is reported loudly above but does not fail the run.
 const problems = results.flatMap((r) => r.measurements.filter((m) => m.status !== 'ok').map((m) => `${r.name}/${m.caseId}/${m.contender}: ${m.status}`));
 if (problems.length > 0) {
   console.error(`\n${problems.length} problem(s):\n  ${problems.join('\n  ')}`);

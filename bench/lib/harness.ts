@@ -159,7 +159,7 @@ export async function runSuite(suite: SuiteDef, suiteModule: string, settings: R
         for (let i = 0; i < inWorkers.length; i++) {
           const name = inWorkers[(i + round) % inWorkers.length];
           const reply = await workers.get(name)!.request({ type: 'sample', caseId: c.id });
-          if (reply.type === 'sample') samples.get(key(c.id, name))!.push(reply.nsPerOp);
+          if (reply.type === 'sample') samples.get(key(c.id, name))!.push(reply.nsPerOp / (c.opsPerCall ?? 1));
           else if (reply.type === 'failed') throw new Error(`${name} failed while timing ${c.id}: ${reply.error}`);
         }
       }

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { distBuiltAt } from './dist';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -14,6 +15,8 @@ export interface MachineInfo {
   gcc: string | null;
   gitCommit: string | null;
   gitDirty: boolean | null;
+  /** mtime of dist/index.mjs, the build every figure is of. */
+  distBuiltAt: string | null;
   date: string;
   loadAverageAtStart: number[];
 }
@@ -50,6 +53,7 @@ export function machineInfo(): MachineInfo {
     gcc: run('gcc', ['-dumpfullversion']),
     gitCommit: run('git', ['rev-parse', 'HEAD']),
     gitDirty: status === null ? null : status.length > 0,
+    distBuiltAt: distBuiltAt(),
     date: new Date().toISOString(),
     loadAverageAtStart: os.loadavg().map((load) => Math.round(load * 100) / 100),
   };

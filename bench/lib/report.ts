@@ -15,6 +15,7 @@ export function machineMarkdown(machine: MachineInfo): string {
     `- Machine: ${machine.cpuModel}, ${machine.logicalCores} logical cores (${machine.cpuFlags.join(' ')}), ${machine.memoryGiB} GiB, ${machine.kernel}`,
     `- Node ${machine.node} (V8 ${machine.v8}); gcc ${machine.gcc ?? 'not found'}`,
     `- Commit ${commit}; ${machine.date}; load average at start ${machine.loadAverageAtStart.join(' ')}`,
+    `- Code timed: dist/index.mjs (the built package), built ${machine.distBuiltAt ?? 'NEVER (missing)'}`,
   ].join('\n');
 }
 

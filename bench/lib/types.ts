@@ -14,6 +14,11 @@ export interface CaseDef {
   bytes: number;
   /** The contender every other one in this case is compared with. */
   baseline: string;
+  /**
+   * Operations per timed call (default 1): a batch case's `run` processes a whole batch, and its
+   * figures are per packet (ns per call / opsPerCall); `bytes` is then per packet too.
+   */
+  opsPerCall?: number;
 }
 
 export interface ContenderDef {

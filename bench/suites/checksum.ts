@@ -7,8 +7,9 @@
  * timed, next to a native C build of the same algorithm.
  */
 import { createRequire } from 'node:module';
-import { checksum, useBackend } from '../../src/index';
-import { createKernels } from '../../src/backend';
+// Timed code comes from the built package (what users run), never from src/ through tsx: see
+// bench/lib/dist.ts. The reference twin below is only the validation oracle.
+import { checksum, createKernels, useBackend } from '../../dist/index.mjs';
 import { internetChecksum as referenceChecksum } from '../../src/reference/checksum';
 import { fastJsChecksum } from '../contenders/fast-js-checksum';
 import { naiveJsChecksum } from '../contenders/naive-js-checksum';
@@ -57,7 +58,7 @@ const cases: CaseDef[] = [
 ];
 
 const heapContenders: Record<string, { description: string; make: () => (input: Uint8Array) => number }> = {
-  [SIMD_API]: { description: '`checksum()` from src/index on the wasm-simd backend', make: () => (useBackend('wasm-simd'), checksum) },
+  [SIMD_API]: { description: '`checksum()` from dist/index.mjs on the wasm-simd backend (the default)', make: () => (useBackend('wasm-simd'), checksum) },
   [SCALAR_API]: { description: '`checksum()` after `useBackend(\'wasm-scalar\')`', make: () => (useBackend('wasm-scalar'), checksum) },
   [REFERENCE_API]: { description: '`checksum()` after `useBackend(\'reference\')` (pure-TS twin, written for clarity)', make: () => (useBackend('reference'), checksum) },
   [FAST_JS]: { description: 'bench/contenders/fast-js-checksum.ts: cached Int32Array view, Σw and Σhi int32 accumulators', make: () => fastJsChecksum },

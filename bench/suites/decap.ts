@@ -5,9 +5,10 @@
  * 9050-byte outer frames). Both include what a caller of the object API pays: the copy into WASM
  * memory, option parsing, and building the result object (decap) or the output array (encap).
  */
-import { decapsulate, DecodeError, encapsulate, useBackend } from '../../src/index';
+// Timed code comes from the built package (dist/index.mjs), never from src/ through tsx: see
+// bench/lib/dist.ts. The reference checksum below only checks outputs.
+import { decapsulate, DecodeError, encapsulate, useBackend } from '../../dist/index.mjs';
 import { internetChecksum } from '../../src/reference/checksum';
-import { buildTunnelTemplate } from '../../src/batch/template';
 import type { BackendName } from '../../src/wasm/abi';
 import { canonical, firstDifference, hex } from '../lib/data';
 import { INNER_SIZES, innerFrame, IPV4_OVERHEAD, TUNNEL } from '../lib/frames';
@@ -79,13 +80,19 @@ export const createContender: CreateContender = (name, data) => {
     runners[encapCase(innerLen)] = { run: () => encapsulate(inner, TUNNEL).length, validate: () => validateEncap(expected[innerLen]) };
   }
   if (name === 'wasm-simd') {
-    // The part of every encapsulate() call that does not depend on the backend or the frame:
-    // validating TunnelOptions and building the header template from address text.
+    // What encapsulate() pays the first time it sees a tunnel object: validating TunnelOptions and
+    // building the header template from address text (src/batch/template.ts). Later calls with
+    // the same, unchanged object reuse the cached template. buildTunnelTemplate itself is not
+    // exported from dist, so this times encapsulate() of the 64-byte frame with a fresh copy of
+    // the tunnel object each call (a cache miss every time); subtract the 64 B row for the
+    // template alone.
+    const { inner, frame } = expected[64];
+    const want = maskPerCallFields(frame);
     runners[TEMPLATE_CASE] = {
-      run: () => buildTunnelTemplate(TUNNEL).headerLen,
+      run: () => encapsulate(inner, { ...TUNNEL }).length,
       validate: () => {
-        const { headerLen } = buildTunnelTemplate(TUNNEL);
-        return headerLen === IPV4_OVERHEAD ? null : `headerLen ${headerLen}, expected ${IPV4_OVERHEAD} (Ethernet + IPv4 + UDP + VXLAN)`;
+        const got = encapsulate(inner, { ...TUNNEL });
+        return maskPerCallFields(got) === want ? null : `frame differs from the reference's ${firstDifference(maskPerCallFields(got), want)}`;
       },
     };
   }
@@ -97,7 +104,7 @@ const TEMPLATE_CASE = 'encap-template';
 const cases: CaseDef[] = [
   ...INNER_SIZES.map((n) => ({ id: decapCase(n), group: '`decapsulate(frame)`: strict, IPv4 and UDP checksums verified, VxlanFrame object built', label: label(n), bytes: n + IPV4_OVERHEAD, baseline: 'wasm-simd' })),
   ...INNER_SIZES.map((n) => ({ id: encapCase(n), group: '`encapsulate(inner, tunnel)`: IPv4, UDP checksum computed, new output array', label: label(n), bytes: n + IPV4_OVERHEAD, baseline: 'wasm-simd' })),
-  { id: TEMPLATE_CASE, group: 'Building a tunnel template: `buildTunnelTemplate(tunnel)` (src/batch/template.ts), what `encapsulate()` pays the first time it sees a tunnel object (then cached), backend-independent', label: 'IPv4 tunnel, no VLAN', bytes: 0, baseline: 'wasm-simd' },
+  { id: TEMPLATE_CASE, group: 'First-call cost: `encapsulate(inner, { ...tunnel })`, a new tunnel object each call, so the template is built every time (later calls with the same object reuse it)', label: 'inner 64 B, IPv4 tunnel, no VLAN', bytes: 0, baseline: 'wasm-simd' },
 ];
 
 export const suite: SuiteDef = {
