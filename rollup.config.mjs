@@ -4,7 +4,7 @@
 import typescript from '@rollup/plugin-typescript';
 import { dts } from 'rollup-plugin-dts';
 
-const external = (id) => id.startsWith('node:') || ['koffi', 'pino', 'prom-client'].includes(id);
+const external = (id) => id.startsWith('node:');
 const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, noEmitOnError: true });
 
 export default [
