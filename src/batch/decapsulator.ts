@@ -10,6 +10,7 @@ import type { Kernels } from '../wasm/abi';
 import { BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT } from '../wasm/abi';
 import { workspace } from '../backend';
 import type { PacketBatch } from './packet-batch';
+import { checkInteger } from '../wire/fields';
 
 export interface DecapsulatorOptions extends DecapOptions {
   /** Accept only these VNIs (instead of `vni`, which accepts one). */
@@ -63,9 +64,7 @@ export class Decapsulator {
    */
   run(batch: PacketBatch, count: number = batch.capacity): number {
     if (batch.kernels !== this.kernels) throw new Error('the batch lives in another kernels instance than this Decapsulator');
-    if (!(count >= 0 && count <= batch.capacity && Number.isInteger(count))) {
-      throw new RangeError(`count must be an integer in 0..${batch.capacity}, got ${String(count)}`);
-    }
+    checkInteger(count, 'count', 0, batch.capacity);
     const { options, portsLow, portsHigh } = this.settings;
     const done = this.kernels.decapBatch(
       batch.slotsPtr, batch.slotStride, batch.metaPtr, count, options,

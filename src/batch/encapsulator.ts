@@ -9,6 +9,7 @@ import { BATCH_INVALID, TEMPLATE_HEADER_LEN, TEMPLATE_LEN, TEMPLATE_NEXT_ID } fr
 import { workspace } from '../backend';
 import { buildTunnelTemplate, type UdpChecksumMode } from './template';
 import type { PacketBatch } from './packet-batch';
+import { checkInteger } from '../wire/fields';
 
 export interface EncapsulatorOptions {
   /** Overrides each tunnel's `udpChecksum`: 'full', 'zero' (IPv4 only) or 'offload'. */
@@ -88,9 +89,7 @@ export class Encapsulator {
    */
   run(batch: PacketBatch, count: number = batch.capacity): number {
     if (batch.kernels !== this.kernels) throw new Error('the batch lives in another kernels instance than this Encapsulator');
-    if (!(count >= 0 && count <= batch.capacity && Number.isInteger(count))) {
-      throw new RangeError(`count must be an integer in 0..${batch.capacity}, got ${String(count)}`);
-    }
+    checkInteger(count, 'count', 0, batch.capacity);
     const done = this.kernels.encapBatch(this.templatesPtr, this.peerCount, batch.slotsPtr, batch.slotStride, batch.metaPtr, count);
     if (done === BATCH_INVALID) throw new Error('encapBatch rejected the batch geometry (memory smaller than the batch?)');
     return done;

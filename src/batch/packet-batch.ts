@@ -24,6 +24,7 @@ import {
 } from '../wasm/abi';
 import { workspace } from '../backend';
 import { formatIpv4, formatIpv6 } from '../wire/address';
+import { checkInteger } from '../wire/fields';
 
 export { SLOT_HEADROOM };
 export const DEFAULT_CAPACITY = 256;
@@ -60,13 +61,6 @@ export function innerChecksumState(result: number): InnerChecksumState {
   return 'unsupported';
 }
 
-function checkCount(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 export class PacketBatch {
   readonly kernels: Kernels;
   readonly capacity: number;
@@ -88,8 +82,8 @@ export class PacketBatch {
 
   constructor(options: PacketBatchOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-    this.capacity = checkCount(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 65536);
-    this.slotSize = checkCount(options.slotSize ?? DEFAULT_SLOT_SIZE, 'slotSize', 64, 65535);
+    this.capacity = checkInteger(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 65536);
+    this.slotSize = checkInteger(options.slotSize ?? DEFAULT_SLOT_SIZE, 'slotSize', 64, 65535);
     this.slotStride = Math.ceil((SLOT_HEADROOM + this.slotSize) / SLOT_ALIGN) * SLOT_ALIGN;
     this.kernels = options.kernels ?? workspace().kernels;
     this.slotsPtr = this.kernels.reserve(this.capacity * this.slotStride + SLOT_ALIGN);

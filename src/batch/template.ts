@@ -15,6 +15,7 @@ import * as ipv6 from '../wire/ipv6';
 import * as udp from '../wire/udp';
 import * as vxlan from '../wire/vxlan';
 import { fold16, onesComplementSum } from '../reference/checksum';
+import { checkInteger } from '../wire/fields';
 
 export const VXLAN_PORT = 4789;
 export const DEFAULT_SOURCE_PORT_RANGE: readonly [number, number] = [49152, 65535];
@@ -37,13 +38,6 @@ export interface TunnelTemplate {
   readonly ipVersion: 4 | 6;
   /** The largest inner frame whose outer lengths still fit in 16 bits. */
   readonly maxInnerLen: number;
-}
-
-function checkInteger(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
-  return value;
 }
 
 function parseField<T>(parse: (text: string) => T, value: unknown, name: string): T {

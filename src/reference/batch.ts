@@ -10,7 +10,7 @@ import {
   TEMPLATE_IP_VERSION, TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_LEN,
 } from '../wasm/abi';
 import { DecodeStatus as S, Layer } from '../errors';
-import { readBe16 } from './checksum';
+import { readU16 } from '../wire/fields';
 import { decapFrame } from './decap';
 import { encapFrame } from './encap';
 import { completeInnerChecksum } from './inner';
@@ -97,7 +97,7 @@ export function encapBatch(
     for (const [field, value] of [
       [RESULT_STATUS, S.OK], [RESULT_LAYER, 0], [RESULT_OFFSET, 0], [RESULT_L3, l3], [RESULT_L4, l4],
       [RESULT_VXLAN, l4 + 8], [RESULT_INNER, headerLen], [RESULT_VNI, readVni(bytes, frame + headerLen - 8 + 4)],
-      [RESULT_IP_VERSION, ipVersion], [RESULT_SOURCE_PORT, readBe16(bytes, frame + l4)],
+      [RESULT_IP_VERSION, ipVersion], [RESULT_SOURCE_PORT, readU16(bytes, frame + l4)],
       [META_FRAME_OFFSET, SLOT_HEADROOM - headerLen], [META_FRAME_LEN, frameLen],
       [META_SOURCE_IP, l3 + (ipVersion === 4 ? 12 : 8)],
     ]) memory.setInt32(record + field, value, true);

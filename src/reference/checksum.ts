@@ -32,14 +32,6 @@ export function updateChecksum(oldChecksum: number, oldWord: number, newWord: nu
   return ~fold16((~oldChecksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
 }
 
-export function readBe16(bytes: Uint8Array, at: number): number {
-  return (bytes[at] << 8) | bytes[at + 1];
-}
-
-export function writeBe16(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = (value >>> 8) & 0xff;
-  bytes[at + 1] = value & 0xff;
-}
 
 export function ipv4PseudoHeaderSum(bytes: Uint8Array, srcPtr: number, dstPtr: number, protocol: number, length: number): number {
   return fold16(onesComplementSum(bytes, srcPtr, 4, 0) + onesComplementSum(bytes, dstPtr, 4, 0) + protocol + length);

@@ -8,11 +8,11 @@ import {
   RESULT_SOURCE_PORT, RESULT_STATUS, RESULT_VNI, RESULT_VXLAN,
 } from '../wasm/abi';
 import { DecodeStatus as S, Layer } from '../errors';
-import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum, readBe16 } from './checksum';
+import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
+import { readU16 } from '../wire/fields';
+import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
 
-const VLAN_TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
 const IPV6_EXTENSIONS = new Set([0 /* hop-by-hop */, 43 /* routing */, 44 /* fragment */, 60 /* destination options */]);
-const MAX_VLAN_TAGS = 8;
 const MAX_EXTENSION_HEADERS = 8;
 const UDP = 17;
 
@@ -22,7 +22,7 @@ export function decapFrame(
 ): number {
   const record = new DataView(bytes.buffer, bytes.byteOffset + out, 44);
   const at = (offset: number) => bytes[frame + offset];
-  const be16 = (offset: number) => readBe16(bytes, frame + offset);
+  const be16 = (offset: number) => readU16(bytes, frame + offset);
   const fail = (status: number, layer: number, offset: number) => {
     record.setInt32(RESULT_STATUS, status, true);
     record.setInt32(RESULT_LAYER, layer, true);
@@ -36,7 +36,7 @@ export function decapFrame(
   if (len < 14) return fail(S.TRUNCATED, Layer.ethernet, 0);
   let typeOffset = 12;
   let etherType = be16(typeOffset);
-  for (let tags = 0; VLAN_TPIDS.has(etherType); tags++) {
+  for (let tags = 0; isVlanTpid(etherType); tags++) {
     if (tags === MAX_VLAN_TAGS) return fail(S.TOO_MANY_VLAN_TAGS, Layer.ethernet, typeOffset);
     typeOffset += 4;
     if (typeOffset + 2 > len) return fail(S.TRUNCATED, Layer.ethernet, 0);

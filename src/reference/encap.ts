@@ -4,9 +4,10 @@ import {
   TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW, TEMPLATE_PSEUDO_BASE_SUM,
   TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD,
 } from '../wasm/abi';
-import { fold16, onesComplementSum, readBe16, writeBe16 } from './checksum';
+import { fold16, onesComplementSum } from './checksum';
 import { flowHash, sourcePortFromHash } from './flowhash';
 import { innerSegment, locateInnerL4 } from './inner';
+import { readU16, writeU16 } from '../wire/fields';
 
 export function encapFrame(bytes: Uint8Array, template: number, inner: number, innerLen: number): number {
   const descriptor = new DataView(bytes.buffer, bytes.byteOffset + template, TEMPLATE_HEADER);
@@ -22,20 +23,20 @@ export function encapFrame(bytes: Uint8Array, template: number, inner: number, i
     const totalLength = headerLen - l3 + innerLen;
     const id = field(TEMPLATE_NEXT_ID) & 0xffff;
     descriptor.setInt32(TEMPLATE_NEXT_ID, (id + 1) & 0xffff, true);
-    writeBe16(bytes, frame + l3 + 2, totalLength);
-    writeBe16(bytes, frame + l3 + 4, id);
+    writeU16(bytes, frame + l3 + 2, totalLength);
+    writeU16(bytes, frame + l3 + 4, id);
     const headerSum = fold16((field(TEMPLATE_IPV4_BASE_SUM) >>> 0) + totalLength + id);
-    writeBe16(bytes, frame + l3 + 10, ~headerSum & 0xffff);
+    writeU16(bytes, frame + l3 + 10, ~headerSum & 0xffff);
   } else {
-    writeBe16(bytes, frame + l3 + 4, udpLength);
+    writeU16(bytes, frame + l3 + 4, udpLength);
   }
-  writeBe16(bytes, frame + l4 + 4, udpLength);
+  writeU16(bytes, frame + l4 + 4, udpLength);
 
   let sourcePort = field(TEMPLATE_FIXED_SOURCE_PORT);
   if (sourcePort < 0) {
     sourcePort = sourcePortFromHash(flowHash(bytes, inner, innerLen), field(TEMPLATE_PORT_LOW), field(TEMPLATE_PORT_HIGH));
   }
-  writeBe16(bytes, frame + l4, sourcePort);
+  writeU16(bytes, frame + l4, sourcePort);
 
   const mode = field(TEMPLATE_UDP_CHECKSUM_MODE);
   if (mode === UDP_CHECKSUM_FULL || mode === UDP_CHECKSUM_OFFLOAD) {
@@ -49,7 +50,7 @@ export function encapFrame(bytes: Uint8Array, template: number, inner: number, i
       checksum = ~onesComplementSum(bytes, frame + l4, udpLength, seed) & 0xffff;
     }
     // RFC 768: a computed zero goes out as all ones.
-    writeBe16(bytes, frame + l4 + 6, checksum === 0 ? 0xffff : checksum);
+    writeU16(bytes, frame + l4 + 6, checksum === 0 ? 0xffff : checksum);
   }
   return headerLen + innerLen;
 }
@@ -58,5 +59,5 @@ export function encapFrame(bytes: Uint8Array, template: number, inner: number, i
 function canSumFromHeaders(bytes: Uint8Array, inner: number, innerLen: number): boolean {
   const protocol = locateInnerL4(bytes, inner, innerLen);
   if (protocol === 0 || innerSegment.end !== innerLen) return false;
-  return !(protocol === 17 && readBe16(bytes, inner + innerSegment.start + 6) === 0);
+  return !(protocol === 17 && readU16(bytes, inner + innerSegment.start + 6) === 0);
 }

@@ -1,7 +1,7 @@
 /** The pure-TS twin of assembly/flowhash.ts. */
-import { readBe16 } from './checksum';
+import { readU16 } from '../wire/fields';
+import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
 
-const VLAN_TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
 const SEED = 0x9747b28c;
 
 function readLe32(bytes: Uint8Array, at: number): number {
@@ -30,10 +30,10 @@ export function flowHash(bytes: Uint8Array, frame: number, len: number): number 
   if (len < 14) return 0;
   const word = (offset: number) => readLe32(bytes, frame + offset);
   let typeOffset = 12;
-  let etherType = readBe16(bytes, frame + typeOffset);
-  for (let tags = 0; tags < 8 && VLAN_TPIDS.has(etherType) && typeOffset + 6 <= len; tags++) {
+  let etherType = readU16(bytes, frame + typeOffset);
+  for (let tags = 0; tags < MAX_VLAN_TAGS && isVlanTpid(etherType) && typeOffset + 6 <= len; tags++) {
     typeOffset += 4;
-    etherType = readBe16(bytes, frame + typeOffset);
+    etherType = readU16(bytes, frame + typeOffset);
   }
   const l3 = typeOffset + 2;
   let h = SEED;
@@ -41,7 +41,7 @@ export function flowHash(bytes: Uint8Array, frame: number, len: number): number 
     const headerLen = (bytes[frame + l3] & 0x0f) * 4;
     const protocol = bytes[frame + l3 + 9];
     h ^= term(0, word(l3 + 12)) ^ term(1, word(l3 + 16)) ^ term(2, protocol);
-    const fragment = readBe16(bytes, frame + l3 + 6) & 0x3fff;
+    const fragment = readU16(bytes, frame + l3 + 6) & 0x3fff;
     if (fragment === 0 && hasPorts(protocol) && headerLen >= 20 && len - l3 >= headerLen + 4) {
       h ^= term(3, word(l3 + headerLen));
     }

@@ -3,10 +3,10 @@
  * checksum, complete a partial one (csum_start/csum_offset, as a TAP with offload hands it over).
  */
 import { INNER_CHECKSUM_BAD, INNER_CHECKSUM_NONE, INNER_CHECKSUM_UNSUPPORTED, INNER_CHECKSUM_VALID } from '../wasm/abi';
-import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum, readBe16, writeBe16 } from './checksum';
+import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
+import { readU16, writeU16 } from '../wire/fields';
+import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
 
-const VLAN_TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
-const MAX_VLAN_TAGS = 8;
 const TCP = 6;
 const UDP = 17;
 /** TCP header (RFC 9293 §3.1): checksum at byte 16, at least 20 bytes. */
@@ -21,11 +21,11 @@ export const innerSegment = { start: 0, end: 0, pseudoSum: 0 };
 export function locateInnerL4(bytes: Uint8Array, frame: number, len: number): number {
   if (len < 14) return 0;
   let typeOffset = 12;
-  let etherType = readBe16(bytes, frame + typeOffset);
-  for (let tags = 0; tags < MAX_VLAN_TAGS && VLAN_TPIDS.has(etherType); tags++) {
+  let etherType = readU16(bytes, frame + typeOffset);
+  for (let tags = 0; tags < MAX_VLAN_TAGS && isVlanTpid(etherType); tags++) {
     if (typeOffset + 4 + 2 > len) return 0;
     typeOffset += 4;
-    etherType = readBe16(bytes, frame + typeOffset);
+    etherType = readU16(bytes, frame + typeOffset);
   }
   const l3 = typeOffset + 2;
   if (l3 > len) return 0;
@@ -38,9 +38,9 @@ export function locateInnerL4(bytes: Uint8Array, frame: number, len: number): nu
     if (available < 20) return 0;
     const headerLen = (bytes[frame + l3] & 0x0f) * 4;
     if (bytes[frame + l3] >> 4 !== 4 || headerLen < 20) return 0;
-    const totalLength = readBe16(bytes, frame + l3 + 2);
+    const totalLength = readU16(bytes, frame + l3 + 2);
     if (totalLength < headerLen || totalLength > available) return 0;
-    if (readBe16(bytes, frame + l3 + 6) & 0x3fff) return 0; // MF or a fragment offset
+    if (readU16(bytes, frame + l3 + 6) & 0x3fff) return 0; // MF or a fragment offset
     protocol = bytes[frame + l3 + 9];
     start = l3 + headerLen;
     end = l3 + totalLength;
@@ -48,7 +48,7 @@ export function locateInnerL4(bytes: Uint8Array, frame: number, len: number): nu
   } else if (etherType === 0x86dd) {
     if (available < 40) return 0;
     if (bytes[frame + l3] >> 4 !== 6) return 0;
-    const payloadLength = readBe16(bytes, frame + l3 + 4);
+    const payloadLength = readU16(bytes, frame + l3 + 4);
     if (payloadLength > available - 40) return 0;
     protocol = bytes[frame + l3 + 6];
     start = l3 + 40;
@@ -60,7 +60,7 @@ export function locateInnerL4(bytes: Uint8Array, frame: number, len: number): nu
   if (protocol === TCP) {
     if (end - start < TCP_MIN_HEADER_LEN) return 0;
   } else if (protocol === UDP) {
-    if (end - start < 8 || readBe16(bytes, frame + start + 4) !== end - start) return 0;
+    if (end - start < 8 || readU16(bytes, frame + start + 4) !== end - start) return 0;
   } else {
     return 0;
   }
@@ -79,7 +79,7 @@ export function verifyInnerChecksum(bytes: Uint8Array, frame: number, len: numbe
   const protocol = locateInnerL4(bytes, frame, len);
   if (protocol === 0) return INNER_CHECKSUM_UNSUPPORTED;
   const { start, end, pseudoSum } = innerSegment;
-  if (protocol === UDP && readBe16(bytes, frame + start + UDP_CHECKSUM) === 0) return INNER_CHECKSUM_NONE;
+  if (protocol === UDP && readU16(bytes, frame + start + UDP_CHECKSUM) === 0) return INNER_CHECKSUM_NONE;
   return onesComplementSum(bytes, frame + start, end - start, pseudoSum) === 0xffff ? INNER_CHECKSUM_VALID : INNER_CHECKSUM_BAD;
 }
 
@@ -87,6 +87,6 @@ export function completeInnerChecksum(bytes: Uint8Array, frame: number, len: num
   if (len < 0 || csumStart < 0 || csumOffset < 0 || csumStart > len || csumOffset > len - csumStart - 2) return -1;
   const checksum = ~onesComplementSum(bytes, frame + csumStart, len - csumStart, 0) & 0xffff;
   // UDP sends a computed zero as all ones (RFC 768); for TCP both mean the same sum.
-  writeBe16(bytes, frame + csumStart + csumOffset, checksum === 0 ? 0xffff : checksum);
+  writeU16(bytes, frame + csumStart + csumOffset, checksum === 0 ? 0xffff : checksum);
   return 0;
 }

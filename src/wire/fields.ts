@@ -15,3 +15,11 @@ export function checkUint(name: string, value: unknown, max: number): void {
     throw new RangeError(`${name} must be 0..${max} (got ${String(value)})`);
   }
 }
+
+/** Return `value` if it is an integer in min..max; otherwise throw a RangeError naming the field. */
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
+  }
+  return value;
+}
