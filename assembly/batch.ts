@@ -22,7 +22,7 @@ import {
   RESULT_INNER, RESULT_INNER_LEN, RESULT_VNI, RESULT_IP_VERSION, RESULT_SOURCE_PORT,
 } from './decap';
 import {
-  encapFrame, lastSourcePort, TEMPLATE_HEADER_LEN, TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_IP_VERSION, TEMPLATE_HEADER, TEMPLATE_LEN,
+  writeOuterHeaders, lastSourcePort, TEMPLATE_HEADER_LEN, TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_IP_VERSION, TEMPLATE_HEADER, TEMPLATE_LEN,
 } from './encap';
 import { completeInnerChecksum } from './inner';
 import { ETH_HEADER_LEN } from './layout/ethernet';
@@ -108,7 +108,14 @@ export function encapBatch(templates: usize, templateCount: i32, slots: usize, s
   if (!fitsInMemory(slots, count, slotStride) || !fitsInMemory(meta, count, <i32>META_LEN) ||
     !fitsInMemory(templates, templateCount, <i32>TEMPLATE_LEN)) return BATCH_INVALID;
   const maxInnerLen = slotStride - SLOT_HEADROOM;
+  // The template of the current run of slots, checked, with its fields read once per run.
   let checkedTemplate: usize = <usize>-1; // no template can sit at the last byte of memory
+  let headerLen = 0;
+  let l3 = 0;
+  let l4 = 0;
+  let ipVersion = 0;
+  let lengthLimit = 0;
+  let vni: u32 = 0;
   let done = 0;
   for (let i = 0; i < count; i++) {
     const record = meta + <usize>i * META_LEN;
@@ -126,13 +133,15 @@ export function encapBatch(templates: usize, templateCount: i32, slots: usize, s
         continue;
       }
       checkedTemplate = template;
+      headerLen = load<i32>(template + TEMPLATE_HEADER_LEN);
+      l3 = load<i32>(template + TEMPLATE_L3);
+      l4 = load<i32>(template + TEMPLATE_L4);
+      ipVersion = load<i32>(template + TEMPLATE_IP_VERSION);
+      // The outer length fields are 16 bits: IPv4 total length from l3, IPv6 payload length from l4.
+      lengthLimit = 0xffff - (headerLen - (ipVersion == 4 ? l3 : l4));
+      const vniAt = template + TEMPLATE_HEADER + <usize>(headerLen - <i32>VXLAN_HEADER_LEN) + VXLAN_VNI;
+      vni = (loadBe16(vniAt) << 8) | <u32>load<u8>(vniAt + 2);
     }
-    const headerLen = load<i32>(template + TEMPLATE_HEADER_LEN);
-    const l3 = load<i32>(template + TEMPLATE_L3);
-    const l4 = load<i32>(template + TEMPLATE_L4);
-    const ipVersion = load<i32>(template + TEMPLATE_IP_VERSION);
-    // The outer length fields are 16 bits: IPv4 total length from l3, IPv6 payload length from l4.
-    const lengthLimit = 0xffff - (headerLen - (ipVersion == 4 ? l3 : l4));
     const innerLen = load<i32>(record + RESULT_INNER_LEN);
     if (innerLen < <i32>ETH_HEADER_LEN || innerLen > maxInnerLen || innerLen > lengthLimit) {
       refuseSlot(record, SLOT_INVALID);
@@ -147,7 +156,7 @@ export function encapBatch(templates: usize, templateCount: i32, slots: usize, s
       // The bytes now hold the complete checksum; completing it again would corrupt it.
       store<i32>(record + META_CSUM_START, 0);
     }
-    const frameLen = <i32>encapFrame(template, inner, <usize>innerLen);
+    const frameLen = <i32>writeOuterHeaders(template, inner, <usize>innerLen, <usize>headerLen, <usize>l3, <usize>l4, ipVersion);
     const frame = inner - <usize>headerLen;
     store<i32>(record + RESULT_STATUS, OK);
     store<i32>(record + RESULT_LAYER, 0);
@@ -156,11 +165,7 @@ export function encapBatch(templates: usize, templateCount: i32, slots: usize, s
     store<i32>(record + RESULT_L4, l4);
     store<i32>(record + RESULT_VXLAN, l4 + <i32>UDP_HEADER_LEN);
     store<i32>(record + RESULT_INNER, headerLen);
-    // Read back from the template, not the frame just written (a narrow load right after a wide
-    // store to the same bytes stalls store forwarding).
-    const vniAt = template + TEMPLATE_HEADER + <usize>(headerLen - <i32>VXLAN_HEADER_LEN) + VXLAN_VNI;
-    const vni = (loadBe16(vniAt) << 8) | <u32>load<u8>(vniAt + 2);
-    store<i32>(record + RESULT_VNI, <i32>vni);
+    store<i32>(record + RESULT_VNI, <i32>vni); // read from the template, not the frame just written
     store<i32>(record + RESULT_IP_VERSION, ipVersion);
     store<i32>(record + RESULT_SOURCE_PORT, <i32>lastSourcePort());
     store<i32>(record + META_FRAME_OFFSET, SLOT_HEADROOM - headerLen);

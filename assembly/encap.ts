@@ -75,14 +75,26 @@ let sourcePortWritten: i32 = 0;
  * length; the frame starts at inner - header length.
  */
 export function encapFrame(template: usize, inner: usize, innerLen: usize): usize {
-  const headerLen = <usize>load<i32>(template + TEMPLATE_HEADER_LEN);
-  const l3 = <usize>load<i32>(template + TEMPLATE_L3);
-  const l4 = <usize>load<i32>(template + TEMPLATE_L4);
+  return writeOuterHeaders(
+    template, inner, innerLen,
+    <usize>load<i32>(template + TEMPLATE_HEADER_LEN), <usize>load<i32>(template + TEMPLATE_L3),
+    <usize>load<i32>(template + TEMPLATE_L4), load<i32>(template + TEMPLATE_IP_VERSION),
+  );
+}
+
+/**
+ * encapFrame with the template's layout fields already read: encapBatch reads them once per
+ * run of slots sharing a template instead of once per packet.
+ */
+// @ts-ignore: decorator
+@inline export function writeOuterHeaders(
+  template: usize, inner: usize, innerLen: usize, headerLen: usize, l3: usize, l4: usize, ipVersion: i32,
+): usize {
   const frame = inner - headerLen;
   copyHeader(frame, template + TEMPLATE_HEADER, headerLen);
 
   const udpLength = <u32>(headerLen - l4 + innerLen);
-  if (load<i32>(template + TEMPLATE_IP_VERSION) == 4) {
+  if (ipVersion == 4) {
     const totalLength = <u32>(headerLen - l3 + innerLen);
     const id = <u32>load<i32>(template + TEMPLATE_NEXT_ID) & 0xffff;
     store<i32>(template + TEMPLATE_NEXT_ID, <i32>((id + 1) & 0xffff));
