@@ -83,8 +83,17 @@ function sumLittleEndian(ptr: usize, len: usize): u64 {
 }
 
 // @ts-ignore: decorator
-@inline function swap16(x: u32): u32 {
-  return ((x & 0xff) << 8) | (x >> 8);
+@inline export function swap16(x: u32): u32 {
+  // For x < 2^16, x * 0x10001 holds x twice; bits 8-23 are then x's low byte over its high byte.
+  // Three instructions where the shift-and-or form takes five (V8 emits no byte swap for either).
+  return ((x * 0x10001) >> 8) & 0xffff;
+}
+
+/** Fold a sum below 2^32 to 16 bits (end-around carry): cheaper than fold16 when that is known. */
+// @ts-ignore: decorator
+@inline export function fold16Small(sum: u32): u32 {
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (sum & 0xffff) + (sum >> 16);
 }
 
 /**
@@ -115,7 +124,8 @@ export function updateChecksum(oldChecksum: u32, oldWord: u32, newWord: u32): u3
 
 // @ts-ignore: decorator
 @inline export function storeBe16(ptr: usize, value: u32): void {
-  store<u16>(ptr, <u16>swap16(value & 0xffff));
+  // The u16 store keeps bits 0-15, so swap16's mask is not needed here.
+  store<u16>(ptr, <u16>(((value & 0xffff) * 0x10001) >> 8));
 }
 
 /** IPv4 pseudo-header sum (RFC 768): addresses at srcPtr/dstPtr (4 bytes each), protocol, length. */

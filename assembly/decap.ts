@@ -11,10 +11,10 @@ import {
   LAYER_ETHERNET, LAYER_IPV4, LAYER_IPV6, LAYER_UDP, LAYER_VXLAN, LAYER_INNER,
 } from './status';
 import { onesComplementSum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16, fold16 } from './checksum';
-import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
+import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_IPV4_LE, isVlanTpid } from './layout/ethernet';
 import {
   IPV4_VERSION_IHL, IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE,
-  IPV4_DESTINATION, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_UDP,
+  IPV4_DESTINATION, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_UDP, VERSION_IHL_5, FRAGMENT_BITS_LE,
 } from './layout/ipv4';
 import {
   IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_DESTINATION, IPV6_HEADER_LEN,
@@ -96,9 +96,6 @@ export const RESULT_LEN: usize = 64;
 
 // The common frame, read with a few wide loads: no VLAN tag, IPv4 without options, UDP length
 // equal to the IP payload, plain RFC 7348 flags. Little-endian views of the fixed bytes:
-const ETHERTYPE_IPV4_LE: u32 = 0x0008; // 08 00
-const VERSION_IHL_5: u32 = 0x45;
-const FRAGMENT_BITS_LE: u32 = 0xff3f; // MF and the offset, byte-swapped
 /** VXLAN bytes 0-3 and 7 as one u64: flags 0x08 in byte 0, zero reserved bytes 1-3 and 7. */
 const VXLAN_FIXED_MASK: u64 = 0xff000000_ffffffff;
 const VXLAN_FIXED_RFC7348: u64 = 0x08;

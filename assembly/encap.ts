@@ -5,13 +5,26 @@
 // (lengths, IPv4 identification and checksum, UDP source port and checksum). Per packet we copy
 // the header, then fill those fields; the IPv4 header checksum is completed from a sum of the
 // constant fields precomputed in the template (RFC 1624 style), so the header is not re-summed.
+//
+// The header bytes are right-aligned: they end at TEMPLATE_LEN. Every field then sits at a fixed
+// distance before the inner frame whatever the outer Ethernet header holds (the IP header starts
+// headerLen - l3 bytes before it, the UDP header 16), and the batch kernel can copy a fixed-size
+// block ending at the inner frame with no loop (see encapRun in batch.ts).
 
-import { onesComplementSum, fold16, loadBe16, storeBe16 } from './checksum';
-import { flowHash, sourcePortFromHash } from './flowhash';
-import { IPV4_TOTAL_LENGTH, IPV4_IDENTIFICATION, IPV4_CHECKSUM, IPPROTO_UDP } from './layout/ipv4';
-import { IPV6_PAYLOAD_LENGTH } from './layout/ipv6';
-import { UDP_SOURCE_PORT, UDP_LENGTH, UDP_CHECKSUM } from './layout/udp';
-import { locateInnerL4, innerSegmentStart, innerSegmentEnd, innerSegmentPseudoSum } from './inner';
+import { onesComplementSum, fold16, fold16Small, loadBe16, storeBe16, swap16 } from './checksum';
+import { flowHash, flowHashCommonIpv4, sourcePortFromHash } from './flowhash';
+import { ETH_TYPE, ETH_HEADER_LEN, ETHERTYPE_IPV4_LE } from './layout/ethernet';
+import {
+  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_MIN_HEADER_LEN, IPPROTO_TCP, IPPROTO_UDP,
+  VERSION_IHL_5, FRAGMENT_BITS_LE,
+} from './layout/ipv4';
+import { IPV6_PAYLOAD_LENGTH, IPV6_HEADER_LEN } from './layout/ipv6';
+import { UDP_SOURCE_PORT, UDP_LENGTH, UDP_CHECKSUM, UDP_HEADER_LEN } from './layout/udp';
+import { VXLAN_HEADER_LEN } from './layout/vxlan';
+import { locateInnerL4, innerSegmentStart, innerSegmentEnd, innerSegmentPseudoSum, TCP_MIN_HEADER_LEN } from './inner';
+
+/** Where an untagged inner IPv4 frame without options has its TCP/UDP header. */
+const COMMON_INNER_L4: usize = ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN;
 
 // Template descriptor: i32 fields at these byte offsets (TEMPLATE_* in src/wasm/abi.ts).
 export const TEMPLATE_HEADER_LEN: usize = 0;
@@ -29,8 +42,23 @@ export const TEMPLATE_IPV4_BASE_SUM: usize = 32;
 export const TEMPLATE_PSEUDO_BASE_SUM: usize = 36;
 /** Next IPv4 identification; incremented per packet. */
 export const TEMPLATE_NEXT_ID: usize = 40;
-export const TEMPLATE_HEADER: usize = 64;
-export const TEMPLATE_LEN: usize = 160;
+// Run fields: written by encapBatch from the checked descriptor once per run of slots and read
+// by its loop, so that V8 neither recomputes them per packet nor spills them.
+/** The largest inner length of the run (slot size and 16-bit outer lengths), minus ETH_HEADER_LEN. */
+export const TEMPLATE_RUN_LENGTH_SPAN: usize = 44;
+/** udpBaseSum(template). */
+export const TEMPLATE_RUN_UDP_SUM: usize = 48;
+/** The metadata record every slot of the run gets (META_LEN's first 64 bytes), before its own fields. */
+export const TEMPLATE_RUN_RECORD: usize = 64;
+/** Start of the room for the header bytes, which end at TEMPLATE_LEN (128 bytes of room). */
+export const TEMPLATE_HEADER_AREA: usize = 128;
+export const TEMPLATE_LEN: usize = 256;
+
+/** Where the header bytes of a template with `headerLen` bytes of header start. */
+// @ts-ignore: decorator
+@inline export function templateHeader(template: usize, headerLen: usize): usize {
+  return template + TEMPLATE_LEN - headerLen;
+}
 
 export const UDP_CHECKSUM_ZERO: i32 = 0;
 export const UDP_CHECKSUM_FULL: i32 = 1;
@@ -41,14 +69,6 @@ export const UDP_CHECKSUM_FULL: i32 = 1;
  * drops the packet, as it would have dropped the inner one.
  */
 export const UDP_CHECKSUM_OFFLOAD: i32 = 2;
-
-let sourcePortWritten: i32 = 0;
-
-/** The UDP source port the last encapFrame call wrote (so callers need not read it back). */
-// @ts-ignore: decorator
-@inline export function lastSourcePort(): i32 {
-  return sourcePortWritten;
-}
 
 /**
  * Copy `len` bytes (16 ≤ len) from the template to the frame with wide loads and stores: V8
@@ -70,83 +90,156 @@ let sourcePortWritten: i32 = 0;
 }
 
 /**
- * Write the outer headers for the inner frame at [inner, inner+innerLen) into the bytes just
- * before it, which the caller reserved (headroom ≥ header length). Returns the outer frame's
- * length; the frame starts at inner - header length.
+ * Folded sum of what a template fixes in the outer UDP checksum: the pseudo-header's addresses
+ * and protocol, the destination port and the VXLAN header (the template's source port, length
+ * and checksum are zero). Per packet the source port and the UDP length (twice: field and
+ * pseudo-header) are added, so the checksum never reads back the header just written.
  */
-export function encapFrame(template: usize, inner: usize, innerLen: usize): usize {
-  return writeOuterHeaders(
-    template, inner, innerLen,
-    <usize>load<i32>(template + TEMPLATE_HEADER_LEN), <usize>load<i32>(template + TEMPLATE_L3),
-    <usize>load<i32>(template + TEMPLATE_L4), load<i32>(template + TEMPLATE_IP_VERSION),
-  );
+export function udpBaseSum(template: usize): u32 {
+  const headerLen = <usize>load<i32>(template + TEMPLATE_HEADER_LEN);
+  const l4 = <usize>load<i32>(template + TEMPLATE_L4);
+  return onesComplementSum(templateHeader(template, headerLen) + l4, UDP_HEADER_LEN + VXLAN_HEADER_LEN, load<u32>(template + TEMPLATE_PSEUDO_BASE_SUM));
 }
 
 /**
- * encapFrame with the template's layout fields already read: encapBatch reads them once per
- * run of slots sharing a template instead of once per packet.
+ * Encapsulate the inner frame at [inner, inner+innerLen) in the bytes just before it, which the
+ * caller reserved (at least the template's header length). Returns the outer frame's length; the
+ * frame starts at inner - header length. The object API's one-frame kernel: encapBatch does the
+ * same per slot with what it needs from the template prepared once per run of slots.
+ */
+export function encapFrame(template: usize, inner: usize, innerLen: usize): usize {
+  const headerLen = <usize>load<i32>(template + TEMPLATE_HEADER_LEN);
+  copyHeader(inner - headerLen, templateHeader(template, headerLen), headerLen);
+  const id = <u32>load<i32>(template + TEMPLATE_NEXT_ID) & 0xffff;
+  store<i32>(template + TEMPLATE_NEXT_ID, <i32>((id + 1) & 0xffff));
+  fillPacketFields(
+    template, inner, <u32>innerLen, load<i32>(template + TEMPLATE_IP_VERSION), load<i32>(template + TEMPLATE_UDP_CHECKSUM_MODE),
+    udpBaseSum(template), id, false,
+  );
+  return headerLen + innerLen;
+}
+
+// Distances from the inner frame back to the outer headers: UDP + VXLAN is 16 bytes, and the IP
+// header right before them has no options (IPv4) or extension headers (IPv6).
+const UDP_FROM_INNER: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN;
+const IPV4_FROM_INNER: usize = IPV4_MIN_HEADER_LEN + UDP_FROM_INNER;
+const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
+
+/**
+ * Fill the per-packet fields of the outer headers already copied in front of `inner`: lengths,
+ * IPv4 identification and header checksum, UDP source port and checksum. Returns the source port.
+ * encapBatch calls it with `ipVersion`, `mode` and `fast` constant, and the inlined copies keep
+ * only their own branches; with `fast` the caller has checked isFastSlot, so the general parsers
+ * (calls, which make V8 spill the loop's registers) drop out. Reads the template's descriptor and
+ * the inner frame, never the header bytes just written (a load of freshly stored bytes waits for
+ * the stores), and stores each field once.
  */
 // @ts-ignore: decorator
-@inline export function writeOuterHeaders(
-  template: usize, inner: usize, innerLen: usize, headerLen: usize, l3: usize, l4: usize, ipVersion: i32,
-): usize {
-  const frame = inner - headerLen;
-  copyHeader(frame, template + TEMPLATE_HEADER, headerLen);
-
-  const udpLength = <u32>(headerLen - l4 + innerLen);
+@inline export function fillPacketFields(
+  template: usize, inner: usize, innerLen: u32, ipVersion: i32, mode: i32, udpSum: u32, id: u32, fast: bool,
+): u32 {
+  const udp = inner - UDP_FROM_INNER;
+  const udpLength = innerLen + <u32>UDP_FROM_INNER;
   if (ipVersion == 4) {
-    const totalLength = <u32>(headerLen - l3 + innerLen);
-    const id = <u32>load<i32>(template + TEMPLATE_NEXT_ID) & 0xffff;
-    store<i32>(template + TEMPLATE_NEXT_ID, <i32>((id + 1) & 0xffff));
-    storeBe16(frame + l3 + IPV4_TOTAL_LENGTH, totalLength);
-    storeBe16(frame + l3 + IPV4_IDENTIFICATION, id);
-    const sum = <u64>load<u32>(template + TEMPLATE_IPV4_BASE_SUM) + <u64>totalLength + <u64>id;
-    storeBe16(frame + l3 + IPV4_CHECKSUM, ~fold16(sum) & 0xffff);
+    const ip = inner - IPV4_FROM_INNER;
+    const totalLength = innerLen + <u32>IPV4_FROM_INNER;
+    // Total length then identification, network order, in one store: the byte swap of
+    // (totalLength << 16 | id) is swap16(id) << 16 | swap16(totalLength).
+    store<u32>(ip + IPV4_TOTAL_LENGTH, bswap<u32>((totalLength << 16) | id));
+    // The base sum and two 16-bit values stay below 2^18.
+    storeBe16(ip + IPV4_CHECKSUM, ~fold16Small(load<u32>(template + TEMPLATE_IPV4_BASE_SUM) + totalLength + id));
   } else {
-    storeBe16(frame + l3 + IPV6_PAYLOAD_LENGTH, udpLength);
+    storeBe16(inner - IPV6_FROM_INNER + IPV6_PAYLOAD_LENGTH, udpLength);
   }
-  storeBe16(frame + l4 + UDP_LENGTH, udpLength);
 
-  let sourcePort = load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT);
-  if (sourcePort < 0) {
-    sourcePort = <i32>sourcePortFromHash(
-      flowHash(inner, innerLen),
-      <u32>load<i32>(template + TEMPLATE_PORT_LOW),
-      <u32>load<i32>(template + TEMPLATE_PORT_HIGH),
-    );
+  let sourcePort = <u32>load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT);
+  if (<i32>sourcePort < 0) {
+    const hash = fast || isCommonIpv4(inner, innerLen) ? flowHashCommonIpv4(inner) : flowHash(inner, innerLen);
+    sourcePort = sourcePortFromHash(hash, <u32>load<i32>(template + TEMPLATE_PORT_LOW), <u32>load<i32>(template + TEMPLATE_PORT_HIGH));
   }
-  storeBe16(frame + l4 + UDP_SOURCE_PORT, <u32>sourcePort);
-  sourcePortWritten = sourcePort;
+  storeBe16(udp + UDP_SOURCE_PORT, sourcePort);
 
-  const mode = load<i32>(template + TEMPLATE_UDP_CHECKSUM_MODE);
-  if (mode == UDP_CHECKSUM_FULL || mode == UDP_CHECKSUM_OFFLOAD) {
-    // The template's checksum field is zero, so summing the datagram as it stands is right.
-    const seed = fold16(<u64>load<u32>(template + TEMPLATE_PSEUDO_BASE_SUM) + <u64>udpLength);
-    let checksum: u32;
-    if (mode == UDP_CHECKSUM_OFFLOAD && canSumFromHeaders(inner, innerLen)) {
+  let checksum: u32 = 0;
+  if (mode != UDP_CHECKSUM_ZERO) {
+    // The header's share: what the template fixes, the source port, the UDP length twice.
+    const headerSum = udpSum + sourcePort + (udpLength << 1);
+    if (mode == UDP_CHECKSUM_OFFLOAD && (fast || isCommonIpv4(inner, innerLen) && commonSegmentHasChecksum(inner, innerLen))) {
+      checksum = ~fold16Small(headerSum + commonIpv4HeadersSum(inner, innerLen)) & 0xffff;
+    } else if (mode == UDP_CHECKSUM_OFFLOAD && canSumFromHeaders(inner, innerLen)) {
       // A valid inner segment sums to ~(its pseudo-header sum): add that instead of its bytes.
-      // The headers before it have an even length (16 + Ethernet + 4·IHL or 40), so the
-      // 16-bit words of both parts line up.
-      const headersLen = headerLen - l4 + innerSegmentStart();
-      const headersSum = onesComplementSum(frame + l4, headersLen, seed);
-      checksum = ~fold16(<u64>headersSum + <u64>(~innerSegmentPseudoSum() & 0xffff)) & 0xffff;
+      const headersSum = onesComplementSum(inner, innerSegmentStart(), headerSum);
+      checksum = ~fold16Small(headersSum + (~innerSegmentPseudoSum() & 0xffff)) & 0xffff;
     } else {
-      checksum = ~onesComplementSum(frame + l4, udpLength, seed) & 0xffff;
+      checksum = ~onesComplementSum(inner, innerLen, headerSum) & 0xffff;
     }
     // RFC 768: a computed zero is sent as all ones, since zero means "no checksum".
     if (checksum == 0) checksum = 0xffff;
-    storeBe16(frame + l4 + UDP_CHECKSUM, checksum);
   }
-  return headerLen + innerLen;
+  // Length then checksum, network order, in one store (as the IPv4 length and identification).
+  store<u32>(udp + UDP_LENGTH, bswap<u32>((udpLength << 16) | checksum));
+  return sourcePort;
+}
+
+/**
+ * Whether fillPacketFields may take its `fast` form for this inner frame: in `zero` and `offload`
+ * mode, a fixed source port or a common IPv4 inner frame to hash and, for `offload`, a common
+ * frame whose segment carries a checksum. (`full` always sums the datagram: a call anyway.)
+ */
+// @ts-ignore: decorator
+@inline export function isFastSlot(template: usize, inner: usize, innerLen: u32, mode: i32): bool {
+  if (mode == UDP_CHECKSUM_OFFLOAD) return isCommonIpv4(inner, innerLen) && commonSegmentHasChecksum(inner, innerLen);
+  return load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT) >= 0 || isCommonIpv4(inner, innerLen);
+}
+
+/**
+ * The common inner frame, handled without the general parsers: untagged Ethernet, IPv4 without
+ * options, room for the ports. Anything else takes the general path, which gives the same results.
+ */
+// @ts-ignore: decorator
+@inline function isCommonIpv4(inner: usize, innerLen: u32): bool {
+  return innerLen >= <u32>(COMMON_INNER_L4 + 4) && <u32>load<u16>(inner + ETH_TYPE) == ETHERTYPE_IPV4_LE &&
+    <u32>load<u8>(inner + ETH_HEADER_LEN) == VERSION_IHL_5;
+}
+
+/**
+ * For a common inner frame (isCommonIpv4): whether it ends with an unfragmented TCP/UDP segment
+ * that carries a checksum, exactly as canSumFromHeaders would decide.
+ */
+// @ts-ignore: decorator
+@inline function commonSegmentHasChecksum(inner: usize, innerLen: u32): bool {
+  const l3 = inner + ETH_HEADER_LEN;
+  if (loadBe16(l3 + IPV4_TOTAL_LENGTH) != innerLen - <u32>ETH_HEADER_LEN) return false;
+  if ((<u32>load<u16>(l3 + IPV4_FLAGS_FRAGMENT) & FRAGMENT_BITS_LE) != 0) return false;
+  const protocol = <u32>load<u8>(l3 + IPV4_PROTOCOL);
+  const segmentLen = innerLen - <u32>COMMON_INNER_L4;
+  if (protocol == IPPROTO_TCP) return segmentLen >= <u32>TCP_MIN_HEADER_LEN;
+  if (protocol != IPPROTO_UDP || segmentLen < <u32>UDP_HEADER_LEN) return false;
+  const segment = inner + COMMON_INNER_L4;
+  return loadBe16(segment + UDP_LENGTH) == segmentLen && load<u16>(segment + UDP_CHECKSUM) != 0;
+}
+
+/**
+ * For a common inner frame whose segment's checksum is valid: the ones' complement sum of the
+ * inner Ethernet and IP headers plus the segment's own sum, ~(its pseudo-header sum). The
+ * addresses appear in both with opposite signs and cancel, so this is the sum of the first 26
+ * bytes (Ethernet header and IP header up to the addresses) minus the protocol and segment length.
+ */
+// @ts-ignore: decorator
+@inline function commonIpv4HeadersSum(inner: usize, innerLen: u32): u32 {
+  const little = <u64>load<u32>(inner) + <u64>load<u32>(inner, 4) + <u64>load<u32>(inner, 8) +
+    <u64>load<u32>(inner, 12) + <u64>load<u32>(inner, 16) + <u64>load<u32>(inner, 20) + <u64>load<u16>(inner, 24);
+  const protocol = <u32>load<u8>(inner + ETH_HEADER_LEN + IPV4_PROTOCOL);
+  // -x in ones' complement is ~x (0xffff - x).
+  return swap16(fold16(little)) + (0xffff - protocol) + (0xffff - (innerLen - <u32>COMMON_INNER_L4));
 }
 
 /**
  * Whether the outer checksum may be taken from the headers: the inner frame ends with a TCP/UDP
  * segment (no padding after it) that carries a checksum. Sets the inner segment's position.
  */
-function canSumFromHeaders(inner: usize, innerLen: usize): bool {
-  const protocol = locateInnerL4(inner, innerLen);
-  if (protocol == 0 || innerSegmentEnd() != innerLen) return false;
+function canSumFromHeaders(inner: usize, innerLen: u32): bool {
+  const protocol = locateInnerL4(inner, <usize>innerLen);
+  if (protocol == 0 || innerSegmentEnd() != <usize>innerLen) return false;
   // RFC 768: a UDP checksum of zero means none was computed, so the segment's sum says nothing.
   return !(protocol == IPPROTO_UDP && loadBe16(inner + innerSegmentStart() + UDP_CHECKSUM) == 0);
 }

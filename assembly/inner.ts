@@ -122,13 +122,19 @@ export function verifyInnerChecksum(frame: usize, len: i32): i32 {
   return sum == 0xffff ? INNER_CHECKSUM_VALID : INNER_CHECKSUM_BAD;
 }
 
+/** Whether a partial checksum's field (csumStart + csumOffset, 2 bytes) lies inside a frame of `len` bytes. */
+// @ts-ignore: decorator
+@inline export function partialChecksumFits(len: i32, csumStart: i32, csumOffset: i32): bool {
+  return !(len < 0 || csumStart < 0 || csumOffset < 0 || csumStart > len || csumOffset > len - csumStart - 2);
+}
+
 /**
  * Complete a partial checksum: sum [frame+csumStart, frame+len), whose checksum field at
  * csumStart+csumOffset already holds the pseudo-header sum, and store the complement there.
  * Returns 0, or -1 (nothing written) when the field does not lie inside the frame.
  */
 export function completeInnerChecksum(frame: usize, len: i32, csumStart: i32, csumOffset: i32): i32 {
-  if (len < 0 || csumStart < 0 || csumOffset < 0 || csumStart > len || csumOffset > len - csumStart - 2) return -1;
+  if (!partialChecksumFits(len, csumStart, csumOffset)) return -1;
   const sum = onesComplementSum(frame + <usize>csumStart, <usize>(len - csumStart), 0);
   let checksum = ~sum & 0xffff;
   // UDP sends a computed zero as all ones (RFC 768); for TCP both mean the same sum.

@@ -25,6 +25,8 @@ export const MAX_VLAN_TAGS: i32 = 8;
 
 export const ETHERTYPE_IPV4: u32 = 0x0800;
 export const ETHERTYPE_IPV6: u32 = 0x86dd;
+/** ETHERTYPE_IPV4 as a little-endian 16-bit load of its bytes (08 00) reads it. */
+export const ETHERTYPE_IPV4_LE: u32 = 0x0008;
 export const TPID_8021Q: u32 = 0x8100;
 export const TPID_8021AD: u32 = 0x88a8;
 /** Pre-standard QinQ S-tag, still seen in the wild. */

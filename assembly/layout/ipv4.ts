@@ -32,5 +32,9 @@ export const IPV4_FLAG_DF: u32 = 0x4000;
 export const IPV4_FLAG_MF: u32 = 0x2000;
 export const IPV4_FRAGMENT_OFFSET_MASK: u32 = 0x1fff;
 
+/** Version 4, header length 5 words (no options): the first byte of almost every IPv4 header. */
+export const VERSION_IHL_5: u32 = 0x45;
+/** The MF flag and fragment offset bits as a little-endian 16-bit load of the field reads them. */
+export const FRAGMENT_BITS_LE: u32 = 0xff3f;
 export const IPPROTO_TCP: u32 = 6;
 export const IPPROTO_UDP: u32 = 17;

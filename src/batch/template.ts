@@ -4,7 +4,7 @@
  */
 import type { TunnelOptions } from '../types';
 import {
-  TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
+  TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER_AREA, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
   TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_LEN, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW,
   TEMPLATE_PSEUDO_BASE_SUM, TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD, UDP_CHECKSUM_ZERO,
 } from '../wasm/abi';
@@ -99,12 +99,13 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
   }
 
   const bytes = new Uint8Array(TEMPLATE_LEN);
-  const header = bytes.subarray(TEMPLATE_HEADER);
+  // Encoded from the area's start, then moved to end at TEMPLATE_LEN (see assembly/encap.ts).
+  const header = bytes.subarray(TEMPLATE_HEADER_AREA);
   const l3 = ethernet.encodeInto(
     { destination: destination.mac, source: source.mac, etherType: ipVersion === 4 ? 0x0800 : 0x86dd, vlans },
     header, 0,
   );
-  // The per-packet fields (lengths, identification, checksums, source port) stay zero here.
+  // The per-packet fields (lengths, identification, checksums, source port, even a fixed one) stay zero here.
   const l4 = l3 + (ipVersion === 4
     ? ipv4.encodeInto({
         version: 4, ihl: 5, dscp: tos >> 2, ecn: tos & 3, totalLength: 0, identification: 0,
@@ -116,7 +117,7 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
         source: source.ip, destination: destination.ip, extensionHeaders: [],
       }, header, l3));
   const vx = l4 + udp.encodeInto(
-    { sourcePort: fixedSourcePort < 0 ? 0 : fixedSourcePort, destinationPort, length: 0, checksum: 0 }, header, l4,
+    { sourcePort: 0, destinationPort, length: 0, checksum: 0 }, header, l4,
   );
   const headerLen = vx + vxlan.encodeInto({ vni, gbp }, header, vx);
 
@@ -124,6 +125,9 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
   const addressesAt = l3 + (ipVersion === 4 ? 12 : 8);
   const pseudoBaseSum = fold16(onesComplementSum(header, addressesAt, 2 * addressLen, 0) + UDP_PROTOCOL);
   const ipv4BaseSum = ipVersion === 4 ? onesComplementSum(header, l3, 20, 0) : 0;
+
+  header.copyWithin(header.length - headerLen, 0, headerLen);
+  header.fill(0, 0, header.length - headerLen);
 
   const descriptor = new DataView(bytes.buffer);
   for (const [field, value] of [

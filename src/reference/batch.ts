@@ -6,7 +6,8 @@ import {
   BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT, DECAP_CHECK_VNI, META_CSUM_OFFSET, META_CSUM_START,
   META_FRAME_LEN, META_FRAME_OFFSET, META_LEN, META_PEER, META_SOURCE_IP, RESULT_INNER, RESULT_INNER_LEN,
   RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET, RESULT_SOURCE_PORT, RESULT_STATUS,
-  RESULT_VNI, RESULT_VXLAN, SLOT_HEADROOM, SLOT_INVALID, SLOT_NO_PEER, TEMPLATE_HEADER, TEMPLATE_HEADER_LEN,
+  RESULT_VNI, RESULT_VXLAN, SLOT_HEADROOM, SLOT_INVALID, SLOT_NO_PEER, TEMPLATE_HEADER_LEN, HEADER_BLOCK_LEN, HEADER_BLOCK_LEN_IPV4, TEMPLATE_UDP_CHECKSUM_MODE,
+  UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD, UDP_CHECKSUM_ZERO,
   TEMPLATE_IP_VERSION, TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_LEN,
 } from '../wasm/abi';
 import { DecodeStatus as S, Layer } from '../errors';
@@ -47,9 +48,11 @@ function isUsableTemplate(memory: DataView, template: number): boolean {
   const l3 = memory.getInt32(template + TEMPLATE_L3, true);
   const l4 = memory.getInt32(template + TEMPLATE_L4, true);
   const ipVersion = memory.getInt32(template + TEMPLATE_IP_VERSION, true);
+  const mode = memory.getInt32(template + TEMPLATE_UDP_CHECKSUM_MODE, true);
   const ipHeaderLen = ipVersion === 4 ? 20 : ipVersion === 6 ? 40 : -1;
-  return ipHeaderLen > 0 && l3 >= 14 && l4 >= l3 + ipHeaderLen && headerLen === l4 + 16 &&
-    headerLen <= SLOT_HEADROOM && headerLen <= TEMPLATE_LEN - TEMPLATE_HEADER;
+  return ipHeaderLen > 0 && l3 >= 14 && l4 === l3 + ipHeaderLen && headerLen === l4 + 16 &&
+    headerLen <= (ipVersion === 4 ? HEADER_BLOCK_LEN_IPV4 : HEADER_BLOCK_LEN) &&
+    (mode === UDP_CHECKSUM_ZERO || mode === UDP_CHECKSUM_FULL || mode === UDP_CHECKSUM_OFFLOAD);
 }
 
 export function encapBatch(
@@ -92,6 +95,10 @@ export function encapBatch(
       }
       memory.setInt32(record + META_CSUM_START, 0, true);
     }
+    // The WASM kernel copies a fixed block ending at the inner frame (header and filler before it):
+    // 64 bytes in front of an IPv4 header, 80 in front of an IPv6 one.
+    const block = ipVersion === 4 ? HEADER_BLOCK_LEN_IPV4 : HEADER_BLOCK_LEN;
+    bytes.copyWithin(inner - block, template + TEMPLATE_LEN - block, template + TEMPLATE_LEN);
     const frameLen = encapFrame(bytes, template, inner, innerLen);
     const frame = inner - headerLen;
     for (const [field, value] of [

@@ -1,6 +1,6 @@
 /** The pure-TS twin of assembly/encap.ts. */
 import {
-  TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
+  TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER_AREA, TEMPLATE_HEADER_LEN, TEMPLATE_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
   TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW, TEMPLATE_PSEUDO_BASE_SUM,
   TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD,
 } from '../wasm/abi';
@@ -10,13 +10,13 @@ import { innerSegment, locateInnerL4 } from './inner';
 import { readU16, writeU16 } from '../wire/fields';
 
 export function encapFrame(bytes: Uint8Array, template: number, inner: number, innerLen: number): number {
-  const descriptor = new DataView(bytes.buffer, bytes.byteOffset + template, TEMPLATE_HEADER);
+  const descriptor = new DataView(bytes.buffer, bytes.byteOffset + template, TEMPLATE_HEADER_AREA);
   const field = (offset: number) => descriptor.getInt32(offset, true);
   const headerLen = field(TEMPLATE_HEADER_LEN);
   const l3 = field(TEMPLATE_L3);
   const l4 = field(TEMPLATE_L4);
   const frame = inner - headerLen;
-  bytes.copyWithin(frame, template + TEMPLATE_HEADER, template + TEMPLATE_HEADER + headerLen);
+  bytes.copyWithin(frame, template + TEMPLATE_LEN - headerLen, template + TEMPLATE_LEN);
 
   const udpLength = headerLen - l4 + innerLen;
   if (field(TEMPLATE_IP_VERSION) === 4) {

@@ -39,8 +39,17 @@ export const TEMPLATE_FIXED_SOURCE_PORT = 28;
 export const TEMPLATE_IPV4_BASE_SUM = 32;
 export const TEMPLATE_PSEUDO_BASE_SUM = 36;
 export const TEMPLATE_NEXT_ID = 40;
-export const TEMPLATE_HEADER = 64;
-export const TEMPLATE_LEN = 160;
+/** Run fields: encapBatch's scratch, written from the descriptor once per run of slots (assembly/encap.ts). */
+export const TEMPLATE_RUN_LENGTH_SPAN = 44;
+export const TEMPLATE_RUN_UDP_SUM = 48;
+export const TEMPLATE_RUN_RECORD = 64;
+/** The header bytes sit right-aligned in [TEMPLATE_HEADER_AREA, TEMPLATE_LEN): they end at TEMPLATE_LEN. */
+export const TEMPLATE_HEADER_AREA = 128;
+export const TEMPLATE_LEN = 256;
+/** encapBatch copies this many bytes ending at TEMPLATE_LEN in front of each inner frame (the header and filler). */
+export const HEADER_BLOCK_LEN = 80;
+/** The same for a tunnel over IPv4, whose header is shorter. */
+export const HEADER_BLOCK_LEN_IPV4 = 64;
 
 export const UDP_CHECKSUM_ZERO = 0;
 export const UDP_CHECKSUM_FULL = 1;

@@ -32,4 +32,15 @@ test('the metadata record extends the decap result record without overlap', () =
   assert.ok(abi.SLOT_HEADROOM >= 14 + 4 + 40 + 8 + 8, 'room for Ethernet + 802.1Q + IPv6 + UDP + VXLAN');
 });
 
+test('the encap template has room for its run record and header block, and the block fits the headroom', () => {
+  // encapBatch stores the run record (64 bytes) over META_* up to META_CSUM_START, and copies the
+  // header block (the template's last HEADER_BLOCK_LEN bytes) into the headroom.
+  assert.is(abi.META_CSUM_START + 4, 64);
+  assert.ok(abi.TEMPLATE_RUN_RECORD >= abi.TEMPLATE_RUN_UDP_SUM + 4);
+  assert.ok(abi.TEMPLATE_RUN_RECORD + 64 <= abi.TEMPLATE_HEADER_AREA);
+  assert.ok(abi.TEMPLATE_LEN - abi.HEADER_BLOCK_LEN >= abi.TEMPLATE_HEADER_AREA);
+  assert.ok(abi.HEADER_BLOCK_LEN <= abi.SLOT_HEADROOM);
+  assert.ok(abi.HEADER_BLOCK_LEN >= 14 + 4 + 40 + 8 + 8 && abi.HEADER_BLOCK_LEN_IPV4 >= 14 + 4 + 20 + 8 + 8);
+});
+
 test.run();

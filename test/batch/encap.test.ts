@@ -87,6 +87,64 @@ test('random multi-peer batches: every backend writes the same bytes and the sam
   }
 });
 
+test('one run mixing fast, deferred and refused slots: same bytes, records and identifications on every backend', () => {
+  // encapBatch takes common IPv4 inner frames in one loop and leaves the others (partial
+  // checksums, IPv6 or tagged inner frames, random bytes) to a second loop; the slots between
+  // them that it refuses take no identification. The result must be as if taken in order.
+  const random = prng(2024);
+  const kinds = ['fast', 'ipv6', 'vlan', 'partial', 'bytes', 'short', 'long'] as const;
+  const slots = Array.from({ length: 64 }, (_, i) => kinds[i < 8 ? i % kinds.length : randomInt(random, 0, kinds.length - 1)]);
+  for (const mode of ['zero', 'offload', 'full'] as const) {
+    for (const tunnel of [TUNNEL_V4, PEERS[3]]) { // untagged, and tagged with a fixed source port
+      const outputs = BACKENDS.map((backend) => {
+        const kernels = createKernels(backend);
+        const batch = new PacketBatch({ capacity: 64, kernels });
+        const encapsulator = new Encapsulator(tunnel, { kernels, udpChecksumMode: mode });
+        encapsulator.setIdentification(0, 0xfff0); // wraps inside the run
+        const words = META_LEN / 4;
+        slots.forEach((kind, i) => {
+          const seed = i + 1;
+          if (kind === 'bytes') batch.writeInner(i, randomBytesFrame(prng(seed), 14 + seed * 7));
+          else if (kind === 'partial') {
+            const partial = innerFrame({ ipVersion: 4, protocol: 6, payloadLen: seed * 3, partial: true, seed });
+            batch.writeInner(i, partial.bytes);
+            batch.setPartialChecksum(i, partial.csumStart, partial.csumOffset);
+          } else {
+            batch.writeInner(i, innerFrame({ ipVersion: kind === 'ipv6' ? 6 : 4, protocol: seed % 2 ? 6 : 17, payloadLen: seed * 5, vlan: kind === 'vlan', seed }).bytes);
+          }
+          if (kind === 'short') batch.meta[i * words + 28 / 4] = 13;
+          if (kind === 'long') batch.meta[i * words + 28 / 4] = batch.slotStride;
+        });
+        const done = encapsulator.run(batch, 64);
+        return {
+          done,
+          frames: slots.map((_, i) => hex(batch.frame(i))),
+          meta: hex(batch.bytes.subarray(batch.metaPtr, batch.metaPtr + 64 * META_LEN)),
+          id: encapsulator.identification(0),
+        };
+      });
+      const refused = slots.filter((kind) => kind === 'short' || kind === 'long').length;
+      assert.is(outputs[0].done, 64 - refused);
+      assert.is(outputs[0].id, (0xfff0 + 64 - refused) & 0xffff);
+      for (const output of outputs.slice(1)) {
+        output.frames.forEach((frame, i) => assert.is(frame, outputs[0].frames[i], `${mode} slot ${i} (${slots[i]})`));
+        assert.is(output.meta, outputs[0].meta, `${mode}: records`);
+        assert.is(output.id, outputs[0].id);
+      }
+      // In slot order, the encapsulated slots carry consecutive identifications.
+      let expected = 0xfff0;
+      outputs[0].frames.forEach((frame, i) => {
+        if (slots[i] === 'short' || slots[i] === 'long') return;
+        const bytes = Buffer.from(frame, 'hex');
+        const ip = tunnel.vlan ? 18 : 14;
+        assert.is((bytes[ip + 4] << 8) | bytes[ip + 5], expected, `${mode} slot ${i} identification`);
+        expected = (expected + 1) & 0xffff;
+        assert.ok(decapsulate(bytes, { gbp: true }).inner.length > 0);
+      });
+    }
+  }
+});
+
 for (const backend of BACKENDS) {
   test(`${backend}: offload mode equals full mode when the inner checksum is valid, and not when it is wrong`, () => {
     const kernels = createKernels(backend);
