@@ -13,7 +13,7 @@
 
 import { onesComplementSum, fold16, fold16Small, loadBe16, storeBe16, swap16 } from './checksum';
 import { flowHash, flowHashCommonIpv4, sourcePortFromHash } from './flowhash';
-import { ETH_TYPE, ETH_HEADER_LEN, ETHERTYPE_IPV4_LE } from './layout/ethernet';
+import { ETH_TYPE, ETH_HEADER_LEN, ETHERTYPE_IPV4_IHL_5_LE } from './layout/ethernet';
 import {
   IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_MIN_HEADER_LEN, IPPROTO_TCP, IPPROTO_UDP,
   VERSION_IHL_5, FRAGMENT_BITS_LE,
@@ -197,8 +197,8 @@ const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
  */
 // @ts-ignore: decorator
 @inline function isCommonIpv4(inner: usize, innerLen: u32): bool {
-  return innerLen >= <u32>(COMMON_INNER_L4 + 4) && <u32>load<u16>(inner + ETH_TYPE) == ETHERTYPE_IPV4_LE &&
-    <u32>load<u8>(inner + ETH_HEADER_LEN) == VERSION_IHL_5;
+  // EtherType and the IP version/header length byte in one load: bytes 08 00 45.
+  return innerLen >= <u32>(COMMON_INNER_L4 + 4) && (load<u32>(inner + ETH_TYPE) & 0x00ffffff) == ETHERTYPE_IPV4_IHL_5_LE;
 }
 
 /**
@@ -208,14 +208,17 @@ const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
 // @ts-ignore: decorator
 @inline function commonSegmentHasChecksum(inner: usize, innerLen: u32): bool {
   const l3 = inner + ETH_HEADER_LEN;
-  if (loadBe16(l3 + IPV4_TOTAL_LENGTH) != innerLen - <u32>ETH_HEADER_LEN) return false;
-  if ((<u32>load<u16>(l3 + IPV4_FLAGS_FRAGMENT) & FRAGMENT_BITS_LE) != 0) return false;
-  const protocol = <u32>load<u8>(l3 + IPV4_PROTOCOL);
+  if (<u32>load<u16>(l3 + IPV4_TOTAL_LENGTH) != swap16(innerLen - <u32>ETH_HEADER_LEN)) return false;
+  // Flags, fragment offset, TTL and protocol in one load: the fragment bits, then the top byte.
+  const fragmentAndProtocol = load<u32>(l3 + IPV4_FLAGS_FRAGMENT);
+  if ((fragmentAndProtocol & FRAGMENT_BITS_LE) != 0) return false;
+  const protocol = fragmentAndProtocol >> 24;
   const segmentLen = innerLen - <u32>COMMON_INNER_L4;
   if (protocol == IPPROTO_TCP) return segmentLen >= <u32>TCP_MIN_HEADER_LEN;
   if (protocol != IPPROTO_UDP || segmentLen < <u32>UDP_HEADER_LEN) return false;
-  const segment = inner + COMMON_INNER_L4;
-  return loadBe16(segment + UDP_LENGTH) == segmentLen && load<u16>(segment + UDP_CHECKSUM) != 0;
+  // UDP length and checksum in one load: the length must be the segment's, the checksum not 0.
+  const lengthAndChecksum = load<u32>(inner + COMMON_INNER_L4 + UDP_LENGTH);
+  return (lengthAndChecksum & 0xffff) == swap16(segmentLen) && (lengthAndChecksum >> 16) != 0;
 }
 
 /**

@@ -37,8 +37,21 @@ const SEED: u32 = 0x9747b28c;
 
 // @ts-ignore: decorator
 @inline function hasPorts(protocol: u32): bool {
-  return protocol == 6 || protocol == 17 || protocol == 132; // TCP, UDP, SCTP
+  // TCP, UDP, SCTP: one table load instead of three comparisons (protocol is one byte).
+  return load<u8>(PROTOCOLS_WITH_PORTS + <usize>(protocol & 0xff)) != 0;
 }
+
+/** 256 flags: 1 at 6 (TCP), 17 (UDP) and 132 (SCTP). */
+const PROTOCOLS_WITH_PORTS = memory.data<u8>([
+  0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
 
 /**
  * Flow hash of the inner Ethernet frame at [frame, frame+len). Frames under 14 bytes hash to 0.
@@ -85,9 +98,11 @@ export function flowHash(frame: usize, len: usize): u32 {
 // @ts-ignore: decorator
 @inline export function flowHashCommonIpv4(frame: usize): u32 {
   const ip = frame + ETH_HEADER_LEN;
-  const protocol = <u32>load<u8>(ip + IPV4_PROTOCOL);
+  // Flags, fragment offset, TTL and protocol in one load: the fragment bits, then the top byte.
+  const fragmentAndProtocol = load<u32>(ip + IPV4_FLAGS_FRAGMENT);
+  const protocol = fragmentAndProtocol >> 24;
   let h = SEED ^ term(0, load<u32>(ip + IPV4_SOURCE)) ^ term(1, load<u32>(ip + IPV4_DESTINATION)) ^ term(2, protocol);
-  if ((<u32>load<u16>(ip + IPV4_FLAGS_FRAGMENT) & FRAGMENT_BITS_LE) == 0 && hasPorts(protocol)) {
+  if ((fragmentAndProtocol & FRAGMENT_BITS_LE) == 0 && hasPorts(protocol)) {
     h ^= term(3, load<u32>(ip + IPV4_MIN_HEADER_LEN));
   }
   return finish(h);

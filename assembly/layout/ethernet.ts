@@ -27,6 +27,8 @@ export const ETHERTYPE_IPV4: u32 = 0x0800;
 export const ETHERTYPE_IPV6: u32 = 0x86dd;
 /** ETHERTYPE_IPV4 as a little-endian 16-bit load of its bytes (08 00) reads it. */
 export const ETHERTYPE_IPV4_LE: u32 = 0x0008;
+/** ETHERTYPE_IPV4 followed by an IPv4 header without options (45), as the low three bytes of a little-endian 32-bit load. */
+export const ETHERTYPE_IPV4_IHL_5_LE: u32 = 0x450008;
 export const TPID_8021Q: u32 = 0x8100;
 export const TPID_8021AD: u32 = 0x88a8;
 /** Pre-standard QinQ S-tag, still seen in the wild. */
