@@ -23,7 +23,7 @@ import {
 } from './decap';
 import {
   fillPacketFields, isFastSlot, udpBaseSum, TEMPLATE_HEADER_LEN, TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_IP_VERSION,
-  TEMPLATE_LEN, TEMPLATE_UDP_CHECKSUM_MODE, TEMPLATE_NEXT_ID, TEMPLATE_RUN_LENGTH_SPAN, TEMPLATE_RUN_UDP_SUM, TEMPLATE_RUN_RECORD,
+  TEMPLATE_LEN, TEMPLATE_UDP_CHECKSUM_MODE, TEMPLATE_NEXT_ID, TEMPLATE_RUN_KEY, TEMPLATE_RUN_LENGTH_SPAN, TEMPLATE_RUN_UDP_SUM, TEMPLATE_RUN_RECORD,
   UDP_CHECKSUM_ZERO, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD,
 } from './encap';
 import { completeInnerChecksum, partialChecksumFits } from './inner';
@@ -73,7 +73,7 @@ export const COUNTER_INVALID_SLOT: i32 = 31;
   store<i32>(record + RESULT_LAYER, layer);
   store<i32>(record + RESULT_OFFSET, offset);
   // The outputs after the error location; the inputs (frame offset and length) stay.
-  memory.fill(record + RESULT_L3, 0, RESULT_SOURCE_PORT + 4 - RESULT_L3);
+  for (let at = RESULT_L3; at <= RESULT_SOURCE_PORT; at += 4) store<i32>(record + at, 0); // memory.fill would be a call into V8
   store<i32>(record + META_SOURCE_IP, 0);
 }
 
@@ -111,6 +111,9 @@ function isUsableTemplate(template: usize): bool {
 export const HEADER_BLOCK_LEN: usize = 80; // > the longest header: Ethernet + 802.1Q + IPv6 + UDP + VXLAN = 74
 /** The part of the block an IPv4 header lies in (Ethernet + 802.1Q + IPv4 + UDP + VXLAN = 54). */
 export const HEADER_BLOCK_LEN_IPV4: usize = 64;
+
+/** The top bit of TEMPLATE_RUN_KEY: set once the run fields are written. */
+const RUN_KEY_SET: u64 = 1;
 
 /** encapBatch's mark, inside one call, for a slot left to its second loop. Never seen outside. */
 const SLOT_DEFERRED: i32 = -3;
@@ -174,8 +177,15 @@ function encapIpv6Offload(template: usize, slot: usize, slotStride: i32, record:
   return encapSlots(template, slot, slotStride, record, count, 6, UDP_CHECKSUM_OFFLOAD);
 }
 
-/** Write the template's run fields (TEMPLATE_RUN_*) for a run of slots to `peer`. */
+/**
+ * Write the template's run fields (TEMPLATE_RUN_*) for a run of slots to `peer` in slots of
+ * `slotStride` bytes, unless the last run left them for the same two. A template written anew
+ * (Encapsulator.setTunnel) has a zero TEMPLATE_RUN_KEY, which no run has.
+ */
 function prepareRun(template: usize, peer: i32, slotStride: i32): void {
+  const key = (<u64>RUN_KEY_SET << 63) | (<u64><u32>peer << 32) | <u64><u32>slotStride;
+  if (load<u64>(template + TEMPLATE_RUN_KEY) == key) return;
+  store<u64>(template + TEMPLATE_RUN_KEY, key);
   const headerLen = load<i32>(template + TEMPLATE_HEADER_LEN);
   const l3 = load<i32>(template + TEMPLATE_L3);
   const l4 = load<i32>(template + TEMPLATE_L4);
@@ -186,7 +196,7 @@ function prepareRun(template: usize, peer: i32, slotStride: i32): void {
   store<u32>(template + TEMPLATE_RUN_UDP_SUM, udpBaseSum(template));
   const vniAt = template + TEMPLATE_LEN - VXLAN_HEADER_LEN + VXLAN_VNI;
   const record = template + TEMPLATE_RUN_RECORD;
-  memory.fill(record, 0, 64);
+  for (let at: usize = 0; at < 64; at += 8) store<u64>(record + at, 0); // memory.fill would be a call into V8
   store<i32>(record + RESULT_STATUS, OK);
   store<i32>(record + RESULT_L3, l3);
   store<i32>(record + RESULT_L4, l4);

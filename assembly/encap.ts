@@ -48,6 +48,8 @@ export const TEMPLATE_NEXT_ID: usize = 40;
 export const TEMPLATE_RUN_LENGTH_SPAN: usize = 44;
 /** udpBaseSum(template). */
 export const TEMPLATE_RUN_UDP_SUM: usize = 48;
+/** u64: which peer index and slot stride the run fields were written for (0: none yet). */
+export const TEMPLATE_RUN_KEY: usize = 56;
 /** The metadata record every slot of the run gets (META_LEN's first 64 bytes), before its own fields. */
 export const TEMPLATE_RUN_RECORD: usize = 64;
 /** Start of the room for the header bytes, which end at TEMPLATE_LEN (128 bytes of room). */

@@ -42,6 +42,7 @@ export const TEMPLATE_NEXT_ID = 40;
 /** Run fields: encapBatch's scratch, written from the descriptor once per run of slots (assembly/encap.ts). */
 export const TEMPLATE_RUN_LENGTH_SPAN = 44;
 export const TEMPLATE_RUN_UDP_SUM = 48;
+export const TEMPLATE_RUN_KEY = 56;
 export const TEMPLATE_RUN_RECORD = 64;
 /** The header bytes sit right-aligned in [TEMPLATE_HEADER_AREA, TEMPLATE_LEN): they end at TEMPLATE_LEN. */
 export const TEMPLATE_HEADER_AREA = 128;

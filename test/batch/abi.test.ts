@@ -36,7 +36,7 @@ test('the encap template has room for its run record and header block, and the b
   // encapBatch stores the run record (64 bytes) over META_* up to META_CSUM_START, and copies the
   // header block (the template's last HEADER_BLOCK_LEN bytes) into the headroom.
   assert.is(abi.META_CSUM_START + 4, 64);
-  assert.ok(abi.TEMPLATE_RUN_RECORD >= abi.TEMPLATE_RUN_UDP_SUM + 4);
+  assert.ok(abi.TEMPLATE_RUN_KEY >= abi.TEMPLATE_RUN_UDP_SUM + 4 && abi.TEMPLATE_RUN_RECORD >= abi.TEMPLATE_RUN_KEY + 8);
   assert.ok(abi.TEMPLATE_RUN_RECORD + 64 <= abi.TEMPLATE_HEADER_AREA);
   assert.ok(abi.TEMPLATE_LEN - abi.HEADER_BLOCK_LEN >= abi.TEMPLATE_HEADER_AREA);
   assert.ok(abi.HEADER_BLOCK_LEN <= abi.SLOT_HEADROOM);

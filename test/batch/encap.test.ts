@@ -249,6 +249,49 @@ for (const backend of BACKENDS) {
   });
 }
 
+for (const backend of BACKENDS) {
+  test(`${backend}: setTunnel takes effect at the next run; batches of other slot sizes share an Encapsulator`, () => {
+    // encapBatch keeps per-template fields from one run to the next (for the same peer and slot
+    // size): replacing the tunnel or changing the slot size must not reuse them.
+    const previous = backendName();
+    useBackend(backend);
+    try {
+      const kernels = createKernels(backend);
+      const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 180 }).bytes;
+      const encapsulator = new Encapsulator(TUNNEL_V4, { kernels });
+      const small = new PacketBatch({ capacity: 1, slotSize: 200, kernels });
+      const large = new PacketBatch({ capacity: 1, slotSize: 4000, kernels });
+      const big = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 3000 }).bytes;
+      for (const [tunnel, peerName] of [[TUNNEL_V4, 'untagged'], [PEERS[3], 'tagged, GBP, fixed port'], [PEERS[1], 'port 8472']] as const) {
+        if (tunnel !== TUNNEL_V4) encapsulator.setTunnel(0, tunnel);
+        encapsulator.setIdentification(0, 77);
+        small.writeInner(0, inner);
+        assert.is(encapsulator.run(small, 1), 1);
+        const expected = encapsulate(inner, tunnel);
+        const ip = tunnel.vlan ? 18 : 14;
+        expected[ip + 4] = 0;
+        expected[ip + 5] = 77;
+        const sum = ~sum16(expected.map((byte, i) => (i === ip + 10 || i === ip + 11 ? 0 : byte)), ip, ip + 20) & 0xffff;
+        expected[ip + 10] = sum >> 8;
+        expected[ip + 11] = sum & 0xff;
+        // The object API computes the UDP checksum over its own bytes: compare all but that field.
+        const got = small.frame(0);
+        assert.is(hex(got.subarray(0, ip + 26)), hex(expected.subarray(0, ip + 26)), peerName);
+        assert.is(hex(got.subarray(ip + 28)), hex(expected.subarray(ip + 28)), peerName);
+        assert.is(decapsulate(got.slice(), { gbp: true }).vxlan.vni, tunnel.vni);
+        // The same tunnel on a batch with larger slots takes a frame the small one could not hold.
+        large.writeInner(0, big);
+        assert.is(encapsulator.run(large, 1), 1, `${peerName}: a 3000-byte inner frame in a 4000-byte slot`);
+        small.meta[28 / 4] = small.slotStride - 128 + 1; // one byte longer than the slot's room
+        assert.is(encapsulator.run(small, 1), 0);
+        assert.is(small.status(0), SLOT_INVALID);
+      }
+    } finally {
+      useBackend(previous);
+    }
+  });
+}
+
 test('udpChecksumMode: zero is IPv4 only; unknown modes are rejected', () => {
   assert.throws(() => new Encapsulator(PEERS[2], { udpChecksumMode: 'zero' }), (error: Error) => error instanceof RangeError && /IPv4 only/.test(error.message));
   assert.throws(() => new Encapsulator(TUNNEL_V4, { udpChecksumMode: 'sometimes' as never }), RangeError);
