@@ -16,5 +16,6 @@ export function reserve(size: usize): usize {
 export function simdEnabled(): i32 {
   return ASC_FEATURE_SIMD ? 1 : 0;
 }
-export { encapBatch, decapBatch } from './batch';
+export { encapBatch } from './encap-batch';
+export { decapBatch } from './decap-batch';
 export { verifyInnerChecksum, completeInnerChecksum } from './inner';

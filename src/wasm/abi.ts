@@ -79,6 +79,8 @@ export const META_LEN = 96;
 /** Slot statuses beyond DecodeStatus: the slot's lengths do not fit it; its peer has no template. */
 export const SLOT_INVALID = -1;
 export const SLOT_NO_PEER = -2;
+/** Inside one batch kernel call only: a slot left to the kernel's second loop. No slot keeps it. */
+export const SLOT_DEFERRED = -3;
 /** A batch kernel's return value when the geometry it was given does not fit in memory. */
 export const BATCH_INVALID = -1;
 /** decapBatch counters: COUNTER_COUNT u64s indexed by status; SLOT_INVALID counts at COUNTER_INVALID_SLOT. */

@@ -1,0 +1,141 @@
+// decapBatch: validate every slot of a PacketBatch in one call (see batch.ts for the geometry).
+
+import { OK, TRUNCATED, VNI_MISMATCH, LAYER_INNER, LAYER_VXLAN } from './status';
+import { loadBe16 } from './checksum';
+import {
+  decapFrame, acceptCommonIpv4, commonVni, commonSourcePort, COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, DECAP_CHECK_VNI,
+  RESULT_STATUS, RESULT_LAYER, RESULT_OFFSET, RESULT_L3, RESULT_L4, RESULT_VXLAN, RESULT_INNER, RESULT_INNER_LEN, RESULT_VNI,
+  RESULT_IP_VERSION, RESULT_SOURCE_PORT,
+} from './decap';
+import {
+  META_FRAME_OFFSET, META_FRAME_LEN, META_SOURCE_IP, META_LEN, SLOT_INVALID, BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT,
+  SLOT_DEFERRED, fitsInMemory, clearRecord,
+} from './batch';
+import { IPV4_SOURCE } from './layout/ipv4';
+import { IPV6_SOURCE } from './layout/ipv6';
+import { VXLAN_VNI, VXLAN_HEADER_LEN } from './layout/vxlan';
+
+/** Whether `vni` is in the ascending array of `count` i32s at `set`. */
+// @ts-ignore: decorator
+@inline function containsVni(set: usize, count: i32, vni: i32): bool {
+  let low = 0;
+  let high = count - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const value = load<i32>(set + (<usize>middle << 2));
+    if (value == vni) return true;
+    if (value < vni) low = middle + 1;
+    else high = middle - 1;
+  }
+  return false;
+}
+
+/**
+ * Validate slots [0, count): slot i's frame is META_FRAME_LEN bytes at slot + META_FRAME_OFFSET.
+ * Each record gets decapFrame's result (offsets from the frame start) and META_SOURCE_IP; a
+ * failed slot's other fields are zeroed. With `vniCount` > 0, only VNIs in the ascending set at
+ * `vniSet` are accepted, checked where decapFrame checks its one expected VNI (the
+ * DECAP_CHECK_VNI bit is ignored). Adds one to counters[status] (u64) per slot. Returns the
+ * number of valid frames, or BATCH_INVALID when the geometry does not fit in memory.
+ *
+ * As in encapBatch, the first loop has no calls: it accepts the common frame (acceptCommonIpv4)
+ * and marks every other slot SLOT_DEFERRED for the second loop, which runs decapFrame. Frames are
+ * independent here, so the order of the two loops changes nothing.
+ */
+export function decapBatch(
+  slots: usize, slotStride: i32, meta: usize, count: i32, options: u32,
+  vniSet: usize, vniCount: i32, portsLow: u32, portsHigh: u32, counters: usize,
+): i32 {
+  if (count < 0 || slotStride < 0 || vniCount < 0) return BATCH_INVALID;
+  if (!fitsInMemory(slots, count, slotStride) || !fitsInMemory(meta, count, <i32>META_LEN) ||
+    !fitsInMemory(vniSet, vniCount, 4) || !fitsInMemory(counters, COUNTER_COUNT, 8)) return BATCH_INVALID;
+  const frameOptions = options & ~DECAP_CHECK_VNI;
+  let accepted = 0;
+  let deferred = 0;
+  let slot = slots;
+  let record = meta;
+  for (let i = 0; i < count; i++, slot += <usize>slotStride, record += META_LEN) {
+    const frameOffset = load<i32>(record + META_FRAME_OFFSET);
+    const frameLen = load<i32>(record + META_FRAME_LEN);
+    const frame = slot + <usize>frameOffset;
+    const fits = frameOffset >= 0 && frameLen >= 0 && frameOffset <= slotStride - frameLen;
+    const udpLength: usize = fits ? acceptCommonIpv4(frame, <usize>frameLen, frameOptions, 0, portsLow, portsHigh, true) : 0;
+    if (udpLength != 0 && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>commonVni(frame)))) {
+      const innerLen = <i32>(COMMON_L4 + udpLength - COMMON_INNER);
+      if (ASC_FEATURE_SIMD) {
+        // RESULT_STATUS..RESULT_L3 and RESULT_L4..RESULT_INNER_LEN as two vectors.
+        v128.store(record, i32x4(OK, 0, 0, <i32>COMMON_L3));
+        v128.store(record, i32x4(<i32>COMMON_L4, <i32>COMMON_VXLAN, <i32>COMMON_INNER, innerLen), 16);
+      } else {
+        store<i32>(record + RESULT_STATUS, OK);
+        store<i32>(record + RESULT_LAYER, 0);
+        store<i32>(record + RESULT_OFFSET, 0);
+        store<i32>(record + RESULT_L3, <i32>COMMON_L3);
+        store<i32>(record + RESULT_L4, <i32>COMMON_L4);
+        store<i32>(record + RESULT_VXLAN, <i32>COMMON_VXLAN);
+        store<i32>(record + RESULT_INNER, <i32>COMMON_INNER);
+        store<i32>(record + RESULT_INNER_LEN, innerLen);
+      }
+      store<i32>(record + RESULT_VNI, <i32>commonVni(frame));
+      store<i32>(record + RESULT_IP_VERSION, 4);
+      store<i32>(record + RESULT_SOURCE_PORT, <i32>commonSourcePort(frame));
+      store<i32>(record + META_SOURCE_IP, <i32>(COMMON_L3 + IPV4_SOURCE));
+      accepted++;
+    } else {
+      store<i32>(record + RESULT_STATUS, SLOT_DEFERRED);
+      deferred++;
+    }
+  }
+  // One add for the first loop's valid frames, not a load and store per frame.
+  store<u64>(counters + (<usize>OK << 3), load<u64>(counters + (<usize>OK << 3)) + <u64>accepted);
+  let done = accepted;
+  if (deferred > 0) {
+    slot = slots;
+    record = meta;
+    for (let i = 0; i < count; i++, slot += <usize>slotStride, record += META_LEN) {
+      if (load<i32>(record + RESULT_STATUS) != SLOT_DEFERRED) continue;
+      const status = decapSlot(slot, slotStride, record, frameOptions, vniSet, vniCount, portsLow, portsHigh);
+      if (status == OK) done++;
+      const counter = counters + (<usize>(status < 0 ? COUNTER_INVALID_SLOT : status < COUNTER_INVALID_SLOT ? status : COUNTER_INVALID_SLOT) << 3);
+      store<u64>(counter, load<u64>(counter) + 1);
+    }
+  }
+  return done;
+}
+
+/** decapBatch's second loop for one slot: the general decapFrame, then the VNI set. Returns the status. */
+function decapSlot(
+  slot: usize, slotStride: i32, record: usize, options: u32, vniSet: usize, vniCount: i32, portsLow: u32, portsHigh: u32,
+): i32 {
+  const frameOffset = load<i32>(record + META_FRAME_OFFSET);
+  const frameLen = load<i32>(record + META_FRAME_LEN);
+  if (frameOffset < 0 || frameLen < 0 || frameOffset > slotStride - frameLen) {
+    clearRecord(record, SLOT_INVALID, 0, 0);
+    return SLOT_INVALID;
+  }
+  const frame = slot + <usize>frameOffset;
+  let status = decapFrame(frame, <usize>frameLen, options, 0, portsLow, portsHigh, record);
+  // decapFrame checks the VNI just before the inner frame's length: a frame whose only fault
+  // is a short inner frame still has its VNI judged first.
+  let vxlan = -1; // where the VXLAN header is, when the VNI is to be judged against the set
+  if (vniCount > 0) {
+    if (status == OK) vxlan = load<i32>(record + RESULT_VXLAN);
+    else if (status == TRUNCATED && load<i32>(record + RESULT_LAYER) == LAYER_INNER) {
+      vxlan = load<i32>(record + RESULT_OFFSET) - <i32>VXLAN_HEADER_LEN;
+    }
+  }
+  if (vxlan >= 0) {
+    const vniAt = frame + <usize>vxlan + VXLAN_VNI;
+    if (!containsVni(vniSet, vniCount, <i32>((loadBe16(vniAt) << 8) | <u32>load<u8>(vniAt + 2)))) {
+      clearRecord(record, VNI_MISMATCH, LAYER_VXLAN, vxlan + <i32>VXLAN_VNI);
+      return VNI_MISMATCH;
+    }
+  }
+  if (status == OK) {
+    const l3 = load<i32>(record + RESULT_L3);
+    store<i32>(record + META_SOURCE_IP, l3 + <i32>(load<i32>(record + RESULT_IP_VERSION) == 4 ? IPV4_SOURCE : IPV6_SOURCE));
+  } else {
+    clearRecord(record, status, load<i32>(record + RESULT_LAYER), load<i32>(record + RESULT_OFFSET));
+  }
+  return status;
+}
