@@ -13,16 +13,6 @@ function term(i: number, word: number): number {
   return Math.imul(word, (0x9e3779b1 + Math.imul(i, 0x7f4a7c16)) >>> 0) >>> 0;
 }
 
-/** MurmurHash3's finaliser. */
-function finish(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 const hasPorts = (protocol: number) => protocol === 6 || protocol === 17 || protocol === 132;
 
 /** IP: addresses, protocol, ports (TCP/UDP/SCTP, unfragmented); anything else: MACs and EtherType. */
@@ -53,7 +43,7 @@ export function flowHash(bytes: Uint8Array, frame: number, len: number): number 
   } else {
     h ^= term(0, word(0)) ^ term(1, word(4)) ^ term(2, word(8)) ^ term(3, etherType);
   }
-  return finish(h >>> 0);
+  return h >>> 0;
 }
 
 /** Map a hash into [low, high] inclusive, as udp_flow_src_port does. */
