@@ -102,6 +102,23 @@ export function flowHash(frame: usize, len: usize): u32 {
 }
 
 /**
+ * flowHash of an untagged IPv6 inner frame of at least 58 bytes (Ethernet, IPv6 header, ports):
+ * the same terms as flowHash computes for it, from fixed offsets. As there, the next header
+ * field is the protocol (no extension header is walked) and the ports count for TCP/UDP/SCTP.
+ */
+// @ts-ignore: decorator
+@inline export function flowHashCommonIpv6(frame: usize): u32 {
+  const ip = frame + ETH_HEADER_LEN;
+  const addresses = ip + IPV6_SOURCE; // source then destination: eight words
+  const protocol = <u32>load<u8>(ip + IPV6_NEXT_HEADER);
+  let h = SEED ^ term(0, load<u32>(addresses)) ^ term(1, load<u32>(addresses, 4)) ^ term(2, load<u32>(addresses, 8)) ^
+    term(3, load<u32>(addresses, 12)) ^ term(4, load<u32>(addresses, 16)) ^ term(5, load<u32>(addresses, 20)) ^
+    term(6, load<u32>(addresses, 24)) ^ term(7, load<u32>(addresses, 28)) ^ term(8, protocol);
+  if (hasPorts(protocol)) h ^= term(9, load<u32>(ip + IPV6_HEADER_LEN));
+  return h;
+}
+
+/**
  * Map a flow hash into [low, high] (inclusive), as udp_flow_src_port does: fold the high half
  * into the low so both matter, then scale with a multiply instead of a modulo.
  */
