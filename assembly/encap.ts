@@ -11,18 +11,14 @@
 // headerLen - l3 bytes before it, the UDP header 16), and the batch kernel can copy a fixed-size
 // block ending at the inner frame with no loop (see encapRun in batch.ts).
 
-import { onesComplementSum, fold16, fold16Small, loadBe16, storeBe16, swap16 } from './checksum';
+import { onesComplementSum, fold16Small, loadBe16, storeBe16, swap16 } from './checksum';
 import { flowHash, flowHashCommonIpv4, flowHashCommonIpv6, sourcePortFromHash } from './flowhash';
 import { commonInnerIp, isCommonIpv4Inner, commonSegmentHasChecksum, commonHeadersSum } from './inner-common';
-import { ETH_TYPE, ETH_HEADER_LEN, ETHERTYPE_IPV4_IHL_5_LE } from './layout/ethernet';
-import {
-  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_MIN_HEADER_LEN, IPPROTO_TCP, IPPROTO_UDP,
-  VERSION_IHL_5, FRAGMENT_BITS_LE,
-} from './layout/ipv4';
+import { IPV4_TOTAL_LENGTH, IPV4_CHECKSUM, IPV4_MIN_HEADER_LEN, IPPROTO_UDP } from './layout/ipv4';
 import { IPV6_PAYLOAD_LENGTH, IPV6_HEADER_LEN } from './layout/ipv6';
 import { UDP_SOURCE_PORT, UDP_LENGTH, UDP_CHECKSUM, UDP_HEADER_LEN } from './layout/udp';
 import { VXLAN_HEADER_LEN } from './layout/vxlan';
-import { locateInnerL4, innerSegmentStart, innerSegmentEnd, innerSegmentPseudoSum, TCP_MIN_HEADER_LEN } from './inner';
+import { locateInnerL4, innerSegmentStart, innerSegmentEnd, innerSegmentPseudoSum } from './inner';
 
 // Template descriptor: i32 fields at these byte offsets (TEMPLATE_* in src/wasm/abi.ts).
 export const TEMPLATE_HEADER_LEN: usize = 0;
