@@ -3,7 +3,8 @@
 import { OK, TRUNCATED, VNI_MISMATCH, LAYER_INNER, LAYER_VXLAN } from './status';
 import { loadBe16 } from './checksum';
 import {
-  decapFrame, acceptCommonIpv4, commonVni, commonSourcePort, COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, DECAP_CHECK_VNI,
+  decapFrame, acceptCommonIpv4, isCommonUdpChecksumValid, commonVni, commonSourcePort, COMMON_UDP_CHECKSUM_PENDING,
+  COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, DECAP_CHECK_VNI,
   RESULT_STATUS, RESULT_LAYER, RESULT_OFFSET, RESULT_L3, RESULT_L4, RESULT_VXLAN, RESULT_INNER, RESULT_INNER_LEN, RESULT_VNI,
   RESULT_IP_VERSION, RESULT_SOURCE_PORT,
 } from './decap';
@@ -13,6 +14,7 @@ import {
 } from './batch';
 import { IPV4_SOURCE } from './layout/ipv4';
 import { IPV6_SOURCE } from './layout/ipv6';
+import { UDP_LENGTH } from './layout/udp';
 import { VXLAN_VNI, VXLAN_HEADER_LEN } from './layout/vxlan';
 
 /** Whether `vni` is in the ascending array of `count` i32s at `set`. */
@@ -39,8 +41,9 @@ import { VXLAN_VNI, VXLAN_HEADER_LEN } from './layout/vxlan';
  * number of valid frames, or BATCH_INVALID when the geometry does not fit in memory.
  *
  * As in encapBatch, the first loop has no calls: it accepts the common frame (acceptCommonIpv4)
- * and marks every other slot SLOT_DEFERRED for the second loop, which runs decapFrame. Frames are
- * independent here, so the order of the two loops changes nothing.
+ * and marks every other slot for the second loop: a common frame with a UDP checksum to verify
+ * gets just that there (a call), anything else decapFrame. Frames are independent here, so the
+ * order of the two loops changes nothing.
  */
 export function decapBatch(
   slots: usize, slotStride: i32, meta: usize, count: i32, options: u32,
@@ -50,7 +53,7 @@ export function decapBatch(
   if (!fitsInMemory(slots, count, slotStride) || !fitsInMemory(meta, count, <i32>META_LEN) ||
     !fitsInMemory(vniSet, vniCount, 4) || !fitsInMemory(counters, COUNTER_COUNT, 8)) return BATCH_INVALID;
   const frameOptions = options & ~DECAP_CHECK_VNI;
-  let accepted = 0;
+  let valid = 0;
   let deferred = 0;
   let slot = slots;
   let record = meta;
@@ -59,48 +62,74 @@ export function decapBatch(
     const frameLen = load<i32>(record + META_FRAME_LEN);
     const frame = slot + <usize>frameOffset;
     const fits = frameOffset >= 0 && frameLen >= 0 && frameOffset <= slotStride - frameLen;
-    const udpLength: usize = fits ? acceptCommonIpv4(frame, <usize>frameLen, frameOptions, 0, portsLow, portsHigh, true) : 0;
-    if (udpLength != 0 && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>commonVni(frame)))) {
-      const innerLen = <i32>(COMMON_L4 + udpLength - COMMON_INNER);
-      if (ASC_FEATURE_SIMD) {
-        // RESULT_STATUS..RESULT_L3 and RESULT_L4..RESULT_INNER_LEN as two vectors.
-        v128.store(record, i32x4(OK, 0, 0, <i32>COMMON_L3));
-        v128.store(record, i32x4(<i32>COMMON_L4, <i32>COMMON_VXLAN, <i32>COMMON_INNER, innerLen), 16);
-      } else {
-        store<i32>(record + RESULT_STATUS, OK);
-        store<i32>(record + RESULT_LAYER, 0);
-        store<i32>(record + RESULT_OFFSET, 0);
-        store<i32>(record + RESULT_L3, <i32>COMMON_L3);
-        store<i32>(record + RESULT_L4, <i32>COMMON_L4);
-        store<i32>(record + RESULT_VXLAN, <i32>COMMON_VXLAN);
-        store<i32>(record + RESULT_INNER, <i32>COMMON_INNER);
-        store<i32>(record + RESULT_INNER_LEN, innerLen);
-      }
-      store<i32>(record + RESULT_VNI, <i32>commonVni(frame));
-      store<i32>(record + RESULT_IP_VERSION, 4);
-      store<i32>(record + RESULT_SOURCE_PORT, <i32>commonSourcePort(frame));
-      store<i32>(record + META_SOURCE_IP, <i32>(COMMON_L3 + IPV4_SOURCE));
-      accepted++;
+    const accepted: usize = fits ? acceptCommonIpv4(frame, <usize>frameLen, frameOptions, 0, portsLow, portsHigh, true) : 0;
+    if (accepted >= COMMON_UDP_CHECKSUM_PENDING) {
+      store<i32>(record + RESULT_STATUS, SLOT_DEFERRED_CHECKSUM);
+      deferred++;
+    } else if (accepted != 0 && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>commonVni(frame)))) {
+      storeCommonSuccess(record, frame, accepted);
+      valid++;
     } else {
       store<i32>(record + RESULT_STATUS, SLOT_DEFERRED);
       deferred++;
     }
   }
-  // One add for the first loop's valid frames, not a load and store per frame.
-  store<u64>(counters + (<usize>OK << 3), load<u64>(counters + (<usize>OK << 3)) + <u64>accepted);
-  let done = accepted;
   if (deferred > 0) {
     slot = slots;
     record = meta;
     for (let i = 0; i < count; i++, slot += <usize>slotStride, record += META_LEN) {
-      if (load<i32>(record + RESULT_STATUS) != SLOT_DEFERRED) continue;
+      const mark = load<i32>(record + RESULT_STATUS);
+      if (mark == SLOT_DEFERRED_CHECKSUM) {
+        // A common frame but for its UDP checksum: verify that alone, as decapFrame would next.
+        const frame = slot + <usize>load<i32>(record + META_FRAME_OFFSET);
+        const udpLength = <usize>loadBe16(frame + COMMON_L4 + UDP_LENGTH);
+        if (isCommonUdpChecksumValid(frame, udpLength) && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>commonVni(frame)))) {
+          storeCommonSuccess(record, frame, udpLength);
+          valid++;
+          continue;
+        }
+        // Otherwise decapFrame names the fault.
+      } else if (mark != SLOT_DEFERRED) {
+        continue;
+      }
       const status = decapSlot(slot, slotStride, record, frameOptions, vniSet, vniCount, portsLow, portsHigh);
-      if (status == OK) done++;
-      const counter = counters + (<usize>(status < 0 ? COUNTER_INVALID_SLOT : status < COUNTER_INVALID_SLOT ? status : COUNTER_INVALID_SLOT) << 3);
-      store<u64>(counter, load<u64>(counter) + 1);
+      if (status == OK) valid++;
+      else {
+        const counter = counters + (<usize>(status < 0 || status >= COUNTER_INVALID_SLOT ? COUNTER_INVALID_SLOT : status) << 3);
+        store<u64>(counter, load<u64>(counter) + 1);
+      }
     }
   }
-  return done;
+  // One add for every valid frame, not a load and store per frame.
+  store<u64>(counters + (<usize>OK << 3), load<u64>(counters + (<usize>OK << 3)) + <u64>valid);
+  return valid;
+}
+
+/** decapBatch's mark for a common frame whose UDP checksum is left to its second loop. */
+const SLOT_DEFERRED_CHECKSUM: i32 = SLOT_DEFERRED - 1;
+
+/** The record of a frame acceptCommonIpv4 accepted with this UDP length. */
+// @ts-ignore: decorator
+@inline function storeCommonSuccess(record: usize, frame: usize, udpLength: usize): void {
+  const innerLen = <i32>(COMMON_L4 + udpLength - COMMON_INNER);
+  if (ASC_FEATURE_SIMD) {
+    // RESULT_STATUS..RESULT_L3 and RESULT_L4..RESULT_INNER_LEN as two vectors.
+    v128.store(record, i32x4(OK, 0, 0, <i32>COMMON_L3));
+    v128.store(record, i32x4(<i32>COMMON_L4, <i32>COMMON_VXLAN, <i32>COMMON_INNER, innerLen), 16);
+  } else {
+    store<i32>(record + RESULT_STATUS, OK);
+    store<i32>(record + RESULT_LAYER, 0);
+    store<i32>(record + RESULT_OFFSET, 0);
+    store<i32>(record + RESULT_L3, <i32>COMMON_L3);
+    store<i32>(record + RESULT_L4, <i32>COMMON_L4);
+    store<i32>(record + RESULT_VXLAN, <i32>COMMON_VXLAN);
+    store<i32>(record + RESULT_INNER, <i32>COMMON_INNER);
+    store<i32>(record + RESULT_INNER_LEN, innerLen);
+  }
+  store<i32>(record + RESULT_VNI, <i32>commonVni(frame));
+  store<i32>(record + RESULT_IP_VERSION, 4);
+  store<i32>(record + RESULT_SOURCE_PORT, <i32>commonSourcePort(frame));
+  store<i32>(record + META_SOURCE_IP, <i32>(COMMON_L3 + IPV4_SOURCE));
 }
 
 /** decapBatch's second loop for one slot: the general decapFrame, then the VNI set. Returns the status. */

@@ -112,7 +112,8 @@ export const COMMON_INNER: usize = 50;
  * condition here implies the general path would accept the frame with the same result, which
  * the differential tests and `npm run fuzz` check against the reference, which has no fast path.
  * With `noCalls` (decapBatch's first loop, where a call would make V8 spill the loop's
- * registers) a UDP checksum to verify also returns 0.
+ * registers) a frame whose UDP checksum is still to verify returns its UDP length with
+ * COMMON_UDP_CHECKSUM_PENDING set.
  */
 // @ts-ignore: decorator
 @inline export function acceptCommonIpv4(
@@ -140,12 +141,24 @@ export const COMMON_INNER: usize = 50;
   if ((options & DECAP_VERIFY_CHECKSUMS) != 0) {
     if (!isIpv4HeaderChecksumValid(frame + COMMON_L3, IPV4_MIN_HEADER_LEN)) return 0;
     if (load<u16>(frame + COMMON_L4 + UDP_CHECKSUM) != 0) {
-      if (noCalls) return 0;
-      const pseudoSum = ipv4PseudoHeaderSum(frame + COMMON_L3 + IPV4_SOURCE, frame + COMMON_L3 + IPV4_DESTINATION, IPPROTO_UDP, <u32>udpLength);
-      if (onesComplementSum(frame + COMMON_L4, udpLength, pseudoSum) != 0xffff) return 0;
+      if (noCalls) return udpLength | COMMON_UDP_CHECKSUM_PENDING;
+      if (!isCommonUdpChecksumValid(frame, udpLength)) return 0;
     }
   }
   return udpLength;
+}
+
+/**
+ * acceptCommonIpv4's flag (with `noCalls`) on a frame that passed every other check but has a
+ * UDP checksum still to verify (isCommonUdpChecksumValid); the UDP length is in the low 16 bits.
+ */
+export const COMMON_UDP_CHECKSUM_PENDING: usize = 0x10000;
+
+/** Whether a common frame's (non-zero) UDP checksum verifies, with the pseudo-header. */
+// @ts-ignore: decorator
+@inline export function isCommonUdpChecksumValid(frame: usize, udpLength: usize): bool {
+  const pseudoSum = ipv4PseudoHeaderSum(frame + COMMON_L3 + IPV4_SOURCE, frame + COMMON_L3 + IPV4_DESTINATION, IPPROTO_UDP, <u32>udpLength);
+  return onesComplementSum(frame + COMMON_L4, udpLength, pseudoSum) == 0xffff;
 }
 
 /** The VNI of a common frame (acceptCommonIpv4). */
