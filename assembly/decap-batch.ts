@@ -3,10 +3,9 @@
 import { OK, TRUNCATED, VNI_MISMATCH, LAYER_INNER, LAYER_VXLAN } from './status';
 import { loadBe16 } from './checksum';
 import {
-  decapFrame, acceptCommonIpv4, isCommonUdpChecksumValid, commonVni, commonSourcePort, COMMON_UDP_CHECKSUM_PENDING,
+  decapFrame, storeSuccess, acceptCommonIpv4, isCommonUdpChecksumValid, commonVni, commonSourcePort, COMMON_UDP_CHECKSUM_PENDING,
   COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, DECAP_CHECK_VNI,
-  RESULT_STATUS, RESULT_LAYER, RESULT_OFFSET, RESULT_L3, RESULT_L4, RESULT_VXLAN, RESULT_INNER, RESULT_INNER_LEN, RESULT_VNI,
-  RESULT_IP_VERSION, RESULT_SOURCE_PORT,
+  RESULT_STATUS, RESULT_LAYER, RESULT_OFFSET, RESULT_L3, RESULT_VXLAN, RESULT_VNI, RESULT_IP_VERSION, RESULT_SOURCE_PORT,
 } from './decap';
 import {
   META_FRAME_OFFSET, META_FRAME_LEN, META_SOURCE_IP, META_LEN, SLOT_INVALID, BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT,
@@ -111,24 +110,17 @@ const SLOT_DEFERRED_CHECKSUM: i32 = SLOT_DEFERRED - 1;
 /** The record of a frame acceptCommonIpv4 accepted with this UDP length. */
 // @ts-ignore: decorator
 @inline function storeCommonSuccess(record: usize, frame: usize, udpLength: usize): void {
-  const innerLen = <i32>(COMMON_L4 + udpLength - COMMON_INNER);
+  const innerLen = COMMON_L4 + udpLength - COMMON_INNER;
   if (ASC_FEATURE_SIMD) {
-    // RESULT_STATUS..RESULT_L3 and RESULT_L4..RESULT_INNER_LEN as two vectors.
+    // RESULT_STATUS..RESULT_L3 and RESULT_L4..RESULT_INNER_LEN as two vectors, then the rest.
     v128.store(record, i32x4(OK, 0, 0, <i32>COMMON_L3));
-    v128.store(record, i32x4(<i32>COMMON_L4, <i32>COMMON_VXLAN, <i32>COMMON_INNER, innerLen), 16);
+    v128.store(record, i32x4(<i32>COMMON_L4, <i32>COMMON_VXLAN, <i32>COMMON_INNER, <i32>innerLen), 16);
+    store<i32>(record + RESULT_VNI, <i32>commonVni(frame));
+    store<i32>(record + RESULT_IP_VERSION, 4);
+    store<i32>(record + RESULT_SOURCE_PORT, <i32>commonSourcePort(frame));
   } else {
-    store<i32>(record + RESULT_STATUS, OK);
-    store<i32>(record + RESULT_LAYER, 0);
-    store<i32>(record + RESULT_OFFSET, 0);
-    store<i32>(record + RESULT_L3, <i32>COMMON_L3);
-    store<i32>(record + RESULT_L4, <i32>COMMON_L4);
-    store<i32>(record + RESULT_VXLAN, <i32>COMMON_VXLAN);
-    store<i32>(record + RESULT_INNER, <i32>COMMON_INNER);
-    store<i32>(record + RESULT_INNER_LEN, innerLen);
+    storeSuccess(record, COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, innerLen, commonVni(frame), 4, commonSourcePort(frame));
   }
-  store<i32>(record + RESULT_VNI, <i32>commonVni(frame));
-  store<i32>(record + RESULT_IP_VERSION, 4);
-  store<i32>(record + RESULT_SOURCE_PORT, <i32>commonSourcePort(frame));
   store<i32>(record + META_SOURCE_IP, <i32>(COMMON_L3 + IPV4_SOURCE));
 }
 

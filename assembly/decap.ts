@@ -77,8 +77,9 @@ export const RESULT_LEN: usize = 64;
     port == (portsHigh & 0xffff) || port == (portsHigh >> 16));
 }
 
+/** The result record of a valid frame. */
 // @ts-ignore: decorator
-@inline function storeSuccess(
+@inline export function storeSuccess(
   out: usize, l3: usize, l4: usize, vx: usize, inner: usize, innerLen: usize, vni: u32, ipVersion: i32, sourcePort: u32,
 ): void {
   store<i32>(out + RESULT_STATUS, OK);
