@@ -149,6 +149,54 @@ export const COMMON_INNER: usize = 50;
   return udpLength;
 }
 
+// The common IPv6 frame: no VLAN tag, UDP right after the IPv6 header (no extension header).
+const ETHERTYPE_IPV6_LE: u32 = 0xdd86; // 86 dd
+const COMMON6_L4: usize = COMMON_L3 + IPV6_HEADER_LEN;
+const COMMON6_VXLAN: usize = COMMON6_L4 + UDP_HEADER_LEN;
+const COMMON6_INNER: usize = COMMON6_VXLAN + VXLAN_HEADER_LEN;
+/** UDP + VXLAN + inner Ethernet: the smallest IPv6 payload of such a frame. */
+const COMMON6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
+
+/**
+ * acceptCommonIpv4 for a frame over IPv6: its UDP length, or 0 to let the general path decide.
+ * The same rule: every condition here implies the general path would accept the frame with the
+ * same result. A zero UDP checksum is left to the general path unless it is allowed.
+ */
+// @ts-ignore: decorator
+@inline function acceptCommonIpv6(frame: usize, len: usize, options: u32, expectedVni: u32, portsLow: u32, portsHigh: u32): usize {
+  if (len < COMMON6_INNER + ETH_HEADER_LEN) return 0;
+  if (<u32>load<u16>(frame + ETH_TYPE) != ETHERTYPE_IPV6_LE) return 0;
+  if ((<u32>load<u8>(frame + COMMON_L3) >> 4) != 6) return 0;
+  const payloadLength = <usize>loadBe16(frame + COMMON_L3 + IPV6_PAYLOAD_LENGTH);
+  const available = len - COMMON6_L4;
+  if (payloadLength > available || ((options & DECAP_STRICT) != 0 && payloadLength != available)) return 0;
+  if (payloadLength < COMMON6_MIN_PAYLOAD) return 0;
+  if (<u32>load<u8>(frame + COMMON_L3 + IPV6_NEXT_HEADER) != IPPROTO_UDP) return 0;
+  const udpLength = <usize>loadBe16(frame + COMMON6_L4 + UDP_LENGTH);
+  if (udpLength != payloadLength) return 0;
+  if (!isPortAccepted(loadBe16(frame + COMMON6_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
+  const vxlanWord = load<u64>(frame + COMMON6_VXLAN);
+  if ((options & DECAP_STRICT) != 0) {
+    if ((vxlanWord & VXLAN_FIXED_MASK) != VXLAN_FIXED_RFC7348) return 0;
+  } else if ((<u32>vxlanWord & VXLAN_FLAG_I) == 0) {
+    return 0;
+  }
+  if ((options & DECAP_CHECK_VNI) != 0 && vniAt(frame + COMMON6_VXLAN) != expectedVni) return 0;
+  if (load<u16>(frame + COMMON6_L4 + UDP_CHECKSUM) == 0) {
+    if ((options & DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6) == 0) return 0;
+  } else if ((options & DECAP_VERIFY_CHECKSUMS) != 0) {
+    const pseudoSum = ipv6PseudoHeaderSum(frame + COMMON_L3 + IPV6_SOURCE, frame + COMMON_L3 + IPV6_DESTINATION, IPPROTO_UDP, <u32>udpLength);
+    if (onesComplementSum(frame + COMMON6_L4, udpLength, pseudoSum) != 0xffff) return 0;
+  }
+  return udpLength;
+}
+
+/** The 24-bit VNI of the VXLAN header at `vxlan`. */
+// @ts-ignore: decorator
+@inline function vniAt(vxlan: usize): u32 {
+  return (loadBe16(vxlan + VXLAN_VNI) << 8) | <u32>load<u8>(vxlan + VXLAN_VNI + 2);
+}
+
 /**
  * acceptCommonIpv4's flag (with `noCalls`) on a frame that passed every other check but has a
  * UDP checksum still to verify (isCommonUdpChecksumValid); the UDP length is in the low 16 bits.
@@ -185,6 +233,12 @@ export function decapFrame(
   if (commonUdpLength != 0) {
     storeSuccess(out, COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, COMMON_L4 + commonUdpLength - COMMON_INNER,
       commonVni(frame), 4, commonSourcePort(frame));
+    return OK;
+  }
+  const common6UdpLength = acceptCommonIpv6(frame, len, options, expectedVni, portsLow, portsHigh);
+  if (common6UdpLength != 0) {
+    storeSuccess(out, COMMON_L3, COMMON6_L4, COMMON6_VXLAN, COMMON6_INNER, COMMON6_L4 + common6UdpLength - COMMON6_INNER,
+      vniAt(frame + COMMON6_VXLAN), 6, loadBe16(frame + COMMON6_L4 + UDP_SOURCE_PORT));
     return OK;
   }
   const strict = (options & DECAP_STRICT) != 0;
