@@ -132,13 +132,7 @@ export const COMMON_INNER: usize = 50;
   const udpLength = <usize>loadBe16(frame + COMMON_L4 + UDP_LENGTH);
   if (udpLength != totalLength - IPV4_MIN_HEADER_LEN) return 0;
   if (!isPortAccepted(loadBe16(frame + COMMON_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
-  const vxlanWord = load<u64>(frame + COMMON_VXLAN);
-  if ((options & DECAP_STRICT) != 0) {
-    if ((vxlanWord & VXLAN_FIXED_MASK) != VXLAN_FIXED_RFC7348) return 0;
-  } else if ((<u32>vxlanWord & VXLAN_FLAG_I) == 0) {
-    return 0;
-  }
-  if ((options & DECAP_CHECK_VNI) != 0 && commonVni(frame) != expectedVni) return 0;
+  if (!isCommonVxlanHeader(frame + COMMON_VXLAN, options, expectedVni)) return 0;
   if ((options & DECAP_VERIFY_CHECKSUMS) != 0) {
     if (!isIpv4HeaderChecksumValid(frame + COMMON_L3, IPV4_MIN_HEADER_LEN)) return 0;
     if (load<u16>(frame + COMMON_L4 + UDP_CHECKSUM) != 0) {
@@ -158,6 +152,21 @@ const COMMON6_INNER: usize = COMMON6_VXLAN + VXLAN_HEADER_LEN;
 const COMMON6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
 
 /**
+ * The VXLAN header of a common frame: plain RFC 7348 flags (strict: I alone, reserved bytes zero;
+ * lax: I set) and, when asked, the expected VNI.
+ */
+// @ts-ignore: decorator
+@inline function isCommonVxlanHeader(vxlan: usize, options: u32, expectedVni: u32): bool {
+  const vxlanWord = load<u64>(vxlan);
+  if ((options & DECAP_STRICT) != 0) {
+    if ((vxlanWord & VXLAN_FIXED_MASK) != VXLAN_FIXED_RFC7348) return false;
+  } else if ((<u32>vxlanWord & VXLAN_FLAG_I) == 0) {
+    return false;
+  }
+  return (options & DECAP_CHECK_VNI) == 0 || vniAt(vxlan) == expectedVni;
+}
+
+/**
  * acceptCommonIpv4 for a frame over IPv6: its UDP length, or 0 to let the general path decide.
  * The same rule: every condition here implies the general path would accept the frame with the
  * same result. A zero UDP checksum is left to the general path unless it is allowed.
@@ -175,13 +184,7 @@ const COMMON6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADE
   const udpLength = <usize>loadBe16(frame + COMMON6_L4 + UDP_LENGTH);
   if (udpLength != payloadLength) return 0;
   if (!isPortAccepted(loadBe16(frame + COMMON6_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
-  const vxlanWord = load<u64>(frame + COMMON6_VXLAN);
-  if ((options & DECAP_STRICT) != 0) {
-    if ((vxlanWord & VXLAN_FIXED_MASK) != VXLAN_FIXED_RFC7348) return 0;
-  } else if ((<u32>vxlanWord & VXLAN_FLAG_I) == 0) {
-    return 0;
-  }
-  if ((options & DECAP_CHECK_VNI) != 0 && vniAt(frame + COMMON6_VXLAN) != expectedVni) return 0;
+  if (!isCommonVxlanHeader(frame + COMMON6_VXLAN, options, expectedVni)) return 0;
   if (load<u16>(frame + COMMON6_L4 + UDP_CHECKSUM) == 0) {
     if ((options & DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6) == 0) return 0;
   } else if ((options & DECAP_VERIFY_CHECKSUMS) != 0) {
@@ -213,7 +216,7 @@ export const COMMON_UDP_CHECKSUM_PENDING: usize = 0x10000;
 /** The VNI of a common frame (acceptCommonIpv4). */
 // @ts-ignore: decorator
 @inline export function commonVni(frame: usize): u32 {
-  return (loadBe16(frame + COMMON_VXLAN + VXLAN_VNI) << 8) | <u32>load<u8>(frame + COMMON_VXLAN + VXLAN_VNI + 2);
+  return vniAt(frame + COMMON_VXLAN);
 }
 
 /** The UDP source port of a common frame (acceptCommonIpv4). */
