@@ -6,6 +6,7 @@
  * the encoders use); `parse*` allocate a fresh array. A write either fills all its bytes or
  * throws before touching the buffer. Invalid text throws a `TypeError` that quotes the text.
  */
+import { checkRoom } from './fields';
 
 export const MAC_LEN = 6;
 export const IPV4_LEN = 4;
@@ -17,12 +18,6 @@ function invalid(kind: string, text: unknown): TypeError {
   return new TypeError(`invalid ${kind} address: ${JSON.stringify(text)}`);
 }
 
-function checkRoom(buf: Uint8Array, offset: number, length: number, kind: string): void {
-  if (!Number.isInteger(offset) || offset < 0 || offset + length > buf.length) {
-    throw new RangeError(`buffer too small for a ${kind} address at offset ${offset}`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------- MAC
 
 /** Six pairs of hex digits separated by `:` (or, as Windows writes them, `-`), any case. */
@@ -30,7 +25,7 @@ const MAC_TEXT = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/i;
 
 export function writeMac(text: string, buf: Uint8Array, offset = 0): number {
   if (typeof text !== 'string' || !MAC_TEXT.test(text)) throw invalid('MAC', text);
-  checkRoom(buf, offset, MAC_LEN, 'MAC');
+  checkRoom(buf, offset, MAC_LEN, 'a MAC address');
   for (let i = 0; i < MAC_LEN; i++) buf[offset + i] = parseInt(text.slice(i * 3, i * 3 + 2), 16);
   return MAC_LEN;
 }
@@ -43,7 +38,7 @@ export function parseMac(text: string): Uint8Array {
 
 /** Lowercase, colon separated: `02:00:5e:10:00:01`. */
 export function formatMac(bytes: Uint8Array, offset = 0): string {
-  checkRoom(bytes, offset, MAC_LEN, 'MAC');
+  checkRoom(bytes, offset, MAC_LEN, 'a MAC address');
   let text = HEX_BYTE[bytes[offset]];
   for (let i = 1; i < MAC_LEN; i++) text += ':' + HEX_BYTE[bytes[offset + i]];
   return text;
@@ -60,7 +55,7 @@ const IPV4_TEXT = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
 export function writeIpv4(text: string, buf: Uint8Array, offset = 0): number {
   if (typeof text !== 'string' || !IPV4_TEXT.test(text)) throw invalid('IPv4', text);
-  checkRoom(buf, offset, IPV4_LEN, 'IPv4');
+  checkRoom(buf, offset, IPV4_LEN, 'an IPv4 address');
   const parts = text.split('.');
   for (let i = 0; i < IPV4_LEN; i++) buf[offset + i] = Number(parts[i]);
   return IPV4_LEN;
@@ -73,7 +68,7 @@ export function parseIpv4(text: string): Uint8Array {
 }
 
 export function formatIpv4(bytes: Uint8Array, offset = 0): string {
-  checkRoom(bytes, offset, IPV4_LEN, 'IPv4');
+  checkRoom(bytes, offset, IPV4_LEN, 'an IPv4 address');
   return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
 }
 
@@ -126,7 +121,7 @@ export function writeIpv6(text: string, buf: Uint8Array, offset = 0): number {
     scratch.copyWithin(8 - tailCount, head, head + tailCount);
     scratch.fill(0, head, 8 - tailCount);
   }
-  checkRoom(buf, offset, IPV6_LEN, 'IPv6');
+  checkRoom(buf, offset, IPV6_LEN, 'an IPv6 address');
   for (let i = 0; i < 8; i++) {
     buf[offset + 2 * i] = scratch[i] >> 8;
     buf[offset + 2 * i + 1] = scratch[i] & 0xff;
@@ -146,7 +141,7 @@ export function parseIpv6(text: string): Uint8Array {
  * the IPv4 part dotted, as §5 recommends.
  */
 export function formatIpv6(bytes: Uint8Array, offset = 0): string {
-  checkRoom(bytes, offset, IPV6_LEN, 'IPv6');
+  checkRoom(bytes, offset, IPV6_LEN, 'an IPv6 address');
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((bytes[offset + 2 * i] << 8) | bytes[offset + 2 * i + 1]);
 

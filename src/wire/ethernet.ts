@@ -23,7 +23,7 @@ import { DecodeError } from '../errors';
 import type { EthernetHeader, VlanTag } from '../types';
 import { formatMac, writeMac } from './address';
 import { EtherType } from './protocols';
-import { checkUint } from './fields';
+import { checkUint, checkRoom } from './fields';
 
 export type { EthernetHeader, VlanTag };
 
@@ -95,9 +95,7 @@ export function encodeInto(fields: EthernetHeader, buf: Uint8Array, offset = 0):
   });
   checkUint('etherType', fields.etherType, 0xffff);
   const length = encodingLength(fields);
-  if (!Number.isInteger(offset) || offset < 0 || offset + length > buf.length) {
-    throw new RangeError(`buffer too small: the Ethernet header needs ${length} bytes at offset ${offset}`);
-  }
+  checkRoom(buf, offset, length, 'the Ethernet header');
   // Parse both addresses before writing anything, so a bad one leaves the buffer as it was.
   writeMac(fields.destination, macScratch, ETH_DESTINATION);
   writeMac(fields.source, macScratch, ETH_SOURCE);

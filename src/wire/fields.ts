@@ -1,4 +1,4 @@
-/** Small helpers every header codec shares: network-order 16-bit access and field range checks. */
+/** Small helpers every header codec shares: network-order 16-bit access, field range and buffer room checks. */
 
 export function readU16(buf: Uint8Array, at: number): number {
   return (buf[at] << 8) | buf[at + 1];
@@ -22,4 +22,11 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
     throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
   }
   return value;
+}
+
+/** Throw a RangeError unless `length` bytes for `what` (e.g. "the UDP header") fit in `buf` at `offset`. */
+export function checkRoom(buf: Uint8Array, offset: number, length: number, what: string): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset + length > buf.length) {
+    throw new RangeError(`buffer too small: ${what} needs ${length} bytes at offset ${offset}`);
+  }
 }

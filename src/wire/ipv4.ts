@@ -27,7 +27,7 @@
 import { DecodeError } from '../errors';
 import type { Ipv4Header } from '../types';
 import { formatIpv4, writeIpv4 } from './address';
-import { checkUint, readU16, writeU16 } from './fields';
+import { checkUint, readU16, writeU16, checkRoom } from './fields';
 
 export type { Ipv4Header };
 
@@ -110,9 +110,7 @@ export function encodeInto(fields: Ipv4Header, buf: Uint8Array, offset = 0): num
   checkUint('ttl', fields.ttl, 255);
   checkUint('protocol', fields.protocol, 255);
   checkUint('checksum', fields.checksum, 0xffff);
-  if (!Number.isInteger(offset) || offset < 0 || offset + headerLen > buf.length) {
-    throw new RangeError(`buffer too small: the IPv4 header needs ${headerLen} bytes at offset ${offset}`);
-  }
+  checkRoom(buf, offset, headerLen, 'the IPv4 header');
   writeIpv4(fields.source, addressScratch, 0);
   writeIpv4(fields.destination, addressScratch, 4);
 
@@ -142,9 +140,7 @@ export function ipv4HeaderChecksum(buf: Uint8Array, offset: number, headerLen: n
   if (!Number.isInteger(headerLen) || headerLen < IPV4_MIN_HEADER_LEN || headerLen > 60 || headerLen % 4 !== 0) {
     throw new RangeError(`headerLen must be a multiple of 4 in 20..60 (got ${String(headerLen)})`);
   }
-  if (!Number.isInteger(offset) || offset < 0 || offset + headerLen > buf.length) {
-    throw new RangeError(`buffer too small: ${headerLen} header bytes at offset ${offset}`);
-  }
+  checkRoom(buf, offset, headerLen, 'the IPv4 header');
   let sum = 0;
   for (let at = offset; at < offset + headerLen; at += 2) {
     if (at !== offset + IPV4_CHECKSUM) sum += readU16(buf, at);

@@ -33,7 +33,7 @@ import { DecodeError } from '../errors';
 import type { Ipv6ExtensionHeader, Ipv6Header } from '../types';
 import { formatIpv6, writeIpv6 } from './address';
 import { IpProtocol } from './protocols';
-import { checkUint } from './fields';
+import { checkUint, checkRoom } from './fields';
 
 export type { Ipv6ExtensionHeader, Ipv6Header };
 
@@ -137,9 +137,7 @@ export function encodeInto(fields: Ipv6Header, buf: Uint8Array, offset = 0): num
   checkUint('payloadLength', fields.payloadLength, 0xffff);
   checkUint('nextHeader', fields.nextHeader, 0xff);
   checkUint('hopLimit', fields.hopLimit, 0xff);
-  if (!Number.isInteger(offset) || offset < 0 || offset + IPV6_HEADER_LEN > buf.length) {
-    throw new RangeError(`buffer too small: the IPv6 header needs ${IPV6_HEADER_LEN} bytes at offset ${offset}`);
-  }
+  checkRoom(buf, offset, IPV6_HEADER_LEN, 'the IPv6 header');
   writeIpv6(fields.source, addressScratch, 0);
   writeIpv6(fields.destination, addressScratch, 16);
 

@@ -16,7 +16,7 @@
 
 import { DecodeError } from '../errors';
 import type { UdpHeader } from '../types';
-import { checkUint, readU16, writeU16 } from './fields';
+import { checkUint, readU16, writeU16, checkRoom } from './fields';
 
 export type { UdpHeader };
 
@@ -50,9 +50,7 @@ export function encodeInto(fields: UdpHeader, buf: Uint8Array, offset = 0): numb
   checkUint('destinationPort', fields.destinationPort, 0xffff);
   checkUint('length', fields.length, 0xffff);
   checkUint('checksum', fields.checksum, 0xffff);
-  if (!Number.isInteger(offset) || offset < 0 || offset + UDP_HEADER_LEN > buf.length) {
-    throw new RangeError(`buffer too small: the UDP header needs ${UDP_HEADER_LEN} bytes at offset ${offset}`);
-  }
+  checkRoom(buf, offset, UDP_HEADER_LEN, 'the UDP header');
   writeU16(buf, offset + UDP_SOURCE_PORT, fields.sourcePort);
   writeU16(buf, offset + UDP_DESTINATION_PORT, fields.destinationPort);
   writeU16(buf, offset + UDP_LENGTH, fields.length);

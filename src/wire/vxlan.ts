@@ -22,6 +22,7 @@
 
 import { DecodeError } from '../errors';
 import type { GroupPolicy, VxlanHeader } from '../types';
+import { checkRoom } from './fields';
 
 export type { GroupPolicy, VxlanHeader };
 
@@ -78,9 +79,7 @@ export function encodeInto(fields: VxlanFields, buf: Uint8Array, offset = 0): nu
   if (gbp && (!Number.isInteger(gbp.group) || gbp.group < 0 || gbp.group > 0xffff)) {
     throw new RangeError(`gbp.group must be 0..65535 (got ${String(gbp.group)})`);
   }
-  if (!Number.isInteger(offset) || offset < 0 || offset + VXLAN_HEADER_LEN > buf.length) {
-    throw new RangeError(`buffer too small: the VXLAN header needs ${VXLAN_HEADER_LEN} bytes at offset ${offset}`);
-  }
+  checkRoom(buf, offset, VXLAN_HEADER_LEN, 'the VXLAN header');
   buf[offset + VXLAN_FLAGS] = VXLAN_FLAG_I | (gbp ? VXLAN_FLAG_G : 0);
   buf[offset + VXLAN_GBP_FLAGS] = gbp ? (gbp.dontLearn ? VXLAN_GBP_DONT_LEARN : 0) | (gbp.policyApplied ? VXLAN_GBP_POLICY_APPLIED : 0) : 0;
   buf[offset + VXLAN_GROUP_POLICY_ID] = gbp ? gbp.group >> 8 : 0;
