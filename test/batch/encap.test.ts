@@ -4,7 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createKernels, decapsulate, encapsulate, useBackend, backendName } from '../../src/index';
 import type { BackendName, Kernels } from '../../src/wasm/abi';
-import { META_LEN, SLOT_INVALID, SLOT_NO_PEER } from '../../src/wasm/abi';
+import {
+  META_LEN, SLOT_INVALID, SLOT_NO_PEER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_L4, TEMPLATE_LEN, TEMPLATE_UDP_CHECKSUM_MODE,
+} from '../../src/wasm/abi';
 import { simdSupported } from '../../src/wasm/loader';
 import { Encapsulator, PacketBatch, verifyInnerChecksum } from '../../src/batch/index';
 import { PEERS, TUNNEL_V4, innerFrame, prng, randomBytesFrame, randomInt, sum16 } from './helpers';
@@ -230,6 +232,33 @@ for (const backend of BACKENDS) {
     assert.is(encapsulator.run(batch, 6), 1);
     assert.equal([0, 1, 2, 3, 4, 5].map((i) => batch.status(i)), [0, SLOT_NO_PEER, SLOT_NO_PEER, SLOT_INVALID, SLOT_INVALID, SLOT_INVALID]);
     for (let i = 1; i < 6; i++) assert.is(batch.frameLength(i), 0);
+  });
+
+  test(`${backend}: a damaged template refuses its slots (SLOT_NO_PEER) and leaves the other peer's alone`, () => {
+    // encapBatch checks a template once per run of slots; its run fields are cached, so damage
+    // between runs must still be seen.
+    const kernels = createKernels(backend);
+    const encapsulator = new Encapsulator([TUNNEL_V4, PEERS[1]], { kernels });
+    const batch = new PacketBatch({ capacity: 4, kernels });
+    const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 40 }).bytes;
+    [0, 0, 1, 1].forEach((peer, i) => batch.writeInner(i, inner, peer));
+    assert.is(encapsulator.run(batch, 4), 4);
+    const template = new DataView(kernels.bytes.buffer, kernels.bytes.byteOffset + encapsulator.templatesPtr, TEMPLATE_LEN);
+    for (const [field, value, what] of [
+      [TEMPLATE_UDP_CHECKSUM_MODE, 9, 'an unknown checksum mode'],
+      [TEMPLATE_L4, 40, 'an IP header that does not end where UDP starts'],
+      [TEMPLATE_HEADER_LEN, 120, 'a header longer than the block copied in front of the frame'],
+      [TEMPLATE_IP_VERSION, 5, 'IP version 5'],
+    ] as const) {
+      const saved = template.getInt32(field, true);
+      template.setInt32(field, value, true);
+      [0, 0, 1, 1].forEach((peer, i) => batch.writeInner(i, inner, peer));
+      assert.is(encapsulator.run(batch, 4), 2, what);
+      assert.equal([0, 1, 2, 3].map((i) => batch.status(i)), [SLOT_NO_PEER, SLOT_NO_PEER, 0, 0], what);
+      template.setInt32(field, saved, true);
+    }
+    [0, 0, 1, 1].forEach((peer, i) => batch.writeInner(i, inner, peer));
+    assert.is(encapsulator.run(batch, 4), 4, 'repaired');
   });
 
   test(`${backend}: the raw kernel rejects a geometry beyond memory and survives random arguments`, () => {
