@@ -60,33 +60,44 @@ export function flowHash(frame: usize, len: usize): u32 {
     etherType = loadBe16(frame + typeOffset);
   }
   const l3 = typeOffset + 2;
-  let h: u32 = SEED;
   if (etherType == ETHERTYPE_IPV4 && len - l3 >= IPV4_MIN_HEADER_LEN) {
     const headerLen = (<usize>load<u8>(frame + l3) & 0x0f) << 2;
     const protocol = <u32>load<u8>(frame + l3 + IPV4_PROTOCOL);
-    h ^= term(0, load<u32>(frame + l3 + IPV4_SOURCE)) ^ term(1, load<u32>(frame + l3 + IPV4_DESTINATION)) ^ term(2, protocol);
     const fragment = loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK);
-    if (fragment == 0 && hasPorts(protocol) && headerLen >= IPV4_MIN_HEADER_LEN && len - l3 >= headerLen + 4) {
-      h ^= term(3, load<u32>(frame + l3 + headerLen));
-    }
-  } else if (etherType == ETHERTYPE_IPV6 && len - l3 >= IPV6_HEADER_LEN) {
-    const protocol = <u32>load<u8>(frame + l3 + IPV6_NEXT_HEADER);
-    for (let i: u32 = 0; i < 8; i++) h ^= term(i, load<u32>(frame + l3 + IPV6_SOURCE + (<usize>i << 2)));
-    h ^= term(8, protocol);
-    if (hasPorts(protocol) && len - l3 >= IPV6_HEADER_LEN + 4) {
-      h ^= term(9, load<u32>(frame + l3 + IPV6_HEADER_LEN));
-    }
-  } else {
-    // Both MAC addresses (12 bytes, three words) and the EtherType.
-    h ^= term(0, load<u32>(frame)) ^ term(1, load<u32>(frame, 4)) ^ term(2, load<u32>(frame, 8)) ^ term(3, etherType);
+    const withPorts = fragment == 0 && hasPorts(protocol) && headerLen >= IPV4_MIN_HEADER_LEN && len - l3 >= headerLen + 4;
+    return ipv4FlowHash(frame + l3, protocol, withPorts, headerLen);
   }
+  if (etherType == ETHERTYPE_IPV6 && len - l3 >= IPV6_HEADER_LEN) {
+    const protocol = <u32>load<u8>(frame + l3 + IPV6_NEXT_HEADER);
+    return ipv6FlowHash(frame + l3, protocol, hasPorts(protocol) && len - l3 >= IPV6_HEADER_LEN + 4);
+  }
+  // Both MAC addresses (12 bytes, three words) and the EtherType.
+  return SEED ^ term(0, load<u32>(frame)) ^ term(1, load<u32>(frame, 4)) ^ term(2, load<u32>(frame, 8)) ^ term(3, etherType);
+}
+
+/** The hash of an IPv4 packet at `ip`: addresses, protocol and, `withPorts`, the word after the header. */
+// @ts-ignore: decorator
+@inline function ipv4FlowHash(ip: usize, protocol: u32, withPorts: bool, headerLen: usize): u32 {
+  let h = SEED ^ term(0, load<u32>(ip + IPV4_SOURCE)) ^ term(1, load<u32>(ip + IPV4_DESTINATION)) ^ term(2, protocol);
+  if (withPorts) h ^= term(3, load<u32>(ip + headerLen)); // only then are the ports inside the frame
+  return h;
+}
+
+/** The hash of an IPv6 packet at `ip`: the eight address words, next header and, `withPorts`, the ports. */
+// @ts-ignore: decorator
+@inline function ipv6FlowHash(ip: usize, protocol: u32, withPorts: bool): u32 {
+  const addresses = ip + IPV6_SOURCE; // source then destination: eight words
+  let h = SEED ^ term(0, load<u32>(addresses)) ^ term(1, load<u32>(addresses, 4)) ^ term(2, load<u32>(addresses, 8)) ^
+    term(3, load<u32>(addresses, 12)) ^ term(4, load<u32>(addresses, 16)) ^ term(5, load<u32>(addresses, 20)) ^
+    term(6, load<u32>(addresses, 24)) ^ term(7, load<u32>(addresses, 28)) ^ term(8, protocol);
+  if (withPorts) h ^= term(9, load<u32>(ip + IPV6_HEADER_LEN)); // only then are the ports inside the frame
   return h;
 }
 
 /**
  * flowHash of an inner frame the encapsulation hot path has found to be untagged IPv4 without
- * options, at least 38 bytes long (Ethernet, IP header, ports): the same terms as flowHash
- * computes for it, from fixed offsets. The ports count unless the packet is a fragment.
+ * options, at least 38 bytes long (Ethernet, IP header, ports): flowHash's terms, at fixed
+ * offsets. The ports count unless the packet is a fragment.
  */
 // @ts-ignore: decorator
 @inline export function flowHashCommonIpv4(frame: usize): u32 {
@@ -94,28 +105,19 @@ export function flowHash(frame: usize, len: usize): u32 {
   // Flags, fragment offset, TTL and protocol in one load: the fragment bits, then the top byte.
   const fragmentAndProtocol = load<u32>(ip + IPV4_FLAGS_FRAGMENT);
   const protocol = fragmentAndProtocol >> 24;
-  let h = SEED ^ term(0, load<u32>(ip + IPV4_SOURCE)) ^ term(1, load<u32>(ip + IPV4_DESTINATION)) ^ term(2, protocol);
-  if ((fragmentAndProtocol & FRAGMENT_BITS_LE) == 0 && hasPorts(protocol)) {
-    h ^= term(3, load<u32>(ip + IPV4_MIN_HEADER_LEN));
-  }
-  return h;
+  return ipv4FlowHash(ip, protocol, (fragmentAndProtocol & FRAGMENT_BITS_LE) == 0 && hasPorts(protocol), IPV4_MIN_HEADER_LEN);
 }
 
 /**
  * flowHash of an untagged IPv6 inner frame of at least 58 bytes (Ethernet, IPv6 header, ports):
- * the same terms as flowHash computes for it, from fixed offsets. As there, the next header
- * field is the protocol (no extension header is walked) and the ports count for TCP/UDP/SCTP.
+ * flowHash's terms, at fixed offsets. As there, the next header field is the protocol (no
+ * extension header is walked) and the ports count for TCP/UDP/SCTP.
  */
 // @ts-ignore: decorator
 @inline export function flowHashCommonIpv6(frame: usize): u32 {
   const ip = frame + ETH_HEADER_LEN;
-  const addresses = ip + IPV6_SOURCE; // source then destination: eight words
   const protocol = <u32>load<u8>(ip + IPV6_NEXT_HEADER);
-  let h = SEED ^ term(0, load<u32>(addresses)) ^ term(1, load<u32>(addresses, 4)) ^ term(2, load<u32>(addresses, 8)) ^
-    term(3, load<u32>(addresses, 12)) ^ term(4, load<u32>(addresses, 16)) ^ term(5, load<u32>(addresses, 20)) ^
-    term(6, load<u32>(addresses, 24)) ^ term(7, load<u32>(addresses, 28)) ^ term(8, protocol);
-  if (hasPorts(protocol)) h ^= term(9, load<u32>(ip + IPV6_HEADER_LEN));
-  return h;
+  return ipv6FlowHash(ip, protocol, hasPorts(protocol));
 }
 
 /**
