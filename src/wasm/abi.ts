@@ -4,7 +4,9 @@
  * the constants in assembly/decap.ts and assembly/encap.ts; test/abi.test.ts checks they agree.
  */
 
-export type BackendName = 'wasm-simd' | 'wasm-scalar' | 'reference';
+/** Every backend, best first: the one list tests, benchmarks and the loader iterate. */
+export const BACKEND_NAMES = ['wasm-simd', 'wasm-scalar', 'reference'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** decapFrame option bits. */
 export const DECAP_STRICT = 1;
