@@ -28,9 +28,9 @@ function createWorkspace(kernels: Kernels): Workspace {
   const scratchLen = HEADROOM + MAX_FRAME_LEN;
   return {
     kernels,
-    result: kernels.reserve(RESULT_LEN),
-    template: kernels.reserve(TEMPLATE_LEN),
-    scratch: kernels.reserve(scratchLen),
+    result: reserveMemory(kernels, RESULT_LEN, 'the decapsulate result record'),
+    template: reserveMemory(kernels, TEMPLATE_LEN, 'the encapsulate template'),
+    scratch: reserveMemory(kernels, scratchLen, 'the single-frame scratch area'),
     scratchLen,
   };
 }
@@ -59,9 +59,73 @@ export async function ready(): Promise<BackendName> {
   return init();
 }
 
+/** Every Kernels instance createKernels() made: the batch API accepts only these. */
+const madeKernels = new WeakSet<object>();
+
 /** A fresh, independent instance of one backend (the batch API and tests use their own). */
 export function createKernels(name: BackendName): Kernels {
-  return name === 'reference' ? new ReferenceKernels() : instantiateWasm(name);
+  const kernels = name === 'reference' ? new ReferenceKernels() : instantiateWasm(name);
+  madeKernels.add(kernels);
+  return kernels;
+}
+
+/**
+ * `kernels` from an options object, or the single-frame API's backend when it is undefined.
+ * Anything else than an instance from createKernels() would fail deep inside with an engine
+ * message, or write into memory nobody reads: refuse it here.
+ */
+export function kernelsOption(kernels: unknown): Kernels {
+  if (kernels === undefined) return workspace().kernels;
+  if (typeof kernels !== 'object' || kernels === null || !madeKernels.has(kernels)) {
+    throw new TypeError('kernels must be a Kernels instance from createKernels()');
+  }
+  return kernels as Kernels;
+}
+
+/**
+ * How much one reserve() call can give. WASM: the AssemblyScript stub runtime refuses (traps on)
+ * a block above 2^30 - 4 bytes. Reference: its bump pointer is kept with 32-bit integer
+ * arithmetic (`& ~15`), so its top must stay below 2^31.
+ */
+const WASM_MAX_RESERVATION = 2 ** 30 - 4;
+/**
+ * wasm32 memory ends at 4 GiB (65536 pages); the stub runtime computes the memory's end as
+ * `pages << 16` in 32 bits, which wraps to 0 on the last page, so stop one page short of it.
+ */
+const WASM_MEMORY_LIMIT = 2 ** 32 - 2 ** 16;
+const REFERENCE_MEMORY_LIMIT = 2 ** 31 - 16;
+/** reserve() aligns every block to 16 bytes and the stub runtime puts a 4-byte header in front. */
+const RESERVATION_OVERHEAD = 32;
+
+const bytesText = (n: number) => `${n.toLocaleString('en-US')} bytes`;
+
+/**
+ * Reserve `size` bytes in `kernels`' memory, or throw a RangeError that says what `purpose`
+ * needs and what the limit is, with nothing reserved. Sizes are checked before the call because
+ * past the limits reserve() traps the WASM instance or wraps its pointer, and the caller's
+ * slots would overlap other memory.
+ */
+export function reserveMemory(kernels: Kernels, size: number, purpose: string): number {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`${purpose}: ${String(size)} is not a size in bytes`);
+  const wasm = kernels.name !== 'reference';
+  const perCall = wasm ? WASM_MAX_RESERVATION : REFERENCE_MEMORY_LIMIT;
+  const total = wasm ? WASM_MEMORY_LIMIT : REFERENCE_MEMORY_LIMIT;
+  const limitText = wasm
+    ? `the ${kernels.name} backend reserves at most ${bytesText(perCall)} at once, in a wasm32 memory of at most 4 GiB`
+    : `the reference backend's memory is limited to ${bytesText(total)}`;
+  if (size > perCall) throw new RangeError(`${purpose} needs ${bytesText(size)} of memory; ${limitText}`);
+  // Nothing reserved so far lies beyond the end of the memory, so its length bounds what is in use.
+  const inUse = kernels.bytes.length;
+  if (inUse + size + RESERVATION_OVERHEAD > total) {
+    throw new RangeError(`${purpose} needs ${bytesText(size)} of memory, and ${bytesText(inUse)} of the ${kernels.name} backend's memory are in use; ${limitText}`);
+  }
+  try {
+    return kernels.reserve(size);
+  } catch (error) {
+    // The engine refused to grow the memory (WASM traps in the runtime before its pointer moves,
+    // so the instance stays usable; the reference's ArrayBuffer allocation throws a RangeError).
+    throw new RangeError(`${purpose} needs ${bytesText(size)} of memory, and the engine refused to grow the ${kernels.name} backend's memory (${bytesText(inUse)} now): ${String(error)}`);
+  }
 }
 
 /** Switch the single-frame API to another backend, e.g. to compare them. Returns its name. */

@@ -8,7 +8,7 @@ import { DecodeStatus } from '../errors';
 import type { DecapOptions } from '../types';
 import type { Kernels } from '../wasm/abi';
 import { BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT } from '../wasm/abi';
-import { workspace } from '../backend';
+import { kernelsOption, reserveMemory } from '../backend';
 import type { PacketBatch } from './packet-batch';
 import { checkInteger } from '../wire/fields';
 
@@ -49,11 +49,13 @@ export class Decapsulator {
       accepted = [this.settings.vni];
     }
     this.vnis = [...new Set(accepted)].sort((a, b) => a - b);
-    this.kernels = kernels ?? workspace().kernels;
-    this.vniSetPtr = this.kernels.reserve(Math.max(4, this.vnis.length * 4));
+    this.kernels = kernelsOption(kernels);
+    // The VNI set and the counters in one reservation, checked first: all or nothing.
+    const vniSetLen = Math.max(16, Math.ceil(this.vnis.length / 4) * 16);
+    this.vniSetPtr = reserveMemory(this.kernels, vniSetLen + COUNTER_COUNT * 8, `a Decapsulator of ${this.vnis.length} VNIs`);
     const memory = new DataView(this.kernels.bytes.buffer, this.kernels.bytes.byteOffset);
     this.vnis.forEach((vni, i) => memory.setInt32(this.vniSetPtr + i * 4, vni, true));
-    this.countersPtr = this.kernels.reserve(COUNTER_COUNT * 8);
+    this.countersPtr = this.vniSetPtr + vniSetLen;
     this.resetCounters();
   }
 

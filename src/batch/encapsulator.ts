@@ -6,7 +6,7 @@
 import type { TunnelOptions } from '../types';
 import type { Kernels } from '../wasm/abi';
 import { BATCH_INVALID, TEMPLATE_HEADER_LEN, TEMPLATE_LEN, TEMPLATE_NEXT_ID } from '../wasm/abi';
-import { workspace } from '../backend';
+import { kernelsOption, reserveMemory } from '../backend';
 import { buildTunnelTemplate, type UdpChecksumMode } from './template';
 import type { PacketBatch } from './packet-batch';
 import { checkInteger } from '../wire/fields';
@@ -41,9 +41,9 @@ export class Encapsulator {
         throw new Type(`tunnel ${peer}: ${(error as Error).message}`);
       }
     });
-    this.kernels = options.kernels ?? workspace().kernels;
+    this.kernels = kernelsOption(options.kernels);
     this.peerCount = list.length;
-    this.templatesPtr = this.kernels.reserve(this.peerCount * TEMPLATE_LEN);
+    this.templatesPtr = reserveMemory(this.kernels, this.peerCount * TEMPLATE_LEN, `an Encapsulator of ${this.peerCount} tunnels (${TEMPLATE_LEN} bytes each)`);
     templates.forEach((template, peer) => this.kernels.bytes.set(template.bytes, this.templatesPtr + peer * TEMPLATE_LEN));
   }
 

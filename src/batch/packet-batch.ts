@@ -22,7 +22,7 @@ import {
   META_FRAME_OFFSET, META_LEN, META_PEER, META_SOURCE_IP, RESULT_INNER, RESULT_INNER_LEN, RESULT_IP_VERSION,
   RESULT_LAYER, RESULT_OFFSET, RESULT_SOURCE_PORT, RESULT_STATUS, RESULT_VNI, SLOT_HEADROOM, SLOT_INVALID, SLOT_NO_PEER,
 } from '../wasm/abi';
-import { workspace } from '../backend';
+import { kernelsOption, reserveMemory } from '../backend';
 import { formatIpv4, formatIpv6 } from '../wire/address';
 import { checkInteger } from '../wire/fields';
 
@@ -85,11 +85,19 @@ export class PacketBatch {
     this.capacity = checkInteger(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 65536);
     this.slotSize = checkInteger(options.slotSize ?? DEFAULT_SLOT_SIZE, 'slotSize', 64, 65535);
     this.slotStride = Math.ceil((SLOT_HEADROOM + this.slotSize) / SLOT_ALIGN) * SLOT_ALIGN;
-    this.kernels = options.kernels ?? workspace().kernels;
-    this.slotsPtr = this.kernels.reserve(this.capacity * this.slotStride + SLOT_ALIGN);
-    // reserve() aligns to 16; align the slots to a cache line.
-    this.slotsPtr = Math.ceil(this.slotsPtr / SLOT_ALIGN) * SLOT_ALIGN;
-    this.metaPtr = this.kernels.reserve(this.capacity * META_LEN);
+    this.kernels = kernelsOption(options.kernels);
+    // One reservation for the slots, then the metadata: checked against the memory's limits
+    // before anything is reserved (the product can exceed 4 GiB; past the limits reserve() would
+    // trap or wrap), and all or nothing. Slots and metadata are plain numbers far below 2^53.
+    const slotsLen = this.capacity * this.slotStride;
+    const reserved = reserveMemory(
+      this.kernels, SLOT_ALIGN + slotsLen + this.capacity * META_LEN,
+      `a PacketBatch of ${this.capacity} slots of ${this.slotSize} bytes (${this.slotStride} apart, ${META_LEN} bytes of metadata each)`,
+    );
+    // reserve() aligns to 16; align the slots to a cache line. The metadata follows the last
+    // slot, on a cache line too (slotStride is a multiple of SLOT_ALIGN).
+    this.slotsPtr = Math.ceil(reserved / SLOT_ALIGN) * SLOT_ALIGN;
+    this.metaPtr = this.slotsPtr + slotsLen;
     // Fresh memory is zero, but the reference backend's buffer may be reused: start clean.
     this.kernels.bytes.fill(0, this.metaPtr, this.metaPtr + this.capacity * META_LEN);
     this.buffer = this.kernels.bytes.buffer;
