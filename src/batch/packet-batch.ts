@@ -141,6 +141,19 @@ export class PacketBatch {
     this.meta[index * META_WORDS + offset / 4] = value;
   }
 
+  /**
+   * A peer index as the kernels store it (an i32): refused here when it is not one, because the
+   * store would silently make another number of it (2^32 + 1 → 1, 'x' → 0, 1.9 → 1) and the
+   * frame would go to that peer. Whether the Encapsulator has that many peers is known only at
+   * run(): a slot whose peer is not one of its tunnels gets SLOT_NO_PEER.
+   */
+  private checkPeer(peer: number): void {
+    if (typeof peer !== 'number') throw new TypeError(`peer must be a number (an Encapsulator tunnel index), got ${typeof peer}`);
+    if (!(Number.isInteger(peer) && peer >= 0 && peer <= 0x7fffffff)) {
+      throw new RangeError(`peer must be an integer in 0..2147483647 (an Encapsulator tunnel index), got ${String(peer)}`);
+    }
+  }
+
   private checkIndex(index: number): void {
     if (!(index >= 0 && index < this.capacity && Number.isInteger(index))) {
       throw new RangeError(`slot index must be an integer in 0..${this.capacity - 1}, got ${String(index)}`);
@@ -177,9 +190,14 @@ export class PacketBatch {
     return view;
   }
 
-  /** Declare that payload(index) holds an inner frame of `length` bytes, to go to `peer` (an Encapsulator tunnel index). */
+  /**
+   * Declare that payload(index) holds an inner frame of `length` bytes, to go to `peer` (an
+   * Encapsulator tunnel index). A peer that is not an integer in 0..2^31-1 is refused here
+   * (TypeError/RangeError); one the Encapsulator has no tunnel for gives the slot SLOT_NO_PEER.
+   */
   setInner(index: number, length: number, peer = 0): void {
     this.checkIndex(index);
+    this.checkPeer(peer);
     if (!(Number.isInteger(length) && length >= 0 && length <= this.slotStride - SLOT_HEADROOM)) {
       throw new RangeError(`length must be an integer in 0..${this.slotStride - SLOT_HEADROOM}, got ${String(length)}`);
     }
@@ -194,16 +212,17 @@ export class PacketBatch {
     meta[base + META_CSUM_OFFSET / 4] = 0;
   }
 
-  /** Copy `frame` into slot `index`'s payload and setInner (a convenience: the zero-copy way is payload()). */
+  /** Copy `frame` into slot `index`'s payload and setInner (a convenience: the zero-copy way is payload()). `peer` as in setInner. */
   writeInner(index: number, frame: Uint8Array, peer = 0): void {
     if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
     this.setInner(index, frame.length, peer);
     this.payload(index).set(frame);
   }
 
-  /** Choose the peer (Encapsulator tunnel index) for slot `index`. */
+  /** Choose the peer (Encapsulator tunnel index) for slot `index`; checked as in setInner. */
   setPeer(index: number, peer: number): void {
     this.checkIndex(index);
+    this.checkPeer(peer);
     this.setField(index, META_PEER, peer);
   }
 
@@ -229,6 +248,7 @@ export class PacketBatch {
    * one frame to several peers. Call before encapsulating `from` (or after, on its inner view).
    */
   replicate(from: number, to: number, peer: number): void {
+    this.checkPeer(peer);
     const source = this.inner(from);
     const length = source.length;
     this.setInner(to, length, peer);

@@ -103,4 +103,56 @@ test('wasm-scalar: the total of reservations stays below 4 GiB', () => {
   assertKernelsStillWork(kernels);
 });
 
+/** The error a setter throws for `peer`, or undefined when it accepts it. */
+function peerError(set: () => void): Error | undefined {
+  try {
+    set();
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+test('a peer index that is not an integer in 0..2^31-1 is refused by every setter, naming peer, slot untouched', () => {
+  const kernels = createKernels('reference');
+  const batch = new PacketBatch({ capacity: 2, kernels });
+  const inner = innerFrame(60);
+  batch.writeInner(0, inner, 1);
+  batch.writeInner(1, inner, 0);
+  const bad: [unknown, typeof TypeError | typeof RangeError][] = [
+    [2 ** 32 + 1, RangeError], [2 ** 31, RangeError], [-1, RangeError], [1.9, RangeError], [Number.NaN, RangeError],
+    [Infinity, RangeError], ['x', TypeError], ['1', TypeError], [null, TypeError], [1n, TypeError], [{}, TypeError],
+  ];
+  for (const [peer, Type] of bad) {
+    const setters: [string, () => void][] = [
+      ['setInner', () => batch.setInner(0, 60, peer as number)],
+      ['writeInner', () => batch.writeInner(0, inner, peer as number)],
+      ['setPeer', () => batch.setPeer(0, peer as number)],
+      ['replicate', () => batch.replicate(1, 0, peer as number)],
+    ];
+    for (const [name, set] of setters) {
+      const error = peerError(set);
+      assert.ok(error instanceof Type, `${name}(${String(peer)}): ${String(error)}`);
+      assert.match(error!.message, /^peer must be/);
+      assert.is(batch.peer(0), 1, `${name}(${String(peer)}) left the slot's peer as it was`);
+    }
+  }
+  batch.setPeer(0, 2 ** 31 - 1);
+  assert.is(batch.peer(0), 2 ** 31 - 1, 'the largest i32 is a valid index');
+});
+
+for (const backend of BACKENDS) {
+  test(`${backend}: an integer peer the Encapsulator has no tunnel for gives SLOT_NO_PEER, the others go out`, () => {
+    const kernels = createKernels(backend);
+    const encapsulator = new Encapsulator(TWO_PEERS, { kernels });
+    const batch = new PacketBatch({ capacity: 5, kernels });
+    const peers = [0, 2, 1, 2 ** 31 - 1, 1];
+    peers.forEach((peer, i) => batch.writeInner(i, innerFrame(70, i), peer));
+    assert.is(encapsulator.run(batch, 5), 3);
+    assert.equal(peers.map((_, i) => batch.status(i)), [0, SLOT_NO_PEER, 0, SLOT_NO_PEER, 0]);
+    assert.is(decapsulate(batch.frame(2).slice()).ip.destination, '198.51.100.3', 'slot 2 went to peer 1');
+    assert.is(decapsulate(batch.frame(0).slice()).ip.destination, '198.51.100.2', 'slot 0 went to peer 0');
+  });
+}
+
 test.run();
