@@ -182,9 +182,12 @@ function resultRecord(): Int32Array {
 function decode(frame: Uint8Array, settings: DecapSettings): VxlanFrame {
   checkBytes(frame, 'frame');
   const { kernels, scratch, result } = workspace();
-  // No valid frame is longer than MAX_FRAME_LEN; a longer one is judged on its first bytes,
-  // which is the same verdict (strict: trailing bytes; lax: trimmed).
-  const len = Math.min(frame.length, MAX_FRAME_LEN);
+  // No valid frame is longer than MAX_FRAME_LEN, and the scratch area has HEADROOM bytes more.
+  // A longer frame is judged on its first MAX_FRAME_LEN + 1 bytes: the kernel sees that there is
+  // more than any IP length field can cover, so strict mode refuses the trailing bytes just as it
+  // would the whole frame's (LENGTH_MISMATCH at the IP length field, after the same header
+  // checks); lax mode trims them. Cutting at MAX_FRAME_LEN would hide them from strict mode.
+  const len = Math.min(frame.length, MAX_FRAME_LEN + 1);
   kernels.bytes.set(len === frame.length ? frame : frame.subarray(0, len), scratch);
   const status = kernels.decapFrame(scratch, len, settings.options, settings.vni, settings.portsLow, settings.portsHigh, result);
   const record = resultRecord();
