@@ -99,27 +99,42 @@ export function readClassicHeader(view: DataView): ClassicHeader {
   };
 }
 
+/** A record header's fields; `capturedLength` bytes of packet data follow it. */
+export interface ClassicRecordHeader {
+  timestampNs: bigint;
+  capturedLength: number;
+  originalLength: number;
+}
+
+/** Reads the 16-byte record header at `offset` (the caller has checked the bytes are there). */
+export function readClassicRecordHeader(view: DataView, offset: number, header: ClassicHeader): ClassicRecordHeader {
+  const { littleEndian } = header;
+  const seconds = BigInt(view.getUint32(offset + RECORD_HEADER.seconds, littleEndian));
+  const fraction = BigInt(view.getUint32(offset + RECORD_HEADER.fraction, littleEndian));
+  return {
+    timestampNs: seconds * 1_000_000_000n + fraction * (header.nanoseconds ? 1n : 1000n),
+    capturedLength: view.getUint32(offset + RECORD_HEADER.capturedLength, littleEndian),
+    originalLength: view.getUint32(offset + RECORD_HEADER.originalLength, littleEndian),
+  };
+}
+
 /** Yields the records after a header that `readClassicHeader` accepted. */
 export function* classicRecords(bytes: Uint8Array, view: DataView, header: ClassicHeader): Generator<PcapPacket> {
-  const { littleEndian, linkType } = header;
-  const fractionToNs = header.nanoseconds ? 1n : 1000n;
   let offset = FILE_HEADER.length;
   while (offset < bytes.length) {
     if (bytes.length - offset < RECORD_HEADER.length) throw new PcapError('TRUNCATED', offset, 'record header');
-    const capturedLength = view.getUint32(offset + RECORD_HEADER.capturedLength, littleEndian);
+    const record = readClassicRecordHeader(view, offset, header);
     const dataStart = offset + RECORD_HEADER.length;
-    if (capturedLength > bytes.length - dataStart) {
-      throw new PcapError('TRUNCATED', offset, `captured length ${capturedLength} runs past the end of the file`);
+    if (record.capturedLength > bytes.length - dataStart) {
+      throw new PcapError('TRUNCATED', offset, `captured length ${record.capturedLength} runs past the end of the file`);
     }
-    const seconds = BigInt(view.getUint32(offset + RECORD_HEADER.seconds, littleEndian));
-    const fraction = BigInt(view.getUint32(offset + RECORD_HEADER.fraction, littleEndian));
     yield {
-      timestampNs: seconds * 1_000_000_000n + fraction * fractionToNs,
-      data: bytes.subarray(dataStart, dataStart + capturedLength),
-      originalLength: view.getUint32(offset + RECORD_HEADER.originalLength, littleEndian),
+      timestampNs: record.timestampNs,
+      data: bytes.subarray(dataStart, dataStart + record.capturedLength),
+      originalLength: record.originalLength,
       interfaceId: 0,
-      linkType,
+      linkType: header.linkType,
     };
-    offset = dataStart + capturedLength;
+    offset = dataStart + record.capturedLength;
   }
 }

@@ -20,6 +20,9 @@ export const PcapErrorCodes = {
   BAD_OPTION: 'BAD_OPTION',
   /** A pcapng packet block that names an interface no Interface Description Block defined. */
   BAD_INTERFACE: 'BAD_INTERFACE',
+  /** A record or block longer than the stream reader's `maxRecordLength`: refused before anything
+   *  is allocated for it (a corrupt length must not become a 4 GB allocation). */
+  TOO_LARGE: 'TOO_LARGE',
 } as const;
 
 export type PcapErrorCode = keyof typeof PcapErrorCodes;

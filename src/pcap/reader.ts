@@ -4,7 +4,7 @@
  */
 import { PcapError } from './errors';
 import { classicRecords, isClassicMagic, readClassicHeader } from './classic';
-import { BlockType, pcapngRecords, readSectionByteOrder, type PcapngState } from './pcapng';
+import { BlockType, PcapngBlocks, pcapngRecords, readSectionByteOrder } from './pcapng';
 import type { PcapFile, PcapPacket } from './types';
 
 interface OpenedFile {
@@ -20,8 +20,8 @@ function open(bytes: Uint8Array): OpenedFile {
   if (view.getUint32(0, true) === BlockType.SECTION_HEADER) {
     // Check the section's byte order now so that a bad file fails on open, not on first read.
     readSectionByteOrder(view, 0);
-    const state: PcapngState = { firstLinkType: -1 };
-    return { format: 'pcapng', records: pcapngRecords(bytes, view, state), linkType: () => state.firstLinkType };
+    const blocks = new PcapngBlocks();
+    return { format: 'pcapng', records: pcapngRecords(bytes, view, blocks), linkType: () => blocks.firstLinkType };
   }
   if (!isClassicMagic(view)) {
     throw new PcapError('BAD_MAGIC', 0, `0x${view.getUint32(0, false).toString(16)} is neither pcap nor pcapng`);
