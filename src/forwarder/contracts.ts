@@ -1,0 +1,121 @@
+/**
+ * The two ports of a forwarder, as interfaces with written contracts. The forwarder never sees a
+ * file descriptor: a Device is an Ethernet port on this host (a Linux TAP, the in-process
+ * UserspaceHost, or one an embedding agent supplies); an Underlay carries VXLAN datagrams to and
+ * from the other hosts (a UDP socket). Tests plug in-memory fakes into both.
+ *
+ * Both are pull-based and batch-shaped: the port calls `wake()` when something is waiting, and the
+ * forwarder then asks it to move what is waiting straight into PacketBatch slots. Frames never
+ * become per-frame objects on the way.
+ *
+ *   slot i:  [ .... headroom .... | VXLAN (8) | inner Ethernet frame ............ ]
+ *            ^ slotPointer(i)      ^ datagramStart   ^ slotPointer(i) + SLOT_HEADROOM
+ *
+ * An inner frame always starts at SLOT_HEADROOM (the payload area), so a frame read from a device
+ * is encapsulated in place, and a datagram received from the underlay lands 8 bytes earlier, so
+ * its inner frame is where a device write expects it.
+ */
+import type { PacketBatch } from '../batch/packet-batch';
+import { SLOT_HEADROOM } from '../wasm/abi';
+
+/** Bytes of the VXLAN header (RFC 7348 §5), which a UDP underlay sends in front of each inner frame. */
+export const VXLAN_HEADER_LEN = 8;
+
+/** Callbacks a port uses to reach the forwarder. Both are cheap and may be called from any event-loop tick. */
+export interface PortEvents {
+  /** Something is waiting: the forwarder will call `receive` (soon, not inside this call). Calling it again before that is harmless. */
+  wake(): void;
+  /** The port broke for good (its worker died, its fd failed): the forwarder stops, loudly. */
+  fail(error: Error): void;
+}
+
+/**
+ * An Ethernet port. Contract:
+ * - `start` is called once; frames may be delivered only after it.
+ * - `receive(batch, first, max)` moves up to `max` waiting frames into slots first..first+count-1:
+ *   for each, the frame's bytes go to `batch.payload(i)` and `batch.setInner(i, length, 0)` is
+ *   called. It returns `count` and never blocks. A frame longer than the slot is dropped and
+ *   counted by the device (`oversize`), never truncated.
+ * - `transmit(batch, slots, count)` writes the inner frames of slots `slots[0..count)` (bytes
+ *   `batch.innerStart(i)` .. `+ batch.innerLength(i)`) out of the port, before it returns; the
+ *   slots are reused right after. It returns how many the port took; the rest are counted by the
+ *   forwarder as `DEVICE_ERROR` drops.
+ * - `close()` stops delivery and releases everything (a TAP it created is removed). Idempotent.
+ */
+export interface Device {
+  /** For logs and metrics, e.g. the TAP's interface name. */
+  readonly name: string;
+  /** The largest frame (Ethernet header included, no FCS) the device delivers or takes. */
+  readonly maxFrameLength: number;
+  start(events: PortEvents): void;
+  receive(batch: PacketBatch, first: number, max: number): number;
+  transmit(batch: PacketBatch, slots: Int32Array, count: number): number;
+  close(): Promise<void>;
+}
+
+/** A remote VTEP's underlay address: `address` is IPv4 or IPv6 text, `port` its VXLAN UDP port. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface UnderlayEvents extends PortEvents {
+  /**
+   * A datagram came from an endpoint that has no id yet. Return the id it gets from now on (the
+   * forwarder then calls `setEndpoint(id, endpoint)` itself), or -1 to refuse it: the datagram is
+   * dropped and counted (`unknownSource`). The underlay remembers the answer for that source, in a
+   * bounded cache, so this is called once per new source, not once per datagram.
+   */
+  admit(endpoint: Endpoint): number;
+}
+
+/** Datagram and drop counts an underlay keeps. */
+export interface UnderlayCounters {
+  received: number;
+  sent: number;
+  /** Datagrams from sources the forwarder refused. */
+  unknownSource: number;
+  /** Datagrams longer than a slot (never truncated). */
+  oversize: number;
+  /** Sends the kernel refused (EAGAIN with a full socket buffer, EHOSTUNREACH, …). */
+  sendErrors: number;
+}
+
+/**
+ * VXLAN datagrams to and from the other hosts. Contract:
+ * - Endpoints are named by small integer ids the forwarder assigns (`setEndpoint`); a datagram's
+ *   source is reported as such an id, so no address text is made per datagram.
+ * - `receive(batch, first, max, sources)` moves up to `max` waiting datagrams (UDP payload: VXLAN
+ *   header then inner frame) into slots first..first+count-1 with
+ *   `batch.setFrame(i, length, SLOT_HEADROOM - VXLAN_HEADER_LEN)` after writing the bytes at
+ *   `batch.slot(i)` from that offset, and the source's id into `sources[i]`. Datagrams from refused
+ *   sources are dropped inside the underlay. Returns count; never blocks.
+ * - `transmit(batch, slots, destinations, count)` sends, for each k < count, slot `slots[k]`'s
+ *   datagram (`datagramStart(batch, i)`, `datagramLength(batch, i)`) to endpoint
+ *   `destinations[k]`, before it returns. Returns how many the kernel took.
+ * - `close()` stops delivery and closes the socket. Idempotent.
+ */
+export interface Underlay {
+  /** 4 or 6: the family of the local address and of every endpoint. */
+  readonly family: 4 | 6;
+  readonly localAddress: string;
+  /** The bound UDP port (the real one when 0 was asked for). */
+  readonly localPort: number;
+  readonly counters: UnderlayCounters;
+  start(events: UnderlayEvents): void;
+  /** Give `id` an address to send to (or forget it with `undefined`); receive reports it as `id` from then on. */
+  setEndpoint(id: number, endpoint: Endpoint | undefined): void;
+  receive(batch: PacketBatch, first: number, max: number, sources: Int32Array): number;
+  transmit(batch: PacketBatch, slots: Int32Array, destinations: Int32Array, count: number): number;
+  close(): Promise<void>;
+}
+
+/** Where slot i's VXLAN datagram starts in `batch.bytes`: the 8 bytes in front of the inner frame. */
+export function datagramStart(batch: PacketBatch, index: number): number {
+  return batch.slotPointer(index) + SLOT_HEADROOM - VXLAN_HEADER_LEN;
+}
+
+/** The datagram's length: the VXLAN header plus the inner frame. */
+export function datagramLength(batch: PacketBatch, index: number): number {
+  return VXLAN_HEADER_LEN + batch.innerLength(index);
+}
