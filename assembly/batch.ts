@@ -82,5 +82,5 @@ export const HEADER_BLOCK_LEN: usize = 80; // > the longest header: Ethernet + 8
 /** The part of the block an IPv4 header lies in (Ethernet + 802.1Q + IPv4 + UDP + VXLAN = 54). */
 export const HEADER_BLOCK_LEN_IPV4: usize = 64;
 
-/** A batch kernel's mark, inside one call, for a slot left to its second loop. Never seen outside. */
+/** A batch kernel's mark, inside one call, for a slot left to its general loop (after the fast loop). Never seen outside. */
 export const SLOT_DEFERRED: i32 = -3;

@@ -3,8 +3,8 @@
 import { OK, TRUNCATED, VNI_MISMATCH, LAYER_INNER, LAYER_VXLAN } from './status';
 import { loadBe16 } from './checksum';
 import {
-  decapFrame, storeSuccess, acceptCommonIpv4, isCommonUdpChecksumValid, commonVni, commonSourcePort, COMMON_UDP_CHECKSUM_PENDING,
-  COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, DECAP_CHECK_VNI,
+  decapFrame, storeSuccess, acceptFastIpv4, isFastIpv4UdpChecksumValid, fastIpv4Vni, fastIpv4SourcePort, FAST_UDP_CHECKSUM_PENDING,
+  FAST_L3, FAST_IPV4_L4, FAST_IPV4_VXLAN, FAST_IPV4_INNER, DECAP_CHECK_VNI,
   RESULT_STATUS, RESULT_LAYER, RESULT_OFFSET, RESULT_L3, RESULT_VXLAN, RESULT_VNI, RESULT_IP_VERSION, RESULT_SOURCE_PORT,
 } from './decap';
 import {
@@ -39,10 +39,10 @@ import { VXLAN_VNI, VXLAN_HEADER_LEN } from './layout/vxlan';
  * DECAP_CHECK_VNI bit is ignored). Adds one to counters[status] (u64) per slot. Returns the
  * number of valid frames, or BATCH_INVALID when the geometry does not fit in memory.
  *
- * As in encapBatch, the first loop has no calls: it accepts the common frame (acceptCommonIpv4)
- * and marks every other slot for the second loop: a common frame with a UDP checksum to verify
- * gets just that there (a call), anything else decapFrame. Frames are independent here, so the
- * order of the two loops changes nothing.
+ * As in encapBatch, the fast loop has no calls: it accepts a fast-path IPv4 frame (acceptFastIpv4)
+ * and marks every other slot for the general loop after it: a fast-path frame with a UDP checksum
+ * to verify gets just that there (a call), anything else decapFrame. Frames are independent here,
+ * so the order of the two loops changes nothing.
  */
 export function decapBatch(
   slots: usize, slotStride: i32, meta: usize, count: i32, options: u32,
@@ -61,12 +61,12 @@ export function decapBatch(
     const frameLen = load<i32>(record + META_FRAME_LEN);
     const frame = slot + <usize>frameOffset;
     const fits = frameOffset >= 0 && frameLen >= 0 && frameOffset <= slotStride - frameLen;
-    const accepted: usize = fits ? acceptCommonIpv4(frame, <usize>frameLen, frameOptions, 0, portsLow, portsHigh, true) : 0;
-    if (accepted >= COMMON_UDP_CHECKSUM_PENDING) {
+    const accepted: usize = fits ? acceptFastIpv4(frame, <usize>frameLen, frameOptions, 0, portsLow, portsHigh, true) : 0;
+    if (accepted >= FAST_UDP_CHECKSUM_PENDING) {
       store<i32>(record + RESULT_STATUS, SLOT_DEFERRED_CHECKSUM);
       deferred++;
-    } else if (accepted != 0 && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>commonVni(frame)))) {
-      storeCommonSuccess(record, frame, accepted);
+    } else if (accepted != 0 && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>fastIpv4Vni(frame)))) {
+      storeFastIpv4Success(record, frame, accepted);
       valid++;
     } else {
       store<i32>(record + RESULT_STATUS, SLOT_DEFERRED);
@@ -79,11 +79,11 @@ export function decapBatch(
     for (let i = 0; i < count; i++, slot += <usize>slotStride, record += META_LEN) {
       const mark = load<i32>(record + RESULT_STATUS);
       if (mark == SLOT_DEFERRED_CHECKSUM) {
-        // A common frame but for its UDP checksum: verify that alone, as decapFrame would next.
+        // A fast-path frame but for its UDP checksum: verify that alone, as decapFrame would next.
         const frame = slot + <usize>load<i32>(record + META_FRAME_OFFSET);
-        const udpLength = <usize>loadBe16(frame + COMMON_L4 + UDP_LENGTH);
-        if (isCommonUdpChecksumValid(frame, udpLength) && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>commonVni(frame)))) {
-          storeCommonSuccess(record, frame, udpLength);
+        const udpLength = <usize>loadBe16(frame + FAST_IPV4_L4 + UDP_LENGTH);
+        if (isFastIpv4UdpChecksumValid(frame, udpLength) && (vniCount == 0 || containsVni(vniSet, vniCount, <i32>fastIpv4Vni(frame)))) {
+          storeFastIpv4Success(record, frame, udpLength);
           valid++;
           continue;
         }
@@ -104,27 +104,27 @@ export function decapBatch(
   return valid;
 }
 
-/** decapBatch's mark for a common frame whose UDP checksum is left to its second loop. */
+/** decapBatch's mark for a fast-path frame whose UDP checksum is left to its general loop. */
 const SLOT_DEFERRED_CHECKSUM: i32 = SLOT_DEFERRED - 1;
 
-/** The record of a frame acceptCommonIpv4 accepted with this UDP length. */
+/** The record of a frame acceptFastIpv4 accepted with this UDP length. */
 // @ts-ignore: decorator
-@inline function storeCommonSuccess(record: usize, frame: usize, udpLength: usize): void {
-  const innerLen = COMMON_L4 + udpLength - COMMON_INNER;
+@inline function storeFastIpv4Success(record: usize, frame: usize, udpLength: usize): void {
+  const innerLen = FAST_IPV4_L4 + udpLength - FAST_IPV4_INNER;
   if (ASC_FEATURE_SIMD) {
     // RESULT_STATUS..RESULT_L3 and RESULT_L4..RESULT_INNER_LEN as two vectors, then the rest.
-    v128.store(record, i32x4(OK, 0, 0, <i32>COMMON_L3));
-    v128.store(record, i32x4(<i32>COMMON_L4, <i32>COMMON_VXLAN, <i32>COMMON_INNER, <i32>innerLen), 16);
-    store<i32>(record + RESULT_VNI, <i32>commonVni(frame));
+    v128.store(record, i32x4(OK, 0, 0, <i32>FAST_L3));
+    v128.store(record, i32x4(<i32>FAST_IPV4_L4, <i32>FAST_IPV4_VXLAN, <i32>FAST_IPV4_INNER, <i32>innerLen), 16);
+    store<i32>(record + RESULT_VNI, <i32>fastIpv4Vni(frame));
     store<i32>(record + RESULT_IP_VERSION, 4);
-    store<i32>(record + RESULT_SOURCE_PORT, <i32>commonSourcePort(frame));
+    store<i32>(record + RESULT_SOURCE_PORT, <i32>fastIpv4SourcePort(frame));
   } else {
-    storeSuccess(record, COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, innerLen, commonVni(frame), 4, commonSourcePort(frame));
+    storeSuccess(record, FAST_L3, FAST_IPV4_L4, FAST_IPV4_VXLAN, FAST_IPV4_INNER, innerLen, fastIpv4Vni(frame), 4, fastIpv4SourcePort(frame));
   }
-  store<i32>(record + META_SOURCE_IP, <i32>(COMMON_L3 + IPV4_SOURCE));
+  store<i32>(record + META_SOURCE_IP, <i32>(FAST_L3 + IPV4_SOURCE));
 }
 
-/** decapBatch's second loop for one slot: the general decapFrame, then the VNI set. Returns the status. */
+/** decapBatch's general loop for one slot: the general decapFrame, then the VNI set. Returns the status. */
 function decapSlot(
   slot: usize, slotStride: i32, record: usize, options: u32, vniSet: usize, vniCount: i32, portsLow: u32, portsHigh: u32,
 ): i32 {

@@ -95,68 +95,71 @@ export const RESULT_LEN: usize = 64;
   store<i32>(out + RESULT_SOURCE_PORT, <i32>sourcePort);
 }
 
-// The common frame, read with a few wide loads: no VLAN tag, IPv4 without options, UDP length
-// equal to the IP payload, plain RFC 7348 flags. Little-endian views of the fixed bytes:
+// The fast path: a frame of the shape almost all traffic has (no VLAN tag, IPv4 without options
+// or IPv6 without extension headers, UDP length equal to the IP payload, plain RFC 7348 flags)
+// has every header at a fixed offset and is read with a few wide loads. Everything else takes
+// the general path. Little-endian views of the fixed bytes:
 /** VXLAN bytes 0-3 and 7 as one u64: flags 0x08 in byte 0, zero reserved bytes 1-3 and 7. */
 const VXLAN_FIXED_MASK: u64 = 0xff000000_ffffffff;
 const VXLAN_FIXED_RFC7348: u64 = 0x08;
-/** The smallest such frame: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
-const COMMON_MIN_LEN: usize = 64;
-export const COMMON_L3: usize = 14;
-export const COMMON_L4: usize = 34;
-export const COMMON_VXLAN: usize = 42;
-export const COMMON_INNER: usize = 50;
+/** The smallest fast-path IPv4 frame: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
+const FAST_IPV4_MIN_LEN: usize = 64;
+/** Where a fast-path frame's headers start: IP right after an untagged Ethernet header. */
+export const FAST_L3: usize = 14;
+export const FAST_IPV4_L4: usize = 34;
+export const FAST_IPV4_VXLAN: usize = 42;
+export const FAST_IPV4_INNER: usize = 50;
 
 /**
- * Accept the common frame in a handful of comparisons: returns its UDP length, or 0 to let the
- * general path below decide (it also names the fault). A fast path, not a different rule: every
+ * Accept a fast-path IPv4 frame in a handful of comparisons: returns its UDP length, or 0 to let
+ * the general path below decide (it also names the fault). A fast path, not a different rule: every
  * condition here implies the general path would accept the frame with the same result, which
  * the differential tests and `npm run fuzz` check against the reference, which has no fast path.
- * With `noCalls` (decapBatch's first loop, where a call would make V8 spill the loop's
+ * With `noCalls` (decapBatch's fast loop, where a call would make V8 spill the loop's
  * registers) a frame whose UDP checksum is still to verify returns its UDP length with
- * COMMON_UDP_CHECKSUM_PENDING set.
+ * FAST_UDP_CHECKSUM_PENDING set.
  */
 // @ts-ignore: decorator
-@inline export function acceptCommonIpv4(
+@inline export function acceptFastIpv4(
   frame: usize, len: usize, options: u32, expectedVni: u32, portsLow: u32, portsHigh: u32, noCalls: bool,
 ): usize {
-  if (len < COMMON_MIN_LEN) return 0;
+  if (len < FAST_IPV4_MIN_LEN) return 0;
   if (<u32>load<u16>(frame + ETH_TYPE) != ETHERTYPE_IPV4_LE) return 0;
-  if (<u32>load<u8>(frame + COMMON_L3) != VERSION_IHL_5) return 0;
-  const totalLength = <usize>loadBe16(frame + COMMON_L3 + IPV4_TOTAL_LENGTH);
-  const available = len - COMMON_L3;
+  if (<u32>load<u8>(frame + FAST_L3) != VERSION_IHL_5) return 0;
+  const totalLength = <usize>loadBe16(frame + FAST_L3 + IPV4_TOTAL_LENGTH);
+  const available = len - FAST_L3;
   if (totalLength > available || ((options & DECAP_STRICT) != 0 && totalLength != available)) return 0;
-  if (totalLength < COMMON_MIN_LEN - COMMON_L3) return 0;
-  if ((<u32>load<u16>(frame + COMMON_L3 + IPV4_FLAGS_FRAGMENT) & FRAGMENT_BITS_LE) != 0) return 0;
-  if (<u32>load<u8>(frame + COMMON_L3 + IPV4_PROTOCOL) != IPPROTO_UDP) return 0;
-  const udpLength = <usize>loadBe16(frame + COMMON_L4 + UDP_LENGTH);
+  if (totalLength < FAST_IPV4_MIN_LEN - FAST_L3) return 0;
+  if ((<u32>load<u16>(frame + FAST_L3 + IPV4_FLAGS_FRAGMENT) & FRAGMENT_BITS_LE) != 0) return 0;
+  if (<u32>load<u8>(frame + FAST_L3 + IPV4_PROTOCOL) != IPPROTO_UDP) return 0;
+  const udpLength = <usize>loadBe16(frame + FAST_IPV4_L4 + UDP_LENGTH);
   if (udpLength != totalLength - IPV4_MIN_HEADER_LEN) return 0;
-  if (!isPortAccepted(loadBe16(frame + COMMON_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
-  if (!isCommonVxlanHeader(frame + COMMON_VXLAN, options, expectedVni)) return 0;
+  if (!isPortAccepted(loadBe16(frame + FAST_IPV4_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
+  if (!isFastVxlanHeader(frame + FAST_IPV4_VXLAN, options, expectedVni)) return 0;
   if ((options & DECAP_VERIFY_CHECKSUMS) != 0) {
-    if (!isIpv4HeaderChecksumValid(frame + COMMON_L3, IPV4_MIN_HEADER_LEN)) return 0;
-    if (load<u16>(frame + COMMON_L4 + UDP_CHECKSUM) != 0) {
-      if (noCalls) return udpLength | COMMON_UDP_CHECKSUM_PENDING;
-      if (!isCommonUdpChecksumValid(frame, udpLength)) return 0;
+    if (!isIpv4HeaderChecksumValid(frame + FAST_L3, IPV4_MIN_HEADER_LEN)) return 0;
+    if (load<u16>(frame + FAST_IPV4_L4 + UDP_CHECKSUM) != 0) {
+      if (noCalls) return udpLength | FAST_UDP_CHECKSUM_PENDING;
+      if (!isFastIpv4UdpChecksumValid(frame, udpLength)) return 0;
     }
   }
   return udpLength;
 }
 
-// The common IPv6 frame: no VLAN tag, UDP right after the IPv6 header (no extension header).
+// The fast-path IPv6 frame: no VLAN tag, UDP right after the IPv6 header (no extension header).
 const ETHERTYPE_IPV6_LE: u32 = 0xdd86; // 86 dd
-const COMMON6_L4: usize = COMMON_L3 + IPV6_HEADER_LEN;
-const COMMON6_VXLAN: usize = COMMON6_L4 + UDP_HEADER_LEN;
-const COMMON6_INNER: usize = COMMON6_VXLAN + VXLAN_HEADER_LEN;
+const FAST_IPV6_L4: usize = FAST_L3 + IPV6_HEADER_LEN;
+const FAST_IPV6_VXLAN: usize = FAST_IPV6_L4 + UDP_HEADER_LEN;
+const FAST_IPV6_INNER: usize = FAST_IPV6_VXLAN + VXLAN_HEADER_LEN;
 /** UDP + VXLAN + inner Ethernet: the smallest IPv6 payload of such a frame. */
-const COMMON6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
+const FAST_IPV6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
 
 /**
- * The VXLAN header of a common frame: plain RFC 7348 flags (strict: I alone, reserved bytes zero;
+ * The VXLAN header of a fast-path frame: plain RFC 7348 flags (strict: I alone, reserved bytes zero;
  * lax: I set) and, when asked, the expected VNI.
  */
 // @ts-ignore: decorator
-@inline function isCommonVxlanHeader(vxlan: usize, options: u32, expectedVni: u32): bool {
+@inline function isFastVxlanHeader(vxlan: usize, options: u32, expectedVni: u32): bool {
   const vxlanWord = load<u64>(vxlan);
   if ((options & DECAP_STRICT) != 0) {
     if ((vxlanWord & VXLAN_FIXED_MASK) != VXLAN_FIXED_RFC7348) return false;
@@ -167,29 +170,29 @@ const COMMON6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADE
 }
 
 /**
- * acceptCommonIpv4 for a frame over IPv6: its UDP length, or 0 to let the general path decide.
+ * acceptFastIpv4 for a frame over IPv6: its UDP length, or 0 to let the general path decide.
  * The same rule: every condition here implies the general path would accept the frame with the
  * same result. A zero UDP checksum is left to the general path unless it is allowed.
  */
 // @ts-ignore: decorator
-@inline function acceptCommonIpv6(frame: usize, len: usize, options: u32, expectedVni: u32, portsLow: u32, portsHigh: u32): usize {
-  if (len < COMMON6_INNER + ETH_HEADER_LEN) return 0;
+@inline function acceptFastIpv6(frame: usize, len: usize, options: u32, expectedVni: u32, portsLow: u32, portsHigh: u32): usize {
+  if (len < FAST_IPV6_INNER + ETH_HEADER_LEN) return 0;
   if (<u32>load<u16>(frame + ETH_TYPE) != ETHERTYPE_IPV6_LE) return 0;
-  if ((<u32>load<u8>(frame + COMMON_L3) >> 4) != 6) return 0;
-  const payloadLength = <usize>loadBe16(frame + COMMON_L3 + IPV6_PAYLOAD_LENGTH);
-  const available = len - COMMON6_L4;
+  if ((<u32>load<u8>(frame + FAST_L3) >> 4) != 6) return 0;
+  const payloadLength = <usize>loadBe16(frame + FAST_L3 + IPV6_PAYLOAD_LENGTH);
+  const available = len - FAST_IPV6_L4;
   if (payloadLength > available || ((options & DECAP_STRICT) != 0 && payloadLength != available)) return 0;
-  if (payloadLength < COMMON6_MIN_PAYLOAD) return 0;
-  if (<u32>load<u8>(frame + COMMON_L3 + IPV6_NEXT_HEADER) != IPPROTO_UDP) return 0;
-  const udpLength = <usize>loadBe16(frame + COMMON6_L4 + UDP_LENGTH);
+  if (payloadLength < FAST_IPV6_MIN_PAYLOAD) return 0;
+  if (<u32>load<u8>(frame + FAST_L3 + IPV6_NEXT_HEADER) != IPPROTO_UDP) return 0;
+  const udpLength = <usize>loadBe16(frame + FAST_IPV6_L4 + UDP_LENGTH);
   if (udpLength != payloadLength) return 0;
-  if (!isPortAccepted(loadBe16(frame + COMMON6_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
-  if (!isCommonVxlanHeader(frame + COMMON6_VXLAN, options, expectedVni)) return 0;
-  if (load<u16>(frame + COMMON6_L4 + UDP_CHECKSUM) == 0) {
+  if (!isPortAccepted(loadBe16(frame + FAST_IPV6_L4 + UDP_DESTINATION_PORT), portsLow, portsHigh)) return 0;
+  if (!isFastVxlanHeader(frame + FAST_IPV6_VXLAN, options, expectedVni)) return 0;
+  if (load<u16>(frame + FAST_IPV6_L4 + UDP_CHECKSUM) == 0) {
     if ((options & DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6) == 0) return 0;
   } else if ((options & DECAP_VERIFY_CHECKSUMS) != 0) {
-    const pseudoSum = ipv6PseudoHeaderSum(frame + COMMON_L3 + IPV6_SOURCE, frame + COMMON_L3 + IPV6_DESTINATION, IPPROTO_UDP, <u32>udpLength);
-    if (onesComplementSum(frame + COMMON6_L4, udpLength, pseudoSum) != 0xffff) return 0;
+    const pseudoSum = ipv6PseudoHeaderSum(frame + FAST_L3 + IPV6_SOURCE, frame + FAST_L3 + IPV6_DESTINATION, IPPROTO_UDP, <u32>udpLength);
+    if (onesComplementSum(frame + FAST_IPV6_L4, udpLength, pseudoSum) != 0xffff) return 0;
   }
   return udpLength;
 }
@@ -201,28 +204,28 @@ const COMMON6_MIN_PAYLOAD: usize = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADE
 }
 
 /**
- * acceptCommonIpv4's flag (with `noCalls`) on a frame that passed every other check but has a
- * UDP checksum still to verify (isCommonUdpChecksumValid); the UDP length is in the low 16 bits.
+ * acceptFastIpv4's flag (with `noCalls`) on a frame that passed every other check but has a
+ * UDP checksum still to verify (isFastIpv4UdpChecksumValid); the UDP length is in the low 16 bits.
  */
-export const COMMON_UDP_CHECKSUM_PENDING: usize = 0x10000;
+export const FAST_UDP_CHECKSUM_PENDING: usize = 0x10000;
 
-/** Whether a common frame's (non-zero) UDP checksum verifies, with the pseudo-header. */
+/** Whether a fast-path IPv4 frame's (non-zero) UDP checksum verifies, with the pseudo-header. */
 // @ts-ignore: decorator
-@inline export function isCommonUdpChecksumValid(frame: usize, udpLength: usize): bool {
-  const pseudoSum = ipv4PseudoHeaderSum(frame + COMMON_L3 + IPV4_SOURCE, frame + COMMON_L3 + IPV4_DESTINATION, IPPROTO_UDP, <u32>udpLength);
-  return onesComplementSum(frame + COMMON_L4, udpLength, pseudoSum) == 0xffff;
+@inline export function isFastIpv4UdpChecksumValid(frame: usize, udpLength: usize): bool {
+  const pseudoSum = ipv4PseudoHeaderSum(frame + FAST_L3 + IPV4_SOURCE, frame + FAST_L3 + IPV4_DESTINATION, IPPROTO_UDP, <u32>udpLength);
+  return onesComplementSum(frame + FAST_IPV4_L4, udpLength, pseudoSum) == 0xffff;
 }
 
-/** The VNI of a common frame (acceptCommonIpv4). */
+/** The VNI of a fast-path IPv4 frame (acceptFastIpv4). */
 // @ts-ignore: decorator
-@inline export function commonVni(frame: usize): u32 {
-  return vniAt(frame + COMMON_VXLAN);
+@inline export function fastIpv4Vni(frame: usize): u32 {
+  return vniAt(frame + FAST_IPV4_VXLAN);
 }
 
-/** The UDP source port of a common frame (acceptCommonIpv4). */
+/** The UDP source port of a fast-path IPv4 frame (acceptFastIpv4). */
 // @ts-ignore: decorator
-@inline export function commonSourcePort(frame: usize): u32 {
-  return loadBe16(frame + COMMON_L4 + UDP_SOURCE_PORT);
+@inline export function fastIpv4SourcePort(frame: usize): u32 {
+  return loadBe16(frame + FAST_IPV4_L4 + UDP_SOURCE_PORT);
 }
 
 /**
@@ -232,16 +235,16 @@ export const COMMON_UDP_CHECKSUM_PENDING: usize = 0x10000;
 export function decapFrame(
   frame: usize, len: usize, options: u32, expectedVni: u32, portsLow: u32, portsHigh: u32, out: usize,
 ): i32 {
-  const commonUdpLength = acceptCommonIpv4(frame, len, options, expectedVni, portsLow, portsHigh, false);
-  if (commonUdpLength != 0) {
-    storeSuccess(out, COMMON_L3, COMMON_L4, COMMON_VXLAN, COMMON_INNER, COMMON_L4 + commonUdpLength - COMMON_INNER,
-      commonVni(frame), 4, commonSourcePort(frame));
+  const fastIpv4UdpLength = acceptFastIpv4(frame, len, options, expectedVni, portsLow, portsHigh, false);
+  if (fastIpv4UdpLength != 0) {
+    storeSuccess(out, FAST_L3, FAST_IPV4_L4, FAST_IPV4_VXLAN, FAST_IPV4_INNER, FAST_IPV4_L4 + fastIpv4UdpLength - FAST_IPV4_INNER,
+      fastIpv4Vni(frame), 4, fastIpv4SourcePort(frame));
     return OK;
   }
-  const common6UdpLength = acceptCommonIpv6(frame, len, options, expectedVni, portsLow, portsHigh);
-  if (common6UdpLength != 0) {
-    storeSuccess(out, COMMON_L3, COMMON6_L4, COMMON6_VXLAN, COMMON6_INNER, COMMON6_L4 + common6UdpLength - COMMON6_INNER,
-      vniAt(frame + COMMON6_VXLAN), 6, loadBe16(frame + COMMON6_L4 + UDP_SOURCE_PORT));
+  const fastIpv6UdpLength = acceptFastIpv6(frame, len, options, expectedVni, portsLow, portsHigh);
+  if (fastIpv6UdpLength != 0) {
+    storeSuccess(out, FAST_L3, FAST_IPV6_L4, FAST_IPV6_VXLAN, FAST_IPV6_INNER, FAST_IPV6_L4 + fastIpv6UdpLength - FAST_IPV6_INNER,
+      vniAt(frame + FAST_IPV6_VXLAN), 6, loadBe16(frame + FAST_IPV6_L4 + UDP_SOURCE_PORT));
     return OK;
   }
   const strict = (options & DECAP_STRICT) != 0;

@@ -138,11 +138,11 @@ function prepareRun(template: usize, peer: i32, slotStride: i32): void {
  * Encapsulate `count` consecutive slots with one prepared template. Inlined with `ipVersion` and
  * `mode` constant, so each copy keeps only its own branches.
  *
- * The first loop has no calls: around a call V8 spills every register of the loop. Slots that
- * need one (a partial inner checksum to complete, an inner frame the fast parsers do not take,
- * every slot in `full` mode, which sums each datagram) are marked SLOT_DEFERRED and done by a
- * second loop with the IPv4 identification they would have had in order. With SIMD the header
- * block and the run's record are held in vectors (registers) across the first loop.
+ * The fast loop has no calls: around a call V8 spills every register of the loop. Slots that
+ * need one (a partial inner checksum to complete, an inner frame off the fast path (isFastSlot),
+ * every slot in `full` mode, which sums each datagram) are marked SLOT_DEFERRED and done by the
+ * general loop after it, with the IPv4 identification they would have had in order. With SIMD the
+ * header block and the run's record are held in vectors (registers) across the fast loop.
  */
 // @ts-ignore: decorator
 @inline function encapSlots(
@@ -234,8 +234,8 @@ function prepareRun(template: usize, peer: i32, slotStride: i32): void {
 }
 
 /**
- * Where a slot goes in encapSlots' first loop: its inner length when it can be encapsulated there;
- * SLOT_DEFERRED (marked in its record) when it needs the second loop; SLOT_INVALID (refused) when
+ * Where a slot goes in encapSlots' fast loop: its inner length when it can be encapsulated there;
+ * SLOT_DEFERRED (marked in its record) when it needs the general loop; SLOT_INVALID (refused) when
  * its length does not fit the run or its partial checksum's offsets do not fit the frame.
  */
 // @ts-ignore: decorator

@@ -9,11 +9,12 @@
 // The header bytes are right-aligned: they end at TEMPLATE_LEN. Every field then sits at a fixed
 // distance before the inner frame whatever the outer Ethernet header holds (the IP header starts
 // headerLen - l3 bytes before it, the UDP header 16), and the batch kernel can copy a fixed-size
-// block ending at the inner frame with no loop (see encapRun in batch.ts).
+// block ending at the inner frame with no loop (HEADER_BLOCK_LEN in batch.ts, encapSlot in
+// encap-batch.ts).
 
 import { onesComplementSum, fold16Small, loadBe16, storeBe16, swap16 } from './checksum';
-import { flowHash, flowHashCommonIpv4, flowHashCommonIpv6, sourcePortFromHash } from './flowhash';
-import { commonInnerIp, isCommonIpv4Inner, commonSegmentHasChecksum, commonHeadersSum } from './inner-common';
+import { flowHash, flowHashFastIpv4, flowHashFastIpv6, sourcePortFromHash } from './flowhash';
+import { fastInnerIpVersion, isFastIpv4Inner, fastSegmentHasChecksum, fastHeadersSum } from './inner-fast';
 import { IPV4_TOTAL_LENGTH, IPV4_CHECKSUM, IPV4_MIN_HEADER_LEN, IPPROTO_UDP } from './layout/ipv4';
 import { IPV6_PAYLOAD_LENGTH, IPV6_HEADER_LEN } from './layout/ipv6';
 import { UDP_SOURCE_PORT, UDP_LENGTH, UDP_CHECKSUM, UDP_HEADER_LEN } from './layout/udp';
@@ -128,10 +129,10 @@ const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
  * load of freshly stored bytes waits for the stores), and stores each field once.
  *
  * With `fast` (a constant where encapBatch inlines it) the caller has checked isFastSlot: the
- * inner frame is a common IPv4 one (or, in `zero` mode with a fixed source port, need not be
+ * inner frame is a fast-path IPv4 one (or, in `zero` mode with a fixed source port, need not be
  * parsed), so this form has no call: around a call V8 spills every register of the loop.
- * Otherwise common IPv4 and IPv6 inner frames still take the fixed-offset readers of
- * inner-common.ts, and only the rest the general parsers.
+ * Otherwise fast-path IPv4 and IPv6 inner frames still take the fixed-offset readers of
+ * inner-fast.ts, and only the rest the general parsers.
  */
 // @ts-ignore: decorator
 @inline export function fillPacketFields(
@@ -153,8 +154,8 @@ const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
 
   let sourcePort = <u32>load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT);
   if (<i32>sourcePort < 0) {
-    const version = fast ? 4 : commonInnerIp(inner, innerLen);
-    const hash = version == 4 ? flowHashCommonIpv4(inner) : version == 6 ? flowHashCommonIpv6(inner) : flowHash(inner, innerLen);
+    const version = fast ? 4 : fastInnerIpVersion(inner, innerLen);
+    const hash = version == 4 ? flowHashFastIpv4(inner) : version == 6 ? flowHashFastIpv6(inner) : flowHash(inner, innerLen);
     sourcePort = sourcePortFromHash(hash, <u32>load<i32>(template + TEMPLATE_PORT_LOW), <u32>load<i32>(template + TEMPLATE_PORT_HIGH));
   }
   storeBe16(udp + UDP_SOURCE_PORT, sourcePort);
@@ -163,9 +164,9 @@ const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
   if (mode != UDP_CHECKSUM_ZERO) {
     // The header's share: what the template fixes, the source port, the UDP length twice.
     const headerSum = udpSum + sourcePort + (udpLength << 1);
-    const version = fast ? 4 : mode == UDP_CHECKSUM_OFFLOAD ? commonInnerIp(inner, innerLen) : 0;
-    if (mode == UDP_CHECKSUM_OFFLOAD && (fast || version != 0 && commonSegmentHasChecksum(inner, innerLen, version))) {
-      checksum = ~fold16Small(headerSum + commonHeadersSum(inner, innerLen, version)) & 0xffff;
+    const version = fast ? 4 : mode == UDP_CHECKSUM_OFFLOAD ? fastInnerIpVersion(inner, innerLen) : 0;
+    if (mode == UDP_CHECKSUM_OFFLOAD && (fast || version != 0 && fastSegmentHasChecksum(inner, innerLen, version))) {
+      checksum = ~fold16Small(headerSum + fastHeadersSum(inner, innerLen, version)) & 0xffff;
     } else if (mode == UDP_CHECKSUM_OFFLOAD && canSumFromHeaders(inner, innerLen)) {
       // A valid inner segment sums to ~(its pseudo-header sum): add that instead of its bytes.
       const headersSum = onesComplementSum(inner, innerSegmentStart(), headerSum);
@@ -183,15 +184,15 @@ const IPV6_FROM_INNER: usize = IPV6_HEADER_LEN + UDP_FROM_INNER;
 
 /**
  * Whether fillPacketFields may take its `fast` form for this inner frame: in `zero` and `offload`
- * mode, a fixed source port or a common IPv4 inner frame to hash and, for `offload`, a common
- * IPv4 frame whose segment carries a checksum. (`full` always sums the datagram: a call anyway.)
- * IPv6 inner frames go to the general form, which reads them at fixed offsets too: keeping their
- * code out of encapBatch's first loop keeps the IPv4 one a nanosecond faster.
+ * mode, a fixed source port or a fast-path IPv4 inner frame to hash and, for `offload`, a
+ * fast-path IPv4 frame whose segment carries a checksum. (`full` always sums the datagram: a call
+ * anyway.) IPv6 inner frames go to the general form, which reads them at fixed offsets too:
+ * keeping their code out of encapBatch's fast loop keeps the IPv4 one a nanosecond faster.
  */
 // @ts-ignore: decorator
 @inline export function isFastSlot(template: usize, inner: usize, innerLen: u32, mode: i32): bool {
-  if (mode == UDP_CHECKSUM_OFFLOAD) return isCommonIpv4Inner(inner, innerLen) && commonSegmentHasChecksum(inner, innerLen, 4);
-  return load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT) >= 0 || isCommonIpv4Inner(inner, innerLen);
+  if (mode == UDP_CHECKSUM_OFFLOAD) return isFastIpv4Inner(inner, innerLen) && fastSegmentHasChecksum(inner, innerLen, 4);
+  return load<i32>(template + TEMPLATE_FIXED_SOURCE_PORT) >= 0 || isFastIpv4Inner(inner, innerLen);
 }
 
 /**

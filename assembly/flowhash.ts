@@ -95,12 +95,12 @@ export function flowHash(frame: usize, len: usize): u32 {
 }
 
 /**
- * flowHash of an inner frame the encapsulation hot path has found to be untagged IPv4 without
+ * flowHash of an inner frame the encapsulation fast path has found to be untagged IPv4 without
  * options, at least 38 bytes long (Ethernet, IP header, ports): flowHash's terms, at fixed
  * offsets. The ports count unless the packet is a fragment.
  */
 // @ts-ignore: decorator
-@inline export function flowHashCommonIpv4(frame: usize): u32 {
+@inline export function flowHashFastIpv4(frame: usize): u32 {
   const ip = frame + ETH_HEADER_LEN;
   // Flags, fragment offset, TTL and protocol in one load: the fragment bits, then the top byte.
   const fragmentAndProtocol = load<u32>(ip + IPV4_FLAGS_FRAGMENT);
@@ -114,7 +114,7 @@ export function flowHash(frame: usize, len: usize): u32 {
  * extension header is walked) and the ports count for TCP/UDP/SCTP.
  */
 // @ts-ignore: decorator
-@inline export function flowHashCommonIpv6(frame: usize): u32 {
+@inline export function flowHashFastIpv6(frame: usize): u32 {
   const ip = frame + ETH_HEADER_LEN;
   const protocol = <u32>load<u8>(ip + IPV6_NEXT_HEADER);
   return ipv6FlowHash(ip, protocol, hasPorts(protocol));

@@ -1,5 +1,5 @@
 // Status codes returned by the kernels. The numbers are the ABI with src/errors.ts
-// (DecodeStatus); test/status.test.ts checks that both tables agree.
+// (DecodeStatus, and Layer for the LAYER_* below); test/abi.test.ts checks both, name by name.
 
 export const OK: i32 = 0;
 export const TRUNCATED: i32 = 1;

@@ -1,7 +1,7 @@
-// The common inner frames, read at fixed offsets: untagged Ethernet carrying IPv4 without
-// options or IPv6 without extension headers, long enough to hold the ports. encapBatch takes
-// them without the general parsers (flowHash, locateInnerL4), which are calls; every answer here
-// is the one the general parsers would give, which the differential tests check.
+// The encapsulation fast path's inner frames, read at fixed offsets: untagged Ethernet carrying
+// IPv4 without options or IPv6 without extension headers, long enough to hold the ports.
+// encapBatch takes them without the general parsers (flowHash, locateInnerL4), which are calls;
+// every answer here is the one the general parsers would give, which the differential tests check.
 
 import { fold16, swap16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, ETHERTYPE_IPV4_IHL_5_LE } from './layout/ethernet';
@@ -12,25 +12,25 @@ import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_HEADER_LEN } from './layout
 import { UDP_LENGTH, UDP_HEADER_LEN } from './layout/udp';
 import { TCP_MIN_HEADER_LEN } from './inner';
 
-/** Where the TCP/UDP header of a common IPv4 / IPv6 inner frame starts. */
+/** Where the TCP/UDP header of a fast-path IPv4 / IPv6 inner frame starts. */
 const IPV4_L4: usize = ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN;
 const IPV6_L4: usize = ETH_HEADER_LEN + IPV6_HEADER_LEN;
 /** The EtherType 86 dd and the version nibble 6, as the masked low three bytes of a little-endian load. */
 const ETHERTYPE_IPV6_VERSION_LE: u32 = 0x60dd86;
 
-/** Whether the frame is a common IPv4 inner frame (commonInnerIp would say 4), in one test. */
+/** Whether the frame is a fast-path IPv4 inner frame (fastInnerIpVersion would say 4), in one test. */
 // @ts-ignore: decorator
-@inline export function isCommonIpv4Inner(inner: usize, innerLen: u32): bool {
+@inline export function isFastIpv4Inner(inner: usize, innerLen: u32): bool {
   // EtherType and the IP version/header length byte in one load: bytes 08 00 45.
   return innerLen >= <u32>(IPV4_L4 + 4) && (load<u32>(inner + ETH_TYPE) & 0x00ffffff) == ETHERTYPE_IPV4_IHL_5_LE;
 }
 
 /**
- * 4 or 6 when the frame is a common IPv4 / IPv6 inner frame with room for the ports after the IP
+ * 4 or 6 when the frame is a fast-path IPv4 / IPv6 inner frame with room for the ports after the IP
  * header, else 0. The EtherType and the IP version byte come from one load.
  */
 // @ts-ignore: decorator
-@inline export function commonInnerIp(inner: usize, innerLen: u32): u32 {
+@inline export function fastInnerIpVersion(inner: usize, innerLen: u32): u32 {
   const typeAndVersion = load<u32>(inner + ETH_TYPE);
   if ((typeAndVersion & 0x00ffffff) == ETHERTYPE_IPV4_IHL_5_LE) return innerLen >= <u32>(IPV4_L4 + 4) ? 4 : 0;
   if ((typeAndVersion & 0x00f0ffff) == ETHERTYPE_IPV6_VERSION_LE) return innerLen >= <u32>(IPV6_L4 + 4) ? 6 : 0;
@@ -38,11 +38,11 @@ const ETHERTYPE_IPV6_VERSION_LE: u32 = 0x60dd86;
 }
 
 /**
- * For a common inner frame of IP version `version`: whether it ends with a TCP/UDP segment that
+ * For a fast-path inner frame of IP version `version`: whether it ends with a TCP/UDP segment that
  * carries a checksum (an unfragmented one, for IPv4), exactly as canSumFromHeaders would decide.
  */
 // @ts-ignore: decorator
-@inline export function commonSegmentHasChecksum(inner: usize, innerLen: u32, version: u32): bool {
+@inline export function fastSegmentHasChecksum(inner: usize, innerLen: u32, version: u32): bool {
   const l3 = inner + ETH_HEADER_LEN;
   let protocol: u32;
   let l4: usize;
@@ -67,14 +67,14 @@ const ETHERTYPE_IPV6_VERSION_LE: u32 = 0x60dd86;
 }
 
 /**
- * For a common inner frame whose segment's checksum is valid: the ones' complement sum of the
+ * For a fast-path inner frame whose segment's checksum is valid: the ones' complement sum of the
  * inner Ethernet and IP headers plus the segment's own sum, ~(its pseudo-header sum). The
  * addresses appear in both with opposite signs and cancel, so this is the sum of the bytes
  * before the addresses (Ethernet header and the IP header's first 12 bytes for IPv4, 8 for IPv6)
  * minus the protocol and the segment length.
  */
 // @ts-ignore: decorator
-@inline export function commonHeadersSum(inner: usize, innerLen: u32, version: u32): u32 {
+@inline export function fastHeadersSum(inner: usize, innerLen: u32, version: u32): u32 {
   let little = <u64>load<u32>(inner) + <u64>load<u32>(inner, 4) + <u64>load<u32>(inner, 8) +
     <u64>load<u32>(inner, 12) + <u64>load<u32>(inner, 16);
   let protocol: u32;
