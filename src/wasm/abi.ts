@@ -1,7 +1,8 @@
 /**
  * The ABI shared by the WASM kernels (assembly/) and their pure-TS twin (src/reference/):
- * option bits, record layouts, and the `Kernels` interface both implement. The numbers mirror
- * the constants in assembly/decap.ts and assembly/encap.ts; test/abi.test.ts checks they agree.
+ * the kernel list, option bits, record and template layouts, and the `Kernels` interface both
+ * implement. Every number here has the same name in assembly/ (decap.ts, encap.ts, batch.ts,
+ * inner.ts); test/abi.test.ts reads those files and checks both sides name by name.
  */
 
 /** Every backend, best first: the one list tests, benchmarks and the loader iterate. */
@@ -81,7 +82,7 @@ export const META_LEN = 96;
 /** Slot statuses beyond DecodeStatus: the slot's lengths do not fit it; its peer has no template. */
 export const SLOT_INVALID = -1;
 export const SLOT_NO_PEER = -2;
-/** Inside one batch kernel call only: a slot left to the kernel's second loop. No slot keeps it. */
+/** Inside one batch kernel call only: a slot left to the kernel's general loop (after the fast loop). No slot keeps it. */
 export const SLOT_DEFERRED = -3;
 /** A batch kernel's return value when the geometry it was given does not fit in memory. */
 export const BATCH_INVALID = -1;
@@ -90,15 +91,19 @@ export const COUNTER_COUNT = 32;
 export const COUNTER_INVALID_SLOT = 31;
 
 /**
- * The kernels, over one linear memory. Pointers are byte offsets into `bytes`. Both the WASM
- * builds and the reference implement this exactly, so one conformance suite runs against each.
+ * Every kernel, in the order assembly/index.ts exports them: the one list the loader binds, the
+ * reference implements and test/abi.test.ts compares with the WASM module's exports (which add
+ * only `memory`, `reserve` and `simdEnabled`).
  */
-export interface Kernels {
-  readonly name: BackendName;
-  /** The whole linear memory. Re-read it after `reserve`: a grown memory is a new buffer. */
-  readonly bytes: Uint8Array;
-  /** Reserve `size` bytes (16-byte aligned); at init only. */
-  reserve(size: number): number;
+export const KERNEL_NAMES = [
+  'onesComplementSum', 'internetChecksum', 'updateChecksum', 'ipv4PseudoHeaderSum', 'ipv6PseudoHeaderSum',
+  'decapFrame', 'encapFrame', 'flowHash', 'sourcePortFromHash', 'encapBatch', 'decapBatch',
+  'verifyInnerChecksum', 'completeInnerChecksum',
+] as const;
+export type KernelName = (typeof KERNEL_NAMES)[number];
+
+/** The signature of each kernel. Pointers are byte offsets into the backend's memory. */
+export interface KernelSignatures {
   onesComplementSum(ptr: number, len: number, seed: number): number;
   internetChecksum(ptr: number, len: number): number;
   updateChecksum(oldChecksum: number, oldWord: number, newWord: number): number;
@@ -119,4 +124,19 @@ export interface Kernels {
   verifyInnerChecksum(frame: number, len: number): number;
   /** Complete a partial TCP/UDP checksum; 0, or -1 when the field is outside the frame. */
   completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number): number;
+}
+
+/** The kernels KERNEL_NAMES lists (a name without a signature above does not type-check). */
+export type KernelFunctions = Pick<KernelSignatures, KernelName>;
+
+/**
+ * The kernels, over one linear memory. Pointers are byte offsets into `bytes`. Both the WASM
+ * builds and the reference implement this exactly, so one conformance suite runs against each.
+ */
+export interface Kernels extends KernelFunctions {
+  readonly name: BackendName;
+  /** The whole linear memory. Re-read it after `reserve`: a grown memory is a new buffer. */
+  readonly bytes: Uint8Array;
+  /** Reserve `size` bytes (16-byte aligned); at init only. */
+  reserve(size: number): number;
 }

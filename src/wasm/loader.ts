@@ -2,27 +2,16 @@
  * Instantiates the WASM kernels once, synchronously, from the bytes embedded in generated.ts.
  * The SIMD build is used where the engine validates it; otherwise the scalar build.
  */
-import type { BackendName, Kernels } from './abi';
+import { KERNEL_NAMES } from './abi';
+import type { BackendName, KernelFunctions, Kernels } from './abi';
 import { scalarWasmBase64, simdWasmBase64 } from './generated';
 
-interface WasmExports {
+/** What an instance of either build exports: the kernels, its memory, and two functions for init. */
+type WasmExports = KernelFunctions & {
   memory: WebAssembly.Memory;
   reserve(size: number): number;
   simdEnabled(): number;
-  onesComplementSum(ptr: number, len: number, seed: number): number;
-  internetChecksum(ptr: number, len: number): number;
-  updateChecksum(oldChecksum: number, oldWord: number, newWord: number): number;
-  ipv4PseudoHeaderSum(srcPtr: number, dstPtr: number, protocol: number, length: number): number;
-  ipv6PseudoHeaderSum(srcPtr: number, dstPtr: number, protocol: number, length: number): number;
-  decapFrame(frame: number, len: number, options: number, expectedVni: number, portsLow: number, portsHigh: number, out: number): number;
-  encapFrame(template: number, inner: number, innerLen: number): number;
-  flowHash(frame: number, len: number): number;
-  sourcePortFromHash(hash: number, low: number, high: number): number;
-  encapBatch: Kernels['encapBatch'];
-  decapBatch: Kernels['decapBatch'];
-  verifyInnerChecksum: Kernels['verifyInnerChecksum'];
-  completeInnerChecksum: Kernels['completeInnerChecksum'];
-}
+};
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   if (typeof Buffer !== 'undefined') {
@@ -35,6 +24,9 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+/** The kernels are own properties of each instance (bound in the constructor), not class methods. */
+interface WasmKernels extends KernelFunctions {}
+
 /** One instance of a WASM build. `bytes` is rebuilt whenever the memory has grown. */
 class WasmKernels implements Kernels {
   readonly name: BackendName;
@@ -45,23 +37,14 @@ class WasmKernels implements Kernels {
   constructor(name: BackendName, module: WebAssembly.Module) {
     this.name = name;
     // The module imports nothing: it is built with `--use abort=` and the stub runtime.
-    this.exports = new WebAssembly.Instance(module, {}).exports as unknown as WasmExports;
-    this.bytes = new Uint8Array(this.exports.memory.buffer);
-    const e = this.exports;
-    // Bind the kernels as own properties: the hot path calls them with no extra hop.
-    this.onesComplementSum = e.onesComplementSum;
-    this.internetChecksum = e.internetChecksum;
-    this.updateChecksum = e.updateChecksum;
-    this.ipv4PseudoHeaderSum = e.ipv4PseudoHeaderSum;
-    this.ipv6PseudoHeaderSum = e.ipv6PseudoHeaderSum;
-    this.decapFrame = e.decapFrame;
-    this.encapFrame = e.encapFrame;
-    this.sourcePortFromHash = e.sourcePortFromHash;
+    const e = new WebAssembly.Instance(module, {}).exports as unknown as WasmExports;
+    this.exports = e;
+    this.bytes = new Uint8Array(e.memory.buffer);
+    // Bind the kernels as own properties: the hot path calls the WASM function with no extra hop.
+    const kernels = this as Record<keyof KernelFunctions, unknown>;
+    for (const kernel of KERNEL_NAMES) kernels[kernel] = e[kernel];
+    // flowHash returns an i32; the hash is unsigned.
     this.flowHash = (frame, len) => e.flowHash(frame, len) >>> 0;
-    this.encapBatch = e.encapBatch;
-    this.decapBatch = e.decapBatch;
-    this.verifyInnerChecksum = e.verifyInnerChecksum;
-    this.completeInnerChecksum = e.completeInnerChecksum;
   }
 
   get simd(): boolean {
@@ -75,20 +58,6 @@ class WasmKernels implements Kernels {
     if (this.bytes.buffer !== this.exports.memory.buffer) this.bytes = new Uint8Array(this.exports.memory.buffer);
     return ptr;
   }
-
-  onesComplementSum: Kernels['onesComplementSum'];
-  internetChecksum: Kernels['internetChecksum'];
-  updateChecksum: Kernels['updateChecksum'];
-  ipv4PseudoHeaderSum: Kernels['ipv4PseudoHeaderSum'];
-  ipv6PseudoHeaderSum: Kernels['ipv6PseudoHeaderSum'];
-  decapFrame: Kernels['decapFrame'];
-  encapFrame: Kernels['encapFrame'];
-  flowHash: Kernels['flowHash'];
-  sourcePortFromHash: Kernels['sourcePortFromHash'];
-  encapBatch: Kernels['encapBatch'];
-  decapBatch: Kernels['decapBatch'];
-  verifyInnerChecksum: Kernels['verifyInnerChecksum'];
-  completeInnerChecksum: Kernels['completeInnerChecksum'];
 }
 
 export type { WasmKernels };
