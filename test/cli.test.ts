@@ -1,12 +1,12 @@
 // The vxlan-wasm command, run as users run it (node bin/vxlan-wasm.mjs, against dist/).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encapsulate } from '../src/api';
-import { writePcap } from '../src/pcap/index';
+import { PcapWriter, writePcap } from '../src/pcap/index';
 import { removeLater, removeTemporaryDirs, temporaryDir } from './helpers/temporary';
 
 
@@ -49,6 +49,70 @@ test('decode reports non-Ethernet link types instead of misreading them', () => 
   const { code, stdout } = cli('decode', fixture('two-links.pcapng'));
   assert.is(code, 1);
   assert.match(stdout, /^2 link type 101 is not Ethernet$/m);
+});
+
+test('decode /dev/zero fails at once with BAD_MAGIC, exit 1 (the file is read as a stream, not whole)', () => {
+  const started = Date.now();
+  const { code, stderr } = cli('decode', '/dev/zero');
+  assert.is(code, 1, stderr);
+  assert.match(stderr, /^vxlan-wasm: not a readable capture: BAD_MAGIC at offset 0/);
+  assert.ok(Date.now() - started < 10000, 'well within the 20 s timeout');
+});
+
+test('decode prints each record as it arrives: frame 1 is out while the capture is still being written', async () => {
+  const fifo = join(temporaryDir('vxlan-cli-fifo-'), 'live.pcap');
+  execFileSync('mkfifo', [fifo]);
+  const writer = new PcapWriter();
+  const frame = (vni: number) => encapsulate(new Uint8Array(60).fill(vni), {
+    vni, source: { mac: '02:00:00:00:00:01', ip: '10.0.0.1' }, destination: { mac: '02:00:00:00:00:02', ip: '10.0.0.2' },
+  });
+  const child = spawn(process.execPath, [join(root, 'bin', 'vxlan-wasm.mjs'), 'decode', fifo], { cwd: root });
+  let stdout = '';
+  child.stdout.on('data', (data) => (stdout += data));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const fd = openSync(fifo, 'w');
+  try {
+    writeSync(fd, writer.header());
+    writeSync(fd, writer.record(frame(1)));
+    const deadline = Date.now() + 15000;
+    while (!stdout.includes('\n') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.match(stdout, /^1 .* VXLAN vni 1 /, 'frame 1 printed before the capture ended');
+    assert.is(child.exitCode, null, 'still reading');
+    writeSync(fd, writer.record(frame(2)));
+  } finally {
+    closeSync(fd);
+  }
+  assert.is(await exited, 0);
+  assert.is(stdout.trim().split('\n').length, 2);
+});
+
+test('every option is checked before the file is opened: one sentence, exit 2', () => {
+  const missing = join(root, 'no-such-capture.pcap');
+  for (const [args, message] of [
+    [['--port', '99999'], /--port 99999 is not a UDP port \(an integer in 1\.\.65535\)/],
+    [['--port', '0'], /--port 0 is not a UDP port/],
+    [['--port', '47a'], /--port 47a is not a UDP port/],
+    [['--port', '1', '--port', '2', '--port', '3', '--port', '4', '--port', '5'], /--port was given 5 times; the decoder matches at most 4 ports/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+  ] as const) {
+    const run = cli('decode', missing, ...args);
+    assert.is(run.code, 2, args.join(' '));
+    assert.match(run.stderr, message);
+    assert.not.match(run.stderr, /ENOENT/, 'the file was not opened');
+  }
+  const count = cli('demo', '--count', 'many');
+  assert.is(count.code, 2);
+  assert.match(count.stderr, /--count many is not a whole number of frames/);
+  const absent = cli('decode', missing);
+  assert.is(absent.code, 1);
+  assert.match(absent.stderr, /ENOENT: no such file or directory, open '.*no-such-capture\.pcap'/);
+});
+
+test('--version prints the version in package.json', () => {
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const run = cli('--version');
+  assert.is(run.code, 0);
+  assert.is(run.stdout, `vxlan-wasm ${version}\n`);
 });
 
 test('usage errors exit 2 with a message', () => {

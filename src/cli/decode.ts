@@ -1,17 +1,23 @@
-/** `vxlan-wasm decode`: print the layers of every VXLAN frame in a pcap/pcapng capture. */
-import { decapsulate, decapsulateLax } from '../api';
-import { DecodeError } from '../errors';
-import type { DecapOptions, VxlanFrame } from '../types';
-import { readPcap } from '../pcap/index';
-import { formatMac } from '../wire/address';
+/**
+ * `vxlan-wasm decode`: print the layers of every VXLAN frame in a pcap/pcapng capture, read as a
+ * stream (record by record, in bounded memory), through the package's public API only.
+ */
+import {
+  DecodeError, decapsulate, decapsulateLax, formatMac, LinkType, openPcapStream,
+  type DecapOptions, type VxlanFrame,
+} from '../index';
 
 export interface DecodeCommandOptions {
   json: boolean;
-  decap: DecapOptions;
+  /** decapsulateLax instead of decapsulate. */
+  lax: boolean;
+  verifyChecksums: boolean;
+  /** Checked by the caller: 1 to 4 ports in 1..65535; default the library's. */
+  ports?: number[];
+  allowZeroUdpChecksumIpv6: boolean;
+  gbp: boolean;
   write: (line: string) => void;
 }
-
-const LINKTYPE_ETHERNET = 1;
 
 function summarize(frame: VxlanFrame): string {
   const { ethernet, ip, udp, vxlan, inner } = frame;
@@ -22,22 +28,29 @@ function summarize(frame: VxlanFrame): string {
     `${ip.destination}:${udp.destinationPort} VXLAN vni ${vxlan.vni}${gbp} inner ${inner.length} B ${innerMacs}`;
 }
 
-/** Returns the exit code: 0 when every frame decoded, 1 when any failed. */
-export function decodeCommand(capture: Uint8Array, options: DecodeCommandOptions): number {
-  const file = readPcap(capture);
-  const decode = options.decap.strict === false ? decapsulateLax : decapsulate;
+/** Resolves to the exit code: 0 when every frame decoded, 1 when any failed. */
+export async function decodeCommand(source: AsyncIterable<Uint8Array>, options: DecodeCommandOptions): Promise<number> {
+  const decapOptions: DecapOptions = {
+    verifyChecksums: options.verifyChecksums,
+    ports: options.ports,
+    allowZeroUdpChecksumIpv6: options.allowZeroUdpChecksumIpv6,
+    gbp: options.gbp,
+  };
+  const decode = options.lax ? decapsulateLax : decapsulate;
+  const capture = await openPcapStream(source);
   let failed = 0;
-  file.packets.forEach((packet, index) => {
-    const number = index + 1;
-    if (packet.linkType !== LINKTYPE_ETHERNET) {
+  let number = 0;
+  for await (const packet of capture) {
+    number++;
+    if (packet.linkType !== LinkType.ETHERNET) {
       failed++;
       options.write(options.json
         ? JSON.stringify({ frame: number, error: { code: 'UNSUPPORTED_LINK_TYPE', linkType: packet.linkType } })
         : `${number} link type ${packet.linkType} is not Ethernet`);
-      return;
+      continue;
     }
     try {
-      const frame = decode(packet.data, options.decap);
+      const frame = decode(packet.data, decapOptions);
       options.write(options.json ? JSON.stringify({ frame: number, ...toJson(frame) }) : `${number} ${summarize(frame)}`);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
@@ -46,7 +59,7 @@ export function decodeCommand(capture: Uint8Array, options: DecodeCommandOptions
         ? JSON.stringify({ frame: number, error: { code: error.code, layer: error.layer, offset: error.offset } })
         : `${number} ${error.code} (${error.layer} at byte ${error.offset})`);
     }
-  });
+  }
   return failed === 0 ? 0 : 1;
 }
 

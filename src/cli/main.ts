@@ -1,20 +1,43 @@
 /**
- * The `vxlan-wasm` command line. Thin: it parses arguments and calls the library.
+ * The `vxlan-wasm` command line. Thin: it parses and checks arguments, then calls the library.
+ * Every option is checked before any file is opened: a bad one is one sentence on stderr, exit 2.
  *
- *   vxlan-wasm decode FILE.pcap [--json] [--lax] [--port N ...] [--allow-zero-udp6]
+ *   vxlan-wasm decode FILE.pcap [--json] [--lax] [--no-verify] [--port N ...] [--allow-zero-udp6] [--gbp]
  *   vxlan-wasm demo [--count N]
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decodeCommand } from './decode';
 import { demoCommand } from './demo';
+import { packageVersion } from './version';
 
 const usage = `usage:
-  vxlan-wasm decode FILE.pcap|FILE.pcapng [--json] [--lax] [--port N ...] [--allow-zero-udp6] [--gbp]
-      print each frame's layers, or the DecodeError code of frames that fail
+  vxlan-wasm decode FILE.pcap|FILE.pcapng [--json] [--lax] [--no-verify] [--port N ...] [--allow-zero-udp6] [--gbp]
+      print each frame's layers and its inner frame, or why it failed to decode (exit 1 if any did)
+      --lax        accept what Linux drops but can still be read (reserved bits, trailing bytes),
+                   and GSO / BIG TCP super-packets whose IP length field is 0
+      --no-verify  do not verify checksums; a wrong one is shown as a note on its frame
+      --port N     a VXLAN UDP destination port (repeat for up to 4; default 4789 and 8472)
   vxlan-wasm demo [--count N]
       two VXLAN tunnel endpoints on loopback UDP: encapsulate, send, receive, decapsulate
   vxlan-wasm --version`;
+
+/** The decoder matches the destination port against at most this many ports. */
+const MAX_PORTS = 4;
+
+class UsageError extends Error {}
+
+function parsePort(text: string): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new UsageError(`--port ${text} is not a UDP port (an integer in 1..65535)`);
+  }
+  return Number(text);
+}
+
+function parseCount(text: string): number {
+  if (!/^[0-9]{1,6}$/.test(text) || Number(text) < 1) throw new UsageError(`--count ${text} is not a whole number of frames (1..999999)`);
+  return Number(text);
+}
 
 /** Run the CLI; resolves to the process exit code once all work is done. */
 export async function main(argv: string[]): Promise<number> {
@@ -23,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
+  const write = (line: string) => process.stdout.write(line + '\n');
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -33,47 +57,49 @@ export async function main(argv: string[]): Promise<number> {
           options: {
             json: { type: 'boolean', default: false },
             lax: { type: 'boolean', default: false },
+            'no-verify': { type: 'boolean', default: false },
             port: { type: 'string', multiple: true },
             'allow-zero-udp6': { type: 'boolean', default: false },
             gbp: { type: 'boolean', default: false },
           },
         });
         if (positionals.length !== 1) throw new UsageError('decode needs exactly one capture file');
-        const ports = values.port?.map((text) => Number(text));
-        return decodeCommand(readFileSync(positionals[0]), {
+        const ports = values.port?.map(parsePort);
+        if (ports && ports.length > MAX_PORTS) throw new UsageError(`--port was given ${ports.length} times; the decoder matches at most ${MAX_PORTS} ports`);
+        const [path] = positionals;
+        return await decodeCommand(createReadStream(path, { highWaterMark: 64 * 1024 }), {
           json: values.json,
-          decap: {
-            strict: !values.lax,
-            ports,
-            allowZeroUdpChecksumIpv6: values['allow-zero-udp6'],
-            gbp: values.gbp,
-          },
-          write: (line) => process.stdout.write(line + '\n'),
+          lax: values.lax,
+          verifyChecksums: !values['no-verify'],
+          ports,
+          allowZeroUdpChecksumIpv6: values['allow-zero-udp6'],
+          gbp: values.gbp,
+          write,
         });
       }
       case 'demo': {
         const { values } = parseArgs({ args: rest, options: { count: { type: 'string', default: '5' } } });
-        return await demoCommand({ count: Number(values.count), write: (line) => process.stdout.write(line + '\n') });
+        return await demoCommand({ count: parseCount(values.count), write });
       }
       case '--version':
-        process.stdout.write('vxlan-wasm\n');
+      case '-v':
+        write(`vxlan-wasm ${packageVersion}`);
         return 0;
       case undefined:
       case '--help':
       case '-h':
-        process.stdout.write(usage + '\n');
+        write(usage);
         return command === undefined ? 2 : 0;
       default:
         throw new UsageError(`unknown command ${command}`);
     }
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`vxlan-wasm: ${(error as Error).message}\n${usage}\n`);
+      process.stderr.write(`vxlan-wasm: ${(error as Error).message}\n(vxlan-wasm --help prints the usage)\n`);
       return 2;
     }
-    process.stderr.write(`vxlan-wasm: ${(error as Error).message}\n`);
+    const what = (error as Error).name === 'PcapError' && command === 'decode' ? 'not a readable capture: ' : '';
+    process.stderr.write(`vxlan-wasm: ${what}${(error as Error).message}\n`);
     return 1;
   }
 }
-
-class UsageError extends Error {}
