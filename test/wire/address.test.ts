@@ -4,15 +4,15 @@ import fc from 'fast-check';
 import {
   formatIpv4, formatIpv6, formatMac, parseIp, parseIpv4, parseIpv6, parseMac, writeIpv6,
 } from '../../src/wire/address';
-import { hex } from './fixtures';
+import { fromHex } from '../helpers/bytes';
 
 const bytesOf = (a: Uint8Array) => Array.from(a);
 
 test('MAC: parse any case and either separator, format lowercase with colons', () => {
   assert.equal(bytesOf(parseMac('02:00:5E:10:00:01')), [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
   assert.equal(bytesOf(parseMac('02-00-5e-10-00-01')), [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
-  assert.is(formatMac(hex('ff 02 00 5e 10 00 01'), 1), '02:00:5e:10:00:01');
-  assert.is(formatMac(hex('ff ff ff ff ff ff')), 'ff:ff:ff:ff:ff:ff');
+  assert.is(formatMac(fromHex('ff 02 00 5e 10 00 01'), 1), '02:00:5e:10:00:01');
+  assert.is(formatMac(fromHex('ff ff ff ff ff ff')), 'ff:ff:ff:ff:ff:ff');
 });
 
 test('MAC: invalid text is a TypeError quoting the text', () => {
@@ -26,7 +26,7 @@ test('IPv4: parse and format', () => {
   assert.equal(bytesOf(parseIpv4('192.0.2.1')), [192, 0, 2, 1]);
   assert.equal(bytesOf(parseIpv4('0.0.0.0')), [0, 0, 0, 0]);
   assert.equal(bytesOf(parseIpv4('255.255.255.255')), [255, 255, 255, 255]);
-  assert.is(formatIpv4(hex('00 0a 00 00 01'), 1), '10.0.0.1');
+  assert.is(formatIpv4(fromHex('00 0a 00 00 01'), 1), '10.0.0.1');
 });
 
 test('IPv4: invalid text (incl. leading zeros, which inet_aton reads as octal)', () => {
@@ -68,9 +68,9 @@ test('IPv6: RFC 5952 canonical text', () => {
 });
 
 test('IPv6: bytes in network order', () => {
-  assert.equal(bytesOf(parseIpv6('2001:db8::1')), bytesOf(hex('20010db8000000000000000000000001')));
-  assert.equal(bytesOf(parseIpv6('::ffff:1.2.3.4')), bytesOf(hex('00000000000000000000ffff01020304')));
-  assert.is(formatIpv6(hex('ee 20010db8000000000000000000000002'), 1), '2001:db8::2');
+  assert.equal(bytesOf(parseIpv6('2001:db8::1')), bytesOf(fromHex('20010db8000000000000000000000001')));
+  assert.equal(bytesOf(parseIpv6('::ffff:1.2.3.4')), bytesOf(fromHex('00000000000000000000ffff01020304')));
+  assert.is(formatIpv6(fromHex('ee 20010db8000000000000000000000002'), 1), '2001:db8::2');
 });
 
 test('IPv6: invalid text (incl. zone ids) is a TypeError quoting the text', () => {

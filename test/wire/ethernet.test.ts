@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as ethernet from '../../src/wire/ethernet';
 import type { EthernetHeader } from '../../src/types';
-import { at, expectDecodeError, expectRangeError, hex, VXLAN_GBP_IPV4_FRAME, withTags } from './fixtures';
+import { at, expectDecodeError, expectRangeError, VXLAN_GBP_IPV4_FRAME, withTags } from './fixtures';
+import { fromHex } from '../helpers/bytes';
 
 const plain: EthernetHeader = { destination: '02:00:00:00:00:0b', source: '02:00:00:00:00:0a', etherType: 0x0800, vlans: [] };
 
@@ -61,7 +62,7 @@ test('encodeInto: tags, at offset 7, round trip', () => {
   assert.is(ethernet.encodingLength(fields), 22);
   const buf = new Uint8Array(7 + 22 + 3).fill(0xa5);
   assert.is(ethernet.encodeInto(fields, buf, 7), 22);
-  assert.equal(Array.from(buf.subarray(7, 29)), Array.from(hex('ffffffffffff 02005e100001 88a8e00a 81001fff 86dd')));
+  assert.equal(Array.from(buf.subarray(7, 29)), Array.from(fromHex('ffffffffffff 02005e100001 88a8e00a 81001fff 86dd')));
   assert.ok(buf.subarray(0, 7).every((b) => b === 0xa5) && buf.subarray(29).every((b) => b === 0xa5));
   assert.equal(ethernet.decode(buf, 7), fields);
 });

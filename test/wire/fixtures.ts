@@ -12,13 +12,7 @@
  */
 
 import { DecodeError } from '../../src/errors';
-
-export function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, '');
-  const bytes = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
-}
+import { fromHex } from '../helpers/bytes';
 
 /** `bytes` placed at `offset` in a buffer whose other bytes are 0xa5. */
 export function at(offset: number, bytes: Uint8Array, extra = 0): Uint8Array {
@@ -33,7 +27,7 @@ export function at(offset: number, bytes: Uint8Array, extra = 0): Uint8Array {
  * Outer: Ethernet 0..13, IPv4 14..33 (id 0x4589, ttl 64, checksum 0xb0da), UDP 34..41,
  * VXLAN-GBP 42..49 (`88 48 00 c8 00 13 88 00`: G|I, D|A, group 200, VNI 5000), inner from 50.
  */
-export const VXLAN_GBP_IPV4_FRAME = hex(`
+export const VXLAN_GBP_IPV4_FRAME = fromHex(`
   02 00 00 00 00 0b 02 00 00 00 00 0a 08 00 45 00
   00 86 45 89 00 00 40 11 b0 da c0 00 02 01 c0 00
   02 02 eb 29 12 b5 00 72 58 00 88 48 00 c8 00 13
@@ -51,7 +45,7 @@ export const VXLAN_GBP_IPV4_FRAME = hex(`
  * Outer: Ethernet 0..13, IPv6 14..53 (payload length 114, hop limit 64), UDP 54..61
  * (checksum 0x7611), VXLAN 62..69 (`08 00 00 00 00 17 70 00`), inner from 70.
  */
-export const VXLAN_IPV6_FRAME = hex(`
+export const VXLAN_IPV6_FRAME = fromHex(`
   02 00 00 00 00 0b 02 00 00 00 00 0a 86 dd 60 00
   00 00 00 72 11 40 20 01 0d b8 00 00 00 00 00 00
   00 00 00 00 00 01 20 01 0d b8 00 00 00 00 00 00
@@ -70,7 +64,7 @@ export const VXLAN_IPV6_FRAME = hex(`
  * IPv4 at 14 with IHL 15: 40 bytes of options (NOP, then Record Route: type 7, length 39,
  * pointer 8, first slot 192.0.2.1), checksum 0x4033.
  */
-export const IPV4_RECORD_ROUTE_FRAME = hex(`
+export const IPV4_RECORD_ROUTE_FRAME = fromHex(`
   02 00 00 00 00 0b 02 00 00 00 00 0a 08 00 4f 00
   00 7c 82 39 40 00 40 01 40 33 c0 00 02 01 c0 00
   02 02 01 07 27 08 c0 00 02 01 00 00 00 00 00 00
@@ -87,7 +81,7 @@ export const IPV4_RECORD_ROUTE_FRAME = hex(`
  *  (padn) ICMP6, multicast listener report v2, 2 group record(s)"
  * IPv6 at 14, Hop-by-Hop header at 54 (8 bytes: next 58, length 0), ICMPv6 at 62.
  */
-export const MLD_HOP_BY_HOP_FRAME = hex(`
+export const MLD_HOP_BY_HOP_FRAME = fromHex(`
   33 33 00 00 00 16 02 00 00 00 00 0a 86 dd 60 00
   00 00 00 38 00 01 fe 80 00 00 00 00 00 00 00 00
   00 ff fe 00 00 0a ff 02 00 00 00 00 00 00 00 00
@@ -101,7 +95,7 @@ export const MLD_HOP_BY_HOP_FRAME = hex(`
  * length: 568) 2001:db8::1 > 2001:db8::2: frag (1448|560)", the second fragment of a 2000-byte
  * ping: IPv6 at 14, Fragment header at 54 (next 58, offset 1448, id 0x40ca0e7e), data from 62.
  */
-export const IPV6_FRAGMENT_FRAME_HEAD = hex(`
+export const IPV6_FRAGMENT_FRAME_HEAD = fromHex(`
   02 00 00 00 00 0b 02 00 00 00 00 0a 86 dd 60 0e
   8b a9 02 38 2c 40 20 01 0d b8 00 00 00 00 00 00
   00 00 00 00 00 01 20 01 0d b8 00 00 00 00 00 00
@@ -113,7 +107,7 @@ export const IPV6_FRAGMENT_FRAME_HEAD = hex(`
  * no 802.1Q support to send them. Tags per IEEE 802.1Q: TPID then TCI = PCP(3) DEI(1) VID(12).
  */
 export function withTags(frame: Uint8Array, tags: string): Uint8Array {
-  return new Uint8Array([...frame.subarray(0, 12), ...hex(tags), ...frame.subarray(12)]);
+  return new Uint8Array([...frame.subarray(0, 12), ...fromHex(tags), ...frame.subarray(12)]);
 }
 
 /** Run `fn` and check it throws a DecodeError with exactly this code, layer and offset. */

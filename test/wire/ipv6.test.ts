@@ -3,8 +3,9 @@ import * as assert from 'uvu/assert';
 import * as ipv6 from '../../src/wire/ipv6';
 import type { Ipv6Header } from '../../src/types';
 import {
-  at, expectDecodeError, expectRangeError, hex, IPV6_FRAGMENT_FRAME_HEAD, MLD_HOP_BY_HOP_FRAME, VXLAN_IPV6_FRAME,
+  at, expectDecodeError, expectRangeError, IPV6_FRAGMENT_FRAME_HEAD, MLD_HOP_BY_HOP_FRAME, VXLAN_IPV6_FRAME,
 } from './fixtures';
+import { fromHex } from '../helpers/bytes';
 
 const outer = VXLAN_IPV6_FRAME.subarray(14, 54);
 
@@ -95,7 +96,7 @@ test('encodeInto at offset 7 then decode: every field survives', () => {
   assert.is(ipv6.encodingLength(fields), 40);
   const buf = new Uint8Array(7 + 40 + 8).fill(0xa5);
   assert.is(ipv6.encodeInto(fields, buf, 7), 40);
-  assert.equal(Array.from(buf.subarray(7, 11)), Array.from(hex('6b 8f ff ff')));
+  assert.equal(Array.from(buf.subarray(7, 11)), Array.from(fromHex('6b 8f ff ff')));
   buf.fill(0, 47); // a UDP header's worth after it, so decode finds its upper layer
   assert.equal(ipv6.decode(buf, 7), fields);
 });

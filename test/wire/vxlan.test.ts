@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as vxlan from '../../src/wire/vxlan';
-import { at, expectDecodeError, expectRangeError, hex, VXLAN_GBP_IPV4_FRAME, VXLAN_IPV6_FRAME } from './fixtures';
+import { at, expectDecodeError, expectRangeError, VXLAN_GBP_IPV4_FRAME, VXLAN_IPV6_FRAME } from './fixtures';
+import { fromHex } from '../helpers/bytes';
 
 // The kernel's bytes: Linux vxlan with `gbp`, skb mark 0x4800c8 (D | A | group 200), VNI 5000;
 // and plain RFC 7348 with VNI 6000.
@@ -16,11 +17,11 @@ test('decode: Group Policy header from the kernel', () => {
 
 test('decode: plain RFC 7348 header has no gbp, even with bits set where GBP would put them', () => {
   assert.equal(vxlan.decode(VXLAN_IPV6_FRAME, 62), { flags: 0x08, vni: 6000 });
-  const reservedSet = hex('08 48 00 c8 00 17 70 ff'); // hand-made: reserved bits set, no G
+  const reservedSet = fromHex('08 48 00 c8 00 17 70 ff'); // hand-made: reserved bits set, no G
   const header = vxlan.decode(reservedSet);
   assert.equal(header, { flags: 0x08, vni: 6000 });
   assert.ok(!('gbp' in header));
-  assert.equal(vxlan.decode(hex('00 00 00 00 ff ff ff 00')), { flags: 0, vni: 0xffffff }); // no I: reported, not judged
+  assert.equal(vxlan.decode(fromHex('00 00 00 00 ff ff ff 00')), { flags: 0, vni: 0xffffff }); // no I: reported, not judged
 });
 
 test('decode: every truncated length is TRUNCATED at the header start', () => {
@@ -57,7 +58,7 @@ test('round trip at offset 7: VNI extremes, each GBP bit alone', () => {
   }
   const buf = new Uint8Array(8);
   vxlan.encodeInto(cases[2], buf);
-  assert.equal(Array.from(buf), Array.from(hex('88 40 ff ff 00 00 01 00')));
+  assert.equal(Array.from(buf), Array.from(fromHex('88 40 ff ff 00 00 01 00')));
 });
 
 test('VxlanView reads in place', () => {
