@@ -20,8 +20,28 @@ import * as vxlan from './wire/vxlan';
 
 export const DEFAULT_VXLAN_PORTS: readonly number[] = [4789, 8472];
 
-function checkBytes(data: unknown, name: string): asserts data is Uint8Array {
+/**
+ * `data` must be a Uint8Array whose buffer is still there. A view of a transferred (detached)
+ * ArrayBuffer reads as empty and fails later with an engine message; it has length 0, so only
+ * empty views pay for the check. Node 20 has no `ArrayBuffer.prototype.detached`, but making a
+ * view of a detached buffer throws.
+ */
+export function checkBytes(data: unknown, name: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  if (data.byteLength === 0 && isDetached(data.buffer)) {
+    throw new TypeError(`${name} is detached: its ArrayBuffer was transferred (postMessage, structuredClone) and holds no bytes`);
+  }
+}
+
+function isDetached(buffer: ArrayBufferLike): boolean {
+  const detached = (buffer as { detached?: unknown }).detached;
+  if (typeof detached === 'boolean') return detached;
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** Sum `data` through the kernel in scratch-sized pieces; each piece but the last has an even length. */
@@ -50,8 +70,9 @@ export function onesComplementSum(data: Uint8Array, seed = 0): number {
 /** The RFC 1071 Internet checksum of `data`: the value to put in a header (0..0xffff). */
 export function checksum(data: Uint8Array): number {
   const { kernels, scratch, scratchLen } = workspace();
-  // The common case first and lean: one copy into WASM memory, one call.
-  if (data instanceof Uint8Array && data.length <= scratchLen) {
+  // The common case first and lean: one copy into WASM memory, one call. Empty data (perhaps a
+  // detached view) takes the checked way.
+  if (data instanceof Uint8Array && data.length <= scratchLen && data.length !== 0) {
     kernels.bytes.set(data, scratch);
     return kernels.internetChecksum(scratch, data.length);
   }

@@ -9,7 +9,7 @@ import type { DecapOptions } from '../types';
 import type { Kernels } from '../wasm/abi';
 import { BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT } from '../wasm/abi';
 import { kernelsOption, reserveMemory } from '../backend';
-import type { PacketBatch } from './packet-batch';
+import { PacketBatch } from './packet-batch';
 import { checkInteger } from '../wire/fields';
 
 export interface DecapsulatorOptions extends DecapOptions {
@@ -64,9 +64,10 @@ export class Decapsulator {
    * Returns how many are valid; read each slot's status, inner frame, VNI and source from the
    * batch. Allocates nothing.
    */
-  run(batch: PacketBatch, count: number = batch.capacity): number {
-    if (batch.kernels !== this.kernels) throw new Error('the batch lives in another kernels instance than this Decapsulator');
-    checkInteger(count, 'count', 0, batch.capacity);
+  run(batch: PacketBatch, count?: number): number {
+    if (!(batch instanceof PacketBatch)) throw new TypeError('batch must be a PacketBatch');
+    if (batch.kernels !== this.kernels) throw new TypeError('batch lives in another kernels instance than this Decapsulator (give both the same `kernels` option)');
+    count = count === undefined ? batch.capacity : checkInteger(count, 'count', 0, batch.capacity);
     const { options, portsLow, portsHigh } = this.settings;
     const done = this.kernels.decapBatch(
       batch.slotsPtr, batch.slotStride, batch.metaPtr, count, options,

@@ -8,7 +8,7 @@ import type { Kernels } from '../wasm/abi';
 import { BATCH_INVALID, TEMPLATE_HEADER_LEN, TEMPLATE_LEN, TEMPLATE_NEXT_ID } from '../wasm/abi';
 import { kernelsOption, reserveMemory } from '../backend';
 import { buildTunnelTemplate, type UdpChecksumMode } from './template';
-import type { PacketBatch } from './packet-batch';
+import { PacketBatch } from './packet-batch';
 import { checkInteger } from '../wire/fields';
 
 export interface EncapsulatorOptions {
@@ -87,9 +87,10 @@ export class Encapsulator {
    * encapsulated; a slot that was not has status SLOT_INVALID (its length does not fit) or
    * SLOT_NO_PEER. Allocates nothing.
    */
-  run(batch: PacketBatch, count: number = batch.capacity): number {
-    if (batch.kernels !== this.kernels) throw new Error('the batch lives in another kernels instance than this Encapsulator');
-    checkInteger(count, 'count', 0, batch.capacity);
+  run(batch: PacketBatch, count?: number): number {
+    if (!(batch instanceof PacketBatch)) throw new TypeError('batch must be a PacketBatch');
+    if (batch.kernels !== this.kernels) throw new TypeError('batch lives in another kernels instance than this Encapsulator (give both the same `kernels` option)');
+    count = count === undefined ? batch.capacity : checkInteger(count, 'count', 0, batch.capacity);
     const done = this.kernels.encapBatch(this.templatesPtr, this.peerCount, batch.slotsPtr, batch.slotStride, batch.metaPtr, count);
     if (done === BATCH_INVALID) throw new Error('encapBatch rejected the batch geometry (memory smaller than the batch?)');
     return done;

@@ -4,11 +4,12 @@
  * hands it over. For frames already in a PacketBatch use PacketBatch.innerChecksum and
  * setPartialChecksum, which work in place.
  */
+import { checkBytes } from '../api';
 import { HEADROOM, MAX_FRAME_LEN, workspace } from '../backend';
 import { innerChecksumState, type InnerChecksumState } from './packet-batch';
 
 function checkFrame(frame: unknown): asserts frame is Uint8Array {
-  if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
+  checkBytes(frame, 'frame');
   if (frame.length > MAX_FRAME_LEN) throw new RangeError(`frame of ${frame.length} bytes is longer than ${MAX_FRAME_LEN}`);
 }
 

@@ -15,6 +15,7 @@
  * Views are rebuilt whenever the memory has grown (growing detaches every view of the old
  * buffer): take them from the batch again after anything that reserves memory.
  */
+import { checkBytes } from '../api';
 import { DecodeError, statusName } from '../errors';
 import type { Kernels } from '../wasm/abi';
 import {
@@ -214,7 +215,7 @@ export class PacketBatch {
 
   /** Copy `frame` into slot `index`'s payload and setInner (a convenience: the zero-copy way is payload()). `peer` as in setInner. */
   writeInner(index: number, frame: Uint8Array, peer = 0): void {
-    if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
+    checkBytes(frame, 'frame');
     this.setInner(index, frame.length, peer);
     this.payload(index).set(frame);
   }
@@ -239,6 +240,15 @@ export class PacketBatch {
     this.checkIndex(index);
     if (!Number.isInteger(csumStart) || csumStart < 1) throw new RangeError(`csumStart must be a positive integer, got ${String(csumStart)}`);
     if (!Number.isInteger(csumOffset) || csumOffset < 0) throw new RangeError(`csumOffset must be a non-negative integer, got ${String(csumOffset)}`);
+    // The 2-byte checksum field must lie inside the inner frame, or the run refuses the slot
+    // (SLOT_INVALID) long after the caller could say which argument was wrong.
+    const innerLength = this.field(index, RESULT_INNER_LEN);
+    if (csumStart + 2 > innerLength) {
+      throw new RangeError(`csumStart ${csumStart} leaves no room for a checksum in slot ${index}'s ${innerLength}-byte inner frame (call setInner first)`);
+    }
+    if (csumStart + csumOffset + 2 > innerLength) {
+      throw new RangeError(`csumOffset ${csumOffset} puts the checksum field (csumStart ${csumStart} + csumOffset) past the end of slot ${index}'s ${innerLength}-byte inner frame`);
+    }
     this.setField(index, META_CSUM_START, csumStart);
     this.setField(index, META_CSUM_OFFSET, csumOffset);
   }
@@ -272,7 +282,7 @@ export class PacketBatch {
 
   /** Copy a received frame into slot `index` and setFrame. Longer than the slot: RangeError. */
   writeFrame(index: number, frame: Uint8Array): void {
-    if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
+    checkBytes(frame, 'frame');
     this.setFrame(index, frame.length, 0);
     this.slot(index).set(frame);
   }

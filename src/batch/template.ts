@@ -40,6 +40,13 @@ export interface TunnelTemplate {
   readonly maxInnerLen: number;
 }
 
+/** An optional boolean option: `undefined` gives the default; anything else but a boolean is refused. */
+function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  return value;
+}
+
 function parseField<T>(parse: (text: string) => T, value: unknown, name: string): T {
   if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${typeof value}`);
   try {
@@ -75,10 +82,14 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
   if (!Array.isArray(range) || range.length !== 2) throw new TypeError('sourcePortRange must be [low, high]');
   const portLow = checkInteger(range[0], 'sourcePortRange[0]', 1, 65535);
   const portHigh = checkInteger(range[1], 'sourcePortRange[1]', portLow, 65535);
+  const dontFragment = optionalBoolean(tunnel.dontFragment, 'dontFragment', false);
+  const udpChecksum = optionalBoolean(tunnel.udpChecksum, 'udpChecksum', true);
+  if (tunnel.gbp !== undefined && (typeof tunnel.gbp !== 'object' || tunnel.gbp === null)) throw new TypeError('gbp must be an object { group, dontLearn?, policyApplied? }');
+  if (tunnel.vlan !== undefined && (typeof tunnel.vlan !== 'object' || tunnel.vlan === null)) throw new TypeError('vlan must be an object { vid, pcp? }');
   const gbp = tunnel.gbp === undefined ? undefined : {
     group: checkInteger(tunnel.gbp.group, 'gbp.group', 0, 0xffff),
-    dontLearn: tunnel.gbp.dontLearn === true,
-    policyApplied: tunnel.gbp.policyApplied === true,
+    dontLearn: optionalBoolean(tunnel.gbp.dontLearn, 'gbp.dontLearn', false),
+    policyApplied: optionalBoolean(tunnel.gbp.policyApplied, 'gbp.policyApplied', false),
   };
   const vlans = tunnel.vlan === undefined ? [] : [{
     tpid: 0x8100,
@@ -88,7 +99,7 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
   }];
   const ipVersion = sourceIp.version;
   // RFC 8200 §8.1: over IPv6 the UDP checksum is mandatory.
-  let checksumMode = ipVersion === 6 || tunnel.udpChecksum !== false ? UDP_CHECKSUM_FULL : UDP_CHECKSUM_ZERO;
+  let checksumMode = ipVersion === 6 || udpChecksum ? UDP_CHECKSUM_FULL : UDP_CHECKSUM_ZERO;
   if (udpChecksumMode === 'offload') checksumMode = UDP_CHECKSUM_OFFLOAD;
   else if (udpChecksumMode === 'full') checksumMode = UDP_CHECKSUM_FULL;
   else if (udpChecksumMode === 'zero') {
@@ -109,7 +120,7 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
   const l4 = l3 + (ipVersion === 4
     ? ipv4.encodeInto({
         version: 4, ihl: 5, dscp: tos >> 2, ecn: tos & 3, totalLength: 0, identification: 0,
-        dontFragment: tunnel.dontFragment === true, moreFragments: false, fragmentOffset: 0, ttl,
+        dontFragment, moreFragments: false, fragmentOffset: 0, ttl,
         protocol: UDP_PROTOCOL, checksum: 0, source: source.ip, destination: destination.ip, options: new Uint8Array(0),
       }, header, l3)
     : ipv6.encodeInto({
