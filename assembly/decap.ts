@@ -13,8 +13,8 @@ import {
 import { onesComplementSum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16, fold16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_IPV4_LE, isVlanTpid } from './layout/ethernet';
 import {
-  IPV4_VERSION_IHL, IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE,
-  IPV4_DESTINATION, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_UDP, VERSION_IHL_5, FRAGMENT_BITS_LE,
+  IPV4_VERSION_IHL, IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE,
+  IPV4_DESTINATION, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_UDP, VERSION_IHL_5, FRAGMENT_BITS_LE,
 } from './layout/ipv4';
 import {
   IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_DESTINATION, IPV6_HEADER_LEN,
@@ -24,7 +24,7 @@ import {
 import { UDP_SOURCE_PORT, UDP_DESTINATION_PORT, UDP_LENGTH, UDP_CHECKSUM, UDP_HEADER_LEN } from './layout/udp';
 import {
   VXLAN_FLAGS, VXLAN_GBP_FLAGS, VXLAN_VNI, VXLAN_RESERVED, VXLAN_HEADER_LEN,
-  VXLAN_FLAG_I, VXLAN_FLAG_G, VXLAN_GBP_D, VXLAN_GBP_A,
+  VXLAN_FLAG_I, VXLAN_FLAG_G, VXLAN_GBP_DONT_LEARN, VXLAN_GBP_POLICY_APPLIED,
 } from './layout/vxlan';
 
 // Option bits (DECAP_* in src/wasm/abi.ts).
@@ -130,7 +130,7 @@ export const FAST_IPV4_INNER: usize = 50;
   const available = len - FAST_L3;
   if (totalLength > available || ((options & DECAP_STRICT) != 0 && totalLength != available)) return 0;
   if (totalLength < FAST_IPV4_MIN_LEN - FAST_L3) return 0;
-  if ((<u32>load<u16>(frame + FAST_L3 + IPV4_FLAGS_FRAGMENT) & FRAGMENT_BITS_LE) != 0) return 0;
+  if ((<u32>load<u16>(frame + FAST_L3 + IPV4_FLAGS_FRAGMENT_OFFSET) & FRAGMENT_BITS_LE) != 0) return 0;
   if (<u32>load<u8>(frame + FAST_L3 + IPV4_PROTOCOL) != IPPROTO_UDP) return 0;
   const udpLength = <usize>loadBe16(frame + FAST_IPV4_L4 + UDP_LENGTH);
   if (udpLength != totalLength - IPV4_MIN_HEADER_LEN) return 0;
@@ -286,8 +286,8 @@ export function decapFrame(
     if (totalLength < headerLen || (strict && totalLength != available)) {
       return fail(out, LENGTH_MISMATCH, LAYER_IPV4, l3 + IPV4_TOTAL_LENGTH);
     }
-    if ((loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) != 0) {
-      return fail(out, FRAGMENTED, LAYER_IPV4, l3 + IPV4_FLAGS_FRAGMENT);
+    if ((loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT_OFFSET) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK)) != 0) {
+      return fail(out, FRAGMENTED, LAYER_IPV4, l3 + IPV4_FLAGS_FRAGMENT_OFFSET);
     }
     if (<u32>load<u8>(frame + l3 + IPV4_PROTOCOL) != IPPROTO_UDP) {
       return fail(out, NOT_UDP, LAYER_IPV4, l3 + IPV4_PROTOCOL);
@@ -368,7 +368,7 @@ export function decapFrame(
     const allowedFlags = VXLAN_FLAG_I | (gbp ? VXLAN_FLAG_G : 0);
     if ((flags & ~allowedFlags) != 0) return fail(out, VXLAN_RESERVED_BITS, LAYER_VXLAN, vx + VXLAN_FLAGS);
     const gbpFlags = <u32>load<u8>(frame + vx + VXLAN_GBP_FLAGS);
-    if ((gbpFlags & ~(gbp ? VXLAN_GBP_D | VXLAN_GBP_A : 0)) != 0) {
+    if ((gbpFlags & ~(gbp ? VXLAN_GBP_DONT_LEARN | VXLAN_GBP_POLICY_APPLIED : 0)) != 0) {
       return fail(out, VXLAN_RESERVED_BITS, LAYER_VXLAN, vx + VXLAN_GBP_FLAGS);
     }
     if (!gbp && load<u16>(frame + vx + VXLAN_GBP_FLAGS + 1) != 0) {

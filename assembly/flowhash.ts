@@ -7,7 +7,7 @@
 import { loadBe16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
 import {
-  IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_DESTINATION, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, FRAGMENT_BITS_LE,
+  IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_DESTINATION, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK, FRAGMENT_BITS_LE,
 } from './layout/ipv4';
 import { IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_HEADER_LEN } from './layout/ipv6';
 
@@ -63,7 +63,7 @@ export function flowHash(frame: usize, len: usize): u32 {
   if (etherType == ETHERTYPE_IPV4 && len - l3 >= IPV4_MIN_HEADER_LEN) {
     const headerLen = (<usize>load<u8>(frame + l3) & 0x0f) << 2;
     const protocol = <u32>load<u8>(frame + l3 + IPV4_PROTOCOL);
-    const fragment = loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK);
+    const fragment = loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT_OFFSET) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK);
     const withPorts = fragment == 0 && hasPorts(protocol) && headerLen >= IPV4_MIN_HEADER_LEN && len - l3 >= headerLen + 4;
     return ipv4FlowHash(frame + l3, protocol, withPorts, headerLen);
   }
@@ -103,7 +103,7 @@ export function flowHash(frame: usize, len: usize): u32 {
 @inline export function flowHashFastIpv4(frame: usize): u32 {
   const ip = frame + ETH_HEADER_LEN;
   // Flags, fragment offset, TTL and protocol in one load: the fragment bits, then the top byte.
-  const fragmentAndProtocol = load<u32>(ip + IPV4_FLAGS_FRAGMENT);
+  const fragmentAndProtocol = load<u32>(ip + IPV4_FLAGS_FRAGMENT_OFFSET);
   const protocol = fragmentAndProtocol >> 24;
   return ipv4FlowHash(ip, protocol, (fragmentAndProtocol & FRAGMENT_BITS_LE) == 0 && hasPorts(protocol), IPV4_MIN_HEADER_LEN);
 }

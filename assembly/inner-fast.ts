@@ -6,7 +6,7 @@
 import { fold16, swap16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, ETHERTYPE_IPV4_IHL_5_LE } from './layout/ethernet';
 import {
-  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_MIN_HEADER_LEN, IPPROTO_TCP, IPPROTO_UDP, FRAGMENT_BITS_LE,
+  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_MIN_HEADER_LEN, IPPROTO_TCP, IPPROTO_UDP, FRAGMENT_BITS_LE,
 } from './layout/ipv4';
 import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_HEADER_LEN } from './layout/ipv6';
 import { UDP_LENGTH, UDP_HEADER_LEN } from './layout/udp';
@@ -49,7 +49,7 @@ const ETHERTYPE_IPV6_VERSION_LE: u32 = 0x60dd86;
   if (version == 4) {
     if (<u32>load<u16>(l3 + IPV4_TOTAL_LENGTH) != swap16(innerLen - <u32>ETH_HEADER_LEN)) return false;
     // Flags, fragment offset, TTL and protocol in one load: the fragment bits, then the top byte.
-    const fragmentAndProtocol = load<u32>(l3 + IPV4_FLAGS_FRAGMENT);
+    const fragmentAndProtocol = load<u32>(l3 + IPV4_FLAGS_FRAGMENT_OFFSET);
     if ((fragmentAndProtocol & FRAGMENT_BITS_LE) != 0) return false;
     protocol = fragmentAndProtocol >> 24;
     l4 = IPV4_L4;

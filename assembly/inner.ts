@@ -12,8 +12,8 @@
 import { onesComplementSum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16, storeBe16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
 import {
-  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_DESTINATION, IPV4_MIN_HEADER_LEN,
-  IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_TCP, IPPROTO_UDP,
+  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_DESTINATION, IPV4_MIN_HEADER_LEN,
+  IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_TCP, IPPROTO_UDP,
 } from './layout/ipv4';
 import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_DESTINATION, IPV6_HEADER_LEN } from './layout/ipv6';
 import { UDP_LENGTH, UDP_CHECKSUM, UDP_HEADER_LEN } from './layout/udp';
@@ -65,7 +65,7 @@ export function locateInnerL4(frame: usize, len: usize): u32 {
     if ((versionIhl >> 4) != 4 || headerLen < IPV4_MIN_HEADER_LEN) return 0;
     const totalLength = <usize>loadBe16(frame + l3 + IPV4_TOTAL_LENGTH);
     if (totalLength < headerLen || totalLength > available) return 0;
-    if ((loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) != 0) return 0;
+    if ((loadBe16(frame + l3 + IPV4_FLAGS_FRAGMENT_OFFSET) & (IPV4_FLAG_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK)) != 0) return 0;
     protocol = <u32>load<u8>(frame + l3 + IPV4_PROTOCOL);
     start = l3 + headerLen;
     end = l3 + totalLength;

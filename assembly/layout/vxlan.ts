@@ -1,11 +1,14 @@
-// VXLAN header (RFC 7348 §5) with the Group Policy extension (draft-smith-vxlan-group-policy).
+// VXLAN header, RFC 7348 §5, with the Group Based Policy extension
+// (draft-smith-vxlan-group-policy; Linux `struct vxlanhdr_gbp` in include/net/vxlan.h).
+// The same diagram and offsets, under the same names, as src/wire/vxlan.ts (test/abi.test.ts
+// checks both).
 //
 //   0                   1                   2                   3
 //   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //  |G|R|R|R|I|R|R|R|R|D|R|R|A|R|R|R|        Group Policy ID        |
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//  |          VXLAN Network Identifier (VNI)       |   Reserved    |
+//  |                VXLAN Network Identifier (VNI) |   Reserved    |
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //
 // Without the extension, G, D, A and the Group Policy ID are reserved: "Reserved fields ...
@@ -19,10 +22,11 @@ export const VXLAN_VNI: usize = 4;
 export const VXLAN_RESERVED: usize = 7;
 export const VXLAN_HEADER_LEN: usize = 8;
 
+/** Byte 0. */
 export const VXLAN_FLAG_I: u32 = 0x08;
 export const VXLAN_FLAG_G: u32 = 0x80;
-export const VXLAN_GBP_D: u32 = 0x40;
-export const VXLAN_GBP_A: u32 = 0x08;
+/** Byte 1 (GBP only). */
+export const VXLAN_GBP_DONT_LEARN: u32 = 0x40;
+export const VXLAN_GBP_POLICY_APPLIED: u32 = 0x08;
 
-export const VXLAN_PORT_IANA: u32 = 4789;
-export const VXLAN_PORT_LINUX_LEGACY: u32 = 8472;
+export const MAX_VNI: u32 = 0xffffff;

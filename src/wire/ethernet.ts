@@ -1,5 +1,7 @@
 /**
- * Ethernet II header with any number (up to 8) of IEEE 802.1Q / 802.1ad VLAN tags.
+ * Ethernet II header with any number (up to 8) of IEEE 802.1Q / 802.1ad VLAN tags. The same
+ * diagram and offsets, under the same names, as the kernels' assembly/layout/ethernet.ts
+ * (test/abi.test.ts checks both).
  *
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1

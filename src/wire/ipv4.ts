@@ -1,5 +1,7 @@
 /**
  * IPv4 header, RFC 791 §3.1 (with the TOS byte split into DSCP and ECN, RFC 2474 / RFC 3168).
+ * The same diagram and offsets, under the same names, as the kernels' assembly/layout/ipv4.ts
+ * (test/abi.test.ts checks both).
  *
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1

@@ -1,5 +1,7 @@
 /**
- * IPv6 fixed header, RFC 8200 §3, and the walk over its extension headers (§4).
+ * IPv6 fixed header, RFC 8200 §3, and the walk over its extension headers (§4). The same diagram
+ * and offsets, under the same names, as the kernels' assembly/layout/ipv6.ts (test/abi.test.ts
+ * checks both).
  *
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -48,7 +50,10 @@ export const IPV6_HEADER_LEN = 40;
 /** Within an extension header, relative to its start. */
 export const EXT_NEXT_HEADER = 0;
 export const EXT_LENGTH = 1;
+/** The unit of Hdr Ext Len. */
 export const EXT_UNIT = 8;
+/** The shortest extension header: Hdr Ext Len 0. */
+export const EXT_MIN_LEN = 8;
 export const FRAGMENT_HEADER_LEN = 8;
 /** Longer chains are refused rather than walked: real traffic has one or two. */
 export const MAX_EXTENSION_HEADERS = 8;
@@ -86,7 +91,7 @@ function walk(buf: Uint8Array, offset: number, found?: Ipv6ExtensionHeader[]): U
       throw new DecodeError('BAD_IPV6_EXTENSION', 'ipv6', at, `more than ${MAX_EXTENSION_HEADERS} extension headers`);
     }
     // Every extension header is at least 8 bytes, so its two leading bytes are readable after this.
-    if (at + EXT_UNIT > buf.length) throw new DecodeError('BAD_IPV6_EXTENSION', 'ipv6', at, 'runs past the end of the packet');
+    if (at + EXT_MIN_LEN > buf.length) throw new DecodeError('BAD_IPV6_EXTENSION', 'ipv6', at, 'runs past the end of the packet');
     const length = protocol === IpProtocol.Fragment ? FRAGMENT_HEADER_LEN : (buf[at + EXT_LENGTH] + 1) * EXT_UNIT;
     if (at + length > buf.length) throw new DecodeError('BAD_IPV6_EXTENSION', 'ipv6', at, 'runs past the end of the packet');
     found?.push({ type: protocol, length });

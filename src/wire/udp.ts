@@ -1,5 +1,6 @@
 /**
- * UDP header, RFC 768.
+ * UDP header, RFC 768. The same diagram and offsets, under the same names, as the kernels'
+ * assembly/layout/udp.ts (test/abi.test.ts checks both).
  *
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1

@@ -1,6 +1,8 @@
 /**
  * VXLAN header, RFC 7348 §5, with the Group Based Policy extension
  * (draft-smith-vxlan-group-policy; Linux `struct vxlanhdr_gbp` in include/net/vxlan.h).
+ * The same diagram and offsets, under the same names, as the kernels' assembly/layout/vxlan.ts
+ * (test/abi.test.ts checks both).
  *
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
