@@ -91,7 +91,7 @@ export const COUNTER_COUNT = 32;
 export const COUNTER_INVALID_SLOT = 31;
 
 /**
- * Every kernel, in the order assembly/index.ts exports them: the one list the loader binds, the
+ * Every kernel, in the order the WASM module exports them: the one list the loader binds, the
  * reference implements and test/abi.test.ts compares with the WASM module's exports (which add
  * only `memory`, `reserve` and `simdEnabled`).
  */
