@@ -5,16 +5,16 @@
 // and by each backend's decapBatch on a one-slot batch (which has its own fast path; an expected
 // VNI becomes a one-member VNI set). All six must agree on the whole result record (status,
 // layer, offset, or every header offset, lengths, VNI and source port); no kernel may trap; and
-// every accepted frame must really be valid (test/helpers/frames.ts acceptedFrameProblem).
+// every accepted frame must really be valid (test/helpers/fuzz.ts acceptedFrameProblem).
 // Prints the count and every disagreement.
 // Calling the kernels directly (not useBackend + decapsulate) keeps it at ~10 µs a case.
 import fc from 'fast-check';
 import { decapSettings, decapsulate, encapsulate } from '../src/api';
 import { createKernels, MAX_FRAME_LEN, useBackend } from '../src/backend';
 import { COUNTER_COUNT, DECAP_CHECK_VNI, META_FRAME_LEN, META_FRAME_OFFSET, META_LEN, RESULT_LEN, type Kernels } from '../src/wasm/abi';
-import {
-  acceptedFrameProblem, BACKENDS, decapOptionsFor, hex, mutate, mutationsArbitrary, tunnelArbitrary,
-} from '../test/helpers/frames';
+import { BACKENDS } from '../test/helpers/backends';
+import { hex } from '../test/helpers/bytes';
+import { acceptedFrameProblem, decapOptionsFor, mutate, mutationsArbitrary, tunnelArbitrary } from '../test/helpers/fuzz';
 import type { DecapOptions } from '../src/types';
 
 const count = Number(process.argv[2] ?? 1_000_000);

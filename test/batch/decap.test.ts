@@ -3,27 +3,23 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DecodeError, DecodeStatus, createKernels, decapsulate, encapsulate } from '../../src/index';
-import type { BackendName, Kernels } from '../../src/wasm/abi';
+import type { Kernels } from '../../src/wasm/abi';
 import { META_LEN, SLOT_INVALID } from '../../src/wasm/abi';
-import { simdSupported } from '../../src/wasm/loader';
 import { Decapsulator, PacketBatch } from '../../src/batch/index';
 import type { DecapsulatorOptions } from '../../src/batch/index';
-import { PEERS, innerFrame, prng, randomInt } from './helpers';
+import { BACKENDS } from '../helpers/backends';
+import { hex } from '../helpers/bytes';
+import { innerFrame, PEERS } from '../helpers/frames';
+import { prng, randomInt } from '../helpers/random';
 
-const BACKENDS: BackendName[] = simdSupported() ? ['wasm-simd', 'wasm-scalar', 'reference'] : ['wasm-scalar', 'reference'];
-if (!simdSupported()) console.error('!!! this engine has no WebAssembly SIMD: the wasm-simd backend is NOT tested here');
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
 
 /** Valid frames from the object API, then damaged: bit flips, truncation, trailing bytes, garbage. */
 function randomFrames(seed: number, count: number): Uint8Array[] {
   const random = prng(seed);
   return Array.from({ length: count }, (_, i) => {
     const tunnel = PEERS[randomInt(random, 0, PEERS.length - 1)];
-    const inner = innerFrame({ ipVersion: random() < 0.5 ? 4 : 6, protocol: random() < 0.5 ? 6 : 17, payloadLen: randomInt(random, 0, 400), seed: i });
-    let frame = encapsulate(inner.bytes, tunnel);
+    const inner = innerFrame({ ipVersion: random() < 0.5 ? 4 : 6, transport: random() < 0.5 ? 'tcp' : 'udp', payloadLen: randomInt(random, 0, 400), payload: 'random', seed: i });
+    let frame = encapsulate(inner, tunnel);
     const damage = random();
     if (damage < 0.3) {
       frame = frame.slice();
@@ -109,7 +105,7 @@ for (const backend of BACKENDS) {
   test(`${backend}: a VNI set accepts its members only, judged where a single VNI is`, () => {
     const kernels = createKernels(backend);
     const batch = new PacketBatch({ capacity: 8, kernels });
-    const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 50 }).bytes;
+    const inner = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 50 });
     const frames = PEERS.map((tunnel) => encapsulate(inner, tunnel));
     frames.forEach((frame, i) => batch.writeFrame(i, frame));
     // A frame whose inner frame is too short and whose VNI is wrong: VNI_MISMATCH, as decapsulate says.
@@ -149,7 +145,7 @@ for (const backend of BACKENDS) {
   test(`${backend}: slots whose frame does not fit are SLOT_INVALID and counted; the raw kernel never traps`, () => {
     const kernels: Kernels = createKernels(backend);
     const batch = new PacketBatch({ capacity: 3, slotSize: 256, kernels });
-    const frame = encapsulate(innerFrame({ ipVersion: 4, protocol: 6, payloadLen: 10 }).bytes, PEERS[0]);
+    const frame = encapsulate(innerFrame({ ipVersion: 4, transport: 'tcp', payloadLen: 10 }), PEERS[0]);
     for (let i = 0; i < 3; i++) batch.writeFrame(i, frame);
     const words = META_LEN / 4;
     batch.meta[1 * words + 44 / 4] = -4; // frame offset

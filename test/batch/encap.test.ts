@@ -3,20 +3,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createKernels, decapsulate, encapsulate, useBackend, backendName } from '../../src/index';
-import type { BackendName, Kernels } from '../../src/wasm/abi';
+import type { Kernels } from '../../src/wasm/abi';
 import {
   META_LEN, SLOT_INVALID, SLOT_NO_PEER, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_L4, TEMPLATE_LEN, TEMPLATE_UDP_CHECKSUM_MODE,
 } from '../../src/wasm/abi';
-import { simdSupported } from '../../src/wasm/loader';
 import { Encapsulator, PacketBatch, verifyInnerChecksum } from '../../src/batch/index';
-import { PEERS, TUNNEL_V4, innerFrame, prng, randomBytesFrame, randomInt, sum16 } from './helpers';
+import { BACKENDS } from '../helpers/backends';
+import { hex, naiveSum } from '../helpers/bytes';
+import { buildInnerFrame, innerFrame, PEERS, randomBytesFrame, TUNNEL_V4, type InnerSpec } from '../helpers/frames';
+import { prng, randomInt } from '../helpers/random';
 
-const BACKENDS: BackendName[] = simdSupported() ? ['wasm-simd', 'wasm-scalar', 'reference'] : ['wasm-scalar', 'reference'];
-if (!simdSupported()) console.error('!!! this engine has no WebAssembly SIMD: the wasm-simd backend is NOT tested here');
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
 
 /** Random inner frames: real TCP/UDP over IPv4/IPv6 (sometimes tagged), and random bytes. */
 function randomInners(seed: number, count: number, maxLen = 1514): Uint8Array[] {
@@ -24,9 +20,9 @@ function randomInners(seed: number, count: number, maxLen = 1514): Uint8Array[] 
   return Array.from({ length: count }, (_, i) => {
     if (random() < 0.2) return randomBytesFrame(random, randomInt(random, 14, maxLen));
     const ipVersion = random() < 0.5 ? 4 : 6;
-    const protocol = random() < 0.5 ? 6 : 17;
-    const headers = 14 + (ipVersion === 4 ? 20 : 40) + (protocol === 6 ? 20 : 8) + 4;
-    return innerFrame({ ipVersion, protocol, payloadLen: randomInt(random, 0, maxLen - headers), vlan: random() < 0.3, seed: seed * 1000 + i }).bytes;
+    const transport = random() < 0.5 ? 'tcp' : 'udp';
+    const headers = 14 + (ipVersion === 4 ? 20 : 40) + (transport === 'tcp' ? 20 : 8) + 4;
+    return innerFrame({ ipVersion, transport, payloadLen: randomInt(random, 0, maxLen - headers), vlan: random() < 0.3 ? 100 : undefined, payload: 'random', seed: seed * 1000 + i });
   });
 }
 
@@ -108,11 +104,11 @@ test('one run mixing fast, deferred and refused slots: same bytes, records and i
           const seed = i + 1;
           if (kind === 'bytes') batch.writeInner(i, randomBytesFrame(prng(seed), 14 + seed * 7));
           else if (kind === 'partial') {
-            const partial = innerFrame({ ipVersion: 4, protocol: 6, payloadLen: seed * 3, partial: true, seed });
+            const partial = buildInnerFrame({ ipVersion: 4, transport: 'tcp', payloadLen: seed * 3, l4Checksum: 'partial', seed });
             batch.writeInner(i, partial.bytes);
-            batch.setPartialChecksum(i, partial.csumStart, partial.csumOffset);
+            batch.setPartialChecksum(i, partial.l4, partial.checksumOffset);
           } else {
-            batch.writeInner(i, innerFrame({ ipVersion: kind === 'ipv6' ? 6 : 4, protocol: seed % 2 ? 6 : 17, payloadLen: seed * 5, vlan: kind === 'vlan', seed }).bytes);
+            batch.writeInner(i, innerFrame({ ipVersion: kind === 'ipv6' ? 6 : 4, transport: seed % 2 ? 'tcp' : 'udp', payloadLen: seed * 5, vlan: kind === 'vlan' ? 100 : undefined, seed }));
           }
           if (kind === 'short') batch.meta[i * words + 28 / 4] = 13;
           if (kind === 'long') batch.meta[i * words + 28 / 4] = batch.slotStride;
@@ -152,15 +148,15 @@ for (const backend of BACKENDS) {
     const kernels = createKernels(backend);
     const full = new Encapsulator(PEERS, { kernels, udpChecksumMode: 'full' });
     const offload = new Encapsulator(PEERS, { kernels, udpChecksumMode: 'offload' });
-    const specs = [
-      { ipVersion: 4, protocol: 6, payloadLen: 1400 }, { ipVersion: 4, protocol: 17, payloadLen: 1 },
-      { ipVersion: 6, protocol: 6, payloadLen: 777, vlan: true }, { ipVersion: 6, protocol: 17, payloadLen: 0 },
-      { ipVersion: 4, protocol: 17, payloadLen: 300, zeroUdpChecksum: true },
+    const specs: InnerSpec[] = [
+      { ipVersion: 4, transport: 'tcp', payloadLen: 1400 }, { ipVersion: 4, transport: 'udp', payloadLen: 1 },
+      { ipVersion: 6, transport: 'tcp', payloadLen: 777, vlan: 100 }, { ipVersion: 6, transport: 'udp', payloadLen: 0 },
+      { ipVersion: 4, transport: 'udp', payloadLen: 300, l4Checksum: 'zero' },
     ] as const;
     const batch = new PacketBatch({ capacity: 2, kernels });
     for (const spec of specs) {
       for (let peer = 0; peer < PEERS.length; peer++) {
-        const inner = innerFrame({ ...spec, seed: peer }).bytes;
+        const inner = innerFrame({ ...spec, seed: peer });
         batch.writeInner(0, inner, peer);
         batch.writeInner(1, inner, peer);
         full.setIdentification(peer, 5);
@@ -172,8 +168,8 @@ for (const backend of BACKENDS) {
         offload.run(batch, 2);
         assert.is(hex(batch.frame(1)), fullFrame, `${JSON.stringify(spec)} peer ${peer}`);
       }
-      if ('zeroUdpChecksum' in spec) continue;
-      const corrupt = innerFrame({ ...spec, corrupt: true }).bytes;
+      if (spec.l4Checksum === 'zero') continue;
+      const corrupt = innerFrame({ ...spec, l4Checksum: 'bad' });
       assert.is(verifyInnerChecksum(corrupt), 'bad');
       batch.writeInner(0, corrupt, 0);
       full.setIdentification(0, 9);
@@ -194,32 +190,32 @@ for (const backend of BACKENDS) {
     const kernels = createKernels(backend);
     const encapsulator = new Encapsulator(TUNNEL_V4, { kernels, udpChecksumMode: 'offload' });
     const batch = new PacketBatch({ capacity: 4, kernels });
-    const specs = [
-      { ipVersion: 4, protocol: 6, payloadLen: 1000 }, { ipVersion: 6, protocol: 17, payloadLen: 33 },
-      { ipVersion: 4, protocol: 17, payloadLen: 0, vlan: true }, { ipVersion: 6, protocol: 6, payloadLen: 5 },
+    const specs: InnerSpec[] = [
+      { ipVersion: 4, transport: 'tcp', payloadLen: 1000 }, { ipVersion: 6, transport: 'udp', payloadLen: 33 },
+      { ipVersion: 4, transport: 'udp', payloadLen: 0, vlan: 100 }, { ipVersion: 6, transport: 'tcp', payloadLen: 5 },
     ] as const;
     specs.forEach((spec, i) => {
-      const partial = innerFrame({ ...spec, partial: true });
+      const partial = buildInnerFrame({ ...spec, l4Checksum: 'partial' });
       batch.writeInner(i, partial.bytes);
-      batch.setPartialChecksum(i, partial.csumStart, partial.csumOffset);
+      batch.setPartialChecksum(i, partial.l4, partial.checksumOffset);
       assert.is(batch.innerChecksum(i), 'bad', 'partial before');
     });
     assert.is(encapsulator.run(batch, 4), 4);
     specs.forEach((spec, i) => {
-      assert.is(hex(batch.inner(i)), hex(innerFrame(spec).bytes), `slot ${i}: completed inner equals a fully computed one`);
+      assert.is(hex(batch.inner(i)), hex(innerFrame(spec)), `slot ${i}: completed inner equals a fully computed one`);
       const decoded = decapsulate(batch.frame(i).slice());
-      assert.is(hex(decoded.inner), hex(innerFrame(spec).bytes));
+      assert.is(hex(decoded.inner), hex(innerFrame(spec)));
     });
     // Running again does not complete twice (the request was consumed).
     assert.is(encapsulator.run(batch, 4), 4);
-    specs.forEach((spec, i) => assert.is(hex(batch.inner(i)), hex(innerFrame(spec).bytes)));
+    specs.forEach((spec, i) => assert.is(hex(batch.inner(i)), hex(innerFrame(spec))));
   });
 
   test(`${backend}: slots that do not fit are reported, not trapped on, and the others go through`, () => {
     const kernels = createKernels(backend);
     const encapsulator = new Encapsulator([TUNNEL_V4, PEERS[2]], { kernels });
     const batch = new PacketBatch({ capacity: 6, slotSize: 256, kernels });
-    const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 20 }).bytes;
+    const inner = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 20 });
     for (let i = 0; i < 6; i++) batch.writeInner(i, inner, i % 2);
     const meta = batch.meta;
     const words = META_LEN / 4;
@@ -240,7 +236,7 @@ for (const backend of BACKENDS) {
     const kernels = createKernels(backend);
     const encapsulator = new Encapsulator([TUNNEL_V4, PEERS[1]], { kernels });
     const batch = new PacketBatch({ capacity: 4, kernels });
-    const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 40 }).bytes;
+    const inner = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 40 });
     [0, 0, 1, 1].forEach((peer, i) => batch.writeInner(i, inner, peer));
     assert.is(encapsulator.run(batch, 4), 4);
     const template = new DataView(kernels.bytes.buffer, kernels.bytes.byteOffset + encapsulator.templatesPtr, TEMPLATE_LEN);
@@ -286,11 +282,11 @@ for (const backend of BACKENDS) {
     useBackend(backend);
     try {
       const kernels = createKernels(backend);
-      const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 180 }).bytes;
+      const inner = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 180 });
       const encapsulator = new Encapsulator(TUNNEL_V4, { kernels });
       const small = new PacketBatch({ capacity: 1, slotSize: 200, kernels });
       const large = new PacketBatch({ capacity: 1, slotSize: 4000, kernels });
-      const big = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 3000 }).bytes;
+      const big = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 3000 });
       for (const [tunnel, peerName] of [[TUNNEL_V4, 'untagged'], [PEERS[3], 'tagged, GBP, fixed port'], [PEERS[1], 'port 8472']] as const) {
         if (tunnel !== TUNNEL_V4) encapsulator.setTunnel(0, tunnel);
         encapsulator.setIdentification(0, 77);
@@ -300,7 +296,7 @@ for (const backend of BACKENDS) {
         const ip = tunnel.vlan ? 18 : 14;
         expected[ip + 4] = 0;
         expected[ip + 5] = 77;
-        const sum = ~sum16(expected.map((byte, i) => (i === ip + 10 || i === ip + 11 ? 0 : byte)), ip, ip + 20) & 0xffff;
+        const sum = ~naiveSum(expected.map((byte, i) => (i === ip + 10 || i === ip + 11 ? 0 : byte)).subarray(ip, ip + 20)) & 0xffff;
         expected[ip + 10] = sum >> 8;
         expected[ip + 11] = sum & 0xff;
         // The object API computes the UDP checksum over its own bytes: compare all but that field.
@@ -327,15 +323,15 @@ test('udpChecksumMode: zero is IPv4 only; unknown modes are rejected', () => {
   assert.throws(() => new Encapsulator([TUNNEL_V4, { ...TUNNEL_V4, vni: -1 }]), (error: Error) => /tunnel 1: vni/.test(error.message));
   const kernels = createKernels('reference');
   const batch = new PacketBatch({ capacity: 1, kernels });
-  batch.writeInner(0, innerFrame({ ipVersion: 4, protocol: 6, payloadLen: 10 }).bytes);
+  batch.writeInner(0, innerFrame({ ipVersion: 4, transport: 'tcp', payloadLen: 10 }));
   new Encapsulator(TUNNEL_V4, { kernels, udpChecksumMode: 'zero' }).run(batch, 1);
   const frame = batch.frame(0);
   assert.is((frame[40] << 8) | frame[41], 0, 'zero mode leaves the UDP checksum 0');
   new Encapsulator({ ...TUNNEL_V4, udpChecksum: false }, { kernels, udpChecksumMode: 'full' }).run(batch, 1);
   const checked = batch.frame(0);
   const udpLength = checked.length - 34;
-  const pseudo = sum16(checked, 26, 34, 17 + udpLength);
-  assert.is(sum16(checked, 34, checked.length, pseudo), 0xffff, "'full' overrides udpChecksum: false");
+  const pseudo = naiveSum(checked.subarray(26, 34), 17 + udpLength);
+  assert.is(naiveSum(checked.subarray(34), pseudo), 0xffff, "'full' overrides udpChecksum: false");
 });
 
 test('a batch and an encapsulator on different kernels are refused; count is checked', () => {

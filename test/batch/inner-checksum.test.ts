@@ -3,18 +3,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createKernels, useBackend, backendName } from '../../src/index';
-import type { BackendName } from '../../src/wasm/abi';
-import { simdSupported } from '../../src/wasm/loader';
 import { completeInnerChecksum, verifyInnerChecksum } from '../../src/batch/index';
-import { innerFrame, prng } from './helpers';
+import { BACKENDS } from '../helpers/backends';
+import { buildInnerFrame, innerFrame, type InnerSpec } from '../helpers/frames';
+import { prng } from '../helpers/random';
 
-const BACKENDS: BackendName[] = simdSupported() ? ['wasm-simd', 'wasm-scalar', 'reference'] : ['wasm-scalar', 'reference'];
-
-const SPECS = [
-  { ipVersion: 4, protocol: 6, payloadLen: 0 }, { ipVersion: 4, protocol: 6, payloadLen: 1401 },
-  { ipVersion: 4, protocol: 17, payloadLen: 3 }, { ipVersion: 6, protocol: 6, payloadLen: 999, vlan: true },
-  { ipVersion: 6, protocol: 17, payloadLen: 1452 },
-] as const;
+const SPECS: InnerSpec[] = [
+  { ipVersion: 4, transport: 'tcp', payloadLen: 0 }, { ipVersion: 4, transport: 'tcp', payloadLen: 1401 },
+  { ipVersion: 4, transport: 'udp', payloadLen: 3 }, { ipVersion: 6, transport: 'tcp', payloadLen: 999, vlan: 100 },
+  { ipVersion: 6, transport: 'udp', payloadLen: 1452 },
+];
 
 for (const backend of BACKENDS) {
   test(`${backend}: verify says valid, bad, none or unsupported`, () => {
@@ -22,12 +20,12 @@ for (const backend of BACKENDS) {
     useBackend(backend);
     try {
       for (const spec of SPECS) {
-        assert.is(verifyInnerChecksum(innerFrame(spec).bytes), 'valid', JSON.stringify(spec));
-        assert.is(verifyInnerChecksum(innerFrame({ ...spec, corrupt: true }).bytes), 'bad', JSON.stringify(spec));
-        const frame = innerFrame(spec).bytes;
+        assert.is(verifyInnerChecksum(innerFrame(spec)), 'valid', JSON.stringify(spec));
+        assert.is(verifyInnerChecksum(innerFrame({ ...spec, l4Checksum: 'bad' })), 'bad', JSON.stringify(spec));
+        const frame = innerFrame(spec);
         assert.is(verifyInnerChecksum(frame.subarray(0, frame.length - 1)), 'unsupported', 'IP length beyond the bytes');
       }
-      assert.is(verifyInnerChecksum(innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 9, zeroUdpChecksum: true }).bytes), 'none');
+      assert.is(verifyInnerChecksum(innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 9, l4Checksum: 'zero' })), 'none');
       const arp = new Uint8Array(42);
       arp[12] = 0x08;
       arp[13] = 0x06;
@@ -35,7 +33,7 @@ for (const backend of BACKENDS) {
       assert.is(verifyInnerChecksum(new Uint8Array(3)), 'unsupported');
       // Ethernet padding after a short IP packet is not part of the segment.
       const padded = new Uint8Array(80);
-      const small = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 2 }).bytes;
+      const small = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 2 });
       padded.set(small);
       assert.is(verifyInnerChecksum(padded), 'valid');
     } finally {
@@ -48,11 +46,11 @@ for (const backend of BACKENDS) {
     useBackend(backend);
     try {
       for (const spec of SPECS) {
-        const partial = innerFrame({ ...spec, partial: true });
-        completeInnerChecksum(partial.bytes, partial.csumStart, partial.csumOffset);
-        assert.equal([...partial.bytes], [...innerFrame(spec).bytes], JSON.stringify(spec));
+        const partial = buildInnerFrame({ ...spec, l4Checksum: 'partial' });
+        completeInnerChecksum(partial.bytes, partial.l4, partial.checksumOffset);
+        assert.equal([...partial.bytes], [...innerFrame(spec)], JSON.stringify(spec));
       }
-      const frame = innerFrame(SPECS[0]).bytes;
+      const frame = innerFrame(SPECS[0]);
       assert.throws(() => completeInnerChecksum(frame, frame.length - 1, 0), RangeError);
       assert.throws(() => completeInnerChecksum(frame, -1, 0), RangeError);
     } finally {

@@ -3,19 +3,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createKernels, decapsulate } from '../../src/index';
-import type { BackendName } from '../../src/wasm/abi';
-import { simdSupported } from '../../src/wasm/loader';
 import { DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, Decapsulator, Encapsulator, JUMBO_SLOT_SIZE, PacketBatch } from '../../src/batch/index';
-import { TUNNEL_V4, innerFrame } from './helpers';
-
-const BACKENDS: BackendName[] = simdSupported() ? ['wasm-simd', 'wasm-scalar', 'reference'] : ['wasm-scalar', 'reference'];
+import { BACKENDS } from '../helpers/backends';
+import { innerFrame, TUNNEL_V4 } from '../helpers/frames';
 
 for (const backend of BACKENDS) {
   test(`${backend}: views are rebuilt after the memory grows, contents intact, kernels still right`, () => {
     const kernels = createKernels(backend);
     const batch = new PacketBatch({ capacity: 4, kernels });
     const encapsulator = new Encapsulator(TUNNEL_V4, { kernels });
-    const inner = innerFrame({ ipVersion: 4, protocol: 17, payloadLen: 100 }).bytes;
+    const inner = innerFrame({ ipVersion: 4, transport: 'udp', payloadLen: 100 });
     const oldPayload = batch.payload(0);
     oldPayload.set(inner);
     batch.setInner(0, inner.length);
@@ -58,7 +55,7 @@ test('defaults and options: 256 slots of 1536 bytes, jumbo slots on request, bad
   assert.ok(batch.slotStride >= 128 + 1536 && batch.slotStride % 64 === 0);
   assert.is(batch.payload(255).length, batch.slotStride - 128);
   const jumbo = new PacketBatch({ kernels, capacity: 2, slotSize: JUMBO_SLOT_SIZE });
-  const inner = innerFrame({ ipVersion: 6, protocol: 6, payloadLen: 9000 - 40 - 20 }).bytes;
+  const inner = innerFrame({ ipVersion: 6, transport: 'tcp', payloadLen: 9000 - 40 - 20 });
   jumbo.writeInner(1, inner);
   assert.is(new Encapsulator(TUNNEL_V4, { kernels }).run(jumbo, 2), 1, 'slot 0 is empty (length 0), slot 1 carries a 9014-byte frame');
   assert.is(jumbo.frameLength(1), inner.length + 50);
@@ -74,7 +71,7 @@ test('replicate copies one inner frame to other slots for other peers', () => {
   const peers = [TUNNEL_V4, { ...TUNNEL_V4, destination: { ...TUNNEL_V4.destination, ip: '10.1.0.9' } }];
   const encapsulator = new Encapsulator(peers, { kernels });
   const batch = new PacketBatch({ capacity: 2, kernels });
-  const inner = innerFrame({ ipVersion: 4, protocol: 6, payloadLen: 64 }).bytes;
+  const inner = innerFrame({ ipVersion: 4, transport: 'tcp', payloadLen: 64 });
   batch.writeInner(0, inner, 0);
   batch.replicate(0, 1, 1);
   assert.is(encapsulator.run(batch, 2), 2);

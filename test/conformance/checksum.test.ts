@@ -4,7 +4,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backendName, checksum, onesComplementSum, updateChecksum, useBackend } from '../../src/index';
 import { workspace } from '../../src/backend';
-import { BACKENDS, naiveSum } from '../helpers/frames';
+import { BACKENDS } from '../helpers/backends';
+import { naiveSum } from '../helpers/bytes';
 
 /** xorshift32 bytes: deterministic, so a failure names a reproducible input. */
 function randomBytes(length: number, seed: number): Uint8Array {

@@ -11,9 +11,9 @@ import {
   type DecapOptions, type TunnelOptions, type VxlanFrame,
 } from '../../src/index';
 import { workspace } from '../../src/backend';
-import {
-  BACKENDS, fixIpv4Checksum, fixUdpChecksum, fromHex, hex, innerFrame, ipv4Frame, ipv4Tunnel, ipv6Frame, ipv6Tunnel,
-} from '../helpers/frames';
+import { BACKENDS } from '../helpers/backends';
+import { fromHex, hex } from '../helpers/bytes';
+import { fixIpv4Checksum, fixUdpChecksum, innerFrame, ipv4Frame, ipv4Tunnel, ipv6Frame, ipv6Tunnel } from '../helpers/frames';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/frames/fixtures.json', import.meta.url), 'utf8')) as
   Record<string, { spec: Record<string, unknown>; hex: string }>;

@@ -7,9 +7,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backendName, decapsulate, encapsulate, useBackend, type TunnelOptions } from '../../src/index';
 import { workspace } from '../../src/backend';
-import {
-  BACKENDS, fromHex, hex, innerFrame, ipv4Tunnel, ipv6Tunnel, naiveSum, UDP_LEN, VXLAN_LEN,
-} from '../helpers/frames';
+import { BACKENDS } from '../helpers/backends';
+import { fromHex, hex, naiveSum } from '../helpers/bytes';
+import { innerFrame, ipv4Tunnel, ipv6Tunnel, UDP_LEN, VXLAN_LEN } from '../helpers/frames';
 
 const BUILDER = fileURLToPath(new URL('../fixtures/frames/build_frame.py', import.meta.url));
 

@@ -6,7 +6,9 @@ import * as assert from 'uvu/assert';
 import { checksum, createKernels, decapsulate, encapsulate, onesComplementSum, useBackend } from '../../src/index';
 import { workspace } from '../../src/backend';
 import { DECAP_STRICT, DECAP_VERIFY_CHECKSUMS, RESULT_INNER, RESULT_INNER_LEN, RESULT_LEN, RESULT_STATUS } from '../../src/wasm/abi';
-import { BACKENDS, hex, innerFrame, ipv4Frame, ipv6Tunnel, naiveSum } from '../helpers/frames';
+import { BACKENDS } from '../helpers/backends';
+import { hex, naiveSum } from '../helpers/bytes';
+import { innerFrame, ipv4Frame, ipv6Tunnel } from '../helpers/frames';
 
 const MiB = 1 << 20;
 

@@ -7,10 +7,12 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decapsulate, encapsulate, useBackend, type DecapOptions } from '../../src/index';
+import { BACKENDS } from '../helpers/backends';
+import { hex } from '../helpers/bytes';
+import { innerFrame, ipv4Frame } from '../helpers/frames';
 import {
-  acceptedFrameProblem, BACKENDS, decapOptionsArbitrary, decodeOutcome, describeFrame, hex, innerFrame, ipv4Frame,
-  decapOptionsFor, mutate, mutationsArbitrary, tunnelArbitrary,
-} from '../helpers/frames';
+  acceptedFrameProblem, decapOptionsArbitrary, decapOptionsFor, decodeOutcome, describeFrame, mutate, mutationsArbitrary, tunnelArbitrary,
+} from '../helpers/fuzz';
 
 const counts = { accepted: 0, rejected: 0 };
 // What the cases reached, printed at the end so a too-shallow generator is visible.

@@ -4,7 +4,9 @@ import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backendName, decapsulate, encapsulate, parseIp, parseMac, useBackend, type TunnelOptions } from '../../src/index';
-import { BACKENDS, hex, innerArbitrary, naiveSum, tunnelArbitrary } from '../helpers/frames';
+import { BACKENDS } from '../helpers/backends';
+import { hex, naiveSum } from '../helpers/bytes';
+import { innerArbitrary, tunnelArbitrary } from '../helpers/fuzz';
 
 const RUNS = 250;
 
