@@ -14,7 +14,9 @@ import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decapsulate, DecodeError, encapsulate, readPcap, type DecapOptions, type VxlanFrame } from '../../src/index';
-import { hasCommand, hex, innerIcmpEchoRequest, isRoot, netnsUnusable, PYTHON, run, warnSkipped } from './tools';
+import { hex } from '../helpers/bytes';
+import { innerFrame } from '../helpers/frames';
+import { hasCommand, isRoot, netnsUnusable, PYTHON, run, warnSkipped } from './tools';
 import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
 
 const fixturesDir = fileURLToPath(new URL('../fixtures/kernel/', import.meta.url));
@@ -224,7 +226,8 @@ if (unusable) {
           vni: VNI, source: { mac: UNDERLAY_MAC[1], ip: underlayIp(underlay, 1) }, destination: { mac: UNDERLAY_MAC[2], ip: underlayIp(underlay, 2) },
           udpChecksum: !underlay.zeroChecksum,
         };
-        const request = (sequence: number) => encapsulate(innerIcmpEchoRequest({
+        const request = (sequence: number) => encapsulate(innerFrame({
+          transport: 'icmp',
           sourceMac: OVERLAY_MAC[1], destinationMac: OVERLAY_MAC[2], sourceIp: overlayIp(1), destinationIp: overlayIp(2),
           identifier: 0x4242, sequence, payloadLen: 33,
         }), tunnel);

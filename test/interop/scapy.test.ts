@@ -10,9 +10,11 @@ import {
   backendName, createKernels, decapsulate, DecodeError, encapsulate, Encapsulator, PacketBatch, useBackend,
   type BackendName, type DecapOptions, type TunnelOptions, type VxlanFrame,
 } from '../../src/index';
-import { fromHex, hex, innerArpRequest, innerFrame, missingTools, PYTHON, run, warnSkipped } from './tools';
+import { BACKENDS } from '../helpers/backends';
+import { fromHex, hex } from '../helpers/bytes';
+import { innerArpRequest, innerFrame } from '../helpers/frames';
+import { missingTools, PYTHON, run, warnSkipped } from './tools';
 
-const BACKENDS: BackendName[] = ['wasm-simd', 'wasm-scalar', 'reference'];
 const script = join(fileURLToPath(new URL('.', import.meta.url)), 'scapy', 'craft.py');
 
 /** Scapy's view of a frame (craft.py `view`): the shape of VxlanFrame, options and inner as hex. */

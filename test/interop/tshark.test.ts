@@ -9,10 +9,12 @@ import {
   createKernels, decapsulate, encapsulate, Encapsulator, PacketBatch, useBackend, backendName, writePcap,
   type BackendName, type TunnelOptions, type UdpChecksumMode,
 } from '../../src/index';
-import { hex, INNER, innerArpRequest, innerFrame, missingTools, run, warnSkipped, type InnerSpec } from './tools';
+import { BACKENDS } from '../helpers/backends';
+import { hex } from '../helpers/bytes';
+import { INNER, innerArpRequest, innerFrame, type InnerSpec } from '../helpers/frames';
+import { missingTools, run, warnSkipped } from './tools';
 import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
 
-const BACKENDS: BackendName[] = ['wasm-simd', 'wasm-scalar', 'reference'];
 
 const FIELDS = [
   'frame.len', 'eth.src', 'eth.dst', 'vlan.id', 'vlan.priority', 'ip.src', 'ip.dst', 'ip.ttl', 'ip.dsfield',
