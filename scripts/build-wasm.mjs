@@ -8,14 +8,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const asc = join(root, 'node_modules', '.bin', 'asc');
-const common = ['assembly/index.ts', '-O3', '--runtime', 'stub', '--noAssert', '--use', 'abort='];
+const flagsOfBothBuilds = ['assembly/index.ts', '-O3', '--runtime', 'stub', '--noAssert', '--use', 'abort='];
 const builds = { simd: ['--enable', 'simd'], scalar: ['--disable', 'simd'] };
 
 mkdirSync(join(root, 'build'), { recursive: true });
 const base64 = {};
 for (const [name, flags] of Object.entries(builds)) {
   const out = join('build', `vxlan-${name}.wasm`);
-  execFileSync(asc, [...common, ...flags, '-o', out, '-t', out.replace(/\.wasm$/, '.wat')], { cwd: root, stdio: 'inherit' });
+  execFileSync(asc, [...flagsOfBothBuilds, ...flags, '-o', out, '-t', out.replace(/\.wasm$/, '.wat')], { cwd: root, stdio: 'inherit' });
   base64[name] = readFileSync(join(root, out)).toString('base64');
 }
 

@@ -1,6 +1,8 @@
 /**
- * The pure-TS twin of assembly/batch.ts: the same geometry checks, the same per-slot steps in
- * the same order, the same metadata record and counters.
+ * The pure-TS twin of assembly/encap-batch.ts and decap-batch.ts (geometry in batch.ts): the
+ * same geometry checks, the same per-slot steps in the same order, the same metadata record and
+ * counters. It has one loop per kernel: the WASM kernels' fast loop is a speed-up that must give
+ * the same results, and this twin is what checks that.
  */
 import {
   BATCH_INVALID, COUNTER_COUNT, COUNTER_INVALID_SLOT, DECAP_CHECK_VNI, META_CSUM_OFFSET, META_CSUM_START,

@@ -11,10 +11,10 @@ import { DecodeStatus as S, Layer } from '../errors';
 import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
 import { readU16 } from '../wire/fields';
 import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
+import { isExtensionHeader, MAX_EXTENSION_HEADERS } from '../wire/ipv6';
+import { IpProtocol } from '../wire/protocols';
 
-const IPV6_EXTENSIONS = new Set([0 /* hop-by-hop */, 43 /* routing */, 44 /* fragment */, 60 /* destination options */]);
-const MAX_EXTENSION_HEADERS = 8;
-const UDP = 17;
+const UDP = IpProtocol.UDP;
 
 export function decapFrame(
   bytes: Uint8Array, frame: number, len: number, options: number, expectedVni: number,
@@ -79,7 +79,7 @@ export function decapFrame(
     end = l3 + 40 + payloadLength;
     let nextHeaderOffset = l3 + 6;
     let cursor = l3 + 40;
-    for (let count = 0; IPV6_EXTENSIONS.has(at(nextHeaderOffset)); count++) {
+    for (let count = 0; isExtensionHeader(at(nextHeaderOffset)); count++) {
       if (at(nextHeaderOffset) === 44) return fail(S.FRAGMENTED, Layer.ipv6, cursor);
       if (count === MAX_EXTENSION_HEADERS || end - cursor < 8) return fail(S.BAD_IPV6_EXTENSION, Layer.ipv6, cursor);
       const extensionLen = (at(cursor + 1) + 1) * 8;

@@ -6,13 +6,14 @@ import { INNER_CHECKSUM_BAD, INNER_CHECKSUM_NONE, INNER_CHECKSUM_UNSUPPORTED, IN
 import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
 import { readU16, writeU16 } from '../wire/fields';
 import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
+import { UDP_CHECKSUM } from '../wire/udp';
+import { IpProtocol } from '../wire/protocols';
 
-const TCP = 6;
-const UDP = 17;
-/** TCP header (RFC 9293 §3.1): checksum at byte 16, at least 20 bytes. */
+const TCP = IpProtocol.TCP;
+const UDP = IpProtocol.UDP;
+/** TCP header (RFC 9293 §3.1): checksum at byte 16, at least 20 bytes (TCP_* in assembly/inner.ts). */
 export const TCP_CHECKSUM = 16;
 const TCP_MIN_HEADER_LEN = 20;
-const UDP_CHECKSUM = 6;
 
 /** Where locateInnerL4 found the segment (offsets from the frame) and its pseudo-header sum. */
 export const innerSegment = { start: 0, end: 0, pseudoSum: 0 };
