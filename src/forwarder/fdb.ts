@@ -1,0 +1,156 @@
+/**
+ * The forwarding database of one VNI: which remote VTEP (an endpoint id) each inner MAC address
+ * sits behind. It behaves like the Linux `vxlan` device's FDB:
+ * - static entries (configured, or programmed by an agent) are never moved or aged by learning;
+ * - learned entries come from the outer source of decapsulated frames, are refreshed by every
+ *   frame, move when the MAC shows up behind another VTEP, and age out after `ageingMs` (300 s);
+ * - when `maxEntries` is reached nothing more is learned (counted), as with the device's `maxaddress`.
+ *
+ * MAC addresses are keys of type number (48 bits fit exactly in a double), read straight from the
+ * frame with `macKeyAt`, so a lookup on the data path makes no string and no object.
+ */
+import { formatMac, parseMac } from '../wire/address';
+
+export const DEFAULT_AGEING_MS = 300_000;
+export const DEFAULT_MAX_ENTRIES = 16_384;
+
+/** The MAC address at `offset` in `bytes` as a 48-bit number. */
+export function macKeyAt(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset] * 0x10000 + (bytes[offset + 1] << 8 | bytes[offset + 2])) * 0x1000000
+    + (bytes[offset + 3] << 16 | bytes[offset + 4] << 8 | bytes[offset + 5]);
+}
+
+export function macKey(mac: string): number {
+  return macKeyAt(parseMac(mac), 0);
+}
+
+export function macText(key: number): string {
+  const bytes = new Uint8Array(6);
+  let rest = key;
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  return formatMac(bytes);
+}
+
+/** Group bit (I/G) set: broadcast or multicast. */
+export function isMulticastAt(bytes: Uint8Array, offset: number): boolean {
+  return (bytes[offset] & 1) === 1;
+}
+
+interface Entry {
+  endpoint: number;
+  isStatic: boolean;
+  /** Clock time (ms) the entry was last confirmed by a frame; unused for static entries. */
+  seenAt: number;
+}
+
+export type LearnResult = 'refreshed' | 'learned' | 'moved' | 'static' | 'full';
+
+/** One FDB change, reported to the embedding agent in batches (never one event per frame). */
+export interface FdbEvent {
+  type: 'learned' | 'moved' | 'aged';
+  vni: number;
+  mac: string;
+  /** The endpoint id the MAC is behind now (learned, moved) or was behind (aged). */
+  endpoint: number;
+}
+
+export interface FdbEntrySnapshot {
+  mac: string;
+  endpoint: number;
+  static: boolean;
+  /** Milliseconds since the entry was last confirmed (learned entries only). */
+  ageMs?: number;
+}
+
+export interface FdbOptions {
+  ageingMs?: number;
+  maxEntries?: number;
+}
+
+export class Fdb {
+  readonly ageingMs: number;
+  readonly maxEntries: number;
+  private readonly entries = new Map<number, Entry>();
+
+  constructor(options: FdbOptions = {}) {
+    this.ageingMs = options.ageingMs ?? DEFAULT_AGEING_MS;
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!(this.ageingMs > 0)) throw new RangeError(`ageingMs must be positive, got ${String(options.ageingMs)}`);
+    if (!(Number.isInteger(this.maxEntries) && this.maxEntries >= 0)) {
+      throw new RangeError(`maxEntries must be a non-negative integer, got ${String(options.maxEntries)}`);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The endpoint id behind `mac`, or -1 when unknown. */
+  lookup(mac: number): number {
+    const entry = this.entries.get(mac);
+    return entry === undefined ? -1 : entry.endpoint;
+  }
+
+  /** A frame from `mac` arrived from `endpoint` at time `now`. */
+  learn(mac: number, endpoint: number, now: number): LearnResult {
+    const entry = this.entries.get(mac);
+    if (entry !== undefined) {
+      if (entry.isStatic) return 'static';
+      entry.seenAt = now;
+      if (entry.endpoint === endpoint) return 'refreshed';
+      entry.endpoint = endpoint;
+      return 'moved';
+    }
+    if (this.entries.size >= this.maxEntries) return 'full';
+    this.entries.set(mac, { endpoint, isStatic: false, seenAt: now });
+    return 'learned';
+  }
+
+  /** Add or replace a static entry (it replaces a learned one; static entries do not count against maxEntries). */
+  setStatic(mac: number, endpoint: number): void {
+    this.entries.set(mac, { endpoint, isStatic: true, seenAt: 0 });
+  }
+
+  /** Remove an entry, static or learned. Returns whether there was one. */
+  delete(mac: number): boolean {
+    return this.entries.delete(mac);
+  }
+
+  /** Remove every entry behind `endpoint` (a peer that went away). Returns how many. */
+  deleteEndpoint(endpoint: number): number {
+    let removed = 0;
+    for (const [mac, entry] of this.entries) {
+      if (entry.endpoint === endpoint) {
+        this.entries.delete(mac);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Call `visit` with the endpoint of every entry. */
+  forEachEndpoint(visit: (endpoint: number) => void): void {
+    for (const entry of this.entries.values()) visit(entry.endpoint);
+  }
+
+  /** Remove learned entries not confirmed within ageingMs of `now`; returns their MACs and endpoints. */
+  age(now: number): { mac: number; endpoint: number }[] {
+    const aged: { mac: number; endpoint: number }[] = [];
+    for (const [mac, entry] of this.entries) {
+      if (!entry.isStatic && now - entry.seenAt >= this.ageingMs) {
+        this.entries.delete(mac);
+        aged.push({ mac, endpoint: entry.endpoint });
+      }
+    }
+    return aged;
+  }
+
+  snapshot(now: number): FdbEntrySnapshot[] {
+    return [...this.entries].map(([mac, entry]) => entry.isStatic
+      ? { mac: macText(mac), endpoint: entry.endpoint, static: true }
+      : { mac: macText(mac), endpoint: entry.endpoint, static: false, ageMs: now - entry.seenAt });
+  }
+}

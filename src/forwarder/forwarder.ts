@@ -1,0 +1,578 @@
+/**
+ * Forwarder: a userspace VTEP. It switches Ethernet frames between the devices of this host (one
+ * per VNI) and the other hosts' VTEPs over an underlay, the way the Linux `vxlan` device does:
+ *
+ *   device → frames land in PacketBatch slots (payload area)           (Device.receive)
+ *     1. drop frames with a multicast source MAC
+ *     2. destination MAC → FDB of the device's VNI → one endpoint, or every peer of the VNI for
+ *        broadcast / multicast / unknown unicast (head-end replication: PacketBatch.replicate)
+ *     3. Encapsulator.run: the VXLAN header written in place, in front of each frame, one call
+ *     4. Underlay.transmit: one batched send of the datagrams to their endpoints
+ *
+ *   underlay → datagrams land in slots, 8 bytes before the payload area (Underlay.receive;
+ *              only from admitted sources: configured peers and allowed CIDRs)
+ *     1. check the VXLAN header (strict, as Linux: I flag set, reserved bits zero; GBP bits only
+ *        with `gbp`), the VNI names a network, the inner frame holds an Ethernet header, its source
+ *        MAC is not multicast
+ *     2. learn the inner source MAC behind the datagram's source endpoint (static entries stay)
+ *     3. Device.transmit of the VNI's device: never back to the underlay (split horizon)
+ *
+ * With a UDP socket underlay the kernel writes the outer IP and UDP headers (and checks them on
+ * receive); the forwarder writes and checks the VXLAN header. Every frame that is not forwarded is
+ * counted by reason; nothing on these paths allocates per frame or makes address text.
+ */
+import { EventEmitter } from 'node:events';
+import { Encapsulator } from '../batch/encapsulator';
+import { PacketBatch } from '../batch/packet-batch';
+import type { Kernels } from '../wasm/abi';
+import { SLOT_HEADROOM } from '../wasm/abi';
+import { createKernels, defaultBackendName } from '../backend';
+import type { TunnelOptions } from '../types';
+import { parseIp } from '../wire/address';
+import { checkInteger } from '../wire/fields';
+import type { Device, Endpoint, Underlay } from './contracts';
+import { VXLAN_HEADER_LEN } from './contracts';
+import { Fdb, type FdbEntrySnapshot, type FdbEvent, isMulticastAt, macKey, macKeyAt, macText } from './fdb';
+import { AddressSet, canonicalIp } from './address-set';
+
+/** Why a frame was not forwarded. */
+export const DROP_REASONS = [
+  'TRUNCATED', 'VXLAN_I_FLAG_MISSING', 'VXLAN_RESERVED_BITS', 'UNKNOWN_VNI', 'INNER_TOO_SHORT',
+  'INNER_SOURCE_MULTICAST', 'NO_PEERS', 'OVERSIZE', 'SLOT_INVALID', 'DEVICE_ERROR', 'SEND_ERROR', 'UNKNOWN_SOURCE',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export interface NetworkOptions {
+  vni: number;
+  device: Device;
+  /** Remote VTEPs of this VNI: broadcast, multicast and unknown unicast go to each of them. */
+  peers?: readonly Endpoint[];
+  /** Static FDB entries: this MAC is behind that VTEP (never moved by learning, never aged). */
+  fdb?: readonly { mac: string; endpoint: Endpoint }[];
+}
+
+export interface ForwarderOptions {
+  underlay: Underlay;
+  networks?: readonly NetworkOptions[];
+  /** Besides the peers, accept VXLAN from sources in these CIDRs (e.g. '10.0.0.0/8'); learned from, never flooded to. */
+  allowedSources?: readonly string[];
+  /** Learned FDB entries expire after this long without a frame (default 300 000 ms, as Linux). */
+  ageingMs?: number;
+  /** Learned entries per VNI at most (default 16 384); beyond it nothing is learned (counted). */
+  maxFdbEntries?: number;
+  /** Accept the Group Policy extension's bits (G, D, A, group) instead of dropping such frames. */
+  gbp?: boolean;
+  /** Slots per batch (default 64): how many frames one kernel call and one send handle at most. */
+  batchSize?: number;
+  /** The kernels to run on (default: a fresh instance of the best backend here). */
+  kernels?: Kernels;
+  /** Milliseconds, monotonic (default performance.now): tests pass a fake clock. */
+  clock?: () => number;
+}
+
+export interface DirectionCounters {
+  frames: number;
+  bytes: number;
+}
+
+export interface NetworkCounters {
+  vni: number;
+  device: string;
+  /** Frames from the device sent towards peers (each replica counted). */
+  toUnderlay: DirectionCounters;
+  /** Frames from peers written to the device. */
+  toDevice: DirectionCounters;
+  /** Frames replicated to every peer (broadcast, multicast, unknown unicast). */
+  flooded: number;
+  fdbEntries: number;
+}
+
+export interface ForwarderCounters {
+  networks: NetworkCounters[];
+  drops: Record<DropReason, number>;
+  fdb: { learned: number; moved: number; aged: number; notLearnedFull: number };
+  /** Batches handled and the frames they held: frames / batches is the mean batch size. */
+  batches: { fromDevice: number; fromDeviceFrames: number; fromUnderlay: number; fromUnderlayFrames: number };
+}
+
+interface Network {
+  readonly vni: number;
+  readonly device: Device;
+  /** The Encapsulator tunnel that carries this VNI. */
+  readonly tunnel: number;
+  readonly fdb: Fdb;
+  /** Endpoint ids of the peers, in a typed array for the flood loop. */
+  peers: Int32Array;
+  readonly counters: NetworkCounters;
+  /** Slots of the receive batch to write to this device, gathered per batch. */
+  readonly deviceSlots: Int32Array;
+  deviceSlotCount: number;
+}
+
+/** Encapsulator tunnels reserved up front: one per VNI, so adding a network never reserves memory. */
+const MAX_NETWORKS = 256;
+/** Remote endpoints known at once (peers, FDB targets, admitted sources). */
+const MAX_ENDPOINTS = 65_536;
+/** Pump rounds per event-loop turn before yielding to timers and I/O callbacks. */
+const ROUNDS_PER_TURN = 16;
+/** VXLAN flag bits (RFC 7348 §5, GBP draft). */
+const FLAG_I = 0x08;
+const FLAG_G = 0x80;
+const GBP_D_A = 0x48;
+
+function endpointKey(endpoint: Endpoint): string {
+  return `${canonicalIp(endpoint.address)}|${endpoint.port}`;
+}
+
+export class Forwarder extends EventEmitter {
+  readonly underlay: Underlay;
+  readonly kernels: Kernels;
+  readonly batchSize: number;
+  private readonly gbp: boolean;
+  private readonly clock: () => number;
+  private readonly fdbOptions: { ageingMs: number | undefined; maxEntries: number | undefined };
+  private readonly allowed: AddressSet;
+
+  private readonly networks = new Map<number, Network>();
+  private readonly networkByTunnel: (Network | undefined)[] = [];
+  private readonly encapsulator: Encapsulator;
+  private readonly placeholderTunnel: TunnelOptions;
+  private readonly txBatch: PacketBatch;
+  private readonly rxBatch: PacketBatch;
+  private readonly txDestinations: Int32Array;
+  private readonly txSlots: Int32Array;
+  private readonly rxSources: Int32Array;
+
+  /** Endpoint ids: index into `endpoints`; a freed id is reused. */
+  private readonly endpoints: (Endpoint | undefined)[] = [];
+  private readonly endpointIds = new Map<string, number>();
+
+  private readonly drops = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>;
+  private readonly fdbCounters = { learned: 0, moved: 0, aged: 0, notLearnedFull: 0 };
+  private readonly batchCounters = { fromDevice: 0, fromDeviceFrames: 0, fromUnderlay: 0, fromUnderlayFrames: 0 };
+  private pendingEvents: FdbEvent[] = [];
+
+  private started = false;
+  private closing: Promise<void> | undefined;
+  private pumpScheduled = false;
+  private ageingTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ForwarderOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    if (typeof options.underlay !== 'object' || options.underlay === null) throw new TypeError('underlay must be an Underlay');
+    this.underlay = options.underlay;
+    this.batchSize = checkInteger(options.batchSize ?? 64, 'batchSize', 1, 1024);
+    this.gbp = options.gbp === true;
+    this.clock = options.clock ?? (() => performance.now());
+    this.fdbOptions = { ageingMs: options.ageingMs, maxEntries: options.maxFdbEntries };
+    new Fdb(this.fdbOptions); // validates both before anything is reserved
+    this.allowed = new AddressSet(options.allowedSources ?? [], 'allowedSources');
+    const networks = options.networks ?? [];
+    for (const network of networks) this.checkNetwork(network);
+
+    this.kernels = options.kernels ?? createKernels(defaultBackendName());
+    // The Encapsulator writes a whole outer header; over a UDP socket only its last 8 bytes (the
+    // VXLAN header) are sent, so the outer addresses are placeholders of the underlay's family.
+    const ip = this.underlay.family === 4 ? '192.0.2.1' : '2001:db8::1';
+    this.placeholderTunnel = {
+      vni: 0, source: { mac: '02:00:00:00:00:00', ip, port: 4789 }, destination: { mac: '02:00:00:00:00:00', ip },
+    };
+    this.encapsulator = new Encapsulator(new Array(MAX_NETWORKS).fill(this.placeholderTunnel), {
+      kernels: this.kernels, udpChecksumMode: this.underlay.family === 4 ? 'zero' : 'offload',
+    });
+    const slotSize = Math.max(1536, ...networks.map((network) => network.device.maxFrameLength));
+    this.txBatch = new PacketBatch({ capacity: this.batchSize, slotSize, kernels: this.kernels });
+    this.rxBatch = new PacketBatch({ capacity: this.batchSize, slotSize, kernels: this.kernels });
+    // Room for a whole batch flooded to a few peers before a send must be made mid-batch.
+    this.txDestinations = new Int32Array(this.batchSize * 4);
+    this.txSlots = new Int32Array(this.batchSize * 4);
+    this.rxSources = new Int32Array(this.batchSize);
+    for (const network of networks) this.addNetwork(network);
+  }
+
+  private checkNetwork(network: NetworkOptions): void {
+    if (typeof network !== 'object' || network === null) throw new TypeError('each network must be an object { vni, device, peers?, fdb? }');
+    checkInteger(network.vni, 'vni', 0, 0xffffff);
+    if (typeof network.device !== 'object' || network.device === null) throw new TypeError(`vni ${network.vni}: device must be a Device`);
+    for (const peer of network.peers ?? []) this.checkEndpoint(peer, `vni ${network.vni}: peer`);
+    for (const entry of network.fdb ?? []) {
+      macKey(entry.mac);
+      this.checkEndpoint(entry.endpoint, `vni ${network.vni}: fdb entry for ${entry.mac}`);
+    }
+  }
+
+  private checkEndpoint(endpoint: Endpoint, what: string): void {
+    if (typeof endpoint !== 'object' || endpoint === null) throw new TypeError(`${what} must be { address, port }`);
+    const ip = parseIp(endpoint.address);
+    if (ip.version !== this.underlay.family) {
+      throw new TypeError(`${what} ${endpoint.address} is IPv${ip.version} but the underlay is IPv${this.underlay.family}`);
+    }
+    checkInteger(endpoint.port, `${what} port`, 1, 65535);
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------------
+
+  private endpointId(endpoint: Endpoint): number {
+    const key = endpointKey(endpoint);
+    let id = this.endpointIds.get(key);
+    if (id === undefined) {
+      id = this.endpoints.indexOf(undefined);
+      if (id === -1) id = this.endpoints.length;
+      this.endpoints[id] = { address: canonicalIp(endpoint.address), port: endpoint.port };
+      this.endpointIds.set(key, id);
+      this.underlay.setEndpoint(id, this.endpoints[id]);
+    }
+    return id;
+  }
+
+  /** The endpoint an id names (ids appear in FDB snapshots and events). */
+  endpoint(id: number): Endpoint | undefined {
+    return this.endpoints[id];
+  }
+
+  private admit(endpoint: Endpoint): number {
+    const key = endpointKey(endpoint);
+    const known = this.endpointIds.get(key);
+    if (known !== undefined) return known;
+    // Sources admitted by CIDR get ids too; ids nothing refers to are freed by the ageing sweep,
+    // and there are never more than MAX_ENDPOINTS, so spoofed sources cannot grow memory.
+    if (!this.allowed.has(endpoint.address) || this.endpointIds.size >= MAX_ENDPOINTS) return -1;
+    return this.endpointId(endpoint);
+  }
+
+  // ---- runtime control ---------------------------------------------------------------------
+
+  /** Serve another VNI on its own device. */
+  addNetwork(options: NetworkOptions): void {
+    this.checkNetwork(options);
+    if (this.networks.has(options.vni)) throw new RangeError(`vni ${options.vni} is already served`);
+    if (options.device.maxFrameLength > this.txBatch.slotSize) {
+      throw new RangeError(`vni ${options.vni}: device frames of ${options.device.maxFrameLength} bytes do not fit the forwarder's ${this.txBatch.slotSize}-byte slots`);
+    }
+    let tunnel = this.networkByTunnel.indexOf(undefined);
+    if (tunnel === -1) tunnel = this.networkByTunnel.length;
+    if (tunnel >= MAX_NETWORKS) throw new RangeError(`at most ${MAX_NETWORKS} VNIs per forwarder`);
+    this.encapsulator.setTunnel(tunnel, { ...this.placeholderTunnel, vni: options.vni });
+    const network: Network = {
+      vni: options.vni, device: options.device, tunnel, fdb: new Fdb(this.fdbOptions), peers: new Int32Array(0),
+      counters: { vni: options.vni, device: options.device.name, toUnderlay: { frames: 0, bytes: 0 }, toDevice: { frames: 0, bytes: 0 }, flooded: 0, fdbEntries: 0 },
+      deviceSlots: new Int32Array(this.batchSize), deviceSlotCount: 0,
+    };
+    this.networks.set(options.vni, network);
+    this.networkByTunnel[tunnel] = network;
+    for (const peer of options.peers ?? []) this.addPeer(options.vni, peer);
+    for (const entry of options.fdb ?? []) this.addFdbEntry(options.vni, entry.mac, entry.endpoint);
+    if (this.started) this.startDevice(network);
+  }
+
+  /** Stop serving a VNI; its device is closed. */
+  async removeNetwork(vni: number): Promise<void> {
+    const network = this.network(vni);
+    this.networks.delete(vni);
+    this.networkByTunnel[network.tunnel] = undefined;
+    this.releaseUnusedEndpoints();
+    await network.device.close();
+  }
+
+  /** The VNIs served. */
+  vnis(): number[] {
+    return [...this.networks.keys()];
+  }
+
+  private network(vni: number): Network {
+    const network = this.networks.get(vni);
+    if (network === undefined) throw new RangeError(`vni ${String(vni)} is not served by this forwarder`);
+    return network;
+  }
+
+  /** Add a remote VTEP to a VNI's flood list (idempotent). */
+  addPeer(vni: number, endpoint: Endpoint): void {
+    const network = this.network(vni);
+    this.checkEndpoint(endpoint, 'peer');
+    const id = this.endpointId(endpoint);
+    if (network.peers.includes(id)) return;
+    network.peers = Int32Array.from([...network.peers, id]);
+  }
+
+  /** Remove a remote VTEP from a VNI: no more floods to it, its learned and static entries go too. */
+  removePeer(vni: number, endpoint: Endpoint): boolean {
+    const network = this.network(vni);
+    const id = this.endpointIds.get(endpointKey(endpoint));
+    if (id === undefined || !network.peers.includes(id)) return false;
+    network.peers = network.peers.filter((peer) => peer !== id);
+    network.fdb.deleteEndpoint(id);
+    this.releaseUnusedEndpoints();
+    return true;
+  }
+
+  /** Forget endpoints no network lists as a peer and no FDB entry points at (control path only). */
+  private releaseUnusedEndpoints(): void {
+    const used = new Set<number>();
+    for (const network of this.networks.values()) {
+      for (const id of network.peers) used.add(id);
+      network.fdb.forEachEndpoint((id) => used.add(id));
+    }
+    this.endpoints.forEach((endpoint, id) => {
+      if (endpoint === undefined || used.has(id)) return;
+      this.endpointIds.delete(endpointKey(endpoint));
+      this.endpoints[id] = undefined;
+      this.underlay.setEndpoint(id, undefined);
+    });
+  }
+
+  /** The peers of a VNI. */
+  peers(vni: number): Endpoint[] {
+    return [...this.network(vni).peers].map((id) => this.endpoints[id]!);
+  }
+
+  /** A static FDB entry: `mac` is behind `endpoint` (replaces a learned one; never moved or aged). */
+  addFdbEntry(vni: number, mac: string, endpoint: Endpoint): void {
+    const network = this.network(vni);
+    this.checkEndpoint(endpoint, `fdb entry for ${mac}`);
+    network.fdb.setStatic(macKey(mac), this.endpointId(endpoint));
+  }
+
+  removeFdbEntry(vni: number, mac: string): boolean {
+    const removed = this.network(vni).fdb.delete(macKey(mac));
+    if (removed) this.releaseUnusedEndpoints();
+    return removed;
+  }
+
+  /** Every FDB entry of a VNI (static and learned), with the endpoint's address. */
+  fdbEntries(vni: number): (FdbEntrySnapshot & { address: string; port: number })[] {
+    return this.network(vni).fdb.snapshot(this.clock()).map((entry) => ({ ...entry, ...this.endpoints[entry.endpoint]! }));
+  }
+
+  /** A snapshot of every counter (a copy: safe to keep). */
+  counters(): ForwarderCounters {
+    return structuredClone({
+      networks: [...this.networks.values()].map((network) => ({ ...network.counters, fdbEntries: network.fdb.size })),
+      drops: { ...this.drops, UNKNOWN_SOURCE: this.drops.UNKNOWN_SOURCE + this.underlay.counters.unknownSource },
+      fdb: this.fdbCounters,
+      batches: this.batchCounters,
+    });
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Start moving frames. Ports fail loudly: a broken device or underlay closes the forwarder and emits 'error'. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.underlay.start({
+      wake: () => this.schedulePump(),
+      fail: (error) => this.fail(error),
+      admit: (endpoint) => this.admit(endpoint),
+    });
+    for (const network of this.networks.values()) this.startDevice(network);
+    const interval = Math.min(10_000, Math.max(10, (this.fdbOptions.ageingMs ?? 300_000) / 10));
+    this.ageingTimer = setInterval(() => this.age(), interval);
+    this.ageingTimer.unref();
+  }
+
+  private startDevice(network: Network): void {
+    network.device.start({ wake: () => this.schedulePump(), fail: (error) => this.fail(error) });
+  }
+
+  private fail(error: Error): void {
+    if (this.closing !== undefined) return;
+    void this.close().finally(() => this.emit('error', error));
+  }
+
+  /** Stop: devices and underlay closed (a TAP the forwarder's device created is removed). Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.ageingTimer !== undefined) clearInterval(this.ageingTimer);
+      this.flushEvents();
+      await Promise.all([this.underlay.close(), ...[...this.networks.values()].map((network) => network.device.close())]);
+    })();
+    return this.closing;
+  }
+
+  /** Expire learned entries now (the ageing timer calls this; tests with a fake clock too). */
+  age(): void {
+    const now = this.clock();
+    for (const network of this.networks.values()) {
+      for (const { mac, endpoint } of network.fdb.age(now)) {
+        this.fdbCounters.aged++;
+        this.pendingEvents.push({ type: 'aged', vni: network.vni, mac: macText(mac), endpoint });
+      }
+    }
+    this.releaseUnusedEndpoints();
+    this.flushEvents();
+  }
+
+  private flushEvents(): void {
+    if (this.pendingEvents.length === 0) return;
+    const events = this.pendingEvents;
+    this.pendingEvents = [];
+    this.emit('fdb', events);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closing !== undefined) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  /**
+   * Move what is waiting, a batch at a time, alternating directions so neither starves the other;
+   * after ROUNDS_PER_TURN rounds with work left, yield to the event loop and come back.
+   */
+  private pump(): void {
+    this.pumpScheduled = false;
+    if (this.closing !== undefined) return;
+    let busy = true;
+    for (let round = 0; busy && round < ROUNDS_PER_TURN; round++) {
+      busy = this.fromUnderlay() === this.batchSize;
+      for (const network of this.networks.values()) if (this.fromDevice(network) === this.batchSize) busy = true;
+    }
+    this.flushEvents();
+    if (busy) this.schedulePump();
+  }
+
+  // ---- device → underlay -------------------------------------------------------------------
+
+  /** One batch from a device: returns how many frames it read. */
+  private fromDevice(network: Network): number {
+    const batch = this.txBatch;
+    const read = network.device.receive(batch, 0, this.batchSize);
+    if (read === 0) return 0;
+    this.batchCounters.fromDevice++;
+    this.batchCounters.fromDeviceFrames += read;
+    for (let i = 0; i < read; i++) batch.setPeer(i, network.tunnel);
+    this.encapsulator.run(batch, read);
+    const bytes = batch.bytes;
+    // A UDP underlay sends the same datagram to several endpoints without copying it: a flooded
+    // frame is one slot listed once per peer (head-end replication).
+    let queued = 0;
+    for (let i = 0; i < read; i++) {
+      if (batch.status(i) !== 0) {
+        this.drops.SLOT_INVALID++;
+        continue;
+      }
+      const start = batch.slotPointer(i) + SLOT_HEADROOM;
+      const length = batch.innerLength(i);
+      if (length < 14) {
+        this.drops.INNER_TOO_SHORT++;
+        continue;
+      }
+      if (isMulticastAt(bytes, start + 6)) {
+        this.drops.INNER_SOURCE_MULTICAST++;
+        continue;
+      }
+      const known = isMulticastAt(bytes, start) ? -1 : network.fdb.lookup(macKeyAt(bytes, start));
+      if (known !== -1) {
+        if (queued === this.txSlots.length) queued = this.sendQueued(network, queued);
+        this.txSlots[queued] = i;
+        this.txDestinations[queued++] = known;
+        continue;
+      }
+      const peers = network.peers;
+      if (peers.length === 0) {
+        this.drops.NO_PEERS++;
+        continue;
+      }
+      network.counters.flooded++;
+      for (let p = 0; p < peers.length; p++) {
+        if (queued === this.txSlots.length) queued = this.sendQueued(network, queued);
+        this.txSlots[queued] = i;
+        this.txDestinations[queued++] = peers[p];
+      }
+    }
+    this.sendQueued(network, queued);
+    return read;
+  }
+
+  /** Send the queued datagrams (txSlots/txDestinations[0..count)); returns 0, the new queue length. */
+  private sendQueued(network: Network, count: number): number {
+    if (count === 0) return 0;
+    const batch = this.txBatch;
+    const sent = this.underlay.transmit(batch, this.txSlots, this.txDestinations, count);
+    network.counters.toUnderlay.frames += sent;
+    for (let k = 0; k < sent; k++) network.counters.toUnderlay.bytes += batch.innerLength(this.txSlots[k]);
+    this.drops.SEND_ERROR += count - sent;
+    return 0;
+  }
+
+  // ---- underlay → device -------------------------------------------------------------------
+
+  /** One batch from the underlay: returns how many datagrams it read. */
+  private fromUnderlay(): number {
+    const batch = this.rxBatch;
+    const read = this.underlay.receive(batch, 0, this.batchSize, this.rxSources);
+    if (read === 0) return 0;
+    this.batchCounters.fromUnderlay++;
+    this.batchCounters.fromUnderlayFrames += read;
+    const bytes = batch.bytes;
+    const now = this.clock();
+    for (let i = 0; i < read; i++) {
+      const length = batch.frameLength(i);
+      const at = batch.slotPointer(i) + SLOT_HEADROOM - VXLAN_HEADER_LEN;
+      if (length < VXLAN_HEADER_LEN) {
+        this.drops.TRUNCATED++;
+        continue;
+      }
+      const flags = bytes[at];
+      if ((flags & FLAG_I) === 0) {
+        this.drops.VXLAN_I_FLAG_MISSING++;
+        continue;
+      }
+      // Strict, as Linux: only I (and with gbp, G, D, A and the group id) may be set.
+      const reserved = this.gbp
+        ? (flags & ~(FLAG_I | FLAG_G)) | (bytes[at + 1] & ~GBP_D_A) | bytes[at + 7]
+        : (flags & ~FLAG_I) | bytes[at + 1] | bytes[at + 2] | bytes[at + 3] | bytes[at + 7];
+      if (reserved !== 0) {
+        this.drops.VXLAN_RESERVED_BITS++;
+        continue;
+      }
+      const network = this.networks.get(bytes[at + 4] << 16 | bytes[at + 5] << 8 | bytes[at + 6]);
+      if (network === undefined) {
+        this.drops.UNKNOWN_VNI++;
+        continue;
+      }
+      const innerLength = length - VXLAN_HEADER_LEN;
+      const inner = at + VXLAN_HEADER_LEN;
+      if (innerLength < 14) {
+        this.drops.INNER_TOO_SHORT++;
+        continue;
+      }
+      if (isMulticastAt(bytes, inner + 6)) {
+        this.drops.INNER_SOURCE_MULTICAST++;
+        continue;
+      }
+      // With GBP, D ("don't learn") asks the receiver not to learn the source.
+      if (!(this.gbp && (bytes[at + 1] & 0x40) !== 0)) this.learn(network, macKeyAt(bytes, inner + 6), this.rxSources[i], now);
+      batch.setInner(i, innerLength, 0);
+      network.deviceSlots[network.deviceSlotCount++] = i;
+      network.counters.toDevice.bytes += innerLength;
+    }
+    for (const network of this.networks.values()) {
+      const count = network.deviceSlotCount;
+      if (count === 0) continue;
+      network.deviceSlotCount = 0;
+      const written = network.device.transmit(batch, network.deviceSlots, count);
+      network.counters.toDevice.frames += written;
+      this.drops.DEVICE_ERROR += count - written;
+    }
+    return read;
+  }
+
+  private learn(network: Network, mac: number, endpoint: number, now: number): void {
+    switch (network.fdb.learn(mac, endpoint, now)) {
+      case 'learned':
+        this.fdbCounters.learned++;
+        this.pendingEvents.push({ type: 'learned', vni: network.vni, mac: macText(mac), endpoint });
+        break;
+      case 'moved':
+        this.fdbCounters.moved++;
+        this.pendingEvents.push({ type: 'moved', vni: network.vni, mac: macText(mac), endpoint });
+        break;
+      case 'full':
+        this.fdbCounters.notLearnedFull++;
+        break;
+      default:
+    }
+  }
+}
