@@ -36,27 +36,73 @@ function createWorkspace(kernels: Kernels): Workspace {
 }
 
 let active: Workspace | undefined;
+/** Why the single-frame API runs on the reference backend although WASM was wanted, if it does. */
+let fallbackReason: string | undefined;
 
 function wasmAvailable(): boolean {
   return typeof WebAssembly === 'object' && typeof WebAssembly.Module === 'function';
 }
 
-/** The best backend this engine runs. */
+function wasmRefused(error: unknown): string {
+  return `WebAssembly could not be compiled or instantiated here (${String(error)}); a Content-Security-Policy without 'wasm-unsafe-eval' does this`;
+}
+
+/** The best backend this engine runs: 'reference' where WebAssembly is absent or refused. */
 export function defaultBackendName(): BackendName {
   if (!wasmAvailable()) return 'reference';
-  return simdSupported() ? 'wasm-simd' : 'wasm-scalar';
+  try {
+    return simdSupported() ? 'wasm-simd' : 'wasm-scalar';
+  } catch {
+    return 'reference';
+  }
+}
+
+/**
+ * The best kernels this engine runs. A page whose Content-Security-Policy lacks
+ * 'wasm-unsafe-eval' refuses to compile any WebAssembly (CompileError): the library still works
+ * there, on the reference backend, and backendFallbackReason() says why.
+ */
+function bestKernels(): Kernels {
+  if (!wasmAvailable()) {
+    fallbackReason = 'this JavaScript engine has no WebAssembly';
+    return createKernels('reference');
+  }
+  try {
+    return createKernels(simdSupported() ? 'wasm-simd' : 'wasm-scalar');
+  } catch (error) {
+    fallbackReason = wasmRefused(error);
+    return createKernels('reference');
+  }
 }
 
 /** Instantiate the kernels (idempotent: later calls return the same backend). */
 export function init(): BackendName {
-  active ??= createWorkspace(createKernels(defaultBackendName()));
+  active ??= createWorkspace(bestKernels());
   return active.kernels.name;
 }
 
-/** Like init(), but compiles asynchronously first: use it in browsers before the first call. */
+/**
+ * Like init(), but compiles asynchronously first: use it in browsers before the first call.
+ * Resolves to the backend's name: 'reference' where WebAssembly is refused (see init()).
+ */
 export async function ready(): Promise<BackendName> {
-  if (wasmAvailable()) await compileAsync();
+  if (active === undefined && wasmAvailable()) {
+    try {
+      await compileAsync();
+    } catch (error) {
+      fallbackReason = wasmRefused(error);
+      active = createWorkspace(createKernels('reference'));
+    }
+  }
   return init();
+}
+
+/**
+ * Why the single-frame API runs on the reference backend instead of WebAssembly (no
+ * WebAssembly, or compiling it was refused), or undefined when it runs what it chose.
+ */
+export function backendFallbackReason(): string | undefined {
+  return active !== undefined && active.kernels.name === 'reference' ? fallbackReason : undefined;
 }
 
 /** Every Kernels instance createKernels() made: the batch API accepts only these. */
@@ -130,7 +176,10 @@ export function reserveMemory(kernels: Kernels, size: number, purpose: string): 
 
 /** Switch the single-frame API to another backend, e.g. to compare them. Returns its name. */
 export function useBackend(name: BackendName): BackendName {
-  if (active?.kernels.name !== name) active = createWorkspace(createKernels(name));
+  if (active?.kernels.name !== name) {
+    active = createWorkspace(createKernels(name));
+    fallbackReason = undefined; // chosen, not fallen back to
+  }
   return name;
 }
 
