@@ -1,26 +1,14 @@
 /** Deterministic input bytes: the same in every worker, every run and the native C process. */
+import { hex } from '../../test/helpers/bytes';
+import { randomBytes } from '../../test/helpers/random';
 
-/** `length` bytes from xorshift32 seeded with `seed`: incompressible-looking, reproducible. */
+/** `length` bytes of xorshift32 output (the tests' PRNG, test/helpers/random.ts) seeded with `seed`. */
 export function benchBytes(length: number, seed = 0x9e3779b9): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
+  return randomBytes(length, seed);
 }
 
 /** The three input sizes of every suite: a minimum frame, a full Ethernet MTU, a jumbo frame. */
 export const SIZES = [64, 1500, 9000] as const;
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
 
 /** JSON with byte arrays as hex, for comparing decoded objects field by field. */
 export function canonical(value: unknown): string {

@@ -1,9 +1,12 @@
 /**
- * Every timed contender imports the built package, `dist/index.mjs` (what `npm run bench` builds
- * first, and what users run), never `src/` through tsx. Why: tsx compiles each source file on its
- * own, and imported constants become getter calls that V8 does not inline; e.g.
- * `PacketBatch.setInner` measured 175 ns per call through tsx and 6.6 ns from dist/index.mjs.
- * Validation oracles (src/reference/) may still come from src/: they are not timed.
+ * Every timed contender imports the built package as users do, `from 'vxlan-wasm'`, which Node
+ * resolves through package.json "exports" to `dist/index.mjs` (what `npm run bench` builds first),
+ * never `src/` through tsx. Why: tsx compiles each source file on its own, and imported
+ * constants become getter calls that V8 does not inline; e.g. `PacketBatch.setInner` measured
+ * 175 ns per call through tsx and 6.6 ns from dist/index.mjs. (tsconfig.check.json maps the same
+ * name to src/index.ts for type-checking only, so that checking bench/ needs no build.)
+ * Inputs and validation oracles come from test/helpers/ (the tests' frame builder, PRNG and
+ * naive RFC 1071 sum), so a benchmark measures the frames the tests verify; they are not timed.
  *
  * When run without `npm run bench` (e.g. `--quick` while developing), dist/ may be older than the
  * sources: `distProblem()` says so, and run.ts prints it loudly.
