@@ -6,17 +6,7 @@ import { backendName, checksum, onesComplementSum, updateChecksum, useBackend } 
 import { workspace } from '../../src/backend';
 import { BACKENDS } from '../helpers/backends';
 import { naiveSum } from '../helpers/bytes';
-
-/** xorshift32 bytes: deterministic, so a failure names a reproducible input. */
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed | 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
+import { randomBytes } from '../helpers/random';
 
 /** The pieces the object API cuts large inputs into (src/api.ts): HEADROOM + MAX_FRAME_LEN, even. */
 const SCRATCH_LEN = 128 + 14 + 8 * 4 + 40 + 65535;
