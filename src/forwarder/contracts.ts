@@ -64,7 +64,9 @@ export interface UnderlayEvents extends PortEvents {
    * A datagram came from an endpoint that has no id yet. Return the id it gets from now on (the
    * forwarder then calls `setEndpoint(id, endpoint)` itself), or -1 to refuse it: the datagram is
    * dropped and counted (`unknownSource`). The underlay remembers the answer for that source, in a
-   * bounded cache, so this is called once per new source, not once per datagram.
+   * bounded cache, so this is called once per new source, not once per datagram. `endpoint` is
+   * the datagram's source address and source port; the forwarder matches VTEPs by address (they
+   * send from per-flow source ports), so many source ports may map to one id.
    */
   admit(endpoint: Endpoint): number;
 }

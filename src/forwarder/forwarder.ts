@@ -62,6 +62,8 @@ export interface ForwarderOptions {
   maxFdbEntries?: number;
   /** Accept the Group Policy extension's bits (G, D, A, group) instead of dropping such frames. */
   gbp?: boolean;
+  /** UDP port of VTEPs admitted by `allowedSources` (default 4789), as the Linux device's `dstport`. */
+  remotePort?: number;
   /** Slots per batch (default 64): how many frames one kernel call and one send handle at most. */
   batchSize?: number;
   /** The kernels to run on (default: a fresh instance of the best backend here). */
@@ -128,6 +130,7 @@ export class Forwarder extends EventEmitter {
   readonly underlay: Underlay;
   readonly kernels: Kernels;
   readonly batchSize: number;
+  readonly remotePort: number;
   private readonly gbp: boolean;
   private readonly clock: () => number;
   private readonly fdbOptions: { ageingMs: number | undefined; maxEntries: number | undefined };
@@ -163,6 +166,7 @@ export class Forwarder extends EventEmitter {
     if (typeof options.underlay !== 'object' || options.underlay === null) throw new TypeError('underlay must be an Underlay');
     this.underlay = options.underlay;
     this.batchSize = checkInteger(options.batchSize ?? 64, 'batchSize', 1, 1024);
+    this.remotePort = checkInteger(options.remotePort ?? 4789, 'remotePort', 1, 65535);
     this.gbp = options.gbp === true;
     this.clock = options.clock ?? (() => performance.now());
     this.fdbOptions = { ageingMs: options.ageingMs, maxEntries: options.maxFdbEntries };
@@ -231,14 +235,23 @@ export class Forwarder extends EventEmitter {
     return this.endpoints[id];
   }
 
-  private admit(endpoint: Endpoint): number {
-    const key = endpointKey(endpoint);
-    const known = this.endpointIds.get(key);
-    if (known !== undefined) return known;
-    // Sources admitted by CIDR get ids too; ids nothing refers to are freed by the ageing sweep,
-    // and there are never more than MAX_ENDPOINTS, so spoofed sources cannot grow memory.
-    if (!this.allowed.has(endpoint.address) || this.endpointIds.size >= MAX_ENDPOINTS) return -1;
-    return this.endpointId(endpoint);
+  /**
+   * Which endpoint a datagram from `source` came from. VTEPs send from per-flow source ports (RFC
+   * 7348 §5; Linux picks one per inner flow), so a source is matched by its address; the exact
+   * address and port decide only when several endpoints share an address (forwarders on one
+   * loopback address, as in the demo).
+   */
+  private admit(source: Endpoint): number {
+    const address = canonicalIp(source.address);
+    const exact = this.endpointIds.get(`${address}|${source.port}`);
+    if (exact !== undefined) return exact;
+    const byAddress = this.endpoints.findIndex((endpoint) => endpoint?.address === address);
+    if (byAddress !== -1) return byAddress;
+    // Sources admitted by CIDR get ids too, reached at the VXLAN port as Linux does for learned
+    // remotes; ids nothing refers to are freed by the ageing sweep, and there are never more than
+    // MAX_ENDPOINTS, so spoofed sources cannot grow memory.
+    if (!this.allowed.has(address) || this.endpointIds.size >= MAX_ENDPOINTS) return -1;
+    return this.endpointId({ address, port: this.remotePort });
   }
 
   // ---- runtime control ---------------------------------------------------------------------

@@ -131,6 +131,20 @@ test('VXLAN only from peers or allowed CIDRs; strict header checks; every drop c
   assert.ok(underlay.closed && device.closed);
 });
 
+test('a peer is recognised by its address whatever its per-flow source port (as Linux VTEPs send)', async () => {
+  const network = new FakeNetwork();
+  const underlay = network.underlay('10.0.0.1');
+  const device = new FakeDevice('a');
+  const forwarder = new Forwarder({ underlay, networks: [{ vni: 7, device, peers: [peerB] }], kernels: createKernels('reference') });
+  forwarder.start();
+  for (const port of [49152, 51234, 65535]) underlay.deliver({ address: '10.0.0.2', port }, vxlanDatagram(7, ethernetFrame(HOST_A, HOST_B)));
+  await settle();
+  assert.is(device.written.length, 3);
+  assert.is(forwarder.counters().drops.UNKNOWN_SOURCE, 0);
+  assert.equal(forwarder.fdbEntries(7).map((entry) => [entry.mac, entry.address, entry.port]), [[HOST_B, '10.0.0.2', 4789]]);
+  await forwarder.close();
+});
+
 test('runtime control: peers and networks come and go; bad arguments are refused', async () => {
   const network = new FakeNetwork();
   const underlay = network.underlay('10.0.0.1');
