@@ -23,7 +23,7 @@ test('decode prints each frame of a text2pcap capture (checksums verified)', () 
   assert.is(code, 0);
   const lines = stdout.trim().split('\n');
   assert.is(lines.length, 2);
-  assert.match(lines[0], /^1 .* IPv4 10\.0\.0\.1:49152 > 10\.0\.0\.2:4789 VXLAN vni 42 inner 42 B 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff$/);
+  assert.match(lines[0], /^1 .* IPv4 10\.0\.0\.1:49152 > 10\.0\.0\.2:4789 VXLAN vni 42 inner 42 B 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff ARP request who-has 192\.168\.0\.2 tell 192\.168\.0\.1$/);
 });
 
 test('decode --json prints the layers, and error codes for frames that fail, exit 1', () => {
