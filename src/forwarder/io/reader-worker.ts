@@ -1,0 +1,204 @@
+/**
+ * The reader worker: one thread per port that waits in poll() on a nonblocking fd and reads what
+ * arrives straight into a Ring's cells, many per wake-up (a TAP: one read() per frame until
+ * EAGAIN or a full ring; a UDP socket: recvmmsg() with iovecs pointing into the cells and
+ * msg_name into each cell's source area). It publishes the head and tells the main thread once
+ * per wake-up, and only when the main thread said it had drained the ring (CTRL_WANT), so a busy
+ * port costs no message per batch and the main thread never polls.
+ *
+ * poll() has a 100 ms timeout so the stop flag is seen within 100 ms (closing the fd under a
+ * thread blocked in read() would not wake it). Any unexpected error ends the worker with an
+ * exception; the main thread reports it through `onFail` unless it asked the worker to stop.
+ *
+ * The worker's code is a string (an eval worker): it works alike from src/ under tsx and from the
+ * bundled dist/ ESM and CJS, with no worker file to find at run time.
+ */
+import { Worker } from 'node:worker_threads';
+import * as C from './libc';
+import { CTRL_DROPPED, CTRL_ERRORS, RING_PRODUCER_SOURCE, type Ring } from './ring';
+
+/** 'frames': one read() per frame (TAP). 'datagrams': recvmmsg() with sources (UDP). */
+export type ReaderKind = 'frames' | 'datagrams';
+
+/** The wait in poll(): how soon a stop request is seen. */
+export const POLL_TIMEOUT_MS = 100;
+/** Datagrams asked of one recvmmsg() call. */
+const RECV_BATCH = 64;
+
+const CONSTANTS = {
+  POLLIN: C.POLLIN, POLLERR: C.POLLERR, POLLHUP: C.POLLHUP, POLLNVAL: C.POLLNVAL,
+  EAGAIN: C.EAGAIN, EINTR: C.EINTR, EFAULT: C.EFAULT, EMSGSIZE: C.EMSGSIZE,
+  MSG_DONTWAIT: C.MSG_DONTWAIT, MSG_TRUNC: C.MSG_TRUNC,
+  MMSGHDR_SIZE: C.MMSGHDR_SIZE, IOVEC_SIZE: C.IOVEC_SIZE, SOCKADDR_ROOM: C.SOCKADDR_ROOM,
+  MSG_NAME: C.MSG_NAME, MSG_NAMELEN: C.MSG_NAMELEN, MSG_IOV: C.MSG_IOV, MSG_IOVLEN: C.MSG_IOVLEN,
+  MSG_FLAGS: C.MSG_FLAGS, MSG_LEN: C.MSG_LEN, IOV_BASE: C.IOV_BASE, IOV_LEN: C.IOV_LEN,
+  CTRL_DROPPED, CTRL_ERRORS, POLL_TIMEOUT_MS, RECV_BATCH,
+  /** recvmmsg errors that are about an earlier send (ICMP reported on the socket), not the socket. */
+  TRANSIENT: [101, 111, 113, 112],
+};
+
+export const READER_WORKER_SOURCE = `'use strict';
+const { workerData, parentPort } = require('node:worker_threads');
+const koffi = require(workerData.koffiPath);
+const lib = koffi.load(workerData.soname);
+const f = {};
+for (const name of Object.keys(workerData.prototypes)) f[name] = lib.func(workerData.prototypes[name]);
+const { sab, layout, fd, kind, c } = workerData;
+${RING_PRODUCER_SOURCE}
+const TWO_32 = 4294967296;
+const ringAddress = Number(koffi.address(new Uint8Array(sab)));
+const cellsAddress = ringAddress + layout.cellsOffset;
+const sourcesAddress = ringAddress + layout.sourcesOffset;
+
+// struct pollfd in memory that never moves (a SharedArrayBuffer), passed by address.
+const pollBuffer = new SharedArrayBuffer(8);
+new Int32Array(pollBuffer, 0, 1)[0] = fd;
+new Int16Array(pollBuffer, 4, 2)[0] = c.POLLIN;
+const pollRevents = new Int16Array(pollBuffer, 4, 2);
+const pollAddress = Number(koffi.address(new Uint8Array(pollBuffer)));
+
+function failed(what) {
+  const code = koffi.errno();
+  const error = new Error(what + ' failed on fd ' + fd + ': errno ' + code);
+  error.errno = code;
+  throw error;
+}
+
+// UDP: one mmsghdr and one iovec per cell, built once. recvmmsg fills cell k through entry k.
+let mm = null;
+let mmAddress = 0;
+function put(byteOffset, value) {
+  mm[byteOffset >>> 2] = value % TWO_32;
+  mm[(byteOffset >>> 2) + 1] = Math.floor(value / TWO_32);
+}
+if (kind === 'datagrams') {
+  const mmBuffer = new SharedArrayBuffer(layout.cells * (c.MMSGHDR_SIZE + c.IOVEC_SIZE));
+  mm = new Uint32Array(mmBuffer);
+  mmAddress = Number(koffi.address(new Uint8Array(mmBuffer)));
+  const iovs = layout.cells * c.MMSGHDR_SIZE;
+  for (let k = 0; k < layout.cells; k++) {
+    const m = k * c.MMSGHDR_SIZE;
+    put(m + c.MSG_NAME, sourcesAddress + k * c.SOCKADDR_ROOM);
+    put(m + c.MSG_IOV, mmAddress + iovs + k * c.IOVEC_SIZE);
+    put(m + c.MSG_IOVLEN, 1);
+    put(iovs + k * c.IOVEC_SIZE + c.IOV_BASE, cellsAddress + k * layout.cellSize);
+    put(iovs + k * c.IOVEC_SIZE + c.IOV_LEN, layout.cellSize);
+  }
+}
+
+let head = 0;
+
+function readFrames() {
+  let room = ringRoom(head, 0);
+  while (room > 0) {
+    const k = head & ringMask;
+    const n = f.readAt(fd, cellsAddress + k * layout.cellSize, layout.cellSize);
+    if (n < 0) {
+      const code = koffi.errno();
+      if (code === c.EAGAIN) return;
+      if (code === c.EINTR) continue;
+      // The TAP driver drops a frame longer than the buffer and says EFAULT: count it, go on.
+      if (code === c.EFAULT || code === c.EMSGSIZE) { Atomics.add(ringControl, c.CTRL_DROPPED, 1); continue; }
+      failed('read');
+    }
+    // A frame that filled the cell may have been cut: marked oversize, never delivered cut.
+    ringLengths[k] = n >= layout.cellSize ? -1 : n;
+    head = (head + 1) | 0;
+    room--;
+  }
+}
+
+function readDatagrams() {
+  let room = ringRoom(head, 0);
+  while (room > 0) {
+    const k = head & ringMask;
+    const vlen = Math.min(room, layout.cells - k, c.RECV_BATCH);
+    // msg_namelen is in/out: give each entry the room again.
+    for (let j = 0; j < vlen; j++) mm[((k + j) * c.MMSGHDR_SIZE + c.MSG_NAMELEN) >>> 2] = c.SOCKADDR_ROOM;
+    const r = f.recvmmsgAt(fd, mmAddress + k * c.MMSGHDR_SIZE, vlen, c.MSG_DONTWAIT, 0);
+    if (r < 0) {
+      const code = koffi.errno();
+      if (code === c.EAGAIN) return;
+      if (code === c.EINTR) continue;
+      if (c.TRANSIENT.includes(code)) { Atomics.add(ringControl, c.CTRL_ERRORS, 1); continue; }
+      failed('recvmmsg');
+    }
+    for (let j = 0; j < r; j++) {
+      const m = ((k + j) * c.MMSGHDR_SIZE) >>> 2;
+      ringLengths[k + j] = (mm[m + (c.MSG_FLAGS >>> 2)] & c.MSG_TRUNC) !== 0 ? -1 : mm[m + (c.MSG_LEN >>> 2)];
+    }
+    head = (head + r) | 0;
+    room -= r;
+    if (r < vlen) return;
+  }
+}
+
+while (!ringStopping()) {
+  // Full ring: wait for room (bounded, so the stop flag is seen), read nothing meanwhile.
+  if (ringRoom(head, c.POLL_TIMEOUT_MS) <= 0) continue;
+  const ready = f.pollAt(pollAddress, 1, c.POLL_TIMEOUT_MS);
+  if (ready < 0) {
+    if (koffi.errno() === c.EINTR) continue;
+    failed('poll');
+  }
+  if (ready === 0) continue;
+  const revents = pollRevents[1];
+  if ((revents & c.POLLNVAL) !== 0) throw new Error('poll: fd ' + fd + ' is not open (POLLNVAL)');
+  if (kind === 'frames' && (revents & (c.POLLERR | c.POLLHUP)) !== 0 && (revents & c.POLLIN) === 0) {
+    throw new Error('poll: the device on fd ' + fd + ' reported ' + ((revents & c.POLLERR) !== 0 ? 'POLLERR' : 'POLLHUP'));
+  }
+  const before = head;
+  if (kind === 'frames') readFrames(); else readDatagrams();
+  if (head !== before && ringPublish(head)) parentPort.postMessage(0);
+}
+`;
+
+export interface ReaderEvents {
+  wake(): void;
+  fail(error: Error): void;
+}
+
+/** A running reader worker for one fd and ring. */
+export class ReaderWorker {
+  private readonly worker: Worker;
+  private readonly exited: Promise<number>;
+  private stopping = false;
+  private failed = false;
+
+  constructor(readonly ring: Ring, readonly fd: number, kind: ReaderKind, readonly name: string, events: ReaderEvents) {
+    this.worker = new Worker(READER_WORKER_SOURCE, {
+      eval: true,
+      name: `vxlan-wasm reader ${name}`,
+      workerData: {
+        koffiPath: C.koffiPath(), soname: C.LIBC_SONAME, prototypes: C.LIBC_PROTOTYPES,
+        sab: ring.buffer, layout: ring.layout, fd, kind, c: CONSTANTS,
+      },
+    });
+    const fail = (error: Error): void => {
+      if (this.stopping || this.failed) return;
+      this.failed = true;
+      const wrapped = new Error(`the reader of ${name} failed: ${error.message}`, { cause: error });
+      events.fail(wrapped);
+    };
+    this.worker.on('message', () => events.wake());
+    this.worker.on('error', fail);
+    this.exited = new Promise((resolve) => {
+      this.worker.on('exit', (code) => {
+        fail(new Error(`its worker exited with code ${code}`));
+        resolve(code);
+      });
+    });
+  }
+
+  /** Stop the worker (it sees the flag within POLL_TIMEOUT_MS) and wait for it to exit. The fd stays open. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.ring.stop();
+    const timer = setTimeout(() => void this.worker.terminate(), 10 * POLL_TIMEOUT_MS);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * A single-producer/single-consumer ring of fixed-size cells in one SharedArrayBuffer: a reader
+ * worker (the producer) reads frames or datagrams straight into the cells, the main thread (the
+ * consumer) copies them into PacketBatch slots. It never grows and never overwrites: when it is
+ * full the producer waits (Atomics.wait on the tail, with a timeout so it still sees the stop
+ * flag) and the kernel's own queue absorbs, then drops, the excess.
+ *
+ *   [ control: 16 × i32 | lengths: cells × i32 | sources: cells × 32 bytes | cells × cellSize ]
+ *
+ * head and tail are free-running i32 counters (wrapping at 2^31 is harmless: `(head - tail) | 0`
+ * is the fill, `counter & (cells - 1)` the index, cells a power of two). A cell's length is -1
+ * when what arrived did not fit (counted as oversize by the consumer, never truncated).
+ */
+import { SOCKADDR_ROOM } from './libc';
+
+export const CTRL_HEAD = 0;
+export const CTRL_TAIL = 1;
+/** Set by the consumer to stop the producer; the producer sees it within its poll timeout. */
+export const CTRL_STOP = 2;
+/** 1 when the consumer found the ring empty and wants a message on the next publish. */
+export const CTRL_WANT = 3;
+/** Times the producer found the ring full (diagnostics). */
+export const CTRL_FULL = 4;
+/** What the producer dropped because it did not fit a cell (a TAP read that failed with EFAULT/EMSGSIZE). */
+export const CTRL_DROPPED = 5;
+/** Transient receive errors the producer skipped (ICMP errors reported on a UDP socket). */
+export const CTRL_ERRORS = 6;
+const CTRL_WORDS = 16;
+const CELL_ALIGN = 64;
+
+/** Everything a producer in another thread needs to find its way in the buffer. */
+export interface RingLayout {
+  cells: number;
+  cellSize: number;
+  lengthsOffset: number;
+  sourcesOffset: number;
+  cellsOffset: number;
+  byteLength: number;
+}
+
+export function ringLayout(cells: number, cellSize: number): RingLayout {
+  if (!(Number.isInteger(cells) && cells >= 2 && cells <= 65536 && (cells & (cells - 1)) === 0)) {
+    throw new RangeError(`ring cells must be a power of two in 2..65536, got ${String(cells)}`);
+  }
+  if (!(Number.isInteger(cellSize) && cellSize >= 64 && cellSize <= 65536 + CELL_ALIGN)) {
+    throw new RangeError(`ring cellSize must be an integer in 64..${65536 + CELL_ALIGN}, got ${String(cellSize)}`);
+  }
+  const stride = Math.ceil(cellSize / CELL_ALIGN) * CELL_ALIGN;
+  const lengthsOffset = CTRL_WORDS * 4;
+  const sourcesOffset = Math.ceil((lengthsOffset + cells * 4) / CELL_ALIGN) * CELL_ALIGN;
+  const cellsOffset = Math.ceil((sourcesOffset + cells * SOCKADDR_ROOM) / CELL_ALIGN) * CELL_ALIGN;
+  return { cells, cellSize: stride, lengthsOffset, sourcesOffset, cellsOffset, byteLength: cellsOffset + cells * stride };
+}
+
+/** The consumer's side (main thread). */
+export class Ring {
+  readonly layout: RingLayout;
+  readonly buffer: SharedArrayBuffer;
+  readonly control: Int32Array;
+  readonly lengths: Int32Array;
+  /** The whole buffer as a Buffer: `copy(target, at, start, end)` copies a cell without making a view per packet. */
+  readonly bytes: Buffer;
+  /** The source sockaddr of each cell (UDP), as bytes and as i32 words for cheap keys. */
+  readonly sourceBytes: Uint8Array;
+  readonly sourceWords: Int32Array;
+  readonly mask: number;
+  /** The consumer's tail (mirrors control[CTRL_TAIL], which only the consumer writes). */
+  private tail = 0;
+
+  constructor(cells: number, cellSize: number) {
+    this.layout = ringLayout(cells, cellSize);
+    this.buffer = new SharedArrayBuffer(this.layout.byteLength);
+    this.control = new Int32Array(this.buffer, 0, CTRL_WORDS);
+    this.lengths = new Int32Array(this.buffer, this.layout.lengthsOffset, cells);
+    this.bytes = Buffer.from(this.buffer);
+    this.sourceBytes = new Uint8Array(this.buffer, this.layout.sourcesOffset, cells * SOCKADDR_ROOM);
+    this.sourceWords = new Int32Array(this.buffer, this.layout.sourcesOffset, (cells * SOCKADDR_ROOM) / 4);
+    this.mask = cells - 1;
+    // The consumer starts out waiting: the producer's first publish sends a message.
+    this.control[CTRL_WANT] = 1;
+  }
+
+  /** Cells published and not yet consumed. */
+  available(): number {
+    return (Atomics.load(this.control, CTRL_HEAD) - this.tail) | 0;
+  }
+
+  /** Index of the k-th waiting cell (k < available()). */
+  index(k: number): number {
+    return (this.tail + k) & this.mask;
+  }
+
+  /** Byte offset of cell `index` in the buffer. */
+  cellStart(index: number): number {
+    return this.layout.cellsOffset + index * this.layout.cellSize;
+  }
+
+  /** Hand `count` cells back to the producer and wake it if it waits for room. */
+  release(count: number): void {
+    if (count === 0) return;
+    this.tail = (this.tail + count) | 0;
+    Atomics.store(this.control, CTRL_TAIL, this.tail);
+    Atomics.notify(this.control, CTRL_TAIL);
+  }
+
+  /**
+   * After draining: ask for a message on the next publish. Returns true when something was
+   * published meanwhile and nobody will be told (the caller must then wake itself). The two
+   * sides' sequentially consistent atomics make either the producer see WANT=1 or us see its head.
+   */
+  idle(): boolean {
+    Atomics.store(this.control, CTRL_WANT, 1);
+    if (this.available() === 0) return false;
+    return Atomics.exchange(this.control, CTRL_WANT, 0) === 1;
+  }
+
+  stop(): void {
+    Atomics.store(this.control, CTRL_STOP, 1);
+    Atomics.notify(this.control, CTRL_TAIL);
+  }
+
+  get stopped(): boolean {
+    return Atomics.load(this.control, CTRL_STOP) !== 0;
+  }
+}
+
+/**
+ * The producer's side, as JavaScript source for an eval worker (a worker made from a string
+ * works alike from src/ under tsx and from dist/ ESM and CJS). It defines, from `layout` and
+ * `sab` in scope: ringControl, ringLengths, ringRoom(head) → free cells (waiting up to waitMs
+ * when full; 0 when still full or stopping), ringPublish(head), ringStopping().
+ */
+export const RING_PRODUCER_SOURCE = `
+const ringControl = new Int32Array(sab, 0, ${CTRL_WORDS});
+const ringLengths = new Int32Array(sab, layout.lengthsOffset, layout.cells);
+const ringMask = layout.cells - 1;
+function ringStopping() { return Atomics.load(ringControl, ${CTRL_STOP}) !== 0; }
+function ringRoom(head, waitMs) {
+  let tail = Atomics.load(ringControl, ${CTRL_TAIL});
+  let used = (head - tail) | 0;
+  if (used < layout.cells || waitMs === 0) return layout.cells - used;
+  Atomics.add(ringControl, ${CTRL_FULL}, 1);
+  // Full: wait for the consumer to move the tail (it notifies), never overwrite.
+  Atomics.wait(ringControl, ${CTRL_TAIL}, tail, waitMs);
+  tail = Atomics.load(ringControl, ${CTRL_TAIL});
+  return layout.cells - ((head - tail) | 0);
+}
+/** Publish up to head; returns true when the consumer asked to be told. */
+function ringPublish(head) {
+  Atomics.store(ringControl, ${CTRL_HEAD}, head);
+  return Atomics.exchange(ringControl, ${CTRL_WANT}, 0) === 1;
+}
+`;
