@@ -116,8 +116,11 @@ function templateFor(tunnel: TunnelOptions): TunnelTemplate {
   return template;
 }
 
-/** Build the whole outer frame (Ethernet, IP, UDP, VXLAN, then `inner`) with every length and checksum. */
-export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Array {
+/**
+ * Build the whole outer frame (Ethernet, IP, UDP, VXLAN, then `inner`) with every length and
+ * checksum: a fresh array over its own ArrayBuffer (so DOM APIs such as Blob take it as it is).
+ */
+export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Array<ArrayBuffer> {
   checkBytes(inner, 'inner');
   const template = templateFor(tunnel);
   if (inner.length < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${inner.length}`);

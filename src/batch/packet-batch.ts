@@ -74,12 +74,13 @@ export class PacketBatch {
   /** Pointer to the metadata records (META_LEN bytes each). */
   readonly metaPtr: number;
 
-  private buffer: ArrayBufferLike;
+  /** Always an ArrayBuffer: WebAssembly.Memory's buffer is one (no shared memory), so is the reference's. */
+  private buffer: ArrayBuffer;
   /** The kernels' `bytes` view our views were made from. */
   private viewsOf!: Uint8Array;
   private metaWords!: Int32Array;
-  private payloads: (Uint8Array | undefined)[] = [];
-  private slots: (Uint8Array | undefined)[] = [];
+  private payloads: (Uint8Array<ArrayBuffer> | undefined)[] = [];
+  private slots: (Uint8Array<ArrayBuffer> | undefined)[] = [];
 
   constructor(options: PacketBatchOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
@@ -101,7 +102,7 @@ export class PacketBatch {
     this.metaPtr = this.slotsPtr + slotsLen;
     // Fresh memory is zero, but the reference backend's buffer may be reused: start clean.
     this.kernels.bytes.fill(0, this.metaPtr, this.metaPtr + this.capacity * META_LEN);
-    this.buffer = this.kernels.bytes.buffer;
+    this.buffer = this.bytes.buffer;
     this.rebuildViews();
   }
 
@@ -116,15 +117,15 @@ export class PacketBatch {
 
   private rebuildViews(): void {
     this.viewsOf = this.kernels.bytes;
-    this.buffer = this.kernels.bytes.buffer;
+    this.buffer = this.bytes.buffer;
     this.metaWords = new Int32Array(this.buffer, this.kernels.bytes.byteOffset + this.metaPtr, this.capacity * META_WORDS);
     this.payloads = [];
     this.slots = [];
   }
 
   /** The whole memory of the kernels (re-read after growth); offsets from frameStart() etc. index it. */
-  get bytes(): Uint8Array {
-    return this.kernels.bytes;
+  get bytes(): Uint8Array<ArrayBuffer> {
+    return this.kernels.bytes as Uint8Array<ArrayBuffer>;
   }
 
   /** The metadata records as i32s: slot i's field F (a META_* / RESULT_* byte offset) is at i * META_LEN/4 + F/4. */
@@ -168,7 +169,7 @@ export class PacketBatch {
   }
 
   /** The payload area of a slot (slotSize bytes after the headroom): write an inner frame here. */
-  payload(index: number): Uint8Array {
+  payload(index: number): Uint8Array<ArrayBuffer> {
     this.checkIndex(index);
     if (this.stale()) this.rebuildViews();
     let view = this.payloads[index];
@@ -180,7 +181,7 @@ export class PacketBatch {
   }
 
   /** The whole slot (slotStride bytes): receive an outer frame here. */
-  slot(index: number): Uint8Array {
+  slot(index: number): Uint8Array<ArrayBuffer> {
     this.checkIndex(index);
     if (this.stale()) this.rebuildViews();
     let view = this.slots[index];
@@ -309,7 +310,7 @@ export class PacketBatch {
   }
 
   /** A view of the slot's frame. */
-  frame(index: number): Uint8Array {
+  frame(index: number): Uint8Array<ArrayBuffer> {
     const start = this.frameStart(index);
     return this.bytes.subarray(start, start + this.frameLength(index));
   }
@@ -324,7 +325,7 @@ export class PacketBatch {
   }
 
   /** A view of the inner frame. */
-  inner(index: number): Uint8Array {
+  inner(index: number): Uint8Array<ArrayBuffer> {
     const start = this.innerStart(index);
     return this.bytes.subarray(start, start + this.innerLength(index));
   }
@@ -350,7 +351,7 @@ export class PacketBatch {
   }
 
   /** A view of the outer source IP address bytes. */
-  sourceAddress(index: number): Uint8Array {
+  sourceAddress(index: number): Uint8Array<ArrayBuffer> {
     const start = this.sourceAddressStart(index);
     return this.bytes.subarray(start, start + (this.ipVersion(index) === 6 ? 16 : 4));
   }
