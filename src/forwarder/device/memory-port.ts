@@ -95,16 +95,18 @@ export class FrameQueue {
 
   /**
    * Move up to `max` frames into slots first.. of `batch` (payload + setInner, peer 0), as
-   * Device.receive does. Frames longer than the batch's slots are dropped (returned through
-   * `oversize.count`), never truncated. Returns how many slots were filled.
+   * Device.receive does. Frames longer than the batch's slots are dropped (counted in
+   * `stats.oversize`), never truncated; `stats.bytes` gains the bytes delivered. Returns how many
+   * slots were filled.
    */
-  drainInto(batch: PacketBatch, first: number, max: number, oversize: { count: number }): number {
+  drainInto(batch: PacketBatch, first: number, max: number, stats: { oversize: number; bytes: number }): number {
     let filled = 0;
     while (filled < max && this.size > 0) {
       const length = this.lengths[this.head];
       if (length > batch.slotSize) {
-        oversize.count++;
+        stats.oversize++;
       } else {
+        stats.bytes += length;
         const slot = first + filled;
         const at = this.head * this.cellSize;
         batch.payload(slot).set(this.bytes.subarray(at, at + length));
@@ -184,7 +186,7 @@ export class MemoryDevice implements Device {
   private readonly onTransmit: ((frame: Uint8Array) => void) | undefined;
   private kept: Uint8Array[] = [];
   private readonly wake = new DeferredWake(() => this.queue.count > 0);
-  private readonly oversize = { count: 0 };
+  private readonly drained = { oversize: 0, bytes: 0 };
   private started = false;
   private closed = false;
 
@@ -235,9 +237,9 @@ export class MemoryDevice implements Device {
 
   receive(batch: PacketBatch, first: number, max: number): number {
     if (!this.started || this.closed) return 0;
-    const filled = this.queue.drainInto(batch, first, max, this.oversize);
+    const filled = this.queue.drainInto(batch, first, max, this.drained);
     this.counters.delivered += filled;
-    this.counters.oversize = this.oversize.count;
+    this.counters.oversize = this.drained.oversize;
     if (this.queue.count > 0) this.wake.schedule();
     return filled;
   }

@@ -280,7 +280,8 @@ export class UserspaceHost implements Device {
   private readonly spaceWaiters = new Set<Wakeable>();
   private readonly pending = new Set<Pending>();
   private readonly wake = new DeferredWake(() => this.queue.count > 0);
-  private readonly oversizeOut = { count: 0 };
+  /** drainInto's running totals, one object for every receive. */
+  private readonly drained = { oversize: 0, bytes: 0 };
   private nextPingId: number;
   private nextIpId = 1;
   private started = false;
@@ -333,21 +334,12 @@ export class UserspaceHost implements Device {
   receive(batch: PacketBatch, first: number, max: number): number {
     if (!this.started || this.closed || this.queue.count === 0) return 0;
     const queue = this.queue;
-    let filled = 0;
-    while (filled < max && queue.count > 0) {
-      const length = queue.peekLength();
-      if (length > batch.slotSize) {
-        this.counters.oversize++;
-      } else {
-        const slot = first + filled;
-        const at = queue.peekOffset();
-        batch.payload(slot).set(queue.bytes.subarray(at, at + length));
-        batch.setInner(slot, length, 0);
-        this.counters.bytesOut += length;
-        filled++;
-      }
-      queue.shift();
-    }
+    const drained = this.drained;
+    drained.oversize = this.counters.oversize;
+    drained.bytes = this.counters.bytesOut;
+    const filled = queue.drainInto(batch, first, max, drained);
+    this.counters.oversize = drained.oversize;
+    this.counters.bytesOut = drained.bytes;
     this.counters.framesOut += filled;
     if (queue.count > 0) this.wake.schedule();
     if (this.spaceWaiters.size > 0 && queue.count <= queue.capacity >>> 1) {
