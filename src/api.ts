@@ -147,9 +147,11 @@ function writeInt32LittleEndian(bytes: Uint8Array, at: number, value: number): v
   bytes[at + 3] = (value >>> 24) & 0xff;
 }
 
-/** Option bits and packed ports for decapFrame, validated. */
+/** DecapOptions validated and packed as decapFrame and decapBatch take them. */
 export interface DecapSettings {
-  options: number;
+  /** DECAP_* bits (strict, verify checksums, check VNI, …): the kernels' `options` argument. */
+  optionBits: number;
+  /** The VNI to accept when DECAP_CHECK_VNI is set. */
   vni: number;
   portsLow: number;
   portsHigh: number;
@@ -174,7 +176,7 @@ export function decapSettings(options: DecapOptions = {}, strictDefault = true):
     bits |= DECAP_CHECK_VNI;
   }
   const port = (i: number) => ports[i] ?? 0;
-  return { options: bits, vni, portsLow: port(0) | (port(1) << 16), portsHigh: (port(2) | (port(3) << 16)) >>> 0 };
+  return { optionBits: bits, vni, portsLow: port(0) | (port(1) << 16), portsHigh: (port(2) | (port(3) << 16)) >>> 0 };
 }
 
 const DEFAULT_SETTINGS = decapSettings();
@@ -213,7 +215,7 @@ function decode(frame: Uint8Array, settings: DecapSettings): VxlanFrame {
   // checks); lax mode trims them. Cutting at MAX_FRAME_LEN would hide them from strict mode.
   const len = Math.min(frame.length, MAX_FRAME_LEN + 1);
   kernels.bytes.set(len === frame.length ? frame : frame.subarray(0, len), scratch);
-  const status = kernels.decapFrame(scratch, len, settings.options, settings.vni, settings.portsLow, settings.portsHigh, result);
+  const status = kernels.decapFrame(scratch, len, settings.optionBits, settings.vni, settings.portsLow, settings.portsHigh, result);
   const record = resultRecord();
   if (status !== 0) {
     throw DecodeError.fromStatus(record[RESULT_STATUS / 4], record[RESULT_LAYER / 4], record[RESULT_OFFSET / 4]);

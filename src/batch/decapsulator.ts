@@ -68,9 +68,9 @@ export class Decapsulator {
     if (!(batch instanceof PacketBatch)) throw new TypeError('batch must be a PacketBatch');
     if (batch.kernels !== this.kernels) throw new TypeError('batch lives in another kernels instance than this Decapsulator (give both the same `kernels` option)');
     count = count === undefined ? batch.capacity : checkInteger(count, 'count', 0, batch.capacity);
-    const { options, portsLow, portsHigh } = this.settings;
+    const { optionBits, portsLow, portsHigh } = this.settings;
     const done = this.kernels.decapBatch(
-      batch.slotsPtr, batch.slotStride, batch.metaPtr, count, options,
+      batch.slotsPtr, batch.slotStride, batch.metaPtr, count, optionBits,
       this.vniSetPtr, this.vnis.length, portsLow, portsHigh, this.countersPtr,
     );
     if (done === BATCH_INVALID) throw new Error('decapBatch rejected the batch geometry (memory smaller than the batch?)');

@@ -7,6 +7,7 @@ import {
   onesComplementSum, PacketBatch, verifyInnerChecksum,
 } from '../../src/index';
 import { buildTunnelTemplate } from '../../src/batch/template';
+import { DECAP_CHECK_VNI, DECAP_STRICT } from '../../src/wasm/abi';
 import { innerFrame, ipv4Tunnel, ipv6Tunnel } from '../helpers/frames';
 
 const ipv4Frame = () => encapsulate(innerFrame(60), ipv4Tunnel());
@@ -112,6 +113,15 @@ test('setPartialChecksum: the checksum field must lie inside the inner frame, el
   batch.setPartialChecksum(0, 34, 64); // the field is the frame's last two bytes
   batch.setPartialChecksum(0, 98, 0);
   batch.setPartialChecksum(0, 34, 16);
+});
+
+test('DecapSettings names its bitmask optionBits (not "options", which DecapOptions is)', () => {
+  const strict = new Decapsulator({ kernels: createKernels('reference') }).settings;
+  const lax = new Decapsulator({ kernels: createKernels('reference'), strict: false, vni: 5 }).settings;
+  assert.equal(Object.keys(strict).sort(), ['optionBits', 'portsHigh', 'portsLow', 'vni']);
+  assert.is(strict.optionBits & DECAP_STRICT, DECAP_STRICT);
+  assert.is(lax.optionBits & DECAP_STRICT, 0);
+  assert.is(lax.optionBits & DECAP_CHECK_VNI, DECAP_CHECK_VNI);
 });
 
 test.run();
