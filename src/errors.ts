@@ -2,7 +2,7 @@
  * Errors raised by the decoders, and the closed set of status codes shared with the WASM kernels.
  *
  * The numbers are the ABI between `assembly/status.ts` and TypeScript: a kernel returns one of
- * them, and `DecodeError` carries its name. `test/status.test.ts` checks both tables agree.
+ * them, and `DecodeError` carries its name. `test/abi.test.ts` checks both tables agree.
  */
 
 /** Status code → name. 0 is success; every other value is a reason a frame was rejected. */

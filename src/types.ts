@@ -1,7 +1,7 @@
 /**
- * The shapes of the public object API (see DESIGN.md): what `encapsulate` takes and what
- * `decapsulate` returns. Addresses are text here: MAC `"02:00:00:00:00:01"`, dotted IPv4,
- * RFC 5952 IPv6.
+ * The shapes of the public object API, as README.md shows them in use: what `encapsulate`
+ * takes and what `decapsulate` returns. Addresses are text here: MAC `"02:00:00:00:00:01"`,
+ * dotted IPv4, RFC 5952 IPv6.
  */
 
 export interface VlanTag {
