@@ -11,7 +11,7 @@ import {
   RESULT_LEN, RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID,
 } from './wasm/abi';
 import { HEADROOM, MAX_FRAME_LEN, workspace } from './backend';
-import { buildTunnelTemplate, type TunnelTemplate } from './batch/template';
+import { buildTunnelTemplate, optionalBoolean, type TunnelTemplate } from './batch/template';
 import * as ethernet from './wire/ethernet';
 import * as ipv4 from './wire/ipv4';
 import * as ipv6 from './wire/ipv6';
@@ -164,11 +164,12 @@ export function decapSettings(options: DecapOptions = {}, strictDefault = true):
   for (const port of ports) {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`ports: ${String(port)} is not a port in 1..65535`);
   }
+  // Booleans only: `strict: 'false'` is truthy and would silently mean the opposite.
   let bits = 0;
-  if (options.strict ?? strictDefault) bits |= DECAP_STRICT;
-  if (options.verifyChecksums ?? true) bits |= DECAP_VERIFY_CHECKSUMS;
-  if (options.allowZeroUdpChecksumIpv6 === true) bits |= DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6;
-  if (options.gbp === true) bits |= DECAP_GBP;
+  if (optionalBoolean(options.strict, 'strict', strictDefault)) bits |= DECAP_STRICT;
+  if (optionalBoolean(options.verifyChecksums, 'verifyChecksums', true)) bits |= DECAP_VERIFY_CHECKSUMS;
+  if (optionalBoolean(options.allowZeroUdpChecksumIpv6, 'allowZeroUdpChecksumIpv6', false)) bits |= DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6;
+  if (optionalBoolean(options.gbp, 'gbp', false)) bits |= DECAP_GBP;
   let vni = 0;
   if (options.vni !== undefined) {
     if (!Number.isInteger(options.vni) || options.vni < 0 || options.vni > 0xffffff) throw new RangeError('vni must be an integer in 0..16777215');

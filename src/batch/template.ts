@@ -41,7 +41,7 @@ export interface TunnelTemplate {
 }
 
 /** An optional boolean option: `undefined` gives the default; anything else but a boolean is refused. */
-function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
+export function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
   return value;

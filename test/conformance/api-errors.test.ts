@@ -124,4 +124,18 @@ test('DecapSettings names its bitmask optionBits (not "options", which DecapOpti
   assert.is(lax.optionBits & DECAP_CHECK_VNI, DECAP_CHECK_VNI);
 });
 
+test('boolean decapsulation options take booleans only (strict: "false" would mean strict)', () => {
+  const frame = ipv4Frame();
+  const kernels = createKernels('reference');
+  for (const name of ['strict', 'verifyChecksums', 'allowZeroUdpChecksumIpv6', 'gbp']) {
+    for (const value of ['false', 0, 1, null]) {
+      const options = { [name]: value } as never;
+      const message = new RegExp(`^${name} must be a boolean`);
+      throwsTyped(() => decapsulate(frame, options), TypeError, message, `decapsulate, ${name} = ${JSON.stringify(value)}`);
+      throwsTyped(() => new Decapsulator({ ...(options as object), kernels }), TypeError, message, `Decapsulator, ${name} = ${JSON.stringify(value)}`);
+    }
+  }
+  assert.is(decapsulate(frame, { strict: false, verifyChecksums: false, gbp: true, allowZeroUdpChecksumIpv6: true }).vxlan.vni, 0x123456);
+});
+
 test.run();
