@@ -194,7 +194,7 @@ test('a datagram longer than the slot is counted oversize, never truncated', asy
 
 /** Run a script in a child process under tsx; returns its exit code, output and time taken. */
 function child(source: string, timeout = 15000) {
-  const file = join(temporaryDir('vxlan-udp-'), 'child.ts');
+  const file = join(temporaryDir('vxlan-udp-'), 'child.mts');
   writeFileSync(file, source);
   const started = Date.now();
   const run = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: root, encoding: 'utf8', timeout });
