@@ -8,6 +8,7 @@ import { PacketBatch } from '../../src/batch/packet-batch';
 import type { PortEvents } from '../../src/forwarder/contracts';
 import { connectDevices, MemoryDevice } from '../../src/forwarder/device/memory-port';
 import { UserspaceHost } from '../../src/forwarder/device/userspace-host';
+import { parseIpv6 } from '../../src/wire/address';
 
 const A = { name: 'host-a', mac: '02:00:00:00:00:0a', ip: '10.9.0.1' };
 const B = { name: 'host-b', mac: '02:00:00:00:00:0b', ip: '10.9.0.2' };
@@ -430,6 +431,80 @@ test('close() during the wait for echo replies rejects the ping', async () => {
     wire.close();
     await a.close();
     await b.close();
+  }
+});
+
+/** An IPv6 frame carrying an ICMPv6 message whose checksum is filled in here. */
+function icmpv6Frame(destinationMac: string, sourceMac: string, source: string, destination: string, hopLimit: number, message: number[]): Uint8Array {
+  const src = Array.from(parseIpv6(source));
+  const dst = Array.from(parseIpv6(destination));
+  const body = message.slice();
+  body[2] = 0;
+  body[3] = 0;
+  const sum = internetChecksum([...src, ...dst, ...u16(0), ...u16(body.length), 0, 0, 0, 58, ...body]);
+  body[2] = sum >> 8;
+  body[3] = sum & 0xff;
+  return Uint8Array.from([
+    ...mac(destinationMac), ...mac(sourceMac), 0x86, 0xdd,
+    0x60, 0, 0, 0, ...u16(body.length), 58, hopLimit, ...src, ...dst, ...body,
+  ]);
+}
+
+function icmpv6Valid(frame: Uint8Array): boolean {
+  const bytes = Array.from(frame);
+  const length = (bytes[18] << 8) | bytes[19];
+  return internetChecksum([...bytes.slice(22, 54), ...u16(0), ...u16(length), 0, 0, 0, 58, ...bytes.slice(54, 54 + length)]) === 0;
+}
+
+test('IPv6: neighbour solicitations for our address are answered, others ignored; echo requests answered', async () => {
+  const probe = new MemoryDevice({ name: 'probe6' });
+  const host = new UserspaceHost({ ...B, ipv6: 'fd00::b' });
+  const wire = connectDevices(probe, host);
+  const target = Array.from(parseIpv6('fd00::b'));
+  const solicit = (targetAddress: number[], withOption: boolean, source = 'fd00::a', hop = 255) => icmpv6Frame(
+    '33:33:ff:00:00:0b', A.mac, source, 'ff02::1:ff00:b', hop,
+    [135, 0, 0, 0, 0, 0, 0, 0, ...targetAddress, ...(withOption ? [1, 1, ...mac('02:00:00:00:00:aa')] : [])],
+  );
+  try {
+    probe.inject(solicit(target, true));
+    await wire.idle();
+    const [advert] = probe.takeTransmitted();
+    assert.ok(advert !== undefined, 'an advertisement');
+    assert.equal(Array.from(advert.subarray(0, 14)), [...mac('02:00:00:00:00:aa'), ...mac(B.mac), 0x86, 0xdd], 'to the option\'s MAC');
+    assert.is(advert[21], 255, 'hop limit 255');
+    assert.equal(Array.from(advert.subarray(38, 54)), Array.from(parseIpv6('fd00::a')));
+    assert.equal(Array.from(advert.subarray(54)).filter((_, i) => i !== 2 && i !== 3),
+      [136, 0, 0x60, 0, 0, 0, ...target, 2, 1, ...mac(B.mac)]);
+    assert.ok(icmpv6Valid(advert), 'ICMPv6 checksum');
+
+    // Duplicate address detection (from ::): to all nodes, not marked solicited.
+    probe.inject(solicit(target, false, '::'));
+    await wire.idle();
+    const [dad] = probe.takeTransmitted();
+    assert.equal(Array.from(dad.subarray(0, 6)), [0x33, 0x33, 0, 0, 0, 1]);
+    assert.is(dad[58], 0x20);
+    assert.ok(icmpv6Valid(dad));
+
+    probe.inject(solicit(Array.from(parseIpv6('fd00::1:b')), true));
+    probe.inject(solicit(target, true, 'fd00::a', 64));
+    const broken = solicit(target, true);
+    broken[broken.length - 1] ^= 1;
+    probe.inject(broken);
+    probe.inject(icmpv6Frame(B.mac, A.mac, 'fd00::a', 'fd00::b', 64, [128, 0, 0, 0, 0, 9, 0, 1, 0xde, 0xad, 0xbe]));
+    await wire.idle();
+    const c = host.counters;
+    assert.equal([c.ndSolicitationsIn, c.ndAdvertisementsOut, c.ndIgnored, c.malformed, c.badChecksum], [4, 2, 1, 1, 1]);
+    const [echo] = probe.takeTransmitted();
+    assert.equal(Array.from(echo.subarray(54)).filter((_, i) => i !== 2 && i !== 3), [129, 0, 0, 9, 0, 1, 0xde, 0xad, 0xbe]);
+    assert.equal(Array.from(echo.subarray(22, 38)), target);
+    assert.ok(icmpv6Valid(echo), 'echo reply checksum');
+    assert.is(c.echoRepliesOut, 1);
+    assert.throws(() => new UserspaceHost({ ...B, ipv6: 'ff02::1' }), /ipv6.*unicast/);
+    assert.throws(() => new UserspaceHost({ ...B, ipv6: 'nope' }), (error: Error) => error instanceof TypeError && /ipv6/.test(error.message));
+  } finally {
+    wire.close();
+    await host.close();
+    await probe.close();
   }
 });
 

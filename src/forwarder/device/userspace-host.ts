@@ -8,6 +8,8 @@
  *   requests, retried, time-limited), sends echo requests and measures RTTs with performance.now();
  * - sends numbered UDP streams (`sendUdpStream`) and counts what arrives per destination port
  *   (`udpReceived`), after verifying the IPv4 header checksum, the UDP length and checksum;
+ * - with an IPv6 address (optional), answers neighbour solicitations for it (RFC 4861) and
+ *   ICMPv6 echo requests (it does not ping over IPv6 itself);
  * - counts everything, including frames it does not understand; bad input never throws.
  *
  * Device contract (src/forwarder/contracts.ts): frames the host emits wait in a bounded
@@ -19,7 +21,7 @@
  */
 import { checksum, onesComplementSum, updateChecksum } from '../../api';
 import type { PacketBatch } from '../../batch/packet-batch';
-import { formatIpv4, parseIpv4, parseMac } from '../../wire/address';
+import { formatIpv4, parseIpv4, parseIpv6, parseMac } from '../../wire/address';
 import { ipv4HeaderChecksum } from '../../wire/ipv4';
 import { EtherType, IpProtocol } from '../../wire/protocols';
 import { checkInteger, readU16, writeU16 } from '../../wire/fields';
@@ -35,6 +37,19 @@ const ARP_REQUEST = 1;
 const ARP_REPLY = 2;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
+const IPV6_HEADER = 40;
+const ICMPV6_ECHO_REQUEST = 128;
+const ICMPV6_ECHO_REPLY = 129;
+const ND_SOLICITATION = 135;
+const ND_ADVERTISEMENT = 136;
+/** Neighbour discovery messages travel with hop limit 255, so that one from off-link is recognisable (RFC 4861 §7.1). */
+const ND_HOP_LIMIT = 255;
+/** Advertisement: type, code, checksum, flags (4), target (16), target link-layer address option (8). */
+const ND_ADVERTISEMENT_LEN = 32;
+const ND_FLAG_SOLICITED = 0x40;
+const ND_FLAG_OVERRIDE = 0x20;
+const ALL_NODES = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+const ALL_NODES_MAC = new Uint8Array([0x33, 0x33, 0, 0, 0, 1]);
 const TTL = 64;
 /** Bytes of sequence number at the start of a stream datagram's payload (big-endian u32). */
 export const UDP_SEQUENCE_LEN = 4;
@@ -51,6 +66,8 @@ export interface UserspaceHostOptions {
   mac: string;
   /** IPv4 address text, e.g. `10.0.0.1`. */
   ip: string;
+  /** An IPv6 address (text) the host answers neighbour solicitations and echo requests for; default none. */
+  ipv6?: string;
   /** IP MTU; frames are at most mtu + 14 bytes. Default 1500. */
   mtu?: number;
   /** Frames waiting for the forwarder, at most; default 1024. */
@@ -72,6 +89,10 @@ export interface UserspaceHostCounters {
   arpRepliesOut: number;
   /** ARP for another host's address (seen on broadcast, not answered). */
   arpIgnored: number;
+  ndSolicitationsIn: number;
+  ndAdvertisementsOut: number;
+  /** Neighbour solicitations for another address (on our solicited-node group, not answered). */
+  ndIgnored: number;
   echoRequestsIn: number;
   echoRepliesOut: number;
   echoRequestsOut: number;
@@ -229,6 +250,30 @@ function macEquals(buf: Uint8Array, at: number, mac: Uint8Array): boolean {
     && buf[at + 3] === mac[3] && buf[at + 4] === mac[4] && buf[at + 5] === mac[5];
 }
 
+function addressEquals(buf: Uint8Array, at: number, address: Uint8Array, from: number): boolean {
+  for (let i = 0; i < 16; i++) if (buf[at + i] !== address[from + i]) return false;
+  return true;
+}
+
+function isZero(buf: Uint8Array, at: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (buf[at + i] !== 0) return false;
+  return true;
+}
+
+/** ff02::1:ffXX:XXXX, the solicited-node group of `self` (RFC 4291 §2.7.1). */
+function isSolicitedNode(buf: Uint8Array, at: number, self: Uint8Array): boolean {
+  if (buf[at] !== 0xff || buf[at + 1] !== 0x02 || buf[at + 11] !== 1 || buf[at + 12] !== 0xff) return false;
+  for (let i = 2; i < 11; i++) if (buf[at + i] !== 0) return false;
+  return buf[at + 13] === self[13] && buf[at + 14] === self[14] && buf[at + 15] === self[15];
+}
+
+/** The folded ICMPv6 pseudo-header sum (RFC 8200 §8.1): both addresses, the upper-layer length and next header 58. */
+function pseudoSum6(source: Uint8Array, sourceAt: number, destination: Uint8Array, destinationAt: number, length: number): number {
+  let sum = length + IpProtocol.ICMPv6;
+  for (let i = 0; i < 16; i += 2) sum += readU16(source, sourceAt + i) + readU16(destination, destinationAt + i);
+  return fold(sum);
+}
+
 function fold(sum: number): number {
   sum = (sum & 0xffff) + (sum >>> 16);
   return (sum & 0xffff) + (sum >>> 16);
@@ -259,6 +304,7 @@ export class UserspaceHost implements Device {
   readonly counters: UserspaceHostCounters = {
     framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0,
     arpRequestsIn: 0, arpRepliesIn: 0, arpRequestsOut: 0, arpRepliesOut: 0, arpIgnored: 0,
+    ndSolicitationsIn: 0, ndAdvertisementsOut: 0, ndIgnored: 0,
     echoRequestsIn: 0, echoRepliesOut: 0, echoRequestsOut: 0, echoRepliesIn: 0, echoRepliesUnmatched: 0,
     udpIn: 0, udpOut: 0, udpBad: 0, udpNoChecksum: 0,
     notForMe: 0, malformed: 0, badChecksum: 0, unsupported: 0, oversize: 0, queueDrops: 0,
@@ -266,6 +312,9 @@ export class UserspaceHost implements Device {
 
   private readonly mac: Uint8Array;
   private readonly ip: number;
+  /** The IPv6 address, or undefined; its solicited-node group's MAC (33:33:ff + its last 24 bits). */
+  private readonly ip6: Uint8Array | undefined;
+  private readonly solicitedMac: Uint8Array | undefined;
   private readonly queue: FrameQueue;
   private readonly neighbourLimit: number;
   /** IPv4 (u32) → MAC. Map order is insertion order: the first key is the oldest, evicted when full. */
@@ -304,6 +353,19 @@ export class UserspaceHost implements Device {
     const first = this.ip >>> 24;
     if (this.ip === 0 || this.ip === 0xffffffff || (first >= 224 && first <= 239) || first === 127) {
       throw new RangeError(`ip must be a unicast host address, got ${ip}`);
+    }
+    if (options.ipv6 === undefined) {
+      this.ip6 = undefined;
+      this.solicitedMac = undefined;
+    } else {
+      if (typeof options.ipv6 !== 'string') throw new TypeError(`ipv6 must be IPv6 address text, got ${typeof options.ipv6}`);
+      try {
+        this.ip6 = parseIpv6(options.ipv6);
+      } catch {
+        throw new TypeError(`ipv6 must be IPv6 address text, got ${JSON.stringify(options.ipv6)}`);
+      }
+      if (this.ip6[0] === 0xff || this.ip6.every((b) => b === 0)) throw new RangeError(`ipv6 must be a unicast address, got ${options.ipv6}`);
+      this.solicitedMac = new Uint8Array([0x33, 0x33, 0xff, this.ip6[13], this.ip6[14], this.ip6[15]]);
     }
     this.macText = mac.toLowerCase().replace(/-/g, ':');
     this.ipText = ip;
@@ -538,13 +600,15 @@ export class UserspaceHost implements Device {
       return;
     }
     const bytes = batch.bytes;
-    if (!macEquals(bytes, at, this.mac) && !macEquals(bytes, at, BROADCAST_MAC)) {
+    if (!macEquals(bytes, at, this.mac) && !macEquals(bytes, at, BROADCAST_MAC)
+      && (this.solicitedMac === undefined || !macEquals(bytes, at, this.solicitedMac))) {
       counters.notForMe++;
       return;
     }
     const type = readU16(bytes, at + 12);
     if (type === EtherType.ARP) this.handleArp(bytes, at + ETH_HEADER, length - ETH_HEADER);
     else if (type === EtherType.IPv4) this.handleIpv4(batch, slot, bytes, at, length);
+    else if (type === EtherType.IPv6 && this.ip6 !== undefined) this.handleIpv6(bytes, at, length, this.ip6);
     else counters.unsupported++;
   }
 
@@ -733,7 +797,128 @@ export class UserspaceHost implements Device {
     }
   }
 
+  private handleIpv6(bytes: Uint8Array, frame: number, length: number, self: Uint8Array): void {
+    const counters = this.counters;
+    const ip = frame + ETH_HEADER;
+    if (length - ETH_HEADER < IPV6_HEADER || bytes[ip] >>> 4 !== 6) {
+      counters.malformed++;
+      return;
+    }
+    const payload = readU16(bytes, ip + 4);
+    if (payload > length - ETH_HEADER - IPV6_HEADER) {
+      counters.malformed++;
+      return;
+    }
+    const toSelf = addressEquals(bytes, ip + 24, self, 0);
+    if (!toSelf && !isSolicitedNode(bytes, ip + 24, self)) {
+      counters.notForMe++;
+      return;
+    }
+    // ICMPv6 right after the fixed header; extension headers are not spoken here.
+    if (bytes[ip + 6] !== IpProtocol.ICMPv6) {
+      counters.unsupported++;
+      return;
+    }
+    const l4 = ip + IPV6_HEADER;
+    if (payload < ICMP_HEADER) {
+      counters.malformed++;
+      return;
+    }
+    if (onesComplementSum(bytes.subarray(l4, l4 + payload), pseudoSum6(bytes, ip + 8, bytes, ip + 24, payload)) !== 0xffff) {
+      counters.badChecksum++;
+      return;
+    }
+    const type = bytes[l4];
+    if (bytes[l4 + 1] !== 0) {
+      counters.unsupported++;
+    } else if (type === ND_SOLICITATION) {
+      counters.ndSolicitationsIn++;
+      this.handleSolicitation(bytes, frame, ip, l4, payload, self);
+    } else if (type === ICMPV6_ECHO_REQUEST && toSelf) {
+      counters.echoRequestsIn++;
+      const at = this.reserve();
+      if (at < 0) return;
+      const out = this.queue.bytes;
+      this.writeEthernet(out, at, undefined, EtherType.IPv6);
+      for (let i = 0; i < 6; i++) out[at + i] = bytes[frame + 6 + i];
+      const reply = at + ETH_HEADER + IPV6_HEADER;
+      out.set(bytes.subarray(l4, l4 + payload), reply);
+      out[reply] = ICMPV6_ECHO_REPLY;
+      this.writeIpv6Reply(out, at + ETH_HEADER, payload, TTL, self, bytes, ip + 8);
+      this.commit(ETH_HEADER + IPV6_HEADER + payload);
+      counters.echoRepliesOut++;
+    } else if (type === ICMPV6_ECHO_REPLY) {
+      // This host does not ping over IPv6: no reply is awaited.
+      counters.echoRepliesIn++;
+      counters.echoRepliesUnmatched++;
+    } else {
+      counters.unsupported++;
+    }
+  }
+
+  /** RFC 4861 §7.1.1 checks, then a solicited advertisement with our MAC (§7.2.4). */
+  private handleSolicitation(bytes: Uint8Array, frame: number, ip: number, l4: number, payload: number, self: Uint8Array): void {
+    const counters = this.counters;
+    if (bytes[ip + 7] !== ND_HOP_LIMIT || payload < 24) {
+      counters.malformed++;
+      return;
+    }
+    if (!addressEquals(bytes, l4 + 8, self, 0)) {
+      counters.ndIgnored++;
+      return;
+    }
+    // The source link-layer address option, if any, says where to answer; every option's length must be non-zero.
+    let linkLayer = frame + 6;
+    for (let option = l4 + 24; option < l4 + payload;) {
+      if (option + 2 > l4 + payload || bytes[option + 1] === 0 || option + bytes[option + 1] * 8 > l4 + payload) {
+        counters.malformed++;
+        return;
+      }
+      if (bytes[option] === 1 && bytes[option + 1] === 1) linkLayer = option + 2;
+      option += bytes[option + 1] * 8;
+    }
+    const unspecified = isZero(bytes, ip + 8, 16);
+    const at = this.reserve();
+    if (at < 0) return;
+    const out = this.queue.bytes;
+    // From the unspecified address (duplicate address detection): answer all nodes, not solicited.
+    this.writeEthernet(out, at, unspecified ? ALL_NODES_MAC : undefined, EtherType.IPv6);
+    if (!unspecified) for (let i = 0; i < 6; i++) out[at + i] = bytes[linkLayer + i];
+    const icmp = at + ETH_HEADER + IPV6_HEADER;
+    out[icmp] = ND_ADVERTISEMENT;
+    out[icmp + 1] = 0;
+    out[icmp + 4] = (unspecified ? 0 : ND_FLAG_SOLICITED) | ND_FLAG_OVERRIDE;
+    out[icmp + 5] = 0;
+    out[icmp + 6] = 0;
+    out[icmp + 7] = 0;
+    out.set(self, icmp + 8);
+    out[icmp + 24] = 2; // target link-layer address option, 1 unit of 8 bytes
+    out[icmp + 25] = 1;
+    out.set(this.mac, icmp + 26);
+    if (unspecified) this.writeIpv6Reply(out, at + ETH_HEADER, ND_ADVERTISEMENT_LEN, ND_HOP_LIMIT, self, ALL_NODES, 0);
+    else this.writeIpv6Reply(out, at + ETH_HEADER, ND_ADVERTISEMENT_LEN, ND_HOP_LIMIT, self, bytes, ip + 8);
+    this.commit(ETH_HEADER + IPV6_HEADER + ND_ADVERTISEMENT_LEN);
+    counters.ndAdvertisementsOut++;
+  }
+
   // ------------------------------------------------------------------------------ send path
+
+  /**
+   * An IPv6 header from `self` to the address at `destination[destinationAt]`, in front of the
+   * ICMPv6 message already written after it, whose checksum it fills in.
+   */
+  private writeIpv6Reply(out: Uint8Array, at: number, payload: number, hopLimit: number, self: Uint8Array, destination: Uint8Array, destinationAt: number): void {
+    writeU32(out, at, 0x60000000);
+    writeU16(out, at + 4, payload);
+    out[at + 6] = IpProtocol.ICMPv6;
+    out[at + 7] = hopLimit;
+    out.set(self, at + 8);
+    for (let i = 0; i < 16; i++) out[at + 24 + i] = destination[destinationAt + i];
+    const icmp = at + IPV6_HEADER;
+    writeU16(out, icmp + 2, 0);
+    const sum = onesComplementSum(out.subarray(icmp, icmp + payload), pseudoSum6(out, at + 8, out, at + 24, payload));
+    writeU16(out, icmp + 2, ~sum & 0xffff);
+  }
 
   /** Offset of the queue cell for the next frame, or -1 (counted drop) when the queue is full. */
   private reserve(): number {
