@@ -1,0 +1,111 @@
+// The SPSC ring between a reader worker and the main thread: the producer side is the same
+// source the reader workers run (RING_PRODUCER_SOURCE), here in an eval worker that writes
+// sequence numbers instead of reading an fd. Order kept, nothing lost, a full ring waits (never
+// overwrites), the stop flag ends a producer that is waiting for room.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Worker } from 'node:worker_threads';
+import { CTRL_FULL, RING_PRODUCER_SOURCE, Ring, ringLayout } from '../../../src/forwarder/io/ring';
+
+const PRODUCER = `'use strict';
+const { workerData, parentPort } = require('node:worker_threads');
+const { sab, layout, total } = workerData;
+${RING_PRODUCER_SOURCE}
+const words = new Int32Array(sab, layout.cellsOffset, (layout.cells * layout.cellSize) / 4);
+let head = 0;
+let seq = 0;
+while (!ringStopping() && seq < total) {
+  const room = ringRoom(head, 100);
+  if (room <= 0) continue;
+  const n = Math.min(room, total - seq, 7);
+  for (let j = 0; j < n; j++) {
+    const k = head & ringMask;
+    words[(k * layout.cellSize) / 4] = seq;
+    words[(k * layout.cellSize) / 4 + 1] = ~seq;
+    ringLengths[k] = 8 + (seq % 50);
+    seq++;
+    head = (head + 1) | 0;
+  }
+  if (ringPublish(head)) parentPort.postMessage('wake');
+}
+parentPort.postMessage({ produced: seq });
+`;
+
+function producer(ring: Ring, total: number): Worker {
+  return new Worker(PRODUCER, { eval: true, workerData: { sab: ring.buffer, layout: ring.layout, total } });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('layout: power-of-two cells, 64-byte aligned cells, bad sizes refused', () => {
+  const layout = ringLayout(8, 100);
+  assert.is(layout.cellSize, 128);
+  assert.is(layout.cellsOffset % 64, 0);
+  assert.is(layout.byteLength, layout.cellsOffset + 8 * 128);
+  assert.throws(() => ringLayout(6, 100), /power of two/);
+  assert.throws(() => ringLayout(8, 10), /cellSize/);
+});
+
+test('a slow consumer: every item arrives once, in order; the full ring made the producer wait', async () => {
+  const ring = new Ring(8, 64);
+  const total = 20000;
+  const worker = producer(ring, total);
+  let wakes = 0;
+  let resolveWake: (() => void) | undefined;
+  let produced = -1;
+  worker.on('message', (m) => {
+    if (m === 'wake') wakes++;
+    else produced = m.produced;
+    resolveWake?.();
+  });
+  const exited = new Promise((resolve) => worker.on('exit', resolve));
+  const words = new Int32Array(ring.buffer);
+  let expected = 0;
+  let bursts = 0;
+  try {
+    while (expected < total) {
+      const available = ring.available();
+      assert.ok(available <= 8, 'never more than the ring holds');
+      for (let j = 0; j < available; j++) {
+        const k = ring.index(j);
+        const at = ring.cellStart(k) / 4;
+        assert.is(words[at], expected, 'in order, none lost, none twice');
+        assert.is(words[at + 1], ~expected);
+        assert.is(ring.lengths[k], 8 + (expected % 50));
+        expected++;
+      }
+      ring.release(available);
+      if (++bursts % 50 === 0) await sleep(1); // let it fill up now and then
+      if (ring.available() === 0 && !ring.idle()) {
+        await Promise.race([new Promise<void>((resolve) => { resolveWake = resolve; }), sleep(50)]);
+      }
+    }
+    await exited;
+    assert.is(produced, total);
+    assert.ok(Atomics.load(ring.control, CTRL_FULL) > 0, 'the producer found the ring full and waited');
+    assert.ok(wakes > 0 && wakes < total / 2, `messages only when the consumer asked (${wakes} for ${total} items)`);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+test('the stop flag ends a producer waiting for room within its wait timeout', async () => {
+  const ring = new Ring(4, 64);
+  const worker = producer(ring, 1e9);
+  const exited = new Promise<number>((resolve) => worker.on('exit', resolve));
+  try {
+    const deadline = Date.now() + 3000;
+    while (ring.available() < 4 && Date.now() < deadline) await sleep(10);
+    assert.is(ring.available(), 4, 'full, nothing overwritten');
+    await sleep(150);
+    assert.is(ring.available(), 4);
+    const started = Date.now();
+    ring.stop();
+    assert.is(await exited, 0);
+    assert.ok(Date.now() - started < 500, `stopped in ${Date.now() - started} ms`);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+test.run();
