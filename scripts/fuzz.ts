@@ -45,7 +45,7 @@ function judge(instance: Instance, frame: Uint8Array, options: DecapOptions): { 
   kernels.bytes.set(frame, instance.frame);
   let status: number;
   try {
-    status = kernels.decapFrame(instance.frame, frame.length, settings.options, settings.vni, settings.portsLow, settings.portsHigh, instance.out);
+    status = kernels.decapFrame(instance.frame, frame.length, settings.optionBits, settings.vni, settings.portsLow, settings.portsHigh, instance.out);
   } catch (error) {
     return { status: -1, text: `THREW ${String(error)}` };
   }
@@ -60,11 +60,11 @@ function judgeBatch(instance: Instance, frame: Uint8Array, options: DecapOptions
   const meta = new DataView(kernels.bytes.buffer, kernels.bytes.byteOffset + instance.meta, META_LEN);
   meta.setInt32(META_FRAME_OFFSET, 0, true);
   meta.setInt32(META_FRAME_LEN, frame.length, true);
-  const checkVni = (settings.options & DECAP_CHECK_VNI) !== 0;
+  const checkVni = (settings.optionBits & DECAP_CHECK_VNI) !== 0;
   new DataView(kernels.bytes.buffer).setInt32(kernels.bytes.byteOffset + instance.vniSet, settings.vni, true);
   let valid: number;
   try {
-    valid = kernels.decapBatch(instance.slot, MAX_FRAME_LEN, instance.meta, 1, settings.options, instance.vniSet, checkVni ? 1 : 0,
+    valid = kernels.decapBatch(instance.slot, MAX_FRAME_LEN, instance.meta, 1, settings.optionBits, instance.vniSet, checkVni ? 1 : 0,
       settings.portsLow, settings.portsHigh, instance.counters);
   } catch (error) {
     return { status: -1, text: `THREW ${String(error)}` };

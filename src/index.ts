@@ -3,7 +3,7 @@
  * checksum by WebAssembly kernels (SIMD where available), with a pure-TS reference twin.
  */
 export { checksum, onesComplementSum, updateChecksum, encapsulate, decapsulate, decapsulateLax, DEFAULT_VXLAN_PORTS } from './api';
-export { init, ready, useBackend, backendName, defaultBackendName, createKernels } from './backend';
+export { init, ready, useBackend, backendName, backendFallbackReason, defaultBackendName, createKernels } from './backend';
 export type { Kernels } from './wasm/abi';
 export type { BackendName } from './wasm/abi';
 export { DecodeError, DecodeStatus, Layer, statusName } from './errors';
