@@ -1,9 +1,11 @@
 // Builds dist/: the library as ESM (.mjs) and CJS (.cjs) with bundled type declarations for
 // each, and the CLI as ESM. The WASM bytes travel inside the JS (src/wasm/generated.ts), so
-// there is no asset to copy and no file to look up at run time.
+// there is no asset to copy and no file to look up at run time. The CLI is a user of the
+// library: dist/cli.mjs imports dist/index.mjs rather than carrying a second copy of it.
 import typescript from '@rollup/plugin-typescript';
 import { dts } from 'rollup-plugin-dts';
 import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve, sep } from 'node:path';
 
 const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 
@@ -17,6 +19,58 @@ const packageVersion = () => ({
 });
 
 const external = (id) => id.startsWith('node:');
+
+const SOURCE = resolve('src');
+const CLI_SOURCE = resolve('src/cli');
+const LIBRARY_ENTRY = resolve('src/index.ts');
+/** Where dist/cli.mjs finds the library: next to it. */
+const LIBRARY_BUILT = './index.mjs';
+const VIRTUAL = '\0library:';
+
+/**
+ * Every import from src/cli/ into the rest of src/ becomes an import of the built library. The
+ * package entry itself maps to ./index.mjs. Another library module (a CLI file importing
+ * '../api', say) maps to a small module re-exporting its names from ./index.mjs: the names the
+ * entry exports (a name it does not is then a build error: "not exported by"), or, for a wire
+ * codec imported whole (`import * as vxlan from '../wire/vxlan'`), the entry's namespace of it.
+ */
+const libraryAsExternal = () => {
+  let entryNames;
+  /** The names a module exports, following `export * from`. */
+  async function exportedNames(context, id) {
+    const info = await context.load({ id });
+    const names = new Set(info.exports.filter((name) => name !== '*'));
+    for (const [source, bindings] of Object.entries(info.exportedBindings ?? {})) {
+      if (!bindings.includes('*')) continue;
+      const target = await context.resolve(source, id);
+      for (const name of await exportedNames(context, target.id)) if (name !== 'default') names.add(name);
+    }
+    return names;
+  }
+  return {
+    name: 'library-as-external',
+    async resolveId(source, importer, options) {
+      if (importer?.startsWith(VIRTUAL) && source === LIBRARY_BUILT) return { id: LIBRARY_BUILT, external: true };
+      if (!importer || !importer.startsWith(CLI_SOURCE + sep) || external(source)) return null;
+      const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
+      if (!resolved || resolved.external || !resolved.id.startsWith(SOURCE + sep) || resolved.id.startsWith(CLI_SOURCE + sep)) return resolved;
+      if (resolved.id === LIBRARY_ENTRY) return { id: LIBRARY_BUILT, external: true };
+      return VIRTUAL + resolved.id;
+    },
+    async load(id) {
+      if (!id.startsWith(VIRTUAL)) return null;
+      const module = id.slice(VIRTUAL.length);
+      entryNames ??= await exportedNames(this, LIBRARY_ENTRY);
+      const names = [...(await exportedNames(this, module))];
+      const namespace = basename(module, '.ts');
+      if (dirname(module) === resolve('src/wire') && entryNames.has(namespace)) {
+        return `import { ${namespace} as namespace } from '${LIBRARY_BUILT}';\nexport const { ${names.join(', ')} } = namespace;\n`;
+      }
+      const shared = names.filter((name) => entryNames.has(name));
+      return `export { ${shared.join(', ')} } from '${LIBRARY_BUILT}';\n`;
+    },
+  };
+};
 const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, noEmitOnError: true });
 
 export default [
@@ -40,7 +94,8 @@ export default [
   {
     input: 'src/cli/main.ts',
     external,
+    external,
     output: { file: 'dist/cli.mjs', format: 'es' },
-    plugins: [ts(), packageVersion()],
+    plugins: [libraryAsExternal(), ts(), packageVersion()],
   },
 ];

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -83,6 +83,36 @@ export { decoded, code };
     execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
   } catch (error) {
     assert.unreachable(`tsc failed:\n${(error as { stdout?: string }).stdout}`);
+  }
+});
+
+test('dist/cli.mjs imports the library from ./index.mjs instead of carrying a second copy and its WASM', () => {
+  const cli = readFileSync(join(root, 'dist', 'cli.mjs'), 'utf8');
+  const library = readFileSync(join(root, 'dist', 'index.mjs'), 'utf8');
+  // "AGFzbQ" is base64 for the WASM magic "\0asm": the embedded module starts with it.
+  assert.ok(library.includes('AGFzbQ'), 'the library carries its WASM');
+  assert.not.ok(cli.includes('AGFzbQ'), 'dist/cli.mjs has no embedded WASM');
+  assert.match(cli, /^import \{[^}]*\bdecapsulate\b[^}]*\} from '\.\/index\.mjs';$/m);
+  const cliSize = statSync(join(root, 'dist', 'cli.mjs')).size;
+  assert.ok(cliSize < 100_000 && cliSize * 4 < library.length, `dist/cli.mjs is ${cliSize} bytes, dist/index.mjs ${library.length}`);
+  // And it still works, through the library: decode a capture, run the demo's loopback tunnel.
+  const decoded = node([join(root, 'bin', 'vxlan-wasm.mjs'), 'decode', join(root, 'test', 'fixtures', 'pcap', 'vxlan-arp.pcap')]);
+  assert.match(decoded, /^1 .* VXLAN vni 42 inner 42 B .* ARP request/);
+  assert.match(node([join(root, 'bin', 'vxlan-wasm.mjs'), 'demo', '--count', '1']), /1\/1 inner frames arrived intact/);
+});
+
+test('LICENSE (MIT), repository, homepage and bugs are in the package, and npm pack ships them', () => {
+  const license = readFileSync(join(root, 'LICENSE'), 'utf8');
+  assert.match(license, /^MIT License\n\nCopyright \(c\) the vxlan-wasm authors\n/);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  assert.is(pkg.license, 'MIT');
+  assert.equal(pkg.repository, { type: 'git', url: 'git+https://github.com/vxlan-wasm/vxlan-wasm.git' });
+  assert.is(pkg.homepage, 'https://github.com/vxlan-wasm/vxlan-wasm#readme');
+  assert.equal(pkg.bugs, { url: 'https://github.com/vxlan-wasm/vxlan-wasm/issues' });
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }));
+  const files = packed.files.map((file: { path: string }) => file.path);
+  for (const file of ['LICENSE', 'README.md', 'package.json', 'bin/vxlan-wasm.mjs', 'dist/index.mjs', 'dist/index.cjs', 'dist/cli.mjs']) {
+    assert.ok(files.includes(file), `npm pack ships ${file}`);
   }
 });
 

@@ -15,7 +15,7 @@ import {
   onesComplementSum, ipv4HeaderChecksum,
   type DecapOptions, type VxlanFrame,
 } from '../index';
-import { formatInnerSummary, summarizeInner, type InnerSummary } from './inner-summary';
+import { endpoint, formatInnerSummary, summarizeInner, type InnerSummary } from './inner-summary';
 
 export interface DecodeCommandOptions {
   json: boolean;
@@ -64,10 +64,6 @@ interface Decoded {
 }
 
 const hex16 = (value: number) => `0x${value.toString(16).padStart(4, '0')}`;
-
-function endpoint(address: string, port: number, version: 4 | 6): string {
-  return version === 6 ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 function outerSummary(frame: Pick<VxlanFrame, 'ethernet' | 'ip' | 'udp'>): string {
   const { ethernet: eth, ip, udp } = frame;

@@ -191,7 +191,8 @@ function tcpFlags(bits: number): string {
   return letters.filter(([bit]) => bits & bit).map(([, letter]) => letter).join('') || 'none';
 }
 
-const endpoint = (address: string, port: number, version: 4 | 6) => (version === 6 ? `[${address}]:${port}` : `${address}:${port}`);
+/** `10.0.0.1:80`, or `[fd00::1]:80`: an IPv6 address needs brackets before a port. */
+export const endpoint = (address: string, port: number, version: 4 | 6) => (version === 6 ? `[${address}]:${port}` : `${address}:${port}`);
 
 /** One line, tcpdump-like: `02:…:01 > ff:…:ff vlan 10 ARP request who-has 10.0.0.2 tell 10.0.0.1`. */
 export function formatInnerSummary(summary: InnerSummary): string {
