@@ -26,7 +26,9 @@ export interface DecodeCommandOptions {
   ports?: number[];
   allowZeroUdpChecksumIpv6: boolean;
   gbp: boolean;
-  write: (line: string) => void;
+  /** Prints one line; false means the output is full (a pipe's buffer), and `drain` then resolves when it is not. */
+  write: (line: string) => boolean | void;
+  drain?: () => Promise<unknown>;
 }
 
 /** IANA's VXLAN-GPE port (draft-ietf-nvo3-vxlan-gpe §3.3), Linux's default for `vxlan … gpe`. */
@@ -265,12 +267,20 @@ export async function decodeCommand(source: AsyncIterable<Uint8Array>, options: 
   const capture = await openPcapStream(source);
   let failed = 0;
   let number = 0;
+  let outputFull = false;
+  const write = (line: string) => {
+    if (options.write(line) === false) outputFull = true;
+  };
   for await (const packet of capture) {
+    // Read no further than the reader of our output: a 2 GB capture piped into a pager must not
+    // pile up its decoded lines in memory.
+    if (outputFull && options.drain) await options.drain();
+    outputFull = false;
     number++;
     const data = packet.data;
     if (packet.linkType !== LinkType.ETHERNET) {
       failed++;
-      options.write(options.json
+      write(options.json
         ? JSON.stringify({ frame: number, error: { code: 'UNSUPPORTED_LINK_TYPE', linkType: packet.linkType } })
         : `${number} link type ${packet.linkType} is not Ethernet`);
       continue;
@@ -288,20 +298,20 @@ export async function decodeCommand(source: AsyncIterable<Uint8Array>, options: 
       if (error.code === 'NOT_VXLAN_PORT' && !ports.includes(VXLAN_GPE_PORT) && destinationPort(data) === VXLAN_GPE_PORT) {
         const gpe = describeGpe(data, decapOptions);
         if (gpe !== undefined) {
-          options.write(options.json ? JSON.stringify({ frame: number, ...gpe.json }) : `${number} ${gpe.text}`);
+          write(options.json ? JSON.stringify({ frame: number, ...gpe.json }) : `${number} ${gpe.text}`);
           continue;
         }
       }
       if (!decoded) {
         failed++;
-        options.write(options.json
+        write(options.json
           ? JSON.stringify({ frame: number, error: { code: error.code, layer: error.layer, offset: error.offset } })
           : `${number} ${error.code} (${error.layer} at byte ${error.offset})${hint(error, data, options)}`);
         continue;
       }
     }
     const inner = summarizeInner(decoded.frame.inner);
-    options.write(options.json
+    write(options.json
       ? JSON.stringify({ frame: number, ...toJson(decoded.frame), innerSummary: inner, ...(decoded.notes.length ? { notes: decoded.notes } : {}) })
       : `${number} ${summarize(decoded, inner)}`);
   }

@@ -6,6 +6,7 @@
  *   vxlan-wasm demo [--count N]
  */
 import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { decodeCommand } from './decode';
 import { demoCommand } from './demo';
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   });
   const write = (line: string) => process.stdout.write(line + '\n');
+  const drain = () => once(process.stdout, 'drain');
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -75,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
           allowZeroUdpChecksumIpv6: values['allow-zero-udp6'],
           gbp: values.gbp,
           write,
+          drain,
         });
       }
       case 'demo': {
