@@ -1,0 +1,285 @@
+/**
+ * `vxlan-wasm forward`: run a userspace VTEP on this host. Everything is checked before anything
+ * is opened (a bad flag or config key: one sentence, exit 2); then the UDP underlay is bound, one
+ * TAP per network made (or opened), the Forwarder built and started, and the process waits:
+ *
+ *   SIGINT / SIGTERM   close everything (TAPs this process made disappear), exit 0 within 2 s
+ *                      (if shutdown hangs, a hard timer exits 1, loudly)
+ *   a port breaks      (a reader worker dies, an fd fails) the reason is logged, exit 1
+ *
+ * Logs are pino JSON lines on stderr, never one per packet (drops: a summary at most every 10 s).
+ */
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import {
+  ConfigError, checkTunAccess, endpointText, loadConfigFile, resolveConfig,
+  type ForwardConfig, type ForwardFlags,
+} from '../forwarder/config';
+import type { Device, Underlay } from '../forwarder/contracts';
+import type { FdbEvent } from '../forwarder/fdb';
+import { TapDevice } from '../forwarder/device/tap';
+import { Forwarder } from '../forwarder/forwarder';
+import { createLogger, DropReporter, type Logger } from '../forwarder/log';
+import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
+import { UdpUnderlay } from '../forwarder/underlay/udp';
+
+export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
+       vxlan-wasm forward --config FILE [flags that override it]
+
+Run a userspace VXLAN tunnel endpoint: Ethernet frames of each TAP interface are switched to the
+peers of its VNI over UDP (and back), learning MACs as a Linux bridge and vxlan device do.
+Needs root (or CAP_NET_ADMIN) for the TAP. Stops cleanly on SIGINT/SIGTERM (TAPs it made are removed).
+
+flags:
+  --config FILE        JSON configuration (format below); flags override it
+  --tap NAME           the TAP interface of the network (created if missing, removed on exit if created)
+  --vni N              the VXLAN network identifier, 0..16777215
+  --local ADDR         the underlay address to bind, IPv4 or IPv6 (0.0.0.0 or :: for any); every peer
+                       must be of its family
+  --peer ADDR[:PORT]   a remote VTEP of the network (repeatable); IPv6 with a port as [fd00::2]:4789;
+                       without a port, the --port value
+  --port N             the UDP port to bind and the peers' default port: 4789 (default), 8472 for
+                       Linux's legacy default; 0 binds any free port (then peers need explicit ports)
+  --mtu N              the TAP's MTU, 68..65485 (IPv4 underlay) or 68..65465 (IPv6); default
+                       1450 over IPv4 and 1430 over IPv6 (a 1500-byte underlay less VXLAN's 50 / 70)
+  --allow CIDR         also accept VXLAN from sources in this prefix (repeatable), learning their MACs;
+                       by default only the peers are accepted
+  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics ([::1]:9470 for IPv6)
+  --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
+  -h, --help           print this help
+
+config file (JSON; every key optional unless said, unknown keys are errors):
+  {
+    "local": "192.0.2.1",                        required here or as --local
+    "port": 4789,
+    "networks": [                                each: vni and tap required, vnis and taps distinct
+      { "vni": 100, "tap": "vx100", "mtu": 1450,
+        "peers": ["192.0.2.2", "192.0.2.3:8472"],
+        "fdb": [{ "mac": "02:00:00:00:00:02", "peer": "192.0.2.2" }] },
+      { "vni": 200, "tap": "vx200", "peers": ["192.0.2.2"] }
+    ],
+    "allowedSources": ["198.51.100.0/24"],       as --allow
+    "metrics": "127.0.0.1:9470",
+    "logLevel": "info",
+    "ageingSeconds": 300,                        learned MACs expire after this long unseen
+    "maxFdbEntries": 16384                       learned MACs per VNI at most (then not learned, counted)
+  }
+  "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
+
+flags over the file:
+  --local, --port, --metrics, --log-level replace the file's value; --allow replaces its whole list.
+  --vni, --tap, --mtu, --peer describe one network: --vni N picks the file's network with VNI N
+  (--tap, --mtu replace its values, --peer its whole peer list) or adds a network when the file has
+  none with that VNI (then --tap is needed). Without --vni they change the file's only network; with
+  several networks in the file, --vni must say which.
+
+exit codes: 0 stopped by SIGINT/SIGTERM; 1 a port broke or shutdown hung; 2 a configuration error
+  (bad flag, key, address, VNI, port, MTU, mixed IPv4/IPv6, no permission on /dev/net/tun).
+logs: pino JSON lines on stderr ("forwarding" once started; drops summed at most every 10 s).
+metrics: vxlan_frames_total, vxlan_bytes_total, vxlan_flooded_total, vxlan_drops_total, vxlan_fdb_entries,
+  vxlan_fdb_events_total, vxlan_batches_total, vxlan_batch_frames_total, vxlan_underlay_*, process_*.
+
+example:
+  vxlan-wasm forward --tap vx100 --vni 100 --local 192.0.2.1 --peer 192.0.2.2 --metrics 127.0.0.1:9470`;
+
+/** Test and embedding seams; every one defaults to the real thing. */
+export interface ForwardIo {
+  /** --help goes here (default process.stdout). */
+  stdout?: NodeJS.WritableStream;
+  /** Config errors as plain sentences (default process.stderr). */
+  stderr?: NodeJS.WritableStream;
+  /** pino's destination: a file descriptor or a stream (default fd 2). */
+  log?: number | NodeJS.WritableStream;
+  /** Where SIGINT/SIGTERM are listened for (default process). */
+  signals?: NodeJS.EventEmitter;
+  /** The TUN device checked for access (default /dev/net/tun); null skips the check (fake devices). */
+  tunPath?: string | null;
+  openUnderlay?: (options: { address: string; port: number; maxDatagramLength: number }) => Underlay | Promise<Underlay>;
+  openDevice?: (options: { name: string; mtu: number; create: boolean }) => Device | Promise<Device>;
+  /** How long shutdown may take before the hard exit (default 2000 ms). */
+  shutdownTimeoutMs?: number;
+  /** The hard exit when shutdown hangs (default process.exit). */
+  exit?: (code: number) => void;
+  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. */
+  onReady?: (ready: { underlay: Underlay; forwarder: Forwarder; metrics?: AddressInfo }) => void;
+}
+
+const PARSE_OPTIONS = {
+  config: { type: 'string' },
+  tap: { type: 'string' },
+  vni: { type: 'string' },
+  local: { type: 'string' },
+  peer: { type: 'string', multiple: true },
+  port: { type: 'string' },
+  mtu: { type: 'string' },
+  metrics: { type: 'string' },
+  'log-level': { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Inner Ethernet header with one VLAN tag, and the VXLAN header: a datagram is at most MTU + 26. */
+const DATAGRAM_OVERHEAD = 18 + 8;
+
+/** node:util parseArgs errors as ConfigErrors naming the flag. */
+function parseFlags(argv: string[]): ForwardFlags & { help?: boolean } {
+  try {
+    const { values } = parseArgs({ args: argv, options: PARSE_OPTIONS, strict: true, allowPositionals: false });
+    return values;
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    const flag = /'(-[^' ]*)/.exec(message)?.[1] ?? 'arguments';
+    switch (code) {
+      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+        throw new ConfigError(flag, 'is not a flag of forward (see --help).');
+      case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+        throw new ConfigError(/'([^']*)'/.exec(message)?.[1] ?? 'arguments', 'is not a flag: forward takes flags only (see --help).');
+      case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+        throw new ConfigError(flag, message.includes('argument missing') ? 'needs a value.' : `${message.replace(/\.$/, '')}.`);
+      default:
+        throw error;
+    }
+  }
+}
+
+/** Run `vxlan-wasm forward`; resolves to the exit code once everything is closed. */
+export async function forwardCommand(argv: string[], io: ForwardIo = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  let config: ForwardConfig;
+  try {
+    const flags = parseFlags(argv);
+    if (flags.help === true) {
+      (io.stdout ?? process.stdout).write(`${FORWARD_USAGE}\n`);
+      return 0;
+    }
+    config = resolveConfig(flags, flags.config === undefined ? undefined : loadConfigFile(flags.config));
+    if (io.tunPath !== null) checkTunAccess(io.tunPath);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`vxlan-wasm forward: ${error.message}\n`);
+    return error.exitCode;
+  }
+  return run(config, io);
+}
+
+interface Opened {
+  underlay?: Underlay;
+  devices: Device[];
+  forwarder?: Forwarder;
+  metrics?: ForwarderMetrics;
+  reporter?: DropReporter;
+}
+
+/** Close whatever was opened, the forwarder first (it closes its devices and underlay). */
+async function closeAll(opened: Opened): Promise<void> {
+  opened.reporter?.stop();
+  const closing: Promise<void>[] = [];
+  if (opened.metrics !== undefined) closing.push(opened.metrics.close());
+  if (opened.forwarder !== undefined) closing.push(opened.forwarder.close());
+  else closing.push(...opened.devices.map((device) => device.close()), ...(opened.underlay ? [opened.underlay.close()] : []));
+  await Promise.all(closing);
+}
+
+async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
+  const logger = createLogger(config.logLevel, io.log ?? 2);
+  const opened: Opened = { devices: [] };
+  const openUnderlay = io.openUnderlay ?? ((options) => UdpUnderlay.open(options));
+  const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
+
+  // Until the forwarder is up, a signal only asks to stop once opening is done.
+  const signals = io.signals ?? process;
+  let stopWith: ((code: number) => void) | undefined;
+  let stopRequested: string | undefined;
+  const onSignal = (signal: string) => {
+    stopRequested ??= signal;
+    stopWith?.(0);
+  };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
+  signals.on('SIGINT', onSigint);
+  signals.on('SIGTERM', onSigterm);
+  const stopped = new Promise<number>((resolve) => {
+    stopWith = (code) => resolve(code);
+  });
+  let code: number;
+
+  try {
+    try {
+      const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
+      opened.underlay = await openUnderlay({ address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD) });
+      for (const network of config.networks) {
+        opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true }));
+      }
+      const forwarder = new Forwarder({
+        underlay: opened.underlay,
+        networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
+        allowedSources: config.allowedSources,
+        ageingMs: config.ageingSeconds * 1000,
+        maxFdbEntries: config.maxFdbEntries,
+        // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
+        remotePort: config.port === 0 ? undefined : config.port,
+      });
+      opened.forwarder = forwarder;
+      forwarder.on('error', (error: Error) => {
+        logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
+        stopWith?.(1);
+      });
+      forwarder.on('fdb', (events: FdbEvent[]) => {
+        // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
+        if (!logger.isLevelEnabled('debug')) return;
+        const shown = events.slice(0, 32).map((event) => {
+          const endpoint = forwarder.endpoint(event.endpoint);
+          return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
+        });
+        logger.debug({ events: shown, count: events.length }, 'fdb changes');
+      });
+      forwarder.start();
+      opened.reporter = new DropReporter(forwarder, logger);
+      opened.reporter.start();
+      let metricsAddress: AddressInfo | undefined;
+      if (config.metrics !== undefined) {
+        opened.metrics = createMetrics(forwarder);
+        const server = await opened.metrics.serve(config.metrics.host, config.metrics.port);
+        metricsAddress = server.address() as AddressInfo;
+      }
+      logger.info({
+        local: endpointText({ address: opened.underlay.localAddress, port: opened.underlay.localPort }),
+        networks: config.networks.map((network, i) => ({
+          vni: network.vni, tap: opened.devices[i].name, mtu: network.mtu,
+          mac: (opened.devices[i] as { mac?: string }).mac,
+          peers: network.peers.map(endpointText), staticFdbEntries: network.fdb.length,
+        })),
+        allowedSources: config.allowedSources,
+        metrics: metricsAddress === undefined ? undefined : `http://${endpointText({ address: metricsAddress.address, port: metricsAddress.port })}/metrics`,
+      }, 'forwarding');
+      io.onReady?.({ underlay: opened.underlay, forwarder, metrics: metricsAddress });
+    } catch (error) {
+      const { code: errorCode, message } = error as NodeJS.ErrnoException;
+      // TapDevice checks what checkTunAccess cannot (CAP_NET_ADMIN): still a permission problem, exit 2.
+      const exitCode = errorCode === 'TAP_PERMISSION' ? 2 : 1;
+      logger.fatal({ err: error }, `could not start: ${message}`);
+      if (io.log === undefined || typeof io.log === 'number') (io.stderr ?? process.stderr).write(`vxlan-wasm forward: ${message}\n`);
+      await closeAll(opened);
+      return exitCode;
+    }
+    code = await stopped;
+  } finally {
+    signals.off('SIGINT', onSigint);
+    signals.off('SIGTERM', onSigterm);
+  }
+
+  logger.info({ signal: stopRequested, exitCode: code }, 'stopping');
+  const timeoutMs = io.shutdownTimeoutMs ?? 2000;
+  const hardTimer = setTimeout(() => {
+    logger.fatal({ timeoutMs }, 'shutdown hung: exiting without waiting for the rest');
+    (io.stderr ?? process.stderr).write(`vxlan-wasm forward: shutdown did not finish within ${timeoutMs} ms; exiting with code 1\n`);
+    (io.exit ?? process.exit)(1);
+  }, timeoutMs);
+  try {
+    await closeAll(opened);
+  } finally {
+    clearTimeout(hardTimer);
+  }
+  logger.info({ exitCode: code }, 'stopped');
+  return code;
+}
