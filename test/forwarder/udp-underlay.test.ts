@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +153,48 @@ for (const [family, address] of [[4, '127.0.0.1'], [6, '::1']] as const) {
     }
   });
 }
+
+test('datagrams from another source port of a known endpoint keep its id, and sends still go to its VXLAN port', async () => {
+  // A Linux VTEP sends from a per-flow source port: the forwarder admits it by address, and the
+  // endpoint's destination must stay the port it listens on.
+  const a = UdpUnderlay.open({ address: '127.0.0.1', port: 0 });
+  const listener = UdpUnderlay.open({ address: '127.0.0.2', port: 0 });
+  const flowSocket = createSocket('udp4');
+  await new Promise<void>((resolve) => flowSocket.bind(0, '127.0.0.2', resolve));
+  try {
+    const events = recorder((endpoint) => (endpoint.address === '127.0.0.2' ? 0 : -1));
+    a.start(events);
+    a.setEndpoint(0, { address: '127.0.0.2', port: listener.localPort });
+    const listenerEvents = recorder(() => 0);
+    listener.start(listenerEvents);
+    flowSocket.send(Buffer.from([8, 0, 0, 0, 0, 0, 42, 0, ...new Array(60).fill(1)]), a.localPort, '127.0.0.1');
+    const batch = new PacketBatch({ capacity: 4 });
+    const sources = new Int32Array(4);
+    let got = 0;
+    for (let tries = 0; got === 0 && tries < 50; tries++) {
+      await Promise.race([events.woken(), new Promise((resolve) => setTimeout(resolve, 20))]);
+      got = a.receive(batch, 0, 4, sources);
+    }
+    assert.is(got, 1);
+    assert.is(sources[0], 0);
+    assert.equal(events.admitted, [{ address: '127.0.0.2', port: (flowSocket.address() as { port: number }).port }]);
+    // Now send to id 0: it must reach the listener's port, not the flow's source port.
+    const out = new PacketBatch({ capacity: 1 });
+    fill(out, 1, 3);
+    assert.is(a.transmit(out, Int32Array.of(0), Int32Array.of(0), 1), 1);
+    const inbox = new PacketBatch({ capacity: 4 });
+    let arrived = 0;
+    for (let tries = 0; arrived === 0 && tries < 50; tries++) {
+      await Promise.race([listenerEvents.woken(), new Promise((resolve) => setTimeout(resolve, 20))]);
+      arrived = listener.receive(inbox, 0, 4, sources);
+    }
+    assert.is(arrived, 1, 'the datagram went to the endpoint\'s VXLAN port');
+  } finally {
+    flowSocket.close();
+    await a.close();
+    await listener.close();
+  }
+});
 
 test('transmit to an unknown id is a send error, not an exception; endpoints of the other family are refused', async () => {
   const a = UdpUnderlay.open({ address: '127.0.0.1', port: 0 });

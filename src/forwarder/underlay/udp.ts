@@ -45,6 +45,8 @@ export interface UdpUnderlayOptions {
 export const SEND_CAPACITY = 256;
 /** Refused sources remembered before the cache is cleared. */
 export const REFUSED_CACHE_LIMIT = 4096;
+/** Accepted sources (address and source port) remembered before the cache is cleared. */
+export const ACCEPTED_CACHE_LIMIT = 65_536;
 /** Endpoint ids are small integers: 0..MAX_ENDPOINT_ID. */
 export const MAX_ENDPOINT_ID = 1 << 20;
 const ENDPOINT_CHUNK = 64;
@@ -80,12 +82,16 @@ export class UdpUnderlay implements Underlay {
   private readonly arenaWords: Uint32Array;
   private readonly arenaAddress: number;
 
-  // Endpoints by id: the sockaddr's address in the pool, its hash and its exact words.
+  // Endpoints by id: the address of the destination sockaddr in the pool (what transmit sends to).
   private readonly endpointChunks: { bytes: Uint8Array; address: number }[] = [];
   private readonly endpointAddress: number[] = [];
-  private readonly endpointHash: number[] = [];
-  private readonly endpointWords: (Int32Array | undefined)[] = [];
-  private readonly accepted = new Map<number, number>();
+  /**
+   * Sources seen, by hash: the id the forwarder gave each and its exact words (address, port) to
+   * check the hash against. A source is not an endpoint's destination: a Linux VTEP sends from a
+   * per-flow source port, so many sources map to one id, whose destination port stays the VXLAN
+   * port. Bounded: cleared when full, then refilled by admit() on the next datagrams.
+   */
+  private readonly accepted = new Map<number, { id: number; words: Int32Array }>();
   private readonly refused = new Map<number, true>();
 
   private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number) {
@@ -167,11 +173,9 @@ export class UdpUnderlay implements Underlay {
     if (!(Number.isInteger(id) && id >= 0 && id <= MAX_ENDPOINT_ID)) {
       throw new RangeError(`endpoint id must be an integer in 0..${MAX_ENDPOINT_ID}, got ${String(id)}`);
     }
-    const old = this.endpointWords[id];
-    if (old !== undefined) {
-      const hash = this.endpointHash[id];
-      if (this.accepted.get(hash) === id) this.accepted.delete(hash);
-      this.endpointWords[id] = undefined;
+    if (this.endpointAddress[id]) {
+      // Forget every source that mapped to this id: the id may be given to another endpoint.
+      for (const [hash, source] of this.accepted) if (source.id === id) this.accepted.delete(hash);
       this.endpointAddress[id] = 0;
     }
     if (endpoint === undefined) return;
@@ -196,11 +200,14 @@ export class UdpUnderlay implements Underlay {
     if (this.family === 4) words[0] = view.getInt32(4, true);
     else for (let j = 0; j < 4; j++) words[j] = view.getInt32(8 + 4 * j, true);
     words[4] = port;
-    const hash = sourceHash(this.seed, words[0], words[1], words[2], words[3], port);
-    this.endpointWords[id] = words;
-    this.endpointHash[id] = hash;
     this.endpointAddress[id] = chunk.address + offset;
-    this.accepted.set(hash, id);
+    this.remember(sourceHash(this.seed, words[0], words[1], words[2], words[3], port), id, words);
+  }
+
+  /** Map a source (its hash and exact words) to an endpoint id for later datagrams. */
+  private remember(hash: number, id: number, words: Int32Array): void {
+    if (this.accepted.size >= ACCEPTED_CACHE_LIMIT) this.accepted.clear();
+    this.accepted.set(hash, { id, words });
     this.refused.delete(hash);
   }
 
@@ -259,23 +266,25 @@ export class UdpUnderlay implements Underlay {
       w3 = w[wi + 5];
     }
     const hash = sourceHash(this.seed, w0, w1, w2, w3, port);
-    const id = this.accepted.get(hash);
-    if (id !== undefined) {
-      const e = this.endpointWords[id];
-      if (e !== undefined && e[0] === w0 && e[1] === w1 && e[2] === w2 && e[3] === w3 && e[4] === port) return id;
+    const source = this.accepted.get(hash);
+    if (source !== undefined) {
+      const e = source.words;
+      if (e[0] === w0 && e[1] === w1 && e[2] === w2 && e[3] === w3 && e[4] === port) return source.id;
     }
     if (this.refused.has(hash)) return -1;
-    return this.admit(o, hash, port);
+    return this.admit(o, hash, Int32Array.of(w0, w1, w2, w3, port));
   }
 
-  private admit(o: number, hash: number, port: number): number {
+  private admit(o: number, hash: number, words: Int32Array): number {
+    const port = words[4];
     const b = this.ring.sourceBytes;
     const address = this.family === 4 ? formatIpv4(b, o + 4) : formatIpv6(b, o + 8);
     const endpoint: Endpoint = { address, port };
     const id = this.events === undefined ? -1 : this.events.admit(endpoint);
     if (Number.isInteger(id) && id >= 0) {
-      // The forwarder calls setEndpoint itself; make sure the next datagram is found either way.
-      if (this.endpointWords[id] === undefined || this.endpointHash[id] !== hash) this.setEndpoint(id, endpoint);
+      // Only the source is remembered: the endpoint's destination (set by the forwarder through
+      // setEndpoint) keeps its own port, whatever port this datagram came from.
+      this.remember(hash, id, words);
       return id;
     }
     if (this.refused.size >= REFUSED_CACHE_LIMIT) this.refused.clear();
