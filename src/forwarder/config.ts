@@ -360,7 +360,6 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
   const local = canonicalIp(localText);
   const family = localIp.version;
   const port = flagInteger(flags.port, '--port', 0, 65535, 'a UDP port') ?? top.port ?? DEFAULT_VXLAN_PORT;
-  const portPath = flags.port !== undefined ? '--port' : 'port';
 
   // -- networks --
   const drafts = applyNetworkFlags(fileNetworks, flags);
@@ -391,7 +390,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
       }
       const remotePort = endpoint.port ?? port;
       if (remotePort === 0) throw new ConfigError(path, `${JSON.stringify(text)} needs a port (ADDR:PORT) when the local port is 0.`);
-      if (endpoint.address === local && remotePort === port) throw new ConfigError(path, `${JSON.stringify(text)} is this forwarder itself (${localPath} and ${portPath}).`);
+      if (endpoint.address === local && remotePort === port) throw new ConfigError(path, `${JSON.stringify(text)} is this forwarder's own address and port.`);
       return { address: endpoint.address, port: remotePort };
     };
     const peers: Endpoint[] = [];
@@ -424,9 +423,9 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     const path = flags.allow !== undefined ? '--allow' : `allowedSources[${i}]`;
     let prefix: ReturnType<typeof parseCidr>;
     try {
-      prefix = parseCidr(cidr, JSON.stringify(cidr));
-    } catch (error) {
-      throw new ConfigError(path, `${(error as Error).message.replace(/\.$/, '')} (a CIDR like 10.0.0.0/8 or fd00::/64).`);
+      prefix = parseCidr(cidr);
+    } catch {
+      throw new ConfigError(path, `${JSON.stringify(cidr)} is not a CIDR (ADDRESS/LENGTH like 10.0.0.0/8 or fd00::/64; length 0..32 for IPv4, 0..128 for IPv6).`);
     }
     if (prefix.version !== family) {
       throw new ConfigError(path, `${JSON.stringify(cidr)} is IPv${prefix.version} but the local address ${local} is IPv${family}; no such source can reach this underlay.`);
