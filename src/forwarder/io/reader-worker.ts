@@ -168,6 +168,9 @@ export class ReaderWorker {
   constructor(readonly ring: Ring, readonly fd: number, kind: ReaderKind, readonly name: string, events: ReaderEvents) {
     this.worker = new Worker(READER_WORKER_SOURCE, {
       eval: true,
+      // The source is CommonJS (it calls require). A worker inherits the process's execArgv, and
+      // with `node --input-type=module` that would make the eval'd source an ES module.
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
       name: `vxlan-wasm reader ${name}`,
       workerData: {
         koffiPath: C.koffiPath(), soname: C.LIBC_SONAME, prototypes: C.LIBC_PROTOTYPES,

@@ -1,0 +1,27 @@
+/**
+ * vxlan-wasm/forwarder: the userspace VTEP as a library. A Forwarder switches frames between the
+ * devices of this host (a Linux TAP, the in-process UserspaceHost, or your own Device) and the
+ * other hosts' VTEPs over an Underlay (a UDP socket), like the Linux `vxlan` device.
+ *
+ * A separate entry point from the codec ('vxlan-wasm'), because it needs Node (worker threads,
+ * koffi for the TAP and socket syscalls) while the codec also runs in browsers.
+ */
+export { Forwarder, DROP_REASONS } from './forwarder';
+export type {
+  ForwarderOptions, NetworkOptions, ForwarderCounters, NetworkCounters, DirectionCounters, DropReason,
+} from './forwarder';
+export { VXLAN_HEADER_LEN, datagramStart, datagramLength } from './contracts';
+export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint } from './contracts';
+export { Fdb, DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES, macKey, macKeyAt, macText } from './fdb';
+export type { FdbEvent, FdbEntrySnapshot, FdbOptions, LearnResult } from './fdb';
+export { AddressSet, parseCidr, canonicalIp } from './address-set';
+export { TapDevice } from './device/tap';
+export type { TapDeviceOptions, TapCounters, TapError } from './device/tap';
+export { UserspaceHost } from './device/userspace-host';
+export type {
+  UserspaceHostOptions, UserspaceHostCounters, PingOptions, PingResult, UdpStreamOptions, UdpStreamResult, UdpPortStats,
+} from './device/userspace-host';
+export { MemoryDevice, connectDevices } from './device/memory-port';
+export type { MemoryDeviceOptions, MemoryDeviceCounters, Wire, WireOptions, WireCounters } from './device/memory-port';
+export { UdpUnderlay } from './underlay/udp';
+export type { UdpUnderlayOptions } from './underlay/udp';
