@@ -257,7 +257,8 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
       // TapDevice checks what checkTunAccess cannot (CAP_NET_ADMIN): still a permission problem, exit 2.
       const exitCode = errorCode === 'TAP_PERMISSION' ? 2 : 1;
-      logger.fatal({ err: error }, `could not start: ${message}`);
+      // A known failure (TAP_PERMISSION, EADDRINUSE, …) is its sentence; anything else keeps its stack.
+      logger.fatal(errorCode === undefined ? { err: error } : { code: errorCode }, `could not start: ${message}`);
       if (io.log === undefined || typeof io.log === 'number') (io.stderr ?? process.stderr).write(`vxlan-wasm forward: ${message}\n`);
       await closeAll(opened);
       return exitCode;

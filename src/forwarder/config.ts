@@ -454,12 +454,32 @@ export function endpointText(endpoint: Endpoint): string {
   return endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
 }
 
+/** CAP_NET_ADMIN's bit in the capability sets of /proc/PID/status (linux/capability.h). */
+const CAP_NET_ADMIN = 12;
+
 /**
- * TAP devices are made through /dev/net/tun, which only root (or CAP_NET_ADMIN with access to the
- * node) may use: checked up front so a user without it gets one sentence and exit 2, not a
- * half-started forwarder.
+ * Whether this process has CAP_NET_ADMIN in its effective set (root has it; so does a process
+ * started with it, e.g. `setcap cap_net_admin+ep` or a container's `--cap-add NET_ADMIN`).
+ * Undefined where /proc/self/status cannot tell (not Linux).
  */
-export function checkTunAccess(path = '/dev/net/tun'): void {
+export function hasNetAdmin(status = '/proc/self/status'): boolean | undefined {
+  let text: string;
+  try {
+    text = readFileSync(status, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(text)?.[1];
+  return hex === undefined ? undefined : (BigInt(`0x${hex}`) >> BigInt(CAP_NET_ADMIN) & 1n) === 1n;
+}
+
+/**
+ * TAP devices are made through /dev/net/tun, and making one (TUNSETIFF), setting its MTU and
+ * bringing it up need CAP_NET_ADMIN (root has it): both checked up front, so a user without them
+ * gets one sentence and exit 2 before any socket is bound or device touched (the node itself is
+ * often 0666, so access() alone does not tell).
+ */
+export function checkTunAccess(path = '/dev/net/tun', status = '/proc/self/status'): void {
   try {
     accessSync(path, constants.R_OK | constants.W_OK);
   } catch (error) {
@@ -468,5 +488,8 @@ export function checkTunAccess(path = '/dev/net/tun'): void {
       throw new ConfigError(path, 'does not exist, so no TAP can be made (load the tun module, or in a container pass the device in with --device /dev/net/tun).');
     }
     throw new ConfigError(path, `is not readable and writable by this user (${code ?? 'denied'}); TAP devices need root or CAP_NET_ADMIN (run with sudo).`);
+  }
+  if (hasNetAdmin(status) === false) {
+    throw new ConfigError(path, 'can be opened, but this process lacks CAP_NET_ADMIN, which making and configuring a TAP needs; run as root (sudo) or grant CAP_NET_ADMIN.');
   }
 }

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ConfigError, checkTunAccess, loadConfigFile, parseEndpointText, resolveConfig, type ForwardFlags,
+  ConfigError, checkTunAccess, hasNetAdmin, loadConfigFile, parseEndpointText, resolveConfig, type ForwardFlags,
 } from '../../src/forwarder/config';
 import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
 
@@ -208,6 +208,23 @@ test('loadConfigFile: missing file and bad JSON are ConfigErrors on --config', (
 test('checkTunAccess: a missing device is one sentence naming what to do', () => {
   assert.throws(() => checkTunAccess('/nonexistent/net/tun'), (error: ConfigError) =>
     error instanceof ConfigError && error.path === '/nonexistent/net/tun' && /does not exist, so no TAP can be made/.test(error.message));
+});
+
+test('hasNetAdmin reads CapEff bit 12; checkTunAccess refuses a process without it', () => {
+  const dir = temporaryDir('vxlan-caps-');
+  const status = (capEff: string) => {
+    const file = join(dir, `status-${capEff}`);
+    writeFileSync(file, `Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\nCapBnd:\t000001ffffffffff\n`);
+    return file;
+  };
+  assert.is(hasNetAdmin(status('000001ffffffffff')), true);
+  assert.is(hasNetAdmin(status('0000000000001000')), true);
+  assert.is(hasNetAdmin(status('0000000000000fff')), false);
+  assert.is(hasNetAdmin(join(dir, 'missing')), undefined);
+  // /dev/null is readable and writable by anyone: the capability decides.
+  assert.throws(() => checkTunAccess('/dev/null', status('0000000000000000')), (error: ConfigError) =>
+    error.path === '/dev/null' && /lacks CAP_NET_ADMIN.*root \(sudo\) or grant CAP_NET_ADMIN\.$/.test(error.message));
+  checkTunAccess('/dev/null', status('0000000000001000'));
 });
 
 test.after(removeTemporaryDirs);
