@@ -23,10 +23,10 @@ interface LogLine { level: number; msg: string; [key: string]: unknown }
 
 /** A FakeDevice that hands its PortEvents to the test (to break it) and can hang on close. */
 class TestDevice extends FakeDevice {
-  events: PortEvents | undefined;
+  portEvents: PortEvents | undefined;
   hang = false;
   override start(events: PortEvents): void {
-    this.events = events;
+    this.portEvents = events;
     super.start(events);
   }
   override close(): Promise<void> {
@@ -199,7 +199,7 @@ test('a port that breaks (a dead worker) is logged with its reason and exits 1',
   let ready = false;
   const running = forwardCommand(['--tap', 'vx0', '--vni', '5', '--local', '10.0.0.1'], { ...io, onReady: () => { ready = true; } });
   await waitFor('ready', () => (ready ? true : undefined));
-  opened.devices[0].events!.fail(new Error('reader worker for vx0 exited with code 1'));
+  opened.devices[0].portEvents!.fail(new Error('reader worker for vx0 exited with code 1'));
   assert.is(await running, 1);
   const fatal = out.log.find((line) => line.level === 60);
   assert.ok(fatal, JSON.stringify(out.log));
