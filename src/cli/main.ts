@@ -3,6 +3,7 @@
  * Every option is checked before any file is opened: a bad one is one sentence on stderr, exit 2.
  *
  *   vxlan-wasm decode FILE.pcap [--json] [--lax] [--no-verify] [--port N ...] [--allow-zero-udp6] [--gbp]
+ *   vxlan-wasm forward --tap NAME --vni N --local ADDR --peer ADDR[:PORT] … (see forward --help)
  *   vxlan-wasm demo [--count N]
  */
 import { createReadStream } from 'node:fs';
@@ -10,6 +11,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { decodeCommand } from './decode';
 import { demoCommand } from './demo';
+import { forwardCommand } from './forward';
 import { packageVersion } from './version';
 
 const usage = `usage:
@@ -19,6 +21,8 @@ const usage = `usage:
                    and GSO / BIG TCP super-packets whose IP length field is 0
       --no-verify  do not verify checksums; a wrong one is shown as a note on its frame
       --port N     a VXLAN UDP destination port (repeat for up to 4; default 4789 and 8472)
+  vxlan-wasm forward --tap NAME --vni N --local ADDR --peer ADDR[:PORT] ... | --config FILE
+      run a userspace VTEP: a TAP device joined to its peers over VXLAN (vxlan-wasm forward --help)
   vxlan-wasm demo [--count N]
       two VXLAN tunnel endpoints on loopback UDP: encapsulate, send, receive, decapsulate
   vxlan-wasm --version`;
@@ -80,6 +84,9 @@ export async function main(argv: string[]): Promise<number> {
           drain,
         });
       }
+      case 'forward':
+        // Its own flags, --help and exit codes (2 for any configuration error); resolves after shutdown.
+        return await forwardCommand(rest);
       case 'demo': {
         const { values } = parseArgs({ args: rest, options: { count: { type: 'string', default: '5' } } });
         return await demoCommand({ count: parseCount(values.count), write });
