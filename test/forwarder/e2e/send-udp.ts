@@ -149,4 +149,10 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ sent, errors, ms: Math.round(performance.now() - started), kinds })}\n`);
 }
 
-if (process.argv[1]?.endsWith('send-udp.ts')) await main();
+// Run only as the script (the tests import GARBAGE_KINDS from here too).
+if (process.argv[1]?.endsWith('send-udp.ts')) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
