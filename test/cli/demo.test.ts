@@ -1,0 +1,121 @@
+// `vxlan-wasm demo`, run from source in a child process (node --import tsx, a small runner calling
+// demoCommand), as the CLI runs it: it must finish by itself (no handle left open), exit 0 with
+// every step shown, and leave a pcap the library decodes. As root, `--netns` runs once too (TAP,
+// kernel vxlan peer, system ping, iperf3) and must leave no namespace behind; as a non-root user
+// it must refuse with one sentence and exit 2.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decapsulate } from '../../src/api';
+import { demoCommand } from '../../src/cli/demo';
+import { readPcap } from '../../src/pcap/index';
+import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const isRoot = process.getuid?.() === 0;
+
+/** Run the demo in a child: `wrap` (e.g. setpriv as nobody) in front of node. */
+function demo(options: { count?: number; netns?: boolean; pcap?: string }, wrap: string[] = [], timeout = 30_000) {
+  const dir = temporaryDir('vxlan-demo-test-');
+  chmodSync(dir, 0o755); // readable by `nobody` too
+  const runner = join(dir, 'runner.mts');
+  writeFileSync(runner, `
+import { demoCommand } from ${JSON.stringify(join(root, 'src/cli/demo.ts'))};
+const options = JSON.parse(process.argv[2]);
+process.exitCode = await demoCommand({ ...options, write: (line) => process.stdout.write(line + '\\n') });
+`);
+  chmodSync(runner, 0o644);
+  const command = [...wrap, process.execPath, '--import', 'tsx', runner, JSON.stringify(options)];
+  const run = spawnSync(command[0], command.slice(1), {
+    cwd: root, encoding: 'utf8', timeout, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+  });
+  return { code: run.status, signal: run.signal, stdout: run.stdout, stderr: run.stderr };
+}
+
+test('the rootless demo: ARP flooded then unicast, ping, a complete UDP stream, MACs learned, counters, a sample frame; exits by itself with 0', () => {
+  const pcap = join(temporaryDir('vxlan-demo-pcap-'), 'overlay.pcap');
+  const { code, signal, stdout, stderr } = demo({ count: 3000, pcap });
+  assert.is(signal, null, `the demo did not exit by itself within 30 s (a handle left open?)\n${stdout}${stderr}`);
+  assert.is(code, 0, stdout + stderr);
+  // The two VTEPs, on loopback with ports the kernel chose.
+  const [, portA] = /forwarder A {2}underlay udp 127\.0\.0\.1:(\d+)/.exec(stdout) ?? [];
+  const [, portB] = /forwarder B {2}underlay udp 127\.0\.0\.2:(\d+)/.exec(stdout) ?? [];
+  assert.ok(portA && portB, stdout);
+  // ARP through the overlay: the request flooded by A, the reply unicast by B (it learned a's MAC).
+  assert.match(stdout, /A -> B {2}VNI 42 {2}42 B 02:00:00:00:00:0a > ff:ff:ff:ff:ff:ff ARP request who-has 10\.42\.0\.2 tell 10\.42\.0\.1 {2}flooded/);
+  assert.match(stdout, /B -> A {2}VNI 42 {2}42 B 02:00:00:00:00:0b > 02:00:00:00:00:0a ARP reply 10\.42\.0\.2 is-at 02:00:00:00:00:0b {2}unicast/);
+  assert.match(stdout, new RegExp(`B learned 02:00:00:00:00:0a behind A \\(127\\.0\\.0\\.1:${portA}\\)`));
+  assert.match(stdout, new RegExp(`A learned 02:00:00:00:00:0b behind B \\(127\\.0\\.0\\.2:${portB}\\)`));
+  assert.match(stdout, /a resolved 10\.42\.0\.2 is-at 02:00:00:00:00:0b/);
+  // Ping and the stream.
+  assert.is((stdout.match(/echo reply \d from 10\.42\.0\.2: [\d.]+ ms/g) ?? []).length, 3);
+  assert.match(stdout, /3\/3 replies, rtt min\/median\/max [\d.]+\/[\d.]+\/[\d.]+ ms/);
+  assert.match(stdout, /sent 3000; b received 3000 \(0 lost, 0 out of order, 0 duplicated\)/);
+  assert.match(stdout, /\d+ datagrams\/s, \d+\.\d\d Gbit\/s of UDP payload/);
+  // The FDBs, then the counters table with both columns.
+  assert.match(stdout, new RegExp(`A: 02:00:00:00:00:0b -> B \\(127\\.0\\.0\\.2:${portB}\\) learned`));
+  assert.match(stdout, new RegExp(`B: 02:00:00:00:00:0a -> A \\(127\\.0\\.0\\.1:${portA}\\) learned`));
+  assert.match(stdout, /^ {2}frames device -> underlay +3004 +4$/m);
+  assert.match(stdout, /^ {2}frames underlay -> device +4 +3004$/m);
+  assert.match(stdout, /^ {2}flooded to every peer +1 +0$/m);
+  assert.match(stdout, /^ {2}batches from device +\d+ \(mean [\d.]+\)/m);
+  assert.match(stdout, /^ {2}drops \(any reason\) +0 +0$/m);
+  // The sample frame, and where the capture went.
+  assert.match(stdout, /VXLAN header 08 00 00 00 00 00 2a 00: flags 0x08 \(I: VNI valid\), VNI 42/);
+  assert.match(stdout, /inner frame {2}98 B 02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 10\.42\.0\.1 > 10\.42\.0\.2 ICMP echo request/);
+  assert.match(stdout, /RECONSTRUCTED with encapsulate\(\)/);
+  assert.ok(stdout.includes(`written to ${pcap}`), stdout);
+  assert.match(stdout, /all checks passed/);
+
+  // The capture: ARP request and reply, 3 echo requests and replies, 2 stream datagrams, all VNI 42.
+  const file = readPcap(readFileSync(pcap));
+  assert.is(file.packets.length, 10);
+  const ports = [Number(portA), Number(portB)];
+  const decoded = file.packets.map((packet) => decapsulate(packet.data, { ports }));
+  for (const frame of decoded) assert.is(frame.vxlan.vni, 42);
+  assert.equal(decoded.map((frame) => frame.udp.destinationPort), [portB, portA, portB, portA, portB, portA, portB, portA, portB, portB].map(Number));
+  assert.equal([...decoded[0].inner.subarray(0, 6)], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 'the first is the broadcast ARP request');
+  assert.is(decoded[9].inner.length, 1442, 'the last is a stream datagram');
+});
+
+test('demoCommand checks --count before it opens anything', async () => {
+  for (const count of [0, -1, 1.5, 1_000_001]) {
+    await demoCommand({ count, write: () => {} }).then(
+      () => assert.unreachable(`count ${count} was accepted`),
+      (error: Error) => assert.match(error.message, /--count must be 1\.\.1000000/),
+    );
+  }
+});
+
+if (isRoot) {
+  test('--netns as a non-root user: one sentence, exit 2', () => {
+    const { code, stdout, stderr } = demo({ netns: true }, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    assert.is(code, 2, stdout + stderr);
+    assert.is(stdout, '');
+    assert.match(stderr, /^vxlan-wasm demo --netns needs root: it makes network namespaces, a veth pair, a TAP and a kernel vxlan device/);
+  });
+
+  test('--netns (root): forwarder with a TAP <-> kernel vxlan in namespaces, ping both ways, iperf3, nothing left behind', () => {
+    const { code, signal, stdout, stderr } = demo({ netns: true }, [], 25_000);
+    const [, pid] = /namespace vxdemo-a-(\d+)/.exec(stdout) ?? [];
+    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((line) => pid !== undefined && line.includes(`-${pid}`));
+    assert.equal(left, [], 'the demo removed its namespaces');
+    assert.is(signal, null, `--netns did not finish within 25 s\n${stdout}${stderr}`);
+    assert.is(code, 0, stdout + stderr);
+    assert.is((stdout.match(/3 packets transmitted, 3 received/g) ?? []).length, 2, stdout);
+    assert.match(stdout, /forwarder learned [0-9a-f:]{17} behind 10\.77\.0\.2:4789/);
+    const iperf = spawnSync('sh', ['-c', 'command -v iperf3']).status === 0;
+    if (iperf) assert.is((stdout.match(/iperf3 TCP 3 s, .*: \d+\.\d\d Gbit\/s/g) ?? []).length, 2, stdout);
+    assert.match(stdout, /^ {2}drops \(any reason\) +0$/m);
+    assert.match(stdout, /all checks passed/);
+  });
+} else {
+  console.warn('\n*** NOT ROOT: the `vxlan-wasm demo --netns` tests (namespaces, TAP, kernel vxlan, ping, iperf3) DID NOT RUN ***\n');
+}
+
+test.after(removeTemporaryDirs);
+
+test.run();
