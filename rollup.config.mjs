@@ -5,7 +5,11 @@
 // WASM bytes travel inside the JS (src/wasm/generated.ts): no asset to copy, no file to look up.
 import typescript from '@rollup/plugin-typescript';
 import { dts } from 'rollup-plugin-dts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+
+// Start from an empty dist/: chunk names carry content hashes, so an old build's chunks would
+// otherwise stay behind next to the new ones.
+rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 

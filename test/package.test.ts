@@ -110,7 +110,9 @@ test('the WASM is in dist/ once per module format: the codec, the forwarder and 
     assert.not.ok(carriers.includes(join('dist', entry)), `dist/${entry} imports the shared chunk instead of embedding the WASM`);
   }
   const cliSize = statSync(join(root, 'dist', 'cli.mjs')).size;
-  assert.ok(cliSize < 100_000, `dist/cli.mjs is ${cliSize} bytes`);
+  // The commands' own code (decode, forward: config, metrics, logs; demo) is ~110 kB; a second copy
+  // of the codec with its two WASM builds would add ~170 kB more.
+  assert.ok(cliSize < 200_000, `dist/cli.mjs is ${cliSize} bytes`);
   // And it still works, through the library: decode a capture, run the demo's loopback tunnel.
   const decoded = node([join(root, 'bin', 'vxlan-wasm.mjs'), 'decode', join(root, 'test', 'fixtures', 'pcap', 'vxlan-arp.pcap')]);
   assert.match(decoded, /^1 .* VXLAN vni 42 inner 42 B .* ARP request/);

@@ -1,4 +1,4 @@
-/** What the figures were measured on: recorded with every run (STYLE.md point 12). */
+/** What the figures were measured on (machine, Node version, commit): recorded with every run, as BENCHMARKS.md explains. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';

@@ -1,7 +1,7 @@
 // Conformance, decapsulate: known frames (built by the independent Python encoder) decoded field
 // by field, round trips at every option combination, and every error code with its exact layer
 // and offset. Each expected (code, layer, offset) comes from a rule written here from RFCs and the
-// documented semantics (DESIGN.md, src/errors.ts), not from the code under test. After every
+// documented semantics (the README's API section, src/errors.ts), not from the code under test. After every
 // error the backend must still decode a valid frame. Run on every backend.
 import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';

@@ -1,5 +1,5 @@
-// Conformance, memory growth: a grown WebAssembly memory detaches every old view (DESIGN.md: "if
-// it ever grows, every view is rebuilt — test this"). After reserve() grows it, `bytes` must be a
+// Conformance, memory growth: a grown WebAssembly memory detaches every old view (ARCHITECTURE.md,
+// "The WASM boundary": if it ever grows, every view is rebuilt). After reserve() grows it, `bytes` must be a
 // new, larger view and the kernels, and the object API on top of them, must still answer right.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
