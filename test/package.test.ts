@@ -116,7 +116,7 @@ test('the WASM is in dist/ once per module format: the codec, the forwarder and 
   // And it still works, through the library: decode a capture, run the demo's loopback tunnel.
   const decoded = node([join(root, 'bin', 'vxlan-wasm.mjs'), 'decode', join(root, 'test', 'fixtures', 'pcap', 'vxlan-arp.pcap')]);
   assert.match(decoded, /^1 .* VXLAN vni 42 inner 42 B .* ARP request/);
-  assert.match(node([join(root, 'bin', 'vxlan-wasm.mjs'), 'demo', '--count', '1']), /1\/1 inner frames arrived intact/);
+  assert.match(node([join(root, 'bin', 'vxlan-wasm.mjs'), 'demo', '--count', '1']), /^all checks passed/m);
 });
 
 test('LICENSE (MIT), repository, homepage and bugs are in the package, and npm pack ships them', () => {

@@ -4,7 +4,7 @@
  *
  *   vxlan-wasm decode FILE.pcap [--json] [--lax] [--no-verify] [--port N ...] [--allow-zero-udp6] [--gbp]
  *   vxlan-wasm forward --tap NAME --vni N --local ADDR --peer ADDR[:PORT] … (see forward --help)
- *   vxlan-wasm demo [--count N]
+ *   vxlan-wasm demo [--count N] [--pcap FILE] [--netns]
  */
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
@@ -23,8 +23,9 @@ const usage = `usage:
       --port N     a VXLAN UDP destination port (repeat for up to 4; default 4789 and 8472)
   vxlan-wasm forward --tap NAME --vni N --local ADDR --peer ADDR[:PORT] ... | --config FILE
       run a userspace VTEP: a TAP device joined to its peers over VXLAN (vxlan-wasm forward --help)
-  vxlan-wasm demo [--count N]
-      two VXLAN tunnel endpoints on loopback UDP: encapsulate, send, receive, decapsulate
+  vxlan-wasm demo [--count N] [--pcap FILE] [--netns]
+      two forwarders (userspace VTEPs) on loopback UDP, each with an in-process host: ARP, ping, a UDP
+      stream, MAC learning, counters (no root); --netns: a TAP and the kernel's vxlan in namespaces (root)
   vxlan-wasm --version`;
 
 /** The decoder matches the destination port against at most this many ports. */
@@ -88,8 +89,12 @@ export async function main(argv: string[]): Promise<number> {
         // Its own flags, --help and exit codes (2 for any configuration error); resolves after shutdown.
         return await forwardCommand(rest);
       case 'demo': {
-        const { values } = parseArgs({ args: rest, options: { count: { type: 'string', default: '5' } } });
-        return await demoCommand({ count: parseCount(values.count), write });
+        const { values } = parseArgs({
+          args: rest,
+          options: { count: { type: 'string' }, netns: { type: 'boolean', default: false }, pcap: { type: 'string' } },
+        });
+        const count = values.count === undefined ? undefined : parseCount(values.count);
+        return await demoCommand({ count, netns: values.netns, pcap: values.pcap, write });
       }
       case '--version':
       case '-v':
