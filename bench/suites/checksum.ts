@@ -59,7 +59,22 @@ const cases: CaseDef[] = [
   ...SIZES.map((size) => ({ id: memoryCase(size), group: 'Input already in WASM memory (kernel call only) vs native C', label: `${size} B`, bytes: size, baseline: SIMD_KERNEL })),
 ];
 
-const heapContenders: Record<string, { description: string; make: () => (input: Uint8Array) => number }> = {
+/**
+ * raw-socket is an optional dependency: a native addon that compiles at install, so it is absent
+ * where there is no compiler (or with `npm ci --omit=optional`). Then it is NOT RUN, loudly, and
+ * its target is not measured; everything else runs.
+ */
+const rawSocketMissing: string | undefined = (() => {
+  try {
+    createRequire(import.meta.url)('raw-socket');
+    return undefined;
+  } catch (error) {
+    return `raw-socket is not installed (an optional native addon): ${(error as Error).message.split('\n')[0]}`;
+  }
+})();
+if (rawSocketMissing !== undefined) console.warn(`\n!! NOT RUN: ${RAW_SOCKET}: ${rawSocketMissing}\n`);
+
+const allHeapContenders: Record<string, { description: string; make: () => (input: Uint8Array) => number }> = {
   [SIMD_API]: { description: '`checksum()` from dist/index.mjs on the wasm-simd backend (the default)', make: () => (useBackend('wasm-simd'), checksum) },
   [SCALAR_API]: { description: '`checksum()` after `useBackend(\'wasm-scalar\')`', make: () => (useBackend('wasm-scalar'), checksum) },
   [REFERENCE_API]: { description: '`checksum()` after `useBackend(\'reference\')` (pure-TS twin, written for clarity)', make: () => (useBackend('reference'), checksum) },
@@ -73,6 +88,9 @@ const heapContenders: Record<string, { description: string; make: () => (input: 
     },
   },
 };
+const heapContenders = Object.fromEntries(
+  Object.entries(allHeapContenders).filter(([name]) => name !== RAW_SOCKET || rawSocketMissing === undefined),
+);
 
 export const createContender: CreateContender = (name) => {
   const runners: Record<string, CaseRunner> = {};
