@@ -1,0 +1,365 @@
+/**
+ * The forwarder's figures next to the kernel's, in one run (root only):
+ *   npm run bench:forwarder                         (builds first; ~4 minutes)
+ *   node --import tsx bench/forwarder.ts [--quick] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]
+ *
+ * In network namespaces it makes (and always removes, on failure and Ctrl-C too), four pairs of
+ * hosts joined by a veth carrying an IPv4 underlay, VNI 42 over port 4789:
+ *   kernel    the kernel's vxlan on both hosts (the reference)
+ *   kernelOff the same with the veth's tx checksum offload off on both ends (see `hosts`)
+ *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
+ *   ff        `vxlan-wasm forward` on both hosts
+ * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
+ * it costs (the forwarder process's from /proc/PID/stat, the machine's from /proc/stat), the
+ * highest rate of 64-byte UDP datagrams each path carries with < 1% loss, and the forwarder's RSS
+ * at idle and after a peer's garbage. TCP runs are interleaved (kernel, kernelOff, fk, ff, kernel, …); a
+ * figure is the median of the runs, a ratio is of medians. The forwarder is the built CLI
+ * (`node bin/vxlan-wasm.mjs forward`, dist/cli.mjs) unless `--source src` (the same command from
+ * the sources through tsx: test/forwarder/e2e/run-cli.ts).
+ *
+ * Output: progress lines, then a markdown report; JSON in bench/results/forwarder.json (--quick:
+ * forwarder-quick.json); `--write-benchmarks` puts the report into BENCHMARKS.md's forwarder
+ * section (between its markers). `--profile` then runs `node --cpu-prof` forwarders under iperf3
+ * (one per direction) and prints their top functions by self time.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { distProblem } from './lib/dist';
+import { machineInfo } from './lib/machine';
+import { iperf3, Lab, labUnusable, REPO_ROOT, rssKiB, run, sleep, type LabProcess } from '../test/helpers/netns';
+import {
+  iperf3Udp, median, pingTimes, processCpuSeconds, quantile, summariseProfile, systemBusySeconds,
+  type ProfileEntry, type UdpStep,
+} from './forwarder/measure';
+import { forwarderMarkdown, writeBenchmarksSection, type BenchResult, type PathId, type TcpRun, type UdpSearch } from './forwarder/report';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'write-benchmarks': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    source: { type: 'string', default: 'dist' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log('usage: node --import tsx bench/forwarder.ts [--quick] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]');
+  console.log('  --quick             a smoke run (~1 minute): one run per figure, shorter steps; figures not for quoting');
+  console.log("  --write-benchmarks  put this run's report into BENCHMARKS.md (the forwarder section, between its markers)");
+  console.log('  --profile           then profile a forwarder (node --cpu-prof) under iperf3 each way and print its top functions');
+  console.log('  --source dist|src   the forwarder of dist/ (default: bin/vxlan-wasm.mjs, run `npm run build` first) or of src/ through tsx');
+  console.log('needs root: network namespaces, veth pairs, TAP devices and kernel vxlan devices; plus ip, ethtool, ping, iperf3');
+  process.exit(0);
+}
+if (values.source !== 'dist' && values.source !== 'src') {
+  console.error(`--source is dist or src, not "${values.source}"`);
+  process.exit(2);
+}
+const source = values.source as 'dist' | 'src';
+const quick = values.quick;
+
+// Root, tools and namespaces first: one sentence and exit 2 when this machine cannot run it.
+if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+  console.error('bench:forwarder needs root (it makes network namespaces, veth pairs, TAP devices and kernel vxlan devices): run it as root, e.g. `sudo npm run bench:forwarder`.');
+  process.exit(2);
+}
+try {
+  const why = labUnusable('bench:forwarder', ['ping', 'iperf3', 'sysctl']);
+  if (why !== undefined) {
+    console.error(`bench:forwarder cannot make its namespaces here: ${why}.`);
+    process.exit(2);
+  }
+} catch (error) {
+  console.error(`bench:forwarder needs ${(error as Error).message.replace(/^bench:forwarder: /, '').replace(/;.*$/, '')} (apt-get install iproute2 ethtool iputils-ping iperf3).`);
+  process.exit(2);
+}
+const CLI = join(REPO_ROOT, 'bin/vxlan-wasm.mjs');
+if (source === 'dist' && !existsSync(join(REPO_ROOT, 'dist/cli.mjs'))) {
+  console.error('bench:forwarder times the built forwarder, and dist/cli.mjs does not exist: run `npm run build` first (or `npm run bench:forwarder`, which builds), or pass --source src.');
+  process.exit(2);
+}
+
+const SETTINGS = quick
+  ? { repeats: 1, tcpSeconds: 2, udpSeconds: 1, udpMaxSteps: 5, udpStartPps: 40_000, pings: 50, pingRounds: 1, garbageSeconds: 3 }
+  : { repeats: 3, tcpSeconds: 5, udpSeconds: 2, udpMaxSteps: 8, udpStartPps: 40_000, pings: 50, pingRounds: 3, garbageSeconds: 10 };
+const PING_INTERVAL = 0.02;
+const UDP_PAYLOAD = 64;
+const VNI = 42;
+const TAP = 'vxtap0';
+const UNDERLAY = { a: '192.168.77.1', b: '192.168.77.2', prefix: 24 };
+const OVERLAY = { a: '10.42.0.1', b: '10.42.0.2', prefix: 24 };
+
+const started = performance.now();
+function progress(line: string): void {
+  const seconds = ((performance.now() - started) / 1000).toFixed(0).padStart(3);
+  console.log(`[${seconds} s] ${line}`);
+}
+
+const lab = new Lab('bf');
+// Ctrl-C or a kill: stop what this run started and remove its namespaces before exiting (the Lab's
+// own exit hook covers a crash; a signal would otherwise end the process without it).
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${signal}: stopping the forwarders and iperf3, removing the namespaces…`);
+    void lab.cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** `vxlan-wasm forward` in `ns` (its TAP addressed and up once it says "forwarding"). */
+async function startForwarder(ns: string, local: string, peer: string, overlay: string, nodeFlags: string[] = []): Promise<LabProcess> {
+  const flags = ['--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info'];
+  const entry = source === 'dist' ? [CLI, 'forward'] : ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'];
+  const proc = lab.spawn(ns, process.execPath, [...nodeFlags, ...entry, ...flags], { label: `vxlan-wasm forward in ${ns}` });
+  await proc.waitFor('its "forwarding" log line', () => proc.stderr.includes('"msg":"forwarding"'), 15_000);
+  lab.addresses(ns, TAP, [`${overlay}/${OVERLAY.prefix}`]);
+  return proc;
+}
+
+function kernelVxlan(ns: string, local: string, remote: string, overlay: string): void {
+  lab.kernelVxlan(ns, { vni: VNI, local, remote, address: `${overlay}/${OVERLAY.prefix}`, mtu: 1450 });
+}
+
+interface Pair {
+  id: PathId;
+  a: string;
+  b: string;
+  /** The forwarder processes of the pair (their CPU is the forwarder's cost). */
+  forwarders: LabProcess[];
+}
+
+/**
+ * Two namespaces and their veth. Transmit checksum offload stays on (the veth's default, the
+ * kernel's natural setup) except where a kernel vxlan sends to a forwarder: there the kernel's
+ * side has it off (`ethtool -K veth0 tx off`), since the inner TCP/UDP checksum of what its vxlan
+ * sends would cross the veth unfinished (CHECKSUM_PARTIAL) and the forwarder, reading the datagram
+ * from a UDP socket, would write a frame with a wrong checksum to its TAP. The kernelOff pair has
+ * it off on both ends: the kernel on the same wire as the forwarder ↔ kernel pair.
+ */
+function hosts(name: string, offload: 'on' | 'off' | 'off on B'): { a: string; b: string } {
+  const a = lab.namespace(`${name}a`);
+  const b = lab.namespace(`${name}b`);
+  lab.veth(a, b, { a: [`${UNDERLAY.a}/${UNDERLAY.prefix}`], b: [`${UNDERLAY.b}/${UNDERLAY.prefix}`], checksumOffload: offload !== 'off' });
+  if (offload === 'off on B') lab.exec(b, 'ethtool', '-K', 'veth0', 'tx', 'off');
+  return { a, b };
+}
+
+async function makePair(id: PathId, nodeFlags: string[] = []): Promise<Pair> {
+  const { a, b } = hosts(id, id === 'kernelOff' ? 'off' : id === 'fk' ? 'off on B' : 'on');
+  const forwarders: LabProcess[] = [];
+  if (id === 'kernel' || id === 'kernelOff') kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
+  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags));
+  if (id === 'ff') forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags));
+  else kernelVxlan(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
+  // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
+  const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
+  if (warm.times.length === 0) throw new Error(`${id}: no ping reply from ${OVERLAY.b} through the tunnel`);
+  return { id, a, b, forwarders };
+}
+
+const forwarderCpu = (pair: Pair) => pair.forwarders.reduce((sum, proc) => sum + processCpuSeconds(proc.pid), 0);
+
+async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number): Promise<TcpRun> {
+  const system0 = systemBusySeconds();
+  const forwarder0 = forwarderCpu(pair);
+  const wall0 = performance.now();
+  const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
+  const wallSeconds = (performance.now() - wall0) / 1000;
+  const gbit = (result.bytes * 8) / 1e9;
+  const systemCpuSeconds = systemBusySeconds() - system0;
+  const forwarderCpuSeconds = pair.forwarders.length > 0 ? forwarderCpu(pair) - forwarder0 : null;
+  return { path: pair.id, direction, repeat, gbps: result.gbps, bytes: result.bytes, retransmits: result.retransmits ?? null, wallSeconds, systemCpuSeconds, forwarderCpuSeconds, systemCpuPerGbit: systemCpuSeconds / gbit, forwarderCpuPerGbit: forwarderCpuSeconds === null ? null : forwarderCpuSeconds / gbit };
+}
+
+/** A search for the highest rate with < 1% loss: doubling from a start, then bisecting (geometric). */
+class RateSearch {
+  readonly steps: UdpStep[] = [];
+  good: UdpStep | undefined;
+  badPps: number | undefined;
+  senderBound = false;
+  next: number | undefined;
+  constructor(readonly pair: Pair, readonly direction: 'ab' | 'ba') {
+    this.next = SETTINGS.udpStartPps;
+  }
+
+  record(step: UdpStep): void {
+    this.steps.push(step);
+    const ok = step.lossPercent < 1;
+    // The sender (one iperf3 thread) could not send at the rate asked: this is its limit.
+    const short = step.sentPps < 0.95 * step.askedPps;
+    if (ok) {
+      if (this.good === undefined || step.receivedPps > this.good.receivedPps) this.good = step;
+      if (short) this.senderBound = true;
+    } else {
+      this.badPps = Math.min(this.badPps ?? Infinity, step.askedPps);
+    }
+    if (this.steps.length >= SETTINGS.udpMaxSteps || (ok && short)) {
+      this.next = undefined;
+    } else if (this.badPps === undefined) {
+      this.next = step.askedPps * 2;
+    } else if (this.good === undefined) {
+      this.next = step.askedPps / 2 >= 1000 ? step.askedPps / 2 : undefined;
+    } else {
+      const low = this.good.askedPps;
+      this.next = this.badPps / low > 1.15 ? Math.round(Math.sqrt(low * this.badPps)) : undefined;
+    }
+  }
+
+  summary(): UdpSearch {
+    return {
+      path: this.pair.id, direction: this.direction, steps: this.steps,
+      bestPps: this.good?.receivedPps ?? 0, bestAskedPps: this.good?.askedPps ?? null, bestLossPercent: this.good?.lossPercent ?? null,
+      firstLossyPps: this.badPps ?? null, senderBound: this.senderBound,
+    };
+  }
+}
+
+async function profileRuns(): Promise<{ direction: 'ab' | 'ba'; gbps: number; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[]> {
+  const results = [];
+  for (const direction of ['ab', 'ba'] as const) {
+    const dir = mkdtempSync(join(REPO_ROOT, 'bench/results/profile-'));
+    const pair = await makePair('fk', ['--cpu-prof', '--cpu-prof-dir', dir]);
+    progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof (${relative(REPO_ROOT, dir)})`);
+    const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
+    await pair.forwarders[0].stop(5000);
+    const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => {
+      const summary = summariseProfile(join(dir, name), 15);
+      return { file: relative(REPO_ROOT, join(dir, name)), totalMs: summary.totalMs, top: summary.entries };
+    });
+    results.push({ direction, gbps: result.gbps, files });
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const machine = machineInfo();
+  const iperfVersion = run('iperf3', ['--version']).split('\n')[0].trim();
+  const argv = process.argv.slice(2);
+  const command = process.env.npm_lifecycle_event === 'bench:forwarder'
+    ? `npm run bench:forwarder${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`
+    : `node --import tsx bench/forwarder.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
+  console.log(`# vxlan-wasm forwarder benchmark${quick ? ' (QUICK smoke run: figures not for quoting)' : ''}`);
+  console.log(`forwarder: ${source === 'dist' ? 'node bin/vxlan-wasm.mjs forward (dist/cli.mjs, the built package)' : 'test/forwarder/e2e/run-cli.ts (the sources through tsx)'}`);
+  const stale = source === 'dist' ? distProblem() : null;
+  if (stale !== null) console.error(`\n!!! ${stale}\n`);
+
+  progress('making namespaces: kernel ↔ kernel (veth offloads on, and off), forwarder ↔ kernel, forwarder ↔ forwarder');
+  const kernel = await makePair('kernel');
+  const kernelOff = await makePair('kernelOff');
+  const fk = await makePair('fk');
+  const ff = await makePair('ff');
+  const pairs = [kernel, kernelOff, fk, ff];
+
+  await sleep(1000);
+  const rssIdleKiB = rssKiB(fk.forwarders[0].pid);
+  const rssIdleFfKiB = ff.forwarders.map((proc) => rssKiB(proc.pid));
+  progress(`forwarder RSS at idle: ${rssIdleKiB} KiB (forwarder ↔ kernel), ${rssIdleFfKiB.join(' and ')} KiB (forwarder ↔ forwarder)`);
+
+  // Ping: the veth alone (the underlay addresses), then each tunnel, interleaved round by round.
+  const pingPlan = [
+    { id: 'veth' as const, ns: kernel.a, address: UNDERLAY.b },
+    { id: 'kernel' as const, ns: kernel.a, address: OVERLAY.b },
+    { id: 'fk' as const, ns: fk.a, address: OVERLAY.b },
+    { id: 'kf' as const, ns: fk.b, address: OVERLAY.a },
+    { id: 'ff' as const, ns: ff.a, address: OVERLAY.b },
+  ];
+  const pings = Object.fromEntries(pingPlan.map((p) => [p.id, { sent: 0, times: [] as number[] }]));
+  for (let round = 0; round < SETTINGS.pingRounds; round++) {
+    for (const p of pingPlan) {
+      const result = pingTimes(lab, p.ns, p.address, SETTINGS.pings, PING_INTERVAL);
+      pings[p.id].sent += result.sent;
+      pings[p.id].times.push(...result.times);
+    }
+    progress(`ping round ${round + 1}/${SETTINGS.pingRounds}: median ${pingPlan.map((p) => `${p.id} ${median(pings[p.id].times).toFixed(3)} ms`).join(', ')}`);
+  }
+
+  // TCP, interleaved: each repeat runs every path one way, then every path the other way.
+  const tcp: TcpRun[] = [];
+  const total = SETTINGS.repeats * 2 * pairs.length;
+  for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
+    for (const direction of ['ab', 'ba'] as const) {
+      for (const pair of pairs) {
+        const result = await tcpRun(pair, direction, repeat);
+        tcp.push(result);
+        const cpu = result.forwarderCpuPerGbit === null ? '' : `, forwarder ${result.forwarderCpuPerGbit.toFixed(2)} CPU s/Gbit`;
+        progress(`tcp ${tcp.length}/${total} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit${cpu})`);
+      }
+    }
+  }
+
+  // 64-byte UDP: every search takes one step per round, so the paths see the same moments.
+  const searches = [new RateSearch(kernel, 'ab'), new RateSearch(fk, 'ab'), new RateSearch(fk, 'ba'), new RateSearch(ff, 'ab')];
+  for (let round = 0; searches.some((s) => s.next !== undefined); round++) {
+    for (const search of searches) {
+      if (search.next === undefined) continue;
+      const step = await iperf3Udp(lab, { serverNs: search.pair.b, serverAddress: OVERLAY.b, clientNs: search.pair.a, pps: search.next, payload: UDP_PAYLOAD, seconds: SETTINGS.udpSeconds, reverse: search.direction === 'ba' });
+      search.record(step);
+      progress(`udp ${search.pair.id} ${search.direction} step ${search.steps.length}: asked ${Math.round(step.askedPps)} fps, sent ${Math.round(step.sentPps)}, received ${Math.round(step.receivedPps)}, loss ${step.lossPercent.toFixed(2)}%`);
+    }
+  }
+
+  // Garbage from the peer's own address (admitted, then refused by the decoder or forwarded), as
+  // fast as one sender manages, for a bounded time; RSS sampled meanwhile.
+  const forwarder = fk.forwarders[0];
+  const rssBeforeGarbageKiB = rssKiB(forwarder.pid);
+  progress(`garbage: ${SETTINGS.garbageSeconds} s of malformed and mutated VXLAN from the peer (RSS now ${rssBeforeGarbageKiB} KiB)`);
+  const sender = lab.spawnNode(fk.b, 'test/forwarder/e2e/send-udp.ts', [JSON.stringify({
+    bind: UNDERLAY.b, to: UNDERLAY.a, garbage: { count: 1e9, seconds: SETTINGS.garbageSeconds, seed: 0x5eed42, vni: VNI },
+  })], { label: 'garbage sender' });
+  let rssPeakKiB = rssBeforeGarbageKiB;
+  while (sender.running) {
+    rssPeakKiB = Math.max(rssPeakKiB, rssKiB(forwarder.pid));
+    await sleep(250);
+  }
+  const sent = await sender.wait(SETTINGS.garbageSeconds * 1000 + 15_000);
+  if (sent.code !== 0) throw new Error(`the garbage sender failed: ${sender.stderr}`);
+  const garbageReport = JSON.parse(sender.lines[0]) as { sent: number; ms: number };
+  await sleep(1000);
+  const rssAfterGarbageKiB = rssKiB(forwarder.pid);
+  const after = pingTimes(lab, fk.a, OVERLAY.b, 5, 0.1);
+  if (!forwarder.running || after.times.length === 0) throw new Error(`the forwarder stopped forwarding after the garbage (running: ${forwarder.running})\n${forwarder.stderr}`);
+  progress(`garbage: ${garbageReport.sent} datagrams in ${garbageReport.ms} ms; RSS ${rssAfterGarbageKiB} KiB after (peak ${rssPeakKiB} KiB); ping after: ${after.times.length}/5`);
+
+  const result: BenchResult = {
+    command, quick, source, machine, iperf3: iperfVersion, settings: { ...SETTINGS, pingIntervalSeconds: PING_INTERVAL, udpPayload: UDP_PAYLOAD },
+    ping: Object.fromEntries(Object.entries(pings).map(([id, p]) => [id, { sent: p.sent, received: p.times.length, median: median(p.times), p10: quantile(p.times, 0.1), p90: quantile(p.times, 0.9) }])),
+    tcp, udp: searches.map((s) => s.summary()),
+    rss: { idleKiB: rssIdleKiB, idleFfKiB: rssIdleFfKiB, beforeGarbageKiB: rssBeforeGarbageKiB, peakDuringGarbageKiB: rssPeakKiB, afterGarbageKiB: rssAfterGarbageKiB, garbageSent: garbageReport.sent, garbageMs: garbageReport.ms, pingAfter: `${after.times.length}/5` },
+    durationSeconds: 0,
+  };
+
+  // The measured pairs go before profiling, so the profiled forwarders run alone.
+  await lab.cleanup();
+  if (values.profile) result.profile = await profileRuns();
+  result.durationSeconds = Math.round((performance.now() - started) / 1000);
+
+  const markdown = forwarderMarkdown(result);
+  console.log(`\n${markdown}`);
+  const outPath = values.out ?? join(REPO_ROOT, `bench/results/forwarder${quick ? '-quick' : ''}.json`);
+  mkdirSync(dirname(outPath), { recursive: true });
+  writeFileSync(outPath, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`results written to ${relative(process.cwd(), outPath) || outPath}`);
+  if (values['write-benchmarks']) {
+    const file = join(REPO_ROOT, 'BENCHMARKS.md');
+    writeFileSync(file, writeBenchmarksSection(readFileSync(file, 'utf8'), markdown));
+    console.log('BENCHMARKS.md: the forwarder section now holds this report');
+  }
+  const slow = tcp.filter((r) => r.path === 'fk');
+  if (['ab', 'ba'].some((d) => median(slow.filter((r) => r.direction === d).map((r) => r.gbps)) < 1) && !values.profile) {
+    console.log('the forwarder is below 1 Gbit/s in some direction: `--profile` shows where its time goes');
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench:forwarder failed: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await lab.cleanup();
+}

@@ -1,0 +1,200 @@
+// The report of bench/forwarder.ts: its result's shape (the JSON in bench/results/), the markdown
+// it prints, and writing that markdown into BENCHMARKS.md's forwarder section.
+import type { MachineInfo } from '../lib/machine';
+import { median } from './measure';
+import type { ProfileEntry, UdpStep } from './measure';
+
+export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
+
+export interface TcpRun {
+  path: PathId;
+  /** ab: the client on host A sends to host B; ba: host B sends (iperf3 -R). */
+  direction: 'ab' | 'ba';
+  repeat: number;
+  gbps: number;
+  bytes: number;
+  retransmits: number | null;
+  wallSeconds: number;
+  /** Busy CPU seconds of the whole machine over the run (iperf3 both ends, the kernel, the forwarders). */
+  systemCpuSeconds: number;
+  /** CPU seconds of the forwarder processes of the path over the run (null: no forwarder). */
+  forwarderCpuSeconds: number | null;
+  systemCpuPerGbit: number;
+  forwarderCpuPerGbit: number | null;
+}
+
+export interface UdpSearch {
+  path: PathId;
+  direction: 'ab' | 'ba';
+  steps: UdpStep[];
+  /** Frames per second received at the highest asked rate with < 1% loss (0: none). */
+  bestPps: number;
+  bestAskedPps: number | null;
+  bestLossPercent: number | null;
+  /** The lowest asked rate that lost ≥ 1%, if any was tried. */
+  firstLossyPps: number | null;
+  /** The sender could not go faster with < 1% loss: the figure is a floor of the path's rate. */
+  senderBound: boolean;
+}
+
+export interface PingSummary {
+  sent: number;
+  received: number;
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+export interface BenchResult {
+  command: string;
+  quick: boolean;
+  source: 'dist' | 'src';
+  machine: MachineInfo;
+  iperf3: string;
+  settings: Record<string, number>;
+  ping: Record<string, PingSummary>;
+  tcp: TcpRun[];
+  udp: UdpSearch[];
+  rss: {
+    idleKiB: number;
+    idleFfKiB: number[];
+    beforeGarbageKiB: number;
+    peakDuringGarbageKiB: number;
+    afterGarbageKiB: number;
+    garbageSent: number;
+    garbageMs: number;
+    pingAfter: string;
+  };
+  profile?: { direction: 'ab' | 'ba'; gbps: number; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[];
+  durationSeconds: number;
+}
+
+const DIRECTION_LABEL: Record<PathId, Record<'ab' | 'ba', string>> = {
+  kernel: { ab: 'kernel vxlan A → kernel vxlan B', ba: 'kernel vxlan B → kernel vxlan A' },
+  kernelOff: { ab: 'kernel vxlan A → B, veth tx offload off', ba: 'kernel vxlan B → A, veth tx offload off' },
+  fk: { ab: 'forwarder → kernel vxlan', ba: 'kernel vxlan → forwarder' },
+  ff: { ab: 'forwarder A → forwarder B', ba: 'forwarder B → forwarder A' },
+};
+
+const PING_LABEL: Record<string, string> = {
+  veth: 'veth alone (no tunnel)',
+  kernel: 'kernel vxlan ↔ kernel vxlan',
+  fk: 'forwarder → kernel vxlan (ping from the forwarder’s host)',
+  kf: 'kernel vxlan → forwarder (ping from the kernel’s host)',
+  ff: 'forwarder ↔ forwarder',
+};
+
+const fixed = (value: number | null | undefined, digits: number) => (value === null || value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
+const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
+
+export const BEGIN_MARKER = '<!-- bench:forwarder report: written by `bench/forwarder.ts --write-benchmarks`, one run, do not edit by hand -->';
+export const END_MARKER = '<!-- bench:forwarder report end -->';
+
+export function forwarderMarkdown(result: BenchResult): string {
+  const m = result.machine;
+  const s = result.settings;
+  const commit = m.gitCommit ? `${m.gitCommit.slice(0, 12)}${m.gitDirty ? ' (with uncommitted changes)' : ''}` : 'unknown';
+  const lines: string[] = [];
+  if (result.quick) lines.push('**QUICK smoke run: one run per figure, short steps; not for quoting.**', '');
+  lines.push(
+    `- Command: \`${result.command}\` (as root; ${result.durationSeconds} s)`,
+    `- Machine: ${m.cpuModel}, ${m.logicalCores} logical cores, ${m.memoryGiB} GiB; kernel ${m.kernel}`,
+    `- Node ${m.node} (V8 ${m.v8}); ${result.iperf3}`,
+    `- Commit ${commit}; ${m.date}; load average at start ${m.loadAverageAtStart.join(' ')}`,
+    `- Forwarder: ${result.source === 'dist' ? `\`node bin/vxlan-wasm.mjs forward\` (dist/cli.mjs, built ${m.distBuiltAt ?? 'never'})` : '`vxlan-wasm forward` from the sources through tsx (test/forwarder/e2e/run-cli.ts)'}, IPv4 underlay, VNI 42, TAP MTU 1450`,
+    `- Settings: TCP ${s.repeats} × ${s.tcpSeconds} s per figure, interleaved; UDP steps of ${s.udpSeconds} s (≤ ${s.udpMaxSteps} per path), ${s.udpPayload}-byte payloads; ${s.pingRounds} × ${s.pings} pings at ${s.pingIntervalSeconds * 1000} ms`,
+    '',
+  );
+
+  // TCP
+  const tcpOf = (path: PathId, direction: 'ab' | 'ba') => result.tcp.filter((r) => r.path === path && r.direction === direction);
+  const medianGbps = (path: PathId, direction: 'ab' | 'ba') => median(tcpOf(path, direction).map((r) => r.gbps));
+  lines.push(
+    '**iperf3 TCP** (Gbit/s received; median of the runs, each run listed; CPU seconds per Gbit transferred, medians)',
+    '',
+    '| path | median Gbit/s | runs | vs kernel ↔ kernel | vs kernel, tx offload off | machine CPU s/Gbit | forwarder CPU s/Gbit |',
+    '|---|---:|---|---:|---:|---:|---:|',
+  );
+  for (const path of ['kernel', 'kernelOff', 'fk', 'ff'] as const) {
+    for (const direction of ['ab', 'ba'] as const) {
+      const runs = tcpOf(path, direction);
+      const value = medianGbps(path, direction);
+      const ratio = path === 'kernel' ? '1' : `${fixed(value / medianGbps('kernel', direction), 3)}×`;
+      const ratioOff = path === 'kernel' ? '–' : path === 'kernelOff' ? '1' : `${fixed(value / medianGbps('kernelOff', direction), 3)}×`;
+      const forwarderCpu = runs.every((r) => r.forwarderCpuPerGbit === null) ? '–' : fixed(median(runs.map((r) => r.forwarderCpuPerGbit ?? NaN)), 2);
+      lines.push(`| ${DIRECTION_LABEL[path][direction]} | ${fixed(value, 2)} | ${runs.map((r) => r.gbps.toFixed(2)).join(', ')} | ${ratio} | ${ratioOff} | ${fixed(median(runs.map((r) => r.systemCpuPerGbit)), 2)} | ${forwarderCpu} |`);
+    }
+  }
+  const floor = (['ab', 'ba'] as const).map((d) => {
+    const value = medianGbps('fk', d);
+    return `${DIRECTION_LABEL.fk[d]} ${fixed(value, 2)} Gbit/s ${value >= 1 ? '(met)' : '(**NOT MET**)'}`;
+  });
+  lines.push('', `Floor of issue 9, ≥ 1 Gbit/s each way between a forwarder and a kernel vxlan: ${floor.join('; ')}.`, '');
+
+  // UDP
+  const kernelUdp = result.udp.find((u) => u.path === 'kernel');
+  lines.push(
+    `**${s.udpPayload}-byte UDP through the tunnel** (iperf3 -u -l ${s.udpPayload}: the highest rate asked whose loss stayed < 1%, and the frames per second that arrived there)`,
+    '',
+    '| path | frames/s forwarded (< 1% loss) | asked | loss there | first rate with ≥ 1% loss | vs kernel ↔ kernel | steps (asked → loss) |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  );
+  for (const u of result.udp) {
+    const best = u.bestPps > 0 ? `${u.senderBound ? '≥ ' : ''}${thousands(u.bestPps)}` : '0 (≥ 1% loss at every rate tried)';
+    const ratio = u.path === 'kernel' ? '1' : kernelUdp !== undefined && kernelUdp.bestPps > 0 ? `${kernelUdp.senderBound ? '≤ ' : ''}${fixed(u.bestPps / kernelUdp.bestPps, 3)}×` : '–';
+    const steps = u.steps.map((step) => `${thousands(step.askedPps)} → ${step.lossPercent.toFixed(1)}%`).join(', ');
+    lines.push(`| ${DIRECTION_LABEL[u.path][u.direction]} | ${best} | ${u.bestAskedPps === null ? '–' : thousands(u.bestAskedPps)} | ${u.bestLossPercent === null ? '–' : `${u.bestLossPercent.toFixed(2)}%`} | ${u.firstLossyPps === null ? 'none tried' : thousands(u.firstLossyPps)} | ${ratio} | ${steps} |`);
+  }
+  if (result.udp.some((u) => u.senderBound)) lines.push('', '≥: the one iperf3 sender could not send faster (it sent < 95% of the rate asked, without loss): the path carries at least that.');
+  lines.push('');
+
+  // Ping
+  const pingMedian = (id: string) => result.ping[id]?.median ?? NaN;
+  lines.push(
+    `**Ping round trip** (${s.pingRounds} × ${s.pings} echo requests at ${s.pingIntervalSeconds * 1000} ms, interleaved by path; ms)`,
+    '',
+    '| path | median | p10–p90 | replies | added vs veth alone | added vs kernel ↔ kernel |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const [id, p] of Object.entries(result.ping)) {
+    const vsVeth = id === 'veth' ? '–' : fixed(p.median - pingMedian('veth'), 3);
+    const vsKernel = id === 'veth' || id === 'kernel' ? '–' : fixed(p.median - pingMedian('kernel'), 3);
+    lines.push(`| ${PING_LABEL[id] ?? id} | ${fixed(p.median, 3)} | ${fixed(p.p10, 3)}–${fixed(p.p90, 3)} | ${p.received}/${p.sent} | ${vsVeth} | ${vsKernel} |`);
+  }
+  lines.push('');
+
+  // Memory
+  const r = result.rss;
+  const mib = (kib: number) => (kib / 1024).toFixed(1);
+  lines.push(
+    '**Forwarder RSS** (the forwarder ↔ kernel vxlan process, VmRSS, MiB)',
+    '',
+    '| at idle (started, pinged) | after the TCP and UDP runs | peak during garbage | 1 s after garbage |',
+    '|---:|---:|---:|---:|',
+    `| ${mib(r.idleKiB)} | ${mib(r.beforeGarbageKiB)} | ${mib(r.peakDuringGarbageKiB)} | ${mib(r.afterGarbageKiB)} |`,
+    '',
+    `Garbage: ${thousands(r.garbageSent)} malformed and mutated VXLAN datagrams in ${(r.garbageMs / 1000).toFixed(1)} s from the peer's own address (test/forwarder/e2e/send-udp.ts, every kind in turn); pings afterwards ${r.pingAfter} answered. Idle RSS of the two forwarder ↔ forwarder processes: ${r.idleFfKiB.map(mib).join(' and ')} MiB.`,
+    '',
+  );
+
+  if (result.profile !== undefined) {
+    lines.push('**Where the forwarder’s time goes** (`node --cpu-prof`, one forwarder per direction under one iperf3 TCP run; self time, top functions per thread)', '');
+    for (const p of result.profile) {
+      lines.push(`${DIRECTION_LABEL.fk[p.direction]}: ${p.gbps.toFixed(2)} Gbit/s under the profiler`, '');
+      for (const file of p.files) {
+        lines.push(`- \`${file.file.replace(/^.*\//, '')}\` (${(file.totalMs / 1000).toFixed(1)} s sampled):`);
+        for (const entry of file.top.slice(0, 10)) lines.push(`  - ${entry.percent.toFixed(1)}% ${entry.functionName}${entry.where === '' ? '' : ` (${entry.where})`}`);
+      }
+      lines.push('');
+    }
+  }
+  return lines.join('\n').trimEnd();
+}
+
+/** BENCHMARKS.md with `report` between the forwarder section's markers (the section is appended when missing). */
+export function writeBenchmarksSection(text: string, report: string): string {
+  const begin = text.indexOf(BEGIN_MARKER);
+  const end = text.indexOf(END_MARKER);
+  if (begin >= 0 && end > begin) return `${text.slice(0, begin + BEGIN_MARKER.length)}\n\n${report}\n\n${text.slice(end)}`;
+  return `${text.trimEnd()}\n\n## The forwarder\n\n${BEGIN_MARKER}\n\n${report}\n\n${END_MARKER}\n`;
+}
