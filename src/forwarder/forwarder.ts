@@ -3,7 +3,8 @@
  * per VNI) and the other hosts' VTEPs over an underlay, the way the Linux `vxlan` device does:
  *
  *   device → frames land in PacketBatch slots (payload area)           (Device.receive)
- *     1. drop frames with a multicast source MAC
+ *     1. drop frames with a multicast source MAC; answer ARP / neighbour solicitations whose
+ *        answer the neighbour table knows, in place, back to the device (never flooded)
  *     2. destination MAC → FDB of the device's VNI → one endpoint, or every peer of the VNI for
  *        broadcast / multicast / unknown unicast (head-end replication: PacketBatch.replicate)
  *     3. Encapsulator.run: the VXLAN header written in place, in front of each frame, one call
@@ -34,6 +35,7 @@ import type { Device, Endpoint, Underlay } from './contracts';
 import { VXLAN_HEADER_LEN } from './contracts';
 import { Fdb, type FdbEntrySnapshot, type FdbEvent, isMulticastAt, macKey, macKeyAt, macText } from './fdb';
 import { AddressSet, canonicalIp } from './address-set';
+import { NeighbourTable, type NeighbourCounters } from './neighbours';
 
 /** Why a frame was not forwarded. */
 export const DROP_REASONS = [
@@ -93,6 +95,8 @@ export interface ForwarderCounters {
   networks: NetworkCounters[];
   drops: Record<DropReason, number>;
   fdb: { learned: number; moved: number; aged: number; notLearnedFull: number };
+  /** ARP and IPv6 neighbour solicitations answered locally, or flooded for want of an answer. */
+  neighbours: NeighbourCounters;
   /** Batches handled and the frames they held: frames / batches is the mean batch size. */
   batches: { fromDevice: number; fromDeviceFrames: number; fromUnderlay: number; fromUnderlayFrames: number };
 }
@@ -103,6 +107,8 @@ interface Network {
   /** The Encapsulator tunnel that carries this VNI. */
   readonly tunnel: number;
   readonly fdb: Fdb;
+  /** Overlay IP → MAC bindings the control plane knows: ARP and ND answered locally from them. */
+  readonly neighbours: NeighbourTable;
   /** Endpoint ids of the peers, in a typed array for the flood loop. */
   peers: Int32Array;
   readonly counters: NetworkCounters;
@@ -152,6 +158,9 @@ export class Forwarder extends EventEmitter {
 
   private readonly drops = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>;
   private readonly fdbCounters = { learned: 0, moved: 0, aged: 0, notLearnedFull: 0 };
+  private readonly neighbourCounters: NeighbourCounters = { arpAnswered: 0, ndAnswered: 0, arpFlooded: 0, ndFlooded: 0 };
+  /** Slots of the device batch holding answers to write back to the device. */
+  private readonly answerSlots: Int32Array;
   private readonly batchCounters = { fromDevice: 0, fromDeviceFrames: 0, fromUnderlay: 0, fromUnderlayFrames: 0 };
   private pendingEvents: FdbEvent[] = [];
 
@@ -192,6 +201,7 @@ export class Forwarder extends EventEmitter {
     this.txDestinations = new Int32Array(this.batchSize * 4);
     this.txSlots = new Int32Array(this.batchSize * 4);
     this.rxSources = new Int32Array(this.batchSize);
+    this.answerSlots = new Int32Array(this.batchSize);
     for (const network of networks) this.addNetwork(network);
   }
 
@@ -268,7 +278,7 @@ export class Forwarder extends EventEmitter {
     if (tunnel >= MAX_NETWORKS) throw new RangeError(`at most ${MAX_NETWORKS} VNIs per forwarder`);
     this.encapsulator.setTunnel(tunnel, { ...this.placeholderTunnel, vni: options.vni });
     const network: Network = {
-      vni: options.vni, device: options.device, tunnel, fdb: new Fdb(this.fdbOptions), peers: new Int32Array(0),
+      vni: options.vni, device: options.device, tunnel, fdb: new Fdb(this.fdbOptions), neighbours: new NeighbourTable(), peers: new Int32Array(0),
       counters: { vni: options.vni, device: options.device.name, toUnderlay: { frames: 0, bytes: 0 }, toDevice: { frames: 0, bytes: 0 }, flooded: 0, fdbEntries: 0 },
       deviceSlots: new Int32Array(this.batchSize), deviceSlotCount: 0,
     };
@@ -357,12 +367,33 @@ export class Forwarder extends EventEmitter {
     return this.network(vni).fdb.snapshot(this.clock()).map((entry) => ({ ...entry, ...this.endpoints[entry.endpoint]! }));
   }
 
+  /**
+   * `ip` (an overlay IPv4 or IPv6 address) is at `mac`: ARP requests and neighbour solicitations
+   * for it from the VNI's device are answered locally, never flooded (the `proxy` of Linux's device).
+   */
+  addNeighbour(vni: number, ip: string, mac: string): void {
+    const network = this.network(vni);
+    canonicalIp(ip);
+    macKey(mac);
+    network.neighbours.set(ip, mac);
+  }
+
+  removeNeighbour(vni: number, ip: string): boolean {
+    return this.network(vni).neighbours.delete(ip);
+  }
+
+  /** The VNI's neighbour table. */
+  neighbours(vni: number): { ip: string; mac: string }[] {
+    return this.network(vni).neighbours.list();
+  }
+
   /** A snapshot of every counter (a copy: safe to keep). */
   counters(): ForwarderCounters {
     return structuredClone({
       networks: [...this.networks.values()].map((network) => ({ ...network.counters, fdbEntries: network.fdb.size })),
       drops: { ...this.drops, UNKNOWN_SOURCE: this.drops.UNKNOWN_SOURCE + this.underlay.counters.unknownSource },
       fdb: this.fdbCounters,
+      neighbours: this.neighbourCounters,
       batches: this.batchCounters,
     });
   }
@@ -460,6 +491,7 @@ export class Forwarder extends EventEmitter {
     // A UDP underlay sends the same datagram to several endpoints without copying it: a flooded
     // frame is one slot listed once per peer (head-end replication).
     let queued = 0;
+    let answers = 0;
     for (let i = 0; i < read; i++) {
       if (batch.status(i) !== 0) {
         this.drops.SLOT_INVALID++;
@@ -473,6 +505,13 @@ export class Forwarder extends EventEmitter {
       }
       if (isMulticastAt(bytes, start + 6)) {
         this.drops.INNER_SOURCE_MULTICAST++;
+        continue;
+      }
+      // An ARP request or neighbour solicitation the table answers becomes its answer, in place.
+      const answerLength = network.neighbours.answer(bytes, start, length, this.neighbourCounters);
+      if (answerLength > 0) {
+        batch.setInner(i, answerLength, network.tunnel);
+        this.answerSlots[answers++] = i;
         continue;
       }
       const known = isMulticastAt(bytes, start) ? -1 : network.fdb.lookup(macKeyAt(bytes, start));
@@ -495,6 +534,7 @@ export class Forwarder extends EventEmitter {
       }
     }
     this.sendQueued(network, queued);
+    if (answers > 0) this.drops.DEVICE_ERROR += answers - network.device.transmit(batch, this.answerSlots, answers);
     return read;
   }
 

@@ -15,6 +15,8 @@ export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, En
 export { Fdb, DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES, macKey, macKeyAt, macText } from './fdb';
 export type { FdbEvent, FdbEntrySnapshot, FdbOptions, LearnResult } from './fdb';
 export { AddressSet, parseCidr, canonicalIp } from './address-set';
+export { NeighbourTable } from './neighbours';
+export type { NeighbourCounters } from './neighbours';
 export { TapDevice } from './device/tap';
 export type { TapDeviceOptions, TapCounters, TapError } from './device/tap';
 export { UserspaceHost } from './device/userspace-host';
