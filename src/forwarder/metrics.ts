@@ -6,6 +6,7 @@
  *   vxlan_frames_total{direction="to_underlay|to_device",vni}   vxlan_bytes_total{direction,vni}
  *   vxlan_flooded_total{vni}      vxlan_drops_total{reason}      vxlan_fdb_entries{vni}
  *   vxlan_peers{vni}              vxlan_fdb_events_total{type="learned|moved|aged|not_learned_full"}
+ *   vxlan_neighbour_requests_total{protocol="arp|nd",outcome="answered|flooded"}
  *   vxlan_batches_total{from="device|underlay"}                  vxlan_batch_frames_total{from}
  *   vxlan_underlay_datagrams_total{direction="received|sent"}
  *   vxlan_underlay_errors_total{kind="unknown_source|oversize|send_error"}
@@ -108,6 +109,14 @@ export function createMetrics(forwarder: MetricsSource, options: MetricsOptions 
     set({ type: 'moved' }, moved);
     set({ type: 'aged' }, aged);
     set({ type: 'not_learned_full' }, notLearnedFull);
+  });
+  counter('vxlan_neighbour_requests_total', 'ARP requests and IPv6 neighbour solicitations from the devices: answered locally from the neighbour table, or flooded.', ['protocol', 'outcome'], (set) => {
+    const neighbours = counters().neighbours;
+    if (neighbours === undefined) return;
+    set({ protocol: 'arp', outcome: 'answered' }, neighbours.arpAnswered);
+    set({ protocol: 'arp', outcome: 'flooded' }, neighbours.arpFlooded);
+    set({ protocol: 'nd', outcome: 'answered' }, neighbours.ndAnswered);
+    set({ protocol: 'nd', outcome: 'flooded' }, neighbours.ndFlooded);
   });
   counter('vxlan_batches_total', 'Batches handled, by where they came from.', ['from'], (set) => {
     const { batches } = counters();

@@ -81,6 +81,9 @@ test('traffic the forwarder counted shows in /metrics, read over HTTP from 127.0
     assert.is(value(body, 'vxlan_fdb_entries{vni="42"}'), 1);
     assert.is(value(body, 'vxlan_peers{vni="42"}'), 1);
     assert.is(value(body, 'vxlan_fdb_events_total{type="learned"}'), 1);
+    // The broadcast was no ARP request: nothing answered, nothing counted as a flooded request.
+    assert.is(value(body, 'vxlan_neighbour_requests_total{protocol="arp",outcome="answered"}'), 0);
+    assert.is(value(body, 'vxlan_neighbour_requests_total{protocol="nd",outcome="flooded"}'), 0);
     assert.is(value(body, 'vxlan_fdb_events_total{type="not_learned_full"}'), 0);
     assert.is(value(body, 'vxlan_batches_total{from="device"}'), counters.batches.fromDevice);
     assert.is(value(body, 'vxlan_batch_frames_total{from="underlay"}'), counters.batches.fromUnderlayFrames);
