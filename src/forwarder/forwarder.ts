@@ -6,7 +6,8 @@
  *     1. drop frames with a multicast source MAC; answer ARP / neighbour solicitations whose
  *        answer the neighbour table knows, in place, back to the device (never flooded)
  *     2. destination MAC → FDB of the device's VNI → one endpoint, or every peer of the VNI for
- *        broadcast / multicast / unknown unicast (head-end replication: PacketBatch.replicate)
+ *        broadcast / multicast / unknown unicast (head-end replication: the same slot listed once
+ *        per peer, so a UDP underlay sends one datagram to each without a copy)
  *     3. Encapsulator.run: the VXLAN header written in place, in front of each frame, one call
  *     4. Underlay.transmit: one batched send of the datagrams to their endpoints
  *

@@ -9,6 +9,7 @@ import type { PortEvents } from '../../src/forwarder/contracts';
 import { connectDevices, MemoryDevice } from '../../src/forwarder/device/memory-port';
 import { UserspaceHost } from '../../src/forwarder/device/userspace-host';
 import { parseIpv6 } from '../../src/wire/address';
+import { prng } from '../helpers/random';
 
 const A = { name: 'host-a', mac: '02:00:00:00:00:0a', ip: '10.9.0.1' };
 const B = { name: 'host-b', mac: '02:00:00:00:00:0b', ip: '10.9.0.2' };
@@ -89,18 +90,6 @@ function transmitFrames(device: { transmit(batch: PacketBatch, slots: Int32Array
   return taken;
 }
 
-/** xorshift32, so a failing garbage case can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
 
 test('the constructor checks its arguments and names the field', () => {
   const bad: [Record<string, unknown>, typeof TypeError | typeof RangeError, RegExp][] = [
