@@ -500,14 +500,7 @@ export class Forwarder extends EventEmitter {
       }
       const start = batch.slotPointer(i) + SLOT_HEADROOM;
       const length = batch.innerLength(i);
-      if (length < 14) {
-        this.drops.INNER_TOO_SHORT++;
-        continue;
-      }
-      if (isMulticastAt(bytes, start + 6)) {
-        this.drops.INNER_SOURCE_MULTICAST++;
-        continue;
-      }
+      if (this.droppedInner(bytes, start, length)) continue;
       // An ARP request or neighbour solicitation the table answers becomes its answer, in place.
       const answerLength = network.neighbours.answer(bytes, start, length, this.neighbourCounters);
       if (answerLength > 0) {
@@ -588,14 +581,7 @@ export class Forwarder extends EventEmitter {
       }
       const innerLength = length - VXLAN_HEADER_LEN;
       const inner = at + VXLAN_HEADER_LEN;
-      if (innerLength < 14) {
-        this.drops.INNER_TOO_SHORT++;
-        continue;
-      }
-      if (isMulticastAt(bytes, inner + 6)) {
-        this.drops.INNER_SOURCE_MULTICAST++;
-        continue;
-      }
+      if (this.droppedInner(bytes, inner, innerLength)) continue;
       // With GBP, D ("don't learn") asks the receiver not to learn the source.
       if (!(this.gbp && (bytes[at + 1] & 0x40) !== 0)) this.learn(network, macKeyAt(bytes, inner + 6), this.rxSources[i], now);
       batch.setInner(i, innerLength, 0);
@@ -611,6 +597,22 @@ export class Forwarder extends EventEmitter {
       this.drops.DEVICE_ERROR += count - written;
     }
     return read;
+  }
+
+  /**
+   * Whether an inner frame, either way, is dropped (and counted): shorter than an Ethernet header,
+   * or from a multicast source MAC, which no station has (Linux's vxlan drops these too).
+   */
+  private droppedInner(bytes: Uint8Array, start: number, length: number): boolean {
+    if (length < 14) {
+      this.drops.INNER_TOO_SHORT++;
+      return true;
+    }
+    if (isMulticastAt(bytes, start + 6)) {
+      this.drops.INNER_SOURCE_MULTICAST++;
+      return true;
+    }
+    return false;
   }
 
   private learn(network: Network, mac: number, endpoint: number, now: number): void {
