@@ -29,8 +29,8 @@ import { distProblem } from './lib/dist';
 import { machineInfo } from './lib/machine';
 import { iperf3, Lab, labUnusable, REPO_ROOT, rssKiB, run, sleep, type LabProcess } from '../test/helpers/netns';
 import {
-  iperf3Udp, median, pingTimes, processCpuSeconds, quantile, summariseProfile, systemBusySeconds,
-  type ProfileEntry, type UdpStep,
+  iperf3Udp, median, pingTimes, processCpuSeconds, quantile, summariseProfile, systemBusySeconds, threadCpuSeconds,
+  type UdpStep,
 } from './forwarder/measure';
 import { forwarderMarkdown, writeBenchmarksSection, type BenchResult, type PathId, type TcpRun, type UdpSearch } from './forwarder/report';
 
@@ -149,8 +149,8 @@ function hosts(name: string, offload: 'on' | 'off' | 'off on B'): { a: string; b
   return { a, b };
 }
 
-async function makePair(id: PathId, nodeFlags: string[] = []): Promise<Pair> {
-  const { a, b } = hosts(id, id === 'kernelOff' ? 'off' : id === 'fk' ? 'off on B' : 'on');
+async function makePair(id: PathId, nodeFlags: string[] = [], name: string = id): Promise<Pair> {
+  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : id === 'fk' ? 'off on B' : 'on');
   const forwarders: LabProcess[] = [];
   if (id === 'kernel' || id === 'kernelOff') kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
   else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags));
@@ -219,19 +219,25 @@ class RateSearch {
   }
 }
 
-async function profileRuns(): Promise<{ direction: 'ab' | 'ba'; gbps: number; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[]> {
+async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
   const results = [];
   for (const direction of ['ab', 'ba'] as const) {
     const dir = mkdtempSync(join(REPO_ROOT, 'bench/results/profile-'));
-    const pair = await makePair('fk', ['--cpu-prof', '--cpu-prof-dir', dir]);
+    const pair = await makePair('fk', ['--cpu-prof', '--cpu-prof-dir', dir], `prof${direction}`);
     progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof (${relative(REPO_ROOT, dir)})`);
+    const pid = pair.forwarders[0].pid;
+    const before = threadCpuSeconds(pid);
     const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
+    // CPU per thread over the run: which of the main thread and the reader workers is busy, and
+    // how much of the profilers' wall-clock samples is time blocked in a call.
+    const threads = [...threadCpuSeconds(pid)].map(([tid, t]) => ({ tid, name: t.name, cpuSeconds: t.seconds - (before.get(tid)?.seconds ?? 0) }))
+      .filter((t) => t.cpuSeconds > 0.005).sort((x, y) => y.cpuSeconds - x.cpuSeconds);
     await pair.forwarders[0].stop(5000);
     const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => {
       const summary = summariseProfile(join(dir, name), 15);
       return { file: relative(REPO_ROOT, join(dir, name)), totalMs: summary.totalMs, top: summary.entries };
     });
-    results.push({ direction, gbps: result.gbps, files });
+    results.push({ direction, gbps: result.gbps, seconds: SETTINGS.tcpSeconds, threads, files });
   }
   return results;
 }
@@ -358,7 +364,8 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  console.error(`bench:forwarder failed: ${(error as Error).stack ?? String(error)}`);
+  // After Ctrl-C the failures are of the processes the signal stopped: not worth a stack.
+  if (!interrupted) console.error(`bench:forwarder failed: ${(error as Error).stack ?? String(error)}`);
   process.exitCode = 1;
 } finally {
   await lab.cleanup();

@@ -2,7 +2,7 @@
 // trips one by one, an iperf3 UDP step, medians, and a summary of a V8 CPU profile. Everything
 // here runs commands inside a Lab's namespaces or reads /proc; nothing sends traffic itself.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Lab } from '../../test/helpers/netns';
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux; asked once). */
@@ -21,6 +21,22 @@ export function processCpuSeconds(pid: number): number {
   // utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds of each thread of a process (/proc/PID/task/TID/stat), by thread id, with its name. */
+export function threadCpuSeconds(pid: number): Map<number, { name: string; seconds: number }> {
+  const threads = new Map<number, { name: string; seconds: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return threads;
 }
 
 /** Busy CPU seconds of the whole machine (all cores) since boot: /proc/stat minus idle and iowait. */

@@ -65,7 +65,7 @@ export interface BenchResult {
     garbageMs: number;
     pingAfter: string;
   };
-  profile?: { direction: 'ab' | 'ba'; gbps: number; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[];
+  profile?: { direction: 'ab' | 'ba'; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[];
   durationSeconds: number;
 }
 
@@ -180,7 +180,7 @@ export function forwarderMarkdown(result: BenchResult): string {
   if (result.profile !== undefined) {
     lines.push('**Where the forwarder’s time goes** (`node --cpu-prof`, one forwarder per direction under one iperf3 TCP run; self time, top functions per thread)', '');
     for (const p of result.profile) {
-      lines.push(`${DIRECTION_LABEL.fk[p.direction]}: ${p.gbps.toFixed(2)} Gbit/s under the profiler`, '');
+      lines.push(`${DIRECTION_LABEL.fk[p.direction]}: ${p.gbps.toFixed(2)} Gbit/s under the profiler; CPU seconds per thread over the ${p.seconds} s run: ${p.threads.map((t) => `${t.name} (tid ${t.tid}) ${t.cpuSeconds.toFixed(2)}`).join(', ')}`, '');
       for (const file of p.files) {
         lines.push(`- \`${file.file.replace(/^.*\//, '')}\` (${(file.totalMs / 1000).toFixed(1)} s sampled):`);
         for (const entry of file.top.slice(0, 10)) lines.push(`  - ${entry.percent.toFixed(1)}% ${entry.functionName}${entry.where === '' ? '' : ` (${entry.where})`}`);
