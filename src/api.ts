@@ -1,22 +1,21 @@
 /**
- * The single-frame object API: checksums, `encapsulate` and `decapsulate`. Each call copies its
- * bytes into the active backend's workspace, runs one kernel, and reads the answer back; the
- * zero-copy batch API in src/batch/ avoids even that copy.
+ * The single-frame object API: checksums, `encapsulate`/`encapsulateInto` and `decapsulate`.
+ * Each call copies its bytes into the active backend's workspace, runs one kernel, and reads the
+ * answer back (decapsulate as a view whose headers are decoded when first read, src/frame-view.ts);
+ * the zero-copy batch API in src/batch/ avoids even that copy, and `decapsulateSlot` decodes a
+ * batch slot with this API where it lies.
  */
 import { DecodeError } from './errors';
 import type { DecapOptions, TunnelOptions, VxlanFrame } from './types';
 import {
   DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6, DECAP_CHECK_VNI, DECAP_GBP, DECAP_STRICT, DECAP_VERIFY_CHECKSUMS,
   RESULT_INNER, RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
-  RESULT_LEN, RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID,
+  RESULT_LEN, RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID, META_LEN,
 } from './wasm/abi';
-import { HEADROOM, MAX_FRAME_LEN, workspace } from './backend';
+import { HEADROOM, MAX_FRAME_LEN, workspace, type Workspace } from './backend';
+import { DecodedFrame } from './frame-view';
+import { PacketBatch } from './batch/packet-batch';
 import { buildTunnelTemplate, optionalBoolean, type TunnelTemplate } from './batch/template';
-import * as ethernet from './wire/ethernet';
-import * as ipv4 from './wire/ipv4';
-import * as ipv6 from './wire/ipv6';
-import * as udp from './wire/udp';
-import * as vxlan from './wire/vxlan';
 
 export const DEFAULT_VXLAN_PORTS: readonly number[] = [4789, 8472];
 
@@ -88,6 +87,12 @@ export function updateChecksum(oldChecksum: number, oldWord: number, newWord: nu
   return workspace().kernels.updateChecksum(oldChecksum, oldWord, newWord);
 }
 
+/**
+ * The next IPv4 identification encapsulate writes: it counts across calls and tunnels (RFC 6864:
+ * unique per source, destination and protocol). The template in WASM memory carries its own
+ * copy, which encapFrame advances per call; this one follows it, and is written into a template
+ * only when one is loaded.
+ */
 let nextIdentification = 0;
 
 /** Every field of TunnelOptions, flattened: two equal keys build the same template. */
@@ -101,6 +106,20 @@ function tunnelKey(tunnel: TunnelOptions): unknown[] {
 }
 
 /**
+ * Whether `tunnel` still has the fields `key` was made from: tunnelKey's fields in the same
+ * order, compared without building a new key (that allocation was a good part of a small frame's time).
+ */
+function tunnelUnchanged(tunnel: TunnelOptions, key: unknown[]): boolean {
+  const { source, destination, sourcePortRange: range, gbp, vlan } = tunnel;
+  return key[0] === tunnel.vni && key[1] === source?.mac && key[2] === source?.ip && key[3] === source?.port
+    && key[4] === destination?.mac && key[5] === destination?.ip && key[6] === destination?.port
+    && key[7] === tunnel.ttl && key[8] === tunnel.tos && key[9] === tunnel.dontFragment && key[10] === tunnel.udpChecksum
+    && key[11] === range?.[0] && key[12] === range?.[1] && key[13] === range?.length
+    && key[14] === tunnel.flowLabel && key[15] === gbp?.group && key[16] === gbp?.dontLearn && key[17] === gbp?.policyApplied
+    && key[18] === vlan?.vid && key[19] === vlan?.pcp;
+}
+
+/**
  * Building a template parses and validates every option (microseconds); callers usually pass
  * the same tunnel object again and again, so keep its template while its fields are unchanged.
  */
@@ -108,36 +127,84 @@ const templates = new WeakMap<TunnelOptions, { key: unknown[]; template: TunnelT
 
 function templateFor(tunnel: TunnelOptions): TunnelTemplate {
   if (typeof tunnel !== 'object' || tunnel === null) return buildTunnelTemplate(tunnel);
-  const key = tunnelKey(tunnel);
   const cached = templates.get(tunnel);
-  if (cached !== undefined && cached.key.every((value, i) => Object.is(value, key[i]))) return cached.template;
+  if (cached !== undefined && tunnelUnchanged(tunnel, cached.key)) return cached.template;
+  const key = tunnelKey(tunnel);
   const template = buildTunnelTemplate(tunnel);
   templates.set(tunnel, { key, template });
   return template;
 }
 
+/** The template now in the workspace's template area, and the workspace it is in. */
+let loaded: { workspace: Workspace; template: TunnelTemplate } | undefined;
+
+/**
+ * Make `template` the one in the workspace's template area. Copied only when another template
+ * (or another backend) was there: encapFrame leaves the bytes as they were, apart from the
+ * identification it advances itself.
+ */
+function loadTemplate(space: Workspace, template: TunnelTemplate): void {
+  if (loaded !== undefined && loaded.template === template && loaded.workspace === space) return;
+  const memory = space.kernels.bytes;
+  memory.set(template.bytes, space.template);
+  writeInt32LittleEndian(memory, space.template + TEMPLATE_NEXT_ID, nextIdentification);
+  loaded = { workspace: space, template };
+}
+
+/** `name` must be an integer offset into `out` (0..out.length). */
+function checkOffset(offset: unknown, out: Uint8Array): asserts offset is number {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > out.length) {
+    throw new RangeError(`offset must be an integer in 0..${out.length} (the length of out), got ${String(offset)}`);
+  }
+}
+
+/**
+ * Build the whole outer frame (Ethernet, IP, UDP, VXLAN, then `inner`) with every length and
+ * checksum into `out` at `offset`; returns its length. Nothing is allocated: the tunnel's
+ * template stays in WASM memory while the same, unchanged tunnel object comes back.
+ * RangeError, naming both sizes, when the frame does not fit in `out` after `offset`.
+ */
+export function encapsulateInto(inner: Uint8Array, tunnel: TunnelOptions, out: Uint8Array, offset = 0): number {
+  checkBytes(inner, 'inner');
+  checkBytes(out, 'out');
+  checkOffset(offset, out);
+  const template = templateFor(tunnel);
+  const innerLen = inner.length;
+  if (innerLen < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${innerLen}`);
+  if (innerLen > template.maxInnerLen) {
+    throw new RangeError(`inner frame of ${innerLen} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
+  }
+  const frameLen = template.headerLen + innerLen;
+  if (frameLen > out.length - offset) {
+    throw new RangeError(
+      `out has ${out.length - offset} bytes after offset ${offset}, and the frame needs ${frameLen} (${template.headerLen} of outer headers + ${innerLen} of inner frame)`,
+    );
+  }
+  const space = workspace();
+  loadTemplate(space, template);
+  nextIdentification = (nextIdentification + 1) & 0xffff;
+  const { kernels, scratch } = space;
+  const memory = kernels.bytes;
+  const innerPtr = scratch + HEADROOM;
+  memory.set(inner, innerPtr);
+  kernels.encapFrame(space.template, innerPtr, innerLen);
+  const frameAt = innerPtr - template.headerLen;
+  out.set(memory.subarray(frameAt, frameAt + frameLen), offset);
+  return frameLen;
+}
+
 /**
  * Build the whole outer frame (Ethernet, IP, UDP, VXLAN, then `inner`) with every length and
  * checksum: a fresh array over its own ArrayBuffer (so DOM APIs such as Blob take it as it is).
+ * `encapsulateInto` writes into the caller's buffer instead.
  */
 export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Array<ArrayBuffer> {
   checkBytes(inner, 'inner');
   const template = templateFor(tunnel);
-  if (inner.length < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${inner.length}`);
-  if (inner.length > template.maxInnerLen) {
-    throw new RangeError(`inner frame of ${inner.length} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
-  }
-  const { kernels, template: templatePtr, scratch } = workspace();
-  const memory = kernels.bytes;
-  memory.set(template.bytes, templatePtr);
-  // The IPv4 identification counts across calls (RFC 6864: unique per source, destination, protocol).
-  writeInt32LittleEndian(memory, templatePtr + TEMPLATE_NEXT_ID, nextIdentification);
-  nextIdentification = (nextIdentification + 1) & 0xffff;
-  const innerPtr = scratch + HEADROOM;
-  memory.set(inner, innerPtr);
-  const frameLen = kernels.encapFrame(templatePtr, innerPtr, inner.length);
-  const frameAt = innerPtr - template.headerLen;
-  return memory.slice(frameAt, frameAt + frameLen);
+  // Sized for this frame; too small or too large an inner frame is refused inside, before any write.
+  const out = new Uint8Array(Math.max(0, Math.min(template.headerLen + inner.length, template.headerLen + template.maxInnerLen)));
+  encapsulateInto(inner, tunnel, out, 0);
+  return out;
 }
 
 function writeInt32LittleEndian(bytes: Uint8Array, at: number, value: number): void {
@@ -221,14 +288,35 @@ function decode(frame: Uint8Array, settings: DecapSettings): VxlanFrame {
   if (status !== 0) {
     throw DecodeError.fromStatus(record[RESULT_STATUS / 4], record[RESULT_LAYER / 4], record[RESULT_OFFSET / 4]);
   }
-  // The kernel has checked every header below, so these decoders find what they need.
-  const l3 = record[RESULT_L3 / 4];
-  const innerAt = record[RESULT_INNER / 4];
-  return {
-    ethernet: ethernet.decode(frame, 0),
-    ip: record[RESULT_IP_VERSION / 4] === 4 ? ipv4.decode(frame, l3) : ipv6.decode(frame, l3),
-    udp: udp.decode(frame, record[RESULT_L4 / 4]),
-    vxlan: vxlan.decode(frame, record[RESULT_VXLAN / 4]),
-    inner: frame.subarray(innerAt, innerAt + record[RESULT_INNER_LEN / 4]),
-  };
+  // The kernel has checked every header, so the decoders the view calls later find what they need.
+  return new DecodedFrame(
+    frame, undefined, 0, record[RESULT_L3 / 4], record[RESULT_L4 / 4], record[RESULT_VXLAN / 4],
+    record[RESULT_INNER / 4], record[RESULT_INNER_LEN / 4], record[RESULT_IP_VERSION / 4],
+  );
+}
+
+/**
+ * Validate and decode the frame in slot `index` of `batch` where it lies, in the batch's kernels
+ * memory: no copy. The same checks, options, DecodeError and view as `decapsulate`; the slot's
+ * record gets the result too (status(), inner(), vni() … read it as after a Decapsulator run).
+ * The view reads the slot when a header is first read: read what you need before the slot is
+ * reused (its `inner` is a view into the memory, like `batch.inner(index)`).
+ */
+export function decapsulateSlot(batch: PacketBatch, index: number, options?: DecapOptions): VxlanFrame {
+  if (!(batch instanceof PacketBatch)) throw new TypeError('batch must be a PacketBatch');
+  const settings = options === undefined ? DEFAULT_SETTINGS : decapSettings(options);
+  const start = batch.frameStart(index); // checks index
+  const len = batch.frameLength(index);
+  const { kernels } = batch;
+  const recordAt = batch.metaPtr + index * META_LEN;
+  const status = kernels.decapFrame(start, len, settings.optionBits, settings.vni, settings.portsLow, settings.portsHigh, recordAt);
+  const record = batch.meta;
+  const at = index * (META_LEN / 4);
+  if (status !== 0) {
+    throw DecodeError.fromStatus(record[at + RESULT_STATUS / 4], record[at + RESULT_LAYER / 4], record[at + RESULT_OFFSET / 4]);
+  }
+  return new DecodedFrame(
+    undefined, kernels, start, record[at + RESULT_L3 / 4], record[at + RESULT_L4 / 4], record[at + RESULT_VXLAN / 4],
+    record[at + RESULT_INNER / 4], record[at + RESULT_INNER_LEN / 4], record[at + RESULT_IP_VERSION / 4],
+  );
 }

@@ -28,7 +28,9 @@ const concat = (...parts: ArrayLike<number>[]) => new Uint8Array(parts.flatMap((
 /** A comparable form of a decoded frame (views turned into hex). */
 function describe(decoded: VxlanFrame): string {
   const ip = decoded.ip.version === 4 ? { ...decoded.ip, options: hex(decoded.ip.options) } : decoded.ip;
-  return JSON.stringify({ ...decoded, ip, inner: hex(decoded.inner) });
+  // Each header by name: the frame's headers are getters on its class, which spread would skip.
+  const { ethernet, udp, vxlan } = decoded;
+  return JSON.stringify({ ethernet, ip, udp, vxlan, inner: hex(decoded.inner) });
 }
 
 /** Layout of a frame: where each header starts. */
