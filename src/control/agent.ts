@@ -1,0 +1,429 @@
+/**
+ * The agent's control loop: join a network in etcd and keep a Forwarder programmed with its
+ * other hosts. Device-agnostic: it programs anything with the ForwarderControl methods, so the
+ * CLI gives it a real Forwarder over a TAP, the tests a fake, the scale bench hundreds of them.
+ *
+ *   start   read the network → grant a lease (kept alive by the client) → claim an address and
+ *           write this host's record, both under the lease, in one transaction → sync
+ *   sync    read hosts/NAME/ at revision R → reconcile (forwarder := desired) → watch from R+1;
+ *           each event is applied with the same idempotent reconcile step
+ *   trouble (the watch broke or was cancelled by a compaction, a keepalive failed, the lease was
+ *           lost, our own record vanished) → "disconnected": the forwarder keeps its last state,
+ *           and a loop with backoff re-registers if needed and runs sync again. There is no
+ *           other recovery path: a resync IS a start minus the first read of the network.
+ *   close   cancel the watch, revoke the lease (leave): every other host drops this one at once.
+ *           A host that dies instead is dropped when its lease expires (within the TTL): liveness
+ *           is etcd's lease, never a timer here.
+ */
+import { EventEmitter } from 'node:events';
+import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
+import type { Endpoint } from '../forwarder/contracts';
+import { keys, hostIdOfKey, parseHostRecord, type HostRecord, type NetworkRecord } from './keys';
+import { chooseAddress, parseSubnet, type Subnet } from './ipam';
+import { getNetwork, NetworkError } from './networks';
+import { Reconciler, type ForwarderControl, type ResyncResult } from './reconcile';
+
+/** The pino methods the agent logs with (a pino Logger fits). */
+export interface AgentLogger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+  debug(object: object, message: string): void;
+}
+
+const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export interface AgentOptions {
+  client: Etcd3;
+  network: string;
+  hostId: string;
+  /** Where the other hosts send VXLAN to reach this one. */
+  vtep: Endpoint;
+  /** This host's endpoint (the TAP) MAC. */
+  mac: string;
+  forwarder: ForwarderControl;
+  /** The lease's TTL (default 10 s): how long a dead host stays visible to the others at most. */
+  ttlSeconds?: number;
+  /** Try this address first (e.g. the one this host had before); default: the host id's own start. */
+  preferredIp?: string;
+  /** Called with the address IPAM gave, before the first sync; again if a later re-registration had to take another. */
+  onAddress?: (ip: string, subnet: Subnet) => void | Promise<void>;
+  logger?: AgentLogger;
+  /** Resync backoff: first wait and cap (default 200 ms, 2000 ms). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Deadline for creating a watch (default 3000 ms). */
+  watchTimeoutMs?: number;
+}
+
+/** Refusals that stopping and restarting will not fix: no free address, host id in use, network gone. */
+export class AgentError extends Error {
+  override readonly name = 'AgentError';
+  constructor(message: string, readonly code: 'NO_ADDRESS' | 'HOST_ID_IN_USE' | 'NETWORK_GONE' | 'NETWORK_NOT_FOUND' | 'INVALID') {
+    super(message);
+  }
+}
+
+export interface AgentStatus {
+  connected: boolean;
+  /** Remote hosts programmed into the forwarder. */
+  hosts: number;
+  ip?: string;
+  /** Store revision the desired state is current to. */
+  revision: number;
+  /** Successful syncs after the first (each a recovery from trouble). */
+  resyncs: number;
+  /** Watch events applied. */
+  events: number;
+  /** Host records that did not parse or that the forwarder refused. */
+  invalidRecords: number;
+  /** Leases granted after the first (the old one was lost). */
+  leaseRegrants: number;
+  /** When the agent last lost etcd (ms, Date.now), while disconnected. */
+  disconnectedSince?: number;
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export class Agent extends EventEmitter {
+  readonly client: Etcd3;
+  readonly networkName: string;
+  readonly hostId: string;
+  readonly vtep: Endpoint;
+  readonly mac: string;
+  readonly ttlSeconds: number;
+  network: NetworkRecord | undefined;
+  subnet: Subnet | undefined;
+  ip: string | undefined;
+
+  private readonly options: AgentOptions;
+  private readonly logger: AgentLogger;
+  private reconciler: Reconciler | undefined;
+  private networkRevision = '0';
+  private lease: Lease | undefined;
+  private leaseId = '';
+  private leaseLost = false;
+  private watcher: Watcher | undefined;
+  private joined = '';
+  private connected = false;
+  private recovering = false;
+  private closed = false;
+  private readonly counts = { revision: 0, resyncs: 0, events: 0, invalid: 0, leaseRegrants: 0 };
+  private disconnectedSince: number | undefined;
+
+  constructor(options: AgentOptions) {
+    super();
+    this.options = options;
+    this.client = options.client;
+    this.networkName = options.network;
+    this.hostId = options.hostId;
+    this.vtep = options.vtep;
+    this.mac = options.mac.toLowerCase();
+    this.ttlSeconds = options.ttlSeconds ?? 10;
+    this.logger = options.logger ?? silent;
+  }
+
+  status(): AgentStatus {
+    return {
+      connected: this.connected, hosts: this.reconciler?.size ?? 0, ip: this.ip, revision: this.counts.revision,
+      resyncs: this.counts.resyncs, events: this.counts.events, invalidRecords: this.counts.invalid + (this.reconciler?.invalid ?? 0),
+      leaseRegrants: this.counts.leaseRegrants, disconnectedSince: this.disconnectedSince,
+    };
+  }
+
+  /** The remote hosts programmed now. */
+  hosts(): HostRecord[] {
+    return this.reconciler?.hosts() ?? [];
+  }
+
+  /**
+   * Join: read the network, register under a lease with an address, program the forwarder with
+   * every other host, and watch. Rejects (nothing left registered) when etcd is unreachable, the
+   * network does not exist, no address is free or the host id is taken by another live VTEP.
+   */
+  async start(): Promise<{ network: NetworkRecord; ip: string }> {
+    const network = await getNetwork(this.client, this.networkName);
+    if (network === undefined) throw new AgentError(`no network named ${this.networkName} in etcd (create it with: vxlan-wasm network create ${this.networkName} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
+    const { revision, ...record } = network;
+    this.network = record;
+    this.networkRevision = revision;
+    try {
+      this.subnet = parseSubnet(record.subnet);
+    } catch (error) {
+      throw new AgentError(`network ${record.name} has an unusable subnet: ${(error as Error).message}`, 'INVALID');
+    }
+    this.reconciler = new Reconciler(this.options.forwarder, record.vni, this.hostId, (hostId, error) => {
+      this.logger.warn({ hostId, err: error.message }, 'a host record the forwarder refused; ignored until it changes');
+    });
+    try {
+      await this.register();
+      await this.sync();
+    } catch (error) {
+      await this.close({ leave: true });
+      throw error;
+    }
+    this.setConnected(true);
+    return { network: record, ip: this.ip! };
+  }
+
+  /** Stop: no more watching; `leave` (default) revokes the lease so the others drop this host now. */
+  async close(options: { leave?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropWatcher();
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease === undefined) return;
+    if (options.leave === false) {
+      lease.release();
+      return;
+    }
+    // etcd down: the lease then expires by itself within the TTL; do not hang shutdown on it.
+    await withTimeout(lease.revoke(), 1500, 'revoking the lease').catch((error: Error) => {
+      this.logger.warn({ err: error.message }, 'could not revoke the lease; the other hosts drop this one when it expires');
+    });
+  }
+
+  // ---- registration ------------------------------------------------------------------------
+
+  private async register(): Promise<void> {
+    if (this.lease === undefined || this.leaseLost) {
+      if (this.lease !== undefined) {
+        this.lease.release();
+        this.counts.leaseRegrants++;
+      }
+      const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
+      this.lease = lease;
+      this.leaseLost = false;
+      lease.on('lost', (error: Error) => {
+        if (this.lease !== lease) return;
+        this.leaseLost = true;
+        this.trouble(`the lease was lost (${error.message})`);
+      });
+      // (typed as a response by etcd3; it is the error)
+      lease.on('keepaliveFailed', (error) => {
+        if (this.lease === lease) this.trouble(`a lease keepalive failed (${(error as unknown as Error).message})`);
+      });
+      try {
+        this.leaseId = await lease.grant();
+      } catch (error) {
+        this.leaseLost = true;
+        throw error;
+      }
+    }
+    const previous = this.ip;
+    const ip = await this.claim();
+    this.ip = ip;
+    if (ip !== previous) {
+      if (previous !== undefined) this.logger.warn({ previous, ip }, 'this host had to take another address (its old one was taken while it was away)');
+      await this.options.onAddress?.(ip, this.subnet!);
+      this.emit('address', ip);
+    }
+  }
+
+  /**
+   * Claim an address and write this host's record, under the lease, in one transaction that
+   * requires the network to be the one joined and the address to be free (or already ours:
+   * `ipam/NAME/IP` = our host id, e.g. left by our previous run whose lease has not expired yet).
+   * A lost race reads again and tries the next candidate.
+   */
+  private async claim(): Promise<string> {
+    const name = this.networkName;
+    const subnet = this.subnet!;
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const [network, host, ipam] = await Promise.all([
+        this.client.get(keys.network(name)).exec(),
+        this.client.get(keys.host(name, this.hostId)).exec(),
+        this.client.getAll().prefix(keys.ipamPrefix(name)).exec(),
+      ]);
+      if (network.kvs[0]?.create_revision !== this.networkRevision) {
+        throw new AgentError(`network ${name} was removed (or removed and made again) while this agent was joining or joined`, 'NETWORK_GONE');
+      }
+      const existing = host.kvs[0] === undefined ? undefined : parseHostRecord(host.kvs[0].value.toString());
+      if (existing !== undefined && host.kvs[0].lease !== this.leaseId
+          && (existing.vtep.address !== this.vtep.address || existing.vtep.port !== this.vtep.port)) {
+        throw new AgentError(`host id ${this.hostId} is registered in network ${name} by a live agent at VTEP ${existing.vtep.address}:${existing.vtep.port}; give this host another --host-id (or, if that agent is gone, wait up to ${this.ttlSeconds} s for its lease to expire)`, 'HOST_ID_IN_USE');
+      }
+      const taken = new Set<string>();
+      const mine: string[] = [];
+      for (const kv of ipam.kvs) {
+        const ip = kv.key.toString().slice(keys.ipamPrefix(name).length);
+        if (kv.value.toString() === this.hostId) mine.push(ip);
+        else taken.add(ip);
+      }
+      const preferred = this.ip ?? this.options.preferredIp;
+      const ours = mine.find((ip) => ip === preferred) ?? mine[0];
+      const ip = ours ?? chooseAddress(subnet, this.hostId, taken, preferred);
+      if (ip === undefined) {
+        throw new AgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count} are taken by live hosts`, 'NO_ADDRESS');
+      }
+      this.joined ||= existing?.joined || new Date().toISOString();
+      const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, mac: this.mac, ip, joined: this.joined };
+      const stale = mine.filter((other) => other !== ip).map((other) => this.client.delete().key(keys.ipam(name, other)));
+      const result = await this.client
+        .if(keys.network(name), 'Create', '==', this.networkRevision)
+        .and(keys.ipam(name, ip), ours === undefined ? 'Create' : 'Value', '==', ours === undefined ? 0 : this.hostId)
+        .then(
+          this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId),
+          this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.leaseId),
+          ...stale,
+        )
+        .commit();
+      if (result.succeeded) {
+        this.logger.debug({ ip, attempt, revision: result.header.revision }, 'registered');
+        return ip;
+      }
+      this.logger.debug({ ip, attempt }, 'lost the race for an address; trying again');
+    }
+    throw new AgentError(`could not claim an address in network ${name} after 16 tries (heavy contention)`, 'NO_ADDRESS');
+  }
+
+  /** Registered now, under the current lease, with the record we mean? If not, register again. */
+  private async ensureRegistered(): Promise<void> {
+    if (this.leaseLost || this.lease === undefined) {
+      await this.register();
+      return;
+    }
+    const response = await this.client.get(keys.host(this.networkName, this.hostId)).exec();
+    const kv = response.kvs[0];
+    const record = kv === undefined ? undefined : parseHostRecord(kv.value.toString());
+    if (kv === undefined || kv.lease !== this.leaseId || record?.ip !== this.ip || record?.mac !== this.mac) await this.register();
+  }
+
+  // ---- desired state -----------------------------------------------------------------------
+
+  /** Read every host at one revision, reconcile, then watch from the next revision. */
+  private async sync(): Promise<ResyncResult> {
+    const name = this.networkName;
+    const response = await this.client.getAll().prefix(keys.hostsPrefix(name)).exec();
+    const revision = Number(response.header.revision);
+    const desired = new Map<string, HostRecord>();
+    let self: IKeyValue | undefined;
+    for (const kv of response.kvs) {
+      const hostId = hostIdOfKey(name, kv.key.toString());
+      const record = hostId === undefined ? undefined : parseHostRecord(kv.value.toString());
+      if (hostId === undefined || record === undefined || record.hostId !== hostId) {
+        this.counts.invalid++;
+        continue;
+      }
+      if (hostId === this.hostId) self = kv;
+      else desired.set(hostId, record);
+    }
+    if (self === undefined || self.lease !== this.leaseId) throw new Error('this host\'s own record is missing from the snapshot');
+    const result = this.reconciler!.resync(desired);
+    this.counts.revision = revision;
+    this.dropWatcher();
+    const watcher = await withTimeout(
+      this.client.watch().prefix(keys.hostsPrefix(name)).startRevision(String(revision + 1)).create(),
+      this.options.watchTimeoutMs ?? 3000, 'creating the watch',
+    );
+    if (this.closed) {
+      void watcher.cancel();
+      return result;
+    }
+    this.watcher = watcher;
+    watcher.on('put', (kv: IKeyValue) => this.onChange(kv, false));
+    watcher.on('delete', (kv: IKeyValue) => this.onChange(kv, true));
+    watcher.on('data', (response: { header: { revision: string } }) => {
+      this.counts.revision = Math.max(this.counts.revision, Number(response.header.revision));
+    });
+    // A broken stream or a watch etcd cancelled (its start revision compacted away): resync.
+    watcher.on('disconnected', (error: Error) => this.trouble(`the watch was disconnected (${error.message})`));
+    watcher.on('error', (error: Error) => this.trouble(`the watch failed (${error.message})`));
+    this.logger.debug({ revision, ...result, hosts: this.reconciler!.size }, 'synced with etcd');
+    this.emit('synced', result);
+    return result;
+  }
+
+  private onChange(kv: IKeyValue, deleted: boolean): void {
+    if (this.closed || this.watcher === undefined) return;
+    const hostId = hostIdOfKey(this.networkName, kv.key.toString());
+    if (hostId === undefined) return;
+    this.counts.events++;
+    if (hostId === this.hostId) {
+      if (deleted || kv.lease !== this.leaseId) this.trouble('this host\'s own record was deleted or replaced');
+      return;
+    }
+    let record: HostRecord | undefined;
+    if (!deleted) {
+      record = parseHostRecord(kv.value.toString());
+      if (record === undefined || record.hostId !== hostId) this.counts.invalid++;
+    }
+    const result = this.reconciler!.apply(hostId, record);
+    if (result !== 'unchanged') {
+      this.logger.debug({ hostId, result, vtep: record?.vtep, ip: record?.ip }, 'host changed');
+      this.emit('host', hostId, result, record);
+    }
+  }
+
+  // ---- trouble and recovery ----------------------------------------------------------------
+
+  private setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.disconnectedSince = connected ? undefined : Date.now();
+    this.emit(connected ? 'connected' : 'disconnected');
+  }
+
+  private dropWatcher(): void {
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    if (watcher === undefined) return;
+    watcher.removeAllListeners();
+    // An error from cancelling a dead stream has nowhere useful to go.
+    watcher.on('error', () => undefined);
+    void watcher.cancel().catch(() => undefined);
+  }
+
+  /** Something broke: keep forwarding on the last state, and resync until it works again. */
+  private trouble(reason: string): void {
+    if (this.closed || this.recovering || this.reconciler === undefined) return;
+    this.recovering = true;
+    if (this.connected) {
+      this.logger.warn({ reason, hosts: this.reconciler.size }, 'lost etcd; forwarding continues on the last known state');
+    }
+    this.setConnected(false);
+    this.dropWatcher();
+    void this.recover(reason);
+  }
+
+  private async recover(reason: string): Promise<void> {
+    let wait = this.options.retryMinMs ?? 200;
+    let attempts = 0;
+    while (!this.closed) {
+      await delay(wait);
+      if (this.closed) break;
+      attempts++;
+      try {
+        await this.ensureRegistered();
+        const result = await this.sync();
+        this.counts.resyncs++;
+        this.recovering = false;
+        this.setConnected(true);
+        this.logger.info({ reason, attempts, ...result, hosts: this.reconciler!.size, revision: this.counts.revision }, 'resynced with etcd');
+        return;
+      } catch (error) {
+        if (error instanceof AgentError || error instanceof NetworkError) {
+          // Retrying will not help: the network is gone or the host cannot register. Stop loudly.
+          this.recovering = false;
+          this.logger.error({ err: error.message }, 'cannot rejoin the network');
+          this.emit('error', error);
+          return;
+        }
+        this.logger.debug({ err: (error as Error).message, attempts }, 'resync failed; retrying');
+        wait = Math.min(wait * 2, this.options.retryMaxMs ?? 2000);
+      }
+    }
+    this.recovering = false;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Access to etcd through the `etcd3` client, set up for a control plane that must notice trouble
+ * quickly and recover by itself:
+ * - every unary call has a deadline (`callTimeoutMs`), so "etcd is unreachable" is an answer
+ *   within seconds, never a hang;
+ * - etcd3's own fault handling (a 3-try retry and a per-host circuit breaker that stays open 5 s)
+ *   is replaced by a plain "try each endpoint once" policy: the agent has its own resync loop with
+ *   backoff, and a breaker would only delay the first call after etcd is back;
+ * - TLS (CA, client certificate and key) and user/password authentication as etcd offers them.
+ */
+import { readFileSync } from 'node:fs';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+
+export interface StoreOptions {
+  /** Client URLs, e.g. ['http://127.0.0.1:2379'] (https:// with TLS). */
+  endpoints: string[];
+  /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  user?: string;
+  password?: string;
+  /** Deadline of each unary call (default 3000 ms). */
+  callTimeoutMs?: number;
+}
+
+/** etcd did not answer within the deadline (or refused the connection): a sentence naming the endpoints. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(endpoints: readonly string[], cause: unknown) {
+    super(`etcd at ${endpoints.join(', ')} did not answer (${(cause as Error).message ?? String(cause)})`);
+  }
+}
+
+/** A cockatiel-shaped policy (etcd3 only calls `execute`): run the call, retrying a recoverable failure on the next endpoint. */
+function tryEachEndpoint(attempts: number) {
+  return {
+    async execute<T>(fn: (context: { signal: AbortSignal; attempt: number }) => Promise<T> | T): Promise<T> {
+      const signal = new AbortController().signal;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await fn({ signal, attempt });
+        } catch (error) {
+          if (attempt + 1 >= attempts || !isRecoverableError(error as Error)) throw error;
+        }
+      }
+    },
+  };
+}
+
+const passThrough = {
+  execute<T>(fn: (context: { signal: AbortSignal; attempt: number }) => Promise<T> | T): Promise<T> {
+    return Promise.resolve().then(() => fn({ signal: new AbortController().signal, attempt: 0 }));
+  },
+};
+
+/** A client for `options` (nothing is sent until the first call). */
+export function connect(options: StoreOptions): Etcd3 {
+  const callTimeoutMs = options.callTimeoutMs ?? 3000;
+  const clientOptions: IOptions = {
+    hosts: options.endpoints,
+    dialTimeout: callTimeoutMs,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    faultHandling: {
+      host: () => passThrough as never,
+      global: tryEachEndpoint(options.endpoints.length) as never,
+    },
+    grpcOptions: {
+      // Notice a dead connection (no FIN: a partition, a suspended VM) within seconds.
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 3000,
+      'grpc.keepalive_permit_without_calls': 1,
+      // Reconnect soon after etcd is back instead of after grpc's default backoff of up to 120 s.
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    },
+  };
+  if (options.ca !== undefined || options.cert !== undefined) {
+    clientOptions.credentials = {
+      rootCertificate: readFileSync(options.ca ?? '/etc/ssl/certs/ca-certificates.crt'),
+      certChain: options.cert === undefined ? undefined : readFileSync(options.cert),
+      privateKey: options.key === undefined ? undefined : readFileSync(options.key),
+    };
+  }
+  if (options.user !== undefined) {
+    clientOptions.auth = {
+      username: options.user,
+      password: options.password ?? '',
+      callOptions: () => ({ deadline: Date.now() + callTimeoutMs }),
+    };
+  }
+  return new Etcd3(clientOptions);
+}
+
+/** Whether an error from the client means "could not reach etcd" (as opposed to a refusal by etcd). */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (isRecoverableError(error)) return true;
+  return /deadline|unavailable|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|No connection established|failed to connect|timed out/i.test(`${error.name} ${error.message}`);
+}
+
+/** The store's current revision and leader-side status, one call (also a reachability probe). */
+export async function storeRevision(client: Etcd3): Promise<number> {
+  const status = await client.maintenance.status();
+  return Number(status.header.revision);
+}
