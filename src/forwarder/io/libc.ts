@@ -21,6 +21,7 @@ export const LIBC_PROTOTYPES = {
   bind: 'int bind(int fd, void *addr, uint32_t addrlen)',
   getsockname: 'int getsockname(int fd, void *addr, void *addrlen)',
   setsockopt: 'int setsockopt(int fd, int level, int name, void *value, uint32_t len)',
+  getsockopt: 'int getsockopt(int fd, int level, int name, void *value, void *len)',
   open: 'int open(const char *path, int flags, int mode)',
   close: 'int close(int fd)',
   fcntl: 'int fcntl(int fd, int cmd, int arg)',
@@ -51,6 +52,12 @@ export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
+/** UDP socket options and control messages (linux/udp.h). */
+export const SOL_UDP = 17;
+/** Send: a u16 cmsg (or socket option) giving the segment size of a GSO send (Linux 4.18). */
+export const UDP_SEGMENT = 103;
+/** Receive: coalesce a flow's datagrams (Linux 5.0); an int cmsg then gives the segment size. */
+export const UDP_GRO = 104;
 export const O_RDWR = 2;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
@@ -75,6 +82,8 @@ export const EBUSY = 16;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const EMSGSIZE = 90;
+export const ENOPROTOOPT = 92;
+export const EOPNOTSUPP = 95;
 
 // ---- struct layouts (LP64) ----
 /** struct iovec { void *iov_base; size_t iov_len; } */
@@ -96,6 +105,16 @@ export const MSG_CONTROL = 32;
 export const MSG_CONTROLLEN = 40;
 export const MSG_FLAGS = 48;
 export const MSG_LEN = 56;
+/**
+ * struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; } then the data at 16.
+ * CMSG_SPACE(2) and CMSG_SPACE(4) are both 24 (the data padded to 8 bytes).
+ */
+export const CMSGHDR_SIZE = 16;
+export const CMSG_LEN_OFFSET = 0;
+export const CMSG_LEVEL = 8;
+export const CMSG_TYPE = 12;
+export const CMSG_DATA = 16;
+export const CMSG_SPACE_INT = 24;
 /** struct pollfd { int fd; short events; short revents; } */
 export const POLLFD_SIZE = 8;
 /** sockaddr_in: family u16 @0 (host order), port @2 (network order), address @4; 16 bytes. */
@@ -172,6 +191,7 @@ export function addressOf(view: Uint8Array | Int32Array | Uint32Array): number {
 const ERRNO_NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN',
   [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [ENODEV]: 'ENODEV', [EINVAL]: 'EINVAL', [EMSGSIZE]: 'EMSGSIZE',
+  [ENOPROTOOPT]: 'ENOPROTOOPT', [EOPNOTSUPP]: 'EOPNOTSUPP',
   98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 97: 'EAFNOSUPPORT', 101: 'ENETUNREACH', 113: 'EHOSTUNREACH', 111: 'ECONNREFUSED',
   105: 'ENOBUFS', 12: 'ENOMEM', 24: 'EMFILE',
 };

@@ -6,6 +6,12 @@
  * per wake-up, and only when the main thread said it had drained the ring (CTRL_WANT), so a busy
  * port costs no message per batch and the main thread never polls.
  *
+ * With UDP_GRO on the socket (`gro`), each recvmmsg entry also gets a control buffer: a datagram
+ * the kernel coalesced from one flow's burst arrives whole in one cell, with a UDP_GRO control
+ * message giving the segment size, which the worker stores in the cell's source record (word 7:
+ * the bytes after a sockaddr_in6, which msg_namelen keeps the kernel from writing). 0 there means
+ * one plain datagram. The consumer splits the cell back into datagrams.
+ *
  * poll() has a 100 ms timeout so the stop flag is seen within 100 ms (closing the fd under a
  * thread blocked in read() would not wake it). Any unexpected error ends the worker with an
  * exception; the main thread reports it through `onFail` unless it asked the worker to stop.
@@ -24,6 +30,11 @@ export type ReaderKind = 'frames' | 'datagrams';
 export const POLL_TIMEOUT_MS = 100;
 /** Datagrams asked of one recvmmsg() call. */
 const RECV_BATCH = 64;
+/**
+ * With `gro`: the i32 of a cell's 32-byte source record (SOCKADDR_ROOM) holding the UDP_GRO segment
+ * size (0: not coalesced). Bytes 28..31 follow a sockaddr_in6 and the kernel is never given them.
+ */
+export const GRO_SEGMENT_WORD = 7;
 
 const CONSTANTS = {
   POLLIN: C.POLLIN, POLLERR: C.POLLERR, POLLHUP: C.POLLHUP, POLLNVAL: C.POLLNVAL,
@@ -32,6 +43,9 @@ const CONSTANTS = {
   MMSGHDR_SIZE: C.MMSGHDR_SIZE, IOVEC_SIZE: C.IOVEC_SIZE, SOCKADDR_ROOM: C.SOCKADDR_ROOM,
   MSG_NAME: C.MSG_NAME, MSG_NAMELEN: C.MSG_NAMELEN, MSG_IOV: C.MSG_IOV, MSG_IOVLEN: C.MSG_IOVLEN,
   MSG_FLAGS: C.MSG_FLAGS, MSG_LEN: C.MSG_LEN, IOV_BASE: C.IOV_BASE, IOV_LEN: C.IOV_LEN,
+  MSG_CONTROL: C.MSG_CONTROL, MSG_CONTROLLEN: C.MSG_CONTROLLEN, SOCKADDR_IN6_SIZE: C.SOCKADDR_IN6_SIZE,
+  SOL_UDP: C.SOL_UDP, UDP_GRO: C.UDP_GRO, CMSG_LEVEL: C.CMSG_LEVEL, CMSG_TYPE: C.CMSG_TYPE, CMSG_DATA: C.CMSG_DATA,
+  CONTROL_ROOM: 64, GRO_WORD: GRO_SEGMENT_WORD,
   CTRL_DROPPED, CTRL_ERRORS, POLL_TIMEOUT_MS, RECV_BATCH,
   /** recvmmsg errors that are about an earlier send (ICMP reported on the socket), not the socket. */
   TRANSIENT: [101, 111, 113, 112],
@@ -43,7 +57,7 @@ const koffi = require(workerData.koffiPath);
 const lib = koffi.load(workerData.soname);
 const f = {};
 for (const name of Object.keys(workerData.prototypes)) f[name] = lib.func(workerData.prototypes[name]);
-const { sab, layout, fd, kind, c } = workerData;
+const { sab, layout, fd, kind, c, gro } = workerData;
 ${RING_PRODUCER_SOURCE}
 const TWO_32 = 4294967296;
 const ringAddress = Number(koffi.address(new Uint8Array(sab)));
@@ -67,6 +81,9 @@ function failed(what) {
 // UDP: one mmsghdr and one iovec per cell, built once. recvmmsg fills cell k through entry k.
 let mm = null;
 let mmAddress = 0;
+// With gro: a control buffer per cell (in memory that never moves) and the source records as i32s.
+let control = null;
+let groWords = null;
 function put(byteOffset, value) {
   mm[byteOffset >>> 2] = value % TWO_32;
   mm[(byteOffset >>> 2) + 1] = Math.floor(value / TWO_32);
@@ -84,6 +101,32 @@ if (kind === 'datagrams') {
     put(iovs + k * c.IOVEC_SIZE + c.IOV_BASE, cellsAddress + k * layout.cellSize);
     put(iovs + k * c.IOVEC_SIZE + c.IOV_LEN, layout.cellSize);
   }
+  if (gro) {
+    const controlBuffer = new SharedArrayBuffer(layout.cells * c.CONTROL_ROOM);
+    control = new Int32Array(controlBuffer);
+    const controlAddress = Number(koffi.address(new Uint8Array(controlBuffer)));
+    for (let k = 0; k < layout.cells; k++) put(k * c.MMSGHDR_SIZE + c.MSG_CONTROL, controlAddress + k * c.CONTROL_ROOM);
+    groWords = new Int32Array(sab, layout.sourcesOffset, (layout.cells * c.SOCKADDR_ROOM) >>> 2);
+  }
+}
+// The source room given to the kernel: a sockaddr_in6 at most, so the GRO word stays ours.
+const nameRoom = gro ? c.SOCKADDR_IN6_SIZE : c.SOCKADDR_ROOM;
+
+/** The UDP_GRO segment size in entry k's control messages, or 0. */
+function groSegment(k) {
+  const m = (k * c.MMSGHDR_SIZE + c.MSG_CONTROLLEN) >>> 2;
+  const length = mm[m];
+  const w = (k * c.CONTROL_ROOM) >>> 2;
+  let at = 0;
+  while (at + c.CMSG_DATA + 4 <= length) {
+    const cmsgLength = control[w + (at >>> 2)];
+    if (cmsgLength < c.CMSG_DATA) return 0;
+    if (control[w + ((at + c.CMSG_LEVEL) >>> 2)] === c.SOL_UDP && control[w + ((at + c.CMSG_TYPE) >>> 2)] === c.UDP_GRO) {
+      return control[w + ((at + c.CMSG_DATA) >>> 2)];
+    }
+    at += (cmsgLength + 7) & ~7;
+  }
+  return 0;
 }
 
 let head = 0;
@@ -113,8 +156,9 @@ function readDatagrams() {
   while (room > 0) {
     const k = head & ringMask;
     const vlen = Math.min(room, layout.cells - k, c.RECV_BATCH);
-    // msg_namelen is in/out: give each entry the room again.
-    for (let j = 0; j < vlen; j++) mm[((k + j) * c.MMSGHDR_SIZE + c.MSG_NAMELEN) >>> 2] = c.SOCKADDR_ROOM;
+    // msg_namelen (and msg_controllen) are in/out: give each entry the room again.
+    for (let j = 0; j < vlen; j++) mm[((k + j) * c.MMSGHDR_SIZE + c.MSG_NAMELEN) >>> 2] = nameRoom;
+    if (gro) for (let j = 0; j < vlen; j++) put((k + j) * c.MMSGHDR_SIZE + c.MSG_CONTROLLEN, c.CONTROL_ROOM);
     const r = f.recvmmsgAt(fd, mmAddress + k * c.MMSGHDR_SIZE, vlen, c.MSG_DONTWAIT, 0);
     if (r < 0) {
       const code = koffi.errno();
@@ -126,6 +170,7 @@ function readDatagrams() {
     for (let j = 0; j < r; j++) {
       const m = ((k + j) * c.MMSGHDR_SIZE) >>> 2;
       ringLengths[k + j] = (mm[m + (c.MSG_FLAGS >>> 2)] & c.MSG_TRUNC) !== 0 ? -1 : mm[m + (c.MSG_LEN >>> 2)];
+      if (gro) groWords[(((k + j) * c.SOCKADDR_ROOM) >>> 2) + c.GRO_WORD] = groSegment(k + j);
     }
     head = (head + r) | 0;
     room -= r;
@@ -165,7 +210,8 @@ export class ReaderWorker {
   private stopping = false;
   private failed = false;
 
-  constructor(readonly ring: Ring, readonly fd: number, kind: ReaderKind, readonly name: string, events: ReaderEvents) {
+  /** `options.gro`: the socket has UDP_GRO on; read each datagram's segment size (see above). */
+  constructor(readonly ring: Ring, readonly fd: number, kind: ReaderKind, readonly name: string, events: ReaderEvents, options: { gro?: boolean } = {}) {
     this.worker = new Worker(READER_WORKER_SOURCE, {
       eval: true,
       // The source is CommonJS (it calls require). A worker inherits the process's execArgv, and
@@ -174,7 +220,7 @@ export class ReaderWorker {
       name: `vxlan-wasm reader ${name}`,
       workerData: {
         koffiPath: C.koffiPath(), soname: C.LIBC_SONAME, prototypes: C.LIBC_PROTOTYPES,
-        sab: ring.buffer, layout: ring.layout, fd, kind, c: CONSTANTS,
+        sab: ring.buffer, layout: ring.layout, fd, kind, c: CONSTANTS, gro: options.gro === true,
       },
     });
     const fail = (error: Error): void => {

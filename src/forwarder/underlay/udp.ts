@@ -14,8 +14,22 @@
  * Sending: `transmit` makes ONE sendmmsg() per call (per SEND_CAPACITY datagrams) on the main
  * thread, with iovecs pointing straight into the batch's memory (its address is taken per call:
  * WASM memory moves when it grows) and msg_name pointing at the destination's sockaddr, built
- * once in setEndpoint. The mmsghdr and iovec arrays are built once; only four words per datagram
+ * once in setEndpoint. The mmsghdr and iovec arrays are built once; only a few words per datagram
  * are written per call.
+ *
+ * UDP GSO (`gso`, on by default where the kernel has UDP_SEGMENT): a run of consecutive datagrams
+ * to one destination with one length (the last may be shorter), up to GSO_MAX_SEGMENTS and
+ * GSO_MAX_BYTES, is ONE message: its iovecs point at each datagram (the kernel concatenates
+ * them) and a UDP_SEGMENT control message gives the length, so the kernel builds one big skb and
+ * cuts it into datagrams late (in the NIC, or once in software): a TCP stream's MSS-sized frames
+ * cost one pass through the stack per 64 instead of per frame. Where the kernel refuses it (EIO: the
+ * route's device has no checksum offload; EINVAL: a segment longer than the path MTU allows;
+ * ENOPROTOOPT/EOPNOTSUPP), the message goes again as plain datagrams, `gsoFallbacks` counts it
+ * and the refusal is remembered (GSO off, or off above that segment size) so it is not retried.
+ *
+ * UDP GRO (`gro`, on by default where the kernel has UDP_GRO): the kernel may hand one flow's burst
+ * over as one coalesced datagram with its segment size (see ReaderWorker); `receive` splits it
+ * back into one slot per datagram, all from the same source.
  */
 import type { PacketBatch } from '../../batch/packet-batch';
 import { SLOT_HEADROOM } from '../../wasm/abi';
@@ -25,7 +39,7 @@ import {
   type Endpoint, type Underlay, type UnderlayCounters, type UnderlayEvents,
 } from '../contracts';
 import * as C from '../io/libc';
-import { ReaderWorker } from '../io/reader-worker';
+import { GRO_SEGMENT_WORD, ReaderWorker } from '../io/reader-worker';
 import { CTRL_ERRORS, Ring } from '../io/ring';
 
 export interface UdpUnderlayOptions {
@@ -39,6 +53,25 @@ export interface UdpUnderlayOptions {
   maxDatagramLength?: number;
   /** SO_RCVBUF and SO_SNDBUF in bytes (SO_*BUFFORCE first, which works as root); default 4 MiB. */
   socketBuffer?: number;
+  /** Send runs of equal-sized datagrams as one UDP_SEGMENT message (default true where the kernel has it). */
+  gso?: boolean;
+  /** Take coalesced datagrams with UDP_GRO and split them (default true where the kernel has it). */
+  gro?: boolean;
+  /** Told once per kind of event worth a log line (GSO refused by the kernel, …); never per packet. */
+  onNotice?: (message: string) => void;
+}
+
+/** GSO and GRO counters (datagrams are counted in `counters` as usual). */
+export interface UdpOffloadCounters {
+  /** Messages sent with UDP_SEGMENT (each carries 2..GSO_MAX_SEGMENTS datagrams). */
+  gsoMessages: number;
+  /** Datagrams those messages carried. */
+  gsoDatagrams: number;
+  /** GSO messages the kernel refused, sent again as plain datagrams. */
+  gsoFallbacks: number;
+  /** Coalesced datagrams received (UDP_GRO) and the datagrams split out of them. */
+  groMessages: number;
+  groDatagrams: number;
 }
 
 /** Datagrams one sendmmsg() call carries (a larger transmit makes more calls). */
@@ -47,6 +80,14 @@ export const SEND_CAPACITY = 256;
 export const REFUSED_CACHE_LIMIT = 4096;
 /** Accepted sources (address and source port) remembered before the cache is cleared. */
 export const ACCEPTED_CACHE_LIMIT = 65_536;
+/** Datagrams in one GSO message: the kernel's UDP_MAX_SEGMENTS is 64 on older kernels (128 later). */
+export const GSO_MAX_SEGMENTS = 64;
+/** Bytes in one GSO message: the largest UDP payload over IPv4 (65535 - 20 - 8). */
+export const GSO_MAX_BYTES = 65507;
+/** A receive cell with GRO holds any coalesced datagram (at most 65527 bytes of UDP payload). */
+const GRO_CELL_SIZE = 65536;
+/** Default ring cells with GRO: each cell may hold up to 64 datagrams, and is 64 KiB. */
+const GRO_RING_CELLS = 512;
 /** Endpoint ids are small integers: 0..MAX_ENDPOINT_ID. */
 export const MAX_ENDPOINT_ID = 1 << 20;
 const ENDPOINT_CHUNK = 64;
@@ -70,6 +111,16 @@ export class UdpUnderlay implements Underlay {
   readonly counters: UnderlayCounters = { received: 0, sent: 0, unknownSource: 0, oversize: 0, sendErrors: 0 };
   /** The socket (for diagnostics and tests; the forwarder never needs it). */
   readonly fd: number;
+  readonly offloadCounters: UdpOffloadCounters = { gsoMessages: 0, gsoDatagrams: 0, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0 };
+  /** UDP_GRO is on: received cells may hold coalesced datagrams. */
+  readonly gro: boolean;
+  private gsoOn: boolean;
+  /** Runs of segments longer than this go as plain datagrams (lowered when the kernel says EINVAL). */
+  private gsoSegmentLimit = GSO_MAX_BYTES;
+  private readonly onNotice: ((message: string) => void) | undefined;
+  private readonly maxDatagram: number;
+  /** Of the cell at the ring's tail: the offset of the next datagram to split out (GRO), or 0. */
+  private cellOffset = 0;
 
   private readonly ring: Ring;
   private readonly sockaddrLength: number;
@@ -78,9 +129,15 @@ export class UdpUnderlay implements Underlay {
   private reader: ReaderWorker | undefined;
   private closing: Promise<void> | undefined;
 
-  // The send arena: SEND_CAPACITY mmsghdrs then as many iovecs, in memory that never moves.
+  // The send arena, in memory that never moves: SEND_CAPACITY mmsghdrs, as many iovecs, as many
+  // UDP_SEGMENT control messages (one per mmsghdr, its msg_control, given a length only when used).
   private readonly arenaWords: Uint32Array;
   private readonly arenaAddress: number;
+  /** Per message of the send being made: its datagrams, and the position in `slots` of its first. */
+  private readonly messageDatagrams = new Int32Array(SEND_CAPACITY);
+  private readonly messageStart = new Int32Array(SEND_CAPACITY);
+  /** Set by flush() when the kernel refused a GSO message: the position to send again from, or -1. */
+  private resumeAt = -1;
 
   // Endpoints by id: the address of the destination sockaddr in the pool (what transmit sends to).
   private readonly endpointChunks: { bytes: Uint8Array; address: number }[] = [];
@@ -94,21 +151,39 @@ export class UdpUnderlay implements Underlay {
   private readonly accepted = new Map<number, { id: number; words: Int32Array }>();
   private readonly refused = new Map<number, true>();
 
-  private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number) {
+  private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number,
+    offload: { gso: boolean; gro: boolean; maxDatagram: number; onNotice?: (message: string) => void }) {
     this.fd = fd;
     this.family = family;
     this.localAddress = localAddress;
     this.localPort = localPort;
+    this.gsoOn = offload.gso;
+    this.gro = offload.gro;
+    this.maxDatagram = offload.maxDatagram;
+    this.onNotice = offload.onNotice;
     this.sockaddrLength = family === 4 ? C.SOCKADDR_IN_SIZE : C.SOCKADDR_IN6_SIZE;
     this.ring = new Ring(ringCells, cellSize);
-    const arena = new SharedArrayBuffer(SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE));
+    const arena = new SharedArrayBuffer(SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE + C.CMSG_SPACE_INT));
     this.arenaWords = new Uint32Array(arena);
     this.arenaAddress = C.addressOf(new Uint8Array(arena));
     const iovs = SEND_CAPACITY * C.MMSGHDR_SIZE;
+    const cmsgs = iovs + SEND_CAPACITY * C.IOVEC_SIZE;
     for (let k = 0; k < SEND_CAPACITY; k++) {
-      C.writePointer(this.arenaWords, k * C.MMSGHDR_SIZE + C.MSG_IOV, this.arenaAddress + iovs + k * C.IOVEC_SIZE);
-      C.writePointer(this.arenaWords, k * C.MMSGHDR_SIZE + C.MSG_IOVLEN, 1);
+      const m = k * C.MMSGHDR_SIZE;
+      C.writePointer(this.arenaWords, m + C.MSG_IOV, this.arenaAddress + iovs + k * C.IOVEC_SIZE);
+      C.writePointer(this.arenaWords, m + C.MSG_IOVLEN, 1);
+      // Each message's UDP_SEGMENT cmsg, fixed but for the u16 size; msg_controllen 0 leaves it unused.
+      const cm = cmsgs + k * C.CMSG_SPACE_INT;
+      C.writePointer(this.arenaWords, m + C.MSG_CONTROL, this.arenaAddress + cm);
+      C.writePointer(this.arenaWords, cm + C.CMSG_LEN_OFFSET, C.CMSG_DATA + 2);
+      this.arenaWords[(cm + C.CMSG_LEVEL) >>> 2] = C.SOL_UDP;
+      this.arenaWords[(cm + C.CMSG_TYPE) >>> 2] = C.UDP_SEGMENT;
     }
+  }
+
+  /** UDP GSO is in use (false when turned off, unsupported, or refused by the kernel at run time). */
+  get gso(): boolean {
+    return this.gsoOn;
   }
 
   /** Make, tune and bind the socket. Throws an Error with the errno's name as `code` (EADDRINUSE, …). */
@@ -117,7 +192,6 @@ export class UdpUnderlay implements Underlay {
     const { address, port } = options;
     if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new RangeError(`port must be an integer in 0..65535, got ${String(port)}`);
     const parsed = parseIp(address);
-    const ringCells = options.ringCells ?? 1024;
     const maxDatagram = options.maxDatagramLength ?? DEFAULT_MAX_DATAGRAM;
     if (!(Number.isInteger(maxDatagram) && maxDatagram >= 64 && maxDatagram <= 65535)) {
       throw new RangeError(`maxDatagramLength must be an integer in 64..65535, got ${String(maxDatagram)}`);
@@ -149,8 +223,19 @@ export class UdpUnderlay implements Underlay {
       const boundLength = new Uint32Array([C.SOCKADDR_ROOM]);
       if (libc.getsockname(fd, bound, boundLength) !== 0) throw C.syscallError('getsockname', C.errno());
       const localPort = (bound[2] << 8) | bound[3];
-      // The cell holds the largest datagram plus one byte, so a datagram that fills it is known to be cut.
-      return new UdpUnderlay(fd, parsed.version, address, localPort, ringCells, maxDatagram + 1);
+      // GSO: the kernel has UDP_SEGMENT when it answers for the option (an older one would ignore
+      // the cmsg and send a run as one long datagram). GRO: the option is taken.
+      let gso = options.gso !== false;
+      if (gso) {
+        const out = new Uint8Array(4);
+        gso = libc.getsockopt(fd, C.SOL_UDP, C.UDP_SEGMENT, out, new Uint32Array([4])) === 0;
+      }
+      const gro = options.gro !== false && setInt(C.SOL_UDP, C.UDP_GRO, 1);
+      // Without GRO the cell holds the largest datagram plus one byte, so a datagram that fills it
+      // is known to be cut; with GRO it holds a whole coalesced burst.
+      const ringCells = options.ringCells ?? (gro ? GRO_RING_CELLS : 1024);
+      return new UdpUnderlay(fd, parsed.version, address, localPort, ringCells, gro ? GRO_CELL_SIZE : maxDatagram + 1,
+        { gso, gro, maxDatagram, onNotice: options.onNotice });
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -166,7 +251,7 @@ export class UdpUnderlay implements Underlay {
     if (this.events !== undefined) throw new Error('UdpUnderlay.start called twice');
     if (this.closing !== undefined) throw new Error('UdpUnderlay is closed');
     this.events = events;
-    this.reader = new ReaderWorker(this.ring, this.fd, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, events);
+    this.reader = new ReaderWorker(this.ring, this.fd, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, events, { gro: this.gro });
   }
 
   setEndpoint(id: number, endpoint: Endpoint | undefined): void {
@@ -214,13 +299,49 @@ export class UdpUnderlay implements Underlay {
   receive(batch: PacketBatch, first: number, max: number, sources: Int32Array): number {
     const ring = this.ring;
     const available = ring.available();
-    const limit = batch.slotStride - (SLOT_HEADROOM - VXLAN_HEADER_LEN);
+    const limit = Math.min(this.maxDatagram, batch.slotStride - (SLOT_HEADROOM - VXLAN_HEADER_LEN));
     const bytes = batch.bytes;
+    const segmentWords = ring.sourceWords;
     let count = 0;
     let consumed = 0;
     while (count < max && consumed < available) {
-      const k = ring.index(consumed++);
+      const k = ring.index(consumed);
       const length = ring.lengths[k];
+      const segment = this.gro ? segmentWords[k * (C.SOCKADDR_ROOM >>> 2) + GRO_SEGMENT_WORD] : 0;
+      if (segment > 0 && segment < length) {
+        // A coalesced burst: one slot per segment, all from one source; a batch that fills up
+        // leaves the rest of the cell for the next call (cellOffset).
+        const id = this.sourceId(k);
+        let offset = this.cellOffset;
+        if (offset === 0) this.offloadCounters.groMessages++;
+        if (id < 0) {
+          this.counters.unknownSource += Math.ceil((length - offset) / segment);
+          offset = length;
+        }
+        const start = ring.cellStart(k);
+        while (offset < length && count < max) {
+          const piece = Math.min(segment, length - offset);
+          if (piece > limit) {
+            this.counters.oversize++;
+          } else {
+            const slot = first + count;
+            ring.bytes.copy(bytes, batch.slotPointer(slot) + SLOT_HEADROOM - VXLAN_HEADER_LEN, start + offset, start + offset + piece);
+            batch.setFrame(slot, piece, SLOT_HEADROOM - VXLAN_HEADER_LEN);
+            sources[slot] = id;
+            count++;
+            this.offloadCounters.groDatagrams++;
+          }
+          offset += piece;
+        }
+        if (offset < length) {
+          this.cellOffset = offset;
+          break;
+        }
+        this.cellOffset = 0;
+        consumed++;
+        continue;
+      }
+      consumed++;
       if (length < 0 || length > limit) {
         this.counters.oversize++;
         continue;
@@ -297,38 +418,108 @@ export class UdpUnderlay implements Underlay {
       this.counters.sendErrors += count;
       return 0;
     }
-    const words = this.arenaWords;
-    const iovs = SEND_CAPACITY * C.MMSGHDR_SIZE;
     // Per call, not per datagram: WASM memory moves when it grows.
     const base = C.addressOf(batch.bytes);
-    const nameLength = this.sockaddrLength;
     let taken = 0;
-    let k = 0;
-    for (let n = 0; n < count; n++) {
-      const i = slots[n];
-      const name = this.endpointAddress[destinations[n]];
-      if (!name) {
-        this.counters.sendErrors++;
-        continue;
-      }
-      const m = k * C.MMSGHDR_SIZE;
-      C.writePointer(words, m + C.MSG_NAME, name);
-      words[(m + C.MSG_NAMELEN) >>> 2] = nameLength;
-      const v = iovs + k * C.IOVEC_SIZE;
-      C.writePointer(words, v + C.IOV_BASE, base + datagramStart(batch, i));
-      words[(v + C.IOV_LEN) >>> 2] = datagramLength(batch, i);
-      words[((v + C.IOV_LEN) >>> 2) + 1] = 0;
-      if (++k === SEND_CAPACITY) {
-        taken += this.flush(k);
-        k = 0;
+    let n = 0;
+    // Positions below this were looked at already (a send resumed after a GSO refusal goes over
+    // some again): their missing endpoints are counted once.
+    let seen = 0;
+    while (n < count) {
+      const messages = this.prepare(batch, base, slots, destinations, n, count, seen);
+      const end = this.preparedEnd;
+      if (end > seen) seen = end;
+      n = end;
+      if (messages === 0) continue;
+      taken += this.flush(messages);
+      if (this.resumeAt >= 0) {
+        n = this.resumeAt;
+        this.resumeAt = -1;
       }
     }
-    if (k > 0) taken += this.flush(k);
     this.counters.sent += taken;
     return taken;
   }
 
-  /** sendmmsg the first n prepared datagrams; returns how many the kernel took, counts the rest. */
+  /** Where prepare() stopped in `slots` (a field, so no object is made per call). */
+  private preparedEnd = 0;
+
+  /**
+   * Fill the arena with messages for positions from..count of `slots` (as many as SEND_CAPACITY
+   * iovecs hold); returns the messages made and sets preparedEnd. With GSO, a run of datagrams to
+   * one destination of one length (the last may be shorter) becomes one message of several iovecs.
+   */
+  private prepare(batch: PacketBatch, base: number, slots: Int32Array, destinations: Int32Array, from: number, count: number, seen: number): number {
+    const words = this.arenaWords;
+    const iovs = SEND_CAPACITY * C.MMSGHDR_SIZE;
+    const nameLength = this.sockaddrLength;
+    const gso = this.gsoOn;
+    const segmentLimit = this.gsoSegmentLimit;
+    let k = 0; // messages
+    let v = 0; // iovecs
+    let runName = 0;
+    let runSegment = 0;
+    let runBytes = 0;
+    let runOpen = false; // the current message may take more datagrams
+    let n = from;
+    for (; n < count && v < SEND_CAPACITY; n++) {
+      const i = slots[n];
+      const name = this.endpointAddress[destinations[n]];
+      if (!name) {
+        if (n >= seen) this.counters.sendErrors++;
+        continue;
+      }
+      const length = datagramLength(batch, i);
+      if (runOpen && name === runName && length <= runSegment && runBytes + length <= GSO_MAX_BYTES) {
+        const m = k - 1;
+        this.messageDatagrams[m]++;
+        runBytes += length;
+        // A shorter datagram ends the run, as does the segment cap.
+        if (length < runSegment || this.messageDatagrams[m] === GSO_MAX_SEGMENTS) runOpen = false;
+      } else {
+        if (k > 0) this.closeMessage(k - 1, runSegment);
+        const m = k * C.MMSGHDR_SIZE;
+        C.writePointer(words, m + C.MSG_NAME, name);
+        words[(m + C.MSG_NAMELEN) >>> 2] = nameLength;
+        C.writePointer(words, m + C.MSG_IOV, this.arenaAddress + iovs + v * C.IOVEC_SIZE);
+        this.messageDatagrams[k] = 1;
+        this.messageStart[k] = n;
+        k++;
+        runName = name;
+        runSegment = length;
+        runBytes = length;
+        runOpen = gso && length <= segmentLimit;
+      }
+      const o = iovs + v * C.IOVEC_SIZE;
+      C.writePointer(words, o + C.IOV_BASE, base + datagramStart(batch, i));
+      words[(o + C.IOV_LEN) >>> 2] = length;
+      words[((o + C.IOV_LEN) >>> 2) + 1] = 0;
+      v++;
+    }
+    if (k > 0) this.closeMessage(k - 1, runSegment);
+    this.preparedEnd = n;
+    return k;
+  }
+
+  /** Message m's iovec count, and its UDP_SEGMENT cmsg when it carries more than one datagram. */
+  private closeMessage(m: number, segment: number): void {
+    const words = this.arenaWords;
+    const at = m * C.MMSGHDR_SIZE;
+    const datagrams = this.messageDatagrams[m];
+    C.writePointer(words, at + C.MSG_IOVLEN, datagrams);
+    if (datagrams > 1) {
+      const cm = SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE) + m * C.CMSG_SPACE_INT;
+      words[(cm + C.CMSG_DATA) >>> 2] = segment; // the u16, and two bytes of padding
+      C.writePointer(words, at + C.MSG_CONTROLLEN, C.CMSG_SPACE_INT);
+    } else {
+      C.writePointer(words, at + C.MSG_CONTROLLEN, 0);
+    }
+  }
+
+  /**
+   * sendmmsg the first n prepared messages; returns the datagrams the kernel took and counts the
+   * rest. A GSO message the kernel refuses stops the flush with resumeAt set to its first datagram.
+   */
   private flush(n: number): number {
     const libc = C.libc();
     let done = 0;
@@ -336,22 +527,54 @@ export class UdpUnderlay implements Underlay {
     while (done < n) {
       const r = libc.sendmmsgAt(this.fd, this.arenaAddress + done * C.MMSGHDR_SIZE, n - done, 0);
       if (r > 0) {
+        for (let m = done; m < done + r; m++) {
+          const datagrams = this.messageDatagrams[m];
+          sent += datagrams;
+          if (datagrams > 1) {
+            this.offloadCounters.gsoMessages++;
+            this.offloadCounters.gsoDatagrams += datagrams;
+          }
+        }
         done += r;
-        sent += r;
         continue;
       }
       const code = C.errno();
       if (code === C.EINTR) continue;
       if (code === C.EAGAIN || code === 105 /* ENOBUFS */) {
         // The socket buffer is full: the rest of this call is refused, not waited for.
-        this.counters.sendErrors += n - done;
+        for (let m = done; m < n; m++) this.counters.sendErrors += this.messageDatagrams[m];
         break;
       }
-      // This datagram was refused (EMSGSIZE, EHOSTUNREACH, …): count it, send the rest.
-      this.counters.sendErrors++;
+      if (this.messageDatagrams[done] > 1 && (code === C.EIO || code === C.EINVAL || code === C.ENOPROTOOPT || code === C.EOPNOTSUPP)) {
+        this.gsoRefused(code, done);
+        this.resumeAt = this.messageStart[done];
+        break;
+      }
+      // This message was refused (EMSGSIZE, EHOSTUNREACH, …): count it, send the rest.
+      this.counters.sendErrors += this.messageDatagrams[done];
       done++;
     }
     return sent;
+  }
+
+  private gsoFallbacksNoticed = 0;
+
+  /** The kernel refused GSO message m: remember it (no retry per batch) and say so once. */
+  private gsoRefused(code: number, m: number): void {
+    this.offloadCounters.gsoFallbacks++;
+    const words = this.arenaWords;
+    const segment = words[(SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE) + m * C.CMSG_SPACE_INT + C.CMSG_DATA) >>> 2] & 0xffff;
+    if (code === C.EINVAL && segment > 1) {
+      // A segment longer than the route's MTU allows: smaller ones may still go as GSO.
+      this.gsoSegmentLimit = Math.min(this.gsoSegmentLimit, segment - 1);
+      if (this.gsoFallbacksNoticed++ === 0) this.onNotice?.(`UDP GSO refused for ${segment}-byte datagrams (EINVAL: longer than the path MTU allows?): `
+        + `datagrams of ${segment} bytes or more go one by one from now on`);
+    } else {
+      this.gsoOn = false;
+      this.gsoFallbacksNoticed++;
+      this.onNotice?.(`UDP GSO refused by the kernel (${C.errnoName(code)}${code === C.EIO ? ': the route\'s device has no transmit checksum offload?' : ''}): `
+        + 'sending datagrams one by one from now on');
+    }
   }
 
   close(): Promise<void> {
