@@ -6,7 +6,7 @@
  * batch slot with this API where it lies.
  */
 import { DecodeError } from './errors';
-import type { DecapOptions, TunnelOptions, VxlanFrame } from './types';
+import type { DecapOptions, TunnelOptions } from './types';
 import {
   DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6, DECAP_CHECK_VNI, DECAP_GBP, DECAP_STRICT, DECAP_VERIFY_CHECKSUMS,
   RESULT_INNER, RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
@@ -124,31 +124,54 @@ function tunnelUnchanged(tunnel: TunnelOptions, key: unknown[]): boolean {
  * the same tunnel object again and again, so keep its template while its fields are unchanged.
  */
 const templates = new WeakMap<TunnelOptions, { key: unknown[]; template: TunnelTemplate }>();
+/** The last tunnel seen and its entry: the common case (one tunnel, again and again) skips the WeakMap. */
+let lastTunnel: TunnelOptions | undefined;
+let lastEntry: { key: unknown[]; template: TunnelTemplate } | undefined;
 
 function templateFor(tunnel: TunnelOptions): TunnelTemplate {
   if (typeof tunnel !== 'object' || tunnel === null) return buildTunnelTemplate(tunnel);
-  const cached = templates.get(tunnel);
-  if (cached !== undefined && tunnelUnchanged(tunnel, cached.key)) return cached.template;
-  const key = tunnelKey(tunnel);
-  const template = buildTunnelTemplate(tunnel);
-  templates.set(tunnel, { key, template });
-  return template;
+  const cached = tunnel === lastTunnel ? lastEntry : templates.get(tunnel);
+  if (cached !== undefined && tunnelUnchanged(tunnel, cached.key)) {
+    lastTunnel = tunnel;
+    lastEntry = cached;
+    return cached.template;
+  }
+  const entry = { key: tunnelKey(tunnel), template: buildTunnelTemplate(tunnel) };
+  templates.set(tunnel, entry);
+  lastTunnel = tunnel;
+  lastEntry = entry;
+  return entry.template;
 }
 
-/** The template now in the workspace's template area, and the workspace it is in. */
-let loaded: { workspace: Workspace; template: TunnelTemplate } | undefined;
+/**
+ * The template now in the workspace's template area, the workspace it is in, and a view of its
+ * header bytes as encapFrame writes them in front of the inner frame (made once per template
+ * and memory: a view costs more than copying 50 bytes through it).
+ */
+let loaded: { workspace: Workspace; template: TunnelTemplate; memory: Uint8Array; header: Uint8Array } | undefined;
 
 /**
- * Make `template` the one in the workspace's template area. Copied only when another template
- * (or another backend) was there: encapFrame leaves the bytes as they were, apart from the
- * identification it advances itself.
+ * Make `template` the one in the workspace's template area, and return the view of the header
+ * bytes encapFrame will write. The template is copied only when another template (or another
+ * backend) was there: encapFrame leaves its bytes as they were, apart from the identification it
+ * advances itself.
  */
-function loadTemplate(space: Workspace, template: TunnelTemplate): void {
-  if (loaded !== undefined && loaded.template === template && loaded.workspace === space) return;
+function loadTemplate(space: Workspace, template: TunnelTemplate): Uint8Array {
   const memory = space.kernels.bytes;
+  if (loaded !== undefined && loaded.template === template && loaded.workspace === space) {
+    if (loaded.memory !== memory) loaded = { ...loaded, memory, header: headerView(memory, space, template) }; // the memory grew
+    return loaded.header;
+  }
   memory.set(template.bytes, space.template);
   writeInt32LittleEndian(memory, space.template + TEMPLATE_NEXT_ID, nextIdentification);
-  loaded = { workspace: space, template };
+  loaded = { workspace: space, template, memory, header: headerView(memory, space, template) };
+  return loaded.header;
+}
+
+/** Where encapFrame writes the outer headers: right in front of the inner frame, at scratch + HEADROOM. */
+function headerView(memory: Uint8Array, space: Workspace, template: TunnelTemplate): Uint8Array {
+  const innerPtr = space.scratch + HEADROOM;
+  return memory.subarray(innerPtr - template.headerLen, innerPtr);
 }
 
 /** `name` must be an integer offset into `out` (0..out.length). */
@@ -168,28 +191,32 @@ export function encapsulateInto(inner: Uint8Array, tunnel: TunnelOptions, out: U
   checkBytes(inner, 'inner');
   checkBytes(out, 'out');
   checkOffset(offset, out);
-  const template = templateFor(tunnel);
+  return encapsulateChecked(inner, templateFor(tunnel), out, offset);
+}
+
+function encapsulateChecked(inner: Uint8Array, template: TunnelTemplate, out: Uint8Array, offset: number): number {
   const innerLen = inner.length;
   if (innerLen < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${innerLen}`);
   if (innerLen > template.maxInnerLen) {
     throw new RangeError(`inner frame of ${innerLen} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
   }
-  const frameLen = template.headerLen + innerLen;
+  const headerLen = template.headerLen;
+  const frameLen = headerLen + innerLen;
   if (frameLen > out.length - offset) {
     throw new RangeError(
-      `out has ${out.length - offset} bytes after offset ${offset}, and the frame needs ${frameLen} (${template.headerLen} of outer headers + ${innerLen} of inner frame)`,
+      `out has ${out.length - offset} bytes after offset ${offset}, and the frame needs ${frameLen} (${headerLen} of outer headers + ${innerLen} of inner frame)`,
     );
   }
   const space = workspace();
-  loadTemplate(space, template);
+  const header = loadTemplate(space, template);
   nextIdentification = (nextIdentification + 1) & 0xffff;
-  const { kernels, scratch } = space;
-  const memory = kernels.bytes;
-  const innerPtr = scratch + HEADROOM;
-  memory.set(inner, innerPtr);
-  kernels.encapFrame(space.template, innerPtr, innerLen);
-  const frameAt = innerPtr - template.headerLen;
-  out.set(memory.subarray(frameAt, frameAt + frameLen), offset);
+  const innerPtr = space.scratch + HEADROOM;
+  space.kernels.bytes.set(inner, innerPtr);
+  space.kernels.encapFrame(space.template, innerPtr, innerLen);
+  // The headers from WASM memory, the inner frame from the caller's own array: two copies, and
+  // no view of the frame in WASM memory made per call.
+  out.set(header, offset);
+  out.set(inner, offset + headerLen);
   return frameLen;
 }
 
@@ -203,7 +230,7 @@ export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Arra
   const template = templateFor(tunnel);
   // Sized for this frame; too small or too large an inner frame is refused inside, before any write.
   const out = new Uint8Array(Math.max(0, Math.min(template.headerLen + inner.length, template.headerLen + template.maxInnerLen)));
-  encapsulateInto(inner, tunnel, out, 0);
+  encapsulateChecked(inner, template, out, 0);
   return out;
 }
 
@@ -250,15 +277,16 @@ export function decapSettings(options: DecapOptions = {}, strictDefault = true):
 const DEFAULT_SETTINGS = decapSettings();
 
 /**
- * Validate a VXLAN frame and decode every header. `inner` is a view into `frame`, not a copy.
- * Throws DecodeError (with code, layer and byte offset) for any frame that is not valid.
+ * Validate a VXLAN frame; its headers are decoded when first read (a DecodedFrame, which is a
+ * VxlanFrame). `inner` is a view into `frame`, not a copy. Throws DecodeError (with code, layer
+ * and byte offset) for any frame that is not valid, at this call, never later from a header.
  */
-export function decapsulate(frame: Uint8Array, options?: DecapOptions): VxlanFrame {
+export function decapsulate(frame: Uint8Array, options?: DecapOptions): DecodedFrame {
   return decode(frame, options === undefined ? DEFAULT_SETTINGS : decapSettings(options));
 }
 
 /** `decapsulate` that tolerates what Linux would drop but can still be read: reserved bits, trailing bytes. */
-export function decapsulateLax(frame: Uint8Array, options?: Omit<DecapOptions, 'strict'>): VxlanFrame {
+export function decapsulateLax(frame: Uint8Array, options?: Omit<DecapOptions, 'strict'>): DecodedFrame {
   return decode(frame, decapSettings({ ...options, strict: false }));
 }
 
@@ -273,7 +301,7 @@ function resultRecord(): Int32Array {
   return recordView.words;
 }
 
-function decode(frame: Uint8Array, settings: DecapSettings): VxlanFrame {
+function decode(frame: Uint8Array, settings: DecapSettings): DecodedFrame {
   checkBytes(frame, 'frame');
   const { kernels, scratch, result } = workspace();
   // No valid frame is longer than MAX_FRAME_LEN, and the scratch area has HEADROOM bytes more.
@@ -302,7 +330,7 @@ function decode(frame: Uint8Array, settings: DecapSettings): VxlanFrame {
  * The view reads the slot when a header is first read: read what you need before the slot is
  * reused (its `inner` is a view into the memory, like `batch.inner(index)`).
  */
-export function decapsulateSlot(batch: PacketBatch, index: number, options?: DecapOptions): VxlanFrame {
+export function decapsulateSlot(batch: PacketBatch, index: number, options?: DecapOptions): DecodedFrame {
   if (!(batch instanceof PacketBatch)) throw new TypeError('batch must be a PacketBatch');
   const settings = options === undefined ? DEFAULT_SETTINGS : decapSettings(options);
   const start = batch.frameStart(index); // checks index
