@@ -14,7 +14,9 @@ import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 export interface StoreOptions {
   /** Client URLs, e.g. ['http://127.0.0.1:2379'] (https:// with TLS). */
   endpoints: string[];
-  /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key. */
+  /** TLS (https:// URLs); default: whether the first URL is https://. */
+  tls?: boolean;
+  /** PEM files: the CA that signed etcd's certificate (default: the system's), this client's certificate and key. */
   ca?: string;
   cert?: string;
   key?: string;
@@ -75,9 +77,10 @@ export function connect(options: StoreOptions): Etcd3 {
       'grpc.max_reconnect_backoff_ms': 2000,
     },
   };
-  if (options.ca !== undefined || options.cert !== undefined) {
+  if (options.tls ?? options.endpoints[0]?.startsWith('https:')) {
     clientOptions.credentials = {
-      rootCertificate: readFileSync(options.ca ?? '/etc/ssl/certs/ca-certificates.crt'),
+      // undefined: grpc's default roots (the system's CAs).
+      rootCertificate: (options.ca === undefined ? undefined : readFileSync(options.ca)) as Buffer,
       certChain: options.cert === undefined ? undefined : readFileSync(options.cert),
       privateKey: options.key === undefined ? undefined : readFileSync(options.key),
     };
@@ -103,4 +106,10 @@ export function isUnavailable(error: unknown): boolean {
 export async function storeRevision(client: Etcd3): Promise<number> {
   const status = await client.maintenance.status();
   return Number(status.header.revision);
+}
+
+/** One sentence for "etcd could not be reached", with the client's reason cut to its useful part. */
+export function unreachableSentence(options: StoreOptions, error: unknown): string {
+  const reason = String((error as Error).message ?? error).replace(/\.? *Resolution note:.*$/s, '').replace(/^\d+ [A-Z_]+: /, '');
+  return `could not reach etcd at ${options.endpoints.join(', ')} within ${(options.callTimeoutMs ?? 3000) / 1000} s (${reason}); is it running and reachable?`;
 }

@@ -1,0 +1,331 @@
+/**
+ * `vxlan-wasm agent`: join this host to an overlay network kept in etcd. It opens what
+ * `vxlan-wasm forward` opens (a UDP underlay, a TAP, a Forwarder) but takes the network's VNI and
+ * the other hosts from etcd instead of flags, and keeps them current:
+ *
+ *   start      flags checked (exit 2) → the network read from etcd (exit 1: unreachable, no such
+ *              network) → underlay bound, TAP made, its MAC set (stable: derived from the host id)
+ *              → the Agent registers under a lease and takes an address (set on the TAP) →
+ *              every other host programmed (peer, static FDB entry, neighbour) → watching
+ *   etcd lost  forwarding continues on the last state; a log line and vxlan_control_connected 0;
+ *              when etcd answers again the agent resyncs (same code as the start)
+ *   SIGINT / SIGTERM   leave (the lease revoked: the others drop this host at once), close
+ *              everything (the TAP goes), exit 0
+ *   cannot rejoin      (the network was removed, the address or host id taken) exit 1
+ */
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import type { Etcd3 } from 'etcd3';
+import { Counter, Gauge } from 'prom-client';
+import {
+  ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
+  checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
+} from '../forwarder/config';
+import type { Device, Underlay } from '../forwarder/contracts';
+import { TapDevice } from '../forwarder/device/tap';
+import { Forwarder } from '../forwarder/forwarder';
+import { createLogger, DropReporter } from '../forwarder/log';
+import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
+import { UdpUnderlay } from '../forwarder/underlay/udp';
+import { Agent, AgentError } from '../control/agent';
+import { HOST_ID } from '../control/keys';
+import { macForHost, type Subnet } from '../control/ipam';
+import { getNetwork, NetworkError } from '../control/networks';
+import { setIpv4Address, setMacAddress } from '../control/netif';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
+import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+
+export const AGENT_USAGE = `usage: vxlan-wasm agent --network NAME --local ADDR [--etcd URL[,URL…]] [options]
+
+Join this host to an overlay network kept in etcd (made once with \`vxlan-wasm network create\`):
+a TAP interface gets an address from the network's subnet, and frames are switched over VXLAN to
+every other host of the network, which the agent learns from etcd and keeps current. ARP and IPv6
+neighbour discovery for the other hosts are answered locally. Needs root (or CAP_NET_ADMIN).
+
+flags:
+  --network NAME       the network to join (required)
+  --local ADDR         this host's underlay address, which the other hosts send VXLAN to (required;
+                       a specific address, not 0.0.0.0)
+  --port N             the UDP port to bind and advertise (default 4789)
+  --tap NAME           the TAP interface (default vx-NAME, cut to 15 characters); created if missing
+  --mtu N              the TAP's MTU (default 1450 over an IPv4 underlay, 1430 over IPv6)
+  --host-id ID         this host's id in the network (default: derived from /etc/machine-id, the
+                       address and the port, so a restart keeps it, and with it the address and MAC)
+  --ttl S              the lease's TTL in seconds, 2..300 (default 10): a host that dies is dropped
+                       by the others within this long
+  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+  --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
+  -h, --help           print this help
+
+${ETCD_FLAGS_HELP}
+
+exit codes: 0 stopped by SIGINT/SIGTERM; 1 could not join or rejoin (etcd unreachable at start, no
+  such network, no free address, host id in use, network removed), or a port broke; 2 a usage error.
+metrics: those of \`vxlan-wasm forward\` plus vxlan_control_connected (1 while etcd answers),
+  vxlan_control_hosts, vxlan_control_resyncs_total, vxlan_control_watch_events_total,
+  vxlan_control_invalid_records_total, vxlan_control_lease_regrants_total, vxlan_control_revision.
+
+example:
+  vxlan-wasm agent --etcd http://10.0.0.5:2379 --network blue --local 192.0.2.1`;
+
+const FLAGS = {
+  ...ETCD_FLAGS,
+  network: { type: 'string' },
+  local: { type: 'string' },
+  port: { type: 'string' },
+  tap: { type: 'string' },
+  mtu: { type: 'string' },
+  'host-id': { type: 'string' },
+  ttl: { type: 'string' },
+  metrics: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface AgentConfig {
+  network: string;
+  local: string;
+  family: 4 | 6;
+  port: number;
+  tap: string;
+  mtu: number;
+  hostId: string;
+  ttlSeconds: number;
+  metrics?: { host: string; port: number };
+  logLevel: LogLevel;
+  store: StoreOptions;
+}
+
+/** Test and embedding seams; every one defaults to the real thing. */
+export interface AgentIo {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** pino's destination (default fd 2). */
+  log?: number | NodeJS.WritableStream;
+  signals?: NodeJS.EventEmitter;
+  /** null skips the /dev/net/tun check (fake devices). */
+  tunPath?: string | null;
+  /** Where the default host id's machine id is read (default /etc/machine-id). */
+  machineIdPath?: string;
+  openUnderlay?: (options: { address: string; port: number; maxDatagramLength: number }) => Underlay | Promise<Underlay>;
+  openDevice?: (options: { name: string; mtu: number; create: boolean }) => Device | Promise<Device>;
+  /** Give the device its MAC (default SIOCSIFHWADDR) and later its address (default SIOCSIFADDR). */
+  setMac?: (device: Device, mac: string) => void;
+  setAddress?: (device: Device, ip: string, subnet: Subnet) => void;
+  connect?: (options: StoreOptions) => Etcd3;
+  shutdownTimeoutMs?: number;
+  exit?: (code: number) => void;
+  onReady?: (ready: { agent: Agent; forwarder: Forwarder; underlay: Underlay; device: Device; metrics?: AddressInfo }) => void;
+}
+
+/** The default host id: a hash of the machine id, the VTEP address and port (stable across restarts, distinct per VTEP). */
+export function defaultHostId(local: string, port: number, machineIdPath = '/etc/machine-id'): string {
+  let machine: string;
+  try {
+    machine = readFileSync(machineIdPath, 'utf8').trim();
+  } catch {
+    machine = hostname();
+  }
+  return `h-${createHash('sha256').update(`${machine}|${local}|${port}`).digest('hex').slice(0, 16)}`;
+}
+
+/** The flags as an AgentConfig; every mistake a ConfigError (exit 2). */
+export function resolveAgentConfig(argv: string[], machineIdPath?: string): AgentConfig | 'help' {
+  const { values } = parseCommandArgs('agent', argv, FLAGS, false);
+  if (values.help === true) return 'help';
+  const text = (flag: string) => values[flag] as string | undefined;
+  const network = text('network');
+  if (network === undefined) throw new ConfigError('--network', 'is required: the network to join (see vxlan-wasm network ls).');
+  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(network)) throw new ConfigError('--network', `${JSON.stringify(network)} is not a network name.`);
+  const localText = text('local');
+  if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
+  const local = parseEndpointText(localText.includes(':') && !localText.startsWith('[') ? `[${localText}]` : localText, '--local');
+  if (local.port !== undefined) throw new ConfigError('--local', 'takes an address only; give the port with --port.');
+  if (/^(0\.0\.0\.0|::)$/.test(local.address)) throw new ConfigError('--local', `${local.address} is not an address the other hosts can send to; give this host's own underlay address.`);
+  let port = DEFAULT_VXLAN_PORT;
+  if (text('port') !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(text('port')!) || Number(text('port')) < 1 || Number(text('port')) > 65535) throw new ConfigError('--port', `${JSON.stringify(text('port'))} is not a UDP port (1..65535).`);
+    port = Number(text('port'));
+  }
+  const tap = text('tap') ?? `vx-${network}`.slice(0, 15);
+  if (Buffer.byteLength(tap) > 15 || tap === '.' || tap === '..' || /[/:\s]/.test(tap) || tap === '') {
+    throw new ConfigError('--tap', `${JSON.stringify(tap)} is not an interface name (1..15 bytes, no slash, colon or white space).`);
+  }
+  const maxMtu = 65535 - VXLAN_OVERHEAD[local.version];
+  let mtu = UNDERLAY_MTU - VXLAN_OVERHEAD[local.version];
+  if (text('mtu') !== undefined) {
+    mtu = Number(text('mtu'));
+    if (!/^[0-9]{2,5}$/.test(text('mtu')!) || mtu < MIN_MTU || mtu > maxMtu) throw new ConfigError('--mtu', `${JSON.stringify(text('mtu'))} is not an MTU in ${MIN_MTU}..${maxMtu}.`);
+  }
+  const hostId = text('host-id') ?? defaultHostId(local.address, port, machineIdPath);
+  if (!HOST_ID.test(hostId)) throw new ConfigError('--host-id', `${JSON.stringify(hostId)} is not a host id (1..64 of letters, digits, '_', '.', '-').`);
+  let ttlSeconds = 10;
+  if (text('ttl') !== undefined) {
+    ttlSeconds = Number(text('ttl'));
+    if (!/^[0-9]{1,3}$/.test(text('ttl')!) || ttlSeconds < 2 || ttlSeconds > 300) throw new ConfigError('--ttl', `${JSON.stringify(text('ttl'))} is not a whole number of seconds in 2..300.`);
+  }
+  const metrics = text('metrics') === undefined ? undefined : parseListenAddress(text('metrics')!, '--metrics');
+  const logLevel = (text('log-level') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
+  return { network, local: local.address, family: local.version, port, tap, mtu, hostId, ttlSeconds, metrics, logLevel, store: storeOptions(values as EtcdFlags) };
+}
+
+/** Run `vxlan-wasm agent`; resolves to the exit code once everything is closed. */
+export async function agentCommand(argv: string[], io: AgentIo = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  let config: AgentConfig | 'help';
+  try {
+    config = resolveAgentConfig(argv, io.machineIdPath);
+    if (config === 'help') {
+      (io.stdout ?? process.stdout).write(`${AGENT_USAGE}\n`);
+      return 0;
+    }
+    if (io.tunPath !== null) checkTunAccess(io.tunPath);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`vxlan-wasm agent: ${error.message}\n`);
+    return 2;
+  }
+  return run(config, io);
+}
+
+/** Control-plane gauges and counters on the forwarder's registry, read from the agent at scrape time. */
+function addControlMetrics(metrics: ForwarderMetrics, agent: Agent): void {
+  const registers = [metrics.registry];
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({ name, help, registers, collect() { this.set(read()); } });
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+  gauge('vxlan_control_connected', 'Whether etcd answers (1) or the agent forwards on its last known state (0).', () => (agent.status().connected ? 1 : 0));
+  gauge('vxlan_control_hosts', 'Other hosts of the network programmed into the forwarder.', () => agent.status().hosts);
+  gauge('vxlan_control_revision', 'The etcd revision the programmed state is current to.', () => agent.status().revision);
+  counter('vxlan_control_resyncs_total', 'Full resyncs with etcd after trouble (a lost watch, a compaction, a lost lease).', () => agent.status().resyncs);
+  counter('vxlan_control_watch_events_total', 'Watch events applied.', () => agent.status().events);
+  counter('vxlan_control_invalid_records_total', 'Host records ignored: not valid, or refused by the forwarder.', () => agent.status().invalidRecords);
+  counter('vxlan_control_lease_regrants_total', 'Leases granted after the first (the previous one was lost).', () => agent.status().leaseRegrants);
+}
+
+async function run(config: AgentConfig, io: AgentIo): Promise<number> {
+  const logger = createLogger(config.logLevel, io.log ?? 2);
+  const stderr = io.stderr ?? process.stderr;
+  const say = (message: string) => {
+    if (io.log === undefined || typeof io.log === 'number') stderr.write(`vxlan-wasm agent: ${message}\n`);
+  };
+  const signals = io.signals ?? process;
+  let stopWith: ((code: number) => void) | undefined;
+  let stopRequested: string | undefined;
+  const stopped = new Promise<number>((resolve) => {
+    stopWith = resolve;
+  });
+  const onSigint = () => {
+    stopRequested ??= 'SIGINT';
+    stopWith?.(0);
+  };
+  const onSigterm = () => {
+    stopRequested ??= 'SIGTERM';
+    stopWith?.(0);
+  };
+  signals.on('SIGINT', onSigint);
+  signals.on('SIGTERM', onSigterm);
+
+  const client = (io.connect ?? connect)(config.store);
+  let underlay: Underlay | undefined;
+  let device: Device | undefined;
+  let forwarder: Forwarder | undefined;
+  let agent: Agent | undefined;
+  let metrics: ForwarderMetrics | undefined;
+  let reporter: DropReporter | undefined;
+  const closeAll = async () => {
+    reporter?.stop();
+    // Leave first (the lease revoked while the VTEP still answers), then the ports.
+    await agent?.close({ leave: true });
+    await Promise.all([
+      metrics?.close(),
+      forwarder !== undefined ? forwarder.close() : Promise.all([device?.close(), underlay?.close()]),
+    ]);
+    client.close();
+  };
+
+  let code: number;
+  try {
+    try {
+      const network = await getNetwork(client, config.network);
+      if (network === undefined) throw new AgentError(`no network named ${config.network} in etcd (create it with: vxlan-wasm network create ${config.network} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
+      underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
+        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + 18 + 8),
+      });
+      device = await (io.openDevice ?? ((options) => TapDevice.open(options)))({ name: config.tap, mtu: config.mtu, create: true });
+      const mac = macForHost(config.hostId, config.network);
+      (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(device, mac);
+      const opened = device;
+      forwarder = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
+      forwarder.on('error', (error: Error) => {
+        logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
+        stopWith?.(1);
+      });
+      forwarder.start();
+      agent = new Agent({
+        client, network: config.network, hostId: config.hostId, mac, forwarder, ttlSeconds: config.ttlSeconds,
+        vtep: { address: config.local, port: underlay.localPort },
+        logger,
+        onAddress: (ip, subnet) => {
+          (io.setAddress ?? ((dev, value, net) => setIpv4Address(dev.name, value, net.netmask)))(opened, ip, subnet);
+          logger.info({ tap: opened.name, address: `${ip}/${subnet.prefixLength}` }, 'address set');
+        },
+      });
+      agent.on('error', (error: Error) => {
+        logger.fatal({ err: error.message }, `cannot stay in network ${config.network}, stopping: ${error.message}`);
+        say(error.message);
+        stopWith?.(1);
+      });
+      const joined = await agent.start();
+      reporter = new DropReporter(forwarder, logger);
+      reporter.start();
+      let metricsAddress: AddressInfo | undefined;
+      if (config.metrics !== undefined) {
+        metrics = createMetrics(forwarder);
+        addControlMetrics(metrics, agent);
+        metricsAddress = (await metrics.serve(config.metrics.host, config.metrics.port)).address() as AddressInfo;
+      }
+      logger.info({
+        network: joined.network.name, vni: joined.network.vni, subnet: joined.network.subnet, address: joined.ip,
+        hostId: config.hostId, vtep: endpointText(agent.vtep), tap: device.name, mac, ttlSeconds: config.ttlSeconds,
+        hosts: agent.status().hosts,
+        metrics: metricsAddress === undefined ? undefined : `http://${endpointText({ address: metricsAddress.address, port: metricsAddress.port })}/metrics`,
+      }, 'joined');
+      io.onReady?.({ agent, forwarder, underlay, device, metrics: metricsAddress });
+    } catch (error) {
+      const { code: errorCode, message } = error as NodeJS.ErrnoException;
+      let sentence = message;
+      let exitCode = 1;
+      if (error instanceof AgentError || error instanceof NetworkError) sentence = message;
+      else if (isUnavailable(error)) sentence = unreachableSentence(config.store, error);
+      else if (errorCode === 'TAP_PERMISSION') exitCode = 2;
+      logger.fatal(errorCode === undefined && !(error instanceof AgentError) ? { err: error } : { code: errorCode ?? (error as AgentError).code }, `could not join: ${sentence}`);
+      say(sentence);
+      await closeAll();
+      return exitCode;
+    }
+    code = await stopped;
+  } finally {
+    signals.off('SIGINT', onSigint);
+    signals.off('SIGTERM', onSigterm);
+  }
+
+  logger.info({ signal: stopRequested, exitCode: code }, 'leaving');
+  const timeoutMs = io.shutdownTimeoutMs ?? 3000;
+  const hardTimer = setTimeout(() => {
+    logger.fatal({ timeoutMs }, 'shutdown hung: exiting without waiting for the rest');
+    stderr.write(`vxlan-wasm agent: shutdown did not finish within ${timeoutMs} ms; exiting with code 1\n`);
+    (io.exit ?? process.exit)(1);
+  }, timeoutMs);
+  try {
+    await closeAll();
+  } finally {
+    clearTimeout(hardTimer);
+  }
+  logger.info({ exitCode: code }, 'stopped');
+  return code;
+}

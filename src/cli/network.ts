@@ -1,0 +1,178 @@
+/**
+ * `vxlan-wasm network create|ls|inspect|rm`: overlay networks kept in etcd (see src/control/keys.ts
+ * for the layout). Arguments are checked before connecting (a mistake: one sentence, exit 2);
+ * refusals and an unreachable etcd are one sentence and exit 1.
+ */
+import type { Etcd3 } from 'etcd3';
+import { ConfigError } from '../forwarder/config';
+import { keys } from '../control/keys';
+import { parseSubnet } from '../control/ipam';
+import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, NetworkError, removeNetwork } from '../control/networks';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
+import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+
+export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --subnet CIDR [etcd flags]
+       vxlan-wasm network ls [--json] [etcd flags]
+       vxlan-wasm network inspect NAME [--json] [etcd flags]
+       vxlan-wasm network rm NAME [--force] [etcd flags]
+
+Overlay networks shared by many hosts through etcd: create one once, then run
+\`vxlan-wasm agent --network NAME\` on every host that joins it.
+
+  create   a network: its VNI (0..16777215) and IPv4 subnet (agents take addresses from it);
+           refused if the name or the VNI is taken
+  ls       every network: name, VNI, subnet, live hosts
+  inspect  a network and its live hosts: host id, VTEP, MAC, address, lease and its seconds left
+  rm       remove a network; refused while hosts are joined, unless --force
+
+${ETCD_FLAGS_HELP}
+
+exit codes: 0 done; 1 refused (exists, not found, in use) or etcd unreachable; 2 a usage error.`;
+
+export interface NetworkIo {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+const FLAGS = {
+  ...ETCD_FLAGS,
+  vni: { type: 'string' },
+  subnet: { type: 'string' },
+  json: { type: 'boolean' },
+  force: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const sentence = (text: string) => (/[.?]$/.test(text) ? text : `${text}.`);
+
+type Parsed = { sub: string; name?: string; vni?: number; subnet?: string; json: boolean; force: boolean; store: StoreOptions };
+
+function parse(argv: string[]): Parsed | 'help' {
+  const { values, positionals } = parseCommandArgs('network', argv, FLAGS, true);
+  if (values.help === true) return 'help';
+  const [sub, name, ...extra] = positionals;
+  const subs = ['create', 'ls', 'list', 'inspect', 'rm', 'remove'];
+  if (sub === undefined) throw new ConfigError('network', 'needs a subcommand: create, ls, inspect or rm (see network --help).');
+  if (!subs.includes(sub)) throw new ConfigError(sub, 'is not a network subcommand (create, ls, inspect, rm).');
+  const command = sub === 'list' ? 'ls' : sub === 'remove' ? 'rm' : sub;
+  if (extra.length > 0) throw new ConfigError(extra[0], `is one argument too many for network ${command}.`);
+  if (command === 'ls' && name !== undefined) throw new ConfigError(name, 'is one argument too many for network ls.');
+  if (command !== 'ls') {
+    if (name === undefined) throw new ConfigError(`network ${command}`, 'needs the network\'s NAME.');
+    try {
+      checkNetworkName(name);
+    } catch (error) {
+      throw new ConfigError('NAME', sentence((error as Error).message));
+    }
+  }
+  const only = (flag: 'vni' | 'subnet' | 'force' | 'json', commands: string[]) => {
+    if (values[flag] !== undefined && !commands.includes(command)) throw new ConfigError(`--${flag}`, `is not a flag of network ${command}.`);
+  };
+  only('vni', ['create']);
+  only('subnet', ['create']);
+  only('force', ['rm']);
+  only('json', ['ls', 'inspect']);
+  let vni: number | undefined;
+  let subnet: string | undefined;
+  if (command === 'create') {
+    const vniText = values.vni as string | undefined;
+    if (vniText === undefined) throw new ConfigError('--vni', 'is required: the network\'s VXLAN network identifier, 0..16777215.');
+    if (!/^[0-9]{1,8}$/.test(vniText) || Number(vniText) > 0xffffff) throw new ConfigError('--vni', `${JSON.stringify(vniText)} is not a VNI (an integer in 0..16777215).`);
+    vni = Number(vniText);
+    const subnetText = values.subnet as string | undefined;
+    if (subnetText === undefined) throw new ConfigError('--subnet', 'is required: the IPv4 subnet agents take addresses from, e.g. 10.42.0.0/24.');
+    try {
+      subnet = parseSubnet(subnetText).cidr;
+    } catch (error) {
+      throw new ConfigError('--subnet', sentence((error as Error).message));
+    }
+  }
+  return { sub: command, name, vni, subnet, json: values.json === true, force: values.force === true, store: storeOptions(values as EtcdFlags) };
+}
+
+/** Run `vxlan-wasm network …`; resolves to the exit code once the etcd client is closed. */
+export async function networkCommand(argv: string[], io: NetworkIo = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  let parsed: Parsed | 'help';
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`vxlan-wasm network: ${error.message}\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    stdout.write(`${NETWORK_USAGE}\n`);
+    return 0;
+  }
+  const client = connect(parsed.store);
+  try {
+    await run(client, parsed, (line) => stdout.write(`${line}\n`));
+    return 0;
+  } catch (error) {
+    if (error instanceof NetworkError) {
+      stderr.write(`vxlan-wasm network: ${error.message}\n`);
+      return error.code === 'INVALID' ? 2 : 1;
+    }
+    if (isUnavailable(error)) {
+      stderr.write(`vxlan-wasm network: ${unreachableSentence(parsed.store, error)}\n`);
+      return 1;
+    }
+    stderr.write(`vxlan-wasm network: etcd refused the request: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+}
+
+async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void): Promise<void> {
+  switch (parsed.sub) {
+    case 'create': {
+      const record = await createNetwork(client, { name: parsed.name!, vni: parsed.vni!, subnet: parsed.subnet! });
+      write(`network ${record.name} created: VNI ${record.vni}, subnet ${record.subnet}`);
+      return;
+    }
+    case 'ls': {
+      const networks = await listNetworks(client);
+      const counts = await Promise.all(networks.map((network) => client.getAll().prefix(keys.hostsPrefix(network.name)).count()));
+      if (parsed.json) {
+        write(JSON.stringify(networks.map((network, i) => ({ ...network, hosts: counts[i] }))));
+        return;
+      }
+      const rows = [['NAME', 'VNI', 'SUBNET', 'HOSTS', 'CREATED'], ...networks.map((network, i) => [network.name, String(network.vni), network.subnet, String(counts[i]), network.created])];
+      for (const line of table(rows)) write(line);
+      return;
+    }
+    case 'inspect': {
+      const inspection = await inspectNetwork(client, parsed.name!);
+      if (parsed.json) {
+        write(JSON.stringify(inspection));
+        return;
+      }
+      const { network, hosts, invalidKeys } = inspection;
+      write(`network ${network.name}: VNI ${network.vni}, subnet ${network.subnet}, created ${network.created}, ${hosts.length} live host(s)`);
+      if (hosts.length > 0) {
+        const rows = [['HOST ID', 'VTEP', 'MAC', 'ADDRESS', 'LEASE', 'TTL LEFT', 'JOINED'], ...hosts.map((host) => [
+          host.hostId, host.vtep.address.includes(':') ? `[${host.vtep.address}]:${host.vtep.port}` : `${host.vtep.address}:${host.vtep.port}`,
+          host.mac, host.ip, host.lease, host.ttlSeconds < 0 ? '-' : `${host.ttlSeconds} s`, host.joined,
+        ])];
+        for (const line of table(rows)) write(`  ${line}`);
+      }
+      for (const key of invalidKeys) write(`  (ignored: ${key} does not hold a valid host record)`);
+      return;
+    }
+    case 'rm': {
+      const { hostsRemoved } = await removeNetwork(client, parsed.name!, { force: parsed.force });
+      write(`network ${parsed.name} removed${hostsRemoved > 0 ? ` (with ${hostsRemoved} host registration(s))` : ''}`);
+      return;
+    }
+    default:
+      throw new Error(`unreachable: ${parsed.sub}`);
+  }
+}
