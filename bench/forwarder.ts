@@ -25,7 +25,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { distProblem } from './lib/dist';
+import os from 'node:os';
+import { distBuiltAt, distProblem } from './lib/dist';
 import { machineInfo } from './lib/machine';
 import { iperf3, Lab, labUnusable, REPO_ROOT, rssKiB, run, sleep, type LabProcess } from '../test/helpers/netns';
 import {
@@ -179,6 +180,8 @@ async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number): Promi
 /** A search for the highest rate with < 1% loss: doubling from a start, then bisecting (geometric). */
 class RateSearch {
   readonly steps: UdpStep[] = [];
+  /** The worse of two runs of a lossy step (the better is in `steps`). */
+  readonly retries: UdpStep[] = [];
   good: UdpStep | undefined;
   badPps: number | undefined;
   senderBound = false;
@@ -212,7 +215,7 @@ class RateSearch {
 
   summary(): UdpSearch {
     return {
-      path: this.pair.id, direction: this.direction, steps: this.steps,
+      path: this.pair.id, direction: this.direction, steps: this.steps, retries: this.retries,
       bestPps: this.good?.receivedPps ?? 0, bestAskedPps: this.good?.askedPps ?? null, bestLossPercent: this.good?.lossPercent ?? null,
       firstLossyPps: this.badPps ?? null, senderBound: this.senderBound,
     };
@@ -303,7 +306,15 @@ async function main(): Promise<void> {
   for (let round = 0; searches.some((s) => s.next !== undefined); round++) {
     for (const search of searches) {
       if (search.next === undefined) continue;
-      const step = await iperf3Udp(lab, { serverNs: search.pair.b, serverAddress: OVERLAY.b, clientNs: search.pair.a, pps: search.next, payload: UDP_PAYLOAD, seconds: SETTINGS.udpSeconds, reverse: search.direction === 'ba' });
+      const ask = { serverNs: search.pair.b, serverAddress: OVERLAY.b, clientNs: search.pair.a, pps: search.next, payload: UDP_PAYLOAD, seconds: SETTINGS.udpSeconds, reverse: search.direction === 'ba' };
+      let step = await iperf3Udp(lab, ask);
+      // A 2 s step at ~60k frames/s loses 1% to one 20 ms stall of a receiver on 2 busy cores: a
+      // lossy step is run once more and the better of the two counts (both are in the JSON).
+      if (step.lossPercent >= 1) {
+        const again = await iperf3Udp(lab, ask);
+        search.retries.push(step.lossPercent <= again.lossPercent ? again : step);
+        if (again.lossPercent < step.lossPercent) step = again;
+      }
       search.record(step);
       progress(`udp ${search.pair.id} ${search.direction} step ${search.steps.length}: asked ${Math.round(step.askedPps)} fps, sent ${Math.round(step.sentPps)}, received ${Math.round(step.receivedPps)}, loss ${step.lossPercent.toFixed(2)}%`);
     }
@@ -343,6 +354,12 @@ async function main(): Promise<void> {
   await lab.cleanup();
   if (values.profile) result.profile = await profileRuns();
   result.durationSeconds = Math.round((performance.now() - started) / 1000);
+  result.loadAverageAtEnd = os.loadavg().map((load) => Math.round(load * 100) / 100);
+  const builtNow = distBuiltAt();
+  if (source === 'dist' && builtNow !== machine.distBuiltAt) {
+    result.distRebuiltDuringRun = builtNow;
+    console.error(`\n!!! dist/ was rebuilt during the run (${machine.distBuiltAt} → ${builtNow}): forwarders started after that ran the new build\n`);
+  }
 
   const markdown = forwarderMarkdown(result);
   console.log(`\n${markdown}`);

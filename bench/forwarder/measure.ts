@@ -92,7 +92,9 @@ export async function iperf3Udp(lab: Lab, options: { serverNs: string; serverAdd
   try {
     await server.waitFor('"Server listening"', () => server.stdout.includes('Server listening'), 5000);
     const bitsPerSecond = Math.round(options.pps * options.payload * 8);
-    const args = ['-c', options.serverAddress, '-p', port, '-u', '-l', String(options.payload), '-b', String(bitsPerSecond), '-t', String(options.seconds), '-J', '--connect-timeout', '3000'];
+    // -w 4M: socket buffers of 4 MiB (net.core.rmem_max here; the kernel may cap it), so a
+    // receiver descheduled for a few ms on a busy machine does not count as loss of the tunnel.
+    const args = ['-c', options.serverAddress, '-p', port, '-u', '-l', String(options.payload), '-b', String(bitsPerSecond), '-t', String(options.seconds), '-w', '4M', '-J', '--connect-timeout', '3000'];
     if (options.reverse === true) args.push('-R');
     const client = lab.spawn(options.clientNs, 'iperf3', args, { label: 'iperf3 UDP client' });
     const status = await client.wait((options.seconds + 10) * 1000);

@@ -27,6 +27,8 @@ export interface UdpSearch {
   path: PathId;
   direction: 'ab' | 'ba';
   steps: UdpStep[];
+  /** The worse of the two runs of each step that lost ≥ 1% the first time. */
+  retries: UdpStep[];
   /** Frames per second received at the highest asked rate with < 1% loss (0: none). */
   bestPps: number;
   bestAskedPps: number | null;
@@ -67,6 +69,9 @@ export interface BenchResult {
   };
   profile?: { direction: 'ab' | 'ba'; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[];
   durationSeconds: number;
+  loadAverageAtEnd?: number[];
+  /** When dist/ was rebuilt while the run went on (by someone else): its new build time. */
+  distRebuiltDuringRun?: string | null;
 }
 
 const DIRECTION_LABEL: Record<PathId, Record<'ab' | 'ba', string>> = {
@@ -96,11 +101,12 @@ export function forwarderMarkdown(result: BenchResult): string {
   const commit = m.gitCommit ? `${m.gitCommit.slice(0, 12)}${m.gitDirty ? ' (with uncommitted changes)' : ''}` : 'unknown';
   const lines: string[] = [];
   if (result.quick) lines.push('**QUICK smoke run: one run per figure, short steps; not for quoting.**', '');
+  if (result.distRebuiltDuringRun !== undefined) lines.push(`**dist/ was rebuilt during this run (${result.distRebuiltDuringRun ?? 'removed'}): forwarders started after that ran the new build.**`, '');
   lines.push(
     `- Command: \`${result.command}\` (as root; ${result.durationSeconds} s)`,
     `- Machine: ${m.cpuModel}, ${m.logicalCores} logical cores, ${m.memoryGiB} GiB; kernel ${m.kernel}`,
     `- Node ${m.node} (V8 ${m.v8}); ${result.iperf3}`,
-    `- Commit ${commit}; ${m.date}; load average at start ${m.loadAverageAtStart.join(' ')}`,
+    `- Commit ${commit}; ${m.date}; load average at start ${m.loadAverageAtStart.join(' ')}, at the end ${result.loadAverageAtEnd?.join(' ') ?? '–'}`,
     `- Forwarder: ${result.source === 'dist' ? `\`node bin/vxlan-wasm.mjs forward\` (dist/cli.mjs, built ${m.distBuiltAt ?? 'never'})` : '`vxlan-wasm forward` from the sources through tsx (test/forwarder/e2e/run-cli.ts)'}, IPv4 underlay, VNI 42, TAP MTU 1450`,
     `- Settings: TCP ${s.repeats} × ${s.tcpSeconds} s per figure, interleaved; UDP steps of ${s.udpSeconds} s (≤ ${s.udpMaxSteps} per path), ${s.udpPayload}-byte payloads; ${s.pingRounds} × ${s.pings} pings at ${s.pingIntervalSeconds * 1000} ms`,
     '',
@@ -134,7 +140,7 @@ export function forwarderMarkdown(result: BenchResult): string {
   // UDP
   const kernelUdp = result.udp.find((u) => u.path === 'kernel');
   lines.push(
-    `**${s.udpPayload}-byte UDP through the tunnel** (iperf3 -u -l ${s.udpPayload}: the highest rate asked whose loss stayed < 1%, and the frames per second that arrived there)`,
+    `**${s.udpPayload}-byte UDP through the tunnel** (iperf3 -u -l ${s.udpPayload} -w 4M: the highest rate asked whose loss stayed < 1%, and the frames per second that arrived there; a lossy step was run twice, the better counts)`,
     '',
     '| path | frames/s forwarded (< 1% loss) | asked | loss there | first rate with ≥ 1% loss | vs kernel ↔ kernel | steps (asked → loss) |',
     '|---|---:|---:|---:|---:|---:|---|',
