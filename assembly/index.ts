@@ -19,3 +19,5 @@ export function simdEnabled(): i32 {
 export { encapBatch } from './encap-batch';
 export { decapBatch } from './decap-batch';
 export { verifyInnerChecksum, completeInnerChecksum } from './inner';
+export { tsoSplit } from './tso';
+export { groMerge } from './gro';

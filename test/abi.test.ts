@@ -25,6 +25,9 @@ const KERNEL_ONLY = new Set([
   'FAST_L3', 'FAST_IPV4_L4', 'FAST_IPV4_VXLAN', 'FAST_IPV4_INNER', 'FAST_UDP_CHECKSUM_PENDING',
   // inner.ts: the inner TCP header, which has no codec in src/wire.
   'TCP_CHECKSUM', 'TCP_MIN_HEADER_LEN',
+  // tso.ts: the rest of the TCP header the offload kernels rewrite.
+  'TCP_SEQUENCE', 'TCP_DATA_OFFSET', 'TCP_FLAGS', 'TCP_FLAG_FIN', 'TCP_FLAG_SYN', 'TCP_FLAG_RST', 'TCP_FLAG_PSH',
+  'TCP_FLAG_ACK', 'TCP_FLAG_URG', 'TCP_FLAG_ECE', 'TCP_FLAG_CWR',
   // layout/: values as little-endian loads read them (checked against what they encode below).
   'ETHERTYPE_IPV4_LE', 'ETHERTYPE_IPV4_IHL_5_LE', 'VERSION_IHL_5', 'FRAGMENT_BITS_LE',
 ]);
@@ -105,7 +108,7 @@ test('layers: LAYER_* in assembly/status.ts and Layer (src/errors.ts), both ways
 });
 
 test('option bits, result record, template, batch geometry and inner checksum results: assembly/ and src/wasm/abi.ts', () => {
-  const assembly = constantsOfAll(['decap.ts', 'encap.ts', 'batch.ts', 'inner.ts']);
+  const assembly = constantsOfAll(['decap.ts', 'encap.ts', 'batch.ts', 'inner.ts', 'tso.ts', 'gro.ts']);
   assert.ok(assembly.size >= 50, `found ${assembly.size} constants`);
   assertSameConstants(assembly, numbersOf(abi), 'src/wasm/abi.ts');
 });

@@ -9,6 +9,8 @@ import { encapFrame } from './encap';
 import { flowHash, sourcePortFromHash } from './flowhash';
 import { decapBatch, encapBatch } from './batch';
 import { completeInnerChecksum, verifyInnerChecksum } from './inner';
+import { tsoSplit } from './tso';
+import { groMerge } from './gro';
 
 export class ReferenceKernels implements Kernels {
   readonly name = 'reference' as const;
@@ -69,5 +71,14 @@ export class ReferenceKernels implements Kernels {
   }
   completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number) {
     return completeInnerChecksum(this.bytes, frame, len, csumStart, csumOffset);
+  }
+  tsoSplit(
+    src: number, len: number, gsoType: number, gsoSize: number, csumStart: number,
+    slots: number, slotStride: number, meta: number, firstSlot: number, maxSlots: number, firstSegment: number,
+  ) {
+    return tsoSplit(this.bytes, src, len, gsoType, gsoSize, csumStart, slots, slotStride, meta, firstSlot, maxSlots, firstSegment);
+  }
+  groMerge(slots: number, slotStride: number, meta: number, list: number, count: number, out: number, outCapacity: number, result: number) {
+    return groMerge(this.bytes, slots, slotStride, meta, list, count, out, outCapacity, result);
   }
 }

@@ -91,6 +91,36 @@ export const COUNTER_COUNT = 32;
 export const COUNTER_INVALID_SLOT = 31;
 
 /**
+ * TAP offloads (assembly/tso.ts, gro.ts): the virtio_net_hdr a TAP opened with IFF_VNET_HDR puts
+ * in front of every frame, both ways (little-endian u16 fields at these offsets), and its values.
+ */
+export const VNET_HDR_LEN = 10;
+export const VNET_FLAGS = 0;
+export const VNET_GSO_TYPE = 1;
+export const VNET_HDR_LEN_FIELD = 2;
+export const VNET_GSO_SIZE = 4;
+export const VNET_CSUM_START = 6;
+export const VNET_CSUM_OFFSET = 8;
+export const VNET_F_NEEDS_CSUM = 1;
+export const VNET_F_DATA_VALID = 2;
+export const GSO_NONE = 0;
+export const GSO_TCPV4 = 1;
+export const GSO_UDP = 3;
+export const GSO_TCPV6 = 4;
+export const GSO_UDP_L4 = 5;
+export const GSO_ECN = 0x80;
+/** tsoSplit: or-ed into its count when the super-frame's last segment was written; its errors. */
+export const TSO_LAST = 0x40000000;
+export const TSO_MALFORMED = -2;
+export const TSO_OVERSIZE = -3;
+/** groMerge's result record (i32s): bytes written at `out` (0: not merged), the gso_size. */
+export const GRO_RESULT_LEN = 0;
+export const GRO_RESULT_GSO_SIZE = 4;
+export const GRO_RESULT_RECORD_LEN = 16;
+/** groMerge keeps a super-frame's IP length within 16 bits. */
+export const GRO_MAX_IP_LEN = 65535;
+
+/**
  * Every kernel, in the order the WASM module exports them: the one list the loader binds, the
  * reference implements and test/abi.test.ts compares with the WASM module's exports (which add
  * only `memory`, `reserve` and `simdEnabled`).
@@ -98,7 +128,7 @@ export const COUNTER_INVALID_SLOT = 31;
 export const KERNEL_NAMES = [
   'onesComplementSum', 'internetChecksum', 'updateChecksum', 'ipv4PseudoHeaderSum', 'ipv6PseudoHeaderSum',
   'decapFrame', 'encapFrame', 'flowHash', 'sourcePortFromHash', 'encapBatch', 'decapBatch',
-  'verifyInnerChecksum', 'completeInnerChecksum',
+  'verifyInnerChecksum', 'completeInnerChecksum', 'tsoSplit', 'groMerge',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -124,6 +154,21 @@ export interface KernelSignatures {
   verifyInnerChecksum(frame: number, len: number): number;
   /** Complete a partial TCP/UDP checksum; 0, or -1 when the field is outside the frame. */
   completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number): number;
+  /**
+   * Split the TAP super-frame at [src, src+len) (after its vnet header) into slots
+   * firstSlot..firstSlot+maxSlots-1 from segment `firstSegment` on; returns the segments written,
+   * or-ed with TSO_LAST when the last was among them, or TSO_MALFORMED / TSO_OVERSIZE / BATCH_INVALID.
+   */
+  tsoSplit(
+    src: number, len: number, gsoType: number, gsoSize: number, csumStart: number,
+    slots: number, slotStride: number, meta: number, firstSlot: number, maxSlots: number, firstSegment: number,
+  ): number;
+  /**
+   * Coalesce the TCP segments in the slots listed at `list` (i32 indices) from the first on into a
+   * vnet header + super-frame at `out`; returns how many entries it took (≥ 1 when count > 0),
+   * with GRO_RESULT_LEN at `result` 0 when the first is to be written alone; or BATCH_INVALID.
+   */
+  groMerge(slots: number, slotStride: number, meta: number, list: number, count: number, out: number, outCapacity: number, result: number): number;
 }
 
 /** The kernels KERNEL_NAMES lists (a name without a signature above does not type-check). */
