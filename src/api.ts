@@ -12,9 +12,10 @@ import {
   RESULT_INNER, RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
   RESULT_LEN, RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID, META_LEN,
 } from './wasm/abi';
-import { HEADROOM, MAX_FRAME_LEN, workspace, type Workspace } from './backend';
+import { HEADROOM, kernelsOption, MAX_FRAME_LEN, workspace, type Workspace } from './backend';
 import { DecodedFrame } from './frame-view';
-import { PacketBatch } from './batch/packet-batch';
+// Type only: packet-batch.ts imports this module (checkBytes), and a value import would make a cycle.
+import type { PacketBatch } from './batch/packet-batch';
 import { buildTunnelTemplate, optionalBoolean, type TunnelTemplate } from './batch/template';
 
 export const DEFAULT_VXLAN_PORTS: readonly number[] = [4789, 8472];
@@ -331,7 +332,10 @@ function decode(frame: Uint8Array, settings: DecapSettings): DecodedFrame {
  * reused (its `inner` is a view into the memory, like `batch.inner(index)`).
  */
 export function decapsulateSlot(batch: PacketBatch, index: number, options?: DecapOptions): DecodedFrame {
-  if (!(batch instanceof PacketBatch)) throw new TypeError('batch must be a PacketBatch');
+  if (typeof batch !== 'object' || batch === null || typeof batch.frameStart !== 'function' || typeof batch.metaPtr !== 'number') {
+    throw new TypeError('batch must be a PacketBatch');
+  }
+  kernelsOption(batch.kernels); // kernels from createKernels(), or a TypeError
   const settings = options === undefined ? DEFAULT_SETTINGS : decapSettings(options);
   const start = batch.frameStart(index); // checks index
   const len = batch.frameLength(index);
