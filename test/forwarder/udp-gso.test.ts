@@ -261,10 +261,13 @@ test('fallback: a kernel refusal (EINVAL under SO_NO_CHECK) resends as plain dat
     assert.is(refused.transmit(batch, slots, destinations, lengths.length), lengths.length);
     assert.is(refused.counters.sendErrors, 0);
     assert.is(refused.offloadCounters.gsoMessages, 0);
-    // EINVAL is taken as "segments this long are refused": once for 1200, once for 900, never again.
+    // A first EINVAL is taken as "segments this long are refused" (1200), a second (900) as GSO
+    // refused altogether: two fallbacks, two notices, never again.
     assert.is(refused.offloadCounters.gsoFallbacks, 2);
-    assert.is(notices.length, 1, notices.join('\n'));
-    assert.match(notices[0], /UDP GSO refused/);
+    assert.not.ok(refused.gso);
+    assert.is(notices.length, 2, notices.join('\n'));
+    assert.match(notices[0], /UDP GSO refused for 1200-byte datagrams/);
+    assert.match(notices[1], /UDP GSO refused by the kernel \(EINVAL/);
     await inbox.until(2 * lengths.length);
     assert.is(inbox.messages.length, 2 * lengths.length);
     inbox.messages.forEach((message, k) => assert.ok(message.equals(datagram(batch, k % lengths.length)), `datagram ${k}`));

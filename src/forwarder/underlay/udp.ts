@@ -25,7 +25,8 @@
  * cost one pass through the stack per 64 instead of per frame. Where the kernel refuses it (EIO: the
  * route's device has no checksum offload; EINVAL: a segment longer than the path MTU allows;
  * ENOPROTOOPT/EOPNOTSUPP), the message goes again as plain datagrams, `gsoFallbacks` counts it
- * and the refusal is remembered (GSO off, or off above that segment size) so it is not retried.
+ * and the refusal is remembered (GSO off; after a first EINVAL, off from that segment size up,
+ * and off altogether on a second) so it is not retried: at most two refusals, two notices.
  *
  * UDP GRO (`gro`, on by default where the kernel has UDP_GRO): the kernel may hand one flow's burst
  * over as one coalesced datagram with its segment size (see ReaderWorker); `receive` splits it
@@ -557,21 +558,19 @@ export class UdpUnderlay implements Underlay {
     return sent;
   }
 
-  private gsoFallbacksNoticed = 0;
-
   /** The kernel refused GSO message m: remember it (no retry per batch) and say so once. */
   private gsoRefused(code: number, m: number): void {
     this.offloadCounters.gsoFallbacks++;
     const words = this.arenaWords;
     const segment = words[(SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE) + m * C.CMSG_SPACE_INT + C.CMSG_DATA) >>> 2] & 0xffff;
-    if (code === C.EINVAL && segment > 1) {
-      // A segment longer than the route's MTU allows: smaller ones may still go as GSO.
+    if (code === C.EINVAL && segment > 1 && this.gsoSegmentLimit === GSO_MAX_BYTES) {
+      // A segment longer than the route's MTU allows: smaller ones may still go as GSO. A second
+      // EINVAL (a smaller size refused too) is taken as GSO refused altogether.
       this.gsoSegmentLimit = Math.min(this.gsoSegmentLimit, segment - 1);
-      if (this.gsoFallbacksNoticed++ === 0) this.onNotice?.(`UDP GSO refused for ${segment}-byte datagrams (EINVAL: longer than the path MTU allows?): `
+      this.onNotice?.(`UDP GSO refused for ${segment}-byte datagrams (EINVAL: longer than the path MTU allows?): `
         + `datagrams of ${segment} bytes or more go one by one from now on`);
     } else {
       this.gsoOn = false;
-      this.gsoFallbacksNoticed++;
       this.onNotice?.(`UDP GSO refused by the kernel (${C.errnoName(code)}${code === C.EIO ? ': the route\'s device has no transmit checksum offload?' : ''}): `
         + 'sending datagrams one by one from now on');
     }
