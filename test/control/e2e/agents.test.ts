@@ -199,8 +199,9 @@ if (unusable !== undefined) {
     const elapsed = gone.map(() => performance.now() - killed);
     const worst = Math.max(...gone.map((x) => x.elapsedMs));
     console.log(`  host c SIGKILLed: gone from a and b after ≤ ${worst.toFixed(0)} ms (TTL ${TTL} s); neighbours of a now ${JSON.stringify(gone[0].snapshot.neighbours.map((n) => n.ip))}`);
-    // etcd checks lease expiry every 500 ms: the TTL plus that, plus a poll interval.
-    assert.ok(Math.max(...elapsed) <= TTL * 1000 + 700, `gone within the TTL (${Math.max(...elapsed).toFixed(0)} ms)`);
+    // The lease has at most the TTL left at the kill (kept alive every TTL/3); etcd's lessor
+    // sweeps for expired leases every 500 ms; the status is polled every 50 ms.
+    assert.ok(Math.max(...elapsed) <= TTL * 1000 + 600, `gone within the TTL (${Math.max(...elapsed).toFixed(0)} ms)`);
     assert.not.ok(gone[0].snapshot.neighbours.some((n) => n.ip === ip), "c's address left a's neighbour table");
 
     const again = await startAgent(lab, ns.c, agentArgs('c'), 'agent in c (restarted)');
