@@ -26,6 +26,8 @@ export const LIBC_PROTOTYPES = {
   close: 'int close(int fd)',
   fcntl: 'int fcntl(int fd, int cmd, int arg)',
   ioctl: 'int ioctl(int fd, unsigned long request, void *arg)',
+  /** ioctl whose argument is a value, not a pointer (TUNSETOFFLOAD). */
+  ioctlValue: 'int ioctl(int fd, unsigned long request, unsigned long arg)',
   /** read/write/poll/sendmmsg/recvmmsg on raw addresses (see above). */
   readAt: 'long read(int fd, uintptr_t buf, size_t count)',
   writeAt: 'long write(int fd, uintptr_t buf, size_t count)',
@@ -138,6 +140,15 @@ export const IFF_UP = 0x1;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
+/** TAP offloads (linux/if_tun.h): TUNSETOFFLOAD takes the TUN_F_* bits as its argument's value. */
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
 
 const TWO_32 = 4294967296;
 
