@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   createKernels, decapsulate, decapsulateSlot, DecodeError, DecodedFrame, encapsulate, encapsulateInto, PacketBatch,
-  useBackend, type VxlanFrame,
+  useBackend, type Ipv4Header, type VxlanFrame,
 } from '../../src/index';
 import * as ethernet from '../../src/wire/ethernet';
 import * as ipv4 from '../../src/wire/ipv4';
@@ -77,7 +77,7 @@ for (const backend of BACKENDS) {
     assert.is(view.vxlan.vni, 0x123456);
     frame[14 + 8] = 7; // the outer TTL, changed after decapsulate and before ip is first read
     frame[50 + 4] = 0; // a VNI byte, changed after vxlan was read
-    assert.is(view.ip.ttl, 7);
+    assert.is((view.ip as Ipv4Header).ttl, 7);
     assert.is(view.vxlan.vni, 0x123456);
   });
 
@@ -178,7 +178,7 @@ for (const backend of BACKENDS) {
     const len = encapsulateInto(inner, tunnel, out, 0);
     const view = decapsulate(out.subarray(0, len));
     assert.is(view.ip.destination, '203.0.113.9');
-    assert.is((view.ip as { ttl: number }).ttl, 3);
+    assert.is((view.ip as Ipv4Header).ttl, 3);
   });
 
   test('decapsulateSlot decodes a batch slot where it lies, as decapsulate does, and records the result', () => {
