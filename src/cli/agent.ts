@@ -48,7 +48,7 @@ flags:
   --network NAME       the network to join (required)
   --local ADDR         this host's underlay address, which the other hosts send VXLAN to (required;
                        a specific address, not 0.0.0.0)
-  --port N             the UDP port to bind and advertise (default 4789)
+  --port N             the UDP port to bind and advertise (default 4789; 0: any free port)
   --tap NAME           the TAP interface (default vx-NAME, cut to 15 characters); created if missing
   --mtu N              the TAP's MTU (default 1450 over an IPv4 underlay, 1430 over IPv6)
   --host-id ID         this host's id in the network (default: derived from /etc/machine-id, the
@@ -141,12 +141,13 @@ export function resolveAgentConfig(argv: string[], machineIdPath?: string): Agen
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(network)) throw new ConfigError('--network', `${JSON.stringify(network)} is not a network name.`);
   const localText = text('local');
   if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
-  const local = parseEndpointText(localText.includes(':') && !localText.startsWith('[') ? `[${localText}]` : localText, '--local');
-  if (local.port !== undefined) throw new ConfigError('--local', 'takes an address only; give the port with --port.');
+  // A bare IPv6 address has several colons; ADDR:PORT (a mistake here) has one.
+  const local = parseEndpointText(localText.split(':').length > 2 && !localText.startsWith('[') ? `[${localText}]` : localText, '--local');
+  if (local.port !== undefined) throw new ConfigError('--local', `${JSON.stringify(localText)} has a port; give the address alone and the port with --port.`);
   if (/^(0\.0\.0\.0|::)$/.test(local.address)) throw new ConfigError('--local', `${local.address} is not an address the other hosts can send to; give this host's own underlay address.`);
   let port = DEFAULT_VXLAN_PORT;
   if (text('port') !== undefined) {
-    if (!/^[0-9]{1,5}$/.test(text('port')!) || Number(text('port')) < 1 || Number(text('port')) > 65535) throw new ConfigError('--port', `${JSON.stringify(text('port'))} is not a UDP port (1..65535).`);
+    if (!/^[0-9]{1,5}$/.test(text('port')!) || Number(text('port')) > 65535) throw new ConfigError('--port', `${JSON.stringify(text('port'))} is not a UDP port (1..65535, or 0 for any free one).`);
     port = Number(text('port'));
   }
   const tap = text('tap') ?? `vx-${network}`.slice(0, 15);
@@ -210,9 +211,8 @@ function addControlMetrics(metrics: ForwarderMetrics, agent: Agent): void {
 async function run(config: AgentConfig, io: AgentIo): Promise<number> {
   const logger = createLogger(config.logLevel, io.log ?? 2);
   const stderr = io.stderr ?? process.stderr;
-  const say = (message: string) => {
-    if (io.log === undefined || typeof io.log === 'number') stderr.write(`vxlan-wasm agent: ${message}\n`);
-  };
+  // The one plain sentence a user reads, besides the JSON log lines.
+  const say = (message: string) => stderr.write(`vxlan-wasm agent: ${message}\n`);
   const signals = io.signals ?? process;
   let stopWith: ((code: number) => void) | undefined;
   let stopRequested: string | undefined;
@@ -300,10 +300,15 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
       let sentence = message;
       let exitCode = 1;
-      if (error instanceof AgentError || error instanceof NetworkError) sentence = message;
-      else if (isUnavailable(error)) sentence = unreachableSentence(config.store, error);
-      else if (errorCode === 'TAP_PERMISSION') exitCode = 2;
-      logger.fatal(errorCode === undefined && !(error instanceof AgentError) ? { err: error } : { code: errorCode ?? (error as AgentError).code }, `could not join: ${sentence}`);
+      // Known failures are their sentence; anything else keeps its stack in the log.
+      let detail: object = { err: error };
+      if (error instanceof AgentError || error instanceof NetworkError) detail = { code: error.code };
+      else if (isUnavailable(error)) {
+        sentence = unreachableSentence(config.store, error);
+        detail = { code: 'ETCD_UNREACHABLE' };
+      } else if (errorCode !== undefined) detail = { code: errorCode };
+      if (errorCode === 'TAP_PERMISSION') exitCode = 2;
+      logger.fatal(detail, `could not join: ${sentence}`);
       say(sentence);
       await closeAll();
       return exitCode;
