@@ -92,6 +92,26 @@ function meanBatches(before: Snapshot, after: Snapshot): string {
     + `from underlay ${mean(a.fromUnderlayFrames - b.fromUnderlayFrames, a.fromUnderlay - b.fromUnderlay)}`;
 }
 
+/** Where a namespace dropped packets: UDP receive errors and links' rx drops, the non-zero ones. */
+function dropsIn(lab: Lab, ns: string): string {
+  const found: string[] = [];
+  const udp = lab.tryExec(ns, 'nstat', '-az');
+  for (const line of udp.stdout.split('\n')) {
+    const [name, value] = line.trim().split(/\s+/);
+    if (/^Udp6?(RcvbufErrors|InErrors|SndbufErrors)$/.test(name ?? '') && Number(value) > 0) found.push(`${name} ${value}`);
+  }
+  const links = lab.tryExec(ns, 'ip', '-s', '-j', 'link', 'show');
+  try {
+    for (const link of JSON.parse(links.stdout) as { ifname: string; stats64?: { rx?: { dropped?: number }; tx?: { dropped?: number } } }[]) {
+      if ((link.stats64?.rx?.dropped ?? 0) > 0) found.push(`${link.ifname} rx dropped ${link.stats64?.rx?.dropped}`);
+      if ((link.stats64?.tx?.dropped ?? 0) > 0) found.push(`${link.ifname} tx dropped ${link.stats64?.tx?.dropped}`);
+    }
+  } catch {
+    // no JSON from ip: nothing to add
+  }
+  return found.length === 0 ? 'none' : found.join(', ');
+}
+
 const TESTS = SETTINGS.map((s) => `forwarder ↔ kernel vxlan, ${s.name}: ping and iperf3 TCP both ways`);
 
 let unusable: string | undefined;
@@ -142,6 +162,7 @@ if (unusable !== undefined) {
           + `mean batch: idle ping (${meanBatches(idleBefore, idleAfter)}), iperf3 out (${meanBatches(idleAfter, mid)}), iperf3 back (${meanBatches(mid, end)})`;
         console.log(`  ${line}`);
         for (const notice of end.notices) console.log(`  notice: ${notice}`);
+        console.log(`  drops: A ${dropsIn(lab, a)}; B ${dropsIn(lab, b)}; forwarder ${JSON.stringify(Object.fromEntries(Object.entries(end.counters.drops).filter(([, n]) => n > 0)))}, underlay send errors ${end.underlay.sendErrors}, receive errors ${end.underlay.receiveErrors}`);
         results.push(line);
 
         assert.ok(out.bytes > 0 && back.bytes > 0, 'bytes arrived both ways');
