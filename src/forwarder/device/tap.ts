@@ -11,12 +11,32 @@
  * frame from the batch's memory with write() on the main thread (the TAP takes it at once or
  * refuses it: a refused frame is counted, never waited for).
  *
- * Room for offloads: `vnetHeaderLength` (0 today) is where a virtio-net header will sit in front
- * of each frame read, once IFF_VNET_HDR is enabled (the next issue); receive() already skips it.
+ * Offloads (`offloads: true`): the TAP is opened with IFF_VNET_HDR, and TUNSETOFFLOAD lets the
+ * kernel hand over TCP super-frames of up to 64 KB (and USO datagrams where it takes TUN_F_USO4/6)
+ * with partial checksums, and take them back. Every read and write then carries a 10-byte
+ * virtio_net_hdr in front of the frame. The forwarder sees none of it (the Device contract is
+ * unchanged, segments fit its slots):
+ * - receive: a super-frame is copied once from the ring into a staging area in the batch's kernel
+ *   memory, and tsoSplit (WASM) writes its segments straight into the slots, headers and
+ *   checksums fixed; one that does not fit the slots left is finished in the next receive (never
+ *   dropped). A plain frame with a partial checksum gets it completed (completeInnerChecksum).
+ * - transmit: groMerge (WASM) coalesces consecutive TCP segments of one flow into one super-frame
+ *   with its vnet header (GSO_TCPV4/6, NEEDS_CSUM): one write() for up to 64 KB. Every other frame
+ *   goes out with an all-zero vnet header, written into the slot's headroom in front of it (the
+ *   headroom holds only the spent outer headers by then), so it is still one write() and no copy.
+ *
+ * The header is 10 bytes (struct virtio_net_hdr), not 12 (virtio_net_hdr_mrg_rxbuf): 10 is the
+ * TAP's default, and num_buffers means nothing to a TAP. Its fields are in the host's byte order
+ * (a TAP without TUNSETVNETLE/BE); the kernels read them little-endian, so offloads are refused on
+ * a big-endian host.
  */
 import { existsSync } from 'node:fs';
+import { endianness } from 'node:os';
 import type { PacketBatch } from '../../batch/packet-batch';
-import { SLOT_HEADROOM } from '../../wasm/abi';
+import {
+  GRO_RESULT_LEN, GRO_RESULT_RECORD_LEN, GSO_ECN, GSO_NONE, SLOT_HEADROOM, TSO_LAST, TSO_OVERSIZE, VNET_CSUM_OFFSET, VNET_CSUM_START,
+  VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN, type Kernels,
+} from '../../wasm/abi';
 import { formatMac } from '../../wire/address';
 import type { Device, PortEvents } from '../contracts';
 import * as C from '../io/libc';
@@ -30,8 +50,15 @@ export interface TapDeviceOptions {
   mtu?: number;
   /** Create the TAP when it does not exist (default true); false: it must exist already. */
   create?: boolean;
-  /** Cells in the receive ring (a power of two); default 512. */
+  /** Cells in the receive ring (a power of two); default 512, 256 with offloads (each cell then holds 64 KB). */
   ringCells?: number;
+  /**
+   * TSO/GRO with the kernel: IFF_VNET_HDR and TUNSETOFFLOAD, segments split and merged in WASM
+   * (see above). Default false. What the kernel refused is in `offloadFlags` and said once through `log`.
+   */
+  offloads?: boolean;
+  /** Where to say, once, that the kernel refused some offload (default: nowhere; see `offloadNotes`). */
+  log?: (message: string) => void;
 }
 
 /** Counts a TapDevice keeps (the forwarder counts its own drops as well). */
@@ -42,6 +69,39 @@ export interface TapCounters {
   oversize: number;
   /** Frames the TAP refused on write (EAGAIN with a full queue, EIO while down, …). */
   writeErrors: number;
+  /** Offloads: super-frames read and split (tsoSplit), and the segments they gave (part of `received`). */
+  superFramesIn: number;
+  segmentsIn: number;
+  /** Offloads: super-frames written (groMerge), and the frames merged into them (part of `sent`). */
+  superFramesOut: number;
+  segmentsOut: number;
+  /** Offloads: frames read whose vnet header or headers the kernels refused (dropped, counted). */
+  malformed: number;
+}
+
+/** The offload bits asked for, best first; the first set the kernel takes is kept. */
+const OFFLOAD_PROBES = [
+  C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6 | C.TUN_F_TSO_ECN | C.TUN_F_USO4 | C.TUN_F_USO6,
+  C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6 | C.TUN_F_TSO_ECN,
+  C.TUN_F_CSUM,
+  0,
+];
+
+/** The largest frame a TAP with TSO hands over: an IP length of 65535, Ethernet and one tag. */
+const MAX_SUPER_FRAME = 65535 + 18;
+/** Slots listed to groMerge per call. */
+const GRO_LIST_MAX = 256;
+
+/** The areas a TapDevice reserves in a batch's kernel memory (once per kernels object). */
+interface Scratch {
+  /** A super-frame read from the ring, for tsoSplit. */
+  staging: number;
+  /** groMerge's output: a vnet header and a super-frame. */
+  out: number;
+  outCapacity: number;
+  /** groMerge's slot list (i32s) and result record. */
+  list: number;
+  result: number;
 }
 
 const TUN_PATH = '/dev/net/tun';
@@ -89,9 +149,15 @@ export class TapDevice implements Device {
   readonly mac: string;
   /** True when this process created the TAP (it disappears on close); false for a persistent TAP that existed. */
   readonly created: boolean;
-  /** Bytes of virtio-net header in front of each frame (0 until IFF_VNET_HDR is enabled). */
+  /** Bytes of virtio-net header in front of each frame read and written: VNET_HDR_LEN with offloads, else 0. */
   readonly vnetHeaderLength: number;
-  readonly counters: TapCounters = { received: 0, sent: 0, oversize: 0, writeErrors: 0 };
+  /** The TUN_F_* bits the kernel took (0 without offloads). */
+  readonly offloadFlags: number;
+  /** What the kernel refused of the offloads asked for (each said once through `log`). */
+  readonly offloadNotes: readonly string[];
+  readonly counters: TapCounters = {
+    received: 0, sent: 0, oversize: 0, writeErrors: 0, superFramesIn: 0, segmentsIn: 0, superFramesOut: 0, segmentsOut: 0, malformed: 0,
+  };
   /** The TAP's fd (for diagnostics and tests; the forwarder never needs it). */
   readonly fd: number;
 
@@ -99,17 +165,30 @@ export class TapDevice implements Device {
   private events: PortEvents | undefined;
   private reader: ReaderWorker | undefined;
   private closing: Promise<void> | undefined;
+  /** Per kernels object (a forwarder has one): the areas reserved in its memory. */
+  private readonly scratches = new WeakMap<Kernels, Scratch>();
+  /** Segments of the ring's first super-frame already delivered (it is finished in the next receive). */
+  private splitProgress = 0;
+  /** The kernels whose staging area holds that super-frame. */
+  private stagedFor: Kernels | undefined;
 
-  private constructor(fd: number, name: string, mtu: number, mac: string, created: boolean, ringCells: number) {
+  private constructor(
+    fd: number, name: string, mtu: number, mac: string, created: boolean, ringCells: number, offloadFlags: number, notes: string[],
+  ) {
     this.fd = fd;
     this.name = name;
     this.mtu = mtu;
     this.mac = mac;
     this.created = created;
-    this.vnetHeaderLength = 0;
+    const offloads = offloadFlags >= 0;
+    this.vnetHeaderLength = offloads ? VNET_HDR_LEN : 0;
+    this.offloadFlags = offloads ? offloadFlags : 0;
+    this.offloadNotes = notes;
     this.maxFrameLength = mtu + FRAME_OVERHEAD;
     // One byte more than the largest frame: a read that fills the cell was cut, and is dropped.
-    this.ring = new Ring(ringCells, this.vnetHeaderLength + this.maxFrameLength + 1);
+    // With offloads, frames up to 64 KB (super-frames) arrive whatever the MTU.
+    const largest = offloads ? Math.max(MAX_SUPER_FRAME, this.maxFrameLength) : this.maxFrameLength;
+    this.ring = new Ring(ringCells, this.vnetHeaderLength + largest + 1);
   }
 
   /**
@@ -125,7 +204,14 @@ export class TapDevice implements Device {
     if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65521)) {
       throw new RangeError(`mtu must be an integer in 68..65521, got ${String(mtu)}`);
     }
-    const ringCells = options.ringCells ?? 512;
+    if (options.offloads !== undefined && typeof options.offloads !== 'boolean') throw new TypeError('offloads must be a boolean');
+    const notes: string[] = [];
+    let offloads = options.offloads ?? false;
+    if (offloads && endianness() !== 'LE') {
+      offloads = false;
+      notes.push(`TAP ${name}: offloads off: the vnet header is read little-endian and this host is big-endian`);
+    }
+    const ringCells = options.ringCells ?? (offloads ? 256 : 512);
     const existed = existsSync(`/sys/class/net/${name}`);
     if (options.create === false && !existed) throw tapError(name, `opening it (create is false and no interface ${name} exists)`, C.ENODEV);
     const libc = C.libc();
@@ -134,12 +220,30 @@ export class TapDevice implements Device {
     let control = -1;
     try {
       const request = ifreq(name);
-      new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI, true);
+      new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | (offloads ? C.IFF_VNET_HDR : 0), true);
       if (libc.ioctl(fd, C.TUNSETIFF, request) !== 0) {
         const code = C.errno();
         // EINVAL here: an interface of that name that is not a TAP, or a TAP with other flags.
         if (code === C.EINVAL) throw tapError(name, `TUNSETIFF (an interface ${name} exists and is not a TAP without packet info)`, code);
         throw tapError(name, 'TUNSETIFF', code);
+      }
+      let offloadFlags = -1;
+      if (offloads) {
+        const size = new Int32Array([VNET_HDR_LEN]);
+        if (libc.ioctl(fd, C.TUNSETVNETHDRSZ, size) !== 0) throw tapError(name, `TUNSETVNETHDRSZ ${VNET_HDR_LEN}`, C.errno());
+        // Probe: the best set the kernel takes (USO needs Linux 6.2; TSO any Linux of this century).
+        for (const flags of OFFLOAD_PROBES) {
+          if (libc.ioctlValue(fd, C.TUNSETOFFLOAD, flags) === 0) {
+            offloadFlags = flags;
+            break;
+          }
+          const code = C.errno();
+          if (code !== C.EINVAL) throw tapError(name, `TUNSETOFFLOAD 0x${flags.toString(16)}`, code);
+        }
+        if (offloadFlags === -1) throw tapError(name, 'TUNSETOFFLOAD 0', C.EINVAL);
+        if (offloadFlags !== OFFLOAD_PROBES[0]) {
+          notes.push(`TAP ${name}: the kernel refused offloads 0x${(OFFLOAD_PROBES[0] & ~offloadFlags).toString(16)} (TUNSETOFFLOAD: EINVAL); using 0x${offloadFlags.toString(16)}`);
+        }
       }
       control = libc.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
       if (control < 0) throw tapError(name, 'socket(AF_INET) for its ioctls', C.errno());
@@ -156,7 +260,8 @@ export class TapDevice implements Device {
       if ((flags & C.IFF_UP) === 0) call(C.SIOCSIFFLAGS, 'bringing it up', (view) => view.setUint16(16, flags | C.IFF_UP, true));
       const hw = call(C.SIOCGIFHWADDR, 'reading the MAC');
       const mac = formatMac(new Uint8Array(hw.buffer), 18);
-      return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells);
+      for (const note of notes) options.log?.(note);
+      return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells, offloadFlags, notes);
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -178,6 +283,7 @@ export class TapDevice implements Device {
   }
 
   receive(batch: PacketBatch, first: number, max: number): number {
+    if (this.vnetHeaderLength !== 0) return this.receiveOffloaded(batch, first, max);
     const ring = this.ring;
     const available = ring.available();
     const limit = batch.slotStride - SLOT_HEADROOM;
@@ -204,11 +310,119 @@ export class TapDevice implements Device {
     return count;
   }
 
+  /** The areas this device uses in `kernels`' memory, reserved on first use (then the memory may grow once). */
+  private scratch(kernels: Kernels): Scratch {
+    let scratch = this.scratches.get(kernels);
+    if (scratch === undefined) {
+      const outCapacity = VNET_HDR_LEN + MAX_SUPER_FRAME;
+      scratch = {
+        staging: kernels.reserve(MAX_SUPER_FRAME),
+        out: kernels.reserve(outCapacity),
+        outCapacity,
+        list: kernels.reserve(GRO_LIST_MAX * 4),
+        result: kernels.reserve(GRO_RESULT_RECORD_LEN),
+      };
+      this.scratches.set(kernels, scratch);
+    }
+    return scratch;
+  }
+
+  /**
+   * receive() with vnet headers: a plain frame is copied into its slot (its partial checksum, if
+   * any, completed there); a super-frame is staged in kernel memory and split into the slots.
+   */
+  private receiveOffloaded(batch: PacketBatch, first: number, max: number): number {
+    const ring = this.ring;
+    const kernels = batch.kernels;
+    const scratch = this.scratch(kernels);
+    const available = ring.available();
+    const limit = batch.slotStride - SLOT_HEADROOM;
+    const cells = ring.bytes;
+    const counters = this.counters;
+    let count = 0;
+    let consumed = 0;
+    while (count < max && consumed < available) {
+      const k = ring.index(consumed);
+      const length = ring.lengths[k] - VNET_HDR_LEN;
+      if (length < 14) {
+        // -1 - VNET_HDR_LEN: cut by the ring (oversize); anything else shorter than Ethernet.
+        if (ring.lengths[k] < 0) counters.oversize++;
+        else counters.malformed++;
+        consumed++;
+        this.splitProgress = 0;
+        continue;
+      }
+      const cell = ring.cellStart(k);
+      const flags = cells[cell + VNET_FLAGS];
+      const gsoType = cells[cell + VNET_GSO_TYPE];
+      const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);
+      const csumStart = cells[cell + VNET_CSUM_START] | (cells[cell + VNET_CSUM_START + 1] << 8);
+      const csumOffset = cells[cell + VNET_CSUM_OFFSET] | (cells[cell + VNET_CSUM_OFFSET + 1] << 8);
+      if ((gsoType & ~GSO_ECN) === GSO_NONE) {
+        consumed++;
+        if (length > limit) {
+          counters.oversize++;
+          continue;
+        }
+        const slot = first + count;
+        const at = batch.slotPointer(slot) + SLOT_HEADROOM;
+        cells.copy(batch.bytes, at, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
+        batch.setInner(slot, length, 0);
+        if ((flags & VNET_F_NEEDS_CSUM) !== 0 && kernels.completeInnerChecksum(at, length, csumStart, csumOffset) !== 0) {
+          counters.malformed++;
+          continue;
+        }
+        count++;
+        continue;
+      }
+      // A super-frame: staged once (again only if a split was left half done for another memory).
+      // The ring's cells are rounded up, so a read can be longer than any real super-frame.
+      if (length > MAX_SUPER_FRAME) {
+        counters.oversize++;
+        this.splitProgress = 0;
+        consumed++;
+        continue;
+      }
+      if (this.splitProgress === 0 || this.stagedFor !== kernels) {
+        this.splitProgress = 0;
+        cells.copy(batch.bytes, scratch.staging, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
+        this.stagedFor = kernels;
+      }
+      const result = kernels.tsoSplit(
+        scratch.staging, length, gsoType, gsoSize, csumStart,
+        batch.slotsPtr, batch.slotStride, batch.metaPtr, first + count, max - count, this.splitProgress,
+      );
+      if (result < 0) {
+        if (result === TSO_OVERSIZE) counters.oversize++;
+        else counters.malformed++;
+        this.splitProgress = 0;
+        consumed++;
+        continue;
+      }
+      const written = result & ~TSO_LAST;
+      count += written;
+      counters.segmentsIn += written;
+      if ((result & TSO_LAST) === 0) {
+        // The slots ran out: the rest of this super-frame goes first in the next receive.
+        this.splitProgress += written;
+        break;
+      }
+      this.splitProgress = 0;
+      counters.superFramesIn++;
+      consumed++;
+    }
+    ring.release(consumed);
+    counters.received += count;
+    if (ring.available() > 0 || ring.idle()) this.events?.wake();
+    return count;
+  }
+
   transmit(batch: PacketBatch, slots: Int32Array, count: number): number {
     if (this.closing !== undefined) {
       this.counters.writeErrors += count;
       return 0;
     }
+    if (this.vnetHeaderLength !== 0) return this.transmitOffloaded(batch, slots, count);
     const libc = C.libc();
     // Per call, not per frame: WASM memory moves when it grows.
     const base = C.addressOf(batch.bytes);
@@ -223,6 +437,76 @@ export class TapDevice implements Device {
     }
     this.counters.sent += taken;
     return taken;
+  }
+
+  /**
+   * transmit() with vnet headers: runs of TCP segments of one flow go out merged (groMerge), one
+   * write() per super-frame; every other frame with a zero vnet header in its slot's headroom.
+   */
+  private transmitOffloaded(batch: PacketBatch, slots: Int32Array, count: number): number {
+    const kernels = batch.kernels;
+    const scratch = this.scratch(kernels);
+    const libc = C.libc();
+    // After scratch(): reserving may have grown (moved) the memory.
+    const bytes = batch.bytes;
+    const base = C.addressOf(bytes);
+    const counters = this.counters;
+    let taken = 0;
+    for (let position = 0; position < count; position += GRO_LIST_MAX) {
+      const chunk = Math.min(GRO_LIST_MAX, count - position);
+      for (let j = 0; j < chunk; j++) {
+        const at = scratch.list + 4 * j;
+        const slot = slots[position + j];
+        bytes[at] = slot & 0xff;
+        bytes[at + 1] = (slot >>> 8) & 0xff;
+        bytes[at + 2] = (slot >>> 16) & 0xff;
+        bytes[at + 3] = slot >>> 24;
+      }
+      let j = 0;
+      while (j < chunk) {
+        const used = kernels.groMerge(
+          batch.slotsPtr, batch.slotStride, batch.metaPtr, scratch.list + 4 * j, chunk - j, scratch.out, scratch.outCapacity, scratch.result,
+        );
+        const r = scratch.result + GRO_RESULT_LEN;
+        const length = used > 1 ? bytes[r] | (bytes[r + 1] << 8) | (bytes[r + 2] << 16) : 0;
+        if (length > 0) {
+          if (this.write(libc, base + scratch.out, length)) {
+            taken += used;
+            counters.superFramesOut++;
+            counters.segmentsOut += used;
+          } else {
+            counters.writeErrors += used;
+          }
+          j += used;
+          continue;
+        }
+        // Alone: a zero vnet header (flags 0, GSO_NONE) right in front of the frame, in the headroom.
+        const i = slots[position + j];
+        const start = batch.innerStart(i);
+        const frameLength = batch.innerLength(i);
+        j++;
+        if (start - VNET_HDR_LEN < batch.slotPointer(i)) {
+          // No room in front (a frame placed at the very start of its slot): through the output area.
+          bytes.fill(0, scratch.out, scratch.out + VNET_HDR_LEN);
+          bytes.copyWithin(scratch.out + VNET_HDR_LEN, start, start + frameLength);
+          if (this.write(libc, base + scratch.out, VNET_HDR_LEN + frameLength)) taken++;
+          else counters.writeErrors++;
+          continue;
+        }
+        bytes.fill(0, start - VNET_HDR_LEN, start);
+        if (this.write(libc, base + start - VNET_HDR_LEN, VNET_HDR_LEN + frameLength)) taken++;
+        else counters.writeErrors++;
+      }
+    }
+    counters.sent += taken;
+    return taken;
+  }
+
+  /** One write() of `length` bytes at `address` (retried once on EINTR); true when the TAP took all of it. */
+  private write(libc: C.Libc, address: number, length: number): boolean {
+    let written = libc.writeAt(this.fd, address, length);
+    if (written < 0 && C.errno() === C.EINTR) written = libc.writeAt(this.fd, address, length);
+    return written === length;
   }
 
   /** Stop the reader, close the fd: a TAP this process created disappears with it. Idempotent. */
