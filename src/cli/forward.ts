@@ -17,11 +17,11 @@ import {
 } from '../forwarder/config';
 import type { Device, Underlay } from '../forwarder/contracts';
 import type { FdbEvent } from '../forwarder/fdb';
-import { TapDevice } from '../forwarder/device/tap';
+import { TapDevice, type TapDeviceOptions } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
 import { createLogger, DropReporter, type Logger } from '../forwarder/log';
 import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
-import { UdpUnderlay } from '../forwarder/underlay/udp';
+import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
        vxlan-wasm forward --config FILE [flags that override it]
@@ -46,6 +46,9 @@ flags:
                        by default only the peers are accepted
   --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics ([::1]:9470 for IPv6)
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
+  --no-gso             send each VXLAN datagram on its own, not in UDP GSO runs (UDP_SEGMENT)
+  --no-gro             receive without UDP GRO (coalesced datagrams split by the forwarder)
+  --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):
@@ -62,7 +65,8 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "metrics": "127.0.0.1:9470",
     "logLevel": "info",
     "ageingSeconds": 300,                        learned MACs expire after this long unseen
-    "maxFdbEntries": 16384                       learned MACs per VNI at most (then not learned, counted)
+    "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
+    "offloads": { "gso": true, "gro": true, "tap": true }   each on where the kernel takes it; --no-* wins
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
 
@@ -77,7 +81,8 @@ exit codes: 0 stopped by SIGINT/SIGTERM; 1 a port broke or shutdown hung; 2 a co
   (bad flag, key, address, VNI, port, MTU, mixed IPv4/IPv6, no permission on /dev/net/tun).
 logs: pino JSON lines on stderr ("forwarding" once started; drops summed at most every 10 s).
 metrics: vxlan_frames_total, vxlan_bytes_total, vxlan_flooded_total, vxlan_drops_total, vxlan_fdb_entries,
-  vxlan_fdb_events_total, vxlan_batches_total, vxlan_batch_frames_total, vxlan_underlay_*, process_*.
+  vxlan_fdb_events_total, vxlan_neighbour_requests_total, vxlan_batches_total, vxlan_batch_frames_total,
+  vxlan_underlay_*, process_*.
 
 example:
   vxlan-wasm forward --tap vx100 --vni 100 --local 192.0.2.1 --peer 192.0.2.2 --metrics 127.0.0.1:9470`;
@@ -94,8 +99,8 @@ export interface ForwardIo {
   signals?: NodeJS.EventEmitter;
   /** The TUN device checked for access (default /dev/net/tun); null skips the check (fake devices). */
   tunPath?: string | null;
-  openUnderlay?: (options: { address: string; port: number; maxDatagramLength: number }) => Underlay | Promise<Underlay>;
-  openDevice?: (options: { name: string; mtu: number; create: boolean }) => Device | Promise<Device>;
+  openUnderlay?: (options: UdpUnderlayOptions) => Underlay | Promise<Underlay>;
+  openDevice?: (options: TapDeviceOptions) => Device | Promise<Device>;
   /** How long shutdown may take before the hard exit (default 2000 ms). */
   shutdownTimeoutMs?: number;
   /** The hard exit when shutdown hangs (default process.exit). */
@@ -115,6 +120,9 @@ const PARSE_OPTIONS = {
   metrics: { type: 'string' },
   'log-level': { type: 'string' },
   allow: { type: 'string', multiple: true },
+  'no-gso': { type: 'boolean' },
+  'no-gro': { type: 'boolean' },
+  'no-tap-offloads': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -206,9 +214,14 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
   try {
     try {
       const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
-      opened.underlay = await openUnderlay({ address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD) });
+      opened.underlay = await openUnderlay({
+        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
+        gso: config.offloads.gso, gro: config.offloads.gro,
+        // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
+        onNotice: (message) => logger.warn(message),
+      });
       for (const network of config.networks) {
-        opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true }));
+        opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
       }
       const forwarder = new Forwarder({
         underlay: opened.underlay,

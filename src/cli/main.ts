@@ -4,6 +4,7 @@
  *
  *   vxlan-wasm decode FILE.pcap [--json] [--lax] [--no-verify] [--port N ...] [--allow-zero-udp6] [--gbp]
  *   vxlan-wasm forward --tap NAME --vni N --local ADDR --peer ADDR[:PORT] … (see forward --help)
+ *   vxlan-wasm network create|ls|inspect|rm …, vxlan-wasm agent --network NAME … (see --help of each)
  *   vxlan-wasm demo [--count N] [--pcap FILE] [--netns]
  */
 import { createReadStream } from 'node:fs';
@@ -12,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { decodeCommand } from './decode';
 import { demoCommand } from './demo';
 import { forwardCommand } from './forward';
+import { networkCommand } from './network';
+import { agentCommand } from './agent';
 import { packageVersion } from './version';
 
 const usage = `usage:
@@ -23,6 +26,10 @@ const usage = `usage:
       --port N     a VXLAN UDP destination port (repeat for up to 4; default 4789 and 8472)
   vxlan-wasm forward --tap NAME --vni N --local ADDR --peer ADDR[:PORT] ... | --config FILE
       run a userspace VTEP: a TAP device joined to its peers over VXLAN (vxlan-wasm forward --help)
+  vxlan-wasm network create|ls|inspect|rm ... [--etcd URL,...]
+      overlay networks kept in etcd (vxlan-wasm network --help)
+  vxlan-wasm agent --network NAME --local ADDR [--etcd URL,...] [--tap NAME]
+      join this host to a network: register, take an address, program the forwarder (agent --help)
   vxlan-wasm demo [--count N] [--pcap FILE] [--netns]
       two forwarders (userspace VTEPs) on loopback UDP, each with an in-process host: ARP, ping, a UDP
       stream, MAC learning, counters (no root); --netns: a TAP and the kernel's vxlan in namespaces (root)
@@ -88,6 +95,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'forward':
         // Its own flags, --help and exit codes (2 for any configuration error); resolves after shutdown.
         return await forwardCommand(rest);
+      case 'network':
+        // Its own subcommands, flags, --help and exit codes (2 usage, 1 refused or etcd unreachable).
+        return await networkCommand(rest);
+      case 'agent':
+        // Its own flags, --help and exit codes; resolves after it has left the network and shut down.
+        return await agentCommand(rest);
       case 'demo': {
         const { values } = parseArgs({
           args: rest,

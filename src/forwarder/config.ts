@@ -64,6 +64,17 @@ export interface ForwardFileConfig {
   logLevel?: LogLevel;
   ageingSeconds?: number;
   maxFdbEntries?: number;
+  offloads?: OffloadConfig;
+}
+
+/**
+ * Which offloads to use (each on by default where the kernel takes it): UDP GSO on send and GRO
+ * on receive for the underlay, TSO/GRO through the TAP's virtio-net header for the devices.
+ */
+export interface OffloadConfig {
+  gso: boolean;
+  gro: boolean;
+  tap: boolean;
 }
 
 /** The flags, as node:util parseArgs gives them (text). */
@@ -78,6 +89,9 @@ export interface ForwardFlags {
   metrics?: string;
   'log-level'?: string;
   allow?: string[];
+  'no-gso'?: boolean;
+  'no-gro'?: boolean;
+  'no-tap-offloads'?: boolean;
 }
 
 export interface NetworkConfig {
@@ -102,9 +116,11 @@ export interface ForwardConfig {
   logLevel: LogLevel;
   ageingSeconds: number;
   maxFdbEntries: number;
+  offloads: OffloadConfig;
 }
 
-const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries'];
+const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads'];
+const OFFLOAD_KEYS = ['gso', 'gro', 'tap'] as const;
 const NETWORK_KEYS = ['vni', 'tap', 'mtu', 'peers', 'fdb'];
 const FDB_KEYS = ['mac', 'peer'];
 
@@ -266,6 +282,17 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
     logLevel: fileString(raw.logLevel, 'logLevel') as LogLevel | undefined,
     maxFdbEntries: fileInteger(raw.maxFdbEntries, 'maxFdbEntries', 0, MAX_FDB_ENTRIES, 'a number of FDB entries'),
   };
+  if (raw.offloads !== undefined) {
+    const offloads = checkKeys(raw.offloads, OFFLOAD_KEYS, 'offloads');
+    const chosen: Partial<OffloadConfig> = {};
+    for (const key of OFFLOAD_KEYS) {
+      const value = offloads[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'boolean') throw new ConfigError(`offloads.${key}`, `${describe(value)} is not true or false.`);
+      chosen[key] = value;
+    }
+    top.offloads = { gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true };
+  }
   if (raw.ageingSeconds !== undefined) {
     const value = raw.ageingSeconds;
     if (!(typeof value === 'number' && value > 0 && value <= MAX_AGEING_SECONDS)) {
@@ -446,6 +473,12 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     logLevel: logLevel as LogLevel,
     ageingSeconds: top.ageingSeconds ?? DEFAULT_AGEING_MS / 1000,
     maxFdbEntries: top.maxFdbEntries ?? DEFAULT_MAX_ENTRIES,
+    // A --no-* flag turns an offload off whatever the file says.
+    offloads: {
+      gso: flags['no-gso'] !== true && (top.offloads?.gso ?? true),
+      gro: flags['no-gro'] !== true && (top.offloads?.gro ?? true),
+      tap: flags['no-tap-offloads'] !== true && (top.offloads?.tap ?? true),
+    },
   };
 }
 

@@ -122,6 +122,15 @@ test('defaults: port 4789, MTU 1500 less 50 over IPv4 and less 70 over IPv6, inf
   assert.equal(v6.metrics, { host: '::1', port: 9470 });
 });
 
+test('offloads: all on by default; the file turns each off; a --no-* flag wins over the file; non-booleans refused', () => {
+  const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
+  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true });
+  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true });
+  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false });
+  assert.throws(() => resolveConfig(flags, { offloads: { gso: 'yes' } }), (error: Error) => error instanceof ConfigError && /offloads\.gso/.test(error.message));
+  assert.throws(() => resolveConfig(flags, { offloads: { tso: false } }), (error: Error) => error instanceof ConfigError && /tso/.test(error.message));
+});
+
 test('parseEndpointText: ADDR, ADDR:PORT, bare IPv6 (never a port), [IPV6]:PORT', () => {
   assert.equal(parseEndpointText('10.0.0.2', 'x'), { address: '10.0.0.2', version: 4, port: undefined });
   assert.equal(parseEndpointText('10.0.0.2:8472', 'x'), { address: '10.0.0.2', version: 4, port: 8472 });
