@@ -13,6 +13,7 @@
  *              everything (the TAP goes), exit 0
  *   cannot rejoin      (the network was removed, the address or host id taken) exit 1
  */
+import { closeWithin, StopRequest } from './lifecycle';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -213,22 +214,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   // The one plain sentence a user reads, besides the JSON log lines.
   const say = (message: string) => stderr.write(`vxlan-wasm agent: ${message}\n`);
-  const signals = io.signals ?? process;
-  let stopWith: ((code: number) => void) | undefined;
-  let stopRequested: string | undefined;
-  const stopped = new Promise<number>((resolve) => {
-    stopWith = resolve;
-  });
-  const onSigint = () => {
-    stopRequested ??= 'SIGINT';
-    stopWith?.(0);
-  };
-  const onSigterm = () => {
-    stopRequested ??= 'SIGTERM';
-    stopWith?.(0);
-  };
-  signals.on('SIGINT', onSigint);
-  signals.on('SIGTERM', onSigterm);
+  const stop = new StopRequest(io.signals ?? process);
 
   const client = (io.connect ?? connect)(config.store);
   let underlay: Underlay | undefined;
@@ -263,7 +249,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       forwarder = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
       forwarder.on('error', (error: Error) => {
         logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
-        stopWith?.(1);
+        stop.stop(1);
       });
       forwarder.start();
       agent = new Agent({
@@ -278,7 +264,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       agent.on('error', (error: Error) => {
         logger.fatal({ err: error.message }, `cannot stay in network ${config.network}, stopping: ${error.message}`);
         say(error.message);
-        stopWith?.(1);
+        stop.stop(1);
       });
       const joined = await agent.start();
       reporter = new DropReporter(forwarder, logger);
@@ -313,24 +299,13 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       await closeAll();
       return exitCode;
     }
-    code = await stopped;
+    code = await stop.stopped;
   } finally {
-    signals.off('SIGINT', onSigint);
-    signals.off('SIGTERM', onSigterm);
+    stop.dispose();
   }
 
-  logger.info({ signal: stopRequested, exitCode: code }, 'leaving');
-  const timeoutMs = io.shutdownTimeoutMs ?? 3000;
-  const hardTimer = setTimeout(() => {
-    logger.fatal({ timeoutMs }, 'shutdown hung: exiting without waiting for the rest');
-    stderr.write(`vxlan-wasm agent: shutdown did not finish within ${timeoutMs} ms; exiting with code 1\n`);
-    (io.exit ?? process.exit)(1);
-  }, timeoutMs);
-  try {
-    await closeAll();
-  } finally {
-    clearTimeout(hardTimer);
-  }
+  logger.info({ signal: stop.signal, exitCode: code }, 'leaving');
+  await closeWithin(closeAll, { command: 'agent', timeoutMs: io.shutdownTimeoutMs ?? 3000, logger, stderr, exit: io.exit });
   logger.info({ exitCode: code }, 'stopped');
   return code;
 }

@@ -21,6 +21,7 @@ import { TapDevice, type TapDeviceOptions } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
 import { createLogger, DropReporter, type Logger } from '../forwarder/log';
 import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
+import { closeWithin, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
@@ -195,20 +196,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
   const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
 
   // Until the forwarder is up, a signal only asks to stop once opening is done.
-  const signals = io.signals ?? process;
-  let stopWith: ((code: number) => void) | undefined;
-  let stopRequested: string | undefined;
-  const onSignal = (signal: string) => {
-    stopRequested ??= signal;
-    stopWith?.(0);
-  };
-  const onSigint = () => onSignal('SIGINT');
-  const onSigterm = () => onSignal('SIGTERM');
-  signals.on('SIGINT', onSigint);
-  signals.on('SIGTERM', onSigterm);
-  const stopped = new Promise<number>((resolve) => {
-    stopWith = (code) => resolve(code);
-  });
+  const stop = new StopRequest(io.signals ?? process);
   let code: number;
 
   try {
@@ -235,7 +223,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       opened.forwarder = forwarder;
       forwarder.on('error', (error: Error) => {
         logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
-        stopWith?.(1);
+        stop.stop(1);
       });
       forwarder.on('fdb', (events: FdbEvent[]) => {
         // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
@@ -276,24 +264,15 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       await closeAll(opened);
       return exitCode;
     }
-    code = await stopped;
+    code = await stop.stopped;
   } finally {
-    signals.off('SIGINT', onSigint);
-    signals.off('SIGTERM', onSigterm);
+    stop.dispose();
   }
 
-  logger.info({ signal: stopRequested, exitCode: code }, 'stopping');
-  const timeoutMs = io.shutdownTimeoutMs ?? 2000;
-  const hardTimer = setTimeout(() => {
-    logger.fatal({ timeoutMs }, 'shutdown hung: exiting without waiting for the rest');
-    (io.stderr ?? process.stderr).write(`vxlan-wasm forward: shutdown did not finish within ${timeoutMs} ms; exiting with code 1\n`);
-    (io.exit ?? process.exit)(1);
-  }, timeoutMs);
-  try {
-    await closeAll(opened);
-  } finally {
-    clearTimeout(hardTimer);
-  }
+  logger.info({ signal: stop.signal, exitCode: code }, 'stopping');
+  await closeWithin(() => closeAll(opened), {
+    command: 'forward', timeoutMs: io.shutdownTimeoutMs ?? 2000, logger, stderr: io.stderr ?? process.stderr, exit: io.exit,
+  });
   logger.info({ exitCode: code }, 'stopped');
   return code;
 }
