@@ -11,7 +11,7 @@
  * frame from the batch's memory with write() on the main thread (the TAP takes it at once or
  * refuses it: a refused frame is counted, never waited for).
  *
- * Offloads (`offloads: true`): the TAP is opened with IFF_VNET_HDR, and TUNSETOFFLOAD lets the
+ * Offloads (`offloads`, on unless false): the TAP is opened with IFF_VNET_HDR, and TUNSETOFFLOAD lets the
  * kernel hand over TCP super-frames of up to 64 KB (and USO datagrams where it takes TUN_F_USO4/6)
  * with partial checksums, and take them back. Every read and write then carries a 10-byte
  * virtio_net_hdr in front of the frame. The forwarder sees none of it (the Device contract is
@@ -54,7 +54,7 @@ export interface TapDeviceOptions {
   ringCells?: number;
   /**
    * TSO/GRO with the kernel: IFF_VNET_HDR and TUNSETOFFLOAD, segments split and merged in WASM
-   * (see above). Default false. What the kernel refused is in `offloadFlags` and said once through `log`.
+   * (see above). Default true (false: plain frames, one per read and write, as before). What the kernel refused is in `offloadFlags` and said once through `log`.
    */
   offloads?: boolean;
   /** Where to say, once, that the kernel refused some offload (default: nowhere; see `offloadNotes`). */
@@ -206,7 +206,7 @@ export class TapDevice implements Device {
     }
     if (options.offloads !== undefined && typeof options.offloads !== 'boolean') throw new TypeError('offloads must be a boolean');
     const notes: string[] = [];
-    let offloads = options.offloads ?? false;
+    let offloads = options.offloads ?? true;
     if (offloads && endianness() !== 'LE') {
       offloads = false;
       notes.push(`TAP ${name}: offloads off: the vnet header is read little-endian and this host is big-endian`);
