@@ -76,7 +76,7 @@ console.log(`results written to ${relative(process.cwd(), outPath) || outPath}`)
 
 // Fail the process when a contender answered wrong or failed, so a smoke test sees it. A suite
 // that is unavailable (suite.unavailable() gave a reason) is reported loudly above but does not fail the run.
-const problems = results.flatMap((r) => r.measurements.filter((m) => m.status !== 'ok').map((m) => `${r.name}/${m.caseId}/${m.contender}: ${m.status}`));
+const problems = results.flatMap((r) => r.measurements.filter((m) => m.status === 'wrong' || m.status === 'failed').map((m) => `${r.name}/${m.caseId}/${m.contender}: ${m.status}`));
 if (problems.length > 0) {
   console.error(`\n${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
   process.exitCode = 1;

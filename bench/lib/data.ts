@@ -7,8 +7,8 @@ export function benchBytes(length: number, seed = 0x9e3779b9): Uint8Array {
   return randomBytes(length, seed);
 }
 
-/** The three input sizes of every suite: a minimum frame, a full Ethernet MTU, a jumbo frame. */
-export const SIZES = [64, 1500, 9000] as const;
+/** The checksum suite's input sizes (defined once, in cases.ts). */
+export { CHECKSUM_SIZES as SIZES } from './cases';
 
 /** JSON with byte arrays as hex, for comparing decoded objects field by field. */
 export function canonical(value: unknown): string {

@@ -4,25 +4,14 @@
  * the one inner-frame builder the tests use (test/helpers/frames.ts), which makes every byte by
  * hand, so a benchmark's input does not depend on the code it measures.
  */
-import type { TunnelOptions } from 'vxlan-wasm';
 import { naiveSum } from '../../test/helpers/bytes';
 import { innerFrame as buildInner } from '../../test/helpers/frames';
 
-/** Inner frame lengths: a minimum frame, one that makes a 1500-byte outer frame, a jumbo frame. */
-export const INNER_SIZES = [64, 1450, 9000] as const;
-
-/** Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8). */
-export const IPV4_OVERHEAD = 50;
+// Sizes and the tunnel are defined once, in cases.ts.
+export { INNER_SIZES, IPV4_OVERHEAD, TUNNEL } from './cases';
 
 /** Inner Ethernet (14) + IPv4 (20) + UDP (8). */
 const INNER_HEADERS = 42;
-
-export const TUNNEL: TunnelOptions = {
-  vni: 4242,
-  source: { mac: '02:42:ac:11:00:02', ip: '192.0.2.1' },
-  destination: { mac: '02:42:ac:11:00:03', ip: '192.0.2.2' },
-  udpChecksum: true,
-};
 
 /**
  * An inner Ethernet II frame of `length` bytes: IPv4/UDP between the builder's default addresses

@@ -5,7 +5,7 @@
  * rounds; ratios are medians of per-round ratios, which cancel load that hits a whole round.
  */
 import { Worker } from 'node:worker_threads';
-import type { ExternalContender, Measurement, Stats, SuiteDef, SuiteResult } from './types';
+import { NotRunError, type ExternalContender, type Measurement, type Stats, type SuiteDef, type SuiteResult } from './types';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
 
 export interface RunSettings {
@@ -133,13 +133,15 @@ export async function runSuite(suite: SuiteDef, suiteModule: string, settings: R
   const externals: ExternalContender[] = [];
   for (const external of suite.external ?? []) {
     try {
-      const { cases, wrong } = await external.prepare(settings.sampleMs < 10);
+      const { cases, wrong } = await external.prepare(settings.sampleMs < 10, data);
       for (const [caseId, detail] of Object.entries(wrong)) note(caseId, external.name, 'wrong', detail);
       for (const caseId of cases) join(caseId, external.name);
       externals.push(external);
     } catch (error) {
-      settings.log(`  !! ${external.name}: could not be prepared: ${(error as Error).message}`);
-      for (const c of suite.cases) note(c.id, external.name, 'failed', (error as Error).message);
+      // A contender that cannot exist here (no compiler) is NOT RUN, said loudly; any other failure fails.
+      const status = error instanceof NotRunError ? 'not run' : 'failed';
+      settings.log(`  !! ${external.name}: ${status === 'not run' ? 'NOT RUN' : 'could not be prepared'}: ${(error as Error).message}`);
+      for (const c of suite.cases.filter((x) => external.caseIds?.includes(x.id) ?? true)) note(c.id, external.name, status, (error as Error).message);
     }
   }
 

@@ -43,8 +43,13 @@ export interface CaseRunner {
 export interface ExternalContender {
   name: string;
   description: string;
-  /** Build and validate; returns the case ids it takes part in, or throws with the reason. */
-  prepare(quick: boolean): Promise<{ cases: string[]; wrong: Record<string, string> }>;
+  /** The cases it takes part in (all of the suite's when absent): where a failure to prepare is reported. */
+  caseIds?: string[];
+  /**
+   * Build and validate, given the suite's workerData; returns the case ids it takes part in, or
+   * throws with the reason (a NotRunError when it cannot exist on this machine, e.g. no compiler).
+   */
+  prepare(quick: boolean, data: unknown): Promise<{ cases: string[]; wrong: Record<string, string> }>;
   /** One sample of every case it takes part in: ns per operation by case id. */
   sample(sampleMs: number): Promise<Record<string, number>>;
 }
@@ -79,7 +84,8 @@ export interface Stats {
 export interface Measurement {
   caseId: string;
   contender: string;
-  status: 'ok' | 'wrong' | 'failed';
+  /** 'not run': the contender cannot exist on this machine (an optional package or a compiler missing). */
+  status: 'ok' | 'wrong' | 'failed' | 'not run';
   /** Why it is wrong or failed. */
   detail?: string;
   stats?: Stats;
@@ -103,4 +109,9 @@ export interface SuiteResult {
   contenders: ContenderDef[];
   measurements: Measurement[];
   targets: TargetResult[];
+}
+
+/** Thrown by a contender that cannot exist on this machine: reported as NOT RUN, not as a failure. */
+export class NotRunError extends Error {
+  override name = 'NotRunError';
 }

@@ -20,28 +20,30 @@
  * Decapsulation does not modify the frame, so its batch is simply run again.
  */
 import {
-  createKernels, decapsulate, Decapsulator, DecodeStatus, DEFAULT_SLOT_SIZE, Encapsulator, encapsulate,
-  JUMBO_SLOT_SIZE, PacketBatch, slotStatusName, useBackend,
+  createKernels, decapsulate, Decapsulator, DecodeStatus, Encapsulator, encapsulate,
+  PacketBatch, slotStatusName, useBackend,
   type BackendName, type TunnelOptions,
 } from 'vxlan-wasm';
-import { BACKENDS } from '../../test/helpers/backends';
 import { hex, naiveSum } from '../../test/helpers/bytes';
+import {
+  BACKENDS, BATCH_SIZE, caseId, CHECKSUM_MODES as MODES, DEFAULT_BACKEND, INNER_SIZES, IPV4_OVERHEAD, MODE_LABEL, NATIVE,
+  slotSizeFor, TUNNEL, type ChecksumMode as Mode,
+} from '../lib/cases';
 import { firstDifference } from '../lib/data';
-import { INNER_SIZES, innerFrame, innerUdpChecksumValid, IPV4_OVERHEAD, TUNNEL } from '../lib/frames';
+import { innerFrame, innerUdpChecksumValid } from '../lib/frames';
 import { find, pairedRatio } from '../lib/harness';
 import type { CaseDef, CaseRunner, CreateContender, SuiteDef, SuiteResult, TargetResult } from '../lib/types';
+import { nativeBatchContender, withIdentification } from '../native/native';
 
-export const BATCH_SIZE = 64;
-const MODES = ['zero', 'offload', 'full'] as const;
-type Mode = (typeof MODES)[number];
+export { BATCH_SIZE };
 /** Identification of slot 0 in a validation run; slots 32.. wrap past 0xffff, which is checked too. */
 const FIRST_IDENTIFICATION = 0xffe0;
 
 const TUNNEL_CSUM: TunnelOptions = { ...TUNNEL, udpChecksum: true };
 const TUNNEL_NO_CSUM: TunnelOptions = { ...TUNNEL, udpChecksum: false };
 
-const encapCase = (mode: Mode, innerLen: number) => `encap-${mode}-${innerLen}`;
-const decapCase = (udpChecksum: boolean, innerLen: number) => `decap-${udpChecksum ? 'csum' : 'nocsum'}-${innerLen}`;
+const encapCase = caseId.batchEncap;
+const decapCase = caseId.batchDecap;
 const SET_INNER_CASE = 'set-inner';
 const SET_INNER_ENCAP_CASE = 'set-inner-encap-zero-1450';
 
@@ -53,8 +55,10 @@ interface SizeData {
   withChecksum: Uint8Array[];
   /** The same with udpChecksum false (outer UDP checksum 0). */
   withoutChecksum: Uint8Array[];
+  /** PacketBatch's slot stride for this size (the native twin lays its slots out the same). */
+  slotStride: number;
 }
-type BatchData = Record<number, SizeData>;
+export type BatchData = Record<number, SizeData>;
 
 function buildData(): BatchData {
   useBackend('reference');
@@ -66,25 +70,13 @@ function buildData(): BatchData {
       if (!innerUdpChecksumValid(inner)) throw new Error(`bench/lib/frames.ts made an inner frame of ${innerLen} B whose UDP checksum does not verify`);
     }
     data[innerLen] = {
+      slotStride: new PacketBatch({ capacity: 1, slotSize: slotSizeFor(innerLen), kernels: createKernels('reference') }).slotStride,
       inners,
       withChecksum: inners.map((inner) => encapsulate(inner, TUNNEL_CSUM)),
       withoutChecksum: inners.map((inner) => encapsulate(inner, TUNNEL_NO_CSUM)),
     };
   }
   return data;
-}
-
-/** `frame` with outer IPv4 identification `id` and the IPv4 header checksum recomputed. */
-function withIdentification(frame: Uint8Array, id: number): Uint8Array {
-  const copy = frame.slice();
-  copy[18] = (id >> 8) & 0xff;
-  copy[19] = id & 0xff;
-  copy[24] = 0;
-  copy[25] = 0;
-  const sum = ~naiveSum(copy.subarray(14, 34)) & 0xffff;
-  copy[24] = sum >> 8;
-  copy[25] = sum & 0xff;
-  return copy;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -115,7 +107,7 @@ export const createContender: CreateContender = (name, workerData) => {
 
   for (const innerLen of INNER_SIZES) {
     const { inners, withChecksum, withoutChecksum } = data[innerLen];
-    const slotSize = innerLen + IPV4_OVERHEAD > DEFAULT_SLOT_SIZE ? JUMBO_SLOT_SIZE : DEFAULT_SLOT_SIZE;
+    const slotSize = slotSizeFor(innerLen);
 
     for (const mode of MODES) {
       const batch = new PacketBatch({ capacity: BATCH_SIZE, slotSize, kernels });
@@ -217,12 +209,6 @@ export const createContender: CreateContender = (name, workerData) => {
   return runners;
 };
 
-const MODE_LABEL: Record<Mode, string> = {
-  zero: 'UDP checksum 0',
-  offload: 'UDP checksum offload (from the inner one)',
-  full: 'full UDP checksum',
-};
-
 const ENCAP_GROUP = 'Encapsulate, IPv4: `Encapsulator.run(batch, 64)` on filled slots, ns per packet';
 const FILL_GROUP = 'Filling the slots: 64 × `batch.setInner(i, 1450, 0)`, alone and before a run, ns per packet';
 const cases: CaseDef[] = [
@@ -231,7 +217,7 @@ const cases: CaseDef[] = [
     group: ENCAP_GROUP,
     label: `${MODE_LABEL[mode]}, inner ${n} B`,
     bytes: n + IPV4_OVERHEAD,
-    baseline: 'wasm-simd',
+    baseline: DEFAULT_BACKEND,
     opsPerCall: BATCH_SIZE,
   }))),
   {
@@ -239,7 +225,7 @@ const cases: CaseDef[] = [
     group: FILL_GROUP,
     label: '`setInner` alone',
     bytes: 0,
-    baseline: 'wasm-simd',
+    baseline: DEFAULT_BACKEND,
     opsPerCall: BATCH_SIZE,
   },
   {
@@ -247,7 +233,7 @@ const cases: CaseDef[] = [
     group: FILL_GROUP,
     label: '`setInner` for every slot, then `run`: UDP checksum 0, inner 1450 B',
     bytes: 1450 + IPV4_OVERHEAD,
-    baseline: 'wasm-simd',
+    baseline: DEFAULT_BACKEND,
     opsPerCall: BATCH_SIZE,
   },
   ...[false, true].flatMap((udpChecksum) => INNER_SIZES.map((n) => ({
@@ -255,16 +241,16 @@ const cases: CaseDef[] = [
     group: 'Decapsulate: `Decapsulator.run(batch, 64)`, strict, checksums verified, ns per packet',
     label: `${udpChecksum ? 'IPv4 + UDP checksum verified' : 'IPv4 checksum verified, UDP checksum 0'}, frame ${n + IPV4_OVERHEAD} B`,
     bytes: n + IPV4_OVERHEAD,
-    baseline: 'wasm-simd',
+    baseline: DEFAULT_BACKEND,
     opsPerCall: BATCH_SIZE,
   }))),
 ];
 
 function targets(result: SuiteResult): TargetResult[] {
   const rows: TargetResult[] = [];
-  const check = (text: string, caseId: string, limitNs: number) => {
-    const ns = find(result, caseId, 'wasm-simd')?.stats?.medianNs;
-    const speedup = pairedRatio(result, caseId, 'reference', 'wasm-simd');
+  const check = (text: string, id: string, limitNs: number) => {
+    const ns = find(result, id, 'wasm-simd')?.stats?.medianNs;
+    const speedup = pairedRatio(result, id, 'reference', 'wasm-simd');
     if (ns === undefined || speedup === undefined) {
       rows.push({ target: text, measured: 'not measured (wasm-simd or reference has no figure)', met: null });
       return;
@@ -280,6 +266,17 @@ function targets(result: SuiteResult): TargetResult[] {
   }
   check('encap full UDP checksum, inner 1450 B', encapCase('full', 1450), 70);
   for (const n of INNER_SIZES) check(`decap strict + IPv4 checksum (UDP checksum 0), frame ${n + IPV4_OVERHEAD} B`, decapCase(false, n), 15);
+  // Issue 12: every batch kernel within 2× of its native C twin, measured in the same run.
+  const nativeCheck = (text: string, id: string) => {
+    const ratio = pairedRatio(result, id, DEFAULT_BACKEND, NATIVE);
+    if (ratio === undefined) {
+      rows.push({ target: `${text}: ≤ 2× native C`, measured: `not measured (${DEFAULT_BACKEND} or native C has no figure)`, met: null });
+      return;
+    }
+    rows.push({ target: `${text}: ≤ 2× native C`, measured: `${ratio.toFixed(2)}× native time`, met: ratio <= 2 });
+  };
+  for (const mode of MODES) for (const n of INNER_SIZES) nativeCheck(`encap ${MODE_LABEL[mode]}, inner ${n} B`, encapCase(mode, n));
+  for (const csum of [false, true]) for (const n of INNER_SIZES) nativeCheck(`decap ${csum ? 'IPv4 + UDP checksum verified' : 'IPv4 checksum verified, UDP checksum 0'}, frame ${n + IPV4_OVERHEAD} B`, decapCase(csum, n));
   return rows;
 }
 
@@ -293,10 +290,12 @@ export const suite: SuiteDef = {
     'slot, exactly `encapsulate()`\'s frame with the same IPv4 identification (offload: the full-checksum frame),',
     'which `decapsulate()` must accept with the right VNI and inner bytes; each decap case must accept every',
     'slot with the right VNI and inner frame and reject a flipped IPv4 header byte (and payload byte, when the',
-    'UDP checksum is present).',
+    'UDP checksum is present). The native C twin (bench/native/batch.c) gets the same frames in the same slot layout',
+    'and is held to the same: byte-equal frames and the same records on encap, the same records, rejections and counters on decap.',
   ].join(' '),
   cases,
   contenders: BACKENDS.map((name) => ({ name, description: `\`createKernels('${name}')\` from dist/index.mjs; PacketBatch, Encapsulator, Decapsulator on it` })),
+  external: [nativeBatchContender()],
   workerData: buildData,
   targets,
 };
