@@ -110,7 +110,13 @@ export async function runSuite(suite: SuiteDef, suiteModule: string, settings: R
 
   // Start every worker at once (they validate and warm up in parallel, before any timing).
   const workers = new Map<string, ContenderWorker>();
-  const ready = suite.contenders.map(async ({ name }) => {
+  for (const contender of suite.contenders.filter((x) => x.notRun !== undefined)) {
+    settings.log(`  !! ${contender.name}: NOT RUN: ${contender.notRun}`);
+    for (const c of suite.cases.filter((x) => contender.cases?.includes(x.id) ?? true)) {
+      verdicts.set(key(c.id, contender.name), { caseId: c.id, contender: contender.name, status: 'not run', detail: contender.notRun });
+    }
+  }
+  const ready = suite.contenders.filter((x) => x.notRun === undefined).map(async ({ name }) => {
     const worker = new ContenderWorker({ suiteModule, contender: name, data, warmupMs: settings.warmupMs, sampleMs: settings.sampleMs });
     const reply = await worker.next();
     if (reply.type !== 'ready') {

@@ -27,6 +27,10 @@ export interface ContenderDef {
   description: string;
   /** False for a contender whose bytes/s means nothing (the empty loop). */
   throughput?: boolean;
+  /** Why it cannot run on this machine (an optional package missing): reported NOT RUN in `cases`, never started. */
+  notRun?: string;
+  /** The cases it takes part in, where NOT RUN is reported (all of the suite's when absent). */
+  cases?: string[];
 }
 
 /**

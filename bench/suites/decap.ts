@@ -16,22 +16,21 @@ import {
   createKernels, decapsulate, Decapsulator, DecodeError, encapsulate, encapsulateInto, Encapsulator, PacketBatch, useBackend,
   type BackendName,
 } from 'vxlan-wasm';
-import { BACKENDS } from '../../test/helpers/backends';
 import { hex, naiveSum } from '../../test/helpers/bytes';
+import { BACKENDS, BATCH_SIZE, caseId, INNER_SIZES, IPV4_OVERHEAD, TUNNEL } from '../lib/cases';
 import { canonical, firstDifference } from '../lib/data';
-import { INNER_SIZES, innerFrame, IPV4_OVERHEAD, TUNNEL } from '../lib/frames';
+import { innerFrame } from '../lib/frames';
 import { find, median, pairedRatio } from '../lib/harness';
 import type { CaseDef, CaseRunner, CreateContender, SuiteDef, SuiteResult, TargetResult } from '../lib/types';
 
-const decapCase = (innerLen: number) => `decap-${innerLen}`;
-const encapCase = (innerLen: number) => `encap-${innerLen}`;
-const encapIntoCase = (innerLen: number) => `encap-into-${innerLen}`;
+const decapCase = caseId.singleDecap;
+const encapCase = caseId.singleEncap;
+const encapIntoCase = caseId.singleEncapInto;
 /** decapsulate with every header read, 1500-byte frame. */
 const DECAP_READ_ALL_CASE = 'decap-read-all-1450';
 /** The batch path on the same 1500-byte frame / 1450-byte inner frame, ns per packet. */
 const BATCH_DECAP_CASE = 'batch-decap-1450';
 const BATCH_ENCAP_CASE = 'batch-encap-full-1450';
-const BATCH_SIZE = 64;
 const label = (innerLen: number) => `inner ${innerLen} B (frame ${innerLen + IPV4_OVERHEAD} B)`;
 
 /** What the reference backend makes of each frame: the oracle every backend is checked against. */
