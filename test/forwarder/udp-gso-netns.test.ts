@@ -126,8 +126,13 @@ try {
 if (unusable !== undefined) {
   warnSkipped('needs root and network namespaces', TESTS, unusable);
 } else {
-  const runner = join(temporaryDir('vxlan-gso-'), 'runner.mts');
-  writeFileSync(runner, RUNNER);
+  // Written when this suite starts, not when the file is loaded: uvu loads every test file first,
+  // and an earlier suite's removeTemporaryDirs() would take a directory made at load time with it.
+  let runner = '';
+  test.before(() => {
+    runner = join(temporaryDir('vxlan-gso-'), 'runner.mts');
+    writeFileSync(runner, RUNNER);
+  });
   const results: string[] = [];
 
   SETTINGS.forEach((setting, index) => {
