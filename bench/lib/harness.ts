@@ -5,6 +5,7 @@
  * rounds; ratios are medians of per-round ratios, which cancel load that hits a whole round.
  */
 import { Worker } from 'node:worker_threads';
+import { Progress } from './progress';
 import { NotRunError, type ExternalContender, type Measurement, type Stats, type SuiteDef, type SuiteResult } from './types';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
 
@@ -151,8 +152,10 @@ export async function runSuite(suite: SuiteDef, suiteModule: string, settings: R
     }
   }
 
+  const progress = new Progress();
   try {
     for (let round = 0; round < settings.rounds; round++) {
+      progress.update(`${suite.name}: round`, round, settings.rounds);
       // External contenders run as a whole (one process per round, all cases), at the start of
       // even rounds and at the end of odd ones.
       const runExternals = async () => {
@@ -173,6 +176,8 @@ export async function runSuite(suite: SuiteDef, suiteModule: string, settings: R
       }
       if (round % 2 === 1) await runExternals();
     }
+    progress.update(`${suite.name}: round`, settings.rounds, settings.rounds);
+    progress.done();
     for (const [name, worker] of workers) {
       const reply = await worker.request({ type: 'revalidate' });
       if (reply.type === 'revalidated') {
