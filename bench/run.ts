@@ -2,12 +2,15 @@
  * The bench entry point: `npm run bench` (builds first), or directly
  *   node --import tsx bench/run.ts [--suite checksum,decap,batch] [--quick] [--rounds N] [--out FILE]
  * Prints the machine and a markdown table per suite, and writes every figure (with per-round
- * samples) as JSON to bench/results/latest.json (--quick: bench/results/quick.json).
+ * samples) as JSON to bench/results/latest.json (--quick: bench/results/quick.json). A full run of
+ * every suite also draws BENCHMARKS.md's charts into bench/charts/ (bench/charts/render.ts).
+ * To compare two runs against their noise: bench/compare.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { renderRunCharts } from './charts/render';
 import { runSuite, type RunSettings } from './lib/harness';
 import { distProblem } from './lib/dist';
 import { machineInfo } from './lib/machine';
@@ -73,6 +76,11 @@ const outPath = values.out ?? fileURLToPath(new URL(`./results/${values.quick ? 
 mkdirSync(dirname(outPath), { recursive: true });
 writeFileSync(outPath, `${JSON.stringify({ machine, settings: { ...settings, log: undefined, quick: values.quick }, suites: results }, null, 2)}\n`);
 console.log(`results written to ${relative(process.cwd(), outPath) || outPath}`);
+// The charts of BENCHMARKS.md come from a full run of every suite, never from a quick one.
+if (!values.quick && SUITES.every((name) => chosen.includes(name))) {
+  const run = { machine, settings: { quick: false }, suites: results };
+  for (const path of renderRunCharts(run)) console.log(`chart written to ${relative(process.cwd(), path)}`);
+}
 
 // Fail the process when a contender answered wrong or failed, so a smoke test sees it. A suite
 // that is unavailable (suite.unavailable() gave a reason) is reported loudly above but does not fail the run.
