@@ -44,6 +44,26 @@ export function labUnusable(suiteName: string, tools: string[] = []): string | u
   return undefined;
 }
 
+/**
+ * labUnusable for a test file: true when its namespace tests can run. Otherwise false, after a
+ * loud skip of `testNames` (not root, no namespaces) or, as root with a tool missing, after
+ * registering (with `register`, uvu's `test`) one test that fails saying which.
+ */
+export function labReady(register: (name: string, body: () => void) => void, suiteName: string, tools: string[], testNames: string[]): boolean {
+  let unusable: string | undefined;
+  try {
+    unusable = labUnusable(suiteName, tools);
+  } catch (error) {
+    register(`${suiteName}: tools`, () => {
+      throw error;
+    });
+    return false;
+  }
+  if (unusable === undefined) return true;
+  warnSkipped('needs root and network namespaces', testNames, unusable);
+  return false;
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Run a command, return stdout; throws with the command line and stderr on failure or timeout. */

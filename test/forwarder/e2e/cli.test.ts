@@ -4,26 +4,12 @@
 // learned MAC, and SIGTERM ends it with exit 0 within 2 s, its TAP removed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Lab, labUnusable, ping, warnSkipped } from '../../helpers/netns';
+import { Lab, labReady, ping } from '../../helpers/netns';
+import { kernelInB, UNDERLAYS, VNI } from './topology';
 
-const VNI = 42;
 const TAP = 'vxcli0';
-const KERNEL_MAC = '02:42:0a:2a:00:02';
-const UNDERLAYS = [
-  { family: 4, a: '192.168.77.1', b: '192.168.77.2', prefix: 24, peer: '192.168.77.2', mtu: 1450 },
-  { family: 6, a: 'fd77::1', b: 'fd77::2', prefix: 64, peer: '[fd77::2]:4789', mtu: 1430 },
-] as const;
 
 const TESTS = UNDERLAYS.map((u) => `vxlan-wasm forward ↔ kernel vxlan, IPv${u.family} underlay: ping both ways, metrics, SIGTERM exits 0 within 2 s and removes the TAP`);
-
-let unusable: string | undefined;
-try {
-  unusable = labUnusable('forwarder e2e (CLI)', ['ping', 'curl', 'sysctl']);
-} catch (error) {
-  test('forwarder e2e (CLI): tools', () => {
-    throw error;
-  });
-}
 
 /** The value of a Prometheus sample line `name{labels} value`. */
 function sample(metrics: string, name: string, labels: string): number {
@@ -32,19 +18,16 @@ function sample(metrics: string, name: string, labels: string): number {
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
-if (unusable !== undefined) {
-  warnSkipped('needs root and network namespaces', TESTS, unusable);
-} else {
+if (labReady(test, 'forwarder e2e (CLI)', ['ping', 'curl', 'sysctl'], TESTS)) {
   UNDERLAYS.forEach((underlay, index) => {
     test(TESTS[index], async () => {
       const lab = new Lab('fc');
       try {
-        const a = lab.namespace('a');
-        const b = lab.namespace('b');
-        lab.veth(a, b, { a: [`${underlay.a}/${underlay.prefix}`], b: [`${underlay.b}/${underlay.prefix}`] });
-        lab.kernelVxlan(b, { vni: VNI, local: underlay.b, remote: underlay.a, mac: KERNEL_MAC, address: '10.42.0.2/24', mtu: underlay.mtu });
+        const { a, b } = kernelInB(lab, underlay);
+        // A peer with its port, bracketed for IPv6: the CLI's own syntax.
+        const peer = underlay.family === 6 ? `[${underlay.b}]:4789` : underlay.b;
         const cli = lab.spawnNode(a, 'test/forwarder/e2e/run-cli.ts', [
-          '--tap', TAP, '--vni', String(VNI), '--local', underlay.a, '--peer', underlay.peer, '--metrics', '127.0.0.1:9470', '--log-level', 'info',
+          '--tap', TAP, '--vni', String(VNI), '--local', underlay.a, '--peer', peer, '--metrics', '127.0.0.1:9470', '--log-level', 'info',
         ], { label: 'vxlan-wasm forward' });
         await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"'), 10_000);
         // The default MTU follows the underlay's family (1500 less VXLAN's 50 or 70 bytes).

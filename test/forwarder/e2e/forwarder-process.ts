@@ -25,6 +25,8 @@ export interface Ready {
   mtu: number;
   pid: number;
   localPort: number;
+  /** TUNSETOFFLOAD flags the TAP took (0 without offloads); run-forwarder.ts says them. */
+  offloadFlags?: number;
 }
 
 function parseEvents(proc: LabProcess): { event: string; [key: string]: unknown }[] {
@@ -75,7 +77,8 @@ export class ForwarderProcess {
 
 /** Start run-forwarder.ts in `ns` and wait for its ready line. */
 export async function startForwarder(lab: Lab, ns: string, config: RunnerConfig): Promise<ForwarderProcess> {
-  const proc = lab.spawnNode(ns, RUNNER, [JSON.stringify(config)], { label: `forwarder ${config.tap} in ${ns}` });
+  const offloads = config.offloads === undefined ? '' : ` (offloads ${config.offloads ? 'on' : 'off'})`;
+  const proc = lab.spawnNode(ns, RUNNER, [JSON.stringify(config)], { label: `forwarder ${config.tap} in ${ns}${offloads}` });
   const forwarder = new ForwarderProcess(proc, ns);
   await forwarder.waitReady();
   return forwarder;

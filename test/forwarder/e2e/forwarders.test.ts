@@ -7,48 +7,22 @@
 //   the kernel's FDB and the kernel device's receive count.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { iperf3, Lab, labUnusable, ping, warnSkipped } from '../../helpers/netns';
-import { startForwarder, type Snapshot } from './forwarder-process';
-
-const VNI = 42;
-const TAP = 'vxtap0';
+import { iperf3, Lab, labReady, ping } from '../../helpers/netns';
+import type { Snapshot } from './forwarder-process';
+import { expectPing, forwarderIn, IPV4, OVERLAY, twoForwarders, VNI } from './topology';
 
 const TESTS = [
   'forwarder ↔ forwarder, IPv4 underlay: ping and iperf3 TCP both ways',
   'three hosts (two forwarders, one kernel vxlan): broadcast replicated to both peers, MACs learned, then unicast only to the right peer',
 ];
 
-function checkPing(result: ReturnType<typeof ping>, what: string): void {
-  console.log(`  ${what}: ${result.received}/${result.transmitted} replies, rtt min/avg/max ${result.min}/${result.avg}/${result.max} ms`);
-  assert.ok(result.transmitted > 0 && result.received === result.transmitted, `${what}: every echo answered\n${result.output}`);
-}
-
-let unusable: string | undefined;
-try {
-  unusable = labUnusable('forwarder e2e (forwarders)', ['ping', 'iperf3', 'bridge', 'sysctl']);
-} catch (error) {
-  test('forwarder e2e (forwarders): tools', () => {
-    throw error;
-  });
-}
-
-if (unusable !== undefined) {
-  warnSkipped('needs root and network namespaces', TESTS, unusable);
-} else {
+if (labReady(test, 'forwarder e2e (forwarders)', ['ping', 'iperf3', 'bridge', 'sysctl'], TESTS)) {
   test(TESTS[0], async () => {
     const lab = new Lab('ff');
     try {
-      const a = lab.namespace('a');
-      const b = lab.namespace('b');
-      lab.veth(a, b, { a: ['192.168.77.1/24'], b: ['192.168.77.2/24'] });
-      const [fa, fb] = await Promise.all([
-        startForwarder(lab, a, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.77.1', peers: ['192.168.77.2'] }),
-        startForwarder(lab, b, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.77.2', peers: ['192.168.77.1'] }),
-      ]);
-      lab.addresses(a, TAP, ['10.42.0.1/24']);
-      lab.addresses(b, TAP, ['10.42.0.2/24']);
-      checkPing(ping(lab, a, '10.42.0.2'), 'forwarder A → forwarder B ping');
-      checkPing(ping(lab, b, '10.42.0.1'), 'forwarder B → forwarder A ping');
+      const { a, b, fa, fb } = await twoForwarders(lab);
+      expectPing(ping(lab, a, '10.42.0.2'), 'forwarder A → forwarder B ping');
+      expectPing(ping(lab, b, '10.42.0.1'), 'forwarder B → forwarder A ping');
       const out = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a });
       const back = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, reverse: true });
       console.log(`  IPv4 iperf3 forwarder A → forwarder B: ${out.gbps.toFixed(3)} Gbit/s (${out.bytes} bytes, ${out.retransmits} retransmits)`);
@@ -76,11 +50,9 @@ if (unusable !== undefined) {
       lab.kernelVxlan(c, { vni: VNI, local: '192.168.77.3', mac: KERNEL_MAC, address: '10.42.0.3/24' });
       lab.fdbAppend(c, 'vx0', ['192.168.77.1', '192.168.77.2']);
       const [fa, fb] = await Promise.all([
-        startForwarder(lab, a, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.77.1', peers: ['192.168.77.2', '192.168.77.3'] }),
-        startForwarder(lab, b, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.77.2', peers: ['192.168.77.1', '192.168.77.3'] }),
+        forwarderIn(lab, a, '192.168.77.1', ['192.168.77.2', '192.168.77.3'], OVERLAY.a, IPV4.mtu),
+        forwarderIn(lab, b, '192.168.77.2', ['192.168.77.1', '192.168.77.3'], OVERLAY.b, IPV4.mtu),
       ]);
-      lab.addresses(a, TAP, ['10.42.0.1/24']);
-      lab.addresses(b, TAP, ['10.42.0.2/24']);
       const macA = fa.ready.mac;
       const macB = fb.ready.mac;
       const kernelRx = () => Number(lab.exec(c, 'cat', '/sys/class/net/vx0/statistics/rx_packets').trim());
@@ -91,7 +63,7 @@ if (unusable !== undefined) {
       // 1. A → C. A's ARP request is flooded to B and C; C answers A (unicast: its kernel learned
       //    A's MAC behind .1), A learns C's MAC behind .3 and sends the echo requests to C only.
       const s0 = await state();
-      checkPing(ping(lab, a, '10.42.0.3'), 'forwarder A → kernel C ping');
+      expectPing(ping(lab, a, '10.42.0.3'), 'forwarder A → kernel C ping');
       const s1 = await state();
       const floodA1 = s1.a.counters.networks[0].flooded - s0.a.counters.networks[0].flooded;
       const why1 = `${show('before', s0)}\n${show('after', s1)}`;
@@ -109,7 +81,7 @@ if (unusable !== undefined) {
 
       // 2. A → B. A's ARP for .2 is flooded (C's vx0 sees it); B answers straight to A (it learned
       //    A's MAC in step 1); the echo requests go to B only: C's vx0 sees nothing more.
-      checkPing(ping(lab, a, '10.42.0.2'), 'forwarder A → forwarder B ping');
+      expectPing(ping(lab, a, '10.42.0.2'), 'forwarder A → forwarder B ping');
       const s2 = await state();
       const floodA2 = s2.a.counters.networks[0].flooded - s1.a.counters.networks[0].flooded;
       const floodB2 = s2.b.counters.networks[0].flooded - s1.b.counters.networks[0].flooded;
@@ -124,7 +96,7 @@ if (unusable !== undefined) {
 
       // 3. C → B. The kernel's own head-end replication: its ARP request reaches both forwarders.
       const aDevice = s2.a.counters.networks[0].toDevice.frames;
-      checkPing(ping(lab, c, '10.42.0.2'), 'kernel C → forwarder B ping');
+      expectPing(ping(lab, c, '10.42.0.2'), 'kernel C → forwarder B ping');
       const s3 = await state();
       const why3 = `${show('before', s2)}\n${show('after', s3)}`;
       assert.ok(s3.a.counters.networks[0].toDevice.frames - aDevice >= 1, `C's ARP broadcast reached A too\n${why3}`);

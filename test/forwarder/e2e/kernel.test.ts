@@ -7,34 +7,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encapsulate } from '../../../src/index';
 import { innerFrame } from '../../helpers/frames';
-import { iperf3, Lab, labUnusable, ping, warnSkipped } from '../../helpers/netns';
-import { startForwarder, totalDrops, type ForwarderProcess } from './forwarder-process';
-
-const VNI = 42;
-const TAP = 'vxtap0';
-const KERNEL_MAC = '02:42:0a:2a:00:02';
-const UNDERLAYS = [
-  { family: 4, a: '192.168.77.1', b: '192.168.77.2', prefix: 24, mtu: 1450 },
-  { family: 6, a: 'fd77::1', b: 'fd77::2', prefix: 64, mtu: 1430 },
-] as const;
-type UnderlayPlan = (typeof UNDERLAYS)[number];
-
-/** ns A with a forwarder, ns B with the kernel's vx0, joined by a veth. */
-async function forwarderAndKernel(lab: Lab, underlay: UnderlayPlan): Promise<{ a: string; b: string; forwarder: ForwarderProcess }> {
-  const a = lab.namespace('a');
-  const b = lab.namespace('b');
-  lab.veth(a, b, { a: [`${underlay.a}/${underlay.prefix}`], b: [`${underlay.b}/${underlay.prefix}`] });
-  lab.kernelVxlan(b, { vni: VNI, local: underlay.b, remote: underlay.a, mac: KERNEL_MAC, address: '10.42.0.2/24', mtu: underlay.mtu });
-  const forwarder = await startForwarder(lab, a, { tap: TAP, mtu: underlay.mtu, vni: VNI, local: underlay.a, peers: [underlay.b] });
-  lab.addresses(a, TAP, ['10.42.0.1/24']);
-  return { a, b, forwarder };
-}
-
-function checkPing(result: ReturnType<typeof ping>, what: string): void {
-  console.log(`  ${what}: ${result.received}/${result.transmitted} replies, rtt min/avg/max ${result.min}/${result.avg}/${result.max} ms`);
-  assert.is(result.received, result.transmitted, `${what}: every echo answered\n${result.output}`);
-  assert.ok(result.transmitted > 0, `${what}: ping ran\n${result.output}`);
-}
+import { iperf3, Lab, labReady, ping } from '../../helpers/netns';
+import { totalDrops } from './forwarder-process';
+import { expectPing, forwarderAndKernel, KERNEL_MAC, kernelInB, UNDERLAYS, VNI } from './topology';
 
 const TESTS = [
   ...UNDERLAYS.map((u) => `forwarder ↔ kernel vxlan, IPv${u.family} underlay: ping and iperf3 TCP both ways`),
@@ -42,25 +17,14 @@ const TESTS = [
   'a host on the underlay that is not a peer: its well-formed VXLAN is dropped as UNKNOWN_SOURCE, nothing reaches the TAP',
 ];
 
-let unusable: string | undefined;
-try {
-  unusable = labUnusable('forwarder e2e (kernel)', ['ping', 'iperf3', 'bridge', 'sysctl']);
-} catch (error) {
-  test('forwarder e2e (kernel): tools', () => {
-    throw error;
-  });
-}
-
-if (unusable !== undefined) {
-  warnSkipped('needs root and network namespaces', TESTS, unusable);
-} else {
+if (labReady(test, 'forwarder e2e (kernel)', ['ping', 'iperf3', 'bridge', 'sysctl'], TESTS)) {
   UNDERLAYS.forEach((underlay, index) => {
     test(TESTS[index], async () => {
       const lab = new Lab('fk');
       try {
         const { a, b, forwarder } = await forwarderAndKernel(lab, underlay);
-        checkPing(ping(lab, a, '10.42.0.2'), `IPv${underlay.family} forwarder → kernel ping`);
-        checkPing(ping(lab, b, '10.42.0.1'), `IPv${underlay.family} kernel → forwarder ping`);
+        expectPing(ping(lab, a, '10.42.0.2'), `IPv${underlay.family} forwarder → kernel ping`);
+        expectPing(ping(lab, b, '10.42.0.1'), `IPv${underlay.family} kernel → forwarder ping`);
         const out = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a });
         const back = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, reverse: true });
         console.log(`  IPv${underlay.family} iperf3 forwarder → kernel: ${out.gbps.toFixed(3)} Gbit/s (${out.bytes} bytes, ${out.retransmits} retransmits)`);
@@ -84,12 +48,9 @@ if (unusable !== undefined) {
   test(TESTS[2], async () => {
     const lab = new Lab('kk');
     try {
-      const a = lab.namespace('a');
-      const b = lab.namespace('b');
-      lab.veth(a, b, { a: ['192.168.77.1/24'], b: ['192.168.77.2/24'] });
+      const { a, b } = kernelInB(lab);
       lab.kernelVxlan(a, { vni: VNI, local: '192.168.77.1', remote: '192.168.77.2', address: '10.42.0.1/24' });
-      lab.kernelVxlan(b, { vni: VNI, local: '192.168.77.2', remote: '192.168.77.1', address: '10.42.0.2/24' });
-      checkPing(ping(lab, a, '10.42.0.2'), 'kernel → kernel ping');
+      expectPing(ping(lab, a, '10.42.0.2'), 'kernel → kernel ping');
       const out = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a });
       const back = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, reverse: true });
       console.log(`  IPv4 iperf3 kernel A → kernel B: ${out.gbps.toFixed(3)} Gbit/s; B → A: ${back.gbps.toFixed(3)} Gbit/s`);

@@ -5,12 +5,11 @@
 // - SIGTERM: the process exits 0 within 2 s and the TAP it made is gone.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Lab, labUnusable, ping, rssKiB, sleep, warnSkipped } from '../../helpers/netns';
-import { startForwarder, type Snapshot } from './forwarder-process';
+import { Lab, labReady, ping, rssKiB, sleep } from '../../helpers/netns';
+import type { Snapshot } from './forwarder-process';
+import { forwarderAndKernel, TAP, VNI } from './topology';
 import { GARBAGE_KINDS } from './send-udp';
 
-const VNI = 42;
-const TAP = 'vxtap0';
 /** Garbage datagrams at most, and the time they may take. */
 const BURST = 200_000;
 const BURST_SECONDS = 5;
@@ -28,28 +27,7 @@ const TESTS = [
 /** Drop reasons of the underlay → device path (what garbage from a peer can cause). */
 const RX_REASONS = ['TRUNCATED', 'VXLAN_I_FLAG_MISSING', 'VXLAN_RESERVED_BITS', 'UNKNOWN_VNI', 'INNER_TOO_SHORT', 'INNER_SOURCE_MULTICAST'] as const;
 
-let unusable: string | undefined;
-try {
-  unusable = labUnusable('forwarder e2e (robustness)', ['ping', 'sysctl']);
-} catch (error) {
-  test('forwarder e2e (robustness): tools', () => {
-    throw error;
-  });
-}
-
-async function forwarderAndKernel(lab: Lab) {
-  const a = lab.namespace('a');
-  const b = lab.namespace('b');
-  lab.veth(a, b, { a: ['192.168.77.1/24'], b: ['192.168.77.2/24'] });
-  lab.kernelVxlan(b, { vni: VNI, local: '192.168.77.2', remote: '192.168.77.1', address: '10.42.0.2/24' });
-  const forwarder = await startForwarder(lab, a, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.77.1', peers: ['192.168.77.2'] });
-  lab.addresses(a, TAP, ['10.42.0.1/24']);
-  return { a, b, forwarder };
-}
-
-if (unusable !== undefined) {
-  warnSkipped('needs root and network namespaces', TESTS, unusable);
-} else {
+if (labReady(test, 'forwarder e2e (robustness)', ['ping', 'sysctl'], TESTS)) {
   test(TESTS[0], async () => {
     const lab = new Lab('fg');
     try {

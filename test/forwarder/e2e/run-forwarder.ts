@@ -3,7 +3,7 @@
 // TAP and the UDP socket are made in the namespace of the process that opens them.
 //
 // Argument: one JSON object (RunnerConfig). Output: one JSON object per line on stdout:
-//   {"event":"ready","tap":…,"mac":…,"pid":…,"localPort":…}       once running
+//   {"event":"ready","tap":…,"mac":…,"pid":…,"localPort":…,"offloadFlags":…}   once running
 //   {"event":"counters","seq":n,…}                                on SIGUSR2 (n counts the requests)
 //   {"event":"closed","exitMs":…,…counters}                       after SIGTERM/SIGINT, then exit 0
 //   {"event":"error","message":…}                                 a port failed; exit 1
@@ -23,6 +23,8 @@ export interface RunnerConfig {
   peers: (string | Endpoint)[];
   allowedSources?: string[];
   batchSize?: number;
+  /** The TAP's offloads (TapDevice's default when absent), so one run can compare on and off. */
+  offloads?: boolean;
 }
 
 /** "a.b.c.d", "a.b.c.d:p", "fd00::1", "[fd00::1]:p" → an endpoint (port 4789 unless given). */
@@ -41,7 +43,7 @@ const print = (object: object) => process.stdout.write(`${JSON.stringify(object)
 const underlay = UdpUnderlay.open({ address: config.local, port: config.port ?? 4789 });
 let tap: TapDevice;
 try {
-  tap = TapDevice.open({ name: config.tap, mtu: config.mtu });
+  tap = TapDevice.open({ name: config.tap, mtu: config.mtu, offloads: config.offloads, log: (message) => process.stderr.write(`${message}\n`) });
 } catch (error) {
   await underlay.close();
   throw error;
@@ -91,4 +93,4 @@ forwarder.on('error', (error: Error) => {
   process.exit(1);
 });
 forwarder.start();
-print({ event: 'ready', tap: tap.name, mac: tap.mac, mtu: tap.mtu, pid: process.pid, localPort: underlay.localPort });
+print({ event: 'ready', tap: tap.name, mac: tap.mac, mtu: tap.mtu, pid: process.pid, localPort: underlay.localPort, offloadFlags: tap.offloadFlags });

@@ -7,46 +7,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { iperf3, Lab, labUnusable, ping, warnSkipped, type IperfResult } from '../../helpers/netns';
+import { iperf3, Lab, labReady, ping, type IperfResult } from '../../helpers/netns';
 import { run } from '../../interop/tools';
 import { removeTemporaryDirs, temporaryDir } from '../../helpers/temporary';
-import { ForwarderProcess, totalDrops, type Snapshot } from '../e2e/forwarder-process';
-import type { RunnerConfig } from '../e2e/forwarder-process';
+import { totalDrops, type Snapshot } from '../e2e/forwarder-process';
+import { expectPing, forwarderAndKernel, IPV4, twoForwarders, UNDERLAYS } from '../e2e/topology';
 
-const VNI = 42;
-const TAP = 'vxtap0';
-const KERNEL_MAC = '02:42:0a:2a:00:02';
-const RUNNER = 'test/forwarder/offload/run-forwarder.ts';
 const TRANSFER = 'test/forwarder/offload/tcp-transfer.ts';
 /** The bounded transfer (a 1 GiB one is measured by hand: VXLAN_OFFLOAD_TRANSFER_MIB=1024). */
 const TRANSFER_BYTES = Number(process.env.VXLAN_OFFLOAD_TRANSFER_MIB ?? 64) * 1024 * 1024;
-const UNDERLAYS = [
-  { family: 4, a: '192.168.78.1', b: '192.168.78.2', prefix: 24, mtu: 1450 },
-  { family: 6, a: 'fd78::1', b: 'fd78::2', prefix: 64, mtu: 1430 },
-] as const;
-type UnderlayPlan = (typeof UNDERLAYS)[number];
-
-async function startForwarder(lab: Lab, ns: string, config: RunnerConfig & { offloads: boolean }): Promise<ForwarderProcess> {
-  const proc = lab.spawnNode(ns, RUNNER, [JSON.stringify(config)], { label: `forwarder ${config.tap} in ${ns} (offloads ${config.offloads})` });
-  const forwarder = new ForwarderProcess(proc, ns);
-  await forwarder.waitReady();
-  return forwarder;
-}
-
-async function forwarderAndKernel(lab: Lab, underlay: UnderlayPlan, offloads: boolean) {
-  const a = lab.namespace('a');
-  const b = lab.namespace('b');
-  lab.veth(a, b, { a: [`${underlay.a}/${underlay.prefix}`], b: [`${underlay.b}/${underlay.prefix}`] });
-  lab.kernelVxlan(b, { vni: VNI, local: underlay.b, remote: underlay.a, mac: KERNEL_MAC, address: '10.42.0.2/24', mtu: underlay.mtu });
-  const forwarder = await startForwarder(lab, a, { tap: TAP, mtu: underlay.mtu, vni: VNI, local: underlay.a, peers: [underlay.b], offloads });
-  lab.addresses(a, TAP, ['10.42.0.1/24']);
-  return { a, b, forwarder };
-}
-
-function checkPing(lab: Lab, ns: string, address: string, what: string): void {
-  const result = ping(lab, ns, address);
-  assert.ok(result.transmitted > 0 && result.received === result.transmitted, `${what}: every echo answered\n${result.output}`);
-}
 
 /** A TCP transfer of TRANSFER_BYTES from `from` to `to` (server in `serverNs`); the two sha256 must agree. */
 async function transfer(lab: Lab, serverNs: string, serverAddress: string, clientNs: string, serverSends: boolean, what: string): Promise<void> {
@@ -91,26 +60,15 @@ const TESTS = [
   'offloads on and off in one run, forwarder ↔ kernel vxlan (IPv4): iperf3 both ways, printed',
 ];
 
-let unusable: string | undefined;
-try {
-  unusable = labUnusable('TAP offloads e2e', ['ping', 'iperf3', 'tcpdump', 'tshark']);
-} catch (error) {
-  test('TAP offloads e2e: tools', () => {
-    throw error;
-  });
-}
-
-if (unusable !== undefined) {
-  warnSkipped('needs root and network namespaces', TESTS, unusable);
-} else {
+if (labReady(test, 'TAP offloads e2e', ['ping', 'iperf3', 'tcpdump', 'tshark'], TESTS)) {
   UNDERLAYS.forEach((underlay, index) => {
     test(TESTS[index], async () => {
       const lab = new Lab('of');
       try {
-        const { a, b, forwarder } = await forwarderAndKernel(lab, underlay, true);
-        assert.ok(((forwarder.ready as unknown as { offloadFlags: number }).offloadFlags & 0x07) === 0x07, 'CSUM, TSO4 and TSO6 taken');
-        checkPing(lab, a, '10.42.0.2', 'forwarder → kernel ping');
-        checkPing(lab, b, '10.42.0.1', 'kernel → forwarder ping');
+        const { a, b, forwarder } = await forwarderAndKernel(lab, underlay, { offloads: true });
+        assert.ok(((forwarder.ready.offloadFlags ?? 0) & 0x07) === 0x07, 'CSUM, TSO4 and TSO6 taken');
+        expectPing(ping(lab, a, '10.42.0.2'), 'forwarder → kernel ping');
+        expectPing(ping(lab, b, '10.42.0.1'), 'kernel → forwarder ping');
         const out = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a });
         const back = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, reverse: true });
         console.log(`  IPv${underlay.family} iperf3 forwarder → kernel ${gbps(out)}, kernel → forwarder ${gbps(back)}`);
@@ -127,15 +85,9 @@ if (unusable !== undefined) {
   test(TESTS[2], async () => {
     const lab = new Lab('off');
     try {
-      const a = lab.namespace('a');
-      const b = lab.namespace('b');
-      lab.veth(a, b, { a: ['192.168.78.1/24'], b: ['192.168.78.2/24'] });
-      const fa = await startForwarder(lab, a, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.78.1', peers: ['192.168.78.2'], offloads: true });
-      const fb = await startForwarder(lab, b, { tap: TAP, mtu: 1450, vni: VNI, local: '192.168.78.2', peers: ['192.168.78.1'], offloads: true });
-      lab.addresses(a, TAP, ['10.42.0.1/24']);
-      lab.addresses(b, TAP, ['10.42.0.2/24']);
-      checkPing(lab, a, '10.42.0.2', 'A → B ping');
-      checkPing(lab, b, '10.42.0.1', 'B → A ping');
+      const { a, b, fa, fb } = await twoForwarders(lab, IPV4, { offloads: true });
+      expectPing(ping(lab, a, '10.42.0.2'), 'A → B ping');
+      expectPing(ping(lab, b, '10.42.0.1'), 'B → A ping');
       const out = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a });
       const back = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, reverse: true });
       console.log(`  iperf3 forwarder A → forwarder B ${gbps(out)}, B → A ${gbps(back)}`);
@@ -152,11 +104,11 @@ if (unusable !== undefined) {
   test(TESTS[3], async () => {
     const lab = new Lab('ots');
     try {
-      const { a, b, forwarder } = await forwarderAndKernel(lab, UNDERLAYS[0], true);
-      checkPing(lab, a, '10.42.0.2', 'forwarder → kernel ping');
+      const { a, b, forwarder } = await forwarderAndKernel(lab, IPV4, { offloads: true });
+      expectPing(ping(lab, a, '10.42.0.2'), 'forwarder → kernel ping');
       const file = join(temporaryDir('vxlan-offload-'), 'underlay.pcap');
       // What the forwarder sends (from A's address), as B's veth receives it: 3000 datagrams.
-      const capture = lab.spawn(b, 'tcpdump', ['-i', 'veth0', '-n', '-s', '0', '-U', '-c', '3000', '-w', file, 'udp and src host 192.168.78.1'], { label: 'tcpdump' });
+      const capture = lab.spawn(b, 'tcpdump', ['-i', 'veth0', '-n', '-s', '0', '-U', '-c', '3000', '-w', file, `udp and src host ${IPV4.a}`], { label: 'tcpdump' });
       await capture.waitFor('tcpdump listening', () => capture.stderr.includes('listening on'), 5000);
       await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, seconds: 1 });
       await capture.wait(10_000);
@@ -176,7 +128,7 @@ if (unusable !== undefined) {
       const good = rows.filter((row) => row[1].length === 2 && row[1].every((v) => v === '1') && row[3][0] === '1').length;
       const bad = count('ip.checksum.status==0 || udp.checksum.status==0 || tcp.checksum.status==0');
       const malformed = count('_ws.malformed || _ws.expert.severity>=error');
-      const oversize = rows.filter((row) => Number(row[0][1]) > 1450).length;
+      const oversize = rows.filter((row) => Number(row[0][1]) > IPV4.mtu).length;
       console.log(`  capture: ${all} VXLAN datagrams, ${data} with TCP data, ${good} with outer and inner IPv4 and inner TCP checksums verified good, ${bad} bad, ${malformed} malformed, ${oversize} inner packets over the MTU`);
       if (malformed > 0) {
         console.log(run('tshark', ['-r', file, ...PREFERENCES, '-Y', '_ws.malformed || _ws.expert.severity>=error', '-T', 'fields',
@@ -198,8 +150,8 @@ if (unusable !== undefined) {
     for (const offloads of [false, true]) {
       const lab = new Lab(offloads ? 'on' : 'of0');
       try {
-        const { a, b } = await forwarderAndKernel(lab, UNDERLAYS[0], offloads);
-        checkPing(lab, a, '10.42.0.2', 'ping');
+        const { a, b } = await forwarderAndKernel(lab, IPV4, { offloads });
+        expectPing(ping(lab, a, '10.42.0.2'), 'ping');
         const out = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, seconds: 3 });
         const back = await iperf3(lab, { serverNs: b, serverAddress: '10.42.0.2', clientNs: a, seconds: 3, reverse: true });
         results.push(`offloads ${offloads ? 'on ' : 'off'}: forwarder → kernel ${gbps(out)}, kernel → forwarder ${gbps(back)}`);
