@@ -118,6 +118,40 @@ for (const backend of BACKENDS) {
     assert.throws(() => decapsulate(frame), (e: unknown) => e instanceof DecodeError && e.code === 'BAD_UDP_CHECKSUM');
   });
 
+  test('an options object that sets nothing means the defaults (strict, checksums verified, ports 4789 and 8472); one set field is still checked', () => {
+    const tunnel = ipv4Tunnel();
+    const good = encapsulate(innerFrame(60), tunnel);
+    const corrupted = good.slice();
+    corrupted[corrupted.length - 1] ^= 1;
+    // A reserved VXLAN byte (byte 7) set, with the UDP checksum zeroed (allowed over IPv4) so only strictness can refuse it.
+    const reserved = good.slice();
+    reserved[50 - 1] = 1;
+    reserved[40] = 0;
+    reserved[41] = 0;
+    const otherPort = encapsulate(innerFrame(60), ipv4Tunnel({ destination: { ...tunnel.destination, port: 9999 } }));
+    const kernels = createKernels(backend);
+    const batch = new PacketBatch({ capacity: 1, kernels });
+    const nothingSet = [{}, { strict: undefined, verifyChecksums: undefined, vni: undefined, ports: undefined, allowZeroUdpChecksumIpv6: undefined, gbp: undefined }];
+    for (const options of nothingSet) {
+      const viaSlot = (frame: Uint8Array) => {
+        batch.writeFrame(0, frame);
+        return decapsulateSlot(batch, 0, options);
+      };
+      for (const decode of [(frame: Uint8Array) => decapsulate(frame, options), viaSlot]) {
+        assert.is(decode(good).vxlan.vni, tunnel.vni);
+        for (const [frame, code] of [[corrupted, 'BAD_UDP_CHECKSUM'], [reserved, 'VXLAN_RESERVED_BITS'], [otherPort, 'NOT_VXLAN_PORT']] as const) {
+          assert.throws(() => decode(frame), (e: unknown) => e instanceof DecodeError && e.code === code, `${JSON.stringify(options)}: ${code}`);
+        }
+      }
+    }
+    assert.is(decapsulate(reserved, { strict: false }).vxlan.vni, tunnel.vni, 'strict: false is read');
+    assert.is(decapsulate(corrupted, { verifyChecksums: false }).vxlan.vni, tunnel.vni, 'verifyChecksums: false is read');
+    assert.is(decapsulate(otherPort, { ports: [9999] }).vxlan.vni, tunnel.vni, 'ports is read');
+    assert.throws(() => decapsulate(good, { vni: 1 }), (e: unknown) => e instanceof DecodeError && e.code === 'VNI_MISMATCH');
+    assert.throws(() => decapsulate(good, { strict: 'false' as unknown as boolean }), (e: Error) => e instanceof TypeError && e.message.includes('strict'));
+    assert.throws(() => decapsulate(good, null as unknown as undefined), (e: Error) => e instanceof TypeError && e.message.includes('options'));
+  });
+
   test('encapsulateInto writes encapsulate\'s frame at the offset, leaves the rest, returns its length', () => {
     for (const tunnel of PEERS) {
       const inner = innerFrame(200);
