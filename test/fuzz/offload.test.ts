@@ -68,7 +68,7 @@ const specArbitrary: fc.Arbitrary<SegmentSpec & { gsoSize: number }> = fc.record
   seed: fc.integer({ min: 0, max: 250 }),
   sequence: fc.nat({ max: 2 ** 32 - 1 }),
   flags: fc.constantFrom(0x10, 0x18, 0x19, 0x90, 0x98, 0x11, 0x12, 0x50),
-  options: fc.constantFrom([], [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], [2, 4, 5, 0xb4]),
+  options: fc.constantFrom<number[]>([], [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], [2, 4, 5, 0xb4]),
   identification: fc.nat({ max: 0xffff }),
   vlan: fc.option(fc.integer({ min: 1, max: 4094 }), { nil: undefined }),
   gsoSize: fc.oneof(fc.integer({ min: 1, max: 1500 }), fc.constantFrom(1448, 1388, 1428, 536)),

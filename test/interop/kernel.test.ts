@@ -257,7 +257,7 @@ if (unusable) {
         assert.instance(decoded[0], DecodeError);
         assert.is((decoded[0] as DecodeError).code, 'BAD_UDP_CHECKSUM');
         assert.equal(hex(captured[1]), hex(good), 'our frame arrived as sent');
-        const replies = decoded.filter((frame): frame is VxlanFrame => !(frame instanceof DecodeError) && frame.ip.source === underlayIp(underlay, 2));
+        const replies = decoded.filter((frame): frame is Exclude<typeof frame, DecodeError> => !(frame instanceof DecodeError) && frame.ip.source === underlayIp(underlay, 2));
         const answered = replies.map(({ inner }) => ({ type: inner[34], identifier: (inner[38] << 8) | inner[39], sequence: (inner[40] << 8) | inner[41] }));
         assert.equal(answered, [{ type: 0, identifier: 0x4242, sequence: 1 }],
           'B\'s kernel accepted our frame and answered it, and dropped the one with the bad UDP checksum');
