@@ -40,7 +40,7 @@ import {
 import { formatMac } from '../../wire/address';
 import type { Device, PortEvents } from '../contracts';
 import * as C from '../io/libc';
-import { ReaderWorker } from '../io/reader-worker';
+import { ReaderPort } from '../io/reader-port';
 import { CTRL_DROPPED, Ring } from '../io/ring';
 
 export interface TapDeviceOptions {
@@ -162,9 +162,8 @@ export class TapDevice implements Device {
   readonly fd: number;
 
   private readonly ring: Ring;
-  private events: PortEvents | undefined;
-  private reader: ReaderWorker | undefined;
-  private closing: Promise<void> | undefined;
+  /** The fd, the ring and the reader worker's life cycle. */
+  private readonly port: ReaderPort<PortEvents>;
   /** Per kernels object (a forwarder has one): the areas reserved in its memory. */
   private readonly scratches = new WeakMap<Kernels, Scratch>();
   /** Segments of the ring's first super-frame already delivered (it is finished in the next receive). */
@@ -189,6 +188,7 @@ export class TapDevice implements Device {
     // With offloads, frames up to 64 KB (super-frames) arrive whatever the MTU.
     const largest = offloads ? Math.max(MAX_SUPER_FRAME, this.maxFrameLength) : this.maxFrameLength;
     this.ring = new Ring(ringCells, this.vnetHeaderLength + largest + 1);
+    this.port = new ReaderPort(fd, this.ring, `TapDevice ${name}`);
   }
 
   /**
@@ -271,10 +271,7 @@ export class TapDevice implements Device {
   }
 
   start(events: PortEvents): void {
-    if (this.events !== undefined) throw new Error('TapDevice.start called twice');
-    if (this.closing !== undefined) throw new Error(`TapDevice ${this.name} is closed`);
-    this.events = events;
-    this.reader = new ReaderWorker(this.ring, this.fd, 'frames', `tap ${this.name}`, events);
+    this.port.start(events, 'frames', `tap ${this.name}`);
   }
 
   /** Frames the reader dropped because they did not fit its buffer (the TAP said EFAULT). */
@@ -304,9 +301,8 @@ export class TapDevice implements Device {
       batch.setInner(slot, length, 0);
       count++;
     }
-    ring.release(consumed);
     this.counters.received += count;
-    if (ring.available() > 0 || ring.idle()) this.events?.wake();
+    this.port.release(consumed);
     return count;
   }
 
@@ -411,14 +407,13 @@ export class TapDevice implements Device {
       counters.superFramesIn++;
       consumed++;
     }
-    ring.release(consumed);
     counters.received += count;
-    if (ring.available() > 0 || ring.idle()) this.events?.wake();
+    this.port.release(consumed);
     return count;
   }
 
   transmit(batch: PacketBatch, slots: Int32Array, count: number): number {
-    if (this.closing !== undefined) {
+    if (this.port.closed) {
       this.counters.writeErrors += count;
       return 0;
     }
@@ -511,16 +506,8 @@ export class TapDevice implements Device {
 
   /** Stop the reader, close the fd: a TAP this process created disappears with it. Idempotent. */
   close(): Promise<void> {
-    if (this.closing === undefined) {
-      this.closing = (async () => {
-        try {
-          if (this.reader !== undefined) await this.reader.stop();
-        } finally {
-          this.counters.oversize += this.readerDropped;
-          C.libc().close(this.fd);
-        }
-      })();
-    }
-    return this.closing;
+    return this.port.close(() => {
+      this.counters.oversize += this.readerDropped;
+    });
   }
 }

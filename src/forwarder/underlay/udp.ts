@@ -40,7 +40,8 @@ import {
   type Endpoint, type Underlay, type UnderlayCounters, type UnderlayEvents,
 } from '../contracts';
 import * as C from '../io/libc';
-import { GRO_SEGMENT_WORD, ReaderWorker } from '../io/reader-worker';
+import { GRO_SEGMENT_WORD } from '../io/reader-worker';
+import { ReaderPort } from '../io/reader-port';
 import { CTRL_ERRORS, Ring } from '../io/ring';
 
 export interface UdpUnderlayOptions {
@@ -126,9 +127,8 @@ export class UdpUnderlay implements Underlay {
   private readonly ring: Ring;
   private readonly sockaddrLength: number;
   private readonly seed = (Math.random() * 0x7fffffff) | 0;
-  private events: UnderlayEvents | undefined;
-  private reader: ReaderWorker | undefined;
-  private closing: Promise<void> | undefined;
+  /** The fd, the ring and the reader worker's life cycle. */
+  private readonly port: ReaderPort<UnderlayEvents>;
 
   // The send arena, in memory that never moves: SEND_CAPACITY mmsghdrs, as many iovecs, as many
   // UDP_SEGMENT control messages (one per mmsghdr, its msg_control, given a length only when used).
@@ -164,6 +164,7 @@ export class UdpUnderlay implements Underlay {
     this.onNotice = offload.onNotice;
     this.sockaddrLength = family === 4 ? C.SOCKADDR_IN_SIZE : C.SOCKADDR_IN6_SIZE;
     this.ring = new Ring(ringCells, cellSize);
+    this.port = new ReaderPort(fd, this.ring, `UdpUnderlay ${localAddress}:${localPort}`);
     const arena = new SharedArrayBuffer(SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE + C.CMSG_SPACE_INT));
     this.arenaWords = new Uint32Array(arena);
     this.arenaAddress = C.addressOf(new Uint8Array(arena));
@@ -249,10 +250,7 @@ export class UdpUnderlay implements Underlay {
   }
 
   start(events: UnderlayEvents): void {
-    if (this.events !== undefined) throw new Error('UdpUnderlay.start called twice');
-    if (this.closing !== undefined) throw new Error('UdpUnderlay is closed');
-    this.events = events;
-    this.reader = new ReaderWorker(this.ring, this.fd, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, events, { gro: this.gro });
+    this.port.start(events, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, { gro: this.gro });
   }
 
   setEndpoint(id: number, endpoint: Endpoint | undefined): void {
@@ -360,10 +358,8 @@ export class UdpUnderlay implements Underlay {
       sources[slot] = id;
       count++;
     }
-    ring.release(consumed);
     this.counters.received += count;
-    // More waiting than asked for: wake again. Drained: ask the worker for a message next time.
-    if (ring.available() > 0 || ring.idle()) this.events?.wake();
+    this.port.release(consumed);
     return count;
   }
 
@@ -402,7 +398,8 @@ export class UdpUnderlay implements Underlay {
     const b = this.ring.sourceBytes;
     const address = this.family === 4 ? formatIpv4(b, o + 4) : formatIpv6(b, o + 8);
     const endpoint: Endpoint = { address, port };
-    const id = this.events === undefined ? -1 : this.events.admit(endpoint);
+    const events = this.port.events;
+    const id = events === undefined ? -1 : events.admit(endpoint);
     if (Number.isInteger(id) && id >= 0) {
       // Only the source is remembered: the endpoint's destination (set by the forwarder through
       // setEndpoint) keeps its own port, whatever port this datagram came from.
@@ -415,7 +412,7 @@ export class UdpUnderlay implements Underlay {
   }
 
   transmit(batch: PacketBatch, slots: Int32Array, destinations: Int32Array, count: number): number {
-    if (this.closing !== undefined) {
+    if (this.port.closed) {
       this.counters.sendErrors += count;
       return 0;
     }
@@ -577,15 +574,6 @@ export class UdpUnderlay implements Underlay {
   }
 
   close(): Promise<void> {
-    if (this.closing === undefined) {
-      this.closing = (async () => {
-        try {
-          if (this.reader !== undefined) await this.reader.stop();
-        } finally {
-          C.libc().close(this.fd);
-        }
-      })();
-    }
-    return this.closing;
+    return this.port.close();
   }
 }
