@@ -14,18 +14,18 @@
 //   (a VXLAN datagram over IPv4 may carry no UDP checksum) must not be hidden inside one. A
 //   segment that fails ends the run before it; alone it is written as it is and the stack drops it.
 
-import { loadBe16, storeBe16, onesComplementSum, internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from './checksum';
+import { loadBe16, storeBe16, onesComplementSum, internetChecksum } from './checksum';
 import { META_FRAME_OFFSET, META_LEN, BATCH_INVALID, fitsInMemory } from './batch';
 import { RESULT_INNER, RESULT_INNER_LEN } from './decap';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from './layout/ethernet';
 import {
-  IPV4_TOTAL_LENGTH, IPV4_IDENTIFICATION, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE, IPV4_DESTINATION,
+  IPV4_TOTAL_LENGTH, IPV4_IDENTIFICATION, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_CHECKSUM,
   IPV4_MIN_HEADER_LEN, IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_TCP,
 } from './layout/ipv4';
-import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_DESTINATION, IPV6_HEADER_LEN } from './layout/ipv6';
-import { TCP_CHECKSUM, TCP_MIN_HEADER_LEN } from './inner';
+import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_HEADER_LEN } from './layout/ipv6';
+import { TCP_CHECKSUM, TCP_MIN_HEADER_LEN, findL3, pseudoHeaderSumAt, setIpLength } from './inner';
 import {
-  findL3, VNET_HDR_LEN, VNET_FLAGS, VNET_GSO_TYPE, VNET_HDR_LEN_FIELD, VNET_GSO_SIZE, VNET_CSUM_START, VNET_CSUM_OFFSET,
+  VNET_HDR_LEN, VNET_FLAGS, VNET_GSO_TYPE, VNET_HDR_LEN_FIELD, VNET_GSO_SIZE, VNET_CSUM_START, VNET_CSUM_OFFSET,
   VNET_F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, TCP_SEQUENCE, TCP_DATA_OFFSET, TCP_FLAGS, TCP_FLAG_ACK, TCP_FLAG_PSH,
 } from './tso';
 
@@ -64,7 +64,6 @@ function parseSegment(slots: usize, slotStride: i32, meta: usize, index: i32): b
   const available = <usize>len - l3;
   let l4: usize;
   let ipEnd: usize;
-  // findL3 left the EtherType in its module state; read it through the bytes before l3 instead.
   const etherType = loadBe16(frame + l3 - 2);
   if (etherType == ETHERTYPE_IPV4) {
     if (available < IPV4_MIN_HEADER_LEN) return false;
@@ -110,13 +109,8 @@ function sameBytes(a: usize, b: usize, from: usize, to: usize): bool {
 /** The IPv4 header checksum (if any) and the TCP checksum of the segment at `frame` are valid. */
 function verifySegment(frame: usize, l3: usize, l4: usize, end: usize, ipVersion: i32): bool {
   const l4Len = <u32>(end - l4);
-  let pseudo: u32;
-  if (ipVersion == 4) {
-    if (internetChecksum(frame + l3, l4 - l3) != 0) return false;
-    pseudo = ipv4PseudoHeaderSum(frame + l3 + IPV4_SOURCE, frame + l3 + IPV4_DESTINATION, IPPROTO_TCP, l4Len);
-  } else {
-    pseudo = ipv6PseudoHeaderSum(frame + l3 + IPV6_SOURCE, frame + l3 + IPV6_DESTINATION, IPPROTO_TCP, l4Len);
-  }
+  if (ipVersion == 4 && internetChecksum(frame + l3, l4 - l3) != 0) return false;
+  const pseudo = pseudoHeaderSumAt(frame + l3, ipVersion, IPPROTO_TCP, l4Len);
   return onesComplementSum(frame + l4, <usize>l4Len, pseudo) == 0xffff;
 }
 
@@ -201,17 +195,7 @@ export function groMerge(
     at += <usize>segPayloadLen;
   }
   const frameLen = <u32>(at - frame);
-  const l4Len = frameLen - <u32>l4;
-  let pseudo: u32;
-  if (ipVersion == 4) {
-    storeBe16(frame + l3 + IPV4_TOTAL_LENGTH, frameLen - <u32>l3);
-    store<u16>(frame + l3 + IPV4_CHECKSUM, 0);
-    storeBe16(frame + l3 + IPV4_CHECKSUM, internetChecksum(frame + l3, l4 - l3));
-    pseudo = ipv4PseudoHeaderSum(frame + l3 + IPV4_SOURCE, frame + l3 + IPV4_DESTINATION, IPPROTO_TCP, l4Len);
-  } else {
-    storeBe16(frame + l3 + IPV6_PAYLOAD_LENGTH, l4Len);
-    pseudo = ipv6PseudoHeaderSum(frame + l3 + IPV6_SOURCE, frame + l3 + IPV6_DESTINATION, IPPROTO_TCP, l4Len);
-  }
+  const pseudo = setIpLength(frame, l3, l4, frameLen, ipVersion, IPPROTO_TCP);
   store<u8>(frame + l4 + TCP_FLAGS, <u8>(TCP_FLAG_ACK | (lastFlags & TCP_FLAG_PSH)));
   // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not complemented.
   storeBe16(frame + l4 + TCP_CHECKSUM, pseudo);

@@ -9,10 +9,10 @@
 // the headers alone (Linux's local checksum offload, lco_csum): a valid segment sums, with its
 // pseudo-header, to -0, so the segment's own sum is the complement of the pseudo-header sum.
 
-import { onesComplementSum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16, storeBe16 } from './checksum';
+import { onesComplementSum, internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, loadBe16, storeBe16 } from './checksum';
 import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
 import {
-  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_DESTINATION, IPV4_MIN_HEADER_LEN,
+  IPV4_TOTAL_LENGTH, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE, IPV4_DESTINATION, IPV4_MIN_HEADER_LEN,
   IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_TCP, IPPROTO_UDP,
 } from './layout/ipv4';
 import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_DESTINATION, IPV6_HEADER_LEN } from './layout/ipv6';
@@ -37,12 +37,13 @@ let segmentEnd: usize = 0;
 let segmentPseudoSum: u32 = 0;
 
 /**
- * Find the TCP or UDP segment of the Ethernet frame at [frame, frame+len). Returns its protocol
- * (6 or 17) and sets segmentStart/segmentEnd/segmentPseudoSum, or returns 0 when the frame holds
- * no such segment this code can checksum: not IP, an IP fragment, IPv6 extension headers, a length
- * field larger than the bytes, or a UDP length that disagrees with the IP length.
+ * Where the L3 header of the Ethernet frame at [frame, frame+len) starts, after up to
+ * MAX_VLAN_TAGS tags; 0 when the frame is too short. Its EtherType is the 16 bits before it
+ * (loadBe16(frame + l3 - 2)). Shared by every parser of inner frames (locateInnerL4, tsoSplit,
+ * groMerge); inlined, so each keeps the straight-line code it had.
  */
-export function locateInnerL4(frame: usize, len: usize): u32 {
+// @ts-ignore: decorator
+@inline export function findL3(frame: usize, len: usize): usize {
   if (len < ETH_HEADER_LEN) return 0;
   let typeOffset = ETH_TYPE;
   let etherType = loadBe16(frame + typeOffset);
@@ -51,8 +52,57 @@ export function locateInnerL4(frame: usize, len: usize): u32 {
     typeOffset += VLAN_TAG_LEN;
     etherType = loadBe16(frame + typeOffset);
   }
-  const l3 = typeOffset + 2;
-  if (l3 > len) return 0;
+  return typeOffset + 2;
+}
+
+/** The folded pseudo-header sum of an L4 segment of `l4Len` bytes behind the IPv4 or IPv6 header at `ip`. */
+// @ts-ignore: decorator
+@inline export function pseudoHeaderSumAt(ip: usize, ipVersion: i32, protocol: u32, l4Len: u32): u32 {
+  return ipVersion == 4
+    ? ipv4PseudoHeaderSum(ip + IPV4_SOURCE, ip + IPV4_DESTINATION, protocol, l4Len)
+    : ipv6PseudoHeaderSum(ip + IPV6_SOURCE, ip + IPV6_DESTINATION, protocol, l4Len);
+}
+
+/**
+ * A segment built from another (tsoSplit's pieces, groMerge's merge) gets its IP length from
+ * its size: the IPv4 total length and a fresh header checksum (the header is [ip, l4)), or the
+ * IPv6 payload length. `frameLen` counts from the frame's start; `ip` and `l4` are offsets from it.
+ * Returns the pseudo-header sum of the `protocol` segment at l4, for its L4 checksum.
+ */
+// @ts-ignore: decorator
+@inline export function setIpLength(frame: usize, ip: usize, l4: usize, frameLen: u32, ipVersion: i32, protocol: u32): u32 {
+  const l4Len = frameLen - <u32>l4;
+  if (ipVersion == 4) {
+    storeBe16(frame + ip + IPV4_TOTAL_LENGTH, frameLen - <u32>ip);
+    store<u16>(frame + ip + IPV4_CHECKSUM, 0);
+    storeBe16(frame + ip + IPV4_CHECKSUM, internetChecksum(frame + ip, l4 - ip));
+  } else {
+    storeBe16(frame + ip + IPV6_PAYLOAD_LENGTH, l4Len);
+  }
+  return pseudoHeaderSumAt(frame + ip, ipVersion, protocol, l4Len);
+}
+
+/**
+ * The checksum to store for a segment whose ones' complement sum (pseudo-header included) is
+ * `sum`: its complement, with a computed zero sent as all ones, since a UDP checksum of zero means
+ * "no checksum" (RFC 768); for TCP the two are the same sum.
+ */
+// @ts-ignore: decorator
+@inline export function l4ChecksumOf(sum: u32): u32 {
+  const checksum = ~sum & 0xffff;
+  return checksum == 0 ? 0xffff : checksum;
+}
+
+/**
+ * Find the TCP or UDP segment of the Ethernet frame at [frame, frame+len). Returns its protocol
+ * (6 or 17) and sets segmentStart/segmentEnd/segmentPseudoSum, or returns 0 when the frame holds
+ * no such segment this code can checksum: not IP, an IP fragment, IPv6 extension headers, a length
+ * field larger than the bytes, or a UDP length that disagrees with the IP length.
+ */
+export function locateInnerL4(frame: usize, len: usize): u32 {
+  const l3 = findL3(frame, len);
+  if (l3 == 0) return 0;
+  const etherType = loadBe16(frame + l3 - 2);
   const available = len - l3;
   let protocol: u32 = 0;
   let start: usize = 0;
@@ -136,9 +186,6 @@ export function verifyInnerChecksum(frame: usize, len: i32): i32 {
 export function completeInnerChecksum(frame: usize, len: i32, csumStart: i32, csumOffset: i32): i32 {
   if (!partialChecksumFits(len, csumStart, csumOffset)) return -1;
   const sum = onesComplementSum(frame + <usize>csumStart, <usize>(len - csumStart), 0);
-  let checksum = ~sum & 0xffff;
-  // UDP sends a computed zero as all ones (RFC 768); for TCP both mean the same sum.
-  if (checksum == 0) checksum = 0xffff;
-  storeBe16(frame + <usize>csumStart + <usize>csumOffset, checksum);
+  storeBe16(frame + <usize>csumStart + <usize>csumOffset, l4ChecksumOf(sum));
   return 0;
 }

@@ -19,17 +19,18 @@
 // hdr_len is not read: Linux fills it with the length of the skb's linear part, which can hold
 // payload as well, so the header length is derived from csum_start and the TCP data offset.
 
-import { loadBe16, storeBe16, onesComplementSum, internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from './checksum';
+import { loadBe16, storeBe16, onesComplementSum } from './checksum';
 import { SLOT_HEADROOM, META_FRAME_OFFSET, META_FRAME_LEN, META_PEER, META_CSUM_START, META_CSUM_OFFSET, META_LEN, BATCH_INVALID, fitsInMemory } from './batch';
 import { RESULT_INNER, RESULT_INNER_LEN } from './decap';
-import { ETH_TYPE, ETH_HEADER_LEN, VLAN_TAG_LEN, MAX_VLAN_TAGS, ETHERTYPE_IPV4, ETHERTYPE_IPV6, isVlanTpid } from './layout/ethernet';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from './layout/ethernet';
 import {
-  IPV4_TOTAL_LENGTH, IPV4_IDENTIFICATION, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_CHECKSUM, IPV4_SOURCE, IPV4_DESTINATION,
-  IPV4_MIN_HEADER_LEN, IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK, IPPROTO_TCP, IPPROTO_UDP,
+  IPV4_IDENTIFICATION, IPV4_FLAGS_FRAGMENT_OFFSET, IPV4_PROTOCOL, IPV4_MIN_HEADER_LEN, IPV4_FLAG_MORE_FRAGMENTS, IPV4_FRAGMENT_OFFSET_MASK,
+  IPPROTO_TCP, IPPROTO_UDP,
 } from './layout/ipv4';
-import { IPV6_PAYLOAD_LENGTH, IPV6_NEXT_HEADER, IPV6_SOURCE, IPV6_DESTINATION, IPV6_HEADER_LEN } from './layout/ipv6';
+import { IPV6_NEXT_HEADER, IPV6_HEADER_LEN } from './layout/ipv6';
 import { UDP_LENGTH, UDP_CHECKSUM, UDP_HEADER_LEN } from './layout/udp';
-import { TCP_CHECKSUM, TCP_MIN_HEADER_LEN } from './inner';
+import { TCP_CHECKSUM, TCP_MIN_HEADER_LEN, findL3, setIpLength, l4ChecksumOf } from './inner';
+
 
 /** struct virtio_net_hdr (no num_buffers): the TAP's default vnet header size. */
 export const VNET_HDR_LEN: i32 = 10;
@@ -83,26 +84,6 @@ export const TSO_OVERSIZE: i32 = -3;
   store<u32>(ptr, bswap<u32>(value));
 }
 
-/** The EtherType findL3 found last (module state: read right after the call). */
-let l3EtherType: u32 = 0;
-
-/**
- * Where the L3 header of the Ethernet frame at [frame, frame+len) starts (after up to
- * MAX_VLAN_TAGS tags), with its EtherType in `l3EtherType`; 0 when the frame is too short.
- */
-export function findL3(frame: usize, len: usize): usize {
-  if (len < ETH_HEADER_LEN) return 0;
-  let typeOffset = ETH_TYPE;
-  let etherType = loadBe16(frame + typeOffset);
-  for (let tags = 0; tags < MAX_VLAN_TAGS && isVlanTpid(etherType); tags++) {
-    if (typeOffset + VLAN_TAG_LEN + 2 > len) return 0;
-    typeOffset += VLAN_TAG_LEN;
-    etherType = loadBe16(frame + typeOffset);
-  }
-  l3EtherType = etherType;
-  return typeOffset + 2;
-}
-
 /**
  * Split the super-frame at [src, src+len) (the frame after the vnet header) into segments of
  * `gsoSize` payload bytes, from segment `firstSegment` on, into the payload areas of slots
@@ -123,9 +104,10 @@ export function tsoSplit(
   const l3 = findL3(src, <usize>len);
   if (l3 == 0) return TSO_MALFORMED;
   const type = gsoType & ~GSO_ECN;
+  const etherType = loadBe16(src + l3 - 2);
   let ipVersion = 0;
-  if (l3EtherType == ETHERTYPE_IPV4) ipVersion = 4;
-  else if (l3EtherType == ETHERTYPE_IPV6) ipVersion = 6;
+  if (etherType == ETHERTYPE_IPV4) ipVersion = 4;
+  else if (etherType == ETHERTYPE_IPV6) ipVersion = 6;
   else return TSO_MALFORMED;
   let protocol: u32;
   if (type == GSO_TCPV4 && ipVersion == 4) protocol = IPPROTO_TCP;
@@ -167,7 +149,6 @@ export function tsoSplit(
   const firstId = ipVersion == 4 ? loadBe16(src + l3 + IPV4_IDENTIFICATION) : 0;
   const firstSequence = protocol == IPPROTO_TCP ? loadBe32(src + l4 + TCP_SEQUENCE) : 0;
   const flags = protocol == IPPROTO_TCP ? <u32>load<u8>(src + l4 + TCP_FLAGS) : 0;
-  const ipHeaderLen = l4 - l3;
   let written = 0;
   let segment = firstSegment;
   for (; segment < segments && written < maxSlots; segment++, written++) {
@@ -180,17 +161,8 @@ export function tsoSplit(
     memory.copy(dst, src, headerLen);
     memory.copy(dst + headerLen, src + <usize>offset, <usize>chunk);
     const l4Len = <u32>(segmentLen - <i32>l4);
-    let pseudo: u32;
-    if (ipVersion == 4) {
-      storeBe16(dst + l3 + IPV4_TOTAL_LENGTH, <u32>segmentLen - <u32>l3);
-      storeBe16(dst + l3 + IPV4_IDENTIFICATION, (firstId + <u32>segment) & 0xffff);
-      store<u16>(dst + l3 + IPV4_CHECKSUM, 0);
-      storeBe16(dst + l3 + IPV4_CHECKSUM, internetChecksum(dst + l3, ipHeaderLen));
-      pseudo = ipv4PseudoHeaderSum(dst + l3 + IPV4_SOURCE, dst + l3 + IPV4_DESTINATION, protocol, l4Len);
-    } else {
-      storeBe16(dst + l3 + IPV6_PAYLOAD_LENGTH, l4Len);
-      pseudo = ipv6PseudoHeaderSum(dst + l3 + IPV6_SOURCE, dst + l3 + IPV6_DESTINATION, protocol, l4Len);
-    }
+    if (ipVersion == 4) storeBe16(dst + l3 + IPV4_IDENTIFICATION, (firstId + <u32>segment) & 0xffff);
+    const pseudo = setIpLength(dst, l3, l4, <u32>segmentLen, ipVersion, protocol);
     if (protocol == IPPROTO_TCP) {
       storeBe32(dst + l4 + TCP_SEQUENCE, firstSequence + <u32>segment * <u32>gsoSize);
       let segmentFlags = flags;
@@ -202,10 +174,7 @@ export function tsoSplit(
     } else {
       storeBe16(dst + l4 + UDP_LENGTH, l4Len);
       store<u16>(dst + l4 + UDP_CHECKSUM, 0);
-      let checksum = ~onesComplementSum(dst + l4, <usize>l4Len, pseudo) & 0xffff;
-      // A computed zero goes out as all ones: zero means "no checksum" (RFC 768).
-      if (checksum == 0) checksum = 0xffff;
-      storeBe16(dst + l4 + UDP_CHECKSUM, checksum);
+      storeBe16(dst + l4 + UDP_CHECKSUM, l4ChecksumOf(onesComplementSum(dst + l4, <usize>l4Len, pseudo)));
     }
     const record = meta + slotIndex * META_LEN;
     store<i32>(record + META_FRAME_OFFSET, SLOT_HEADROOM);

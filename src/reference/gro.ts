@@ -8,9 +8,10 @@ import {
   META_LEN, RESULT_INNER, RESULT_INNER_LEN, VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE,
   VNET_GSO_TYPE, VNET_HDR_LEN, VNET_HDR_LEN_FIELD,
 } from '../wasm/abi';
-import { internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
+import { internetChecksum, onesComplementSum } from './checksum';
 import { readU16, writeU16 } from '../wire/fields';
-import { findL3, readU32, TCP_CHECKSUM, TCP_DATA_OFFSET, TCP_FLAG_ACK, TCP_FLAG_PSH, TCP_FLAGS, TCP_SEQUENCE } from './tso';
+import { findL3, pseudoHeaderSumAt, setIpLength, TCP_CHECKSUM } from './inner';
+import { readU32, TCP_DATA_OFFSET, TCP_FLAG_ACK, TCP_FLAG_PSH, TCP_FLAGS, TCP_SEQUENCE } from './tso';
 
 interface Segment {
   frame: number;
@@ -77,13 +78,8 @@ function sameBytes(bytes: Uint8Array, a: number, b: number, from: number, to: nu
 
 function verifySegment(bytes: Uint8Array, s: Segment): boolean {
   const l4Len = s.headerLen + s.payloadLen - s.l4;
-  let pseudo: number;
-  if (s.ipVersion === 4) {
-    if (internetChecksum(bytes, s.frame + s.l3, s.l4 - s.l3) !== 0) return false;
-    pseudo = ipv4PseudoHeaderSum(bytes, s.frame + s.l3 + 12, s.frame + s.l3 + 16, 6, l4Len);
-  } else {
-    pseudo = ipv6PseudoHeaderSum(bytes, s.frame + s.l3 + 8, s.frame + s.l3 + 24, 6, l4Len);
-  }
+  if (s.ipVersion === 4 && internetChecksum(bytes, s.frame + s.l3, s.l4 - s.l3) !== 0) return false;
+  const pseudo = pseudoHeaderSumAt(bytes, s.frame + s.l3, s.ipVersion, 6, l4Len);
   return onesComplementSum(bytes, s.frame + s.l4, l4Len, pseudo) === 0xffff;
 }
 
@@ -144,17 +140,7 @@ export function groMerge(
     at += s.payloadLen;
   }
   const frameLen = at - frame;
-  const l4Len = frameLen - l4;
-  let pseudo: number;
-  if (ipVersion === 4) {
-    writeU16(bytes, frame + l3 + 2, frameLen - l3);
-    writeU16(bytes, frame + l3 + 10, 0);
-    writeU16(bytes, frame + l3 + 10, internetChecksum(bytes, frame + l3, l4 - l3));
-    pseudo = ipv4PseudoHeaderSum(bytes, frame + l3 + 12, frame + l3 + 16, 6, l4Len);
-  } else {
-    writeU16(bytes, frame + l3 + 4, l4Len);
-    pseudo = ipv6PseudoHeaderSum(bytes, frame + l3 + 8, frame + l3 + 24, 6, l4Len);
-  }
+  const pseudo = setIpLength(bytes, frame, l3, l4, frameLen, ipVersion, 6);
   const last = run[run.length - 1];
   bytes[frame + l4 + TCP_FLAGS] = TCP_FLAG_ACK | (bytes[last.frame + l4 + TCP_FLAGS] & TCP_FLAG_PSH);
   // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not complemented.

@@ -3,7 +3,7 @@
  * checksum, complete a partial one (csum_start/csum_offset, as a TAP with offload hands it over).
  */
 import { INNER_CHECKSUM_BAD, INNER_CHECKSUM_NONE, INNER_CHECKSUM_UNSUPPORTED, INNER_CHECKSUM_VALID } from '../wasm/abi';
-import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
+import { internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
 import { readU16, writeU16 } from '../wire/fields';
 import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
 import { UDP_CHECKSUM } from '../wire/udp';
@@ -18,18 +18,52 @@ const TCP_MIN_HEADER_LEN = 20;
 /** Where locateInnerL4 found the segment (offsets from the frame) and its pseudo-header sum. */
 export const innerSegment = { start: 0, end: 0, pseudoSum: 0 };
 
-/** The segment's protocol (6 or 17), filling `innerSegment`; 0 when there is none to checksum. */
-export function locateInnerL4(bytes: Uint8Array, frame: number, len: number): number {
-  if (len < 14) return 0;
+/** The L3 offset of the Ethernet frame at [frame, frame+len) and its EtherType, or l3 0 when too short. */
+export function findL3(bytes: Uint8Array, frame: number, len: number): { l3: number; etherType: number } {
+  if (len < 14) return { l3: 0, etherType: 0 };
   let typeOffset = 12;
   let etherType = readU16(bytes, frame + typeOffset);
   for (let tags = 0; tags < MAX_VLAN_TAGS && isVlanTpid(etherType); tags++) {
-    if (typeOffset + 4 + 2 > len) return 0;
+    if (typeOffset + 4 + 2 > len) return { l3: 0, etherType: 0 };
     typeOffset += 4;
     etherType = readU16(bytes, frame + typeOffset);
   }
-  const l3 = typeOffset + 2;
-  if (l3 > len) return 0;
+  return { l3: typeOffset + 2, etherType };
+}
+
+/** The pseudo-header sum of an L4 segment of `l4Len` bytes behind the IPv4 or IPv6 header at `ip`. */
+export function pseudoHeaderSumAt(bytes: Uint8Array, ip: number, ipVersion: number, protocol: number, l4Len: number): number {
+  return ipVersion === 4
+    ? ipv4PseudoHeaderSum(bytes, ip + 12, ip + 16, protocol, l4Len)
+    : ipv6PseudoHeaderSum(bytes, ip + 8, ip + 24, protocol, l4Len);
+}
+
+/**
+ * The IP length of a segment built from another (tsoSplit, groMerge): IPv4 total length and a
+ * fresh header checksum, or IPv6 payload length; returns the pseudo-header sum of its L4 segment.
+ */
+export function setIpLength(bytes: Uint8Array, frame: number, ip: number, l4: number, frameLen: number, ipVersion: number, protocol: number): number {
+  const l4Len = frameLen - l4;
+  if (ipVersion === 4) {
+    writeU16(bytes, frame + ip + 2, frameLen - ip);
+    writeU16(bytes, frame + ip + 10, 0);
+    writeU16(bytes, frame + ip + 10, internetChecksum(bytes, frame + ip, l4 - ip));
+  } else {
+    writeU16(bytes, frame + ip + 4, l4Len);
+  }
+  return pseudoHeaderSumAt(bytes, frame + ip, ipVersion, protocol, l4Len);
+}
+
+/** The checksum to store for a segment summing to `sum`: a computed zero goes as all ones (RFC 768; for TCP the same sum). */
+export function l4ChecksumOf(sum: number): number {
+  const checksum = ~sum & 0xffff;
+  return checksum === 0 ? 0xffff : checksum;
+}
+
+/** The segment's protocol (6 or 17), filling `innerSegment`; 0 when there is none to checksum. */
+export function locateInnerL4(bytes: Uint8Array, frame: number, len: number): number {
+  const { l3, etherType } = findL3(bytes, frame, len);
+  if (l3 === 0) return 0;
   const available = len - l3;
   let protocol: number;
   let start: number;
@@ -86,8 +120,6 @@ export function verifyInnerChecksum(bytes: Uint8Array, frame: number, len: numbe
 
 export function completeInnerChecksum(bytes: Uint8Array, frame: number, len: number, csumStart: number, csumOffset: number): number {
   if (len < 0 || csumStart < 0 || csumOffset < 0 || csumStart > len || csumOffset > len - csumStart - 2) return -1;
-  const checksum = ~onesComplementSum(bytes, frame + csumStart, len - csumStart, 0) & 0xffff;
-  // UDP sends a computed zero as all ones (RFC 768); for TCP both mean the same sum.
-  writeU16(bytes, frame + csumStart + csumOffset, checksum === 0 ? 0xffff : checksum);
+  writeU16(bytes, frame + csumStart + csumOffset, l4ChecksumOf(onesComplementSum(bytes, frame + csumStart, len - csumStart, 0)));
   return 0;
 }

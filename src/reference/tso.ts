@@ -7,15 +7,14 @@ import {
   BATCH_INVALID, GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, META_CSUM_OFFSET, META_CSUM_START, META_FRAME_LEN, META_FRAME_OFFSET,
   META_LEN, META_PEER, RESULT_INNER, RESULT_INNER_LEN, SLOT_HEADROOM, TSO_LAST, TSO_MALFORMED, TSO_OVERSIZE,
 } from '../wasm/abi';
-import { internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
+import { onesComplementSum } from './checksum';
 import { readU16, writeU16 } from '../wire/fields';
-import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
+import { findL3, l4ChecksumOf, setIpLength, TCP_CHECKSUM } from './inner';
 
 /** TCP header fields (RFC 9293 §3.1), as assembly/tso.ts names them. */
 export const TCP_SEQUENCE = 4;
 export const TCP_DATA_OFFSET = 12;
 export const TCP_FLAGS = 13;
-export const TCP_CHECKSUM = 16;
 export const TCP_FLAG_FIN = 0x01;
 export const TCP_FLAG_PSH = 0x08;
 export const TCP_FLAG_ACK = 0x10;
@@ -32,19 +31,6 @@ export function writeU32(bytes: Uint8Array, at: number, value: number): void {
   bytes[at + 1] = (value >>> 16) & 0xff;
   bytes[at + 2] = (value >>> 8) & 0xff;
   bytes[at + 3] = value & 0xff;
-}
-
-/** The L3 offset of the Ethernet frame at [frame, frame+len) and its EtherType, or l3 0 when too short. */
-export function findL3(bytes: Uint8Array, frame: number, len: number): { l3: number; etherType: number } {
-  if (len < 14) return { l3: 0, etherType: 0 };
-  let typeOffset = 12;
-  let etherType = readU16(bytes, frame + typeOffset);
-  for (let tags = 0; tags < MAX_VLAN_TAGS && isVlanTpid(etherType); tags++) {
-    if (typeOffset + 4 + 2 > len) return { l3: 0, etherType: 0 };
-    typeOffset += 4;
-    etherType = readU16(bytes, frame + typeOffset);
-  }
-  return { l3: typeOffset + 2, etherType };
 }
 
 function fits(bytes: Uint8Array, ptr: number, count: number, size: number): boolean {
@@ -117,17 +103,8 @@ export function tsoSplit(
     bytes.copyWithin(dst, src, src + headerLen);
     bytes.copyWithin(dst + headerLen, src + offset, src + offset + chunk);
     const l4Len = segmentLen - l4;
-    let pseudo: number;
-    if (ipVersion === 4) {
-      writeU16(bytes, dst + l3 + 2, segmentLen - l3);
-      writeU16(bytes, dst + l3 + 4, (firstId + segment) & 0xffff);
-      writeU16(bytes, dst + l3 + 10, 0);
-      writeU16(bytes, dst + l3 + 10, internetChecksum(bytes, dst + l3, l4 - l3));
-      pseudo = ipv4PseudoHeaderSum(bytes, dst + l3 + 12, dst + l3 + 16, protocol, l4Len);
-    } else {
-      writeU16(bytes, dst + l3 + 4, l4Len);
-      pseudo = ipv6PseudoHeaderSum(bytes, dst + l3 + 8, dst + l3 + 24, protocol, l4Len);
-    }
+    if (ipVersion === 4) writeU16(bytes, dst + l3 + 4, (firstId + segment) & 0xffff);
+    const pseudo = setIpLength(bytes, dst, l3, l4, segmentLen, ipVersion, protocol);
     if (protocol === TCP) {
       writeU32(bytes, dst + l4 + TCP_SEQUENCE, (firstSequence + segment * gsoSize) >>> 0);
       let segmentFlags = flags;
@@ -139,9 +116,7 @@ export function tsoSplit(
     } else {
       writeU16(bytes, dst + l4 + 4, l4Len);
       writeU16(bytes, dst + l4 + 6, 0);
-      const checksum = ~onesComplementSum(bytes, dst + l4, l4Len, pseudo) & 0xffff;
-      // A computed zero goes out as all ones: zero means "no checksum" (RFC 768).
-      writeU16(bytes, dst + l4 + 6, checksum === 0 ? 0xffff : checksum);
+      writeU16(bytes, dst + l4 + 6, l4ChecksumOf(onesComplementSum(bytes, dst + l4, l4Len, pseudo)));
     }
     const record = meta + slotIndex * META_LEN;
     metaWords.setInt32(record + META_FRAME_OFFSET, SLOT_HEADROOM, true);
