@@ -9,8 +9,8 @@ import { DecodeError } from './errors';
 import type { DecapOptions, TunnelOptions } from './types';
 import {
   DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6, DECAP_CHECK_VNI, DECAP_GBP, DECAP_STRICT, DECAP_VERIFY_CHECKSUMS,
-  RESULT_INNER, RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
-  RESULT_LEN, RESULT_STATUS, RESULT_VXLAN, TEMPLATE_NEXT_ID, META_LEN,
+  RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
+  RESULT_LEN, RESULT_STATUS, TEMPLATE_NEXT_ID, META_LEN,
 } from './wasm/abi';
 import { HEADROOM, kernelsOption, MAX_FRAME_LEN, workspace, type Workspace } from './backend';
 import { DecodedFrame } from './frame-view';
@@ -356,10 +356,7 @@ function decode(frame: Uint8Array, settings: DecapSettings): DecodedFrame {
     throw DecodeError.fromStatus(record[RESULT_STATUS / 4], record[RESULT_LAYER / 4], record[RESULT_OFFSET / 4]);
   }
   // The kernel has checked every header, so the decoders the view calls later find what they need.
-  return new DecodedFrame(
-    frame, undefined, 0, record[RESULT_L3 / 4], record[RESULT_L4 / 4], record[RESULT_VXLAN / 4],
-    record[RESULT_INNER / 4], record[RESULT_INNER_LEN / 4], record[RESULT_IP_VERSION / 4],
-  );
+  return new DecodedFrame(frame, 0, record[RESULT_L3 / 4], record[RESULT_L4 / 4], record[RESULT_INNER_LEN / 4], record[RESULT_IP_VERSION / 4]);
 }
 
 /**
@@ -386,7 +383,6 @@ export function decapsulateSlot(batch: PacketBatch, index: number, options?: Dec
     throw DecodeError.fromStatus(record[at + RESULT_STATUS / 4], record[at + RESULT_LAYER / 4], record[at + RESULT_OFFSET / 4]);
   }
   return new DecodedFrame(
-    undefined, kernels, start, record[at + RESULT_L3 / 4], record[at + RESULT_L4 / 4], record[at + RESULT_VXLAN / 4],
-    record[at + RESULT_INNER / 4], record[at + RESULT_INNER_LEN / 4], record[at + RESULT_IP_VERSION / 4],
+    kernels, start, record[at + RESULT_L3 / 4], record[at + RESULT_L4 / 4], record[at + RESULT_INNER_LEN / 4], record[at + RESULT_IP_VERSION / 4],
   );
 }

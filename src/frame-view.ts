@@ -26,50 +26,46 @@ import * as vxlan from './wire/vxlan';
 /** Node's util.inspect hook, by its registry name, so this module needs no `node:util` (browsers load it too). */
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
+/** From the UDP header to the VXLAN header, and from there to the inner frame. */
+const VXLAN_AFTER_L4 = udp.UDP_HEADER_LEN;
+const INNER_AFTER_L4 = udp.UDP_HEADER_LEN + vxlan.VXLAN_HEADER_LEN;
+
 /**
  * Where each header of a checked frame starts: offsets into the bytes it lives in (a caller's
  * array, or a kernels instance's memory), as decapFrame's result record gives them plus the
- * frame's own start.
+ * frame's own start. Few fields, since one is made per decapsulate: VXLAN follows UDP's 8-byte
+ * header, and the inner frame VXLAN's 8 bytes, so those two offsets come from the UDP one.
  */
 export class DecodedFrame implements VxlanFrame {
-  /** The caller's array, or undefined when the frame lives in `#kernels`' memory. */
-  readonly #array: Uint8Array | undefined;
   /**
-   * The kernels whose memory holds the frame (a PacketBatch slot): their `bytes` is read again
-   * on each first read, since a memory that has grown since is a new buffer.
+   * The caller's array; or the kernels whose memory holds the frame (a PacketBatch slot), whose
+   * `bytes` is read again on each first read, since a memory that has grown since is a new buffer.
    */
-  readonly #kernels: Kernels | undefined;
+  readonly #source: Uint8Array | Kernels;
   readonly #start: number;
   readonly #l3: number;
   readonly #l4: number;
-  readonly #vxlanAt: number;
-  readonly #innerAt: number;
   readonly #innerLen: number;
   readonly #ipVersion: number;
-  #ethernet: EthernetHeader | undefined = undefined;
-  #ip: Ipv4Header | Ipv6Header | undefined = undefined;
-  #udp: UdpHeader | undefined = undefined;
-  #vxlan: VxlanHeader | undefined = undefined;
-  #inner: Uint8Array | undefined = undefined;
+  #ethernet: EthernetHeader | undefined;
+  #ip: Ipv4Header | Ipv6Header | undefined;
+  #udp: UdpHeader | undefined;
+  #vxlan: VxlanHeader | undefined;
+  #inner: Uint8Array | undefined;
 
-  /** Offsets l3, l4, vxlanAt and innerAt are relative to `start`, as in decapFrame's record. */
-  constructor(
-    array: Uint8Array | undefined, kernels: Kernels | undefined, start: number,
-    l3: number, l4: number, vxlanAt: number, innerAt: number, innerLen: number, ipVersion: number,
-  ) {
-    this.#array = array;
-    this.#kernels = kernels;
+  /** Offsets l3 and l4 are relative to `start`, as in decapFrame's record. */
+  constructor(source: Uint8Array | Kernels, start: number, l3: number, l4: number, innerLen: number, ipVersion: number) {
+    this.#source = source;
     this.#start = start;
     this.#l3 = start + l3;
     this.#l4 = start + l4;
-    this.#vxlanAt = start + vxlanAt;
-    this.#innerAt = start + innerAt;
     this.#innerLen = innerLen;
     this.#ipVersion = ipVersion;
   }
 
   #bytes(): Uint8Array {
-    return this.#array ?? this.#kernels!.bytes;
+    const source = this.#source;
+    return source instanceof Uint8Array ? source : source.bytes;
   }
 
   get ethernet(): EthernetHeader {
@@ -94,7 +90,7 @@ export class DecodedFrame implements VxlanFrame {
   }
 
   get vxlan(): VxlanHeader {
-    return (this.#vxlan ??= vxlan.decode(this.#bytes(), this.#vxlanAt));
+    return (this.#vxlan ??= vxlan.decode(this.#bytes(), this.#l4 + VXLAN_AFTER_L4));
   }
   set vxlan(value: VxlanHeader) {
     this.#vxlan = value;
@@ -102,7 +98,8 @@ export class DecodedFrame implements VxlanFrame {
 
   /** The inner Ethernet frame: a view into the decoded frame, not a copy. */
   get inner(): Uint8Array {
-    return (this.#inner ??= this.#bytes().subarray(this.#innerAt, this.#innerAt + this.#innerLen));
+    const innerAt = this.#l4 + INNER_AFTER_L4;
+    return (this.#inner ??= this.#bytes().subarray(innerAt, innerAt + this.#innerLen));
   }
   set inner(value: Uint8Array) {
     this.#inner = value;
