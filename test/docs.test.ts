@@ -232,7 +232,7 @@ function problemOf(name: string): string | undefined {
   const segments = name.split('/');
   const bare = segments.length === 1;
   // A placeholder (`FILE`, `N`, `NAME.ts`, `…`, `...`) stands for any name.
-  if (segments.some((segment) => segment.includes('…') || segment.includes('...') || /^[A-Z]$|^[A-Z]{2,}(\.\w+)?$/.test(segment))) return undefined;
+  if (segments.some((segment) => segment.includes('…') || segment.includes('...') || /^[A-Z]$|^[A-Z]{2,}(\.(ts|mjs|cjs|c|py|json))?$/.test(segment))) return undefined;
   if (!bare && topLevelFolders.includes(segments[0])) {
     // What the build and the runs write (bench/results/*.json, bench/native/*.out) is not in a checkout.
     if (name.includes('*') && isIgnored(name)) return undefined;
