@@ -1,7 +1,7 @@
 /**
  * The forwarder's figures next to the kernel's, in one run (root only):
  *   npm run bench:forwarder                         (builds first; ~4 minutes)
- *   node --import tsx bench/forwarder.ts [--quick] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]
+ *   node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]
  *
  * In network namespaces it makes (and always removes, on failure and Ctrl-C too), four pairs of
  * hosts joined by a veth carrying an IPv4 underlay, VNI 42 over port 4789:
@@ -9,10 +9,14 @@
  *   kernelOff the same with the veth's tx checksum offload off on both ends (see `hosts`)
  *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
  *   ff        `vxlan-wasm forward` on both hosts
+ * and, for the ablation (issue 10: what each technique buys; in every full run, in --quick only
+ * with --ablation), five more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
+ * --no-gso, --no-gro, --no-gso --no-gro, and all three (see ABLATION in bench/forwarder/report.ts),
  * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
  * it costs (the forwarder process's from /proc/PID/stat, the machine's from /proc/stat), the
  * highest rate of 64-byte UDP datagrams each path carries with < 1% loss, and the forwarder's RSS
- * at idle and after a peer's garbage. TCP runs are interleaved (kernel, kernelOff, fk, ff, kernel, …); a
+ * at idle and after a peer's garbage. TCP runs are interleaved (kernel, kernelOff, fk, ff, the
+ * ablation pairs, kernel, …); a
  * figure is the median of the runs, a ratio is of medians. The forwarder is the built CLI
  * (`node bin/vxlan-wasm.mjs forward`, dist/cli.mjs) unless `--source src` (the same command from
  * the sources through tsx: test/forwarder/e2e/run-cli.ts).
@@ -20,7 +24,8 @@
  * Output: progress lines, then a markdown report; JSON in bench/results/forwarder.json (--quick:
  * forwarder-quick.json); `--write-benchmarks` puts the report into BENCHMARKS.md's forwarder
  * section (between its markers). `--profile` then runs `node --cpu-prof` forwarders under iperf3
- * (one per direction) and prints their top functions by self time.
+ * (one per direction, every offload on: the best configuration) and prints their top functions by
+ * self time, per thread.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -33,11 +38,14 @@ import {
   iperf3Udp, median, pingTimes, processCpuSeconds, quantile, summariseProfile, systemBusySeconds, threadCpuSeconds,
   type UdpStep,
 } from './forwarder/measure';
-import { forwarderMarkdown, writeBenchmarksSection, type BenchResult, type PathId, type TcpRun, type UdpSearch } from './forwarder/report';
+import {
+  ABLATION, forwarderMarkdown, writeBenchmarksSection, type AblationId, type AblationTcpRun, type BenchResult, type PathId, type TcpRun, type UdpSearch,
+} from './forwarder/report';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    ablation: { type: 'boolean', default: false },
     'write-benchmarks': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     source: { type: 'string', default: 'dist' },
@@ -47,8 +55,9 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('usage: node --import tsx bench/forwarder.ts [--quick] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]');
+  console.log('usage: node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]');
   console.log('  --quick             a smoke run (~1 minute): one run per figure, shorter steps; figures not for quoting');
+  console.log('  --ablation          with --quick: the ablation too (forwarder ↔ kernel with --no-tap-offloads, --no-gso, --no-gro, …); a full run always has it');
   console.log("  --write-benchmarks  put this run's report into BENCHMARKS.md (the forwarder section, between its markers)");
   console.log('  --profile           then profile a forwarder (node --cpu-prof) under iperf3 each way and print its top functions');
   console.log('  --source dist|src   the forwarder of dist/ (default: bin/vxlan-wasm.mjs, run `npm run build` first) or of src/ through tsx');
@@ -61,6 +70,7 @@ if (values.source !== 'dist' && values.source !== 'src') {
 }
 const source = values.source as 'dist' | 'src';
 const quick = values.quick;
+const ablation = !quick || values.ablation;
 
 // Root, tools and namespaces first: one sentence and exit 2 when this machine cannot run it.
 if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
@@ -113,8 +123,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 /** `vxlan-wasm forward` in `ns` (its TAP addressed and up once it says "forwarding"). */
-async function startForwarder(ns: string, local: string, peer: string, overlay: string, nodeFlags: string[] = []): Promise<LabProcess> {
-  const flags = ['--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info'];
+async function startForwarder(ns: string, local: string, peer: string, overlay: string, nodeFlags: readonly string[] = [], cliFlags: readonly string[] = []): Promise<LabProcess> {
+  const flags = ['--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info', ...cliFlags];
   const entry = source === 'dist' ? [CLI, 'forward'] : ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'];
   const proc = lab.spawn(ns, process.execPath, [...nodeFlags, ...entry, ...flags], { label: `vxlan-wasm forward in ${ns}` });
   await proc.waitFor('its "forwarding" log line', () => proc.stderr.includes('"msg":"forwarding"'), 15_000);
@@ -127,7 +137,7 @@ function kernelVxlan(ns: string, local: string, remote: string, overlay: string)
 }
 
 interface Pair {
-  id: PathId;
+  id: PathId | AblationId;
   a: string;
   b: string;
   /** The forwarder processes of the pair (their CPU is the forwarder's cost). */
@@ -150,11 +160,16 @@ function hosts(name: string, offload: 'on' | 'off' | 'off on B'): { a: string; b
   return { a, b };
 }
 
-async function makePair(id: PathId, nodeFlags: string[] = [], name: string = id): Promise<Pair> {
-  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : id === 'fk' ? 'off on B' : 'on');
+/** The forwarder's CLI flags of a path: the ablation's `--no-*` flags for its pairs, none (all on) otherwise. */
+const cliFlagsOf = (id: PathId | AblationId) => ABLATION.find((config) => config.id === id)?.flags ?? [];
+
+async function makePair(id: PathId | AblationId, nodeFlags: readonly string[] = [], name: string = id): Promise<Pair> {
+  const kernelOnly = id === 'kernel' || id === 'kernelOff';
+  // Every forwarder ↔ kernel pair (the ablation's too) has the kernel's veth tx offload off (see hosts).
+  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : kernelOnly || id === 'ff' ? 'on' : 'off on B');
   const forwarders: LabProcess[] = [];
-  if (id === 'kernel' || id === 'kernelOff') kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
-  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags));
+  if (kernelOnly) kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
+  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags, cliFlagsOf(id)));
   if (id === 'ff') forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags));
   else kernelVxlan(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
@@ -163,9 +178,19 @@ async function makePair(id: PathId, nodeFlags: string[] = [], name: string = id)
   return { id, a, b, forwarders };
 }
 
+/**
+ * The TAP's TCP segmentation offload as ethtool reports it on the forwarder's host: "on" when the
+ * forwarder set TUNSETOFFLOAD (TSO super-frames come to it), "off" with --no-tap-offloads. A check
+ * that the ablation's flags took effect, not a measurement.
+ */
+function tapTso(pair: Pair): string {
+  const result = lab.tryExec(pair.a, 'ethtool', '-k', TAP);
+  return /^tcp-segmentation-offload:\s*(\S+)/m.exec(result.stdout)?.[1] ?? 'unknown';
+}
+
 const forwarderCpu = (pair: Pair) => pair.forwarders.reduce((sum, proc) => sum + processCpuSeconds(proc.pid), 0);
 
-async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number): Promise<TcpRun> {
+async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number): Promise<TcpRun | AblationTcpRun> {
   const system0 = systemBusySeconds();
   const forwarder0 = forwarderCpu(pair);
   const wall0 = performance.now();
@@ -174,7 +199,7 @@ async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number): Promi
   const gbit = (result.bytes * 8) / 1e9;
   const systemCpuSeconds = systemBusySeconds() - system0;
   const forwarderCpuSeconds = pair.forwarders.length > 0 ? forwarderCpu(pair) - forwarder0 : null;
-  return { path: pair.id, direction, repeat, gbps: result.gbps, bytes: result.bytes, retransmits: result.retransmits ?? null, wallSeconds, systemCpuSeconds, forwarderCpuSeconds, systemCpuPerGbit: systemCpuSeconds / gbit, forwarderCpuPerGbit: forwarderCpuSeconds === null ? null : forwarderCpuSeconds / gbit };
+  return { path: pair.id as PathId, direction, repeat, gbps: result.gbps, bytes: result.bytes, retransmits: result.retransmits ?? null, wallSeconds, systemCpuSeconds, forwarderCpuSeconds, systemCpuPerGbit: systemCpuSeconds / gbit, forwarderCpuPerGbit: forwarderCpuSeconds === null ? null : forwarderCpuSeconds / gbit };
 }
 
 /** A search for the highest rate with < 1% loss: doubling from a start, then bisecting (geometric). */
@@ -215,7 +240,7 @@ class RateSearch {
 
   summary(): UdpSearch {
     return {
-      path: this.pair.id, direction: this.direction, steps: this.steps, retries: this.retries,
+      path: this.pair.id as PathId, direction: this.direction, steps: this.steps, retries: this.retries,
       bestPps: this.good?.receivedPps ?? 0, bestAskedPps: this.good?.askedPps ?? null, bestLossPercent: this.good?.lossPercent ?? null,
       firstLossyPps: this.badPps ?? null, senderBound: this.senderBound,
     };
@@ -226,8 +251,10 @@ async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
   const results = [];
   for (const direction of ['ab', 'ba'] as const) {
     const dir = mkdtempSync(join(REPO_ROOT, 'bench/results/profile-'));
+    // 'fk': the forwarder without any --no-* flag, every offload on (the best configuration).
     const pair = await makePair('fk', ['--cpu-prof', '--cpu-prof-dir', dir], `prof${direction}`);
-    progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof (${relative(REPO_ROOT, dir)})`);
+    const tso = tapTso(pair);
+    progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof, all offloads on (TAP TSO ${tso}; ${relative(REPO_ROOT, dir)})`);
     const pid = pair.forwarders[0].pid;
     const before = threadCpuSeconds(pid);
     const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
@@ -238,9 +265,9 @@ async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
     await pair.forwarders[0].stop(5000);
     const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => {
       const summary = summariseProfile(join(dir, name), 15);
-      return { file: relative(REPO_ROOT, join(dir, name)), totalMs: summary.totalMs, top: summary.entries };
+      return { file: relative(REPO_ROOT, join(dir, name)), totalMs: summary.totalMs, top: summary.entries, ...(summary.reader === undefined ? {} : { reader: summary.reader }) };
     });
-    results.push({ direction, gbps: result.gbps, seconds: SETTINGS.tcpSeconds, threads, files });
+    results.push({ direction, configuration: 'all on: no --no-* flag', tapTso: tso, gbps: result.gbps, seconds: SETTINGS.tcpSeconds, threads, files });
   }
   return results;
 }
@@ -263,6 +290,17 @@ async function main(): Promise<void> {
   const fk = await makePair('fk');
   const ff = await makePair('ff');
   const pairs = [kernel, kernelOff, fk, ff];
+  const tapTsoOf: Partial<Record<'fk' | AblationId, string>> = { fk: tapTso(fk) };
+  if (ablation) {
+    progress(`making namespaces: the ablation, forwarder ↔ kernel with ${ABLATION.filter((c) => c.flags.length > 0).map((c) => c.flags.join(' ')).join('; ')}`);
+    for (const config of ABLATION) {
+      if (config.id === 'fk') continue;
+      const pair = await makePair(config.id);
+      tapTsoOf[config.id] = tapTso(pair);
+      pairs.push(pair);
+    }
+    progress(`TAP TSO per pair (ethtool -k): ${Object.entries(tapTsoOf).map(([id, state]) => `${id} ${state}`).join(', ')}`);
+  }
 
   await sleep(1000);
   const rssIdleKiB = rssKiB(fk.forwarders[0].pid);
@@ -289,14 +327,16 @@ async function main(): Promise<void> {
 
   // TCP, interleaved: each repeat runs every path one way, then every path the other way.
   const tcp: TcpRun[] = [];
+  const ablationTcp: AblationTcpRun[] = [];
   const total = SETTINGS.repeats * 2 * pairs.length;
   for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
     for (const direction of ['ab', 'ba'] as const) {
       for (const pair of pairs) {
         const result = await tcpRun(pair, direction, repeat);
-        tcp.push(result);
+        if (ABLATION.some((config) => config.id !== 'fk' && config.id === result.path)) ablationTcp.push(result as AblationTcpRun);
+        else tcp.push(result as TcpRun);
         const cpu = result.forwarderCpuPerGbit === null ? '' : `, forwarder ${result.forwarderCpuPerGbit.toFixed(2)} CPU s/Gbit`;
-        progress(`tcp ${tcp.length}/${total} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit${cpu})`);
+        progress(`tcp ${tcp.length + ablationTcp.length}/${total} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit${cpu})`);
       }
     }
   }
@@ -346,6 +386,7 @@ async function main(): Promise<void> {
     command, quick, source, machine, iperf3: iperfVersion, settings: { ...SETTINGS, pingIntervalSeconds: PING_INTERVAL, udpPayload: UDP_PAYLOAD },
     ping: Object.fromEntries(Object.entries(pings).map(([id, p]) => [id, { sent: p.sent, received: p.times.length, median: median(p.times), p10: quantile(p.times, 0.1), p90: quantile(p.times, 0.9) }])),
     tcp, udp: searches.map((s) => s.summary()),
+    ...(ablation ? { ablation: { tcp: ablationTcp, tapTso: tapTsoOf } } : {}),
     rss: { idleKiB: rssIdleKiB, idleFfKiB: rssIdleFfKiB, beforeGarbageKiB: rssBeforeGarbageKiB, peakDuringGarbageKiB: rssPeakKiB, afterGarbageKiB: rssAfterGarbageKiB, garbageSent: garbageReport.sent, garbageMs: garbageReport.ms, pingAfter: `${after.times.length}/5` },
     durationSeconds: 0,
   };

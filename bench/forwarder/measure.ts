@@ -136,7 +136,7 @@ export interface ProfileEntry {
  * Self time per function of a `.cpuprofile` (V8's format: nodes with call frames, samples with
  * time deltas), summed over every node of the same function, highest first.
  */
-export function summariseProfile(path: string, top: number): { totalMs: number; entries: ProfileEntry[] } {
+export function summariseProfile(path: string, top: number): { totalMs: number; entries: ProfileEntry[]; reader?: 'tap' | 'udp' } {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as {
     nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
     samples: number[];
@@ -161,5 +161,9 @@ export function summariseProfile(path: string, top: number): { totalMs: number; 
     .sort((x, y) => y.us - x.us)
     .slice(0, top)
     .map((entry) => ({ functionName: entry.functionName, where: entry.where, selfMs: entry.us / 1000, percent: totalUs > 0 ? (100 * entry.us) / totalUs : 0 }));
-  return { totalMs: totalUs / 1000, entries };
+  // A reader worker's loop (src/forwarder/io/reader-worker.ts) is readFrames on a TAP and
+  // readDatagrams on the UDP socket: whichever is in the call tree says which worker this is.
+  const names = new Set(profile.nodes.map((node) => node.callFrame.functionName));
+  const reader = names.has('readFrames') && !names.has('readDatagrams') ? 'tap' : names.has('readDatagrams') && !names.has('readFrames') ? 'udp' : undefined;
+  return { totalMs: totalUs / 1000, entries, ...(reader === undefined ? {} : { reader }) };
 }

@@ -4,7 +4,23 @@ import type { MachineInfo } from '../lib/machine';
 import { median } from './measure';
 import type { ProfileEntry, UdpStep } from './measure';
 
+export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff';
 export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
+
+/**
+ * The ablation (issue 10, item 5): forwarder ↔ kernel vxlan with each technique switched off in
+ * turn through the CLI's own flags. 'fk' (every flag absent: all on) is the row they compare to.
+ * Batched syscalls (item 3: recvmmsg in the reader workers, one sendmmsg per transmit) have no
+ * switch: every row has them. Item 4 (more than one core) is not built: no row measures it.
+ */
+export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[]; label: string }[] = [
+  { id: 'fk', flags: [], label: 'all on (1–3)' },
+  { id: 'fkNoTap', flags: ['--no-tap-offloads'], label: '1. TAP offloads off (no TSO split, no GRO merge)' },
+  { id: 'fkNoGso', flags: ['--no-gso'], label: '2. UDP GSO off' },
+  { id: 'fkNoGro', flags: ['--no-gro'], label: '2. UDP GRO off' },
+  { id: 'fkNoGsoGro', flags: ['--no-gso', '--no-gro'], label: '2. UDP GSO and GRO off' },
+  { id: 'fkAllOff', flags: ['--no-tap-offloads', '--no-gso', '--no-gro'], label: '1 + 2 off (batched syscalls only)' },
+];
 
 export interface TcpRun {
   path: PathId;
@@ -21,6 +37,11 @@ export interface TcpRun {
   forwarderCpuSeconds: number | null;
   systemCpuPerGbit: number;
   forwarderCpuPerGbit: number | null;
+}
+
+/** A TCP run of an ablation pair: a forwarder ↔ kernel pair with some techniques off. */
+export interface AblationTcpRun extends Omit<TcpRun, 'path'> {
+  path: AblationId;
 }
 
 export interface UdpSearch {
@@ -67,13 +88,19 @@ export interface BenchResult {
     garbageMs: number;
     pingAfter: string;
   };
-  profile?: { direction: 'ab' | 'ba'; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[] }[] }[];
+  /**
+   * The ablation pairs' TCP runs (interleaved with `tcp`'s, the all-on row is `tcp`'s fk) and every
+   * forwarder ↔ kernel pair's TAP offload state as ethtool says it (tcp-segmentation-offload).
+   */
+  ablation?: { tcp: AblationTcpRun[]; tapTso: Partial<Record<'fk' | AblationId, string>> };
+  profile?: { direction: 'ab' | 'ba'; configuration?: string; tapTso?: string; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[]; reader?: 'tap' | 'udp' }[] }[];
   durationSeconds: number;
   loadAverageAtEnd?: number[];
   /** When dist/ was rebuilt while the run went on (by someone else): its new build time. */
   distRebuiltDuringRun?: string | null;
 }
 
+const FK_LABEL = { ab: 'forwarder → kernel vxlan', ba: 'kernel vxlan → forwarder' };
 const DIRECTION_LABEL: Record<PathId, Record<'ab' | 'ba', string>> = {
   kernel: { ab: 'kernel vxlan A → kernel vxlan B', ba: 'kernel vxlan B → kernel vxlan A' },
   kernelOff: { ab: 'kernel vxlan A → B, veth tx offload off', ba: 'kernel vxlan B → A, veth tx offload off' },
@@ -113,8 +140,9 @@ export function forwarderMarkdown(result: BenchResult): string {
   );
 
   // TCP
-  const tcpOf = (path: PathId, direction: 'ab' | 'ba') => result.tcp.filter((r) => r.path === path && r.direction === direction);
-  const medianGbps = (path: PathId, direction: 'ab' | 'ba') => median(tcpOf(path, direction).map((r) => r.gbps));
+  const allTcp: (TcpRun | AblationTcpRun)[] = [...result.tcp, ...(result.ablation?.tcp ?? [])];
+  const tcpOf = (path: PathId | AblationId, direction: 'ab' | 'ba') => allTcp.filter((r) => r.path === path && r.direction === direction);
+  const medianGbps = (path: PathId | AblationId, direction: 'ab' | 'ba') => median(tcpOf(path, direction).map((r) => r.gbps));
   lines.push(
     '**iperf3 TCP** (Gbit/s received; median of the runs, each run listed; CPU seconds per Gbit transferred, medians)',
     '',
@@ -136,6 +164,52 @@ export function forwarderMarkdown(result: BenchResult): string {
     return `${DIRECTION_LABEL.fk[d]} ${fixed(value, 2)} Gbit/s ${value >= 1 ? '(met)' : '(**NOT MET**)'}`;
   });
   lines.push('', `Floor of issue 9, ≥ 1 Gbit/s each way between a forwarder and a kernel vxlan: ${floor.join('; ')}.`, '');
+
+  // Ablation: forwarder ↔ kernel with each technique off, in the same interleaved rounds.
+  if (result.ablation !== undefined && result.ablation.tcp.length > 0) {
+    lines.push(
+      '**Ablation: what each technique buys** (forwarder ↔ kernel vxlan, the forwarder started with the flags shown; the same interleaved iperf3 TCP rounds as above, medians; batched syscalls are on in every row, they have no switch)',
+      '',
+      '| configuration | forwarder flags | direction | median Gbit/s | runs | vs all on | vs kernel ↔ kernel | vs kernel, tx offload off | machine CPU s/Gbit | forwarder CPU s/Gbit | TAP TSO (ethtool) |',
+      '|---|---|---|---:|---|---:|---:|---:|---:|---:|---|',
+    );
+    for (const config of ABLATION) {
+      for (const direction of ['ab', 'ba'] as const) {
+        const runs = tcpOf(config.id, direction);
+        if (runs.length === 0) continue;
+        const value = medianGbps(config.id, direction);
+        const vsAllOn = config.id === 'fk' ? '1' : `${fixed(value / medianGbps('fk', direction), 3)}×`;
+        const forwarderCpu = fixed(median(runs.map((r) => r.forwarderCpuPerGbit ?? NaN)), 2);
+        const flags = config.flags.length === 0 ? '(none)' : config.flags.map((f) => `\`${f}\``).join(' ');
+        lines.push(`| ${config.label} | ${flags} | ${FK_LABEL[direction]} | ${fixed(value, 2)} | ${runs.map((r) => r.gbps.toFixed(2)).join(', ')} | ${vsAllOn} | ${fixed(value / medianGbps('kernel', direction), 3)}× | ${fixed(value / medianGbps('kernelOff', direction), 3)}× | ${fixed(median(runs.map((r) => r.systemCpuPerGbit)), 2)} | ${forwarderCpu} | ${result.ablation?.tapTso[config.id] ?? '–'} |`);
+      }
+    }
+    lines.push(
+      '| 3. batched syscalls off | – | – | no switch: recvmmsg and sendmmsg in every row above | | | | | | | |',
+      '| 4. more than one core (multi-queue TAP, a worker per queue) | – | – | **not built**: every row is one forwarder main thread and its two reader workers | | | | | | | |',
+      '',
+    );
+  }
+
+  // Issue 10's figures, from this run.
+  const kernelUdpBest = result.udp.find((u) => u.path === 'kernel');
+  const issueRatios = (['fk', 'ff'] as const).flatMap((path) => (['ab', 'ba'] as const).map((d) => {
+    const ratio = medianGbps(path, d) / medianGbps('kernel', d);
+    return `${DIRECTION_LABEL[path][d]} ${fixed(ratio, 3)}× ${ratio >= 0.5 ? '(met)' : '(not met)'}`;
+  }));
+  const udpRatios = result.udp.filter((u) => u.path !== 'kernel').map((u) => `${DIRECTION_LABEL[u.path][u.direction]} ${kernelUdpBest !== undefined && kernelUdpBest.bestPps > 0 ? `${kernelUdpBest.senderBound ? '≤ ' : ''}${fixed(u.bestPps / kernelUdpBest.bestPps, 3)}×` : '–'}`);
+  const cpuRatios = (['fk', 'ff'] as const).flatMap((path) => (['ab', 'ba'] as const).map((d) => {
+    const machine = median(tcpOf(path, d).map((r) => r.systemCpuPerGbit)) / median(tcpOf('kernel', d).map((r) => r.systemCpuPerGbit));
+    return `${DIRECTION_LABEL[path][d]} ${fixed(machine, 1)}×`;
+  }));
+  lines.push(
+    '**Issue 10’s figures in this run**',
+    '',
+    `- iperf3 TCP vs kernel ↔ kernel (goal ≥ 0.5×): ${issueRatios.join('; ')}.`,
+    `- 64-byte frames/s at < 1% loss vs the kernel’s (goal ≥ 1×): ${udpRatios.join('; ')}.`,
+    `- Machine CPU s per Gbit vs kernel ↔ kernel’s: ${cpuRatios.join('; ')}.`,
+    '',
+  );
 
   // UDP
   const kernelUdp = result.udp.find((u) => u.path === 'kernel');
@@ -184,17 +258,29 @@ export function forwarderMarkdown(result: BenchResult): string {
   );
 
   if (result.profile !== undefined) {
-    lines.push('**Where the forwarder’s time goes** (`node --cpu-prof`, one forwarder per direction under one iperf3 TCP run; self time, top functions per thread)', '');
+    lines.push('**Where the forwarder’s time goes** (`node --cpu-prof`, one forwarder ↔ kernel vxlan pair per direction under one iperf3 TCP run; self time, top functions per thread: one profile per thread)', '');
     for (const p of result.profile) {
-      lines.push(`${DIRECTION_LABEL.fk[p.direction]}: ${p.gbps.toFixed(2)} Gbit/s under the profiler; CPU seconds per thread over the ${p.seconds} s run: ${p.threads.map((t) => `${t.name} (tid ${t.tid}) ${t.cpuSeconds.toFixed(2)}`).join(', ')}`, '');
+      const configuration = p.configuration === undefined ? '' : ` (${p.configuration}${p.tapTso === undefined ? '' : `; TAP TSO ${p.tapTso}`})`;
+      lines.push(`${DIRECTION_LABEL.fk[p.direction]}${configuration}: ${p.gbps.toFixed(2)} Gbit/s under the profiler; CPU seconds per OS thread over the ${p.seconds} s run (V8's and libuv's helper threads too; the profiles below also count start-up): ${p.threads.map((t) => `${t.name} (tid ${t.tid}) ${t.cpuSeconds.toFixed(2)}`).join(', ')}`, '');
       for (const file of p.files) {
-        lines.push(`- \`${file.file.replace(/^.*\//, '')}\` (${(file.totalMs / 1000).toFixed(1)} s sampled):`);
+        const role = file.reader === undefined ? '' : ` (the ${file.reader === 'tap' ? 'TAP' : 'UDP socket'}'s reader)`;
+        lines.push(`- ${profileThread(file.file)}${role} \`${file.file.replace(/^.*\//, '')}\` (${(file.totalMs / 1000).toFixed(1)} s sampled):`);
         for (const entry of file.top.slice(0, 10)) lines.push(`  - ${entry.percent.toFixed(1)}% ${entry.functionName}${entry.where === '' ? '' : ` (${entry.where})`}`);
       }
       lines.push('');
     }
   }
   return lines.join('\n').trimEnd();
+}
+
+/**
+ * Which thread a `node --cpu-prof` file is of: its name is CPU.<date>.<time>.<pid>.<thread>.<seq>,
+ * thread 0 the main thread, the others the worker threads in the order they started.
+ */
+export function profileThread(file: string): string {
+  const thread = /^CPU\.\d+\.\d+\.\d+\.(\d+)\.\d+\.cpuprofile$/.exec(file.replace(/^.*\//, ''))?.[1];
+  if (thread === undefined) return 'thread ?';
+  return thread === '0' ? 'main thread' : `worker thread ${thread}`;
 }
 
 /** BENCHMARKS.md with `report` between the forwarder section's markers (the section is appended when missing). */
