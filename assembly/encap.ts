@@ -37,6 +37,8 @@ export const TEMPLATE_IPV4_BASE_SUM: usize = 32;
 export const TEMPLATE_PSEUDO_BASE_SUM: usize = 36;
 /** Next IPv4 identification; incremented per packet. */
 export const TEMPLATE_NEXT_ID: usize = 40;
+/** udpBaseSum(template), written where the template is built (src/batch/template.ts): encapFrame's, read per frame. */
+export const TEMPLATE_UDP_BASE_SUM: usize = 52;
 // Run fields: written by encapBatch from the checked descriptor once per run of slots and read
 // by its loop, so that V8 neither recomputes them per packet nor spills them.
 /** The largest inner length of the run (slot size and 16-bit outer lengths), minus ETH_HEADER_LEN. */
@@ -103,17 +105,68 @@ export function udpBaseSum(template: usize): u32 {
  * caller reserved (at least the template's header length). Returns the outer frame's length; the
  * frame starts at inner - header length. The object API's one-frame kernel: encapBatch does the
  * same per slot with what it needs from the template prepared once per run of slots.
+ *
+ * As fast per frame as encapBatch per slot: the UDP base sum comes from the template
+ * (TEMPLATE_UDP_BASE_SUM, written where it is built), and each IP version and checksum mode
+ * gets its own copy of fillPacketFields (encapFrameWith) with those constant, so the frame
+ * takes only its own branches and the fixed-offset readers of inner-fast.ts.
  */
 export function encapFrame(template: usize, inner: usize, innerLen: usize): usize {
   const headerLen = <usize>load<i32>(template + TEMPLATE_HEADER_LEN);
-  copyHeader(inner - headerLen, templateHeader(template, headerLen), headerLen);
-  const id = <u32>load<i32>(template + TEMPLATE_NEXT_ID) & 0xffff;
-  store<i32>(template + TEMPLATE_NEXT_ID, <i32>((id + 1) & 0xffff));
-  fillPacketFields(
-    template, inner, <u32>innerLen, load<i32>(template + TEMPLATE_IP_VERSION), load<i32>(template + TEMPLATE_UDP_CHECKSUM_MODE),
-    udpBaseSum(template), id, false,
-  );
+  copyFrameHeader(inner - headerLen, templateHeader(template, headerLen), headerLen);
+  const ipv4 = load<i32>(template + TEMPLATE_IP_VERSION) == 4;
+  const mode = load<i32>(template + TEMPLATE_UDP_CHECKSUM_MODE);
+  // The single-frame API's tunnels: IPv4 with or without the UDP checksum, IPv6 (always with it).
+  if (ipv4 && mode == UDP_CHECKSUM_FULL) encapFrameIpv4Full(template, inner, <u32>innerLen);
+  else if (ipv4 && mode == UDP_CHECKSUM_ZERO) encapFrameIpv4Zero(template, inner, <u32>innerLen);
+  else if (!ipv4 && mode == UDP_CHECKSUM_FULL) encapFrameIpv6Full(template, inner, <u32>innerLen);
+  else encapFrameWith(template, inner, <u32>innerLen, ipv4 ? 4 : 6, mode);
   return headerLen + innerLen;
+}
+
+// encapFrameWith with the IP version and mode constant, each its own function: inlined into one
+// body, the optimiser would merge the copies back into one that tests both per packet.
+function encapFrameIpv4Full(template: usize, inner: usize, innerLen: u32): void {
+  encapFrameWith(template, inner, innerLen, 4, UDP_CHECKSUM_FULL);
+}
+function encapFrameIpv4Zero(template: usize, inner: usize, innerLen: u32): void {
+  encapFrameWith(template, inner, innerLen, 4, UDP_CHECKSUM_ZERO);
+}
+function encapFrameIpv6Full(template: usize, inner: usize, innerLen: u32): void {
+  encapFrameWith(template, inner, innerLen, 6, UDP_CHECKSUM_FULL);
+}
+
+/**
+ * encapFrame's per-packet fields for a template of IP version `ipVersion` and checksum `mode`
+ * (constants where encapFrame inlines it). Only an IPv4 header has an identification to advance,
+ * as in encapBatch and the reference.
+ */
+// @ts-ignore: decorator
+@inline function encapFrameWith(template: usize, inner: usize, innerLen: u32, ipVersion: i32, mode: i32): void {
+  let id: u32 = 0;
+  if (ipVersion == 4) {
+    id = <u32>load<i32>(template + TEMPLATE_NEXT_ID) & 0xffff;
+    store<i32>(template + TEMPLATE_NEXT_ID, <i32>((id + 1) & 0xffff));
+  }
+  fillPacketFields(template, inner, innerLen, ipVersion, mode, load<u32>(template + TEMPLATE_UDP_BASE_SUM), id, false);
+}
+
+/**
+ * copyHeader written out for the header lengths a template has (more than 48 bytes, at most 80:
+ * Ethernet, an optional VLAN tag, IPv4 or IPv6, UDP, VXLAN): three or four fixed stores and one
+ * ending at `len`, no loop. Any other length takes copyHeader.
+ */
+// @ts-ignore: decorator
+@inline function copyFrameHeader(destination: usize, source: usize, len: usize): void {
+  if (ASC_FEATURE_SIMD && len - 49 < 32) {
+    v128.store(destination, v128.load(source));
+    v128.store(destination, v128.load(source, 16), 16);
+    v128.store(destination, v128.load(source, 32), 32);
+    if (len > 64) v128.store(destination, v128.load(source, 48), 48);
+    v128.store(destination + len - 16, v128.load(source + len - 16));
+  } else {
+    copyHeader(destination, source, len);
+  }
 }
 
 // Distances from the inner frame back to the outer headers: UDP + VXLAN is 16 bytes, and the IP

@@ -6,7 +6,7 @@ import type { TunnelOptions } from '../types';
 import {
   TEMPLATE_FIXED_SOURCE_PORT, TEMPLATE_HEADER_AREA, TEMPLATE_HEADER_LEN, TEMPLATE_IP_VERSION, TEMPLATE_IPV4_BASE_SUM,
   TEMPLATE_L3, TEMPLATE_L4, TEMPLATE_LEN, TEMPLATE_NEXT_ID, TEMPLATE_PORT_HIGH, TEMPLATE_PORT_LOW,
-  TEMPLATE_PSEUDO_BASE_SUM, TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD, UDP_CHECKSUM_ZERO,
+  TEMPLATE_PSEUDO_BASE_SUM, TEMPLATE_UDP_BASE_SUM, TEMPLATE_UDP_CHECKSUM_MODE, UDP_CHECKSUM_FULL, UDP_CHECKSUM_OFFLOAD, UDP_CHECKSUM_ZERO,
 } from '../wasm/abi';
 import { parseIp, parseMac } from '../wire/address';
 import * as ethernet from '../wire/ethernet';
@@ -136,6 +136,10 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
   const addressesAt = l3 + (ipVersion === 4 ? 12 : 8);
   const pseudoBaseSum = fold16(onesComplementSum(header, addressesAt, 2 * addressLen, 0) + UDP_PROTOCOL);
   const ipv4BaseSum = ipVersion === 4 ? onesComplementSum(header, l3, 20, 0) : 0;
+  // What the template fixes in the outer UDP checksum (the UDP and VXLAN headers with the source
+  // port, length and checksum zero, plus the pseudo-header's addresses and protocol): the WASM
+  // encapFrame adds only the per-packet fields to it instead of summing these 16 bytes per frame.
+  const udpBaseSum = onesComplementSum(header, l4, 16, pseudoBaseSum);
 
   header.copyWithin(header.length - headerLen, 0, headerLen);
   header.fill(0, 0, header.length - headerLen);
@@ -145,7 +149,7 @@ export function buildTunnelTemplate(tunnel: TunnelOptions, udpChecksumMode?: Udp
     [TEMPLATE_HEADER_LEN, headerLen], [TEMPLATE_L3, l3], [TEMPLATE_L4, l4], [TEMPLATE_IP_VERSION, ipVersion],
     [TEMPLATE_UDP_CHECKSUM_MODE, checksumMode], [TEMPLATE_PORT_LOW, portLow], [TEMPLATE_PORT_HIGH, portHigh],
     [TEMPLATE_FIXED_SOURCE_PORT, fixedSourcePort], [TEMPLATE_IPV4_BASE_SUM, ipv4BaseSum],
-    [TEMPLATE_PSEUDO_BASE_SUM, pseudoBaseSum], [TEMPLATE_NEXT_ID, 0],
+    [TEMPLATE_PSEUDO_BASE_SUM, pseudoBaseSum], [TEMPLATE_NEXT_ID, 0], [TEMPLATE_UDP_BASE_SUM, udpBaseSum],
   ]) descriptor.setInt32(field, value, true);
 
   // Outer lengths are 16-bit: IPv4 total length covers IP+UDP+VXLAN+inner, the UDP length UDP+VXLAN+inner.

@@ -42,6 +42,8 @@ export const TEMPLATE_FIXED_SOURCE_PORT = 28;
 export const TEMPLATE_IPV4_BASE_SUM = 32;
 export const TEMPLATE_PSEUDO_BASE_SUM = 36;
 export const TEMPLATE_NEXT_ID = 40;
+/** The outer UDP checksum's sum of what the template fixes (pseudo-header addresses and protocol, UDP and VXLAN headers), for encapFrame. */
+export const TEMPLATE_UDP_BASE_SUM = 52;
 /** Run fields: encapBatch's scratch, written from the descriptor once per run of slots (assembly/encap.ts). */
 export const TEMPLATE_RUN_LENGTH_SPAN = 44;
 export const TEMPLATE_RUN_UDP_SUM = 48;
