@@ -228,9 +228,15 @@ function checkOffset(offset: unknown, out: Uint8Array): asserts offset is number
  * RangeError, naming both sizes, when the frame does not fit in `out` after `offset`.
  */
 export function encapsulateInto(inner: Uint8Array, tunnel: TunnelOptions, out: Uint8Array, offset = 0): number {
-  checkBytes(inner, 'inner');
-  checkBytes(out, 'out');
-  checkOffset(offset, out);
+  // One guard for the common case; the checks that say what is wrong run only when it fails.
+  if (!(
+    inner instanceof Uint8Array && out instanceof Uint8Array && inner.length !== 0 && out.length !== 0
+    && Number.isInteger(offset) && offset >= 0 && offset <= out.length
+  )) {
+    checkBytes(inner, 'inner');
+    checkBytes(out, 'out');
+    checkOffset(offset, out);
+  }
   return encapsulateChecked(inner, templateFor(tunnel), out, offset);
 }
 
