@@ -98,71 +98,103 @@ export function updateChecksum(oldChecksum: number, oldWord: number, newWord: nu
 let nextIdentification = 0;
 
 /**
- * Every field of TunnelOptions, flattened: two equal keys build the same template. Named fields
- * rather than an array: V8 compares them with fixed-offset loads (about a third less time than
- * indexing an array of mixed values, on every call).
+ * What a template was built from: every field of TunnelOptions, and the objects that held them.
+ * Named fields rather than an array: V8 compares them with fixed-offset loads.
  */
 interface TunnelKey {
-  vni: unknown; sourceMac: unknown; sourceIp: unknown; sourcePort: unknown;
-  destinationMac: unknown; destinationIp: unknown; destinationPort: unknown;
-  ttl: unknown; tos: unknown; dontFragment: unknown; udpChecksum: unknown; flowLabel: unknown;
-  rangeLow: unknown; rangeHigh: unknown; rangeLength: unknown;
-  gbpGroup: unknown; gbpDontLearn: unknown; gbpPolicyApplied: unknown; vlanVid: unknown; vlanPcp: unknown;
+  vni: unknown; ttl: unknown; tos: unknown; dontFragment: unknown; udpChecksum: unknown; flowLabel: unknown;
+  source: object; sourceMac: unknown; sourceIp: unknown; sourcePort: unknown;
+  destination: object; destinationMac: unknown; destinationIp: unknown; destinationPort: unknown;
+  range: unknown; rangeLow: unknown; rangeHigh: unknown; rangeLength: unknown;
+  gbp: unknown; gbpGroup: unknown; gbpDontLearn: unknown; gbpPolicyApplied: unknown;
+  vlan: unknown; vlanVid: unknown; vlanPcp: unknown;
+  /** Whether sourcePortRange, gbp or vlan was given: most tunnels give none, and their check stops at `undefined`. */
+  extras: boolean;
+}
+
+/**
+ * Matches no object a tunnel holds: the key of a source or destination that was not an object
+ * when the key was made (only a getter answering differently from one read to the next can do
+ * that, as the template was built), so that tunnelUnchanged never reads a field of it.
+ */
+const NOT_AN_OBJECT: object = {};
+
+function objectOrNone(value: unknown): object {
+  return typeof value === 'object' && value !== null ? value : NOT_AN_OBJECT;
 }
 
 function tunnelKey(tunnel: TunnelOptions): TunnelKey {
   const { source, destination, sourcePortRange: range, gbp, vlan } = tunnel;
   return {
-    vni: tunnel.vni, sourceMac: source?.mac, sourceIp: source?.ip, sourcePort: source?.port,
-    destinationMac: destination?.mac, destinationIp: destination?.ip, destinationPort: destination?.port,
-    ttl: tunnel.ttl, tos: tunnel.tos, dontFragment: tunnel.dontFragment, udpChecksum: tunnel.udpChecksum, flowLabel: tunnel.flowLabel,
-    rangeLow: range?.[0], rangeHigh: range?.[1], rangeLength: range?.length,
-    gbpGroup: gbp?.group, gbpDontLearn: gbp?.dontLearn, gbpPolicyApplied: gbp?.policyApplied, vlanVid: vlan?.vid, vlanPcp: vlan?.pcp,
+    vni: tunnel.vni, ttl: tunnel.ttl, tos: tunnel.tos, dontFragment: tunnel.dontFragment, udpChecksum: tunnel.udpChecksum, flowLabel: tunnel.flowLabel,
+    source: objectOrNone(source), sourceMac: source?.mac, sourceIp: source?.ip, sourcePort: source?.port,
+    destination: objectOrNone(destination), destinationMac: destination?.mac, destinationIp: destination?.ip, destinationPort: destination?.port,
+    range, rangeLow: range?.[0], rangeHigh: range?.[1], rangeLength: range?.length,
+    gbp, gbpGroup: gbp?.group, gbpDontLearn: gbp?.dontLearn, gbpPolicyApplied: gbp?.policyApplied,
+    vlan, vlanVid: vlan?.vid, vlanPcp: vlan?.pcp,
+    extras: range != null || gbp != null || vlan != null,
   };
 }
 
 /**
- * Whether `tunnel` still has the fields `key` was made from, compared without building a new key
- * (that allocation was a good part of a small frame's time).
+ * Whether `tunnel` still holds what `key` was made from: the same source, destination,
+ * sourcePortRange, gbp and vlan objects (another object, even an equal one, builds the template
+ * again), and the same values in them, which may have been edited in place. Small on purpose:
+ * V8 inlines it into encapsulateInto only while the whole call stays within its inlining budget,
+ * and a call here cost about 10 ns; the rarer sourcePortRange, gbp and vlan fields are compared
+ * apart.
  */
 function tunnelUnchanged(tunnel: TunnelOptions, key: TunnelKey): boolean {
   const { source, destination } = tunnel;
-  if (
-    key.vni !== tunnel.vni || key.sourceMac !== source?.mac || key.sourceIp !== source?.ip || key.sourcePort !== source?.port
-    || key.destinationMac !== destination?.mac || key.destinationIp !== destination?.ip || key.destinationPort !== destination?.port
-    || key.ttl !== tunnel.ttl || key.tos !== tunnel.tos || key.dontFragment !== tunnel.dontFragment
-    || key.udpChecksum !== tunnel.udpChecksum || key.flowLabel !== tunnel.flowLabel
-  ) {
-    return false;
-  }
+  return source === key.source && destination === key.destination
+    && tunnel.vni === key.vni && tunnel.ttl === key.ttl && tunnel.tos === key.tos && tunnel.dontFragment === key.dontFragment
+    && tunnel.udpChecksum === key.udpChecksum && tunnel.flowLabel === key.flowLabel
+    && source.mac === key.sourceMac && source.ip === key.sourceIp && source.port === key.sourcePort
+    && destination.mac === key.destinationMac && destination.ip === key.destinationIp && destination.port === key.destinationPort
+    && tunnel.sourcePortRange === key.range && tunnel.gbp === key.gbp && tunnel.vlan === key.vlan
+    && (!key.extras || extrasUnchanged(tunnel, key));
+}
+
+/** The fields of sourcePortRange, gbp and vlan, once tunnelUnchanged has found the same objects. */
+function extrasUnchanged(tunnel: TunnelOptions, key: TunnelKey): boolean {
   const { sourcePortRange: range, gbp, vlan } = tunnel;
-  return key.rangeLow === range?.[0] && key.rangeHigh === range?.[1] && key.rangeLength === range?.length
-    && key.gbpGroup === gbp?.group && key.gbpDontLearn === gbp?.dontLearn && key.gbpPolicyApplied === gbp?.policyApplied
-    && key.vlanVid === vlan?.vid && key.vlanPcp === vlan?.pcp;
+  return (range == null || (range[0] === key.rangeLow && range[1] === key.rangeHigh && range.length === key.rangeLength))
+    && (gbp == null || (gbp.group === key.gbpGroup && gbp.dontLearn === key.gbpDontLearn && gbp.policyApplied === key.gbpPolicyApplied))
+    && (vlan == null || (vlan.vid === key.vlanVid && vlan.pcp === key.vlanPcp));
+}
+
+interface TemplateEntry {
+  key: TunnelKey;
+  template: TunnelTemplate;
 }
 
 /**
  * Building a template parses and validates every option (microseconds); callers usually pass
  * the same tunnel object again and again, so keep its template while its fields are unchanged.
  */
-const templates = new WeakMap<TunnelOptions, { key: TunnelKey; template: TunnelTemplate }>();
+const templates = new WeakMap<TunnelOptions, TemplateEntry>();
 /** The last tunnel seen and its entry: the common case (one tunnel, again and again) skips the WeakMap. */
 let lastTunnel: TunnelOptions | undefined;
-let lastEntry: { key: TunnelKey; template: TunnelTemplate } | undefined;
+let lastEntry: TemplateEntry | undefined;
 
+/**
+ * The template of `tunnel`. The common case, the same unchanged tunnel as last time, is all
+ * there is here, so that V8 inlines it; nothing is written on that path (storing lastTunnel and
+ * lastEntry again cost several ns).
+ */
 function templateFor(tunnel: TunnelOptions): TunnelTemplate {
-  // The common case first, with nothing written: storing lastTunnel and lastEntry again cost
-  // about a twentieth of a small frame's encapsulateInto.
-  if (tunnel === lastTunnel && lastEntry !== undefined && tunnelUnchanged(tunnel, lastEntry.key)) return lastEntry.template;
+  return tunnel === lastTunnel && lastEntry !== undefined && tunnelUnchanged(tunnel, lastEntry.key) ? lastEntry.template : lookUpTemplate(tunnel);
+}
+
+function lookUpTemplate(tunnel: TunnelOptions): TunnelTemplate {
   if (typeof tunnel !== 'object' || tunnel === null) return buildTunnelTemplate(tunnel);
-  const cached = templates.get(tunnel);
-  if (cached !== undefined && tunnelUnchanged(tunnel, cached.key)) {
-    lastTunnel = tunnel;
-    lastEntry = cached;
-    return cached.template;
+  let entry = templates.get(tunnel);
+  if (entry === undefined || !tunnelUnchanged(tunnel, entry.key)) {
+    // The template first: a key is kept only for a tunnel whose template could be built.
+    const template = buildTunnelTemplate(tunnel);
+    entry = { key: tunnelKey(tunnel), template };
+    templates.set(tunnel, entry);
   }
-  const entry = { key: tunnelKey(tunnel), template: buildTunnelTemplate(tunnel) };
-  templates.set(tunnel, entry);
   lastTunnel = tunnel;
   lastEntry = entry;
   return entry.template;
@@ -242,40 +274,54 @@ export function encapsulateInto(inner: Uint8Array, tunnel: TunnelOptions, out: U
 
 function encapsulateChecked(inner: Uint8Array, template: TunnelTemplate, out: Uint8Array, offset: number): number {
   const innerLen = inner.length;
-  if (innerLen < 14) throw new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${innerLen}`);
-  if (innerLen > template.maxInnerLen) {
-    throw new RangeError(`inner frame of ${innerLen} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
-  }
   const headerLen = template.headerLen;
   const frameLen = headerLen + innerLen;
-  if (frameLen > out.length - offset) {
-    throw new RangeError(
-      `out has ${out.length - offset} bytes after offset ${offset}, and the frame needs ${frameLen} (${headerLen} of outer headers + ${innerLen} of inner frame)`,
-    );
-  }
+  if (innerLen < 14 || innerLen > template.maxInnerLen || frameLen > out.length - offset) throw sizeError(innerLen, template, out, offset);
   const space = workspace();
   let state = loaded;
   if (state === undefined || state.template !== template || state.space !== space || state.memory !== space.kernels.bytes) {
     state = loadTemplate(space, template);
   }
   nextIdentification = (nextIdentification + 1) & 0xffff;
-  const { memory, innerPtr } = state;
-  memory.set(inner, innerPtr);
+  const innerPtr = state.innerPtr;
+  state.memory.set(inner, innerPtr);
   state.kernels.encapFrame(state.templatePtr, innerPtr, innerLen);
-  if (frameLen === state.frameLen) {
-    out.set(state.frame!, offset);
-  } else {
-    // The headers from WASM memory, the inner frame from the caller's own array: two copies,
-    // and no view made for a length that may not come again.
-    out.set(state.header, offset);
-    out.set(inner, offset + headerLen);
-    if (frameLen === state.previousFrameLen) {
-      state.frame = memory.subarray(innerPtr - headerLen, innerPtr + innerLen);
-      state.frameLen = frameLen;
-    }
-    state.previousFrameLen = frameLen;
-  }
+  if (frameLen === state.frameLen) out.set(state.frame!, offset);
+  else copyFrameOut(state, inner, out, offset, frameLen);
   return frameLen;
+}
+
+/**
+ * The frame encapFrame wrote, out of WASM memory when its length differs from the view's: the
+ * headers from WASM memory, the inner frame from the caller's own array (two copies, and no view
+ * made for a length that may not come again). Kept out of encapsulateChecked so that V8 inlines
+ * the whole call (it inlines only while the bytecode it takes in stays small).
+ */
+function copyFrameOut(state: LoadedTemplate, inner: Uint8Array, out: Uint8Array, offset: number, frameLen: number): void {
+  const headerLen = state.header.length;
+  out.set(state.header, offset);
+  out.set(inner, offset + headerLen);
+  if (frameLen === state.previousFrameLen) {
+    state.frame = state.memory.subarray(state.innerPtr - headerLen, state.innerPtr + inner.length);
+    state.frameLen = frameLen;
+  }
+  state.previousFrameLen = frameLen;
+}
+
+/**
+ * Why an inner frame of `innerLen` bytes cannot be encapsulated into `out` at `offset`. Built
+ * apart from the call that throws it: V8 inlines a caller only while the bytecode it takes in
+ * stays small, and these messages would take room the tunnel check needs (about 10 ns a call).
+ */
+function sizeError(innerLen: number, template: TunnelTemplate, out: Uint8Array, offset: number): RangeError {
+  if (innerLen < 14) return new RangeError(`inner frame must hold an Ethernet header (14 bytes), got ${innerLen}`);
+  if (innerLen > template.maxInnerLen) {
+    return new RangeError(`inner frame of ${innerLen} bytes is too large: the outer lengths allow ${template.maxInnerLen}`);
+  }
+  const { headerLen } = template;
+  return new RangeError(
+    `out has ${out.length - offset} bytes after offset ${offset}, and the frame needs ${headerLen + innerLen} (${headerLen} of outer headers + ${innerLen} of inner frame)`,
+  );
 }
 
 /**
