@@ -411,29 +411,50 @@ export function decapsulateLax(frame: Uint8Array, options?: Omit<DecapOptions, '
   return decode(frame, decapSettings({ ...options, strict: false }));
 }
 
-/** The result record as i32s, made once per memory (a view of `bytes.buffer` per call costs ~20 ns). */
-let recordView: { of: Uint8Array; words: Int32Array } | undefined;
+/**
+ * What decode reads per call about the workspace: its kernels, memory, scratch area and the
+ * result record as i32s (a view of the memory per call cost about 20 ns), made again only when
+ * the backend changes or its memory grows.
+ */
+interface DecodeSpace {
+  readonly space: Workspace;
+  readonly memory: Uint8Array;
+  readonly kernels: Kernels;
+  readonly scratch: number;
+  readonly result: number;
+  readonly record: Int32Array;
+}
 
-function resultRecord(): Int32Array {
-  const { kernels, result } = workspace();
-  if (recordView?.of !== kernels.bytes) {
-    recordView = { of: kernels.bytes, words: new Int32Array(kernels.bytes.buffer, kernels.bytes.byteOffset + result, RESULT_LEN / 4) };
-  }
-  return recordView.words;
+let decodeSpace: DecodeSpace | undefined;
+
+function makeDecodeSpace(space: Workspace): DecodeSpace {
+  const { kernels, scratch, result } = space;
+  const memory = kernels.bytes;
+  const record = new Int32Array(memory.buffer, memory.byteOffset + result, RESULT_LEN / 4);
+  decodeSpace = { space, memory, kernels, scratch, result, record };
+  return decodeSpace;
 }
 
 function decode(frame: Uint8Array, settings: DecapSettings): DecodedFrame {
-  checkBytes(frame, 'frame');
-  const { kernels, scratch, result } = workspace();
+  // checkBytes only when the cheap test fails: an empty array may be a detached one.
+  if (!(frame instanceof Uint8Array) || frame.length === 0) checkBytes(frame, 'frame');
+  const space = workspace();
+  let d = decodeSpace;
+  if (d === undefined || d.space !== space || d.memory !== space.kernels.bytes) d = makeDecodeSpace(space);
   // No valid frame is longer than MAX_FRAME_LEN, and the scratch area has HEADROOM bytes more.
   // A longer frame is judged on its first MAX_FRAME_LEN + 1 bytes: the kernel sees that there is
   // more than any IP length field can cover, so strict mode refuses the trailing bytes just as it
   // would the whole frame's (LENGTH_MISMATCH at the IP length field, after the same header
   // checks); lax mode trims them. Cutting at MAX_FRAME_LEN would hide them from strict mode.
-  const len = Math.min(frame.length, MAX_FRAME_LEN + 1);
-  kernels.bytes.set(len === frame.length ? frame : frame.subarray(0, len), scratch);
-  const status = kernels.decapFrame(scratch, len, settings.optionBits, settings.vni, settings.portsLow, settings.portsHigh, result);
-  const record = resultRecord();
+  let len = frame.length;
+  if (len > MAX_FRAME_LEN + 1) {
+    len = MAX_FRAME_LEN + 1;
+    d.memory.set(frame.subarray(0, len), d.scratch);
+  } else {
+    d.memory.set(frame, d.scratch);
+  }
+  const status = d.kernels.decapFrame(d.scratch, len, settings.optionBits, settings.vni, settings.portsLow, settings.portsHigh, d.result);
+  const record = d.record;
   if (status !== 0) {
     throw DecodeError.fromStatus(record[RESULT_STATUS / 4], record[RESULT_LAYER / 4], record[RESULT_OFFSET / 4]);
   }
