@@ -215,6 +215,59 @@ for (const backend of BACKENDS) {
     assert.is((view.ip as Ipv4Header).ttl, 3);
   });
 
+  test('encapsulateInto answers as encapsulate through its caches: a length repeated or alternating, tunnels switched, fields edited inside source/destination/vlan/gbp', () => {
+    const a = ipv4Tunnel();
+    const b = ipv6Tunnel();
+    const out = new Uint8Array(2000);
+    const check = (inner: Uint8Array, tunnel: typeof a, what: string) => {
+      const len = encapsulateInto(inner, tunnel, out, 0);
+      const want = encapsulate(inner, tunnel);
+      const l3 = tunnel.vlan ? 18 : 14;
+      const got = out.subarray(0, len);
+      assert.is(len, want.length, what);
+      // The IPv4 identification (and so its header checksum) advanced between the two calls.
+      if (tunnel.source.ip.includes(':')) assert.is(hex(got), hex(want), what);
+      else assert.is(masked(got, l3), masked(want, l3), what);
+      return decapsulate(got.slice(), { gbp: true });
+    };
+    const short = innerFrame(64);
+    const long = innerFrame(1450);
+    for (const [i, inner] of [short, short, short, long, short, long, long].entries()) check(inner, a, `call ${i}`);
+    for (const [i, tunnel] of [a, b, a, b, b, a].entries()) check(long, tunnel, `tunnel switch ${i}`);
+    // Edits inside the nested objects, keeping the same objects: each must show in the next frame.
+    a.source.mac = '02:00:00:00:00:77';
+    assert.is(check(short, a, 'source.mac').ethernet.source, '02:00:00:00:00:77');
+    a.destination.port = 8472;
+    assert.is(check(short, a, 'destination.port').udp.destinationPort, 8472);
+    a.vlan = { vid: 12 };
+    assert.equal(check(short, a, 'vlan added').ethernet.vlans.map((tag) => tag.vid), [12]);
+    a.vlan.vid = 13;
+    assert.equal(check(short, a, 'vlan.vid').ethernet.vlans.map((tag) => tag.vid), [13]);
+    a.gbp = { group: 5 };
+    assert.is(check(short, a, 'gbp added').vxlan.gbp?.group, 5);
+    a.gbp.group = 6;
+    assert.is(check(short, a, 'gbp.group').vxlan.gbp?.group, 6);
+    // A replaced object with equal fields gives the same frame.
+    a.source = { ...a.source };
+    check(short, a, 'equal source replaced');
+  });
+
+  test('inner of a reused receive array is right every time, and a Buffer gets a Buffer view', () => {
+    const frames = [90, 300, 60].map((length) => encapsulate(innerFrame(length), ipv4Tunnel()));
+    const receive = new Uint8Array(2000);
+    for (const frame of [...frames, ...frames]) {
+      receive.set(frame);
+      const view = decapsulate(receive.subarray(0, frame.length));
+      assert.is(hex(view.inner), hex(frame.subarray(50)));
+    }
+    const buffer = Buffer.from(frames[1]);
+    for (let i = 0; i < 2; i++) {
+      const inner = decapsulate(buffer).inner;
+      assert.ok(Buffer.isBuffer(inner), 'a Buffer in, a Buffer view out');
+      assert.is(hex(inner), hex(frames[1].subarray(50)));
+    }
+  });
+
   test('decapsulateSlot decodes a batch slot where it lies, as decapsulate does, and records the result', () => {
     const kernels = createKernels(backend);
     const batch = new PacketBatch({ capacity: 4, kernels });
