@@ -3,12 +3,13 @@
  * per VNI) and the other hosts' VTEPs over an underlay, the way the Linux `vxlan` device does:
  *
  *   device → frames land in PacketBatch slots (payload area)           (Device.receive)
- *     1. drop frames with a multicast source MAC; answer ARP / neighbour solicitations whose
+ *     1. Encapsulator.run: the VXLAN header of the device's VNI written in place, in front of
+ *        every frame of the batch, in one call
+ *     2. per frame: drop a multicast source MAC; answer ARP / neighbour solicitations whose
  *        answer the neighbour table knows, in place, back to the device (never flooded)
- *     2. destination MAC → FDB of the device's VNI → one endpoint, or every peer of the VNI for
+ *     3. destination MAC → FDB of the device's VNI → one endpoint, or every peer of the VNI for
  *        broadcast / multicast / unknown unicast (head-end replication: the same slot listed once
  *        per peer, so a UDP underlay sends one datagram to each without a copy)
- *     3. Encapsulator.run: the VXLAN header written in place, in front of each frame, one call
  *     4. Underlay.transmit: one batched send of the datagrams to their endpoints
  *
  *   underlay → datagrams land in slots, 8 bytes before the payload area (Underlay.receive;
