@@ -116,7 +116,10 @@ test('the WASM is in dist/ once per module format: the codec, the forwarder and 
   // And it still works, through the library: decode a capture, run the demo's loopback tunnel.
   const decoded = node([join(root, 'bin', 'vxlan-wasm.mjs'), 'decode', join(root, 'test', 'fixtures', 'pcap', 'vxlan-arp.pcap')]);
   assert.match(decoded, /^1 .* VXLAN vni 42 inner 42 B .* ARP request/);
-  assert.match(node([join(root, 'bin', 'vxlan-wasm.mjs'), 'demo', '--count', '1']), /^all checks passed/m);
+  // The demo keeps its capture for the user; here it goes into this test's own temporary directory.
+  const capture = join(temporaryDir('vxlan-package-demo-'), 'overlay.pcap');
+  assert.match(node([join(root, 'bin', 'vxlan-wasm.mjs'), 'demo', '--count', '1', '--pcap', capture]), /^all checks passed/m);
+  assert.ok(existsSync(capture), 'the capture went where --pcap said');
 });
 
 test('LICENSE (MIT), repository, homepage and bugs are in the package, and npm pack ships them', () => {
