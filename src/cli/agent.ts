@@ -13,6 +13,7 @@
  *              everything (the TAP goes), exit 0
  *   cannot rejoin      (the network was removed, the address or host id taken) exit 1
  */
+import { DATAGRAM_OVERHEAD } from './forward';
 import { closeWithin, StopRequest } from './lifecycle';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -31,7 +32,7 @@ import { createLogger, DropReporter } from '../forwarder/log';
 import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
-import { HOST_ID } from '../control/keys';
+import { HOST_ID, NETWORK_NAME } from '../control/keys';
 import { macForHost, type Subnet } from '../control/ipam';
 import { getNetwork, NetworkError } from '../control/networks';
 import { setIpv4Address, setMacAddress } from '../control/netif';
@@ -139,7 +140,7 @@ export function resolveAgentConfig(argv: string[], machineIdPath?: string): Agen
   const text = (flag: string) => values[flag] as string | undefined;
   const network = text('network');
   if (network === undefined) throw new ConfigError('--network', 'is required: the network to join (see vxlan-wasm network ls).');
-  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(network)) throw new ConfigError('--network', `${JSON.stringify(network)} is not a network name.`);
+  if (!NETWORK_NAME.test(network)) throw new ConfigError('--network', `${JSON.stringify(network)} is not a network name.`);
   const localText = text('local');
   if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
   // A bare IPv6 address has several colons; ADDR:PORT (a mistake here) has one.
@@ -240,7 +241,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       const network = await getNetwork(client, config.network);
       if (network === undefined) throw new AgentError(`no network named ${config.network} in etcd (create it with: vxlan-wasm network create ${config.network} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
       underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
-        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + 18 + 8),
+        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + DATAGRAM_OVERHEAD),
       });
       device = await (io.openDevice ?? ((options) => TapDevice.open(options)))({ name: config.tap, mtu: config.mtu, create: true });
       const mac = macForHost(config.hostId, config.network);

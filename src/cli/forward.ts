@@ -9,7 +9,6 @@
  *
  * Logs are pino JSON lines on stderr, never one per packet (drops: a summary at most every 10 s).
  */
-import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import {
   ConfigError, checkTunAccess, endpointText, loadConfigFile, resolveConfig,
@@ -21,6 +20,7 @@ import { TapDevice, type TapDeviceOptions } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
 import { createLogger, DropReporter, type Logger } from '../forwarder/log';
 import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
+import { parseCommandArgs } from '../control/options';
 import { closeWithin, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 
@@ -128,27 +128,11 @@ const PARSE_OPTIONS = {
 } as const;
 
 /** Inner Ethernet header with one VLAN tag, and the VXLAN header: a datagram is at most MTU + 26. */
-const DATAGRAM_OVERHEAD = 18 + 8;
+export const DATAGRAM_OVERHEAD = 18 + 8;
 
-/** node:util parseArgs errors as ConfigErrors naming the flag. */
+/** The flags, with node:util's parse errors as ConfigErrors naming the flag (exit 2). */
 function parseFlags(argv: string[]): ForwardFlags & { help?: boolean } {
-  try {
-    const { values } = parseArgs({ args: argv, options: PARSE_OPTIONS, strict: true, allowPositionals: false });
-    return values;
-  } catch (error) {
-    const { code, message } = error as { code?: string; message: string };
-    const flag = /'(-[^' ]*)/.exec(message)?.[1] ?? 'arguments';
-    switch (code) {
-      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-        throw new ConfigError(flag, 'is not a flag of forward (see --help).');
-      case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-        throw new ConfigError(/'([^']*)'/.exec(message)?.[1] ?? 'arguments', 'is not a flag: forward takes flags only (see --help).');
-      case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-        throw new ConfigError(flag, message.includes('argument missing') ? 'needs a value.' : `${message.replace(/\.$/, '')}.`);
-      default:
-        throw error;
-    }
-  }
+  return parseCommandArgs('forward', argv, PARSE_OPTIONS, false).values as ForwardFlags & { help?: boolean };
 }
 
 /** Run `vxlan-wasm forward`; resolves to the exit code once everything is closed. */
