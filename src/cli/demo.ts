@@ -29,6 +29,8 @@ import { decapsulate, encapsulate } from '../api';
 import { backendName } from '../backend';
 import type { PacketBatch } from '../batch/packet-batch';
 import { writePcap } from '../pcap/index';
+import { endpointText } from '../forwarder/config';
+import { formatMac } from '../wire/address';
 import type { Endpoint, Underlay, UnderlayCounters, UnderlayEvents } from '../forwarder/contracts';
 import { datagramLength, datagramStart } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
@@ -148,7 +150,7 @@ export class CapturingUnderlay implements Underlay {
 // ---------------------------------------------------------------------------- formatting
 
 const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
-const where = (endpoint: Endpoint) => (endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`);
+const where = endpointText;
 const vxlanFlags = (flags: number) => `0x${flags.toString(16).padStart(2, '0')}${flags === 0x08 ? ' (I: VNI valid)' : ''}`;
 const vniOf = (datagram: Uint8Array) => (datagram[4] << 16) | (datagram[5] << 8) | datagram[6];
 
@@ -235,7 +237,7 @@ async function loopbackDemo(count: number, write: (line: string) => void, pcapPa
     v.underlay.onCapture = (record) => {
       if (!tracing) return;
       const inner = record.datagram.subarray(8);
-      const destination = Array.from(inner.subarray(0, 6), (byte) => byte.toString(16).padStart(2, '0')).join(':');
+      const destination = formatMac(inner);
       const known = (inner[0] & 1) === 0 && v.forwarder.fdbEntries(VNI).some((entry) => entry.mac === destination);
       const how = known ? `unicast (${destination} is in ${v.name}'s FDB)` : (inner[0] & 1) === 1 ? 'flooded (broadcast: every peer of the VNI)' : 'flooded (unknown unicast)';
       write(`  ${v.name} -> ${nameOf(record.to)}  VNI ${vniOf(record.datagram)}  ${formatInnerSummary(summarizeInner(inner))}  ${how}`);

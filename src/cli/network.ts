@@ -3,6 +3,7 @@
  * for the layout). Arguments are checked before connecting (a mistake: one sentence, exit 2);
  * refusals and an unreachable etcd are one sentence and exit 1.
  */
+import { endpointText } from '../forwarder/config';
 import type { Etcd3 } from 'etcd3';
 import { ConfigError } from '../forwarder/config';
 import { keys } from '../control/keys';
@@ -159,7 +160,7 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
       write(`network ${network.name}: VNI ${network.vni}, subnet ${network.subnet}, created ${network.created}, ${hosts.length} live host(s)`);
       if (hosts.length > 0) {
         const rows = [['HOST ID', 'VTEP', 'MAC', 'ADDRESS', 'LEASE', 'TTL LEFT', 'JOINED'], ...hosts.map((host) => [
-          host.hostId, host.vtep.address.includes(':') ? `[${host.vtep.address}]:${host.vtep.port}` : `${host.vtep.address}:${host.vtep.port}`,
+          host.hostId, endpointText(host.vtep),
           host.mac, host.ip, host.lease, host.ttlSeconds < 0 ? '-' : `${host.ttlSeconds} s`, host.joined,
         ])];
         for (const line of table(rows)) write(`  ${line}`);

@@ -8,7 +8,7 @@
  * joining at once mostly try different addresses instead of all racing for the lowest free one.
  */
 import { createHash } from 'node:crypto';
-import { formatIpv4, parseIp } from '../wire/address';
+import { formatIpv4, formatMac, parseIp } from '../wire/address';
 
 export interface Subnet {
   /** Canonical CIDR text (host bits zero). */
@@ -98,6 +98,5 @@ export function chooseAddress(subnet: Subnet, hostId: string, taken: ReadonlySet
 /** A stable, locally administered unicast MAC for a host id (02:xx:…): the same after a restart, so peers' ARP caches stay right. */
 export function macForHost(hostId: string, network: string): string {
   const digest = createHash('sha256').update(`${network}\n${hostId}`).digest();
-  const bytes = [0x02, digest[0], digest[1], digest[2], digest[3], digest[4]];
-  return bytes.map((byte) => byte.toString(16).padStart(2, '0')).join(':');
+  return formatMac(Uint8Array.of(0x02, digest[0], digest[1], digest[2], digest[3], digest[4]));
 }

@@ -12,7 +12,7 @@
  *   with several networks in the file `--vni` must say which.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { parseIp, parseMac, type ParsedIp } from '../wire/address';
+import { formatMac, parseIp, parseMac, type ParsedIp } from '../wire/address';
 import { canonicalIp, parseCidr } from './address-set';
 import type { Endpoint } from './contracts';
 import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from './fdb';
@@ -437,7 +437,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
         throw new ConfigError(`${path}.mac`, `${JSON.stringify(mac)} is not a MAC address (six hex bytes, e.g. 02:00:00:00:00:01).`);
       }
       if ((bytes[0] & 1) !== 0) throw new ConfigError(`${path}.mac`, `${JSON.stringify(mac)} is a multicast MAC; static entries are for unicast MACs (multicast is flooded to every peer).`);
-      const canonical = [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(':');
+      const canonical = formatMac(bytes);
       if (macs.has(canonical)) throw new ConfigError(`${path}.mac`, `${mac} has two static entries in VNI ${draft.vni}.`);
       macs.add(canonical);
       return { mac: canonical, endpoint: remote(peer, `${path}.peer`) };

@@ -24,13 +24,18 @@ export function macKey(mac: string): number {
   return macKeyAt(parseMac(mac), 0);
 }
 
-export function macText(key: number): string {
-  const bytes = new Uint8Array(6);
+/** Write a 48-bit MAC key at `offset` in `bytes` (the inverse of macKeyAt). */
+export function writeMacKey(bytes: Uint8Array, offset: number, key: number): void {
   let rest = key;
   for (let i = 5; i >= 0; i--) {
-    bytes[i] = rest % 256;
+    bytes[offset + i] = rest % 256;
     rest = Math.floor(rest / 256);
   }
+}
+
+export function macText(key: number): string {
+  const bytes = new Uint8Array(6);
+  writeMacKey(bytes, 0, key);
   return formatMac(bytes);
 }
 

@@ -14,7 +14,7 @@
  */
 import { fold16, onesComplementSum } from '../reference/checksum';
 import { formatIpv4, formatIpv6, parseIp } from '../wire/address';
-import { macKey, macKeyAt, macText } from './fdb';
+import { macKey, macKeyAt, macText, writeMacKey } from './fdb';
 
 const ETHERTYPE_ARP = 0x0806;
 const ETHERTYPE_IPV6 = 0x86dd;
@@ -52,14 +52,6 @@ export interface NeighbourCounters {
   arpFlooded: number;
   /** Neighbour solicitations the table could not answer, DAD included (flooded as before). */
   ndFlooded: number;
-}
-
-function writeMacKey(bytes: Uint8Array, offset: number, key: number): void {
-  let rest = key;
-  for (let i = 5; i >= 0; i--) {
-    bytes[offset + i] = rest % 256;
-    rest = Math.floor(rest / 256);
-  }
 }
 
 function ipv4Key(bytes: Uint8Array, offset: number): number {

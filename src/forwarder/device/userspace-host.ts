@@ -21,7 +21,7 @@
  */
 import { checksum, onesComplementSum, updateChecksum } from '../../api';
 import type { PacketBatch } from '../../batch/packet-batch';
-import { formatIpv4, parseIpv4, parseIpv6, parseMac } from '../../wire/address';
+import { formatIpv4, formatMac, parseIpv4, parseIpv6, parseMac } from '../../wire/address';
 import { ipv4HeaderChecksum } from '../../wire/ipv4';
 import { EtherType, IpProtocol } from '../../wire/protocols';
 import { checkInteger, readU16, writeU16 } from '../../wire/fields';
@@ -441,7 +441,7 @@ export class UserspaceHost implements Device {
   neighbour(ip: string): string | undefined {
     const mac = this.neighbours.get(checkIp(ip, 'ip'));
     if (mac === undefined) return undefined;
-    return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+    return formatMac(mac);
   }
 
   get neighbourCount(): number {
