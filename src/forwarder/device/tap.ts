@@ -91,6 +91,8 @@ const OFFLOAD_PROBES = [
 const MAX_SUPER_FRAME = 65535 + 18;
 /** Slots listed to groMerge per call. */
 const GRO_LIST_MAX = 256;
+/** A Scratch's views before first use. */
+const EMPTY_WORDS = new Int32Array(0);
 
 /** The areas a TapDevice reserves in a batch's kernel memory (once per kernels object). */
 interface Scratch {
@@ -102,6 +104,10 @@ interface Scratch {
   /** groMerge's slot list (i32s) and result record. */
   list: number;
   result: number;
+  /** The list and the result record as i32s, over `viewsOf` (rebuilt when the kernels' bytes change, as PacketBatch.meta is). */
+  listWords: Int32Array;
+  resultWords: Int32Array;
+  viewsOf: Uint8Array | undefined;
 }
 
 const TUN_PATH = '/dev/net/tun';
@@ -317,10 +323,22 @@ export class TapDevice implements Device {
         outCapacity,
         list: kernels.reserve(GRO_LIST_MAX * 4),
         result: kernels.reserve(GRO_RESULT_RECORD_LEN),
+        listWords: EMPTY_WORDS,
+        resultWords: EMPTY_WORDS,
+        viewsOf: undefined,
       };
       this.scratches.set(kernels, scratch);
     }
     return scratch;
+  }
+
+  /** The scratch's i32 views, made again only when the kernels' memory was replaced (grown). */
+  private scratchWords(kernels: Kernels, scratch: Scratch): void {
+    const bytes = kernels.bytes;
+    if (scratch.viewsOf === bytes) return;
+    scratch.viewsOf = bytes;
+    scratch.listWords = new Int32Array(bytes.buffer, bytes.byteOffset + scratch.list, GRO_LIST_MAX);
+    scratch.resultWords = new Int32Array(bytes.buffer, bytes.byteOffset + scratch.result, GRO_RESULT_RECORD_LEN / 4);
   }
 
   /**
@@ -441,6 +459,9 @@ export class TapDevice implements Device {
   private transmitOffloaded(batch: PacketBatch, slots: Int32Array, count: number): number {
     const kernels = batch.kernels;
     const scratch = this.scratch(kernels);
+    this.scratchWords(kernels, scratch);
+    const list = scratch.listWords;
+    const result = scratch.resultWords;
     const libc = C.libc();
     // After scratch(): reserving may have grown (moved) the memory.
     const bytes = batch.bytes;
@@ -449,21 +470,13 @@ export class TapDevice implements Device {
     let taken = 0;
     for (let position = 0; position < count; position += GRO_LIST_MAX) {
       const chunk = Math.min(GRO_LIST_MAX, count - position);
-      for (let j = 0; j < chunk; j++) {
-        const at = scratch.list + 4 * j;
-        const slot = slots[position + j];
-        bytes[at] = slot & 0xff;
-        bytes[at + 1] = (slot >>> 8) & 0xff;
-        bytes[at + 2] = (slot >>> 16) & 0xff;
-        bytes[at + 3] = slot >>> 24;
-      }
+      list.set(slots.subarray(position, position + chunk));
       let j = 0;
       while (j < chunk) {
         const used = kernels.groMerge(
           batch.slotsPtr, batch.slotStride, batch.metaPtr, scratch.list + 4 * j, chunk - j, scratch.out, scratch.outCapacity, scratch.result,
         );
-        const r = scratch.result + GRO_RESULT_LEN;
-        const length = used > 1 ? bytes[r] | (bytes[r + 1] << 8) | (bytes[r + 2] << 16) : 0;
+        const length = used > 1 ? result[GRO_RESULT_LEN / 4] : 0;
         if (length > 0) {
           if (this.write(libc, base + scratch.out, length)) {
             taken += used;
