@@ -86,7 +86,7 @@ export interface NetworkCounters {
   device: string;
   /** Frames from the device sent towards peers (each replica counted). */
   toUnderlay: DirectionCounters;
-  /** Frames from peers written to the device. */
+  /** Frames from peers written to the device; bytes of the frames handed to it (a refused write is a DEVICE_ERROR drop). */
   toDevice: DirectionCounters;
   /** Frames replicated to every peer (broadcast, multicast, unknown unicast). */
   flooded: number;
@@ -145,7 +145,6 @@ export class Forwarder extends EventEmitter {
   private readonly allowed: AddressSet;
 
   private readonly networks = new Map<number, Network>();
-  private readonly networkByTunnel: (Network | undefined)[] = [];
   private readonly encapsulator: Encapsulator;
   private readonly placeholderTunnel: TunnelOptions;
   private readonly txBatch: PacketBatch;
@@ -275,8 +274,10 @@ export class Forwarder extends EventEmitter {
     if (options.device.maxFrameLength > this.txBatch.slotSize) {
       throw new RangeError(`vni ${options.vni}: device frames of ${options.device.maxFrameLength} bytes do not fit the forwarder's ${this.txBatch.slotSize}-byte slots`);
     }
-    let tunnel = this.networkByTunnel.indexOf(undefined);
-    if (tunnel === -1) tunnel = this.networkByTunnel.length;
+    // The lowest Encapsulator tunnel no served VNI holds.
+    const taken = new Set([...this.networks.values()].map((network) => network.tunnel));
+    let tunnel = 0;
+    while (taken.has(tunnel)) tunnel++;
     if (tunnel >= MAX_NETWORKS) throw new RangeError(`at most ${MAX_NETWORKS} VNIs per forwarder`);
     this.encapsulator.setTunnel(tunnel, { ...this.placeholderTunnel, vni: options.vni });
     const network: Network = {
@@ -285,7 +286,6 @@ export class Forwarder extends EventEmitter {
       deviceSlots: new Int32Array(this.batchSize), deviceSlotCount: 0,
     };
     this.networks.set(options.vni, network);
-    this.networkByTunnel[tunnel] = network;
     for (const peer of options.peers ?? []) this.addPeer(options.vni, peer);
     for (const entry of options.fdb ?? []) this.addFdbEntry(options.vni, entry.mac, entry.endpoint);
     if (this.started) this.startDevice(network);
@@ -295,7 +295,6 @@ export class Forwarder extends EventEmitter {
   async removeNetwork(vni: number): Promise<void> {
     const network = this.network(vni);
     this.networks.delete(vni);
-    this.networkByTunnel[network.tunnel] = undefined;
     this.releaseUnusedEndpoints();
     await network.device.close();
   }
@@ -374,10 +373,7 @@ export class Forwarder extends EventEmitter {
    * for it from the VNI's device are answered locally, never flooded (the `proxy` of Linux's device).
    */
   addNeighbour(vni: number, ip: string, mac: string): void {
-    const network = this.network(vni);
-    canonicalIp(ip);
-    macKey(mac);
-    network.neighbours.set(ip, mac);
+    this.network(vni).neighbours.set(ip, mac);
   }
 
   removeNeighbour(vni: number, ip: string): boolean {
@@ -393,7 +389,9 @@ export class Forwarder extends EventEmitter {
   counters(): ForwarderCounters {
     return structuredClone({
       networks: [...this.networks.values()].map((network) => ({ ...network.counters, fdbEntries: network.fdb.size })),
-      drops: { ...this.drops, UNKNOWN_SOURCE: this.drops.UNKNOWN_SOURCE + this.underlay.counters.unknownSource },
+      // Refused sources and datagrams longer than a slot are dropped inside the underlay, before
+      // any slot: it keeps those counts.
+      drops: { ...this.drops, UNKNOWN_SOURCE: this.underlay.counters.unknownSource, OVERSIZE: this.underlay.counters.oversize },
       fdb: this.fdbCounters,
       neighbours: this.neighbourCounters,
       batches: this.batchCounters,
