@@ -51,7 +51,7 @@ export function parseSubnet(text: string): Subnet {
   }
   const prefixLength = Number(match[2]);
   if (prefixLength < 8 || prefixLength > 32) throw new RangeError(`subnet ${text}: the prefix length must be 8..32`);
-  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+  const mask = (0xffffffff << (32 - prefixLength)) >>> 0; // 8..32: the shift is 0..24
   if ((base & ~mask) >>> 0 !== 0) {
     throw new RangeError(`subnet ${text} has host bits set; did you mean ${ipv4Text(base & mask)}/${prefixLength}?`);
   }

@@ -118,11 +118,6 @@ export class Reconciler {
     return result;
   }
 
-  /** Remove every programmed host (the network went away, or the agent stops without closing the forwarder). */
-  clear(): number {
-    return this.resync(new Map()).removed;
-  }
-
   /** Take out what `record` put in, except pieces another programmed host still needs. */
   private unprogram(record: HostRecord): void {
     let ipUsed = false;

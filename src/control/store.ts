@@ -26,14 +26,6 @@ export interface StoreOptions {
   callTimeoutMs?: number;
 }
 
-/** etcd did not answer within the deadline (or refused the connection): a sentence naming the endpoints. */
-export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
-  constructor(endpoints: readonly string[], cause: unknown) {
-    super(`etcd at ${endpoints.join(', ')} did not answer (${(cause as Error).message ?? String(cause)})`);
-  }
-}
-
 /** A cockatiel-shaped policy (etcd3 only calls `execute`): run the call, retrying a recoverable failure on the next endpoint. */
 function tryEachEndpoint(attempts: number) {
   return {
@@ -100,12 +92,6 @@ export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (isRecoverableError(error)) return true;
   return /deadline|unavailable|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|No connection established|failed to connect|timed out/i.test(`${error.name} ${error.message}`);
-}
-
-/** The store's current revision and leader-side status, one call (also a reachability probe). */
-export async function storeRevision(client: Etcd3): Promise<number> {
-  const status = await client.maintenance.status();
-  return Number(status.header.revision);
 }
 
 /** One sentence for "etcd could not be reached", with the client's reason cut to its useful part. */
