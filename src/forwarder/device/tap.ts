@@ -390,13 +390,7 @@ export class TapDevice implements Device {
         continue;
       }
       // A super-frame: staged once (again only if a split was left half done for another memory).
-      // The ring's cells are rounded up, so a read can be longer than any real super-frame.
-      if (length > MAX_SUPER_FRAME) {
-        counters.oversize++;
-        this.splitProgress = 0;
-        consumed++;
-        continue;
-      }
+      // It fits the staging area: the ring marks any read longer than MAX_SUPER_FRAME as cut.
       if (this.splitProgress === 0 || this.stagedFor !== kernels) {
         this.splitProgress = 0;
         cells.copy(batch.bytes, scratch.staging, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);

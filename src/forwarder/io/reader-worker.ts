@@ -99,7 +99,7 @@ if (kind === 'datagrams') {
     put(m + c.MSG_IOV, mmAddress + iovs + k * c.IOVEC_SIZE);
     put(m + c.MSG_IOVLEN, 1);
     put(iovs + k * c.IOVEC_SIZE + c.IOV_BASE, cellsAddress + k * layout.cellSize);
-    put(iovs + k * c.IOVEC_SIZE + c.IOV_LEN, layout.cellSize);
+    put(iovs + k * c.IOVEC_SIZE + c.IOV_LEN, layout.readLength);
   }
   if (gro) {
     const controlBuffer = new SharedArrayBuffer(layout.cells * c.CONTROL_ROOM);
@@ -135,7 +135,7 @@ function readFrames() {
   let room = ringRoom(head, 0);
   while (room > 0) {
     const k = head & ringMask;
-    const n = f.readAt(fd, cellsAddress + k * layout.cellSize, layout.cellSize);
+    const n = f.readAt(fd, cellsAddress + k * layout.cellSize, layout.readLength);
     if (n < 0) {
       const code = koffi.errno();
       if (code === c.EAGAIN) return;
@@ -144,8 +144,9 @@ function readFrames() {
       if (code === c.EFAULT || code === c.EMSGSIZE) { Atomics.add(ringControl, c.CTRL_DROPPED, 1); continue; }
       failed('read');
     }
-    // A frame that filled the cell may have been cut: marked oversize, never delivered cut.
-    ringLengths[k] = n >= layout.cellSize ? -1 : n;
+    // A frame that filled the size asked (readLength, not the rounded cell) may have been cut:
+    // marked oversize, never delivered cut.
+    ringLengths[k] = n >= layout.readLength ? -1 : n;
     head = (head + 1) | 0;
     room--;
   }

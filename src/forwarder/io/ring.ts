@@ -7,6 +7,10 @@
  *
  *   [ control: 16 × i32 | lengths: cells × i32 | sources: cells × 32 bytes | cells × cellSize ]
  *
+ * Cells are the asked size rounded up to 64 (cache lines) apart (layout.cellSize), but the
+ * producer reads at most the size asked (layout.readLength), so a caller's "asked = largest + 1,
+ * a read that fills it was cut" holds exactly, whatever the rounding.
+ *
  * head and tail are free-running i32 counters (wrapping at 2^31 is harmless: `(head - tail) | 0`
  * is the fill, `counter & (cells - 1)` the index, cells a power of two). A cell's length is -1
  * when what arrived did not fit (counted as oversize by the consumer, never truncated).
@@ -31,7 +35,10 @@ const CELL_ALIGN = 64;
 /** Everything a producer in another thread needs to find its way in the buffer. */
 export interface RingLayout {
   cells: number;
+  /** Bytes from one cell to the next: the size asked rounded up to 64 (cache lines). */
   cellSize: number;
+  /** The size asked: the producer reads at most this many bytes into a cell, and marks a read that fills it as cut. */
+  readLength: number;
   lengthsOffset: number;
   sourcesOffset: number;
   cellsOffset: number;
@@ -49,7 +56,7 @@ export function ringLayout(cells: number, cellSize: number): RingLayout {
   const lengthsOffset = CTRL_WORDS * 4;
   const sourcesOffset = Math.ceil((lengthsOffset + cells * 4) / CELL_ALIGN) * CELL_ALIGN;
   const cellsOffset = Math.ceil((sourcesOffset + cells * SOCKADDR_ROOM) / CELL_ALIGN) * CELL_ALIGN;
-  return { cells, cellSize: stride, lengthsOffset, sourcesOffset, cellsOffset, byteLength: cellsOffset + cells * stride };
+  return { cells, cellSize: stride, readLength: cellSize, lengthsOffset, sourcesOffset, cellsOffset, byteLength: cellsOffset + cells * stride };
 }
 
 /** The consumer's side (main thread). */
