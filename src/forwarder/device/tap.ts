@@ -437,9 +437,7 @@ export class TapDevice implements Device {
     for (let n = 0; n < count; n++) {
       const i = slots[n];
       const length = batch.innerLength(i);
-      let written = libc.writeAt(this.fd, base + batch.innerStart(i), length);
-      if (written < 0 && C.errno() === C.EINTR) written = libc.writeAt(this.fd, base + batch.innerStart(i), length);
-      if (written === length) taken++;
+      if (this.write(libc, base + batch.innerStart(i), length)) taken++;
       else this.counters.writeErrors++;
     }
     this.counters.sent += taken;
