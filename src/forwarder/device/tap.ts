@@ -290,19 +290,18 @@ export class TapDevice implements Device {
     const ring = this.ring;
     const available = ring.available();
     const limit = batch.slotStride - SLOT_HEADROOM;
-    const skip = this.vnetHeaderLength;
     const bytes = batch.bytes;
     let count = 0;
     let consumed = 0;
     while (count < max && consumed < available) {
       const k = ring.index(consumed++);
-      const length = ring.lengths[k] - skip;
+      const length = ring.lengths[k];
       if (length < 0 || length > limit) {
         this.counters.oversize++;
         continue;
       }
       const slot = first + count;
-      const start = ring.cellStart(k) + skip;
+      const start = ring.cellStart(k);
       ring.bytes.copy(bytes, batch.slotPointer(slot) + SLOT_HEADROOM, start, start + length);
       batch.setInner(slot, length, 0);
       count++;
