@@ -348,6 +348,8 @@ export class TapDevice implements Device {
     const ring = this.ring;
     const kernels = batch.kernels;
     const scratch = this.scratch(kernels);
+    // After scratch() (reserving may have grown, so moved, the memory); nothing below grows it.
+    const bytes = batch.bytes;
     const available = ring.available();
     const limit = batch.slotStride - SLOT_HEADROOM;
     const cells = ring.bytes;
@@ -368,9 +370,7 @@ export class TapDevice implements Device {
       const cell = ring.cellStart(k);
       const flags = cells[cell + VNET_FLAGS];
       const gsoType = cells[cell + VNET_GSO_TYPE];
-      const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);
       const csumStart = cells[cell + VNET_CSUM_START] | (cells[cell + VNET_CSUM_START + 1] << 8);
-      const csumOffset = cells[cell + VNET_CSUM_OFFSET] | (cells[cell + VNET_CSUM_OFFSET + 1] << 8);
       if ((gsoType & ~GSO_ECN) === GSO_NONE) {
         consumed++;
         if (length > limit) {
@@ -379,11 +379,14 @@ export class TapDevice implements Device {
         }
         const slot = first + count;
         const at = batch.slotPointer(slot) + SLOT_HEADROOM;
-        cells.copy(batch.bytes, at, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
+        cells.copy(bytes, at, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
         batch.setInner(slot, length, 0);
-        if ((flags & VNET_F_NEEDS_CSUM) !== 0 && kernels.completeInnerChecksum(at, length, csumStart, csumOffset) !== 0) {
-          counters.malformed++;
-          continue;
+        if ((flags & VNET_F_NEEDS_CSUM) !== 0) {
+          const csumOffset = cells[cell + VNET_CSUM_OFFSET] | (cells[cell + VNET_CSUM_OFFSET + 1] << 8);
+          if (kernels.completeInnerChecksum(at, length, csumStart, csumOffset) !== 0) {
+            counters.malformed++;
+            continue;
+          }
         }
         count++;
         continue;
@@ -392,9 +395,10 @@ export class TapDevice implements Device {
       // It fits the staging area: the ring marks any read longer than MAX_SUPER_FRAME as cut.
       if (this.splitProgress === 0 || this.stagedFor !== kernels) {
         this.splitProgress = 0;
-        cells.copy(batch.bytes, scratch.staging, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
+        cells.copy(bytes, scratch.staging, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
         this.stagedFor = kernels;
       }
+      const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);
       const result = kernels.tsoSplit(
         scratch.staging, length, gsoType, gsoSize, csumStart,
         batch.slotsPtr, batch.slotStride, batch.metaPtr, first + count, max - count, this.splitProgress,
