@@ -88,6 +88,8 @@ export const GSO_MAX_SEGMENTS = 64;
 export const GSO_MAX_BYTES = 65507;
 /** A receive cell with GRO holds any coalesced datagram (at most 65527 bytes of UDP payload). */
 const GRO_CELL_SIZE = 65536;
+/** Where a received datagram starts in its slot: the VXLAN header right in front of the inner frame (datagramStart). */
+const DATAGRAM_OFFSET = SLOT_HEADROOM - VXLAN_HEADER_LEN;
 /** Default ring cells with GRO: each cell may hold up to 64 datagrams, and is 64 KiB. */
 const GRO_RING_CELLS = 512;
 /** Endpoint ids are small integers: 0..MAX_ENDPOINT_ID. */
@@ -298,21 +300,25 @@ export class UdpUnderlay implements Underlay {
   receive(batch: PacketBatch, first: number, max: number, sources: Int32Array): number {
     const ring = this.ring;
     const available = ring.available();
-    const limit = Math.min(this.maxDatagram, batch.slotStride - (SLOT_HEADROOM - VXLAN_HEADER_LEN));
+    const limit = Math.min(this.maxDatagram, batch.slotStride - DATAGRAM_OFFSET);
     const bytes = batch.bytes;
     const segmentWords = ring.sourceWords;
+    const gro = this.gro;
+    const recordWords = C.SOCKADDR_ROOM >>> 2;
+    let groMessages = 0;
+    let groDatagrams = 0;
     let count = 0;
     let consumed = 0;
     while (count < max && consumed < available) {
       const k = ring.index(consumed);
       const length = ring.lengths[k];
-      const segment = this.gro ? segmentWords[k * (C.SOCKADDR_ROOM >>> 2) + GRO_SEGMENT_WORD] : 0;
+      const segment = gro ? segmentWords[k * recordWords + GRO_SEGMENT_WORD] : 0;
       if (segment > 0 && segment < length) {
         // A coalesced burst: one slot per segment, all from one source; a batch that fills up
         // leaves the rest of the cell for the next call (cellOffset).
         const id = this.sourceId(k);
         let offset = this.cellOffset;
-        if (offset === 0) this.offloadCounters.groMessages++;
+        if (offset === 0) groMessages++;
         if (id < 0) {
           this.counters.unknownSource += Math.ceil((length - offset) / segment);
           offset = length;
@@ -323,12 +329,9 @@ export class UdpUnderlay implements Underlay {
           if (piece > limit) {
             this.counters.oversize++;
           } else {
-            const slot = first + count;
-            ring.bytes.copy(bytes, batch.slotPointer(slot) + SLOT_HEADROOM - VXLAN_HEADER_LEN, start + offset, start + offset + piece);
-            batch.setFrame(slot, piece, SLOT_HEADROOM - VXLAN_HEADER_LEN);
-            sources[slot] = id;
+            this.deliver(batch, bytes, first + count, start + offset, piece, id, sources);
             count++;
-            this.offloadCounters.groDatagrams++;
+            groDatagrams++;
           }
           offset += piece;
         }
@@ -350,17 +353,21 @@ export class UdpUnderlay implements Underlay {
         this.counters.unknownSource++;
         continue;
       }
-      const slot = first + count;
-      const at = batch.slotPointer(slot) + SLOT_HEADROOM - VXLAN_HEADER_LEN;
-      const start = ring.cellStart(k);
-      ring.bytes.copy(bytes, at, start, start + length);
-      batch.setFrame(slot, length, SLOT_HEADROOM - VXLAN_HEADER_LEN);
-      sources[slot] = id;
+      this.deliver(batch, bytes, first + count, ring.cellStart(k), length, id, sources);
       count++;
     }
+    this.offloadCounters.groMessages += groMessages;
+    this.offloadCounters.groDatagrams += groDatagrams;
     this.counters.received += count;
     this.port.release(consumed);
     return count;
+  }
+
+  /** Copy `length` bytes at `start` in the ring into slot `slot` as its datagram, from endpoint `id`. */
+  private deliver(batch: PacketBatch, bytes: Uint8Array, slot: number, start: number, length: number, id: number, sources: Int32Array): void {
+    this.ring.bytes.copy(bytes, datagramStart(batch, slot), start, start + length);
+    batch.setFrame(slot, length, DATAGRAM_OFFSET);
+    sources[slot] = id;
   }
 
   /** The id of cell k's source, or -1 (refused). Text is made only for a source never seen. */
