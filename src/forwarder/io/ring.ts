@@ -71,6 +71,9 @@ export class Ring {
   readonly sourceBytes: Uint8Array;
   readonly sourceWords: Int32Array;
   readonly mask: number;
+  /** layout.cellsOffset and layout.cellSize, as fields: cellStart() runs per packet. */
+  private readonly cellsOffset: number;
+  private readonly cellSize: number;
   /** The consumer's tail (mirrors control[CTRL_TAIL], which only the consumer writes). */
   private tail = 0;
 
@@ -83,6 +86,8 @@ export class Ring {
     this.sourceBytes = new Uint8Array(this.buffer, this.layout.sourcesOffset, cells * SOCKADDR_ROOM);
     this.sourceWords = new Int32Array(this.buffer, this.layout.sourcesOffset, (cells * SOCKADDR_ROOM) / 4);
     this.mask = cells - 1;
+    this.cellsOffset = this.layout.cellsOffset;
+    this.cellSize = this.layout.cellSize;
     // The consumer starts out waiting: the producer's first publish sends a message.
     this.control[CTRL_WANT] = 1;
   }
@@ -99,7 +104,7 @@ export class Ring {
 
   /** Byte offset of cell `index` in the buffer. */
   cellStart(index: number): number {
-    return this.layout.cellsOffset + index * this.layout.cellSize;
+    return this.cellsOffset + index * this.cellSize;
   }
 
   /** Hand `count` cells back to the producer and wake it if it waits for room. */
