@@ -86,6 +86,11 @@ export const EINVAL = 22;
 export const EMSGSIZE = 90;
 export const ENOPROTOOPT = 92;
 export const EOPNOTSUPP = 95;
+export const ENETUNREACH = 101;
+export const ENOBUFS = 105;
+export const ECONNREFUSED = 111;
+export const EHOSTDOWN = 112;
+export const EHOSTUNREACH = 113;
 
 // ---- struct layouts (LP64) ----
 /** struct iovec { void *iov_base; size_t iov_len; } */
@@ -203,8 +208,8 @@ const ERRNO_NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN',
   [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [ENODEV]: 'ENODEV', [EINVAL]: 'EINVAL', [EMSGSIZE]: 'EMSGSIZE',
   [ENOPROTOOPT]: 'ENOPROTOOPT', [EOPNOTSUPP]: 'EOPNOTSUPP',
-  98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 97: 'EAFNOSUPPORT', 101: 'ENETUNREACH', 113: 'EHOSTUNREACH', 111: 'ECONNREFUSED',
-  105: 'ENOBUFS', 12: 'ENOMEM', 24: 'EMFILE',
+  98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 97: 'EAFNOSUPPORT', [ENETUNREACH]: 'ENETUNREACH', [EHOSTUNREACH]: 'EHOSTUNREACH',
+  [ECONNREFUSED]: 'ECONNREFUSED', [ENOBUFS]: 'ENOBUFS', 12: 'ENOMEM', 24: 'EMFILE',
 };
 
 export function errnoName(code: number): string {

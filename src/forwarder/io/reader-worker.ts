@@ -48,7 +48,7 @@ const CONSTANTS = {
   CONTROL_ROOM: 64, GRO_WORD: GRO_SEGMENT_WORD,
   CTRL_DROPPED, CTRL_ERRORS, POLL_TIMEOUT_MS, RECV_BATCH,
   /** recvmmsg errors that are about an earlier send (ICMP reported on the socket), not the socket. */
-  TRANSIENT: [101, 111, 113, 112],
+  TRANSIENT: [C.ENETUNREACH, C.ECONNREFUSED, C.EHOSTUNREACH, C.EHOSTDOWN],
 };
 
 export const READER_WORKER_SOURCE = `'use strict';

@@ -545,7 +545,7 @@ export class UdpUnderlay implements Underlay {
       }
       const code = C.errno();
       if (code === C.EINTR) continue;
-      if (code === C.EAGAIN || code === 105 /* ENOBUFS */) {
+      if (code === C.EAGAIN || code === C.ENOBUFS) {
         // The socket buffer is full: the rest of this call is refused, not waited for.
         for (let m = done; m < n; m++) this.counters.sendErrors += this.messageDatagrams[m];
         break;
