@@ -14,7 +14,7 @@
  *   cannot rejoin      (the network was removed, the address or host id taken) exit 1
  */
 import { DATAGRAM_OVERHEAD } from './forward';
-import { closeWithin, StopRequest } from './lifecycle';
+import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -28,8 +28,7 @@ import {
 import type { Device, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
-import { createLogger, DropReporter } from '../forwarder/log';
-import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
+import type { ForwarderMetrics } from '../forwarder/metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
 import { HOST_ID, NETWORK_NAME } from '../control/keys';
@@ -211,7 +210,8 @@ function addControlMetrics(metrics: ForwarderMetrics, agent: Agent): void {
 }
 
 async function run(config: AgentConfig, io: AgentIo): Promise<number> {
-  const logger = createLogger(config.logLevel, io.log ?? 2);
+  const observability = new ForwarderObservability(config.logLevel, io.log);
+  const { logger } = observability;
   const stderr = io.stderr ?? process.stderr;
   // The one plain sentence a user reads, besides the JSON log lines.
   const say = (message: string) => stderr.write(`vxlan-wasm agent: ${message}\n`);
@@ -222,14 +222,11 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
   let device: Device | undefined;
   let forwarder: Forwarder | undefined;
   let agent: Agent | undefined;
-  let metrics: ForwarderMetrics | undefined;
-  let reporter: DropReporter | undefined;
   const closeAll = async () => {
-    reporter?.stop();
     // Leave first (the lease revoked while the VTEP still answers), then the ports.
     await agent?.close({ leave: true });
     await Promise.all([
-      metrics?.close(),
+      observability.close(),
       forwarder !== undefined ? forwarder.close() : Promise.all([device?.close(), underlay?.close()]),
     ]);
     client.close();
@@ -248,10 +245,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(device, mac);
       const opened = device;
       forwarder = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
-      forwarder.on('error', (error: Error) => {
-        logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
-        stop.stop(1);
-      });
+      observability.stopOnBrokenPort(forwarder, stop);
       forwarder.start();
       agent = new Agent({
         client, network: config.network, hostId: config.hostId, mac, forwarder, ttlSeconds: config.ttlSeconds,
@@ -268,21 +262,16 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
         stop.stop(1);
       });
       const joined = await agent.start();
-      reporter = new DropReporter(forwarder, logger);
-      reporter.start();
-      let metricsAddress: AddressInfo | undefined;
-      if (config.metrics !== undefined) {
-        metrics = createMetrics(forwarder);
-        addControlMetrics(metrics, agent);
-        metricsAddress = (await metrics.serve(config.metrics.host, config.metrics.port)).address() as AddressInfo;
-      }
+      // The closure would see `agent` as possibly undefined again: it takes the joined one.
+      const joinedAgent = agent;
+      const metrics = await observability.report(forwarder, config.metrics, (forwarderMetrics) => addControlMetrics(forwarderMetrics, joinedAgent));
       logger.info({
         network: joined.network.name, vni: joined.network.vni, subnet: joined.network.subnet, address: joined.ip,
         hostId: config.hostId, vtep: endpointText(agent.vtep), tap: device.name, mac, ttlSeconds: config.ttlSeconds,
         hosts: agent.status().hosts,
-        metrics: metricsAddress === undefined ? undefined : `http://${endpointText({ address: metricsAddress.address, port: metricsAddress.port })}/metrics`,
+        metrics: metrics.url,
       }, 'joined');
-      io.onReady?.({ agent, forwarder, underlay, device, metrics: metricsAddress });
+      io.onReady?.({ agent, forwarder, underlay, device, metrics: metrics.address });
     } catch (error) {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
       let sentence = message;

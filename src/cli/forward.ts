@@ -18,10 +18,8 @@ import type { Device, Underlay } from '../forwarder/contracts';
 import type { FdbEvent } from '../forwarder/fdb';
 import { TapDevice, type TapDeviceOptions } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
-import { createLogger, DropReporter, type Logger } from '../forwarder/log';
-import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
 import { parseCommandArgs } from '../control/options';
-import { closeWithin, StopRequest } from './lifecycle';
+import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
@@ -159,23 +157,21 @@ interface Opened {
   underlay?: Underlay;
   devices: Device[];
   forwarder?: Forwarder;
-  metrics?: ForwarderMetrics;
-  reporter?: DropReporter;
+  observability: ForwarderObservability;
 }
 
 /** Close whatever was opened, the forwarder first (it closes its devices and underlay). */
 async function closeAll(opened: Opened): Promise<void> {
-  opened.reporter?.stop();
-  const closing: Promise<void>[] = [];
-  if (opened.metrics !== undefined) closing.push(opened.metrics.close());
+  const closing: Promise<void>[] = [opened.observability.close()];
   if (opened.forwarder !== undefined) closing.push(opened.forwarder.close());
   else closing.push(...opened.devices.map((device) => device.close()), ...(opened.underlay ? [opened.underlay.close()] : []));
   await Promise.all(closing);
 }
 
 async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
-  const logger = createLogger(config.logLevel, io.log ?? 2);
-  const opened: Opened = { devices: [] };
+  const observability = new ForwarderObservability(config.logLevel, io.log);
+  const { logger } = observability;
+  const opened: Opened = { devices: [], observability };
   const openUnderlay = io.openUnderlay ?? ((options) => UdpUnderlay.open(options));
   const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
 
@@ -205,10 +201,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
         remotePort: config.port === 0 ? undefined : config.port,
       });
       opened.forwarder = forwarder;
-      forwarder.on('error', (error: Error) => {
-        logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
-        stop.stop(1);
-      });
+      observability.stopOnBrokenPort(forwarder, stop);
       forwarder.on('fdb', (events: FdbEvent[]) => {
         // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
         if (!logger.isLevelEnabled('debug')) return;
@@ -219,14 +212,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
         logger.debug({ events: shown, count: events.length }, 'fdb changes');
       });
       forwarder.start();
-      opened.reporter = new DropReporter(forwarder, logger);
-      opened.reporter.start();
-      let metricsAddress: AddressInfo | undefined;
-      if (config.metrics !== undefined) {
-        opened.metrics = createMetrics(forwarder);
-        const server = await opened.metrics.serve(config.metrics.host, config.metrics.port);
-        metricsAddress = server.address() as AddressInfo;
-      }
+      const metrics = await observability.report(forwarder, config.metrics);
       logger.info({
         local: endpointText({ address: opened.underlay.localAddress, port: opened.underlay.localPort }),
         networks: config.networks.map((network, i) => ({
@@ -235,9 +221,9 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
           peers: network.peers.map(endpointText), staticFdbEntries: network.fdb.length,
         })),
         allowedSources: config.allowedSources,
-        metrics: metricsAddress === undefined ? undefined : `http://${endpointText({ address: metricsAddress.address, port: metricsAddress.port })}/metrics`,
+        metrics: metrics.url,
       }, 'forwarding');
-      io.onReady?.({ underlay: opened.underlay, forwarder, metrics: metricsAddress });
+      io.onReady?.({ underlay: opened.underlay, forwarder, metrics: metrics.address });
     } catch (error) {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
       // TapDevice checks what checkTunAccess cannot (CAP_NET_ADMIN): still a permission problem, exit 2.

@@ -3,7 +3,11 @@
  * or until one of its ports breaks (exit 1), then closes everything within a time limit, and
  * exits hard with 1 if shutdown hangs — never a process that neither works nor ends.
  */
-import type { Logger } from 'pino';
+import type { AddressInfo } from 'node:net';
+import { endpointText, type LogLevel } from '../forwarder/config';
+import type { Forwarder } from '../forwarder/forwarder';
+import { createLogger, DropReporter, type Logger } from '../forwarder/log';
+import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
 
 export class StopRequest {
   /** Resolves to the exit code once something asked to stop. */
@@ -61,5 +65,55 @@ export async function closeWithin(close: () => Promise<unknown>, options: Shutdo
     await close();
   } finally {
     clearTimeout(hardTimer);
+  }
+}
+
+/**
+ * What a long-running command says about its forwarder: the pino logger, a broken port logged as
+ * fatal (and the command stopped with 1), drop summaries, and Prometheus metrics if asked for.
+ * Two steps because the error listener must be on before the forwarder starts, while the agent
+ * reports and serves metrics only once it has joined.
+ */
+export class ForwarderObservability {
+  readonly logger: Logger;
+  private reporter: DropReporter | undefined;
+  private metrics: ForwarderMetrics | undefined;
+
+  /** Logs at `level` to `destination` (default fd 2, stderr). */
+  constructor(level: LogLevel, destination: number | NodeJS.WritableStream = 2) {
+    this.logger = createLogger(level, destination);
+  }
+
+  /** Before `forwarder.start()`: a port that breaks is logged and stops the command with exit code 1. */
+  stopOnBrokenPort(forwarder: Forwarder, stop: StopRequest): void {
+    forwarder.on('error', (error: Error) => {
+      this.logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
+      stop.stop(1);
+    });
+  }
+
+  /**
+   * Once the forwarder runs: drop summaries start and, with `listen`, metrics are served there
+   * (`addMetrics` first puts the command's own on the registry). Resolves to the metrics' bound
+   * address and URL, both undefined without `listen`.
+   */
+  async report(
+    forwarder: Forwarder,
+    listen: { host: string; port: number } | undefined,
+    addMetrics?: (metrics: ForwarderMetrics) => void,
+  ): Promise<{ address?: AddressInfo; url?: string }> {
+    this.reporter = new DropReporter(forwarder, this.logger);
+    this.reporter.start();
+    if (listen === undefined) return {};
+    this.metrics = createMetrics(forwarder);
+    addMetrics?.(this.metrics);
+    const address = (await this.metrics.serve(listen.host, listen.port)).address() as AddressInfo;
+    return { address, url: `http://${endpointText({ address: address.address, port: address.port })}/metrics` };
+  }
+
+  /** Stop the drop summaries (a last one covers the rest) and close the metrics server. */
+  close(): Promise<void> {
+    this.reporter?.stop();
+    return this.metrics?.close() ?? Promise.resolve();
   }
 }
