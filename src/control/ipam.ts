@@ -9,6 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { formatIpv4, formatMac, parseIp } from '../wire/address';
+import { parseCidr, type Prefix } from '../forwarder/address-set';
+import { ipv4Key } from '../forwarder/neighbours';
 
 export interface Subnet {
   /** Canonical CIDR text (host bits zero). */
@@ -23,7 +25,6 @@ export interface Subnet {
   netmask: string;
 }
 
-const toNumber = (bytes: Uint8Array) => ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
 const toBytes = (value: number) => Uint8Array.of(value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
 
 export function ipv4Text(value: number): string {
@@ -33,7 +34,7 @@ export function ipv4Text(value: number): string {
 export function ipv4Number(text: string): number {
   const ip = parseIp(text);
   if (ip.version !== 4) throw new RangeError(`${text} is not an IPv4 address`);
-  return toNumber(ip.bytes);
+  return ipv4Key(ip.bytes, 0);
 }
 
 /**
@@ -41,16 +42,20 @@ export function ipv4Number(text: string): number {
  * 10.1.2.3/24 is refused rather than silently meaning 10.1.2.0/24). Throws RangeError with a sentence.
  */
 export function parseSubnet(text: string): Subnet {
-  const match = /^([0-9.]+)\/([0-9]{1,2})$/.exec(text);
-  if (match === null) throw new RangeError(`${JSON.stringify(text)} is not an IPv4 subnet like 10.42.0.0/24`);
-  let base: number;
+  const notSubnet = () => new RangeError(`${JSON.stringify(text)} is not an IPv4 subnet like 10.42.0.0/24`);
+  const badLength = () => new RangeError(`subnet ${text}: the prefix length must be 8..32`);
+  // parseCidr also takes IPv6 and a bare address (a host prefix); a subnet is IPv4 with its length.
+  if (!/^[0-9.]+\/[0-9]{1,2}$/.test(text)) throw notSubnet();
+  let prefix: Prefix;
   try {
-    base = ipv4Number(match[1]);
-  } catch {
-    throw new RangeError(`${JSON.stringify(text)} is not an IPv4 subnet like 10.42.0.0/24`);
+    prefix = parseCidr(text, 'subnet');
+  } catch (error) {
+    // Digits and dots that are no address (300.1.1.0) are a TypeError, a length past 32 a RangeError.
+    throw error instanceof RangeError ? badLength() : notSubnet();
   }
-  const prefixLength = Number(match[2]);
-  if (prefixLength < 8 || prefixLength > 32) throw new RangeError(`subnet ${text}: the prefix length must be 8..32`);
+  const base = ipv4Key(prefix.bytes, 0);
+  const prefixLength = prefix.length;
+  if (prefixLength < 8) throw badLength();
   const mask = (0xffffffff << (32 - prefixLength)) >>> 0; // 8..32: the shift is 0..24
   if ((base & ~mask) >>> 0 !== 0) {
     throw new RangeError(`subnet ${text} has host bits set; did you mean ${ipv4Text(base & mask)}/${prefixLength}?`);

@@ -5,7 +5,7 @@
  */
 import { formatIpv4, formatIpv6, parseIp, type ParsedIp } from '../wire/address';
 
-interface Prefix {
+export interface Prefix {
   version: 4 | 6;
   bytes: Uint8Array;
   length: number;

@@ -54,7 +54,8 @@ export interface NeighbourCounters {
   ndFlooded: number;
 }
 
-function ipv4Key(bytes: Uint8Array, offset: number): number {
+/** The IPv4 address at `offset` as one unsigned 32-bit number (a map key, or a number to count with). */
+export function ipv4Key(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
 }
 
