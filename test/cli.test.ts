@@ -7,8 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encapsulate } from '../src/api';
 import { PcapWriter, writePcap } from '../src/pcap/index';
-import { removeLater, removeTemporaryDirs, temporaryDir } from './helpers/temporary';
+import { temporaryDirs } from './helpers/temporary';
 
+const { removeLater, removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', 'pcap', name);

@@ -8,8 +8,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { removeTemporaryDirs, temporaryDir } from './helpers/temporary';
+import { temporaryDirs } from './helpers/temporary';
 
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

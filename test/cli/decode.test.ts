@@ -11,7 +11,9 @@ import { encapsulate } from '../../src/api';
 import { writePcap } from '../../src/pcap/index';
 import { naiveSum } from '../helpers/bytes';
 import { innerArpRequest, innerFrame, ipv4Tunnel, ipv6Tunnel } from '../helpers/frames';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { decapsulate } from '../../src/api';
 import { demoCommand } from '../../src/cli/demo';
 import { readPcap } from '../../src/pcap/index';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const isRoot = process.getuid?.() === 0;

@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { FORWARD_USAGE, forwardCommand, type ForwardIo } from '../../src/cli/forward';
 import type { PortEvents } from '../../src/forwarder/contracts';
 import { ethernetFrame, FakeDevice, FakeNetwork, settle } from '../forwarder/fakes';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RUN_FORWARD = "import('./src/cli/forward.ts').then(m => m.forwardCommand(process.argv.slice(1))).then(c => process.exit(c))";

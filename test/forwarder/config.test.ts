@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import {
   ConfigError, checkTunAccess, hasNetAdmin, loadConfigFile, parseEndpointText, resolveConfig, type ForwardFlags,
 } from '../../src/forwarder/config';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const base: ForwardFlags = { tap: 'vx0', vni: '5', local: '10.0.0.1' };
 

@@ -18,8 +18,10 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { iperf3, Lab, labUnusable, ping, REPO_ROOT, warnSkipped, type PingResult } from '../helpers/netns';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
 import { ForwarderProcess, type Snapshot } from './e2e/forwarder-process';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const VNI = 42;
 const KERNEL_MAC = '02:42:0a:2a:00:02';

@@ -12,7 +12,9 @@ import { PacketBatch } from '../../src/batch/index';
 import { SLOT_HEADROOM } from '../../src/wasm/abi';
 import { VXLAN_HEADER_LEN, datagramLength, datagramStart, type Endpoint, type UnderlayEvents } from '../../src/forwarder/contracts';
 import { UdpUnderlay } from '../../src/forwarder/underlay/udp';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -420,7 +420,9 @@ export interface IperfResult {
  * the client (`-c … -t seconds -J`, `-R` when `reverse`: the server sends) in `clientNs`. Bounded:
  * the client is killed after seconds + 10 s.
  */
-export async function iperf3(lab: Lab, options: { serverNs: string; serverAddress: string; clientNs: string; seconds?: number; reverse?: boolean; port?: number }): Promise<IperfResult> {
+export async function iperf3(
+  lab: Lab, options: { serverNs: string; serverAddress: string; clientNs: string; seconds?: number; reverse?: boolean; port?: number; parallel?: number },
+): Promise<IperfResult> {
   const port = String(options.port ?? 5201);
   const seconds = options.seconds ?? 2;
   const server = lab.spawn(options.serverNs, 'iperf3', ['-s', '-1', '--forceflush', '-B', options.serverAddress, '-p', port], { label: 'iperf3 server' });
@@ -428,6 +430,7 @@ export async function iperf3(lab: Lab, options: { serverNs: string; serverAddres
     await server.waitFor('"Server listening"', () => server.stdout.includes('Server listening'), 5000);
     const args = ['-c', options.serverAddress, '-p', port, '-t', String(seconds), '-J', '--connect-timeout', '3000'];
     if (options.reverse === true) args.push('-R');
+    if (options.parallel !== undefined) args.push('-P', String(options.parallel));
     const client = lab.spawn(options.clientNs, 'iperf3', args, { label: 'iperf3 client' });
     const status = await client.wait((seconds + 10) * 1000);
     let report: { error?: string; end?: { sum_received?: { bytes: number; bits_per_second: number }; sum_sent?: { retransmits?: number } } };

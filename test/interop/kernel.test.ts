@@ -17,7 +17,9 @@ import { decapsulate, DecodeError, encapsulate, readPcap, type DecapOptions, typ
 import { hex } from '../helpers/bytes';
 import { innerFrame } from '../helpers/frames';
 import { hasCommand, isRoot, netnsUnusable, PYTHON, run, warnSkipped } from './tools';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const fixturesDir = fileURLToPath(new URL('../fixtures/kernel/', import.meta.url));
 /** Set to rewrite the committed captures and commands.txt from a live run (as root). */

@@ -13,8 +13,9 @@ import { BACKENDS } from '../helpers/backends';
 import { hex } from '../helpers/bytes';
 import { INNER, innerArpRequest, innerFrame, type InnerSpec } from '../helpers/frames';
 import { missingTools, run, warnSkipped } from './tools';
-import { removeTemporaryDirs, temporaryDir } from '../helpers/temporary';
+import { temporaryDirs } from '../helpers/temporary';
 
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const FIELDS = [
   'frame.len', 'eth.src', 'eth.dst', 'vlan.id', 'vlan.priority', 'ip.src', 'ip.dst', 'ip.ttl', 'ip.dsfield',

@@ -19,9 +19,11 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { Lab, labUnusable, ping, REPO_ROOT, sleep, warnSkipped } from '../../helpers/netns';
 import { etcdUnusable, startEtcd, type EtcdServer } from '../../helpers/etcd';
-import { removeTemporaryDirs, temporaryDir } from '../../helpers/temporary';
+import { temporaryDirs } from '../../helpers/temporary';
 import { decapsulate, readPcap } from '../../../src/index';
 import { spawnAgent, startAgent, type AgentProcess } from './agent-process';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const TTL = 3;
 const ETCD_HOST = '192.168.77.100';

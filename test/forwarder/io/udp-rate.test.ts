@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PacketBatch } from '../../../src/batch/index';
 import { UdpUnderlay } from '../../../src/forwarder/underlay/udp';
-import { removeTemporaryDirs, temporaryDir } from '../../helpers/temporary';
+import { temporaryDirs } from '../../helpers/temporary';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const seconds = Number(process.env.UDP_RATE_SECONDS ?? 0.5);

@@ -9,9 +9,11 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { iperf3, Lab, labReady, ping, type IperfResult } from '../../helpers/netns';
 import { run } from '../../interop/tools';
-import { removeTemporaryDirs, temporaryDir } from '../../helpers/temporary';
+import { temporaryDirs } from '../../helpers/temporary';
 import { totalDrops, type Snapshot } from '../e2e/forwarder-process';
 import { expectPing, forwarderAndKernel, IPV4, twoForwarders, UNDERLAYS } from '../e2e/topology';
+
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
 const TRANSFER = 'test/forwarder/offload/tcp-transfer.ts';
 /** The bounded transfer (a 1 GiB one is measured by hand: VXLAN_OFFLOAD_TRANSFER_MIB=1024). */
