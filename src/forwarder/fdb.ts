@@ -47,8 +47,14 @@ export function isMulticastAt(bytes: Uint8Array, offset: number): boolean {
 interface Entry {
   endpoint: number;
   isStatic: boolean;
-  /** Clock time (ms) the entry was last confirmed by a frame; unused for static entries. */
+  /** Clock time (ms) the entry was last confirmed, for ageing; unused for static entries. */
   seenAt: number;
+  /**
+   * When a frame here last confirmed it (-Infinity: only ever told by another instance, see
+   * `learn`'s `heard`): what is passed on to the other instances, so that entries they told us
+   * about are not told back to them and kept alive by each other forever.
+   */
+  heardAt: number;
 }
 
 export type LearnResult = 'refreshed' | 'learned' | 'moved' | 'static' | 'full';
@@ -99,24 +105,28 @@ export class Fdb {
     return entry === undefined ? -1 : entry.endpoint;
   }
 
-  /** A frame from `mac` arrived from `endpoint` at time `now`. */
-  learn(mac: number, endpoint: number, now: number): LearnResult {
+  /**
+   * A frame from `mac` arrived from `endpoint` at time `now`; with `heard` false, another instance
+   * serving the same VTEP saw it (the entry is learned, refreshed or moved all the same).
+   */
+  learn(mac: number, endpoint: number, now: number, heard = true): LearnResult {
     const entry = this.entries.get(mac);
     if (entry !== undefined) {
       if (entry.isStatic) return 'static';
       entry.seenAt = now;
+      if (heard) entry.heardAt = now;
       if (entry.endpoint === endpoint) return 'refreshed';
       entry.endpoint = endpoint;
       return 'moved';
     }
     if (this.entries.size >= this.maxEntries) return 'full';
-    this.entries.set(mac, { endpoint, isStatic: false, seenAt: now });
+    this.entries.set(mac, { endpoint, isStatic: false, seenAt: now, heardAt: heard ? now : -Infinity });
     return 'learned';
   }
 
   /** Add or replace a static entry (it replaces a learned one; static entries do not count against maxEntries). */
   setStatic(mac: number, endpoint: number): void {
-    this.entries.set(mac, { endpoint, isStatic: true, seenAt: 0 });
+    this.entries.set(mac, { endpoint, isStatic: true, seenAt: 0, heardAt: -Infinity });
   }
 
   /** Remove an entry, static or learned. Returns whether there was one. */
@@ -139,6 +149,11 @@ export class Fdb {
   /** Call `visit` with the endpoint of every entry. */
   forEachEndpoint(visit: (endpoint: number) => void): void {
     for (const entry of this.entries.values()) visit(entry.endpoint);
+  }
+
+  /** Call `visit` with every learned entry's MAC, endpoint and when a frame here last confirmed it (-Infinity: never). */
+  forEachLearned(visit: (mac: number, endpoint: number, heardAt: number) => void): void {
+    for (const [mac, entry] of this.entries) if (!entry.isStatic) visit(mac, entry.endpoint, entry.heardAt);
   }
 
   /** Remove learned entries not confirmed within ageingMs of `now`; returns their MACs and endpoints. */

@@ -369,6 +369,34 @@ export class Forwarder extends EventEmitter {
   }
 
   /**
+   * `mac` was learned behind `endpoint` by another instance serving the same VTEP (the queue
+   * workers of a MultiQueueForwarder tell each other what they learn this way): it becomes a
+   * learned entry here too, or is refreshed or moved, as a frame from there would do, but without
+   * an 'fdb' event or a learning counter (the instance that saw the frame counted it). A static
+   * entry stays; when the VNI's table is full nothing is added.
+   */
+  learnedElsewhere(vni: number, mac: string, endpoint: Endpoint): void {
+    const network = this.network(vni);
+    this.checkEndpoint(endpoint, `learned entry for ${mac}`);
+    network.fdb.learn(macKey(mac), this.endpointId(endpoint), this.clock(), false);
+  }
+
+  /**
+   * Learned entries of every VNI a frame to this instance confirmed within the last `withinMs`,
+   * for `learnedElsewhere` on the other instances (what they told this one is not among them).
+   */
+  recentlyLearned(withinMs: number): { vni: number; mac: string; endpoint: Endpoint }[] {
+    const recent: { vni: number; mac: string; endpoint: Endpoint }[] = [];
+    const now = this.clock();
+    for (const network of this.networks.values()) {
+      network.fdb.forEachLearned((mac, endpoint, heardAt) => {
+        if (now - heardAt <= withinMs) recent.push({ vni: network.vni, mac: macText(mac), endpoint: this.endpoints[endpoint]! });
+      });
+    }
+    return recent;
+  }
+
+  /**
    * `ip` (an overlay IPv4 or IPv6 address) is at `mac`: ARP requests and neighbour solicitations
    * for it from the VNI's device are answered locally, never flooded (the `proxy` of Linux's device).
    */

@@ -85,6 +85,49 @@ test('FDB events come in batches: learned, moved, aged', async () => {
   assert.is(a.counters().fdb.aged, 10, 'every entry was last confirmed at time 0');
 });
 
+test('learnedElsewhere (the queues of a multi-queue forwarder share an FDB): unicast without a flood, no event, no echo, ages as learned', async () => {
+  let now = 0;
+  const { a, deviceA, underlayA } = threeHosts({ clock: () => now, ageingMs: 1000 });
+  const events: unknown[] = [];
+  a.on('fdb', (batch) => events.push(...batch));
+  // Another queue heard HOST_B behind B: this one sends HOST_B's frames to B alone.
+  a.learnedElsewhere(42, HOST_B, peerB);
+  deviceA.inject(ethernetFrame(HOST_B, HOST_A));
+  await settle();
+  assert.equal(underlayA.sentLog.map((entry) => entry.to.address), ['10.0.0.2'], 'unicast to B, not flooded');
+  assert.is(a.counters().networks[0].flooded, 0);
+  assert.equal(a.fdbEntries(42).map((entry) => [entry.mac, entry.address, entry.static]), [[HOST_B, '10.0.0.2', false]]);
+  assert.equal(events, [], 'no fdb event: the queue that heard it reported it');
+  assert.is(a.counters().fdb.learned, 0, 'not counted here either');
+  // What it was told is not passed back (the queues would otherwise keep each other's entries alive).
+  assert.equal(a.recentlyLearned(1000), []);
+  // A move told by another queue moves it here; a static entry stays.
+  a.learnedElsewhere(42, HOST_B, peerC);
+  assert.equal(a.fdbEntries(42).map((entry) => entry.address), ['10.0.0.3']);
+  a.addFdbEntry(42, HOST_C, peerC);
+  a.learnedElsewhere(42, HOST_C, peerB);
+  assert.equal(a.fdbEntries(42).find((entry) => entry.mac === HOST_C)?.address, '10.0.0.3');
+  // It ages like any learned entry.
+  now = 1000;
+  a.age();
+  assert.equal(a.fdbEntries(42).map((entry) => entry.mac), [HOST_C]);
+  assert.throws(() => a.learnedElsewhere(7, HOST_B, peerB), /vni 7 is not served/);
+  assert.throws(() => a.learnedElsewhere(42, 'nonsense', peerB), /MAC/);
+});
+
+test('recentlyLearned lists what frames to this instance confirmed within the window', async () => {
+  let now = 0;
+  const { a, deviceB } = threeHosts({ clock: () => now, ageingMs: 10_000 });
+  deviceB.inject(ethernetFrame(BROADCAST, HOST_B));
+  await settle();
+  assert.equal(a.recentlyLearned(100), [{ vni: 42, mac: HOST_B, endpoint: { address: '10.0.0.2', port: 4789 } }]);
+  now = 500;
+  assert.equal(a.recentlyLearned(100), [], 'not heard within the last 100 ms');
+  deviceB.inject(ethernetFrame(BROADCAST, HOST_B));
+  await settle();
+  assert.is(a.recentlyLearned(100).length, 1, 'a new frame confirms it again');
+});
+
 test('static entries: unicast goes to the configured VTEP and learning never moves it', async () => {
   const { a, deviceA, deviceC, underlayA } = threeHosts();
   a.addFdbEntry(42, HOST_B, peerB);

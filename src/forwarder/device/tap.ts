@@ -59,6 +59,12 @@ export interface TapDeviceOptions {
   offloads?: boolean;
   /** Where to say, once, that the kernel refused some offload (default: nowhere; see `offloadNotes`). */
   log?: (message: string) => void;
+  /**
+   * Open one queue of a multi-queue TAP (IFF_MULTI_QUEUE): every open of the same name with this
+   * set attaches another queue, and the kernel spreads the host's flows over them (one flow, one
+   * queue). All queues of a TAP must agree on it. Default false.
+   */
+  multiQueue?: boolean;
 }
 
 /** Counts a TapDevice keeps (the forwarder counts its own drops as well). */
@@ -211,6 +217,7 @@ export class TapDevice implements Device {
       throw new RangeError(`mtu must be an integer in 68..65521, got ${String(mtu)}`);
     }
     if (options.offloads !== undefined && typeof options.offloads !== 'boolean') throw new TypeError('offloads must be a boolean');
+    if (options.multiQueue !== undefined && typeof options.multiQueue !== 'boolean') throw new TypeError('multiQueue must be a boolean');
     const notes: string[] = [];
     let offloads = options.offloads ?? true;
     if (offloads && endianness() !== 'LE') {
@@ -226,7 +233,7 @@ export class TapDevice implements Device {
     let control = -1;
     try {
       const request = ifreq(name);
-      new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | (offloads ? C.IFF_VNET_HDR : 0), true);
+      new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | (offloads ? C.IFF_VNET_HDR : 0) | (options.multiQueue === true ? C.IFF_MULTI_QUEUE : 0), true);
       if (libc.ioctl(fd, C.TUNSETIFF, request) !== 0) {
         const code = C.errno();
         // EINVAL here: an interface of that name that is not a TAP, or a TAP with other flags.

@@ -48,6 +48,7 @@ export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+export const SO_REUSEPORT = 15;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_SNDBUFFORCE = 32;
@@ -143,6 +144,7 @@ export const SIOCSIFMTU = 0x8922;
 export const SIOCGIFHWADDR = 0x8927;
 export const IFF_UP = 0x1;
 export const IFF_TAP = 0x0002;
+export const IFF_MULTI_QUEUE = 0x0100;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
 /** TAP offloads (linux/if_tun.h): TUNSETOFFLOAD takes the TUN_F_* bits as its argument's value. */

@@ -61,6 +61,12 @@ export interface UdpUnderlayOptions {
   gro?: boolean;
   /** Told once per kind of event worth a log line (GSO refused by the kernel, …); never per packet. */
   onNotice?: (message: string) => void;
+  /**
+   * SO_REUSEPORT: several sockets (of this process) bind the same address and port, and the kernel
+   * spreads the datagrams over them by their addresses and ports (one remote flow, one socket).
+   * Every socket sharing the port must set it. Default false.
+   */
+  reusePort?: boolean;
 }
 
 /** GSO and GRO counters (datagrams are counted in `counters` as usual). */
@@ -213,6 +219,7 @@ export class UdpUnderlay implements Underlay {
       };
       // IPv6 only: an IPv4 source would arrive as ::ffff:a.b.c.d, of the other family.
       if (parsed.version === 6) setInt(C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+      if (options.reusePort === true && !setInt(C.SOL_SOCKET, C.SO_REUSEPORT, 1)) throw C.syscallError('setsockopt(SO_REUSEPORT)', C.errno());
       // Bigger buffers ride out bursts while the main thread is busy; FORCE passes rmem_max as root.
       if (!setInt(C.SOL_SOCKET, C.SO_RCVBUFFORCE, socketBuffer)) setInt(C.SOL_SOCKET, C.SO_RCVBUF, socketBuffer);
       if (!setInt(C.SOL_SOCKET, C.SO_SNDBUFFORCE, socketBuffer)) setInt(C.SOL_SOCKET, C.SO_SNDBUF, socketBuffer);
