@@ -21,6 +21,8 @@ import { Forwarder } from '../forwarder/forwarder';
 import { parseCommandArgs } from '../control/options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
+import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import type { Logger } from '../forwarder/log';
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
        vxlan-wasm forward --config FILE [flags that override it]
@@ -48,6 +50,9 @@ flags:
   --no-gso             send each VXLAN datagram on its own, not in UDP GSO runs (UDP_SEGMENT)
   --no-gro             receive without UDP GRO (coalesced datagrams split by the forwarder)
   --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
+  --queues N           run on N worker threads (default 1: the main thread): each attaches a queue of
+                       every TAP (multi-queue) and binds its own socket on the port (SO_REUSEPORT);
+                       the kernel keeps each flow on one of them; what one learns all know
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):
@@ -65,12 +70,13 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "logLevel": "info",
     "ageingSeconds": 300,                        learned MACs expire after this long unseen
     "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
-    "offloads": { "gso": true, "gro": true, "tap": true }   each on where the kernel takes it; --no-* wins
+    "offloads": { "gso": true, "gro": true, "tap": true },  each on where the kernel takes it; --no-* wins
+    "queues": 1                                  as --queues
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
 
 flags over the file:
-  --local, --port, --metrics, --log-level replace the file's value; --allow replaces its whole list.
+  --local, --port, --metrics, --log-level, --queues replace the file's value; --allow replaces its whole list.
   --vni, --tap, --mtu, --peer describe one network: --vni N picks the file's network with VNI N
   (--tap, --mtu replace its values, --peer its whole peer list) or adds a network when the file has
   none with that VNI (then --tap is needed). Without --vni they change the file's only network; with
@@ -104,7 +110,7 @@ export interface ForwardIo {
   shutdownTimeoutMs?: number;
   /** The hard exit when shutdown hangs (default process.exit). */
   exit?: (code: number) => void;
-  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. */
+  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. Not with --queues above 1. */
   onReady?: (ready: { underlay: Underlay; forwarder: Forwarder; metrics?: AddressInfo }) => void;
 }
 
@@ -122,6 +128,7 @@ const PARSE_OPTIONS = {
   'no-gso': { type: 'boolean' },
   'no-gro': { type: 'boolean' },
   'no-tap-offloads': { type: 'boolean' },
+  queues: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -156,7 +163,7 @@ export async function forwardCommand(argv: string[], io: ForwardIo = {}): Promis
 interface Opened {
   underlay?: Underlay;
   devices: Device[];
-  forwarder?: Forwarder;
+  forwarder?: Forwarder | MultiQueueForwarder;
   observability: ForwarderObservability;
 }
 
@@ -166,6 +173,42 @@ async function closeAll(opened: Opened): Promise<void> {
   if (opened.forwarder !== undefined) closing.push(opened.forwarder.close());
   else closing.push(...opened.devices.map((device) => device.close()), ...(opened.underlay ? [opened.underlay.close()] : []));
   await Promise.all(closing);
+}
+
+/** The "forwarding" line: what runs where. */
+function logForwarding(
+  logger: Logger, config: ForwardConfig, underlay: { localAddress: string; localPort: number }, devices: readonly { name: string; mac?: string }[], metrics: string | undefined,
+): void {
+  logger.info({
+    local: endpointText({ address: underlay.localAddress, port: underlay.localPort }),
+    networks: config.networks.map((network, i) => ({
+      vni: network.vni, tap: devices[i].name, mtu: network.mtu, mac: devices[i].mac,
+      peers: network.peers.map(endpointText), staticFdbEntries: network.fdb.length,
+    })),
+    allowedSources: config.allowedSources,
+    queues: config.queues,
+    metrics,
+  }, 'forwarding');
+}
+
+/** --queues N above 1: the forwarder on N worker threads, each with a queue of every TAP and its own socket. */
+function openQueues(config: ForwardConfig, logger: Logger): Promise<MultiQueueForwarder> {
+  const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
+  return MultiQueueForwarder.open({
+    queues: config.queues,
+    underlay: {
+      address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
+      gso: config.offloads.gso, gro: config.offloads.gro,
+    },
+    networks: config.networks.map((network) => ({
+      vni: network.vni, tap: { name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }, peers: network.peers, fdb: network.fdb,
+    })),
+    allowedSources: config.allowedSources,
+    ageingMs: config.ageingSeconds * 1000,
+    maxFdbEntries: config.maxFdbEntries,
+    remotePort: config.port === 0 ? undefined : config.port,
+    onNotice: (message) => logger.warn(message),
+  });
 }
 
 async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
@@ -181,49 +224,48 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
 
   try {
     try {
-      const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
-      opened.underlay = await openUnderlay({
-        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
-        gso: config.offloads.gso, gro: config.offloads.gro,
-        // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
-        onNotice: (message) => logger.warn(message),
-      });
-      for (const network of config.networks) {
-        opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
-      }
-      const forwarder = new Forwarder({
-        underlay: opened.underlay,
-        networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
-        allowedSources: config.allowedSources,
-        ageingMs: config.ageingSeconds * 1000,
-        maxFdbEntries: config.maxFdbEntries,
-        // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
-        remotePort: config.port === 0 ? undefined : config.port,
-      });
-      opened.forwarder = forwarder;
-      observability.stopOnBrokenPort(forwarder, stop);
-      forwarder.on('fdb', (events: FdbEvent[]) => {
-        // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
-        if (!logger.isLevelEnabled('debug')) return;
-        const shown = events.slice(0, 32).map((event) => {
-          const endpoint = forwarder.endpoint(event.endpoint);
-          return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
+      if (config.queues > 1) {
+        const forwarder = await openQueues(config, logger);
+        opened.forwarder = forwarder;
+        observability.stopOnBrokenPort(forwarder, stop);
+        const metrics = await observability.report(forwarder, config.metrics);
+        logForwarding(logger, config, forwarder.underlay, forwarder.devices, metrics.url);
+      } else {
+        const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
+        opened.underlay = await openUnderlay({
+          address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
+          gso: config.offloads.gso, gro: config.offloads.gro,
+          // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
+          onNotice: (message) => logger.warn(message),
         });
-        logger.debug({ events: shown, count: events.length }, 'fdb changes');
-      });
-      forwarder.start();
-      const metrics = await observability.report(forwarder, config.metrics);
-      logger.info({
-        local: endpointText({ address: opened.underlay.localAddress, port: opened.underlay.localPort }),
-        networks: config.networks.map((network, i) => ({
-          vni: network.vni, tap: opened.devices[i].name, mtu: network.mtu,
-          mac: (opened.devices[i] as { mac?: string }).mac,
-          peers: network.peers.map(endpointText), staticFdbEntries: network.fdb.length,
-        })),
-        allowedSources: config.allowedSources,
-        metrics: metrics.url,
-      }, 'forwarding');
-      io.onReady?.({ underlay: opened.underlay, forwarder, metrics: metrics.address });
+        for (const network of config.networks) {
+          opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
+        }
+        const forwarder = new Forwarder({
+          underlay: opened.underlay,
+          networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
+          allowedSources: config.allowedSources,
+          ageingMs: config.ageingSeconds * 1000,
+          maxFdbEntries: config.maxFdbEntries,
+          // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
+          remotePort: config.port === 0 ? undefined : config.port,
+        });
+        opened.forwarder = forwarder;
+        observability.stopOnBrokenPort(forwarder, stop);
+        forwarder.on('fdb', (events: FdbEvent[]) => {
+          // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
+          if (!logger.isLevelEnabled('debug')) return;
+          const shown = events.slice(0, 32).map((event) => {
+            const endpoint = forwarder.endpoint(event.endpoint);
+            return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
+          });
+          logger.debug({ events: shown, count: events.length }, 'fdb changes');
+        });
+        forwarder.start();
+        const metrics = await observability.report(forwarder, config.metrics);
+        logForwarding(logger, config, opened.underlay, opened.devices as { name: string; mac?: string }[], metrics.url);
+        io.onReady?.({ underlay: opened.underlay, forwarder, metrics: metrics.address });
+      }
     } catch (error) {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
       // TapDevice checks what checkTunAccess cannot (CAP_NET_ADMIN): still a permission problem, exit 2.
@@ -243,6 +285,13 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
   await closeWithin(() => closeAll(opened), {
     command: 'forward', timeoutMs: io.shutdownTimeoutMs ?? 2000, logger, stderr: io.stderr ?? process.stderr, exit: io.exit,
   });
-  logger.info({ exitCode: code }, 'stopped');
+  // With several queues, how the kernel spread the frames over them (their last counters, sent as they closed).
+  const queues = opened.forwarder instanceof MultiQueueForwarder
+    ? opened.forwarder.queueCounters().map((counters) => ({
+      toUnderlay: counters?.networks.reduce((sum, network) => sum + network.toUnderlay.frames, 0) ?? 0,
+      toDevice: counters?.networks.reduce((sum, network) => sum + network.toDevice.frames, 0) ?? 0,
+    }))
+    : undefined;
+  logger.info({ exitCode: code, queues }, 'stopped');
   return code;
 }

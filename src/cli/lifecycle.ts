@@ -5,9 +5,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import { endpointText, type LogLevel } from '../forwarder/config';
-import type { Forwarder } from '../forwarder/forwarder';
+import type { EventEmitter } from 'node:events';
 import { createLogger, DropReporter, type Logger } from '../forwarder/log';
-import { createMetrics, type ForwarderMetrics } from '../forwarder/metrics';
+import { createMetrics, type ForwarderMetrics, type MetricsSource } from '../forwarder/metrics';
+
+/** A Forwarder, or a MultiQueueForwarder: counters to report, and 'error' when a port breaks. */
+export type ObservedForwarder = MetricsSource & Pick<EventEmitter, 'on'>;
 
 export class StopRequest {
   /** Resolves to the exit code once something asked to stop. */
@@ -85,7 +88,7 @@ export class ForwarderObservability {
   }
 
   /** Before `forwarder.start()`: a port that breaks is logged and stops the command with exit code 1. */
-  stopOnBrokenPort(forwarder: Forwarder, stop: StopRequest): void {
+  stopOnBrokenPort(forwarder: ObservedForwarder, stop: StopRequest): void {
     forwarder.on('error', (error: Error) => {
       this.logger.fatal({ err: error }, `a port of the forwarder broke, stopping: ${error.message}`);
       stop.stop(1);
@@ -98,7 +101,7 @@ export class ForwarderObservability {
    * address and URL, both undefined without `listen`.
    */
   async report(
-    forwarder: Forwarder,
+    forwarder: ObservedForwarder,
     listen: { host: string; port: number } | undefined,
     addMetrics?: (metrics: ForwarderMetrics) => void,
   ): Promise<{ address?: AddressInfo; url?: string }> {

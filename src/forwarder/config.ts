@@ -16,6 +16,7 @@ import { formatMac, parseIp, parseMac, type ParsedIp } from '../wire/address';
 import { canonicalIp, parseCidr } from './address-set';
 import type { Endpoint } from './contracts';
 import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from './fdb';
+import { MAX_QUEUES } from './multi-queue/multi-queue-forwarder';
 
 /** A configuration mistake: `path` names the field or flag, the message is one sentence starting with it. */
 export class ConfigError extends Error {
@@ -65,6 +66,7 @@ export interface ForwardFileConfig {
   ageingSeconds?: number;
   maxFdbEntries?: number;
   offloads?: OffloadConfig;
+  queues?: number;
 }
 
 /**
@@ -92,6 +94,7 @@ export interface ForwardFlags {
   'no-gso'?: boolean;
   'no-gro'?: boolean;
   'no-tap-offloads'?: boolean;
+  queues?: string;
 }
 
 export interface NetworkConfig {
@@ -117,9 +120,11 @@ export interface ForwardConfig {
   ageingSeconds: number;
   maxFdbEntries: number;
   offloads: OffloadConfig;
+  /** Worker threads, each with a queue of every TAP and its own socket on the port (1: the forwarder runs on the main thread). */
+  queues: number;
 }
 
-const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads'];
+const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues'];
 const OFFLOAD_KEYS = ['gso', 'gro', 'tap'] as const;
 const NETWORK_KEYS = ['vni', 'tap', 'mtu', 'peers', 'fdb'];
 const FDB_KEYS = ['mac', 'peer'];
@@ -281,6 +286,7 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
     metrics: fileString(raw.metrics, 'metrics'),
     logLevel: fileString(raw.logLevel, 'logLevel') as LogLevel | undefined,
     maxFdbEntries: fileInteger(raw.maxFdbEntries, 'maxFdbEntries', 0, MAX_FDB_ENTRIES, 'a number of FDB entries'),
+    queues: fileInteger(raw.queues, 'queues', 1, MAX_QUEUES, 'a number of queues'),
   };
   if (raw.offloads !== undefined) {
     const offloads = checkKeys(raw.offloads, OFFLOAD_KEYS, 'offloads');
@@ -473,6 +479,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     logLevel: logLevel as LogLevel,
     ageingSeconds: top.ageingSeconds ?? DEFAULT_AGEING_MS / 1000,
     maxFdbEntries: top.maxFdbEntries ?? DEFAULT_MAX_ENTRIES,
+    queues: flagInteger(flags.queues, '--queues', 1, MAX_QUEUES, 'a number of queues') ?? top.queues ?? 1,
     // A --no-* flag turns an offload off whatever the file says.
     offloads: {
       gso: flags['no-gso'] !== true && (top.offloads?.gso ?? true),

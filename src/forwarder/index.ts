@@ -27,3 +27,5 @@ export { MemoryDevice, connectDevices } from './device/memory-port';
 export type { MemoryDeviceOptions, MemoryDeviceCounters, Wire, WireOptions, WireCounters } from './device/memory-port';
 export { UdpUnderlay } from './underlay/udp';
 export type { UdpUnderlayOptions } from './underlay/udp';
+export { MultiQueueForwarder, MAX_QUEUES } from './multi-queue/multi-queue-forwarder';
+export type { MultiQueueForwarderOptions, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions } from './multi-queue/multi-queue-forwarder';

@@ -1,0 +1,62 @@
+/**
+ * What a MultiQueueForwarder and its queue workers say to each other (structured-clone messages
+ * over the worker's port). Plain data only: options without callbacks, counters, learned entries
+ * with the endpoint's address (endpoint ids are each instance's own).
+ */
+import type { Endpoint, UnderlayCounters } from '../contracts';
+import type { ForwarderCounters } from '../forwarder';
+import type { TapDeviceOptions } from '../device/tap';
+import type { UdpUnderlayOptions } from '../underlay/udp';
+
+/** One network of every queue: its VNI, its TAP (each worker attaches one queue of it), peers and static entries. */
+export interface QueueNetworkOptions {
+  vni: number;
+  tap: Omit<TapDeviceOptions, 'log' | 'multiQueue'>;
+  peers?: readonly Endpoint[];
+  fdb?: readonly { mac: string; endpoint: Endpoint }[];
+}
+
+/** The Forwarder options every queue's instance gets (the ones that are plain data). */
+export interface QueueForwarderOptions {
+  allowedSources?: readonly string[];
+  ageingMs?: number;
+  maxFdbEntries?: number;
+  gbp?: boolean;
+  remotePort?: number;
+  batchSize?: number;
+}
+
+export interface QueueWorkerData {
+  /** 0 .. queues-1: queue 0 opens first (it makes the TAPs and, for port 0, picks the port). */
+  queue: number;
+  underlay: Omit<UdpUnderlayOptions, 'onNotice' | 'reusePort'>;
+  networks: QueueNetworkOptions[];
+  forwarder: QueueForwarderOptions;
+  /** How often the worker sends its counters (ms). */
+  countersIntervalMs: number;
+}
+
+export interface LearnedEntry {
+  vni: number;
+  mac: string;
+  endpoint: Endpoint;
+}
+
+/** Worker → owner. */
+export type FromQueue =
+  | { type: 'ready'; localPort: number; devices: { name: string; mac: string; created: boolean }[] }
+  /** Opening failed: nothing of this queue stays open. `code` as the thrown error's (TAP_PERMISSION, EADDRINUSE, …). */
+  | { type: 'failed'; message: string; code?: string }
+  /** A port broke after start: the queue's forwarder closed itself. */
+  | { type: 'broken'; message: string }
+  | { type: 'notice'; message: string }
+  | { type: 'counters'; forwarder: ForwarderCounters; underlay: UnderlayCounters }
+  /** Learned or moved here (and, every quarter ageing period, still heard here): for the other queues. */
+  | { type: 'learned'; entries: LearnedEntry[] }
+  /** Closed on request; the last counters came just before. */
+  | { type: 'closed' };
+
+/** Owner → worker. */
+export type ToQueue =
+  | { type: 'learned'; entries: LearnedEntry[] }
+  | { type: 'close' };

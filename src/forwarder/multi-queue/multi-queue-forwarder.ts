@@ -1,0 +1,261 @@
+/**
+ * A forwarder on several cores: `queues` worker threads, each a whole Forwarder with its own WASM
+ * instance, its own queue of every network's TAP (IFF_MULTI_QUEUE) and its own UDP socket on the
+ * shared port (SO_REUSEPORT). The kernel hashes each flow to one TAP queue and each remote flow
+ * (outer addresses and ports: a VTEP picks the source port per inner flow) to one socket, so a
+ * flow is handled by one worker and never reordered, while different flows run on different cores.
+ *
+ *   TAP queue k ──► worker k: Forwarder (switch, FDB replica, WASM) ──► socket k ──► peers
+ *   TAP queue k ◄── worker k ◄── socket k (SO_REUSEPORT group) ◄── peers
+ *
+ * One FDB for all of them, kept as a replica per worker: what one worker learns (or sees move) it
+ * reports, and this object passes it to every other worker (`Forwarder.learnedElsewhere`), so the
+ * worker that sends towards a MAC knows it even when the MAC's frames arrive on another worker's
+ * socket; until the news arrives (well under a millisecond) that worker floods, as any VTEP does
+ * for an unknown MAC. Entries still heard are repeated every quarter ageing period, so a replica
+ * ages out only when no worker hears the MAC any more.
+ *
+ * Counters are the sums of the workers' (sent every `countersIntervalMs`, and once more on close);
+ * it is a MetricsSource and an EventEmitter ('error' when a worker's port breaks) like Forwarder.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Endpoint, UnderlayCounters } from '../contracts';
+import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
+import type { FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
+import type { UdpUnderlayOptions } from '../underlay/udp';
+import { checkInteger } from '../../wire/fields';
+
+export type { QueueNetworkOptions, QueueForwarderOptions } from './messages';
+
+/** At most this many queues (the TAP takes up to 256; more workers than cores only cost memory). */
+export const MAX_QUEUES = 64;
+
+export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
+  /** Worker threads, each with a queue of every TAP and a socket: 1..MAX_QUEUES (one per core is the idea). */
+  queues: number;
+  /** The UDP socket every worker binds (SO_REUSEPORT is set by the workers). */
+  underlay: Omit<UdpUnderlayOptions, 'onNotice' | 'reusePort'>;
+  networks: QueueNetworkOptions[];
+  /** How often each worker sends its counters (default 500 ms): `counters()` is at most this old. */
+  countersIntervalMs?: number;
+  /** Told once per kind of event worth a log line (GSO refused, a TAP offload refused), per queue. */
+  onNotice?: (message: string) => void;
+}
+
+export interface QueueDeviceInfo {
+  name: string;
+  mac: string;
+  /** The first queue made the TAP: it disappears when the last queue closes. */
+  created: boolean;
+}
+
+/** Errors of a queue that could not open carry the code of the error in the worker (TAP_PERMISSION, EADDRINUSE, …). */
+export type QueueOpenError = Error & { code?: string };
+
+interface Queue {
+  readonly worker: Worker;
+  forwarder?: ForwarderCounters;
+  underlay?: UnderlayCounters;
+  closed: Promise<void>;
+}
+
+/**
+ * The worker's entry: queue-worker.ts next to this file when running from the sources (through
+ * tsx, registered in the worker), or the built dist/queue-worker.mjs when this code is bundled
+ * into dist/ (an entry, dist/forwarder.*, or a shared chunk in dist/chunks/).
+ */
+function spawnQueueWorker(workerData: QueueWorkerData): Worker {
+  const here = import.meta.url;
+  const name = 'queue-worker';
+  if (here.endsWith('.ts')) {
+    const file = fileURLToPath(new URL(`./${name}.ts`, here));
+    return new Worker(`require('tsx/cjs'); require(${JSON.stringify(file)});`, { eval: true, workerData, name: `vxlan queue ${workerData.queue}` });
+  }
+  for (const candidate of [`./${name}.mjs`, `../${name}.mjs`]) {
+    const url = new URL(candidate, here);
+    if (existsSync(url)) return new Worker(url, { workerData, name: `vxlan queue ${workerData.queue}` });
+  }
+  throw new Error(`the queue worker's module (${name}.mjs) is missing next to ${fileURLToPath(here)}: is dist/ complete?`);
+}
+
+export class MultiQueueForwarder extends EventEmitter {
+  readonly queues: number;
+  /** The TAPs, in the order of `networks`. */
+  readonly devices: QueueDeviceInfo[];
+  /** Looks like a Forwarder's underlay for metrics and logs: the summed counters of every socket. */
+  readonly underlay: { readonly family: 4 | 6; readonly localAddress: string; readonly localPort: number; readonly counters: UnderlayCounters };
+  private readonly workers: Queue[];
+  private readonly peerLists: Map<number, Endpoint[]>;
+  private closing: Promise<void> | undefined;
+
+  private constructor(options: MultiQueueForwarderOptions, workers: Queue[], localPort: number, devices: QueueDeviceInfo[]) {
+    super();
+    this.queues = options.queues;
+    this.workers = workers;
+    this.devices = devices;
+    this.peerLists = new Map(options.networks.map((network) => [network.vni, [...(network.peers ?? [])]]));
+    const sum = (): UnderlayCounters => {
+      const total: UnderlayCounters = { received: 0, sent: 0, unknownSource: 0, oversize: 0, sendErrors: 0 };
+      for (const queue of this.workers) {
+        if (queue.underlay === undefined) continue;
+        for (const key of Object.keys(total) as (keyof UnderlayCounters)[]) total[key] += queue.underlay[key];
+      }
+      return total;
+    };
+    this.underlay = {
+      family: options.underlay.address.includes(':') ? 6 : 4,
+      localAddress: options.underlay.address,
+      localPort,
+      get counters() {
+        return sum();
+      },
+    };
+  }
+
+  /**
+   * Start the workers: queue 0 first (it makes the TAPs and binds the port, the one asked or any
+   * free one), then the others on that port. Rejects, with every started worker closed, when a
+   * queue cannot open.
+   */
+  static async open(options: MultiQueueForwarderOptions): Promise<MultiQueueForwarder> {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const queues = checkInteger(options.queues, 'queues', 1, MAX_QUEUES);
+    if (!Array.isArray(options.networks) || options.networks.length === 0) throw new TypeError('networks must be a non-empty array');
+    const countersIntervalMs = checkInteger(options.countersIntervalMs ?? 500, 'countersIntervalMs', 10, 60_000);
+    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, ...forwarder } = options;
+    const started: Queue[] = [];
+    const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
+      const worker = spawnQueueWorker({ queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs });
+      let markClosed: () => void = () => {};
+      const entry: Queue = { worker, closed: new Promise<void>((resolve) => { markClosed = resolve; }) };
+      worker.once('exit', () => markClosed());
+      started.push(entry);
+      return new Promise((resolve, reject) => {
+        const early = (message: FromQueue): void => {
+          if (message.type === 'ready') resolve({ queue: entry, ready: message });
+          else if (message.type === 'failed') reject(Object.assign(new Error(message.message), { code: message.code }) as QueueOpenError);
+          else if (message.type === 'notice') onNotice?.(message.message);
+          else return;
+          if (message.type !== 'notice') worker.off('message', early);
+        };
+        worker.on('message', early);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`queue ${queue}'s worker exited (code ${code}) before it was ready`)));
+      });
+    };
+    try {
+      const first = await launch(0, underlay.port);
+      const rest = await Promise.all(Array.from({ length: queues - 1 }, (_, i) => launch(i + 1, first.ready.localPort)));
+      const forwarderObject = new MultiQueueForwarder(options, [first.queue, ...rest.map((r) => r.queue)], first.ready.localPort, first.ready.devices);
+      forwarderObject.listen(onNotice);
+      return forwarderObject;
+    } catch (error) {
+      await Promise.all(started.map((queue) => MultiQueueForwarder.stopWorker(queue)));
+      throw error;
+    }
+  }
+
+  private listen(onNotice: ((message: string) => void) | undefined): void {
+    this.workers.forEach((queue, index) => {
+      const { worker } = queue;
+      worker.removeAllListeners('error');
+      worker.removeAllListeners('exit');
+      worker.on('message', (message: FromQueue) => {
+        switch (message.type) {
+          case 'counters':
+            queue.forwarder = message.forwarder;
+            queue.underlay = message.underlay;
+            break;
+          case 'learned':
+            // To every other queue: the one that learned it has it.
+            for (const other of this.workers) {
+              if (other !== queue) other.worker.postMessage({ type: 'learned', entries: message.entries } satisfies ToQueue);
+            }
+            break;
+          case 'notice':
+            onNotice?.(message.message);
+            break;
+          case 'broken':
+            this.fail(new Error(`queue ${index}: ${message.message}`));
+            break;
+          default:
+        }
+      });
+      worker.on('error', (error) => this.fail(new Error(`queue ${index}'s worker failed: ${error.message}`)));
+      let exited: () => void = () => {};
+      queue.closed = new Promise<void>((resolve) => { exited = resolve; });
+      worker.once('exit', (code) => {
+        exited();
+        if (this.closing === undefined) this.fail(new Error(`queue ${index}'s worker exited (code ${code})`));
+      });
+    });
+  }
+
+  private fail(error: Error): void {
+    if (this.closing !== undefined) return;
+    void this.close().finally(() => this.emit('error', error));
+  }
+
+  /** Ask a worker to close its forwarder (its TAP queues and socket), then wait for it to exit. */
+  private static async stopWorker(queue: Queue): Promise<void> {
+    queue.worker.postMessage({ type: 'close' } satisfies ToQueue);
+    await queue.closed;
+  }
+
+  /** The peers of a VNI (as configured: every queue has the same). */
+  peers(vni: number): Endpoint[] {
+    return [...(this.peerLists.get(vni) ?? [])];
+  }
+
+  /**
+   * The sums of every queue's counters (each queue's as it last sent them: at most
+   * `countersIntervalMs` old). `fdbEntries` is the largest replica's size, not a sum.
+   */
+  counters(): ForwarderCounters {
+    const total: ForwarderCounters = {
+      networks: [],
+      drops: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as ForwarderCounters['drops'],
+      fdb: { learned: 0, moved: 0, aged: 0, notLearnedFull: 0 },
+      neighbours: { arpAnswered: 0, ndAnswered: 0, arpFlooded: 0, ndFlooded: 0 },
+      batches: { fromDevice: 0, fromDeviceFrames: 0, fromUnderlay: 0, fromUnderlayFrames: 0 },
+    };
+    const add = <T extends { [K in keyof T]: number }>(into: T, from: T): void => {
+      for (const key of Object.keys(into) as (keyof T)[]) (into[key] as number) += from[key];
+    };
+    for (const queue of this.workers) {
+      const counters = queue.forwarder;
+      if (counters === undefined) continue;
+      add(total.drops, counters.drops);
+      add(total.fdb, counters.fdb);
+      add(total.neighbours, counters.neighbours);
+      add(total.batches, counters.batches);
+      for (const network of counters.networks) {
+        let into = total.networks.find((candidate) => candidate.vni === network.vni);
+        if (into === undefined) {
+          into = structuredClone(network);
+          total.networks.push(into);
+          continue;
+        }
+        add(into.toUnderlay, network.toUnderlay);
+        add(into.toDevice, network.toDevice);
+        into.flooded += network.flooded;
+        into.fdbEntries = Math.max(into.fdbEntries, network.fdbEntries);
+      }
+    }
+    return total;
+  }
+
+  /** Each queue's own counters, as it last sent them (undefined before its first report): how the kernel spread the flows. */
+  queueCounters(): (ForwarderCounters | undefined)[] {
+    return this.workers.map((queue) => (queue.forwarder === undefined ? undefined : structuredClone(queue.forwarder)));
+  }
+
+  /** Stop every queue (TAP queues detached: a TAP the first queue made disappears; sockets closed). Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.workers.map((queue) => MultiQueueForwarder.stopWorker(queue))).then(() => undefined);
+    return this.closing;
+  }
+}

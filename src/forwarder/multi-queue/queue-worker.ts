@@ -1,0 +1,107 @@
+/**
+ * One queue of a MultiQueueForwarder, run in its own worker thread with its own WASM instance: it
+ * attaches one queue of each network's TAP (IFF_MULTI_QUEUE), binds its own UDP socket on the
+ * shared port (SO_REUSEPORT), and runs a whole Forwarder over them. The kernel keeps each flow on
+ * one TAP queue and each remote flow on one socket, so a flow's frames are never reordered.
+ *
+ * What it learns it tells the owner, which passes it on to the other queues (`learnedElsewhere`):
+ * a MAC heard on this queue's socket is known to every queue's FDB, so the queue that sends to it
+ * does not flood. Every quarter of the ageing time it repeats the entries frames still confirm
+ * here, so the other queues' copies age out only when no queue hears the MAC any more.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Forwarder } from '../forwarder';
+import { TapDevice } from '../device/tap';
+import { UdpUnderlay } from '../underlay/udp';
+import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
+import type { FromQueue, LearnedEntry, QueueWorkerData, ToQueue } from './messages';
+
+const data = workerData as QueueWorkerData;
+const owner = parentPort!;
+
+function post(message: FromQueue): void {
+  owner.postMessage(message);
+}
+
+let forwarder: Forwarder | undefined;
+const timers: NodeJS.Timeout[] = [];
+
+function postCounters(): void {
+  if (forwarder !== undefined) post({ type: 'counters', forwarder: forwarder.counters(), underlay: { ...forwarder.underlay.counters } });
+}
+
+function open(): { forwarder: Forwarder; devices: TapDevice[] } {
+  const notice = (message: string): void => post({ type: 'notice', message: `queue ${data.queue}: ${message}` });
+  const underlay = UdpUnderlay.open({ ...data.underlay, reusePort: true, onNotice: notice });
+  const devices: TapDevice[] = [];
+  try {
+    for (const network of data.networks) devices.push(TapDevice.open({ ...network.tap, multiQueue: true, log: notice }));
+    const opened = new Forwarder({
+      ...data.forwarder,
+      underlay,
+      networks: data.networks.map((network, i) => ({ vni: network.vni, device: devices[i], peers: network.peers, fdb: network.fdb })),
+    });
+    return { forwarder: opened, devices };
+  } catch (error) {
+    void Promise.all([underlay.close(), ...devices.map((device) => device.close())]);
+    throw error;
+  }
+}
+
+function start(): void {
+  let opened: Forwarder;
+  let devices: TapDevice[];
+  try {
+    ({ forwarder: opened, devices } = open());
+  } catch (error) {
+    const { message, code } = error as NodeJS.ErrnoException;
+    post({ type: 'failed', message, code });
+    owner.close();
+    return;
+  }
+  forwarder = opened;
+  opened.on('error', (error: Error) => post({ type: 'broken', message: error.message }));
+  opened.on('fdb', (events: FdbEvent[]) => {
+    const entries: LearnedEntry[] = [];
+    for (const event of events) {
+      if (event.type === 'aged') continue;
+      const endpoint = opened.endpoint(event.endpoint);
+      if (endpoint !== undefined) entries.push({ vni: event.vni, mac: event.mac, endpoint });
+    }
+    if (entries.length > 0) post({ type: 'learned', entries });
+  });
+  opened.start();
+  const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
+  timers.push(setInterval(postCounters, data.countersIntervalMs), setInterval(() => {
+    const entries = opened.recentlyLearned(refreshMs);
+    if (entries.length > 0) post({ type: 'learned', entries });
+  }, refreshMs));
+  post({
+    type: 'ready',
+    localPort: opened.underlay.localPort,
+    devices: devices.map((device) => ({ name: device.name, mac: device.mac, created: device.created })),
+  });
+}
+
+owner.on('message', (message: ToQueue) => {
+  if (message.type === 'learned') {
+    for (const entry of message.entries) {
+      // A VNI or endpoint this queue does not take (it cannot differ between queues, but a
+      // message is no reason to crash a queue) is skipped.
+      try {
+        forwarder?.learnedElsewhere(entry.vni, entry.mac, entry.endpoint);
+      } catch {
+        // skipped
+      }
+    }
+  } else if (message.type === 'close') {
+    for (const timer of timers) clearInterval(timer);
+    void (forwarder?.close() ?? Promise.resolve()).finally(() => {
+      postCounters();
+      post({ type: 'closed' });
+      owner.close();
+    });
+  }
+});
+
+start();
