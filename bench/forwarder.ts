@@ -10,8 +10,10 @@
  *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
  *   ff        `vxlan-wasm forward` on both hosts
  * and, for the ablation (issue 10: what each technique buys; in every full run, in --quick only
- * with --ablation), five more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
- * --no-gso, --no-gro, --no-gso --no-gro, and all three (see ABLATION in bench/forwarder/report.ts),
+ * with --ablation), six more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
+ * --no-gso, --no-gro, --no-gso --no-gro, all three, and one with --queues 2 (two worker threads;
+ * see ABLATION in bench/forwarder/report.ts), then iperf3 -P 4 through kernel ↔ kernel and the
+ * forwarder with one queue and two (one flow stays on one queue, so parallel flows show item 4),
  * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
  * it costs (the forwarder process's from /proc/PID/stat, the machine's from /proc/stat), the
  * highest rate of 64-byte UDP datagrams each path carries with < 1% loss, and the forwarder's RSS
@@ -39,7 +41,7 @@ import {
   type UdpStep,
 } from './forwarder/measure';
 import {
-  ABLATION, forwarderMarkdown, writeBenchmarksSection, type AblationId, type AblationTcpRun, type BenchResult, type PathId, type TcpRun, type UdpSearch,
+  ABLATION, PARALLEL_FLOWS, forwarderMarkdown, writeBenchmarksSection, type AblationId, type AblationTcpRun, type BenchResult, type PathId, type TcpRun, type UdpSearch,
 } from './forwarder/report';
 
 const { values } = parseArgs({
@@ -190,11 +192,11 @@ function tapTso(pair: Pair): string {
 
 const forwarderCpu = (pair: Pair) => pair.forwarders.reduce((sum, proc) => sum + processCpuSeconds(proc.pid), 0);
 
-async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number): Promise<TcpRun | AblationTcpRun> {
+async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number, parallel?: number): Promise<TcpRun | AblationTcpRun> {
   const system0 = systemBusySeconds();
   const forwarder0 = forwarderCpu(pair);
   const wall0 = performance.now();
-  const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
+  const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba', parallel });
   const wallSeconds = (performance.now() - wall0) / 1000;
   const gbit = (result.bytes * 8) / 1e9;
   const systemCpuSeconds = systemBusySeconds() - system0;
@@ -341,6 +343,21 @@ async function main(): Promise<void> {
     }
   }
 
+  // Parallel flows, which a forwarder with two queues can spread over its workers, interleaved.
+  const parallel: NonNullable<BenchResult['parallel']> = [];
+  const queuesPair = pairs.find((pair) => pair.id === 'fkQueues2');
+  if (queuesPair !== undefined) {
+    for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
+      for (const direction of ['ab', 'ba'] as const) {
+        for (const pair of [kernel, fk, queuesPair]) {
+          const result = await tcpRun(pair, direction, repeat, PARALLEL_FLOWS);
+          parallel.push({ ...result, path: pair.id as 'kernel' | 'fk' | 'fkQueues2', flows: PARALLEL_FLOWS });
+          progress(`tcp -P ${PARALLEL_FLOWS} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit)`);
+        }
+      }
+    }
+  }
+
   // 64-byte UDP: every search takes one step per round, so the paths see the same moments.
   const searches = [new RateSearch(kernel, 'ab'), new RateSearch(fk, 'ab'), new RateSearch(fk, 'ba'), new RateSearch(ff, 'ab')];
   for (let round = 0; searches.some((s) => s.next !== undefined); round++) {
@@ -386,7 +403,7 @@ async function main(): Promise<void> {
     command, quick, source, machine, iperf3: iperfVersion, settings: { ...SETTINGS, pingIntervalSeconds: PING_INTERVAL, udpPayload: UDP_PAYLOAD },
     ping: Object.fromEntries(Object.entries(pings).map(([id, p]) => [id, { sent: p.sent, received: p.times.length, median: median(p.times), p10: quantile(p.times, 0.1), p90: quantile(p.times, 0.9) }])),
     tcp, udp: searches.map((s) => s.summary()),
-    ...(ablation ? { ablation: { tcp: ablationTcp, tapTso: tapTsoOf } } : {}),
+    ...(ablation ? { ablation: { tcp: ablationTcp, tapTso: tapTsoOf }, parallel } : {}),
     rss: { idleKiB: rssIdleKiB, idleFfKiB: rssIdleFfKiB, beforeGarbageKiB: rssBeforeGarbageKiB, peakDuringGarbageKiB: rssPeakKiB, afterGarbageKiB: rssAfterGarbageKiB, garbageSent: garbageReport.sent, garbageMs: garbageReport.ms, pingAfter: `${after.times.length}/5` },
     durationSeconds: 0,
   };
