@@ -15,47 +15,14 @@
 //   npx uvu -r tsx test 'forwarder/udp-gso-netns'      (GSO_IPERF_SECONDS=5 for longer runs)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { iperf3, Lab, labUnusable, ping, REPO_ROOT, warnSkipped, type PingResult } from '../helpers/netns';
-import { temporaryDirs } from '../helpers/temporary';
-import { ForwarderProcess, type Snapshot } from './e2e/forwarder-process';
-
-const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
+import { iperf3, Lab, labUnusable, ping, warnSkipped, type PingResult } from '../helpers/netns';
+import { startForwarder, type Snapshot } from './e2e/forwarder-process';
 
 const VNI = 42;
 const KERNEL_MAC = '02:42:0a:2a:00:02';
 const SECONDS = Number(process.env.GSO_IPERF_SECONDS ?? 2);
 
-/** A forwarder with a UdpUnderlay opened with the given gso/gro; the protocol of e2e/run-forwarder.ts. */
-const RUNNER = `
-import { TapDevice } from ${JSON.stringify(join(REPO_ROOT, 'src/forwarder/device/tap.ts'))};
-import { Forwarder } from ${JSON.stringify(join(REPO_ROOT, 'src/forwarder/forwarder.ts'))};
-import { UdpUnderlay } from ${JSON.stringify(join(REPO_ROOT, 'src/forwarder/underlay/udp.ts'))};
-const config = JSON.parse(process.argv[2]);
-const print = (object) => process.stdout.write(JSON.stringify(object) + '\\n');
-const notices = [];
-const underlay = UdpUnderlay.open({ address: config.local, port: 4789, gso: config.gso, gro: config.gro, onNotice: (m) => notices.push(m) });
-// SO_NO_CHECK (send without UDP checksums): the kernel refuses GSO sends with EINVAL.
-if (config.noCheck) {
-  const C = await import(${JSON.stringify(join(REPO_ROOT, 'src/forwarder/io/libc.ts'))});
-  if (C.libc().setsockopt(underlay.fd, C.SOL_SOCKET, 11, new Uint8Array([1, 0, 0, 0]), 4) !== 0) throw new Error('SO_NO_CHECK refused');
-}
-const tap = TapDevice.open({ name: config.tap, mtu: config.mtu });
-const forwarder = new Forwarder({ underlay, networks: [{ vni: config.vni, device: tap, peers: [{ address: config.peer, port: 4789 }] }] });
-const snapshot = () => ({
-  counters: forwarder.counters(), underlay: { ...underlay.counters, receiveErrors: underlay.receiveErrors },
-  tap: { ...tap.counters }, fdb: [], rssKiB: Math.round(process.memoryUsage().rss / 1024),
-  offload: { ...underlay.offloadCounters, gso: underlay.gso, gro: underlay.gro }, notices,
-});
-let seq = 0;
-process.on('SIGUSR2', () => print({ event: 'counters', seq: ++seq, ...snapshot() }));
-process.on('SIGTERM', async () => { const last = snapshot(); await forwarder.close(); print({ event: 'closed', exitMs: 0, ...last }); process.exit(0); });
-forwarder.on('error', (error) => { print({ event: 'error', message: error.message }); process.exit(1); });
-forwarder.start();
-print({ event: 'ready', tap: tap.name, mac: tap.mac, mtu: tap.mtu, pid: process.pid, localPort: underlay.localPort });
-`;
-
+/** The counters of e2e/run-forwarder.ts with the underlay's GSO/GRO counters and notices. */
 interface OffloadSnapshot extends Snapshot {
   offload: { gsoMessages: number; gsoDatagrams: number; gsoFallbacks: number; groMessages: number; groDatagrams: number; gso: boolean; gro: boolean };
   notices: string[];
@@ -128,13 +95,6 @@ try {
 if (unusable !== undefined) {
   warnSkipped('needs root and network namespaces', TESTS, unusable);
 } else {
-  // Written when this suite starts, not when the file is loaded: uvu loads every test file first,
-  // and an earlier suite's removeTemporaryDirs() would take a directory made at load time with it.
-  let runner = '';
-  test.before(() => {
-    runner = join(temporaryDir('vxlan-gso-'), 'runner.mts');
-    writeFileSync(runner, RUNNER);
-  });
   const results: string[] = [];
 
   SETTINGS.forEach((setting, index) => {
@@ -149,9 +109,9 @@ if (unusable !== undefined) {
         if (setting.txOffload) lab.exec(a, 'ethtool', '-K', 'veth0', 'tx', 'on');
         lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
         lab.kernelVxlan(b, { vni: VNI, local: ub, remote: ua, mac: KERNEL_MAC, address: '10.42.0.2/24', mtu });
-        const proc = lab.spawnNode(a, runner, [JSON.stringify({ tap: 'vxtap0', mtu, vni: VNI, local: ua, peer: ub, gso: setting.gso, gro: setting.gro, noCheck: setting.noCheck === true })], { label: `forwarder (${setting.name})` });
-        const forwarder = new ForwarderProcess(proc, a);
-        await forwarder.waitReady();
+        const forwarder = await startForwarder(lab, a, {
+          tap: 'vxtap0', mtu, vni: VNI, local: ua, peers: [ub], gso: setting.gso, gro: setting.gro, noCheck: setting.noCheck,
+        });
         lab.addresses(a, 'vxtap0', ['10.42.0.1/24']);
 
         checkPing(ping(lab, a, '10.42.0.2'), 'forwarder → kernel ping');
@@ -196,7 +156,6 @@ if (unusable !== undefined) {
 
   test.after(() => {
     if (results.length > 0) console.log(`\n  UDP GSO/GRO, iperf3 ${SECONDS} s each:\n  ${results.join('\n  ')}`);
-    removeTemporaryDirs();
   });
 }
 

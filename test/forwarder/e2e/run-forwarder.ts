@@ -4,12 +4,14 @@
 //
 // Argument: one JSON object (RunnerConfig). Output: one JSON object per line on stdout:
 //   {"event":"ready","tap":…,"mac":…,"pid":…,"localPort":…,"offloadFlags":…}   once running
-//   {"event":"counters","seq":n,…}                                on SIGUSR2 (n counts the requests)
+//   {"event":"counters","seq":n,…}                                on SIGUSR2 (n counts the requests),
+//                                                                 with the underlay's GSO/GRO counters and notices
 //   {"event":"closed","exitMs":…,…counters}                       after SIGTERM/SIGINT, then exit 0
 //   {"event":"error","message":…}                                 a port failed; exit 1
 import { TapDevice } from '../../../src/forwarder/device/tap';
 import { Forwarder } from '../../../src/forwarder/forwarder';
 import { UdpUnderlay } from '../../../src/forwarder/underlay/udp';
+import { libc, SOL_SOCKET } from '../../../src/forwarder/io/libc';
 import type { Endpoint } from '../../../src/forwarder/contracts';
 
 export interface RunnerConfig {
@@ -25,7 +27,15 @@ export interface RunnerConfig {
   batchSize?: number;
   /** The TAP's offloads (TapDevice's default when absent), so one run can compare on and off. */
   offloads?: boolean;
+  /** The underlay's UDP GSO and GRO (UdpUnderlay's default, on where the kernel has them, when absent). */
+  gso?: boolean;
+  gro?: boolean;
+  /** SO_NO_CHECK on the underlay socket (send without UDP checksums): the kernel then refuses GSO with EINVAL. */
+  noCheck?: boolean;
 }
+
+/** SOL_SOCKET option 11 (asm-generic/socket.h). */
+const SO_NO_CHECK = 11;
 
 /** "a.b.c.d", "a.b.c.d:p", "fd00::1", "[fd00::1]:p" → an endpoint (port 4789 unless given). */
 export function parseEndpoint(text: string | Endpoint): Endpoint {
@@ -40,7 +50,15 @@ export function parseEndpoint(text: string | Endpoint): Endpoint {
 const config = JSON.parse(process.argv[2] ?? '{}') as RunnerConfig;
 const print = (object: object) => process.stdout.write(`${JSON.stringify(object)}\n`);
 
-const underlay = UdpUnderlay.open({ address: config.local, port: config.port ?? 4789 });
+// What the underlay says once (a GSO refusal), kept for the counters lines.
+const notices: string[] = [];
+const underlay = UdpUnderlay.open({
+  address: config.local, port: config.port ?? 4789, gso: config.gso, gro: config.gro, onNotice: (message) => notices.push(message),
+});
+if (config.noCheck === true && libc().setsockopt(underlay.fd, SOL_SOCKET, SO_NO_CHECK, new Uint8Array([1, 0, 0, 0]), 4) !== 0) {
+  await underlay.close();
+  throw new Error('SO_NO_CHECK refused');
+}
 let tap: TapDevice;
 try {
   tap = TapDevice.open({ name: config.tap, mtu: config.mtu, offloads: config.offloads, log: (message) => process.stderr.write(`${message}\n`) });
@@ -63,6 +81,8 @@ function snapshot() {
     tap: { ...tap.counters },
     fdb: forwarder.fdbEntries(config.vni).map(({ mac, address, port }) => ({ mac, address, port })),
     rssKiB: Math.round(rss / 1024),
+    offload: { ...underlay.offloadCounters, gso: underlay.gso, gro: underlay.gro },
+    notices,
   };
 }
 
