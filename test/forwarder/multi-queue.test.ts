@@ -36,7 +36,10 @@ test("a queue that cannot open rejects open() with the worker's error code; no w
   try {
     const started = performance.now();
     const error = await MultiQueueForwarder.open({ queues: 2, underlay: { address: '127.0.0.1', port }, networks: NETWORKS }).then(
-      () => assert.unreachable('opened on a taken port'),
+      async (opened) => {
+        await opened.close();
+        throw new Error('opened on a taken port');
+      },
       (reason: Error & { code?: string }) => reason,
     );
     assert.is(error.code, 'EADDRINUSE', error.message);

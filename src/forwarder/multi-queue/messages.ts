@@ -4,7 +4,7 @@
  * with the endpoint's address (endpoint ids are each instance's own).
  */
 import type { Endpoint, UnderlayCounters } from '../contracts';
-import type { ForwarderCounters } from '../forwarder';
+import type { ForwarderCounters, ForwarderOptions } from '../forwarder';
 import type { TapDeviceOptions } from '../device/tap';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 
@@ -17,14 +17,7 @@ export interface QueueNetworkOptions {
 }
 
 /** The Forwarder options every queue's instance gets (the ones that are plain data). */
-export interface QueueForwarderOptions {
-  allowedSources?: readonly string[];
-  ageingMs?: number;
-  maxFdbEntries?: number;
-  gbp?: boolean;
-  remotePort?: number;
-  batchSize?: number;
-}
+export type QueueForwarderOptions = Pick<ForwarderOptions, 'allowedSources' | 'ageingMs' | 'maxFdbEntries' | 'gbp' | 'remotePort' | 'batchSize'>;
 
 export interface QueueWorkerData {
   /** 0 .. queues-1: queue 0 opens first (it makes the TAPs and, for port 0, picks the port). */
