@@ -90,14 +90,6 @@ export function updateChecksum(oldChecksum: number, oldWord: number, newWord: nu
 }
 
 /**
- * The next IPv4 identification encapsulate writes: it counts across calls and tunnels (RFC 6864:
- * unique per source, destination and protocol). The template in WASM memory carries its own
- * copy, which encapFrame advances per call; this one follows it, and is written into a template
- * only when one is loaded.
- */
-let nextIdentification = 0;
-
-/**
  * What a template was built from: every field of TunnelOptions, and the objects that held them.
  * Named fields rather than an array: V8 compares them with fixed-offset loads.
  */
@@ -173,21 +165,10 @@ interface TemplateEntry {
  * the same tunnel object again and again, so keep its template while its fields are unchanged.
  */
 const templates = new WeakMap<TunnelOptions, TemplateEntry>();
-/** The last tunnel seen and its entry: the common case (one tunnel, again and again) skips the WeakMap. */
-let lastTunnel: TunnelOptions | undefined;
-let lastEntry: TemplateEntry | undefined;
 
-/**
- * The template of `tunnel`. The common case, the same unchanged tunnel as last time, is all
- * there is here, so that V8 inlines it; nothing is written on that path (storing lastTunnel and
- * lastEntry again cost several ns).
- */
-function templateFor(tunnel: TunnelOptions): TunnelTemplate {
-  return tunnel === lastTunnel && lastEntry !== undefined && tunnelUnchanged(tunnel, lastEntry.key) ? lastEntry.template : lookUpTemplate(tunnel);
-}
-
-function lookUpTemplate(tunnel: TunnelOptions): TunnelTemplate {
-  if (typeof tunnel !== 'object' || tunnel === null) return buildTunnelTemplate(tunnel);
+/** The template entry of `tunnel`, built (and kept) when there is none or its fields changed. */
+function templateEntry(tunnel: TunnelOptions): TemplateEntry {
+  if (typeof tunnel !== 'object' || tunnel === null) buildTunnelTemplate(tunnel); // throws the TypeError
   let entry = templates.get(tunnel);
   if (entry === undefined || !tunnelUnchanged(tunnel, entry.key)) {
     // The template first: a key is kept only for a tunnel whose template could be built.
@@ -195,23 +176,27 @@ function lookUpTemplate(tunnel: TunnelOptions): TunnelTemplate {
     entry = { key: tunnelKey(tunnel), template };
     templates.set(tunnel, entry);
   }
-  lastTunnel = tunnel;
-  lastEntry = entry;
-  return entry.template;
+  return entry;
 }
 
 /**
- * Everything encapsulateInto reads per call about the template now in the workspace's template
- * area, gathered in one object so that the common case (same template, backend and memory)
- * costs three comparisons. `header` is the view of the header bytes encapFrame writes in front
- * of the inner frame (made once per template and memory: a view costs more than copying 50
- * bytes through it); `frame` a view of the header and an inner frame of `frameLen` bytes, made
- * once a frame length comes twice in a row, so that same-sized frames leave WASM memory in one
- * copy instead of two (each TypedArray.set costs about 15 ns on top of its bytes).
+ * Everything encapsulateInto reads per call, gathered in one object: the tunnel whose template
+ * is in the workspace's template area and the key to see that it is unchanged, the workspace
+ * and its memory, and the frame geometry. The common case (same tunnel object, unchanged, same
+ * backend and memory) is then a handful of comparisons. `header` is the view of the header
+ * bytes encapFrame writes in front of the inner frame (made once per template and memory: a view
+ * costs more than copying 50 bytes through it); `frame` a view of the header and an inner frame
+ * of `frameLen` bytes, made once a frame length comes twice in a row, so that same-sized frames
+ * leave WASM memory in one copy instead of two (each TypedArray.set costs about 15 ns on top of
+ * its bytes).
  */
 interface LoadedTemplate {
-  readonly space: Workspace;
+  readonly tunnel: TunnelOptions;
+  readonly key: TunnelKey;
   readonly template: TunnelTemplate;
+  readonly headerLen: number;
+  readonly maxInnerLen: number;
+  readonly space: Workspace;
   readonly memory: Uint8Array;
   readonly kernels: Kernels;
   readonly templatePtr: number;
@@ -227,20 +212,33 @@ interface LoadedTemplate {
 let loaded: LoadedTemplate | undefined;
 
 /**
- * Make `template` the one in the workspace's template area. The template is copied only when
- * another template (or another backend) was there: encapFrame leaves its bytes as they were,
- * apart from the identification it advances itself. A memory that grew (a new buffer, the old
- * views detached) only gets new views.
+ * The next IPv4 identification, kept here only while no template is loaded: the loaded template
+ * carries it in WASM memory (encapFrame advances it per call), and it is read back from there
+ * when another template takes its place. It counts across calls and tunnels (RFC 6864: unique
+ * per source, destination and protocol).
  */
-function loadTemplate(space: Workspace, template: TunnelTemplate): LoadedTemplate {
+let nextIdentification = 0;
+
+/**
+ * Make `entry`'s template, built for `tunnel`, the one in the workspace's template area. The
+ * template is copied only when another template (or another backend) was there: encapFrame
+ * leaves its bytes as they were, apart from the identification it advances itself, which is
+ * read back from the template it replaces. A memory that grew (a new buffer, the old views
+ * detached) only gets new views.
+ */
+function loadTemplate(space: Workspace, tunnel: TunnelOptions, entry: TemplateEntry): LoadedTemplate {
+  const { template } = entry;
   const memory = space.kernels.bytes;
-  if (loaded === undefined || loaded.template !== template || loaded.space !== space) {
+  const previous = loaded;
+  if (previous === undefined || previous.template !== template || previous.space !== space) {
+    if (previous !== undefined) nextIdentification = readInt32LittleEndian(previous.kernels.bytes, previous.templatePtr + TEMPLATE_NEXT_ID);
     memory.set(template.bytes, space.template);
     writeInt32LittleEndian(memory, space.template + TEMPLATE_NEXT_ID, nextIdentification);
   }
   const innerPtr = space.scratch + HEADROOM;
   loaded = {
-    space, template, memory, kernels: space.kernels, templatePtr: space.template, innerPtr,
+    tunnel, key: entry.key, template, headerLen: template.headerLen, maxInnerLen: template.maxInnerLen,
+    space, memory, kernels: space.kernels, templatePtr: space.template, innerPtr,
     header: memory.subarray(innerPtr - template.headerLen, innerPtr), frame: undefined, frameLen: -1, previousFrameLen: -1,
   };
   return loaded;
@@ -258,47 +256,72 @@ function checkOffset(offset: unknown, out: Uint8Array): asserts offset is number
  * checksum into `out` at `offset`; returns its length. Nothing is allocated: the tunnel's
  * template stays in WASM memory while the same, unchanged tunnel object comes back.
  * RangeError, naming both sizes, when the frame does not fit in `out` after `offset`.
+ *
+ * The common case (the tunnel of the last call, unchanged; arrays and offset that need no
+ * message) is all there is here, one guard and the work; anything else, first calls and errors
+ * included, takes encapsulateGeneral. Kept apart from encapsulate() on purpose: V8 sizes its
+ * inlining by how often each call site was taken, and counts shared by both (encapsulate with a
+ * new tunnel object each call loads a template each call) made it inline the template loading
+ * here and the tunnel check no more, about 15 ns a call.
  */
 export function encapsulateInto(inner: Uint8Array, tunnel: TunnelOptions, out: Uint8Array, offset = 0): number {
-  // One guard for the common case; the checks that say what is wrong run only when it fails.
-  if (!(
-    inner instanceof Uint8Array && out instanceof Uint8Array && inner.length !== 0 && out.length !== 0
-    && Number.isInteger(offset) && offset >= 0 && offset <= out.length
-  )) {
-    checkBytes(inner, 'inner');
-    checkBytes(out, 'out');
-    checkOffset(offset, out);
+  const state = loaded;
+  if (
+    state !== undefined && tunnel === state.tunnel && inner instanceof Uint8Array && out instanceof Uint8Array
+    && Number.isInteger(offset) && offset >= 0 && tunnelUnchanged(tunnel, state.key)
+    && state.space === workspace() && state.memory === state.kernels.bytes
+  ) {
+    const innerLen = inner.length;
+    const frameLen = state.headerLen + innerLen;
+    // Also refuses an empty inner frame (perhaps a detached array) and an offset past the end.
+    if (innerLen >= 14 && innerLen <= state.maxInnerLen && frameLen <= out.length - offset) {
+      const innerPtr = state.innerPtr;
+      state.memory.set(inner, innerPtr);
+      state.kernels.encapFrame(state.templatePtr, innerPtr, innerLen);
+      if (frameLen === state.frameLen) out.set(state.frame!, offset);
+      else copyFrameOut(state, inner, out, offset, frameLen);
+      return frameLen;
+    }
   }
-  return encapsulateChecked(inner, templateFor(tunnel), out, offset);
+  return encapsulateGeneral(inner, tunnel, out, offset);
 }
 
-function encapsulateChecked(inner: Uint8Array, template: TunnelTemplate, out: Uint8Array, offset: number): number {
+/** encapsulateInto with every argument checked (errors that name it) and any tunnel. */
+function encapsulateGeneral(inner: Uint8Array, tunnel: TunnelOptions, out: Uint8Array, offset: number): number {
+  checkBytes(inner, 'inner');
+  checkBytes(out, 'out');
+  checkOffset(offset, out);
+  return encapsulateWith(inner, tunnel, templateEntry(tunnel), out, offset);
+}
+
+function encapsulateWith(inner: Uint8Array, tunnel: TunnelOptions, entry: TemplateEntry, out: Uint8Array, offset: number): number {
+  const { template } = entry;
   const innerLen = inner.length;
-  const headerLen = template.headerLen;
-  const frameLen = headerLen + innerLen;
+  const frameLen = template.headerLen + innerLen;
   if (innerLen < 14 || innerLen > template.maxInnerLen || frameLen > out.length - offset) throw sizeError(innerLen, template, out, offset);
   const space = workspace();
   let state = loaded;
-  if (state === undefined || state.template !== template || state.space !== space || state.memory !== space.kernels.bytes) {
-    state = loadTemplate(space, template);
+  if (state === undefined || state.tunnel !== tunnel || state.template !== template || state.space !== space || state.memory !== space.kernels.bytes) {
+    state = loadTemplate(space, tunnel, entry);
   }
-  nextIdentification = (nextIdentification + 1) & 0xffff;
-  const innerPtr = state.innerPtr;
-  state.memory.set(inner, innerPtr);
-  state.kernels.encapFrame(state.templatePtr, innerPtr, innerLen);
-  if (frameLen === state.frameLen) out.set(state.frame!, offset);
-  else copyFrameOut(state, inner, out, offset, frameLen);
+  state.memory.set(inner, state.innerPtr);
+  state.kernels.encapFrame(state.templatePtr, state.innerPtr, innerLen);
+  copyFrameOut(state, inner, out, offset, frameLen);
   return frameLen;
 }
 
 /**
  * The frame encapFrame wrote, out of WASM memory when its length differs from the view's: the
  * headers from WASM memory, the inner frame from the caller's own array (two copies, and no view
- * made for a length that may not come again). Kept out of encapsulateChecked so that V8 inlines
+ * made for a length that may not come again). Kept out of encapsulateInto so that V8 inlines
  * the whole call (it inlines only while the bytecode it takes in stays small).
  */
 function copyFrameOut(state: LoadedTemplate, inner: Uint8Array, out: Uint8Array, offset: number, frameLen: number): void {
-  const headerLen = state.header.length;
+  if (frameLen === state.frameLen) {
+    out.set(state.frame!, offset);
+    return;
+  }
+  const headerLen = state.headerLen;
   out.set(state.header, offset);
   out.set(inner, offset + headerLen);
   if (frameLen === state.previousFrameLen) {
@@ -331,11 +354,16 @@ function sizeError(innerLen: number, template: TunnelTemplate, out: Uint8Array, 
  */
 export function encapsulate(inner: Uint8Array, tunnel: TunnelOptions): Uint8Array<ArrayBuffer> {
   checkBytes(inner, 'inner');
-  const template = templateFor(tunnel);
+  const entry = templateEntry(tunnel);
+  const { template } = entry;
   // Sized for this frame; too small or too large an inner frame is refused inside, before any write.
   const out = new Uint8Array(Math.max(0, Math.min(template.headerLen + inner.length, template.headerLen + template.maxInnerLen)));
-  encapsulateChecked(inner, template, out, 0);
+  encapsulateWith(inner, tunnel, entry, out, 0);
   return out;
+}
+
+function readInt32LittleEndian(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24);
 }
 
 function writeInt32LittleEndian(bytes: Uint8Array, at: number, value: number): void {
