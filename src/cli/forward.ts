@@ -50,9 +50,10 @@ flags:
   --no-gso             send each VXLAN datagram on its own, not in UDP GSO runs (UDP_SEGMENT)
   --no-gro             receive without UDP GRO (coalesced datagrams split by the forwarder)
   --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
-  --queues N           run on N worker threads (default 1: the main thread): each attaches a queue of
-                       every TAP (multi-queue) and binds its own socket on the port (SO_REUSEPORT);
-                       the kernel keeps each flow on one of them; what one learns all know
+  --queues N           run on N worker threads, 1..64 (default 0: on the main thread, with a reader
+                       thread per TAP and socket): each attaches a queue of every TAP (multi-queue),
+                       binds its own socket on the port (SO_REUSEPORT) and reads them itself; the
+                       kernel keeps each flow on one of them; what one learns all know
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):
@@ -71,7 +72,7 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "ageingSeconds": 300,                        learned MACs expire after this long unseen
     "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
     "offloads": { "gso": true, "gro": true, "tap": true },  each on where the kernel takes it; --no-* wins
-    "queues": 1                                  as --queues
+    "queues": 0                                  as --queues
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
 
@@ -110,7 +111,7 @@ export interface ForwardIo {
   shutdownTimeoutMs?: number;
   /** The hard exit when shutdown hangs (default process.exit). */
   exit?: (code: number) => void;
-  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. Not with --queues above 1. */
+  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. Not with --queues (workers). */
   onReady?: (ready: { underlay: Underlay; forwarder: Forwarder; metrics?: AddressInfo }) => void;
 }
 
@@ -191,7 +192,7 @@ function logForwarding(
   }, 'forwarding');
 }
 
-/** --queues N above 1: the forwarder on N worker threads, each with a queue of every TAP and its own socket. */
+/** --queues N (N ≥ 1): the forwarder on N worker threads, each with a queue of every TAP and its own socket. */
 function openQueues(config: ForwardConfig, logger: Logger): Promise<MultiQueueForwarder> {
   const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
   return MultiQueueForwarder.open({
@@ -224,7 +225,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
 
   try {
     try {
-      if (config.queues > 1) {
+      if (config.queues > 0) {
         const forwarder = await openQueues(config, logger);
         opened.forwarder = forwarder;
         observability.stopOnBrokenPort(forwarder, stop);

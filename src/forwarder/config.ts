@@ -120,7 +120,10 @@ export interface ForwardConfig {
   ageingSeconds: number;
   maxFdbEntries: number;
   offloads: OffloadConfig;
-  /** Worker threads, each with a queue of every TAP and its own socket on the port (1: the forwarder runs on the main thread). */
+  /**
+   * Worker threads, each with a queue of every TAP and its own socket on the port, reading them
+   * itself (0, the default: the forwarder on the main thread, with a reader thread per port).
+   */
   queues: number;
 }
 
@@ -286,7 +289,7 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
     metrics: fileString(raw.metrics, 'metrics'),
     logLevel: fileString(raw.logLevel, 'logLevel') as LogLevel | undefined,
     maxFdbEntries: fileInteger(raw.maxFdbEntries, 'maxFdbEntries', 0, MAX_FDB_ENTRIES, 'a number of FDB entries'),
-    queues: fileInteger(raw.queues, 'queues', 1, MAX_QUEUES, 'a number of queues'),
+    queues: fileInteger(raw.queues, 'queues', 0, MAX_QUEUES, 'a number of queues'),
   };
   if (raw.offloads !== undefined) {
     const offloads = checkKeys(raw.offloads, OFFLOAD_KEYS, 'offloads');
@@ -479,7 +482,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     logLevel: logLevel as LogLevel,
     ageingSeconds: top.ageingSeconds ?? DEFAULT_AGEING_MS / 1000,
     maxFdbEntries: top.maxFdbEntries ?? DEFAULT_MAX_ENTRIES,
-    queues: flagInteger(flags.queues, '--queues', 1, MAX_QUEUES, 'a number of queues') ?? top.queues ?? 1,
+    queues: flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? 0,
     // A --no-* flag turns an offload off whatever the file says.
     offloads: {
       gso: flags['no-gso'] !== true && (top.offloads?.gso ?? true),

@@ -133,15 +133,16 @@ test('offloads: all on by default; the file turns each off; a --no-* flag wins o
   assert.throws(() => resolveConfig(flags, { offloads: { tso: false } }), (error: Error) => error instanceof ConfigError && /tso/.test(error.message));
 });
 
-test('queues: 1 by default; the file or --queues (which wins) sets 1..64; anything else refused, naming the flag or key', () => {
+test('queues: 0 (the main thread) by default; the file or --queues (which wins) sets 0..64; anything else refused, naming the flag or key', () => {
   const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
-  assert.is(resolveConfig(flags).queues, 1);
+  assert.is(resolveConfig(flags).queues, 0);
   assert.is(resolveConfig(flags, { queues: 4 }).queues, 4);
   assert.is(resolveConfig({ ...flags, queues: '2' }, { queues: 4 }).queues, 2);
-  for (const bad of ['0', '65', 'two', '-1', '1.5']) {
+  assert.is(resolveConfig({ ...flags, queues: '0' }, { queues: 4 }).queues, 0);
+  for (const bad of ['65', 'two', '-1', '1.5', '']) {
     assert.throws(() => resolveConfig({ ...flags, queues: bad }), (error: Error) => error instanceof ConfigError && /--queues/.test(error.message), bad);
   }
-  assert.throws(() => resolveConfig(flags, { queues: 0 }), (error: Error) => error instanceof ConfigError && /^queues/.test(error.message));
+  assert.throws(() => resolveConfig(flags, { queues: 65 }), (error: Error) => error instanceof ConfigError && /^queues/.test(error.message));
 });
 
 test('parseEndpointText: ADDR, ADDR:PORT, bare IPv6 (never a port), [IPV6]:PORT', () => {

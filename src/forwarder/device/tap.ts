@@ -41,6 +41,7 @@ import { formatMac } from '../../wire/address';
 import type { Device, PortEvents } from '../contracts';
 import * as C from '../io/libc';
 import { ReaderPort } from '../io/reader-port';
+import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_DROPPED, Ring } from '../io/ring';
 
 export interface TapDeviceOptions {
@@ -65,6 +66,8 @@ export interface TapDeviceOptions {
    * queue). All queues of a TAP must agree on it. Default false.
    */
   multiQueue?: boolean;
+  /** Read the TAP in the calling thread with this poller instead of a reader worker (a queue worker's run to completion). */
+  poller?: InlinePoller;
 }
 
 /** Counts a TapDevice keeps (the forwarder counts its own drops as well). */
@@ -161,6 +164,8 @@ export class TapDevice implements Device {
   readonly mac: string;
   /** True when this process created the TAP (it disappears on close); false for a persistent TAP that existed. */
   readonly created: boolean;
+  /** Read in the calling thread (see TapDeviceOptions.poller). */
+  private readonly poller: InlinePoller | undefined;
   /** Bytes of virtio-net header in front of each frame read and written: VNET_HDR_LEN with offloads, else 0. */
   readonly vnetHeaderLength: number;
   /** The TUN_F_* bits the kernel took (0 without offloads). */
@@ -185,6 +190,7 @@ export class TapDevice implements Device {
 
   private constructor(
     fd: number, name: string, mtu: number, mac: string, created: boolean, ringCells: number, offloadFlags: number, notes: string[],
+    poller: InlinePoller | undefined,
   ) {
     this.fd = fd;
     this.name = name;
@@ -199,7 +205,8 @@ export class TapDevice implements Device {
     // One byte more than the largest frame: a read that fills the cell was cut, and is dropped.
     // With offloads, frames up to 64 KB (super-frames) arrive whatever the MTU.
     const largest = offloads ? Math.max(MAX_SUPER_FRAME, this.maxFrameLength) : this.maxFrameLength;
-    this.ring = new Ring(ringCells, this.vnetHeaderLength + largest + 1);
+    this.poller = poller;
+    this.ring = new Ring(ringCells, this.vnetHeaderLength + largest + 1, poller === undefined);
     this.port = new ReaderPort(fd, this.ring, `TapDevice ${name}`);
   }
 
@@ -274,7 +281,7 @@ export class TapDevice implements Device {
       const hw = call(C.SIOCGIFHWADDR, 'reading the MAC');
       const mac = formatMac(new Uint8Array(hw.buffer), 18);
       for (const note of notes) options.log?.(note);
-      return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells, offloadFlags, notes);
+      return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells, offloadFlags, notes, options.poller);
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -284,7 +291,7 @@ export class TapDevice implements Device {
   }
 
   start(events: PortEvents): void {
-    this.port.start(events, 'frames', `tap ${this.name}`);
+    this.port.start(events, 'frames', `tap ${this.name}`, { poller: this.poller });
   }
 
   /** Frames the reader dropped because they did not fit its buffer (the TAP said EFAULT). */
@@ -402,7 +409,7 @@ export class TapDevice implements Device {
       // It fits the staging area: the ring marks any read longer than MAX_SUPER_FRAME as cut.
       if (this.splitProgress === 0 || this.stagedFor !== kernels) {
         this.splitProgress = 0;
-        cells.copy(bytes, scratch.staging, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
+        ring.copyOut(cell + VNET_HDR_LEN, length, bytes, scratch.staging);
         this.stagedFor = kernels;
       }
       const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);

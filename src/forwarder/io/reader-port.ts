@@ -6,12 +6,14 @@
  */
 import * as C from './libc';
 import { ReaderWorker, type ReaderEvents, type ReaderKind } from './reader-worker';
+import type { InlinePoller, InlineReader } from './inline-reader';
 import type { Ring } from './ring';
 
 export class ReaderPort<Events extends ReaderEvents> {
   /** The events given to start(), undefined before. */
   events: Events | undefined;
   private reader: ReaderWorker | undefined;
+  private inline: { poller: InlinePoller; reader: InlineReader } | undefined;
   private closing: Promise<void> | undefined;
 
   /** `owner` names the port in errors ("TapDevice vxtap0"). */
@@ -22,12 +24,16 @@ export class ReaderPort<Events extends ReaderEvents> {
     return this.closing !== undefined;
   }
 
-  /** Start the reader worker on the fd (`name` names its thread); once only, never after close. */
-  start(events: Events, kind: ReaderKind, name: string, options: { gro?: boolean } = {}): void {
+  /**
+   * Start reading the fd: in a reader worker (`name` names its thread), or with `poller` in this
+   * thread (see inline-reader.ts). Once only, never after close.
+   */
+  start(events: Events, kind: ReaderKind, name: string, options: { gro?: boolean; poller?: InlinePoller } = {}): void {
     if (this.events !== undefined) throw new Error(`${this.owner}: start called twice`);
     if (this.closing !== undefined) throw new Error(`${this.owner} is closed`);
     this.events = events;
-    this.reader = new ReaderWorker(this.ring, this.fd, kind, name, events, options);
+    if (options.poller !== undefined) this.inline = { poller: options.poller, reader: options.poller.add(this.fd, this.ring, kind, events, options) };
+    else this.reader = new ReaderWorker(this.ring, this.fd, kind, name, events, options);
   }
 
   /**
@@ -51,6 +57,7 @@ export class ReaderPort<Events extends ReaderEvents> {
       this.closing = (async () => {
         try {
           if (this.reader !== undefined) await this.reader.stop();
+          this.inline?.poller.remove(this.inline.reader);
         } finally {
           try {
             stopped?.();

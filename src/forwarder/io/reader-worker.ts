@@ -36,7 +36,7 @@ const RECV_BATCH = 64;
  */
 export const GRO_SEGMENT_WORD = 7;
 
-const CONSTANTS = {
+export const READER_CONSTANTS = {
   POLLIN: C.POLLIN, POLLERR: C.POLLERR, POLLHUP: C.POLLHUP, POLLNVAL: C.POLLNVAL,
   EAGAIN: C.EAGAIN, EINTR: C.EINTR, EFAULT: C.EFAULT, EMSGSIZE: C.EMSGSIZE,
   MSG_DONTWAIT: C.MSG_DONTWAIT, MSG_TRUNC: C.MSG_TRUNC,
@@ -51,13 +51,14 @@ const CONSTANTS = {
   TRANSIENT: [C.ENETUNREACH, C.ECONNREFUSED, C.EHOSTUNREACH, C.EHOSTDOWN],
 };
 
-export const READER_WORKER_SOURCE = `'use strict';
-const { workerData, parentPort } = require('node:worker_threads');
-const koffi = require(workerData.koffiPath);
-const lib = koffi.load(workerData.soname);
-const f = {};
-for (const name of Object.keys(workerData.prototypes)) f[name] = lib.func(workerData.prototypes[name]);
-const { sab, layout, fd, kind, c, gro } = workerData;
+/**
+ * The reading itself, shared by the reader worker (below) and the InlineReader (inline-reader.ts,
+ * which runs it in the consuming thread): with koffi, the libc functions `f`, and the ring (`sab`,
+ * `layout`), `fd`, `kind`, the constants `c` and `gro` in scope, it defines readFrames(limit) and
+ * readDatagrams(limit), which read at most `limit` frames or datagrams into the ring without
+ * waiting, `head` (the producer's position) and the poll() buffer for this fd.
+ */
+export const READER_CORE_SOURCE = `
 ${RING_PRODUCER_SOURCE}
 const TWO_32 = 4294967296;
 const ringAddress = Number(koffi.address(new Uint8Array(sab)));
@@ -131,8 +132,8 @@ function groSegment(k) {
 
 let head = 0;
 
-function readFrames() {
-  let room = ringRoom(head, 0);
+function readFrames(limit) {
+  let room = Math.min(ringRoom(head, 0), limit);
   while (room > 0) {
     const k = head & ringMask;
     const n = f.readAt(fd, cellsAddress + k * layout.cellSize, layout.readLength);
@@ -152,8 +153,8 @@ function readFrames() {
   }
 }
 
-function readDatagrams() {
-  let room = ringRoom(head, 0);
+function readDatagrams(limit) {
+  let room = Math.min(ringRoom(head, 0), limit);
   while (room > 0) {
     const k = head & ringMask;
     const vlen = Math.min(room, layout.cells - k, c.RECV_BATCH);
@@ -178,7 +179,16 @@ function readDatagrams() {
     if (r < vlen) return;
   }
 }
+`;
 
+export const READER_WORKER_SOURCE = `'use strict';
+const { workerData, parentPort } = require('node:worker_threads');
+const koffi = require(workerData.koffiPath);
+const lib = koffi.load(workerData.soname);
+const f = {};
+for (const name of Object.keys(workerData.prototypes)) f[name] = lib.func(workerData.prototypes[name]);
+const { sab, layout, fd, kind, c, gro } = workerData;
+${READER_CORE_SOURCE}
 while (!ringStopping()) {
   // Full ring: wait for room (bounded, so the stop flag is seen), read nothing meanwhile.
   if (ringRoom(head, c.POLL_TIMEOUT_MS) <= 0) continue;
@@ -194,7 +204,7 @@ while (!ringStopping()) {
     throw new Error('poll: the device on fd ' + fd + ' reported ' + ((revents & c.POLLERR) !== 0 ? 'POLLERR' : 'POLLHUP'));
   }
   const before = head;
-  if (kind === 'frames') readFrames(); else readDatagrams();
+  if (kind === 'frames') readFrames(layout.cells); else readDatagrams(layout.cells);
   if (head !== before && ringPublish(head)) parentPort.postMessage(0);
 }
 `;
@@ -221,7 +231,7 @@ export class ReaderWorker {
       name: `vxlan-wasm reader ${name}`,
       workerData: {
         koffiPath: C.koffiPath(), soname: C.LIBC_SONAME, prototypes: C.LIBC_PROTOTYPES,
-        sab: ring.buffer, layout: ring.layout, fd, kind, c: CONSTANTS, gro: options.gro === true,
+        sab: ring.buffer, layout: ring.layout, fd, kind, c: READER_CONSTANTS, gro: options.gro === true,
       },
     });
     const fail = (error: Error): void => {

@@ -11,7 +11,7 @@ import type { UdpUnderlayOptions } from '../underlay/udp';
 /** One network of every queue: its VNI, its TAP (each worker attaches one queue of it), peers and static entries. */
 export interface QueueNetworkOptions {
   vni: number;
-  tap: Omit<TapDeviceOptions, 'log' | 'multiQueue'>;
+  tap: Omit<TapDeviceOptions, 'log' | 'multiQueue' | 'poller'>;
   peers?: readonly Endpoint[];
   fdb?: readonly { mac: string; endpoint: Endpoint }[];
 }
@@ -22,7 +22,7 @@ export type QueueForwarderOptions = Pick<ForwarderOptions, 'allowedSources' | 'a
 export interface QueueWorkerData {
   /** 0 .. queues-1: queue 0 opens first (it makes the TAPs and, for port 0, picks the port). */
   queue: number;
-  underlay: Omit<UdpUnderlayOptions, 'onNotice' | 'reusePort'>;
+  underlay: Omit<UdpUnderlayOptions, 'onNotice' | 'reusePort' | 'poller'>;
   networks: QueueNetworkOptions[];
   forwarder: QueueForwarderOptions;
   /** How often the worker sends its counters (ms). */

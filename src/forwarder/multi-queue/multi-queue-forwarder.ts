@@ -37,7 +37,7 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
   /** Worker threads, each with a queue of every TAP and a socket: 1..MAX_QUEUES (one per core is the idea). */
   queues: number;
   /** The UDP socket every worker binds (SO_REUSEPORT is set by the workers). */
-  underlay: Omit<UdpUnderlayOptions, 'onNotice' | 'reusePort'>;
+  underlay: Omit<UdpUnderlayOptions, 'onNotice' | 'reusePort' | 'poller'>;
   networks: QueueNetworkOptions[];
   /** How often each worker sends its counters (default 500 ms): `counters()` is at most this old. */
   countersIntervalMs?: number;

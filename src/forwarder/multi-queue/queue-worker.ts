@@ -14,6 +14,7 @@ import { Forwarder } from '../forwarder';
 import { TapDevice } from '../device/tap';
 import { UdpUnderlay } from '../underlay/udp';
 import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
+import { InlinePoller } from '../io/inline-reader';
 import type { FromQueue, LearnedEntry, QueueWorkerData, ToQueue } from './messages';
 
 const data = workerData as QueueWorkerData;
@@ -24,6 +25,8 @@ function post(message: FromQueue): void {
 }
 
 let forwarder: Forwarder | undefined;
+/** This thread reads its TAP queues and its socket itself: run to completion, no reader threads. */
+const poller = new InlinePoller();
 const timers: NodeJS.Timeout[] = [];
 
 function postCounters(): void {
@@ -32,10 +35,10 @@ function postCounters(): void {
 
 function open(): { forwarder: Forwarder; devices: TapDevice[] } {
   const notice = (message: string): void => post({ type: 'notice', message: `queue ${data.queue}: ${message}` });
-  const underlay = UdpUnderlay.open({ ...data.underlay, reusePort: true, onNotice: notice });
+  const underlay = UdpUnderlay.open({ ...data.underlay, reusePort: true, onNotice: notice, poller });
   const devices: TapDevice[] = [];
   try {
-    for (const network of data.networks) devices.push(TapDevice.open({ ...network.tap, multiQueue: true, log: notice }));
+    for (const network of data.networks) devices.push(TapDevice.open({ ...network.tap, multiQueue: true, log: notice, poller }));
     const opened = new Forwarder({
       ...data.forwarder,
       underlay,
@@ -71,6 +74,7 @@ function start(): void {
     if (entries.length > 0) post({ type: 'learned', entries });
   });
   opened.start();
+  poller.run().catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
   const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
   timers.push(setInterval(postCounters, data.countersIntervalMs), setInterval(() => {
     const entries = opened.recentlyLearned(refreshMs);
@@ -96,7 +100,7 @@ owner.on('message', (message: ToQueue) => {
     }
   } else if (message.type === 'close') {
     for (const timer of timers) clearInterval(timer);
-    void (forwarder?.close() ?? Promise.resolve()).finally(() => {
+    void poller.stop().then(() => forwarder?.close()).finally(() => {
       postCounters();
       post({ type: 'closed' });
       owner.close();

@@ -42,6 +42,7 @@ import {
 import * as C from '../io/libc';
 import { GRO_SEGMENT_WORD } from '../io/reader-worker';
 import { ReaderPort } from '../io/reader-port';
+import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_ERRORS, Ring } from '../io/ring';
 
 export interface UdpUnderlayOptions {
@@ -67,6 +68,8 @@ export interface UdpUnderlayOptions {
    * Every socket sharing the port must set it. Default false.
    */
   reusePort?: boolean;
+  /** Read the socket in the calling thread with this poller instead of a reader worker (a queue worker's run to completion). */
+  poller?: InlinePoller;
 }
 
 /** GSO and GRO counters (datagrams are counted in `counters` as usual). */
@@ -159,9 +162,10 @@ export class UdpUnderlay implements Underlay {
    */
   private readonly accepted = new Map<number, { id: number; words: Int32Array }>();
   private readonly refused = new Map<number, true>();
+  private readonly poller: InlinePoller | undefined;
 
   private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number,
-    offload: { gso: boolean; gro: boolean; maxDatagram: number; onNotice?: (message: string) => void }) {
+    offload: { gso: boolean; gro: boolean; maxDatagram: number; onNotice?: (message: string) => void; poller?: InlinePoller }) {
     this.fd = fd;
     this.family = family;
     this.localAddress = localAddress;
@@ -170,8 +174,9 @@ export class UdpUnderlay implements Underlay {
     this.gro = offload.gro;
     this.maxDatagram = offload.maxDatagram;
     this.onNotice = offload.onNotice;
+    this.poller = offload.poller;
     this.sockaddrLength = family === 4 ? C.SOCKADDR_IN_SIZE : C.SOCKADDR_IN6_SIZE;
-    this.ring = new Ring(ringCells, cellSize);
+    this.ring = new Ring(ringCells, cellSize, offload.poller === undefined);
     this.port = new ReaderPort(fd, this.ring, `UdpUnderlay ${localAddress}:${localPort}`);
     const arena = new SharedArrayBuffer(SEND_CAPACITY * (C.MMSGHDR_SIZE + C.IOVEC_SIZE + C.CMSG_SPACE_INT));
     this.arenaWords = new Uint32Array(arena);
@@ -246,7 +251,7 @@ export class UdpUnderlay implements Underlay {
       // is known to be cut; with GRO it holds a whole coalesced burst.
       const ringCells = options.ringCells ?? (gro ? GRO_RING_CELLS : 1024);
       return new UdpUnderlay(fd, parsed.version, address, localPort, ringCells, gro ? GRO_CELL_SIZE : maxDatagram + 1,
-        { gso, gro, maxDatagram, onNotice: options.onNotice });
+        { gso, gro, maxDatagram, onNotice: options.onNotice, poller: options.poller });
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -259,7 +264,7 @@ export class UdpUnderlay implements Underlay {
   }
 
   start(events: UnderlayEvents): void {
-    this.port.start(events, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, { gro: this.gro });
+    this.port.start(events, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, { gro: this.gro, poller: this.poller });
   }
 
   setEndpoint(id: number, endpoint: Endpoint | undefined): void {
