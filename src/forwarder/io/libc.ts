@@ -34,6 +34,8 @@ export const LIBC_PROTOTYPES = {
   pollAt: 'int poll(uintptr_t fds, unsigned long nfds, int timeout)',
   sendmmsgAt: 'int sendmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags)',
   recvmmsgAt: 'int recvmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags, uintptr_t timeout)',
+  /** Copies out of a SharedArrayBuffer (see Ring.copyOut); returns dest, unused. */
+  memcpyAt: 'uintptr_t memcpy(uintptr_t dest, uintptr_t src, size_t n)',
 } as const;
 
 export type LibcName = keyof typeof LIBC_PROTOTYPES;
