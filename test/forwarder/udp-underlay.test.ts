@@ -5,13 +5,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PacketBatch } from '../../src/batch/index';
 import { SLOT_HEADROOM } from '../../src/wasm/abi';
 import { VXLAN_HEADER_LEN, datagramLength, datagramStart, type Endpoint, type UnderlayEvents } from '../../src/forwarder/contracts';
 import { UdpUnderlay } from '../../src/forwarder/underlay/udp';
+import { InlinePoller } from '../../src/forwarder/io/inline-reader';
 import { temporaryDirs } from '../helpers/temporary';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
@@ -248,6 +249,42 @@ function child(source: string, timeout = 15000) {
 
 const udpModule = JSON.stringify(join(root, 'src/forwarder/underlay/udp.ts'));
 const libcModule = JSON.stringify(join(root, 'src/forwarder/io/libc.ts'));
+
+for (const gro of [false, true]) {
+  test(`read in this thread by an InlinePoller (GRO ${gro ? 'on' : 'off'}): the same datagrams arrive byte for byte, with no reader thread`, async () => {
+    const threads = () => readdirSync('/proc/self/task').length;
+    const poller = new InlinePoller();
+    const a = UdpUnderlay.open({ address: '127.0.0.1', port: 0 });
+    const b = UdpUnderlay.open({ address: '127.0.0.1', port: 0, gro, poller });
+    try {
+      const aEvents = recorder(() => -1);
+      const bEvents = recorder(() => 2);
+      a.start(aEvents);
+      const before = threads();
+      b.start(bEvents);
+      assert.is(threads(), before, 'starting the polled underlay made no thread');
+      const polling = poller.run();
+      a.setEndpoint(0, { address: '127.0.0.1', port: b.localPort });
+      const out = new PacketBatch({ capacity: 64 });
+      fill(out, 64, 11);
+      assert.is(a.transmit(out, Int32Array.from({ length: 64 }, (_, i) => i), new Int32Array(64), 64), 64);
+      const into = new PacketBatch({ capacity: 128 });
+      const sources = new Int32Array(128);
+      assert.is(await receiveAll(b, bEvents, into, sources, 64), 64);
+      for (let i = 0; i < 64; i++) {
+        const sent = out.bytes.subarray(datagramStart(out, i), datagramStart(out, i) + datagramLength(out, i));
+        assert.ok(Buffer.from(into.frame(i)).equals(Buffer.from(sent)), `datagram ${i} bytes`);
+        assert.is(sources[i], 2);
+      }
+      assert.equal(bEvents.failures, []);
+      await poller.stop();
+      await polling;
+    } finally {
+      await poller.stop();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+}
 
 test('close() ends the reader worker: the process exits by itself', () => {
   const run = child(`
