@@ -10,10 +10,11 @@
  *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
  *   ff        `vxlan-wasm forward` on both hosts
  * and, for the ablation (issue 10: what each technique buys; in every full run, in --quick only
- * with --ablation), six more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
- * --no-gso, --no-gro, --no-gso --no-gro, all three, and one with --queues 2 (two worker threads;
- * see ABLATION in bench/forwarder/report.ts), then iperf3 -P 4 through kernel ↔ kernel and the
- * forwarder with one queue and two (one flow stays on one queue, so parallel flows show item 4),
+ * with --ablation), seven more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
+ * --no-gso, --no-gro, --no-gso --no-gro, all three, --queues 1 and --queues 2 (worker threads
+ * reading their own TAP queue and socket; see ABLATION in bench/forwarder/report.ts), then iperf3
+ * -P 4 through kernel ↔ kernel and those forwarders (one flow stays on one queue, so parallel
+ * flows show item 4),
  * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
  * it costs (the forwarder process's from /proc/PID/stat, the machine's from /proc/stat), the
  * highest rate of 64-byte UDP datagrams each path carries with < 1% loss, and the forwarder's RSS
@@ -345,13 +346,13 @@ async function main(): Promise<void> {
 
   // Parallel flows, which a forwarder with two queues can spread over its workers, interleaved.
   const parallel: NonNullable<BenchResult['parallel']> = [];
-  const queuesPair = pairs.find((pair) => pair.id === 'fkQueues2');
-  if (queuesPair !== undefined) {
+  const queuePairs = pairs.filter((pair) => pair.id === 'fkQueues1' || pair.id === 'fkQueues2');
+  if (queuePairs.length > 0) {
     for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
       for (const direction of ['ab', 'ba'] as const) {
-        for (const pair of [kernel, fk, queuesPair]) {
+        for (const pair of [kernel, fk, ...queuePairs]) {
           const result = await tcpRun(pair, direction, repeat, PARALLEL_FLOWS);
-          parallel.push({ ...result, path: pair.id as 'kernel' | 'fk' | 'fkQueues2', flows: PARALLEL_FLOWS });
+          parallel.push({ ...result, path: pair.id as 'kernel' | 'fk' | 'fkQueues1' | 'fkQueues2', flows: PARALLEL_FLOWS });
           progress(`tcp -P ${PARALLEL_FLOWS} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit)`);
         }
       }

@@ -4,16 +4,16 @@ import type { MachineInfo } from '../lib/machine';
 import { median } from './measure';
 import type { ProfileEntry, UdpStep } from './measure';
 
-export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues2';
+export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2';
 export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
 
 /**
  * The ablation (issue 10, item 5): forwarder ↔ kernel vxlan with each technique switched off in
  * turn through the CLI's own flags. 'fk' (every flag absent: all on) is the row they compare to.
  * Batched syscalls (item 3: recvmmsg in the reader workers, one sendmmsg per transmit) have no
- * switch: every row has them. Item 4 (more than one core) is the `--queues 2` row: two worker threads,
- * each with a TAP queue and a socket; one iperf3 flow mostly stays on one of them, so the same
- * pairs are also measured with parallel flows (`parallel` in the result).
+ * switch: every row has them. Item 4 (more than one core) is the `--queues` rows: one or two worker
+ * threads, each reading its own TAP queue and socket (run to completion); one iperf3 flow mostly
+ * stays on one of them, so the same pairs are also measured with parallel flows (`parallel`).
  */
 export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[]; label: string }[] = [
   { id: 'fk', flags: [], label: 'all on (1–3)' },
@@ -22,7 +22,8 @@ export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[
   { id: 'fkNoGro', flags: ['--no-gro'], label: '2. UDP GRO off' },
   { id: 'fkNoGsoGro', flags: ['--no-gso', '--no-gro'], label: '2. UDP GSO and GRO off' },
   { id: 'fkAllOff', flags: ['--no-tap-offloads', '--no-gso', '--no-gro'], label: '1 + 2 off (batched syscalls only)' },
-  { id: 'fkQueues2', flags: ['--queues', '2'], label: '4. two queues: a worker thread per TAP queue and socket (all of 1–3 on)' },
+  { id: 'fkQueues1', flags: ['--queues', '1'], label: '4. one queue worker: the TAP queue and socket read in the worker itself, no reader threads (1–3 on)' },
+  { id: 'fkQueues2', flags: ['--queues', '2'], label: '4. two queue workers, each with a TAP queue and a socket (1–3 on)' },
 ];
 
 /** Parallel iperf3 flows in the `parallel` runs: enough for the kernel to spread them over two queues. */
@@ -100,7 +101,7 @@ export interface BenchResult {
    */
   ablation?: { tcp: AblationTcpRun[]; tapTso: Partial<Record<'fk' | AblationId, string>> };
   /** TCP with PARALLEL_FLOWS flows (iperf3 -P) through kernel ↔ kernel, the forwarder, and the forwarder with two queues, interleaved. */
-  parallel?: (Omit<TcpRun, 'path'> & { path: 'kernel' | 'fk' | 'fkQueues2'; flows: number })[];
+  parallel?: (Omit<TcpRun, 'path'> & { path: 'kernel' | 'fk' | 'fkQueues1' | 'fkQueues2'; flows: number })[];
   profile?: { direction: 'ab' | 'ba'; configuration?: string; tapTso?: string; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[]; reader?: 'tap' | 'udp' }[] }[];
   durationSeconds: number;
   loadAverageAtEnd?: number[];
@@ -204,17 +205,20 @@ export function forwarderMarkdown(result: BenchResult): string {
     lines.push(
       `**${flows} parallel TCP flows** (iperf3 -P ${flows}: flows the kernel can spread over the TAP's queues and the sockets; interleaved rounds, medians)`,
       '',
-      '| path | direction | median Gbit/s | runs | vs kernel ↔ kernel | vs the forwarder, 1 queue | machine CPU s/Gbit | forwarder CPU s/Gbit |',
+      '| path | direction | median Gbit/s | runs | vs kernel ↔ kernel | vs the forwarder on the main thread | machine CPU s/Gbit | forwarder CPU s/Gbit |',
       '|---|---|---:|---|---:|---:|---:|---:|',
     );
-    const names = { kernel: 'kernel vxlan ↔ kernel vxlan', fk: 'forwarder (1 queue) ↔ kernel vxlan', fkQueues2: 'forwarder (`--queues 2`) ↔ kernel vxlan' } as const;
-    for (const path of ['kernel', 'fk', 'fkQueues2'] as const) {
+    const names = {
+      kernel: 'kernel vxlan ↔ kernel vxlan', fk: 'forwarder (main thread) ↔ kernel vxlan',
+      fkQueues1: 'forwarder (`--queues 1`) ↔ kernel vxlan', fkQueues2: 'forwarder (`--queues 2`) ↔ kernel vxlan',
+    } as const;
+    for (const path of ['kernel', 'fk', 'fkQueues1', 'fkQueues2'] as const) {
       for (const d of ['ab', 'ba'] as const) {
         const these = runs.filter((r) => r.path === path && r.direction === d);
         if (these.length === 0) continue;
         const value = parallelMedian(path, d);
         const cpu = path === 'kernel' ? '–' : fixed(median(these.map((r) => r.forwarderCpuPerGbit ?? NaN)), 2);
-        lines.push(`| ${names[path]} | ${d === 'ab' ? 'A → B' : 'B → A'} | ${fixed(value, 2)} | ${these.map((r) => r.gbps.toFixed(2)).join(', ')} | ${path === 'kernel' ? '1' : `${fixed(value / parallelMedian('kernel', d), 3)}×`} | ${path === 'fkQueues2' ? `${fixed(value / parallelMedian('fk', d), 3)}×` : path === 'fk' ? '1' : '–'} | ${fixed(median(these.map((r) => r.systemCpuPerGbit)), 2)} | ${cpu} |`);
+        lines.push(`| ${names[path]} | ${d === 'ab' ? 'A → B' : 'B → A'} | ${fixed(value, 2)} | ${these.map((r) => r.gbps.toFixed(2)).join(', ')} | ${path === 'kernel' ? '1' : `${fixed(value / parallelMedian('kernel', d), 3)}×`} | ${path === 'kernel' ? '–' : path === 'fk' ? '1' : `${fixed(value / parallelMedian('fk', d), 3)}×`} | ${fixed(median(these.map((r) => r.systemCpuPerGbit)), 2)} | ${cpu} |`);
       }
     }
     lines.push('');
