@@ -215,6 +215,27 @@ for (const backend of BACKENDS) {
     assert.is((view.ip as Ipv4Header).ttl, 3);
   });
 
+  test('boolean options edited in place take effect at once, and one edited to a non-boolean is refused by name', () => {
+    const tunnel = ipv4Tunnel();
+    const out = new Uint8Array(200);
+    const inner = innerFrame(60);
+    let len = encapsulateInto(inner, tunnel, out, 0);
+    const udpAt = len - inner.length - 16;
+    const udpChecksum = () => (out[udpAt + 6] << 8) | out[udpAt + 7];
+    assert.is.not(udpChecksum(), 0, 'the default sends a UDP checksum');
+    tunnel.udpChecksum = false;
+    len = encapsulateInto(inner, tunnel, out, 0);
+    assert.is(udpChecksum(), 0, 'udpChecksum: false sends none');
+    tunnel.dontFragment = true;
+    len = encapsulateInto(inner, tunnel, out, 0);
+    assert.is((decapsulate(out.subarray(0, len)).ip as Ipv4Header).dontFragment, true);
+    (tunnel as { dontFragment: unknown }).dontFragment = 'yes';
+    assert.throws(() => encapsulateInto(inner, tunnel, out, 0), (e: Error) => e instanceof TypeError && e.message.includes('dontFragment'));
+    (tunnel as { dontFragment: unknown }).dontFragment = undefined;
+    (tunnel as { udpChecksum: unknown }).udpChecksum = 1;
+    assert.throws(() => encapsulateInto(inner, tunnel, out, 0), (e: Error) => e instanceof TypeError && e.message.includes('udpChecksum'));
+  });
+
   test('encapsulateInto answers as encapsulate through its caches: a length repeated or alternating, tunnels switched, fields edited inside source/destination/vlan/gbp', () => {
     const a = ipv4Tunnel();
     const b = ipv6Tunnel();
