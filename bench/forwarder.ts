@@ -27,8 +27,8 @@
  * Output: progress lines, then a markdown report; JSON in bench/results/forwarder.json (--quick:
  * forwarder-quick.json); `--write-benchmarks` puts the report into BENCHMARKS.md's forwarder
  * section (between its markers). `--profile` then runs `node --cpu-prof` forwarders under iperf3
- * (one per direction, every offload on: the best configuration) and prints their top functions by
- * self time, per thread.
+ * (one per direction, every offload on, on the main thread and with --queues 1) and prints their
+ * top functions by self time, per thread.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -62,7 +62,7 @@ if (values.help) {
   console.log('  --quick             a smoke run (~1 minute): one run per figure, shorter steps; figures not for quoting');
   console.log('  --ablation          with --quick: the ablation too (forwarder ↔ kernel with --no-tap-offloads, --no-gso, --no-gro, …); a full run always has it');
   console.log("  --write-benchmarks  put this run's report into BENCHMARKS.md (the forwarder section, between its markers)");
-  console.log('  --profile           then profile a forwarder (node --cpu-prof) under iperf3 each way and print its top functions');
+  console.log('  --profile           then profile forwarders (node --cpu-prof; main thread and --queues 1) under iperf3 each way and print their top functions');
   console.log('  --source dist|src   the forwarder of dist/ (default: bin/vxlan-wasm.mjs, run `npm run build` first) or of src/ through tsx');
   console.log('needs root: network namespaces, veth pairs, TAP devices and kernel vxlan devices; plus ip, ethtool, ping, iperf3');
   process.exit(0);
@@ -250,14 +250,19 @@ class RateSearch {
   }
 }
 
+/** The profiled configurations: every offload on, on the main thread (reader threads) and in one queue worker. */
+const PROFILED = [
+  { id: 'fk', configuration: 'all on, main thread: no --no-* flag' },
+  { id: 'fkQueues1', configuration: 'all on, one queue worker: --queues 1' },
+] as const;
+
 async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
   const results = [];
-  for (const direction of ['ab', 'ba'] as const) {
+  for (const { id, configuration } of PROFILED) for (const direction of ['ab', 'ba'] as const) {
     const dir = mkdtempSync(join(REPO_ROOT, 'bench/results/profile-'));
-    // 'fk': the forwarder without any --no-* flag, every offload on (the best configuration).
-    const pair = await makePair('fk', ['--cpu-prof', '--cpu-prof-dir', dir], `prof${direction}`);
+    const pair = await makePair(id, ['--cpu-prof', '--cpu-prof-dir', dir], `prof${id === 'fk' ? '' : 'q'}${direction}`);
     const tso = tapTso(pair);
-    progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof, all offloads on (TAP TSO ${tso}; ${relative(REPO_ROOT, dir)})`);
+    progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof, ${configuration} (TAP TSO ${tso}; ${relative(REPO_ROOT, dir)})`);
     const pid = pair.forwarders[0].pid;
     const before = threadCpuSeconds(pid);
     const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
@@ -270,7 +275,7 @@ async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
       const summary = summariseProfile(join(dir, name), 15);
       return { file: relative(REPO_ROOT, join(dir, name)), totalMs: summary.totalMs, top: summary.entries, ...(summary.reader === undefined ? {} : { reader: summary.reader }) };
     });
-    results.push({ direction, configuration: 'all on: no --no-* flag', tapTso: tso, gbps: result.gbps, seconds: SETTINGS.tcpSeconds, threads, files });
+    results.push({ direction, configuration, tapTso: tso, gbps: result.gbps, seconds: SETTINGS.tcpSeconds, threads, files });
   }
   return results;
 }
