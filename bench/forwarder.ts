@@ -10,9 +10,10 @@
  *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
  *   ff        `vxlan-wasm forward` on both hosts
  * and, for the ablation (issue 10: what each technique buys; in every full run, in --quick only
- * with --ablation), seven more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
+ * with --ablation), nine more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
  * --no-gso, --no-gro, --no-gso --no-gro, all three, --queues 1 and --queues 2 (worker threads
- * reading their own TAP queue and socket; see ABLATION in bench/forwarder/report.ts), then iperf3
+ * reading their own TAP queue and socket), and with GRO on A's veth (without and with --queues 1;
+ * see ABLATION in bench/forwarder/report.ts), then iperf3
  * -P 4 through kernel ↔ kernel and those forwarders (one flow stays on one queue, so parallel
  * flows show item 4),
  * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
@@ -171,6 +172,8 @@ async function makePair(id: PathId | AblationId, nodeFlags: readonly string[] = 
   // Every forwarder ↔ kernel pair (the ablation's too) has the kernel's veth tx offload off (see hosts).
   const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : kernelOnly || id === 'ff' ? 'on' : 'off on B');
   const forwarders: LabProcess[] = [];
+  // Rows of the ablation about the host: GRO on A's veth (the forwarder's underlay device).
+  if (ABLATION.find((config) => config.id === id)?.vethGro === true) lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
   if (kernelOnly) kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
   else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags, cliFlagsOf(id)));
   if (id === 'ff') forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags));
@@ -300,7 +303,7 @@ async function main(): Promise<void> {
   const pairs = [kernel, kernelOff, fk, ff];
   const tapTsoOf: Partial<Record<'fk' | AblationId, string>> = { fk: tapTso(fk) };
   if (ablation) {
-    progress(`making namespaces: the ablation, forwarder ↔ kernel with ${ABLATION.filter((c) => c.flags.length > 0).map((c) => c.flags.join(' ')).join('; ')}`);
+    progress(`making namespaces: the ablation, forwarder ↔ kernel with ${ABLATION.filter((c) => c.id !== 'fk').map((c) => [...c.flags, ...(c.vethGro ? ['(veth GRO on)'] : [])].join(' ')).join('; ')}`);
     for (const config of ABLATION) {
       if (config.id === 'fk') continue;
       const pair = await makePair(config.id);

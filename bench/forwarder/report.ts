@@ -4,7 +4,7 @@ import type { MachineInfo } from '../lib/machine';
 import { median } from './measure';
 import type { ProfileEntry, UdpStep } from './measure';
 
-export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2';
+export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2' | 'fkVethGro' | 'fkQueues1VethGro';
 export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
 
 /**
@@ -15,7 +15,7 @@ export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
  * threads, each reading its own TAP queue and socket (run to completion); one iperf3 flow mostly
  * stays on one of them, so the same pairs are also measured with parallel flows (`parallel`).
  */
-export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[]; label: string }[] = [
+export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[]; label: string; vethGro?: true }[] = [
   { id: 'fk', flags: [], label: 'all on (1–3)' },
   { id: 'fkNoTap', flags: ['--no-tap-offloads'], label: '1. TAP offloads off (no TSO split, no GRO merge)' },
   { id: 'fkNoGso', flags: ['--no-gso'], label: '2. UDP GSO off' },
@@ -24,6 +24,10 @@ export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[
   { id: 'fkAllOff', flags: ['--no-tap-offloads', '--no-gso', '--no-gro'], label: '1 + 2 off (batched syscalls only)' },
   { id: 'fkQueues1', flags: ['--queues', '1'], label: '4. one queue worker: the TAP queue and socket read in the worker itself, no reader threads (1–3 on)' },
   { id: 'fkQueues2', flags: ['--queues', '2'], label: '4. two queue workers, each with a TAP queue and a socket (1–3 on)' },
+  // Not a technique of the forwarder's: the host's. A veth's GRO is off by default (a NIC's is on),
+  // so nothing coalesces the datagrams that reach the forwarder's UDP_GRO socket.
+  { id: 'fkVethGro', flags: [], label: "host: GRO on the forwarder's veth, as NICs have it (1–3 on)", vethGro: true },
+  { id: 'fkQueues1VethGro', flags: ['--queues', '1'], label: "host: GRO on the forwarder's veth, and one queue worker (1–4 on)", vethGro: true },
 ];
 
 /** Parallel iperf3 flows in the `parallel` runs: enough for the kernel to spread them over two queues. */
@@ -189,7 +193,7 @@ export function forwarderMarkdown(result: BenchResult): string {
         const value = medianGbps(config.id, direction);
         const vsAllOn = config.id === 'fk' ? '1' : `${fixed(value / medianGbps('fk', direction), 3)}×`;
         const forwarderCpu = fixed(median(runs.map((r) => r.forwarderCpuPerGbit ?? NaN)), 2);
-        const flags = config.flags.length === 0 ? '(none)' : config.flags.map((f) => `\`${f}\``).join(' ');
+        const flags = config.flags.length === 0 ? '(none)' : `\`${config.flags.join(' ')}\``;
         lines.push(`| ${config.label} | ${flags} | ${FK_LABEL[direction]} | ${fixed(value, 2)} | ${runs.map((r) => r.gbps.toFixed(2)).join(', ')} | ${vsAllOn} | ${fixed(value / medianGbps('kernel', direction), 3)}× | ${fixed(value / medianGbps('kernelOff', direction), 3)}× | ${fixed(median(runs.map((r) => r.systemCpuPerGbit)), 2)} | ${forwarderCpu} | ${result.ablation?.tapTso[config.id] ?? '–'} |`);
       }
     }
