@@ -150,8 +150,10 @@ export function summariseProfile(path: string, top: number): { totalMs: number; 
     totalUs += delta;
     const frame = byId.get(id)?.callFrame;
     if (frame === undefined) return;
+    // A dependency is named by its package (its own paths are not this repository's files).
+    const dependency = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(frame.url)?.[1];
     const file = frame.url === '' ? '' : frame.url.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '');
-    const where = file === '' ? '' : `${file}:${frame.lineNumber + 1}`;
+    const where = dependency !== undefined ? `the ${dependency} package` : file === '' ? '' : `${file}:${frame.lineNumber + 1}`;
     const key = `${frame.functionName}@${where}`;
     const entry = selfUs.get(key) ?? { functionName: frame.functionName || '(anonymous)', where, us: 0 };
     entry.us += delta;
