@@ -10,12 +10,10 @@
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { decodeCommand } from './decode';
-import { demoCommand } from './demo';
-import { forwardCommand } from './forward';
-import { networkCommand } from './network';
-import { agentCommand } from './agent';
 import { packageVersion } from './version';
+
+// Each command is imported when it runs: `forward` then never loads etcd3 and its gRPC stack, nor
+// `decode` the forwarder (start-up time and memory of a long-running process).
 
 const usage = `usage:
   vxlan-wasm decode FILE.pcap|FILE.pcapng [--json] [--lax] [--no-verify] [--port N ...] [--allow-zero-udp6] [--gbp]
@@ -81,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
         const ports = values.port?.map(parsePort);
         if (ports && ports.length > MAX_PORTS) throw new UsageError(`--port was given ${ports.length} times; the decoder matches at most ${MAX_PORTS} ports`);
         const [path] = positionals;
-        return await decodeCommand(createReadStream(path, { highWaterMark: 64 * 1024 }), {
+        return await (await import('./decode')).decodeCommand(createReadStream(path, { highWaterMark: 64 * 1024 }), {
           json: values.json,
           lax: values.lax,
           verifyChecksums: !values['no-verify'],
@@ -94,20 +92,20 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'forward':
         // Its own flags, --help and exit codes (2 for any configuration error); resolves after shutdown.
-        return await forwardCommand(rest);
+        return await (await import('./forward')).forwardCommand(rest);
       case 'network':
         // Its own subcommands, flags, --help and exit codes (2 usage, 1 refused or etcd unreachable).
-        return await networkCommand(rest);
+        return await (await import('./network')).networkCommand(rest);
       case 'agent':
         // Its own flags, --help and exit codes; resolves after it has left the network and shut down.
-        return await agentCommand(rest);
+        return await (await import('./agent')).agentCommand(rest);
       case 'demo': {
         const { values } = parseArgs({
           args: rest,
           options: { count: { type: 'string' }, netns: { type: 'boolean', default: false }, pcap: { type: 'string' } },
         });
         const count = values.count === undefined ? undefined : parseCount(values.count);
-        return await demoCommand({ count, netns: values.netns, pcap: values.pcap, write });
+        return await (await import('./demo')).demoCommand({ count, netns: values.netns, pcap: values.pcap, write });
       }
       case '--version':
       case '-v':
