@@ -7,10 +7,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { iperf3, Lab, labReady, ping } from '../../helpers/netns';
-import { kernelInB, IPV4, OVERLAY, VNI } from './topology';
+import { kernelInB, IPV4, OVERLAY, UNDERLAYS, VNI } from './topology';
 
 const TAP = 'vxmq0';
-const TESTS = ['vxlan-wasm forward --queues 2 ↔ kernel vxlan: a two-queue TAP and two sockets on the port, ping, iperf3 -P 8 both ways over both queues, one FDB, clean stop'];
+const TESTS = [
+  'vxlan-wasm forward --queues 2 ↔ kernel vxlan: a two-queue TAP and two sockets on the port, ping, iperf3 -P 8 both ways over both queues, one FDB, clean stop',
+  'vxlan-wasm forward --queues 1 over an IPv6 underlay ↔ kernel vxlan: ping both ways, SIGTERM within 2 s removes the TAP',
+];
 
 /** The value of a Prometheus sample line `name{labels} value`. */
 function sample(metrics: string, name: string, labels: string): number {
@@ -67,6 +70,34 @@ if (labReady(test, 'forwarder e2e (multi-queue)', ['ping', 'curl', 'iperf3', 'ss
       // Eight flows each way over two queues: each queue carried a share in at least one direction.
       for (const [i, queue] of stopped.queues!.entries()) assert.ok(queue.toUnderlay + queue.toDevice > 100, `queue ${i} carried frames: ${JSON.stringify(queue)}`);
       assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', TAP).status, 0, 'the TAP is gone once both queues closed');
+    } finally {
+      await lab.cleanup();
+    }
+  });
+
+  test(TESTS[1], async () => {
+    const lab = new Lab('mq6');
+    const underlay = UNDERLAYS[1];
+    try {
+      const { a, b } = kernelInB(lab, underlay);
+      const cli = lab.spawnNode(a, 'test/forwarder/e2e/run-cli.ts', [
+        '--tap', TAP, '--vni', String(VNI), '--local', underlay.a, '--peer', `[${underlay.b}]:4789`, '--queues', '1', '--log-level', 'info',
+      ], { label: 'vxlan-wasm forward --queues 1 (IPv6)' });
+      await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
+      assert.match(cli.stderr, /"queues":1/, `the forwarding line says one queue\n${cli.stderr}`);
+      lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+      for (const [ns, to, what] of [[a, OVERLAY.b, 'forwarder → kernel'], [b, OVERLAY.a, 'kernel → forwarder']] as const) {
+        const result = ping(lab, ns, to);
+        assert.ok(result.transmitted > 0 && result.received === result.transmitted, `${what}: every echo answered\n${result.output}\n${cli.stderr}`);
+      }
+      const started = performance.now();
+      cli.signal('SIGTERM');
+      const status = await cli.wait(5000);
+      const elapsed = performance.now() - started;
+      assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
+      assert.ok(elapsed < 2000, `exited within 2 s (${elapsed.toFixed(0)} ms)`);
+      console.log(`  IPv6, one queue worker: SIGTERM → exit 0 after ${elapsed.toFixed(0)} ms`);
+      assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', TAP).status, 0, 'the TAP is gone');
     } finally {
       await lab.cleanup();
     }
