@@ -192,6 +192,47 @@ function logForwarding(
   }, 'forwarding');
 }
 
+/**
+ * The default (no --queues): the underlay, one TAP per network and the Forwarder on this thread,
+ * each port read by its reader worker. What opened is recorded in `opened` as it opens (so a later
+ * failure closes it); the forwarder is returned not yet started.
+ */
+async function openOnMainThread(config: ForwardConfig, io: ForwardIo, opened: Opened, logger: Logger): Promise<Forwarder> {
+  const openUnderlay = io.openUnderlay ?? ((options) => UdpUnderlay.open(options));
+  const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
+  const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
+  const underlay = await openUnderlay({
+    address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
+    gso: config.offloads.gso, gro: config.offloads.gro,
+    // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
+    onNotice: (message) => logger.warn(message),
+  });
+  opened.underlay = underlay;
+  for (const network of config.networks) {
+    opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
+  }
+  const forwarder = new Forwarder({
+    underlay,
+    networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
+    allowedSources: config.allowedSources,
+    ageingMs: config.ageingSeconds * 1000,
+    maxFdbEntries: config.maxFdbEntries,
+    // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
+    remotePort: config.port === 0 ? undefined : config.port,
+  });
+  opened.forwarder = forwarder;
+  forwarder.on('fdb', (events: FdbEvent[]) => {
+    // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
+    if (!logger.isLevelEnabled('debug')) return;
+    const shown = events.slice(0, 32).map((event) => {
+      const endpoint = forwarder.endpoint(event.endpoint);
+      return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
+    });
+    logger.debug({ events: shown, count: events.length }, 'fdb changes');
+  });
+  return forwarder;
+}
+
 /** --queues N (N ≥ 1): the forwarder on N worker threads, each with a queue of every TAP and its own socket. */
 function openQueues(config: ForwardConfig, logger: Logger): Promise<MultiQueueForwarder> {
   const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
@@ -216,8 +257,6 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
   const observability = new ForwarderObservability(config.logLevel, io.log);
   const { logger } = observability;
   const opened: Opened = { devices: [], observability };
-  const openUnderlay = io.openUnderlay ?? ((options) => UdpUnderlay.open(options));
-  const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
 
   // Until the forwarder is up, a signal only asks to stop once opening is done.
   const stop = new StopRequest(io.signals ?? process);
@@ -232,40 +271,12 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
         const metrics = await observability.report(forwarder, config.metrics);
         logForwarding(logger, config, forwarder.underlay, forwarder.devices, metrics.url);
       } else {
-        const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
-        opened.underlay = await openUnderlay({
-          address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
-          gso: config.offloads.gso, gro: config.offloads.gro,
-          // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
-          onNotice: (message) => logger.warn(message),
-        });
-        for (const network of config.networks) {
-          opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
-        }
-        const forwarder = new Forwarder({
-          underlay: opened.underlay,
-          networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
-          allowedSources: config.allowedSources,
-          ageingMs: config.ageingSeconds * 1000,
-          maxFdbEntries: config.maxFdbEntries,
-          // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
-          remotePort: config.port === 0 ? undefined : config.port,
-        });
-        opened.forwarder = forwarder;
+        const forwarder = await openOnMainThread(config, io, opened, logger);
         observability.stopOnBrokenPort(forwarder, stop);
-        forwarder.on('fdb', (events: FdbEvent[]) => {
-          // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
-          if (!logger.isLevelEnabled('debug')) return;
-          const shown = events.slice(0, 32).map((event) => {
-            const endpoint = forwarder.endpoint(event.endpoint);
-            return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
-          });
-          logger.debug({ events: shown, count: events.length }, 'fdb changes');
-        });
         forwarder.start();
         const metrics = await observability.report(forwarder, config.metrics);
-        logForwarding(logger, config, opened.underlay, opened.devices as { name: string; mac?: string }[], metrics.url);
-        io.onReady?.({ underlay: opened.underlay, forwarder, metrics: metrics.address });
+        logForwarding(logger, config, forwarder.underlay, opened.devices as { name: string; mac?: string }[], metrics.url);
+        io.onReady?.({ underlay: forwarder.underlay, forwarder, metrics: metrics.address });
       }
     } catch (error) {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
