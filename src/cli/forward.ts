@@ -22,6 +22,7 @@ import { parseCommandArgs } from '../control/options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { TunnelGsoEgress } from '../forwarder/underlay/tunnel-gso';
 import type { Logger } from '../forwarder/log';
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
@@ -50,6 +51,10 @@ flags:
   --no-gso             send each VXLAN datagram on its own, not in UDP GSO runs (UDP_SEGMENT)
   --no-gro             receive without UDP GRO (coalesced datagrams split by the forwarder)
   --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
+  --tunnel-gso         send the TAP's TCP super-frames whole, as UDP-tunnel GSO packets through an
+                       egress TAP (<tap>.gso) the kernel routes to the peer, as a kernel vxlan does:
+                       IPv4 underlay, --local an address, Linux 6.17+; sets forwarding, accept_local
+                       and rp_filter 0 on that TAP (a firewall's FORWARD chain sees the packets)
   --queues N           run on N worker threads, 1..64 (default 0: on the main thread, with a reader
                        thread per TAP and socket): each attaches a queue of every TAP (multi-queue),
                        binds its own socket on the port (SO_REUSEPORT) and reads them itself; the
@@ -71,7 +76,7 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "logLevel": "info",
     "ageingSeconds": 300,                        learned MACs expire after this long unseen
     "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
-    "offloads": { "gso": true, "gro": true, "tap": true },  each on where the kernel takes it; --no-* wins
+    "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false },  --no-* and --tunnel-gso win
     "queues": 0                                  as --queues
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
@@ -129,6 +134,7 @@ const PARSE_OPTIONS = {
   'no-gso': { type: 'boolean' },
   'no-gro': { type: 'boolean' },
   'no-tap-offloads': { type: 'boolean' },
+  'tunnel-gso': { type: 'boolean' },
   queues: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -164,6 +170,7 @@ export async function forwardCommand(argv: string[], io: ForwardIo = {}): Promis
 interface Opened {
   underlay?: Underlay;
   devices: Device[];
+  egress?: TunnelGsoEgress;
   forwarder?: Forwarder | MultiQueueForwarder;
   observability: ForwarderObservability;
 }
@@ -174,6 +181,8 @@ async function closeAll(opened: Opened): Promise<void> {
   if (opened.forwarder !== undefined) closing.push(opened.forwarder.close());
   else closing.push(...opened.devices.map((device) => device.close()), ...(opened.underlay ? [opened.underlay.close()] : []));
   await Promise.all(closing);
+  // After the devices: no super-frame is offered to it any more.
+  opened.egress?.close();
 }
 
 /** The "forwarding" line: what runs where. */
@@ -211,7 +220,11 @@ async function openOnMainThread(config: ForwardConfig, io: ForwardIo, opened: Op
   for (const network of config.networks) {
     opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
   }
+  if (config.offloads.tunnelGso) {
+    opened.egress = TunnelGsoEgress.open({ name: `${config.networks[0].tap.slice(0, 11)}.gso`, localAddress: config.local, log: (message) => logger.info(message) });
+  }
   const forwarder = new Forwarder({
+    superFrames: opened.egress,
     underlay,
     networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
     allowedSources: config.allowedSources,
@@ -304,6 +317,6 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       toDevice: counters?.networks.reduce((sum, network) => sum + network.toDevice.frames, 0) ?? 0,
     }))
     : undefined;
-  logger.info({ exitCode: code, queues }, 'stopped');
+  logger.info({ exitCode: code, queues, tunnelGso: opened.egress?.counters }, 'stopped');
   return code;
 }

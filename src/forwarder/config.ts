@@ -77,6 +77,12 @@ export interface OffloadConfig {
   gso: boolean;
   gro: boolean;
   tap: boolean;
+  /**
+   * TCP super-frames from the TAP sent whole, as UDP-tunnel GSO packets through an egress TAP
+   * (see src/forwarder/underlay/tunnel-gso.ts). Off by default: it needs Linux 6.17+, an IPv4
+   * underlay, and routing settings on its own TAP.
+   */
+  tunnelGso: boolean;
 }
 
 /** The flags, as node:util parseArgs gives them (text). */
@@ -94,6 +100,7 @@ export interface ForwardFlags {
   'no-gso'?: boolean;
   'no-gro'?: boolean;
   'no-tap-offloads'?: boolean;
+  'tunnel-gso'?: boolean;
   queues?: string;
 }
 
@@ -128,7 +135,7 @@ export interface ForwardConfig {
 }
 
 const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues'];
-const OFFLOAD_KEYS = ['gso', 'gro', 'tap'] as const;
+const OFFLOAD_KEYS = ['gso', 'gro', 'tap', 'tunnelGso'] as const;
 const NETWORK_KEYS = ['vni', 'tap', 'mtu', 'peers', 'fdb'];
 const FDB_KEYS = ['mac', 'peer'];
 
@@ -300,7 +307,7 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
       if (typeof value !== 'boolean') throw new ConfigError(`offloads.${key}`, `${describe(value)} is not true or false.`);
       chosen[key] = value;
     }
-    top.offloads = { gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true };
+    top.offloads = { gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true, tunnelGso: chosen.tunnelGso ?? false };
   }
   if (raw.ageingSeconds !== undefined) {
     const value = raw.ageingSeconds;
@@ -477,18 +484,30 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     throw new ConfigError(flags['log-level'] !== undefined ? '--log-level' : 'logLevel', `${JSON.stringify(logLevel)} is not a log level (${LOG_LEVELS.join(', ')}).`);
   }
 
+  const queues = flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? 0;
+  // A --no-* flag turns an offload off whatever the file says.
+  const offloads: OffloadConfig = {
+    gso: flags['no-gso'] !== true && (top.offloads?.gso ?? true),
+    gro: flags['no-gro'] !== true && (top.offloads?.gro ?? true),
+    tap: flags['no-tap-offloads'] !== true && (top.offloads?.tap ?? true),
+    tunnelGso: flags['tunnel-gso'] === true || (top.offloads?.tunnelGso ?? false),
+  };
+  if (offloads.tunnelGso) {
+    const where = flags['tunnel-gso'] === true ? '--tunnel-gso' : 'offloads.tunnelGso';
+    if (family !== 4 || parseIp(local).bytes.every((byte) => byte === 0)) {
+      throw new ConfigError(where, `needs an IPv4 underlay and the local address itself (the outer source of what it sends), not ${local}.`);
+    }
+    if (queues > 0) throw new ConfigError(where, 'works with the forwarder on the main thread only, not with --queues.');
+    if (!offloads.tap) throw new ConfigError(where, 'needs the TAP offloads (the super-frames it sends whole come from them), not --no-tap-offloads.');
+  }
+
   return {
     local, family, port, networks, allowedSources, metrics,
     logLevel: logLevel as LogLevel,
     ageingSeconds: top.ageingSeconds ?? DEFAULT_AGEING_MS / 1000,
     maxFdbEntries: top.maxFdbEntries ?? DEFAULT_MAX_ENTRIES,
-    queues: flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? 0,
-    // A --no-* flag turns an offload off whatever the file says.
-    offloads: {
-      gso: flags['no-gso'] !== true && (top.offloads?.gso ?? true),
-      gro: flags['no-gro'] !== true && (top.offloads?.gro ?? true),
-      tap: flags['no-tap-offloads'] !== true && (top.offloads?.tap ?? true),
-    },
+    queues,
+    offloads,
   };
 }
 

@@ -21,12 +21,36 @@ import { SLOT_HEADROOM } from '../wasm/abi';
 /** Bytes of the VXLAN header (RFC 7348 §5), which a UDP underlay sends in front of each inner frame. */
 export const VXLAN_HEADER_LEN = 8;
 
+/**
+ * A TCP super-frame (TSO, up to 64 KB) a device read whole, as its virtio-net header describes it.
+ * The device reuses one object: read it inside the `superFrame` call only.
+ */
+export interface SuperFrame {
+  /** The frame's bytes are `bytes[start .. start + length)`, at memory address `address` (for a write without a copy). */
+  bytes: Uint8Array;
+  start: number;
+  length: number;
+  address: number;
+  /** virtio-net header fields (linux/virtio_net.h): GSO type (TCPV4 1, TCPV6 4, ECN 0x80), segment size, where the checksum starts and sits, header length. */
+  gsoType: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+  headerLength: number;
+}
+
 /** Callbacks a port uses to reach the forwarder. Both are cheap and may be called from any event-loop tick. */
 export interface PortEvents {
   /** Something is waiting: the forwarder will call `receive` (soon, not inside this call). Calling it again before that is harmless. */
   wake(): void;
   /** The port broke for good (its worker died, its fd failed): the forwarder stops, loudly. */
   fail(error: Error): void;
+  /**
+   * Optional, devices with TSO only: a super-frame is offered whole before it is split into slots;
+   * `true` means it was sent on (the device drops it from its queue), `false` that the device
+   * should split it as usual. Synchronous: the bytes are the device's until it returns.
+   */
+  superFrame?(frame: SuperFrame): boolean;
 }
 
 /**

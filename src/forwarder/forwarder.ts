@@ -33,7 +33,7 @@ import { createKernels, defaultBackendName } from '../backend';
 import type { TunnelOptions } from '../types';
 import { parseIp } from '../wire/address';
 import { checkInteger } from '../wire/fields';
-import type { Device, Endpoint, Underlay } from './contracts';
+import type { Device, Endpoint, SuperFrame, Underlay } from './contracts';
 import { VXLAN_HEADER_LEN } from './contracts';
 import { Fdb, type FdbEntrySnapshot, type FdbEvent, isMulticastAt, macKey, macKeyAt, macText } from './fdb';
 import { AddressSet, canonicalIp } from './address-set';
@@ -74,6 +74,16 @@ export interface ForwarderOptions {
   kernels?: Kernels;
   /** Milliseconds, monotonic (default performance.now): tests pass a fake clock. */
   clock?: () => number;
+  /**
+   * Where TCP super-frames of a device with TSO go whole, when their destination is one known
+   * VTEP (a TunnelGsoEgress: `forward --tunnel-gso`); the rest is split and sent as datagrams.
+   */
+  superFrames?: SuperFrameSink;
+}
+
+/** Sends a super-frame as one VXLAN packet to a VTEP; false when it cannot (then it is split as usual). */
+export interface SuperFrameSink {
+  send(frame: SuperFrame, vni: number, address: string, port: number): boolean;
 }
 
 export interface DirectionCounters {
@@ -141,6 +151,7 @@ export class Forwarder extends EventEmitter {
   readonly remotePort: number;
   private readonly gbp: boolean;
   private readonly clock: () => number;
+  private readonly superFrames: SuperFrameSink | undefined;
   private readonly fdbOptions: { ageingMs: number | undefined; maxEntries: number | undefined };
   private readonly allowed: AddressSet;
 
@@ -179,6 +190,7 @@ export class Forwarder extends EventEmitter {
     this.remotePort = checkInteger(options.remotePort ?? 4789, 'remotePort', 1, 65535);
     this.gbp = options.gbp === true;
     this.clock = options.clock ?? (() => performance.now());
+    this.superFrames = options.superFrames;
     this.fdbOptions = { ageingMs: options.ageingMs, maxEntries: options.maxFdbEntries };
     new Fdb(this.fdbOptions); // validates both before anything is reserved
     this.allowed = new AddressSet(options.allowedSources ?? [], 'allowedSources');
@@ -444,7 +456,31 @@ export class Forwarder extends EventEmitter {
   }
 
   private startDevice(network: Network): void {
-    network.device.start({ wake: () => this.schedulePump(), fail: (error) => this.fail(error) });
+    const sink = this.superFrames;
+    network.device.start({
+      wake: () => this.schedulePump(),
+      fail: (error) => this.fail(error),
+      ...(sink === undefined ? {} : { superFrame: (frame: SuperFrame) => this.sendWhole(network, frame, sink) }),
+    });
+  }
+
+  /**
+   * A device's TCP super-frame, before it is split: sent whole when its destination MAC is behind
+   * one known VTEP (the sink declines what it cannot take: too long, IPv6); broadcast, unknown
+   * unicast and answers the neighbour table makes go the usual way.
+   */
+  private sendWhole(network: Network, frame: SuperFrame, sink: SuperFrameSink): boolean {
+    const bytes = frame.bytes;
+    const start = frame.start;
+    if (frame.length < 14 || isMulticastAt(bytes, start) || isMulticastAt(bytes, start + 6)) return false;
+    const id = network.fdb.lookup(macKeyAt(bytes, start));
+    const endpoint = id === -1 ? undefined : this.endpoints[id];
+    if (endpoint === undefined || !sink.send(frame, network.vni, endpoint.address, endpoint.port)) return false;
+    // Counted as the segments the kernel will make of it, so frame counts mean the same either way.
+    const payload = frame.length - frame.headerLength;
+    network.counters.toUnderlay.frames += frame.gsoSize > 0 ? Math.max(1, Math.ceil(payload / frame.gsoSize)) : 1;
+    network.counters.toUnderlay.bytes += frame.length;
+    return true;
   }
 
   private fail(error: Error): void {

@@ -126,9 +126,9 @@ test('defaults: port 4789, MTU 1500 less 50 over IPv4 and less 70 over IPv6, inf
 
 test('offloads: all on by default; the file turns each off; a --no-* flag wins over the file; non-booleans refused', () => {
   const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
-  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true });
-  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true });
-  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false });
+  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true, tunnelGso: false });
+  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true, tunnelGso: false });
+  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false, tunnelGso: false });
   assert.throws(() => resolveConfig(flags, { offloads: { gso: 'yes' } }), (error: Error) => error instanceof ConfigError && /offloads\.gso/.test(error.message));
   assert.throws(() => resolveConfig(flags, { offloads: { tso: false } }), (error: Error) => error instanceof ConfigError && /tso/.test(error.message));
 });
@@ -143,6 +143,22 @@ test('queues: 0 (the main thread) by default; the file or --queues (which wins) 
     assert.throws(() => resolveConfig({ ...flags, queues: bad }), (error: Error) => error instanceof ConfigError && /--queues/.test(error.message), bad);
   }
   assert.throws(() => resolveConfig(flags, { queues: 65 }), (error: Error) => error instanceof ConfigError && /^queues/.test(error.message));
+});
+
+test('tunnel GSO: off by default; --tunnel-gso or offloads.tunnelGso turn it on; refused without an IPv4 local address, with --queues or without TAP offloads', () => {
+  const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
+  assert.is(resolveConfig(flags).offloads.tunnelGso, false);
+  assert.is(resolveConfig({ ...flags, 'tunnel-gso': true }).offloads.tunnelGso, true);
+  assert.is(resolveConfig(flags, { offloads: { tunnelGso: true } }).offloads.tunnelGso, true);
+  const refused = (f: object, file: object | undefined, pattern: RegExp) => assert.throws(
+    () => resolveConfig({ ...flags, ...f }, file), (error: Error) => error instanceof ConfigError && pattern.test(error.message), JSON.stringify([f, file]),
+  );
+  refused({ 'tunnel-gso': true, local: '0.0.0.0' }, undefined, /--tunnel-gso.*IPv4 underlay and the local address itself/);
+  refused({ 'tunnel-gso': true, local: 'fd00::1' }, undefined, /--tunnel-gso.*IPv4/);
+  refused({ 'tunnel-gso': true, queues: '2' }, undefined, /--tunnel-gso.*main thread only/);
+  refused({ 'tunnel-gso': true, 'no-tap-offloads': true }, undefined, /--tunnel-gso.*TAP offloads/);
+  refused({}, { offloads: { tunnelGso: true }, queues: 1 }, /^offloads\.tunnelGso/);
+  refused({}, { offloads: { tunnelGso: 'yes' } }, /offloads\.tunnelGso/);
 });
 
 test('parseEndpointText: ADDR, ADDR:PORT, bare IPv6 (never a port), [IPV6]:PORT', () => {

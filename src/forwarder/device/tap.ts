@@ -35,10 +35,10 @@ import { endianness } from 'node:os';
 import type { PacketBatch } from '../../batch/packet-batch';
 import {
   GRO_RESULT_LEN, GRO_RESULT_RECORD_LEN, GSO_ECN, GSO_NONE, SLOT_HEADROOM, TSO_LAST, TSO_OVERSIZE, VNET_CSUM_OFFSET, VNET_CSUM_START,
-  VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN, type Kernels,
+  VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN, VNET_HDR_LEN_FIELD, type Kernels,
 } from '../../wasm/abi';
 import { formatMac } from '../../wire/address';
-import type { Device, PortEvents } from '../contracts';
+import type { Device, PortEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
 import { ReaderPort } from '../io/reader-port';
 import type { InlinePoller } from '../io/inline-reader';
@@ -86,6 +86,8 @@ export interface TapCounters {
   segmentsOut: number;
   /** Offloads: frames read whose vnet header or headers the kernels refused (dropped, counted). */
   malformed: number;
+  /** Offloads: super-frames the forwarder took whole (PortEvents.superFrame: `--tunnel-gso`), never split here. */
+  superFramesWhole: number;
 }
 
 /** The offload bits asked for, best first; the first set the kernel takes is kept. */
@@ -150,10 +152,37 @@ export function tapError(name: string, step: string, errno: number): TapError {
   return error;
 }
 
-function ifreq(name: string): Uint8Array {
+export function ifreq(name: string): Uint8Array {
   const request = new Uint8Array(C.IFREQ_SIZE);
   for (let i = 0; i < name.length; i++) request[i] = name.charCodeAt(i);
   return request;
+}
+
+/**
+ * Set an interface's MTU (if given) and bring it up, through ioctls on an AF_INET datagram socket;
+ * returns its MTU and MAC. Errors are TapErrors naming the step.
+ */
+export function bringUp(name: string, mtu?: number): { mtu: number; mac: string } {
+  const libc = C.libc();
+  const control = libc.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
+  if (control < 0) throw tapError(name, 'socket(AF_INET) for its ioctls', C.errno());
+  try {
+    const call = (request: number, what: string, fill?: (view: DataView) => void): DataView => {
+      const bytes = ifreq(name);
+      const view = new DataView(bytes.buffer);
+      fill?.(view);
+      if (libc.ioctl(control, request, bytes) !== 0) throw tapError(name, what, C.errno());
+      return view;
+    };
+    if (mtu !== undefined) call(C.SIOCSIFMTU, `setting MTU ${mtu}`, (view) => view.setInt32(16, mtu, true));
+    const actualMtu = call(C.SIOCGIFMTU, 'reading the MTU').getInt32(16, true);
+    const flags = call(C.SIOCGIFFLAGS, 'reading the flags').getUint16(16, true);
+    if ((flags & C.IFF_UP) === 0) call(C.SIOCSIFFLAGS, 'bringing it up', (view) => view.setUint16(16, flags | C.IFF_UP, true));
+    const hw = call(C.SIOCGIFHWADDR, 'reading the MAC');
+    return { mtu: actualMtu, mac: formatMac(new Uint8Array(hw.buffer), 18) };
+  } finally {
+    libc.close(control);
+  }
 }
 
 export class TapDevice implements Device {
@@ -173,7 +202,11 @@ export class TapDevice implements Device {
   /** What the kernel refused of the offloads asked for (each said once through `log`). */
   readonly offloadNotes: readonly string[];
   readonly counters: TapCounters = {
-    received: 0, sent: 0, oversize: 0, writeErrors: 0, superFramesIn: 0, segmentsIn: 0, superFramesOut: 0, segmentsOut: 0, malformed: 0,
+    received: 0, sent: 0, oversize: 0, writeErrors: 0, superFramesIn: 0, segmentsIn: 0, superFramesOut: 0, segmentsOut: 0, malformed: 0, superFramesWhole: 0,
+  };
+  /** What superFrame() is offered (one object, refilled per super-frame). */
+  private readonly offered: SuperFrame = {
+    bytes: new Uint8Array(0), start: 0, length: 0, address: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, headerLength: 0,
   };
   /** The TAP's fd (for diagnostics and tests; the forwarder never needs it). */
   readonly fd: number;
@@ -237,7 +270,6 @@ export class TapDevice implements Device {
     const libc = C.libc();
     const fd = libc.open(TUN_PATH, C.O_RDWR | C.O_NONBLOCK | C.O_CLOEXEC, 0);
     if (fd < 0) throw tapError(name, `opening ${TUN_PATH}`, C.errno());
-    let control = -1;
     try {
       const request = ifreq(name);
       new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | (offloads ? C.IFF_VNET_HDR : 0) | (options.multiQueue === true ? C.IFF_MULTI_QUEUE : 0), true);
@@ -265,28 +297,12 @@ export class TapDevice implements Device {
           notes.push(`TAP ${name}: the kernel refused offloads 0x${(OFFLOAD_PROBES[0] & ~offloadFlags).toString(16)} (TUNSETOFFLOAD: EINVAL); using 0x${offloadFlags.toString(16)}`);
         }
       }
-      control = libc.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
-      if (control < 0) throw tapError(name, 'socket(AF_INET) for its ioctls', C.errno());
-      const call = (request: number, what: string, fill?: (view: DataView) => void): DataView => {
-        const bytes = ifreq(name);
-        const view = new DataView(bytes.buffer);
-        fill?.(view);
-        if (libc.ioctl(control, request, bytes) !== 0) throw tapError(name, what, C.errno());
-        return view;
-      };
-      if (mtu !== undefined) call(C.SIOCSIFMTU, `setting MTU ${mtu}`, (view) => view.setInt32(16, mtu, true));
-      const actualMtu = call(C.SIOCGIFMTU, 'reading the MTU').getInt32(16, true);
-      const flags = call(C.SIOCGIFFLAGS, 'reading the flags').getUint16(16, true);
-      if ((flags & C.IFF_UP) === 0) call(C.SIOCSIFFLAGS, 'bringing it up', (view) => view.setUint16(16, flags | C.IFF_UP, true));
-      const hw = call(C.SIOCGIFHWADDR, 'reading the MAC');
-      const mac = formatMac(new Uint8Array(hw.buffer), 18);
+      const { mtu: actualMtu, mac } = bringUp(name, mtu);
       for (const note of notes) options.log?.(note);
       return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells, offloadFlags, notes, options.poller);
     } catch (error) {
       libc.close(fd);
       throw error;
-    } finally {
-      if (control >= 0) libc.close(control);
     }
   }
 
@@ -405,6 +421,26 @@ export class TapDevice implements Device {
         count++;
         continue;
       }
+      const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);
+      // A super-frame the forwarder can send whole (--tunnel-gso) is never split here.
+      const events = this.port.events;
+      if (this.splitProgress === 0 && events?.superFrame !== undefined) {
+        const offered = this.offered;
+        offered.bytes = cells;
+        offered.start = cell + VNET_HDR_LEN;
+        offered.length = length;
+        offered.address = ring.address(cell + VNET_HDR_LEN);
+        offered.gsoType = gsoType;
+        offered.gsoSize = gsoSize;
+        offered.csumStart = csumStart;
+        offered.csumOffset = cells[cell + VNET_CSUM_OFFSET] | (cells[cell + VNET_CSUM_OFFSET + 1] << 8);
+        offered.headerLength = cells[cell + VNET_HDR_LEN_FIELD] | (cells[cell + VNET_HDR_LEN_FIELD + 1] << 8);
+        if (events.superFrame(offered)) {
+          counters.superFramesWhole++;
+          consumed++;
+          continue;
+        }
+      }
       // A super-frame: staged once (again only if a split was left half done for another memory).
       // It fits the staging area: the ring marks any read longer than MAX_SUPER_FRAME as cut.
       if (this.splitProgress === 0 || this.stagedFor !== kernels) {
@@ -412,7 +448,6 @@ export class TapDevice implements Device {
         ring.copyOut(cell + VNET_HDR_LEN, length, bytes, scratch.staging);
         this.stagedFor = kernels;
       }
-      const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);
       const result = kernels.tsoSplit(
         scratch.staging, length, gsoType, gsoSize, csumStart,
         batch.slotsPtr, batch.slotStride, batch.metaPtr, first + count, max - count, this.splitProgress,

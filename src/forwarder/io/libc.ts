@@ -31,6 +31,7 @@ export const LIBC_PROTOTYPES = {
   /** read/write/poll/sendmmsg/recvmmsg on raw addresses (see above). */
   readAt: 'long read(int fd, uintptr_t buf, size_t count)',
   writeAt: 'long write(int fd, uintptr_t buf, size_t count)',
+  writevAt: 'long writev(int fd, uintptr_t iov, int iovcnt)',
   pollAt: 'int poll(uintptr_t fds, unsigned long nfds, int timeout)',
   sendmmsgAt: 'int sendmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags)',
   recvmmsgAt: 'int recvmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags, uintptr_t timeout)',
@@ -158,6 +159,8 @@ export const TUN_F_TSO6 = 0x04;
 export const TUN_F_TSO_ECN = 0x08;
 export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
+/** Linux 6.17+: the TAP takes (and gives) UDP-tunnel GSO packets, with the 24-byte tunnel virtio-net header. */
+export const TUN_F_UDP_TUNNEL_GSO = 0x80;
 
 const TWO_32 = 4294967296;
 

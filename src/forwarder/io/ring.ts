@@ -78,8 +78,8 @@ export class Ring {
   /** layout.cellsOffset and layout.cellSize, as fields: cellStart() runs per packet. */
   private readonly cellsOffset: number;
   private readonly cellSize: number;
-  /** The buffer's address, for copyOut's memcpy (taken on first use). */
-  private address: number | undefined;
+  /** The buffer's address (taken on first use). */
+  private baseAddress: number | undefined;
   /** The consumer's tail (mirrors control[CTRL_TAIL], which only the consumer writes). */
   private tail = 0;
 
@@ -127,11 +127,16 @@ export class Ring {
    */
   copyOut(start: number, length: number, target: Uint8Array, at: number): void {
     if (length >= NATIVE_COPY_MIN && this.buffer instanceof SharedArrayBuffer) {
-      this.address ??= C.addressOf(this.bytes);
-      C.libc().memcpyAt(C.addressOf(target) + at, this.address + start, length);
+      C.libc().memcpyAt(C.addressOf(target) + at, this.address(start), length);
     } else {
       this.bytes.copy(target, at, start, start + length);
     }
+  }
+
+  /** The memory address of byte `offset` of the ring (its buffer never moves), for writes straight from a cell. */
+  address(offset: number): number {
+    this.baseAddress ??= C.addressOf(this.bytes);
+    return this.baseAddress + offset;
   }
 
   /** Hand `count` cells back to the producer and wake it if it waits for room. */
