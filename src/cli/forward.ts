@@ -76,7 +76,7 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "logLevel": "info",
     "ageingSeconds": 300,                        learned MACs expire after this long unseen
     "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
-    "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false },  --no-* and --tunnel-gso win
+    "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false },  flags win: --no-*, --tunnel-gso
     "queues": 0                                  as --queues
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
