@@ -1,0 +1,67 @@
+// `vxlan-wasm forward --tunnel-gso` (the CLI from the sources, root, in namespaces this file makes)
+// against the kernel's vxlan over IPv4: the TAP's TCP super-frames leave whole, as UDP-tunnel GSO
+// packets through the egress TAP <tap>.gso, which the kernel routes to the peer. Checked: the
+// egress TAP exists with forwarding, accept_local and rp_filter 0 on it; pings both ways; iperf3
+// both ways; 64 MiB each way with the same sha256 at both ends; the stop line counts super-frames
+// sent whole and no write error; SIGTERM removes both TAPs.
+import { readFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { iperf3, Lab, labReady, ping } from '../../helpers/netns';
+import { transfer, TRANSFER_BYTES } from '../offload/transfer';
+import { kernelInB, IPV4, OVERLAY, VNI } from './topology';
+
+const TAP = 'vxtg0';
+const EGRESS = `${TAP}.gso`;
+const TESTS = [`vxlan-wasm forward --tunnel-gso ↔ kernel vxlan, IPv4: super-frames leave whole through ${EGRESS}; ping, iperf3 both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256, clean stop`];
+
+/** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
+function kernelHasTunnelGso(): boolean {
+  const [major, minor] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map((part) => Number.parseInt(part, 10));
+  return major > 6 || (major === 6 && minor >= 17);
+}
+
+if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
+  if (!kernelHasTunnelGso()) {
+    console.warn(`\n!!! SKIPPED (the kernel is older than 6.17: its TAP has no UDP-tunnel GSO): ${TESTS.join('; ')}\n`);
+  } else {
+    test(TESTS[0], async () => {
+      const lab = new Lab('tg');
+      try {
+        const { a, b } = kernelInB(lab, IPV4);
+        const cli = lab.spawnNode(a, 'test/forwarder/e2e/run-cli.ts', [
+          '--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--log-level', 'info',
+        ], { label: 'vxlan-wasm forward --tunnel-gso' });
+        await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
+        assert.match(cli.stderr, /"msg":"forwarding"/, cli.stderr);
+        for (const [key, value] of [['forwarding', '1'], ['accept_local', '1'], ['rp_filter', '0']]) {
+          assert.is(lab.exec(a, 'cat', `/proc/sys/net/ipv4/conf/${EGRESS}/${key}`).trim(), value, `${key} on ${EGRESS}`);
+        }
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        for (const [ns, to, what] of [[a, OVERLAY.b, 'forwarder → kernel'], [b, OVERLAY.a, 'kernel → forwarder']] as const) {
+          const result = ping(lab, ns, to);
+          assert.ok(result.transmitted > 0 && result.received === result.transmitted, `${what}: every echo answered\n${result.output}\n${cli.stderr}`);
+        }
+        const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a });
+        const back = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a, reverse: true });
+        console.log(`  iperf3 forwarder (--tunnel-gso) → kernel: ${out.gbps.toFixed(2)} Gbit/s; kernel → forwarder: ${back.gbps.toFixed(2)} Gbit/s`);
+        assert.ok(out.bytes > 1e6 && back.bytes > 1e6, 'bytes arrived both ways');
+        await transfer(lab, b, OVERLAY.b, a, false, 'forwarder → kernel, whole super-frames');
+        await transfer(lab, b, OVERLAY.b, a, true, 'kernel → forwarder');
+
+        cli.signal('SIGTERM');
+        const status = await cli.wait(5000);
+        assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
+        const stopped = cli.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
+        console.log(`  egress counters: ${JSON.stringify(stopped?.tunnelGso)}`);
+        assert.ok((stopped?.tunnelGso?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
+        assert.is(stopped?.tunnelGso?.writeErrors, 0, 'no write refused');
+        for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+      } finally {
+        await lab.cleanup();
+      }
+    });
+  }
+}
+
+test.run();
