@@ -10,10 +10,10 @@
  *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
  *   ff        `vxlan-wasm forward` on both hosts
  * and, for the ablation (issue 10: what each technique buys; in every full run, in --quick only
- * with --ablation), nine more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
+ * with --ablation), eleven more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
  * --no-gso, --no-gro, --no-gso --no-gro, all three, --queues 1 and --queues 2 (worker threads
- * reading their own TAP queue and socket), and with GRO on A's veth (without and with --queues 1;
- * see ABLATION in bench/forwarder/report.ts), then iperf3
+ * reading their own TAP queue and socket), with GRO on A's veth (without and with --queues 1), and
+ * --tunnel-gso (without and with A's veth GRO; see ABLATION in bench/forwarder/report.ts), then iperf3
  * -P 4 through kernel ↔ kernel and those forwarders (one flow stays on one queue, so parallel
  * flows show item 4),
  * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
@@ -257,13 +257,14 @@ class RateSearch {
 const PROFILED = [
   { id: 'fk', configuration: 'all on, main thread: no --no-* flag' },
   { id: 'fkQueues1', configuration: 'all on, one queue worker: --queues 1' },
+  { id: 'fkTunnelGso', configuration: 'all on, main thread, --tunnel-gso' },
 ] as const;
 
 async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
   const results = [];
-  for (const { id, configuration } of PROFILED) for (const direction of ['ab', 'ba'] as const) {
+  for (const [index, { id, configuration }] of PROFILED.entries()) for (const direction of ['ab', 'ba'] as const) {
     const dir = mkdtempSync(join(REPO_ROOT, 'bench/results/profile-'));
-    const pair = await makePair(id, ['--cpu-prof', '--cpu-prof-dir', dir], `prof${id === 'fk' ? '' : 'q'}${direction}`);
+    const pair = await makePair(id, ['--cpu-prof', '--cpu-prof-dir', dir], `prof${index}${direction}`);
     const tso = tapTso(pair);
     progress(`profile: iperf3 ${direction === 'ab' ? 'forwarder → kernel' : 'kernel → forwarder'} with node --cpu-prof, ${configuration} (TAP TSO ${tso}; ${relative(REPO_ROOT, dir)})`);
     const pid = pair.forwarders[0].pid;

@@ -4,7 +4,7 @@ import type { MachineInfo } from '../lib/machine';
 import { median } from './measure';
 import type { ProfileEntry, UdpStep } from './measure';
 
-export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2' | 'fkVethGro' | 'fkQueues1VethGro';
+export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2' | 'fkVethGro' | 'fkQueues1VethGro' | 'fkTunnelGso' | 'fkTunnelGsoVethGro';
 export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
 
 /**
@@ -28,6 +28,9 @@ export const ABLATION: readonly { id: 'fk' | AblationId; flags: readonly string[
   // so nothing coalesces the datagrams that reach the forwarder's UDP_GRO socket.
   { id: 'fkVethGro', flags: [], label: "host: GRO on the forwarder's veth, as NICs have it (1–3 on)", vethGro: true },
   { id: 'fkQueues1VethGro', flags: ['--queues', '1'], label: "host: GRO on the forwarder's veth, and one queue worker (1–4 on)", vethGro: true },
+  // Beyond the issue's list: super-frames sent whole as UDP-tunnel GSO packets (Linux 6.17+).
+  { id: 'fkTunnelGso', flags: ['--tunnel-gso'], label: 'tunnel GSO: super-frames leave whole through an egress TAP (1–3 on)' },
+  { id: 'fkTunnelGsoVethGro', flags: ['--tunnel-gso'], label: "tunnel GSO, and GRO on the forwarder's veth (1–3 on)", vethGro: true },
 ];
 
 /** Parallel iperf3 flows in the `parallel` runs: enough for the kernel to spread them over two queues. */
