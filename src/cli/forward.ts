@@ -53,8 +53,9 @@ flags:
   --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
   --tunnel-gso         send the TAP's TCP super-frames whole, as UDP-tunnel GSO packets through an
                        egress TAP (<tap>.gso) the kernel routes to the peer, as a kernel vxlan does:
-                       IPv4 underlay, --local an address, Linux 6.17+; sets forwarding, accept_local
-                       and rp_filter 0 on that TAP (a firewall's FORWARD chain sees the packets)
+                       IPv4 underlay, --local an address, Linux 6.17+ (with --queues: a queue of it
+                       per worker); sets forwarding, accept_local and rp_filter 0 on that TAP (a
+                       firewall's FORWARD chain sees the packets)
   --queues N           run on N worker threads, 1..64 (default 0: on the main thread, with a reader
                        thread per TAP and socket): each attaches a queue of every TAP (multi-queue),
                        binds its own socket on the port (SO_REUSEPORT) and reads them itself; the
@@ -185,6 +186,11 @@ async function closeAll(opened: Opened): Promise<void> {
   opened.egress?.close();
 }
 
+/** The `--tunnel-gso` egress TAP: named after the first network's TAP (at most 15 characters). */
+function egressName(config: ForwardConfig): string {
+  return `${config.networks[0].tap.slice(0, 11)}.gso`;
+}
+
 /** The "forwarding" line: what runs where. */
 function logForwarding(
   logger: Logger, config: ForwardConfig, underlay: { localAddress: string; localPort: number }, devices: readonly { name: string; mac?: string }[], metrics: string | undefined,
@@ -221,7 +227,7 @@ async function openOnMainThread(config: ForwardConfig, io: ForwardIo, opened: Op
     opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
   }
   if (config.offloads.tunnelGso) {
-    opened.egress = TunnelGsoEgress.open({ name: `${config.networks[0].tap.slice(0, 11)}.gso`, localAddress: config.local, log: (message) => logger.info(message) });
+    opened.egress = TunnelGsoEgress.open({ name: egressName(config), localAddress: config.local, log: (message) => logger.info(message) });
   }
   const forwarder = new Forwarder({
     superFrames: opened.egress,
@@ -263,6 +269,7 @@ function openQueues(config: ForwardConfig, logger: Logger): Promise<MultiQueueFo
     maxFdbEntries: config.maxFdbEntries,
     remotePort: config.port === 0 ? undefined : config.port,
     onNotice: (message) => logger.warn(message),
+    tunnelGso: config.offloads.tunnelGso ? { name: egressName(config), localAddress: config.local } : undefined,
   });
 }
 
@@ -317,6 +324,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       toDevice: counters?.networks.reduce((sum, network) => sum + network.toDevice.frames, 0) ?? 0,
     }))
     : undefined;
-  logger.info({ exitCode: code, queues, tunnelGso: opened.egress?.counters }, 'stopped');
+  const tunnelGso = opened.forwarder instanceof MultiQueueForwarder ? opened.forwarder.tunnelGsoCounters() : opened.egress?.counters;
+  logger.info({ exitCode: code, queues, tunnelGso }, 'stopped');
   return code;
 }

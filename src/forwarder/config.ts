@@ -497,7 +497,6 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     if (family !== 4 || parseIp(local).bytes.every((byte) => byte === 0)) {
       throw new ConfigError(where, `needs an IPv4 underlay and the local address itself (the outer source of what it sends), not ${local}.`);
     }
-    if (queues > 0) throw new ConfigError(where, 'works with the forwarder on the main thread only, not with --queues.');
     if (!offloads.tap) throw new ConfigError(where, 'needs the TAP offloads (the super-frames it sends whole come from them), not --no-tap-offloads.');
   }
 

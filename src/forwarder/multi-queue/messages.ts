@@ -7,6 +7,7 @@ import type { Endpoint, UnderlayCounters } from '../contracts';
 import type { ForwarderCounters, ForwarderOptions } from '../forwarder';
 import type { TapDeviceOptions } from '../device/tap';
 import type { UdpUnderlayOptions } from '../underlay/udp';
+import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
 
 /** One network of every queue: its VNI, its TAP (each worker attaches one queue of it), peers and static entries. */
 export interface QueueNetworkOptions {
@@ -27,6 +28,8 @@ export interface QueueWorkerData {
   forwarder: QueueForwarderOptions;
   /** How often the worker sends its counters (ms). */
   countersIntervalMs: number;
+  /** Send TCP super-frames whole through a queue of this egress TAP (`--tunnel-gso`). */
+  tunnelGso?: { name: string; localAddress: string };
 }
 
 export interface LearnedEntry {
@@ -43,7 +46,7 @@ export type FromQueue =
   /** A port broke after start: the queue's forwarder closed itself. */
   | { type: 'broken'; message: string }
   | { type: 'notice'; message: string }
-  | { type: 'counters'; forwarder: ForwarderCounters; underlay: UnderlayCounters }
+  | { type: 'counters'; forwarder: ForwarderCounters; underlay: UnderlayCounters; tunnelGso?: TunnelGsoCounters }
   /** Learned or moved here (and, every quarter ageing period, still heard here): for the other queues. */
   | { type: 'learned'; entries: LearnedEntry[] }
   /** Closed on request; the last counters came just before. */

@@ -26,6 +26,7 @@ import type { Endpoint, UnderlayCounters } from '../contracts';
 import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
 import type { FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
 import type { UdpUnderlayOptions } from '../underlay/udp';
+import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
 import { checkInteger } from '../../wire/fields';
 
 export type { QueueNetworkOptions, QueueForwarderOptions } from './messages';
@@ -43,6 +44,8 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
   countersIntervalMs?: number;
   /** Told once per kind of event worth a log line (GSO refused, a TAP offload refused), per queue. */
   onNotice?: (message: string) => void;
+  /** Send TCP super-frames whole (`--tunnel-gso`): each queue attaches a queue of this egress TAP. */
+  tunnelGso?: { name: string; localAddress: string };
 }
 
 export interface QueueDeviceInfo {
@@ -59,6 +62,7 @@ interface Queue {
   readonly worker: Worker;
   forwarder?: ForwarderCounters;
   underlay?: UnderlayCounters;
+  tunnelGso?: TunnelGsoCounters;
   closed: Promise<void>;
 }
 
@@ -125,10 +129,10 @@ export class MultiQueueForwarder extends EventEmitter {
     const queues = checkInteger(options.queues, 'queues', 1, MAX_QUEUES);
     if (!Array.isArray(options.networks) || options.networks.length === 0) throw new TypeError('networks must be a non-empty array');
     const countersIntervalMs = checkInteger(options.countersIntervalMs ?? 500, 'countersIntervalMs', 10, 60_000);
-    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, ...forwarder } = options;
+    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, tunnelGso, ...forwarder } = options;
     const started: Queue[] = [];
     const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
-      const worker = spawnQueueWorker({ queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs });
+      const worker = spawnQueueWorker({ queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, tunnelGso });
       let markClosed: () => void = () => {};
       const entry: Queue = { worker, closed: new Promise<void>((resolve) => { markClosed = resolve; }) };
       worker.once('exit', () => markClosed());
@@ -168,6 +172,7 @@ export class MultiQueueForwarder extends EventEmitter {
           case 'counters':
             queue.forwarder = message.forwarder;
             queue.underlay = message.underlay;
+            queue.tunnelGso = message.tunnelGso;
             break;
           case 'learned':
             // To every other queue: the one that learned it has it.
@@ -245,6 +250,15 @@ export class MultiQueueForwarder extends EventEmitter {
         into.fdbEntries = Math.max(into.fdbEntries, network.fdbEntries);
       }
     }
+    return total;
+  }
+
+  /** The egress counters of `--tunnel-gso` summed over the queues (undefined without it). */
+  tunnelGsoCounters(): TunnelGsoCounters | undefined {
+    const reports = this.workers.map((queue) => queue.tunnelGso).filter((counters) => counters !== undefined);
+    if (reports.length === 0) return undefined;
+    const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0 };
+    for (const counters of reports) for (const key of Object.keys(total) as (keyof TunnelGsoCounters)[]) total[key] += counters[key];
     return total;
   }
 

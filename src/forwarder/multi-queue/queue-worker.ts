@@ -15,6 +15,7 @@ import { TapDevice } from '../device/tap';
 import { UdpUnderlay } from '../underlay/udp';
 import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
 import { InlinePoller } from '../io/inline-reader';
+import { TunnelGsoEgress } from '../underlay/tunnel-gso';
 import type { FromQueue, LearnedEntry, QueueWorkerData, ToQueue } from './messages';
 
 const data = workerData as QueueWorkerData;
@@ -25,12 +26,14 @@ function post(message: FromQueue): void {
 }
 
 let forwarder: Forwarder | undefined;
+let egress: TunnelGsoEgress | undefined;
 /** This thread reads its TAP queues and its socket itself: run to completion, no reader threads. */
 const poller = new InlinePoller();
 const timers: NodeJS.Timeout[] = [];
 
 function postCounters(): void {
-  if (forwarder !== undefined) post({ type: 'counters', forwarder: forwarder.counters(), underlay: { ...forwarder.underlay.counters } });
+  if (forwarder === undefined) return;
+  post({ type: 'counters', forwarder: forwarder.counters(), underlay: { ...forwarder.underlay.counters }, tunnelGso: egress === undefined ? undefined : { ...egress.counters } });
 }
 
 function open(): { forwarder: Forwarder; devices: TapDevice[] } {
@@ -39,13 +42,16 @@ function open(): { forwarder: Forwarder; devices: TapDevice[] } {
   const devices: TapDevice[] = [];
   try {
     for (const network of data.networks) devices.push(TapDevice.open({ ...network.tap, multiQueue: true, log: notice, poller }));
+    if (data.tunnelGso !== undefined) egress = TunnelGsoEgress.open({ ...data.tunnelGso, multiQueue: true, log: data.queue === 0 ? notice : undefined });
     const opened = new Forwarder({
       ...data.forwarder,
+      superFrames: egress,
       underlay,
       networks: data.networks.map((network, i) => ({ vni: network.vni, device: devices[i], peers: network.peers, fdb: network.fdb })),
     });
     return { forwarder: opened, devices };
   } catch (error) {
+    egress?.close();
     void Promise.all([underlay.close(), ...devices.map((device) => device.close())]);
     throw error;
   }
@@ -101,6 +107,7 @@ owner.on('message', (message: ToQueue) => {
   } else if (message.type === 'close') {
     for (const timer of timers) clearInterval(timer);
     void poller.stop().then(() => forwarder?.close()).finally(() => {
+      egress?.close();
       postCounters();
       post({ type: 'closed' });
       owner.close();

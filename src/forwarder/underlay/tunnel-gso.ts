@@ -53,6 +53,8 @@ export interface TunnelGsoOptions {
   log?: (message: string) => void;
   /** /proc/sys/net/ipv4/conf (tests point it elsewhere). */
   confPath?: string;
+  /** Attach one queue of a multi-queue TAP (each queue worker of a MultiQueueForwarder has its own). */
+  multiQueue?: boolean;
 }
 
 export class TunnelGsoEgress {
@@ -106,14 +108,15 @@ export class TunnelGsoEgress {
     if (fd < 0) throw tapError(name, 'opening /dev/net/tun', C.errno());
     try {
       const request = ifreq(name);
-      new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | C.IFF_VNET_HDR, true);
+      new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | C.IFF_VNET_HDR | (options.multiQueue === true ? C.IFF_MULTI_QUEUE : 0), true);
       if (libc.ioctl(fd, C.TUNSETIFF, request) !== 0) throw tapError(name, 'TUNSETIFF', C.errno());
       if (libc.ioctl(fd, C.TUNSETVNETHDRSZ, new Int32Array([TUNNEL_VNET_HDR_LEN])) !== 0) throw tapError(name, 'TUNSETVNETHDRSZ 24', C.errno());
       const offloads = C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6 | C.TUN_F_UDP_TUNNEL_GSO;
       if (libc.ioctlValue(fd, C.TUNSETOFFLOAD, offloads) !== 0) {
         throw tapError(name, 'TUNSETOFFLOAD with UDP tunnel GSO (Linux 6.17 or later has it)', C.errno());
       }
-      // Before the link is up, so nothing arrives on it that these settings would refuse.
+      // Before the link is up, so nothing arrives on it that these settings would refuse (the
+      // queues after the first find them set already, and set them again).
       for (const [key, value] of [['forwarding', '1'], ['accept_local', '1'], ['rp_filter', '0']]) writeFileSync(`${conf}/${name}/${key}`, value);
       const { mac } = bringUp(name);
       options.log?.(`tunnel GSO: super-frames go whole through ${name} (forwarding, accept_local on, rp_filter off on it)`);

@@ -13,7 +13,10 @@ import { kernelInB, IPV4, OVERLAY, VNI } from './topology';
 
 const TAP = 'vxtg0';
 const EGRESS = `${TAP}.gso`;
-const TESTS = [`vxlan-wasm forward --tunnel-gso ↔ kernel vxlan, IPv4: super-frames leave whole through ${EGRESS}; ping, iperf3 both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256, clean stop`];
+const TESTS = [
+  `vxlan-wasm forward --tunnel-gso ↔ kernel vxlan, IPv4: super-frames leave whole through ${EGRESS}; ping, iperf3 both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256, clean stop`,
+  `vxlan-wasm forward --tunnel-gso --queues 2: each queue worker sends through its own queue of ${EGRESS}; iperf3 -P 4 arrives, super-frames counted over both`,
+];
 
 /** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
 function kernelHasTunnelGso(): boolean {
@@ -54,6 +57,36 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
         const stopped = cli.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
         console.log(`  egress counters: ${JSON.stringify(stopped?.tunnelGso)}`);
+        assert.ok((stopped?.tunnelGso?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
+        assert.is(stopped?.tunnelGso?.writeErrors, 0, 'no write refused');
+        for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[1], async () => {
+      const lab = new Lab('tgq');
+      try {
+        const { a, b } = kernelInB(lab, IPV4);
+        const cli = lab.spawnNode(a, 'test/forwarder/e2e/run-cli.ts', [
+          '--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--queues', '2', '--log-level', 'info',
+        ], { label: 'vxlan-wasm forward --tunnel-gso --queues 2' });
+        await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
+        assert.match(cli.stderr, /"msg":"forwarding"/, cli.stderr);
+        const queues = lab.exec(a, 'ls', `/sys/class/net/${EGRESS}/queues`).split(/\s+/).filter((name) => name.startsWith('tx-'));
+        assert.equal(queues.sort(), ['tx-0', 'tx-1'], `${EGRESS} has a queue per worker`);
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        const result = ping(lab, a, OVERLAY.b);
+        assert.ok(result.received === result.transmitted && result.transmitted > 0, `ping\n${result.output}\n${cli.stderr}`);
+        const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a, parallel: 4 });
+        console.log(`  iperf3 -P 4 forwarder (--tunnel-gso --queues 2) → kernel: ${out.gbps.toFixed(2)} Gbit/s`);
+        assert.ok(out.bytes > 1e6, 'bytes arrived');
+        cli.signal('SIGTERM');
+        const status = await cli.wait(5000);
+        assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
+        const stopped = cli.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
+        console.log(`  egress counters (both queues): ${JSON.stringify(stopped?.tunnelGso)}`);
         assert.ok((stopped?.tunnelGso?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
         assert.is(stopped?.tunnelGso?.writeErrors, 0, 'no write refused');
         for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
