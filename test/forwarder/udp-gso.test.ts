@@ -123,7 +123,7 @@ test('GSO: 64 equal datagrams are one message and arrive as 64 datagrams, byte f
     const lengths = new Array(64).fill(1000); // 64 000 bytes: under the 64 KB cap
     const batch = batchOf(lengths, 1);
     assert.is(u.transmit(batch, Int32Array.from(lengths, (_, i) => i), new Int32Array(64), 64), 64);
-    assert.equal(u.offloadCounters, { gsoMessages: 1, gsoDatagrams: 64, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0 });
+    assert.equal(u.offloadCounters, { gsoMessages: 1, gsoDatagrams: 64, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0, superPackets: 0 });
     assert.is(u.counters.sent, 64);
     await inbox.until(64);
     assert.is(inbox.messages.length, 64);

@@ -33,7 +33,7 @@
  * back into one slot per datagram, all from the same source.
  */
 import type { PacketBatch } from '../../batch/packet-batch';
-import { SLOT_HEADROOM } from '../../wasm/abi';
+import { SLOT_HEADROOM, TSO_LAST, type Kernels } from '../../wasm/abi';
 import { formatIpv4, formatIpv6, parseIp } from '../../wire/address';
 import {
   VXLAN_HEADER_LEN, datagramLength, datagramStart,
@@ -83,6 +83,8 @@ export interface UdpOffloadCounters {
   /** Coalesced datagrams received (UDP_GRO) and the datagrams split out of them. */
   groMessages: number;
   groDatagrams: number;
+  /** Whole UDP-tunnel GSO packets received (a peer on this host that nothing cut), split here. */
+  superPackets: number;
 }
 
 /** Datagrams one sendmmsg() call carries (a larger transmit makes more calls). */
@@ -99,6 +101,34 @@ export const GSO_MAX_BYTES = 65507;
 const GRO_CELL_SIZE = 65536;
 /** Where a received datagram starts in its slot: the VXLAN header right in front of the inner frame (datagramStart). */
 const DATAGRAM_OFFSET = SLOT_HEADROOM - VXLAN_HEADER_LEN;
+
+/** virtio-net GSO types (linux/virtio_net.h), as tsoSplit takes them. */
+const GSO_TCPV4 = 1;
+const GSO_TCPV6 = 4;
+
+/**
+ * Whether the `length` bytes at `at` are one VXLAN header and one TCP super-frame whose IP length
+ * covers all of it (a UDP-tunnel GSO packet received whole), rather than coalesced datagrams,
+ * whose first inner IP length covers the first datagram only: its GSO type (TCPV4 or TCPV6), or 0.
+ */
+function tunnelSuperPacket(bytes: Uint8Array, at: number, length: number): number {
+  const inner = at + VXLAN_HEADER_LEN;
+  if (length < VXLAN_HEADER_LEN + 14 + 40 || (bytes[at] & 0x08) === 0) return 0;
+  const ethertype = (bytes[inner + 12] << 8) | bytes[inner + 13];
+  const ip = inner + 14;
+  if (ethertype === 0x0800 && (bytes[ip] >>> 4) === 4 && bytes[ip + 9] === 6) {
+    return ((bytes[ip + 2] << 8) | bytes[ip + 3]) + 14 + VXLAN_HEADER_LEN === length ? GSO_TCPV4 : 0;
+  }
+  if (ethertype === 0x86dd && bytes[ip + 6] === 6) {
+    return ((bytes[ip + 4] << 8) | bytes[ip + 5]) + 40 + 14 + VXLAN_HEADER_LEN === length ? GSO_TCPV6 : 0;
+  }
+  return 0;
+}
+
+/** Where the TCP header of the staged inner frame starts (tsoSplit's csum_start): after Ethernet and the IP header. */
+function superPacketL4Offset(bytes: Uint8Array, staged: number, gsoType: number): number {
+  return 14 + (gsoType === GSO_TCPV4 ? (bytes[staged + 14] & 0x0f) * 4 : 40);
+}
 /** Default ring cells with GRO: each cell may hold up to 64 datagrams, and is 64 KiB. */
 const GRO_RING_CELLS = 512;
 /** Endpoint ids are small integers: 0..MAX_ENDPOINT_ID. */
@@ -124,7 +154,7 @@ export class UdpUnderlay implements Underlay {
   readonly counters: UnderlayCounters = { received: 0, sent: 0, unknownSource: 0, oversize: 0, sendErrors: 0 };
   /** The socket (for diagnostics and tests; the forwarder never needs it). */
   readonly fd: number;
-  readonly offloadCounters: UdpOffloadCounters = { gsoMessages: 0, gsoDatagrams: 0, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0 };
+  readonly offloadCounters: UdpOffloadCounters = { gsoMessages: 0, gsoDatagrams: 0, gsoFallbacks: 0, groMessages: 0, groDatagrams: 0, superPackets: 0 };
   /** UDP_GRO is on: received cells may hold coalesced datagrams. */
   readonly gro: boolean;
   private gsoOn: boolean;
@@ -163,6 +193,11 @@ export class UdpUnderlay implements Underlay {
   private readonly accepted = new Map<number, { id: number; words: Int32Array }>();
   private readonly refused = new Map<number, true>();
   private readonly poller: InlinePoller | undefined;
+  /** Where a whole super-packet's inner frame is staged for tsoSplit, per kernels' memory. */
+  private readonly stagings = new Map<Kernels, number>();
+  /** Segments of the ring's first super-packet already delivered, and the memory they were staged in. */
+  private superProgress = 0;
+  private superStagedFor: Kernels | undefined;
 
   private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number,
     offload: { gso: boolean; gro: boolean; maxDatagram: number; onNotice?: (message: string) => void; poller?: InlinePoller }) {
@@ -313,6 +348,7 @@ export class UdpUnderlay implements Underlay {
     const ring = this.ring;
     const available = ring.available();
     const limit = Math.min(this.maxDatagram, batch.slotStride - DATAGRAM_OFFSET);
+    if (this.gro && available > 0) this.staging(batch.kernels);
     const bytes = batch.bytes;
     const segmentWords = ring.sourceWords;
     const gro = this.gro;
@@ -325,6 +361,20 @@ export class UdpUnderlay implements Underlay {
       const k = ring.index(consumed);
       const length = ring.lengths[k];
       const segment = gro ? segmentWords[k * recordWords + GRO_SEGMENT_WORD] : 0;
+      if ((length > limit || (segment > 0 && segment < length)) && tunnelSuperPacket(ring.bytes, ring.cellStart(k), length) !== 0) {
+        // One whole VXLAN super-packet (see splitSuperPacket), not a run of datagrams.
+        const id = this.sourceId(k);
+        if (id < 0) {
+          this.counters.unknownSource++;
+          consumed++;
+          continue;
+        }
+        const written = this.splitSuperPacket(batch, k, length, segment, id, first + count, max - count, sources);
+        count += written;
+        if (this.superProgress !== 0) break; // the slots ran out: the rest goes first next time
+        consumed++;
+        continue;
+      }
       if (segment > 0 && segment < length) {
         // A coalesced burst: one slot per segment, all from one source; a batch that fills up
         // leaves the rest of the cell for the next call (cellOffset).
@@ -373,6 +423,65 @@ export class UdpUnderlay implements Underlay {
     this.counters.received += count;
     this.port.release(consumed);
     return count;
+  }
+
+  /**
+   * A UDP-tunnel GSO packet that reached the socket whole: a peer on this host sent it (a kernel
+   * vxlan whose veth has tx offload on, or a forwarder with --tunnel-gso) and nothing cut it. Its
+   * payload is one VXLAN header and one TCP super-frame whose checksum is the pseudo-header sum.
+   * The kernel gives no segment size for it (no UDP_GRO message), so the segments are as large as
+   * a datagram may be (an inner IP packet of at most the MTU). They are made here (tsoSplit, as for a TAP
+   * super-frame), each behind a copy of the VXLAN header, so the forwarder sees datagrams as
+   * usual. Returns the slots filled; `superProgress` holds the segments done while slots run out.
+   */
+  private splitSuperPacket(
+    batch: PacketBatch, k: number, length: number, segment: number, id: number, slot: number, room: number, sources: Int32Array,
+  ): number {
+    const kernels = batch.kernels;
+    const ring = this.ring;
+    const start = ring.cellStart(k);
+    const innerLength = length - VXLAN_HEADER_LEN;
+    const staging = this.staging(kernels);
+    const bytes = batch.bytes;
+    if (this.superProgress === 0 || this.superStagedFor !== kernels) {
+      this.superProgress = 0;
+      ring.copyOut(start + VXLAN_HEADER_LEN, innerLength, bytes, staging);
+      this.superStagedFor = kernels;
+    }
+    const gsoType = tunnelSuperPacket(ring.bytes, start, length);
+    const l4 = superPacketL4Offset(bytes, staging, gsoType);
+    // Inner frame ≤ the largest datagram less the VXLAN header and room for a VLAN tag: IP ≤ MTU.
+    const largest = this.maxDatagram - VXLAN_HEADER_LEN - 4 - l4 - (bytes[staging + l4 + 12] >>> 4) * 4;
+    const gsoSize = segment > 0 ? Math.min(segment, largest) : largest;
+    const result = kernels.tsoSplit(
+      staging, innerLength, gsoType, gsoSize, l4,
+      batch.slotsPtr, batch.slotStride, batch.metaPtr, slot, room, this.superProgress,
+    );
+    if (result < 0) {
+      this.counters.oversize++;
+      this.superProgress = 0;
+      return 0;
+    }
+    const written = result & ~TSO_LAST;
+    const header = ring.bytes.subarray(start, start + VXLAN_HEADER_LEN);
+    for (let i = slot; i < slot + written; i++) {
+      bytes.set(header, datagramStart(batch, i));
+      batch.setFrame(i, VXLAN_HEADER_LEN + batch.innerLength(i), DATAGRAM_OFFSET);
+      sources[i] = id;
+    }
+    this.superProgress = (result & TSO_LAST) !== 0 ? 0 : this.superProgress + written;
+    if (this.superProgress === 0) this.offloadCounters.superPackets++;
+    return written;
+  }
+
+  /** The staging area in `kernels`' memory, reserved on first use (receive() asks before it reads batch.bytes: reserving may grow the memory). */
+  private staging(kernels: Kernels): number {
+    let staging = this.stagings.get(kernels);
+    if (staging === undefined) {
+      staging = kernels.reserve(GRO_CELL_SIZE);
+      this.stagings.set(kernels, staging);
+    }
+    return staging;
   }
 
   /** Copy `length` bytes at `start` in the ring into slot `slot` as its datagram, from endpoint `id`. */

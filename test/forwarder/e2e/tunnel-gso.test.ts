@@ -9,13 +9,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { iperf3, Lab, labReady, ping } from '../../helpers/netns';
 import { transfer, TRANSFER_BYTES } from '../offload/transfer';
-import { kernelInB, IPV4, OVERLAY, VNI } from './topology';
+import { kernelInB, IPV4, OVERLAY, twoHosts, VNI } from './topology';
 
 const TAP = 'vxtg0';
 const EGRESS = `${TAP}.gso`;
 const TESTS = [
   `vxlan-wasm forward --tunnel-gso ↔ kernel vxlan, IPv4: super-frames leave whole through ${EGRESS}; ping, iperf3 both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256, clean stop`,
   `vxlan-wasm forward --tunnel-gso --queues 2: each queue worker sends through its own queue of ${EGRESS}; iperf3 -P 4 arrives, super-frames counted over both`,
+  `vxlan-wasm forward --tunnel-gso → vxlan-wasm forward: the receiver splits the whole super-packets its socket gets; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256`,
 ];
 
 /** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
@@ -90,6 +91,37 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         assert.ok((stopped?.tunnelGso?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
         assert.is(stopped?.tunnelGso?.writeErrors, 0, 'no write refused');
         for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[2], async () => {
+      const lab = new Lab('tgf');
+      try {
+        const { a, b } = twoHosts(lab, IPV4);
+        const start = (ns: string, local: string, peer: string, extra: string[]) => lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', [
+          '--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--log-level', 'info', ...extra,
+        ], { label: `vxlan-wasm forward in ${ns}` });
+        const sender = start(a, IPV4.a, IPV4.b, ['--tunnel-gso']);
+        const receiver = start(b, IPV4.b, IPV4.a, []);
+        for (const cli of [sender, receiver]) {
+          await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
+        }
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        lab.addresses(b, TAP, [`${OVERLAY.b}/24`]);
+        const result = ping(lab, a, OVERLAY.b);
+        assert.ok(result.received === result.transmitted && result.transmitted > 0, `ping\n${result.output}`);
+        const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a });
+        console.log(`  iperf3 forwarder (--tunnel-gso) → forwarder: ${out.gbps.toFixed(2)} Gbit/s`);
+        await transfer(lab, b, OVERLAY.b, a, false, 'forwarder (--tunnel-gso) → forwarder');
+        for (const cli of [sender, receiver]) {
+          cli.signal('SIGTERM');
+          assert.is((await cli.wait(5000)).code, 0, cli.stderr);
+        }
+        const sent = sender.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
+        assert.ok((sent?.tunnelGso?.superFrames ?? 0) > 100, `the sender sent super-frames whole\n${sender.stderr}`);
+        assert.not.match(receiver.stderr, /OVERSIZE/, `the receiver dropped nothing as oversize\n${receiver.stderr}`);
       } finally {
         await lab.cleanup();
       }
