@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { iperf3, Lab, labReady, ping } from '../../helpers/netns';
+import { iperf3, Lab, labReady, ping, type LabProcess } from '../../helpers/netns';
 import { transfer, TRANSFER_BYTES } from '../offload/transfer';
 import { kernelInB, IPV4, OVERLAY, twoHosts, VNI } from './topology';
 
@@ -25,6 +25,32 @@ function kernelHasTunnelGso(): boolean {
   return major > 6 || (major === 6 && minor >= 17);
 }
 
+/** `vxlan-wasm forward` with `args` in `ns`, once it says "forwarding". */
+async function forwardCli(lab: Lab, ns: string, args: string[], label: string): Promise<LabProcess> {
+  const cli = lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', [...args, '--log-level', 'info'], { label });
+  await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
+  assert.match(cli.stderr, /"msg":"forwarding"/, cli.stderr);
+  return cli;
+}
+
+/** The egress counters of a stopped CLI's "stopped" line. */
+function egressCounters(cli: LabProcess): Record<string, number> | undefined {
+  const line = cli.stderr.split('\n').find((candidate) => candidate.includes('"msg":"stopped"'));
+  return line === undefined ? undefined : (JSON.parse(line) as { tunnelGso?: Record<string, number> }).tunnelGso;
+}
+
+/** SIGTERM: exit 0, super-frames sent whole with no write refused, both TAPs gone. */
+async function stopAndCheck(lab: Lab, ns: string, cli: LabProcess, what: string): Promise<void> {
+  cli.signal('SIGTERM');
+  const status = await cli.wait(5000);
+  assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
+  const egress = egressCounters(cli);
+  console.log(`  ${what}: ${JSON.stringify(egress)}`);
+  assert.ok((egress?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
+  assert.is(egress?.writeErrors, 0, 'no write refused');
+  for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(ns, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+}
+
 if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
   if (!kernelHasTunnelGso()) {
     console.warn(`\n!!! SKIPPED (the kernel is older than 6.17: its TAP has no UDP-tunnel GSO): ${TESTS.join('; ')}\n`);
@@ -33,11 +59,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
       const lab = new Lab('tg');
       try {
         const { a, b } = kernelInB(lab, IPV4);
-        const cli = lab.spawnNode(a, 'test/forwarder/e2e/run-cli.ts', [
-          '--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--log-level', 'info',
-        ], { label: 'vxlan-wasm forward --tunnel-gso' });
-        await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
-        assert.match(cli.stderr, /"msg":"forwarding"/, cli.stderr);
+        const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso');
         for (const [key, value] of [['forwarding', '1'], ['accept_local', '1'], ['rp_filter', '0']]) {
           assert.is(lab.exec(a, 'cat', `/proc/sys/net/ipv4/conf/${EGRESS}/${key}`).trim(), value, `${key} on ${EGRESS}`);
         }
@@ -53,14 +75,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         await transfer(lab, b, OVERLAY.b, a, false, 'forwarder → kernel, whole super-frames');
         await transfer(lab, b, OVERLAY.b, a, true, 'kernel → forwarder');
 
-        cli.signal('SIGTERM');
-        const status = await cli.wait(5000);
-        assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
-        const stopped = cli.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
-        console.log(`  egress counters: ${JSON.stringify(stopped?.tunnelGso)}`);
-        assert.ok((stopped?.tunnelGso?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
-        assert.is(stopped?.tunnelGso?.writeErrors, 0, 'no write refused');
-        for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+        await stopAndCheck(lab, a, cli, 'egress counters');
       } finally {
         await lab.cleanup();
       }
@@ -70,11 +85,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
       const lab = new Lab('tgq');
       try {
         const { a, b } = kernelInB(lab, IPV4);
-        const cli = lab.spawnNode(a, 'test/forwarder/e2e/run-cli.ts', [
-          '--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--queues', '2', '--log-level', 'info',
-        ], { label: 'vxlan-wasm forward --tunnel-gso --queues 2' });
-        await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
-        assert.match(cli.stderr, /"msg":"forwarding"/, cli.stderr);
+        const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--queues', '2'], 'vxlan-wasm forward --tunnel-gso --queues 2');
         const queues = lab.exec(a, 'ls', `/sys/class/net/${EGRESS}/queues`).split(/\s+/).filter((name) => name.startsWith('tx-'));
         assert.equal(queues.sort(), ['tx-0', 'tx-1'], `${EGRESS} has a queue per worker`);
         lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
@@ -83,14 +94,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a, parallel: 4 });
         console.log(`  iperf3 -P 4 forwarder (--tunnel-gso --queues 2) → kernel: ${out.gbps.toFixed(2)} Gbit/s`);
         assert.ok(out.bytes > 1e6, 'bytes arrived');
-        cli.signal('SIGTERM');
-        const status = await cli.wait(5000);
-        assert.is(status.code, 0, `exit 0\n${cli.stderr}`);
-        const stopped = cli.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
-        console.log(`  egress counters (both queues): ${JSON.stringify(stopped?.tunnelGso)}`);
-        assert.ok((stopped?.tunnelGso?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
-        assert.is(stopped?.tunnelGso?.writeErrors, 0, 'no write refused');
-        for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(a, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+        await stopAndCheck(lab, a, cli, 'egress counters (both queues)');
       } finally {
         await lab.cleanup();
       }
@@ -100,14 +104,8 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
       const lab = new Lab('tgf');
       try {
         const { a, b } = twoHosts(lab, IPV4);
-        const start = (ns: string, local: string, peer: string, extra: string[]) => lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', [
-          '--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--log-level', 'info', ...extra,
-        ], { label: `vxlan-wasm forward in ${ns}` });
-        const sender = start(a, IPV4.a, IPV4.b, ['--tunnel-gso']);
-        const receiver = start(b, IPV4.b, IPV4.a, []);
-        for (const cli of [sender, receiver]) {
-          await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
-        }
+        const sender = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso in A');
+        const receiver = await forwardCli(lab, b, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.b, '--peer', IPV4.a], 'vxlan-wasm forward in B');
         lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
         lab.addresses(b, TAP, [`${OVERLAY.b}/24`]);
         const result = ping(lab, a, OVERLAY.b);
@@ -119,8 +117,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
           cli.signal('SIGTERM');
           assert.is((await cli.wait(5000)).code, 0, cli.stderr);
         }
-        const sent = sender.stderr.split('\n').filter((line) => line.includes('"msg":"stopped"')).map((line) => JSON.parse(line) as { tunnelGso?: Record<string, number> })[0];
-        assert.ok((sent?.tunnelGso?.superFrames ?? 0) > 100, `the sender sent super-frames whole\n${sender.stderr}`);
+        assert.ok((egressCounters(sender)?.superFrames ?? 0) > 100, `the sender sent super-frames whole\n${sender.stderr}`);
         assert.not.match(receiver.stderr, /OVERSIZE/, `the receiver dropped nothing as oversize\n${receiver.stderr}`);
       } finally {
         await lab.cleanup();
