@@ -93,7 +93,12 @@ if (labReady(test, 'TAP offloads e2e', ['ping', 'iperf3', 'tcpdump', 'tshark'], 
       await capture.wait(10_000);
       const snapshot = await forwarder.snapshot();
       assert.ok(snapshot.tap.superFramesIn > 0, 'the capture covers split super-frames');
-      const PREFERENCES = ['-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '--disable-protocol', 'iperf3'];
+      // The TCP payload is the transfer's random bytes (and iperf3's): decoded as plain data, so no
+      // heuristic dissector (Thrift, for one) mistakes them for its protocol and calls them malformed.
+      const PREFERENCES = [
+        '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '--disable-protocol', 'iperf3',
+        '-d', 'tcp.port==5301,data', '-d', 'tcp.port==5201,data',
+      ];
       const count = (filter: string) => {
         const output = run('tshark', ['-r', file, ...PREFERENCES, '-Y', filter, '-T', 'fields', '-e', 'frame.number']).trim();
         return output === '' ? 0 : output.split('\n').length;
