@@ -35,6 +35,12 @@ const MAX_IP_LENGTH = 65535;
 /** The egress TAP's MAC as the outer Ethernet source (any unicast address; nothing answers to it). */
 const SOURCE_MAC = [0x02, 0x00, 0x5e, 0x00, 0x47, 0x50];
 
+/** The virtio-net header's fields are little-endian u16s. */
+function storeLe16(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = value >>> 8;
+}
+
 export interface TunnelGsoCounters {
   /** Super-frames sent whole, and their inner bytes. */
   superFrames: number;
@@ -152,13 +158,12 @@ export class TunnelGsoEgress {
     h.fill(0, 0, TUNNEL_VNET_HDR_LEN);
     h[0] = VNET_F_NEEDS_CSUM;
     h[1] = (frame.gsoType & 0x85) | GSO_UDP_TUNNEL_IPV4;
-    const le16 = (at: number, value: number): void => { h[at] = value & 0xff; h[at + 1] = value >>> 8; };
-    le16(2, OUTER_LEN + frame.headerLength);
-    le16(4, frame.gsoSize);
-    le16(6, OUTER_LEN + frame.csumStart);
-    le16(8, frame.csumOffset);
-    le16(VNET_OUTER_TH_OFFSET, OUTER_TH);
-    le16(VNET_INNER_NH_OFFSET, OUTER_LEN + 14);
+    storeLe16(h, 2, OUTER_LEN + frame.headerLength);
+    storeLe16(h, 4, frame.gsoSize);
+    storeLe16(h, 6, OUTER_LEN + frame.csumStart);
+    storeLe16(h, 8, frame.csumOffset);
+    storeLe16(h, VNET_OUTER_TH_OFFSET, OUTER_TH);
+    storeLe16(h, VNET_INNER_NH_OFFSET, OUTER_LEN + 14);
     const ip = TUNNEL_VNET_HDR_LEN + 14;
     h[ip + 2] = total >>> 8;
     h[ip + 3] = total & 0xff;

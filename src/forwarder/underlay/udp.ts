@@ -361,7 +361,8 @@ export class UdpUnderlay implements Underlay {
       const k = ring.index(consumed);
       const length = ring.lengths[k];
       const segment = gro ? segmentWords[k * recordWords + GRO_SEGMENT_WORD] : 0;
-      if ((length > limit || (segment > 0 && segment < length)) && tunnelSuperPacket(ring.bytes, ring.cellStart(k), length) !== 0) {
+      const superType = length > limit || (segment > 0 && segment < length) ? tunnelSuperPacket(ring.bytes, ring.cellStart(k), length) : 0;
+      if (superType !== 0) {
         // One whole VXLAN super-packet (see splitSuperPacket), not a run of datagrams.
         const id = this.sourceId(k);
         if (id < 0) {
@@ -369,7 +370,7 @@ export class UdpUnderlay implements Underlay {
           consumed++;
           continue;
         }
-        const written = this.splitSuperPacket(batch, k, length, segment, id, first + count, max - count, sources);
+        const written = this.splitSuperPacket(batch, k, length, superType, segment, id, first + count, max - count, sources);
         count += written;
         if (this.superProgress !== 0) break; // the slots ran out: the rest goes first next time
         consumed++;
@@ -435,7 +436,7 @@ export class UdpUnderlay implements Underlay {
    * usual. Returns the slots filled; `superProgress` holds the segments done while slots run out.
    */
   private splitSuperPacket(
-    batch: PacketBatch, k: number, length: number, segment: number, id: number, slot: number, room: number, sources: Int32Array,
+    batch: PacketBatch, k: number, length: number, gsoType: number, segment: number, id: number, slot: number, room: number, sources: Int32Array,
   ): number {
     const kernels = batch.kernels;
     const ring = this.ring;
@@ -448,7 +449,6 @@ export class UdpUnderlay implements Underlay {
       ring.copyOut(start + VXLAN_HEADER_LEN, innerLength, bytes, staging);
       this.superStagedFor = kernels;
     }
-    const gsoType = tunnelSuperPacket(ring.bytes, start, length);
     const l4 = superPacketL4Offset(bytes, staging, gsoType);
     // Inner frame ≤ the largest datagram less the VXLAN header and room for a VLAN tag: IP ≤ MTU.
     const largest = this.maxDatagram - VXLAN_HEADER_LEN - 4 - l4 - (bytes[staging + l4 + 12] >>> 4) * 4;
