@@ -22,7 +22,8 @@ import { parseCommandArgs } from '../control/options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
-import { TunnelGsoEgress } from '../forwarder/underlay/tunnel-gso';
+import { TunnelGsoTap } from '../forwarder/underlay/tunnel-gso';
+import { IngressRedirect } from '../forwarder/underlay/ingress-redirect';
 import type { Logger } from '../forwarder/log';
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
@@ -51,11 +52,13 @@ flags:
   --no-gso             send each VXLAN datagram on its own, not in UDP GSO runs (UDP_SEGMENT)
   --no-gro             receive without UDP GRO (coalesced datagrams split by the forwarder)
   --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
-  --tunnel-gso         send the TAP's TCP super-frames whole, as UDP-tunnel GSO packets through an
-                       egress TAP (<tap>.gso) the kernel routes to the peer, as a kernel vxlan does:
-                       IPv4 underlay, --local an address, Linux 6.17+ (with --queues: a queue of it
-                       per worker); sets forwarding, accept_local and rp_filter 0 on that TAP (a
-                       firewall's FORWARD chain sees the packets)
+  --tunnel-gso         move TCP super-frames whole, as UDP-tunnel GSO packets, through a tunnel TAP
+                       (<tap>.gso), as a kernel vxlan does: out, the kernel routes them to the peer;
+                       in, a tc ingress filter on the device with --local hands VXLAN for it to the
+                       TAP, before the UDP stack would cut it. IPv4 underlay, --local an address on
+                       a device other than lo, Linux 6.17+, iproute2's tc (with --queues: a queue of
+                       the TAP per worker); sets forwarding, accept_local and rp_filter 0 on that
+                       TAP (a firewall's FORWARD chain sees what goes out)
   --queues N           run on N worker threads, 1..64 (default 0: on the main thread, with a reader
                        thread per TAP and socket): each attaches a queue of every TAP (multi-queue),
                        binds its own socket on the port (SO_REUSEPORT) and reads them itself; the
@@ -171,24 +174,37 @@ export async function forwardCommand(argv: string[], io: ForwardIo = {}): Promis
 interface Opened {
   underlay?: Underlay;
   devices: Device[];
-  egress?: TunnelGsoEgress;
+  /** --tunnel-gso: the tunnel TAP (main thread; queue workers open their own queues of it) and the tc filter that feeds it. */
+  tunnel?: TunnelGsoTap;
+  redirect?: IngressRedirect;
   forwarder?: Forwarder | MultiQueueForwarder;
   observability: ForwarderObservability;
 }
 
 /** Close whatever was opened, the forwarder first (it closes its devices and underlay). */
 async function closeAll(opened: Opened): Promise<void> {
+  // First: VXLAN reaches the socket again, not a TAP about to close.
+  opened.redirect?.remove();
   const closing: Promise<void>[] = [opened.observability.close()];
   if (opened.forwarder !== undefined) closing.push(opened.forwarder.close());
   else closing.push(...opened.devices.map((device) => device.close()), ...(opened.underlay ? [opened.underlay.close()] : []));
   await Promise.all(closing);
   // After the devices: no super-frame is offered to it any more.
-  opened.egress?.close();
+  await opened.tunnel?.close();
 }
 
-/** The `--tunnel-gso` egress TAP: named after the first network's TAP (at most 15 characters). */
+/** The `--tunnel-gso` tunnel TAP: named after the first network's TAP (at most 15 characters). */
 function egressName(config: ForwardConfig): string {
   return `${config.networks[0].tap.slice(0, 11)}.gso`;
+}
+
+/**
+ * --tunnel-gso, once the tunnel TAP exists and is read (every queue's, with --queues): VXLAN for
+ * the local address and port is handed to it at the underlay device's ingress (ingress-redirect.ts).
+ */
+function redirectIngress(config: ForwardConfig, opened: Opened, port: number, logger: Logger): void {
+  if (!config.offloads.tunnelGso) return;
+  opened.redirect = IngressRedirect.install({ localAddress: config.local, port, tap: egressName(config), log: (message) => logger.info(message) });
 }
 
 /** The "forwarding" line: what runs where. */
@@ -227,10 +243,12 @@ async function openOnMainThread(config: ForwardConfig, io: ForwardIo, opened: Op
     opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
   }
   if (config.offloads.tunnelGso) {
-    opened.egress = TunnelGsoEgress.open({ name: egressName(config), localAddress: config.local, log: (message) => logger.info(message) });
+    opened.tunnel = TunnelGsoTap.open({ name: egressName(config), localAddress: config.local, log: (message) => logger.info(message) });
+    if (!(underlay instanceof UdpUnderlay)) throw new Error('--tunnel-gso needs the UDP underlay');
+    underlay.attachTunnel(opened.tunnel);
   }
   const forwarder = new Forwarder({
-    superFrames: opened.egress,
+    superFrames: opened.tunnel,
     underlay,
     networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
     allowedSources: config.allowedSources,
@@ -288,12 +306,14 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
         const forwarder = await openQueues(config, logger);
         opened.forwarder = forwarder;
         observability.stopOnBrokenPort(forwarder, stop);
+        redirectIngress(config, opened, forwarder.underlay.localPort, logger);
         const metrics = await observability.report(forwarder, config.metrics);
         logForwarding(logger, config, forwarder.underlay, forwarder.devices, metrics.url);
       } else {
         const forwarder = await openOnMainThread(config, io, opened, logger);
         observability.stopOnBrokenPort(forwarder, stop);
         forwarder.start();
+        redirectIngress(config, opened, forwarder.underlay.localPort, logger);
         const metrics = await observability.report(forwarder, config.metrics);
         logForwarding(logger, config, forwarder.underlay, opened.devices as { name: string; mac?: string }[], metrics.url);
         io.onReady?.({ underlay: forwarder.underlay, forwarder, metrics: metrics.address });
@@ -324,7 +344,7 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       toDevice: counters?.networks.reduce((sum, network) => sum + network.toDevice.frames, 0) ?? 0,
     }))
     : undefined;
-  const tunnelGso = opened.forwarder instanceof MultiQueueForwarder ? opened.forwarder.tunnelGsoCounters() : opened.egress?.counters;
+  const tunnelGso = opened.forwarder instanceof MultiQueueForwarder ? opened.forwarder.tunnelGsoCounters() : opened.tunnel?.counters;
   logger.info({ exitCode: code, queues, tunnelGso }, 'stopped');
   return code;
 }

@@ -74,6 +74,12 @@ export interface Device {
   start(events: PortEvents): void;
   receive(batch: PacketBatch, first: number, max: number): number;
   transmit(batch: PacketBatch, slots: Int32Array, count: number): number;
+  /**
+   * Optional, devices with TSO only: write one TCP super-frame whole (its virtio-net fields say how
+   * the kernel cuts it), before returning. 1: written; 0: the write failed (the forwarder counts
+   * it); -1: this device cannot take super-frames now (the caller splits it instead).
+   */
+  transmitSuperFrame?(frame: SuperFrame): number;
   close(): Promise<void>;
 }
 
@@ -93,6 +99,14 @@ export interface UnderlayEvents extends PortEvents {
    * send from per-flow source ports), so many source ports may map to one id.
    */
   admit(endpoint: Endpoint): number;
+  /**
+   * Optional: a whole VXLAN super-packet arrived (UDP-tunnel GSO, read whole from a tunnel TAP):
+   * `frame` is its inner frame, a TCP super-frame, and its VXLAN header is the 8 bytes at
+   * `frame.bytes[vxlanAt]`; `source` is the sender's endpoint id. `true`: taken (written to a
+   * device whole, or dropped and counted); `false`: the underlay splits it into datagrams as usual.
+   * Synchronous: the bytes are the underlay's until it returns.
+   */
+  superPacket?(frame: SuperFrame, vxlanAt: number, source: number): boolean;
 }
 
 /** Datagram and drop counts an underlay keeps. */

@@ -448,6 +448,7 @@ export class Forwarder extends EventEmitter {
       wake: () => this.schedulePump(),
       fail: (error) => this.fail(error),
       admit: (endpoint) => this.admit(endpoint),
+      superPacket: (frame, vxlanAt, source) => this.receiveWhole(frame, vxlanAt, source),
     });
     for (const network of this.networks.values()) this.startDevice(network);
     const interval = Math.min(10_000, Math.max(10, (this.fdbOptions.ageingMs ?? 300_000) / 10));
@@ -624,24 +625,8 @@ export class Forwarder extends EventEmitter {
         this.drops.TRUNCATED++;
         continue;
       }
-      const flags = bytes[at];
-      if ((flags & FLAG_I) === 0) {
-        this.drops.VXLAN_I_FLAG_MISSING++;
-        continue;
-      }
-      // Strict, as Linux: only I (and with gbp, G, D, A and the group id) may be set.
-      const reserved = this.gbp
-        ? (flags & ~(FLAG_I | FLAG_G)) | (bytes[at + 1] & ~GBP_D_A) | bytes[at + 7]
-        : (flags & ~FLAG_I) | bytes[at + 1] | bytes[at + 2] | bytes[at + 3] | bytes[at + 7];
-      if (reserved !== 0) {
-        this.drops.VXLAN_RESERVED_BITS++;
-        continue;
-      }
-      const network = this.networks.get(bytes[at + 4] << 16 | bytes[at + 5] << 8 | bytes[at + 6]);
-      if (network === undefined) {
-        this.drops.UNKNOWN_VNI++;
-        continue;
-      }
+      const network = this.vxlanNetwork(bytes, at);
+      if (network === undefined) continue;
       const innerLength = length - VXLAN_HEADER_LEN;
       const inner = at + VXLAN_HEADER_LEN;
       if (this.droppedInner(bytes, inner, innerLength)) continue;
@@ -660,6 +645,58 @@ export class Forwarder extends EventEmitter {
       this.drops.DEVICE_ERROR += count - written;
     }
     return read;
+  }
+
+  /**
+   * The network of the VXLAN header at `at`, or undefined when it is dropped (and counted): no I
+   * flag, reserved bits set (strict, as Linux: only I, and with gbp G, D, A and the group id, may
+   * be set), or a VNI this forwarder does not serve.
+   */
+  private vxlanNetwork(bytes: Uint8Array, at: number): Network | undefined {
+    const flags = bytes[at];
+    if ((flags & FLAG_I) === 0) {
+      this.drops.VXLAN_I_FLAG_MISSING++;
+      return undefined;
+    }
+    const reserved = this.gbp
+      ? (flags & ~(FLAG_I | FLAG_G)) | (bytes[at + 1] & ~GBP_D_A) | bytes[at + 7]
+      : (flags & ~FLAG_I) | bytes[at + 1] | bytes[at + 2] | bytes[at + 3] | bytes[at + 7];
+    if (reserved !== 0) {
+      this.drops.VXLAN_RESERVED_BITS++;
+      return undefined;
+    }
+    const network = this.networks.get(bytes[at + 4] << 16 | bytes[at + 5] << 8 | bytes[at + 6]);
+    if (network === undefined) this.drops.UNKNOWN_VNI++;
+    return network;
+  }
+
+  /**
+   * A whole VXLAN super-packet from the underlay (UnderlayEvents.superPacket): checked as a datagram
+   * is, its source learned, and its inner super-frame written to the VNI's device whole, when the
+   * device takes super-frames (else false: the underlay splits it and it comes the usual way).
+   */
+  private receiveWhole(frame: SuperFrame, vxlanAt: number, source: number): boolean {
+    if (this.closing !== undefined) return true;
+    const bytes = frame.bytes;
+    const network = this.vxlanNetwork(bytes, vxlanAt);
+    if (network === undefined) return true;
+    const device = network.device;
+    if (device.transmitSuperFrame === undefined) return false;
+    if (this.droppedInner(bytes, frame.start, frame.length)) return true;
+    const segments = Math.max(1, Math.ceil((frame.length - frame.headerLength) / frame.gsoSize));
+    const written = device.transmitSuperFrame(frame);
+    if (written < 0) return false;
+    if (!(this.gbp && (bytes[vxlanAt + 1] & 0x40) !== 0)) this.learn(network, macKeyAt(bytes, frame.start + 6), source, this.clock());
+    this.batchCounters.fromUnderlay++;
+    this.batchCounters.fromUnderlayFrames += segments;
+    if (written === 0) {
+      this.drops.DEVICE_ERROR += segments;
+      return true;
+    }
+    // Counted as the segments it carries, so frame counts mean the same whichever way frames come.
+    network.counters.toDevice.frames += segments;
+    network.counters.toDevice.bytes += frame.length;
+    return true;
   }
 
   /**

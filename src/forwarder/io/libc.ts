@@ -161,6 +161,8 @@ export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
 /** Linux 6.17+: the TAP takes (and gives) UDP-tunnel GSO packets, with the 24-byte tunnel virtio-net header. */
 export const TUN_F_UDP_TUNNEL_GSO = 0x80;
+/** With it: tunnel packets whose outer UDP checksum is partial too (a kernel vxlan with udpcsum sends such; without this bit the kernel cuts them before the TAP). */
+export const TUN_F_UDP_TUNNEL_GSO_CSUM = 0x100;
 
 const TWO_32 = 4294967296;
 

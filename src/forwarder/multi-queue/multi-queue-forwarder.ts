@@ -253,11 +253,11 @@ export class MultiQueueForwarder extends EventEmitter {
     return total;
   }
 
-  /** The egress counters of `--tunnel-gso` summed over the queues (undefined without it). */
+  /** The tunnel TAP counters of `--tunnel-gso` summed over the queues (undefined without it). */
   tunnelGsoCounters(): TunnelGsoCounters | undefined {
     const reports = this.workers.map((queue) => queue.tunnelGso).filter((counters) => counters !== undefined);
     if (reports.length === 0) return undefined;
-    const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0 };
+    const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, malformed: 0, badChecksum: 0 };
     for (const counters of reports) for (const key of Object.keys(total) as (keyof TunnelGsoCounters)[]) total[key] += counters[key];
     return total;
   }

@@ -15,7 +15,7 @@ import { TapDevice } from '../device/tap';
 import { UdpUnderlay } from '../underlay/udp';
 import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
 import { InlinePoller } from '../io/inline-reader';
-import { TunnelGsoEgress } from '../underlay/tunnel-gso';
+import { TunnelGsoTap } from '../underlay/tunnel-gso';
 import type { FromQueue, LearnedEntry, QueueWorkerData, ToQueue } from './messages';
 
 const data = workerData as QueueWorkerData;
@@ -26,14 +26,14 @@ function post(message: FromQueue): void {
 }
 
 let forwarder: Forwarder | undefined;
-let egress: TunnelGsoEgress | undefined;
+let tunnel: TunnelGsoTap | undefined;
 /** This thread reads its TAP queues and its socket itself: run to completion, no reader threads. */
 const poller = new InlinePoller();
 const timers: NodeJS.Timeout[] = [];
 
 function postCounters(): void {
   if (forwarder === undefined) return;
-  post({ type: 'counters', forwarder: forwarder.counters(), underlay: { ...forwarder.underlay.counters }, tunnelGso: egress === undefined ? undefined : { ...egress.counters } });
+  post({ type: 'counters', forwarder: forwarder.counters(), underlay: { ...forwarder.underlay.counters }, tunnelGso: tunnel === undefined ? undefined : { ...tunnel.counters } });
 }
 
 function open(): { forwarder: Forwarder; devices: TapDevice[] } {
@@ -42,17 +42,21 @@ function open(): { forwarder: Forwarder; devices: TapDevice[] } {
   const devices: TapDevice[] = [];
   try {
     for (const network of data.networks) devices.push(TapDevice.open({ ...network.tap, multiQueue: true, log: notice, poller }));
-    if (data.tunnelGso !== undefined) egress = TunnelGsoEgress.open({ ...data.tunnelGso, multiQueue: true, log: data.queue === 0 ? notice : undefined });
+    if (data.tunnelGso !== undefined) {
+      // This queue of the tunnel TAP: super-frames go out through it, and what the kernel hands it
+      // (the owner's IngressRedirect) is read with the socket.
+      tunnel = TunnelGsoTap.open({ ...data.tunnelGso, multiQueue: true, log: data.queue === 0 ? notice : undefined, poller });
+      underlay.attachTunnel(tunnel);
+    }
     const opened = new Forwarder({
       ...data.forwarder,
-      superFrames: egress,
+      superFrames: tunnel,
       underlay,
       networks: data.networks.map((network, i) => ({ vni: network.vni, device: devices[i], peers: network.peers, fdb: network.fdb })),
     });
     return { forwarder: opened, devices };
   } catch (error) {
-    egress?.close();
-    void Promise.all([underlay.close(), ...devices.map((device) => device.close())]);
+    void Promise.all([underlay.close(), ...devices.map((device) => device.close()), tunnel?.close()]);
     throw error;
   }
 }
@@ -106,8 +110,7 @@ owner.on('message', (message: ToQueue) => {
     }
   } else if (message.type === 'close') {
     for (const timer of timers) clearInterval(timer);
-    void poller.stop().then(() => forwarder?.close()).finally(() => {
-      egress?.close();
+    void poller.stop().then(() => forwarder?.close()).then(() => tunnel?.close()).finally(() => {
       postCounters();
       post({ type: 'closed' });
       owner.close();

@@ -1,14 +1,22 @@
 /**
- * Whole VXLAN super-packets to the kernel (`forward --tunnel-gso`, IPv4 underlay, Linux 6.17+).
+ * Whole VXLAN super-packets to and from the kernel (`forward --tunnel-gso`, IPv4 underlay, Linux 6.17+).
  *
  * Between two kernel vxlan devices a 64 KB TCP super-frame crosses the underlay whole, as one
  * UDP-tunnel GSO packet, and is cut into segments only where a wire needs it (or never, between
- * namespaces). A UDP socket cannot send such a packet: UDP_SEGMENT cuts the datagram, so every
- * segment travels and is received on its own. This egress can: it is a TAP (`<tap>.gso`) opened
- * with the tunnel virtio-net header (24 bytes: offsets of the outer UDP and inner IP headers) and
- * TUN_F_UDP_TUNNEL_GSO. A super-frame the overlay TAP hands over is written to it once, behind an
- * Ethernet, IPv4, UDP and VXLAN header, as if it had arrived from a wire, and the kernel routes it
- * out of the underlay to the peer: one write per 64 KB, and the kernel segments only if it must.
+ * namespaces). A UDP socket can neither send nor receive such a packet: UDP_SEGMENT cuts the
+ * datagram, and the receiving stack cuts a tunnel GSO packet before any socket sees it. A TAP
+ * can do both: this one (`<tap>.gso`) is opened with the tunnel virtio-net header (24 bytes:
+ * offsets of the outer UDP and inner IP headers) and TUN_F_UDP_TUNNEL_GSO(_CSUM).
+ *
+ * Out: a super-frame the overlay TAP hands over is written to it once, behind an Ethernet, IPv4,
+ * UDP and VXLAN header, as if it had arrived from a wire, and the kernel routes it out of the
+ * underlay to the peer: one write per 64 KB, and the kernel segments only if it must.
+ *
+ * In: an IngressRedirect (ingress-redirect.ts) has the kernel hand every VXLAN packet for the
+ * local address and port that arrives on the underlay device to this TAP instead of the socket,
+ * whole (the device's GRO, or a peer on this host, made it one). The UdpUnderlay reads it here
+ * (`attachTunnel`): `parseTunnelPacket` checks the outer headers the IP and UDP stack would have
+ * checked, and a super-packet goes to the overlay TAP whole, one write per 64 KB.
  *
  * Writing our own source address into a packet that "arrives" needs, on this TAP only:
  * forwarding=1 (route what comes in), accept_local=1 (a local source), rp_filter=0. And a host
@@ -17,29 +25,36 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseIp } from '../../wire/address';
-import type { SuperFrame } from '../contracts';
+import type { PortEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
-import { bringUp, ifreq, tapError } from '../device/tap';
+import { bringUp, ifreq, storeLe16, tapError } from '../device/tap';
+import type { InlinePoller } from '../io/inline-reader';
+import { ReaderPort } from '../io/reader-port';
+import { CTRL_DROPPED, Ring } from '../io/ring';
 
 /** struct virtio_net_hdr_v1_hash_tunnel (linux/virtio_net.h): the virtio header, hash fields, outer_th_offset, inner_nh_offset. */
 const TUNNEL_VNET_HDR_LEN = 24;
 const VNET_OUTER_TH_OFFSET = 20;
 const VNET_INNER_NH_OFFSET = 22;
 const GSO_UDP_TUNNEL_IPV4 = 0x20;
+const GSO_UDP_TUNNEL_IPV6 = 0x40;
+const GSO_ECN = 0x80;
+const GSO_TCPV4 = 1;
+const GSO_TCPV6 = 4;
 const VNET_F_NEEDS_CSUM = 1;
+const VNET_F_DATA_VALID = 2;
 /** Outer Ethernet, IPv4, UDP and VXLAN headers in front of the inner frame. */
 const OUTER_LEN = 14 + 20 + 8 + 8;
 const OUTER_TH = 14 + 20;
 const HEADER_ROOM = TUNNEL_VNET_HDR_LEN + OUTER_LEN;
 const MAX_IP_LENGTH = 65535;
+/** A read from this TAP: the tunnel header, Ethernet and an IPv4 packet of at most 64 KB (and one byte more: a read that fills the cell was cut). */
+const CELL_SIZE = TUNNEL_VNET_HDR_LEN + 14 + MAX_IP_LENGTH + 1;
+/** Cells of the receive ring (8 MiB of 64 KB cells). */
+const RING_CELLS = 128;
 /** The egress TAP's MAC as the outer Ethernet source (any unicast address; nothing answers to it). */
 const SOURCE_MAC = [0x02, 0x00, 0x5e, 0x00, 0x47, 0x50];
 
-/** The virtio-net header's fields are little-endian u16s. */
-function storeLe16(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value & 0xff;
-  bytes[at + 1] = value >>> 8;
-}
 
 export interface TunnelGsoCounters {
   /** Super-frames sent whole, and their inner bytes. */
@@ -48,6 +63,12 @@ export interface TunnelGsoCounters {
   /** Super-frames not taken: too long for one IPv4 packet, or the write failed (then split and sent as datagrams). */
   refused: number;
   writeErrors: number;
+  /** Packets read (the kernel's redirect of VXLAN for the local address and port), and those whole (GSO) among them. */
+  received: number;
+  receivedWhole: number;
+  /** Packets read and dropped: outer headers no IP and UDP stack would take (see parseTunnelPacket), a bad checksum, too long. */
+  malformed: number;
+  badChecksum: number;
 }
 
 export interface TunnelGsoOptions {
@@ -61,11 +82,22 @@ export interface TunnelGsoOptions {
   confPath?: string;
   /** Attach one queue of a multi-queue TAP (each queue worker of a MultiQueueForwarder has its own). */
   multiQueue?: boolean;
+  /** Read what the kernel hands this TAP in the calling thread with this poller instead of a reader worker. */
+  poller?: InlinePoller;
 }
 
-export class TunnelGsoEgress {
+export class TunnelGsoTap {
   readonly name: string;
-  readonly counters: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0 };
+  readonly counters: TunnelGsoCounters = {
+    superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, malformed: 0, badChecksum: 0,
+  };
+  /** The local address as the u32 an IPv4 header holds it (big-endian), to check a packet is for us. */
+  readonly localWord: number;
+  /** What the kernel hands the TAP (read by the UdpUnderlay the TAP is attached to). */
+  readonly ring: Ring;
+  /** The fd, the ring and the reader's life cycle. */
+  readonly port: ReaderPort<PortEvents>;
+  private readonly poller: InlinePoller | undefined;
   private readonly fd: number;
   /** vnet + outer headers, rewritten per super-frame, and the two iovecs of each writev: memory that never moves. */
   private readonly header = new Uint8Array(new SharedArrayBuffer(HEADER_ROOM));
@@ -76,9 +108,13 @@ export class TunnelGsoEgress {
   private ipId = 1;
   private closed = false;
 
-  private constructor(fd: number, name: string, mac: string, localAddress: Uint8Array) {
+  private constructor(fd: number, name: string, mac: string, localAddress: Uint8Array, poller: InlinePoller | undefined) {
     this.fd = fd;
     this.name = name;
+    this.localWord = ((localAddress[0] << 24) | (localAddress[1] << 16) | (localAddress[2] << 8) | localAddress[3]) >>> 0;
+    this.poller = poller;
+    this.ring = new Ring(RING_CELLS, CELL_SIZE, poller === undefined);
+    this.port = new ReaderPort(fd, this.ring, `TunnelGsoTap ${name}`);
     this.headerAddress = C.addressOf(this.header);
     this.iovAddress = C.addressOf(this.iov);
     C.writePointer(this.iov, C.IOV_BASE, this.headerAddress);
@@ -98,7 +134,7 @@ export class TunnelGsoEgress {
     h[ip + 28] = 0x08; // VXLAN I flag
   }
 
-  static open(options: TunnelGsoOptions): TunnelGsoEgress {
+  static open(options: TunnelGsoOptions): TunnelGsoTap {
     const local = parseIp(options.localAddress);
     if (local.version !== 4 || local.bytes.every((byte) => byte === 0)) {
       throw new RangeError(`--tunnel-gso needs the local IPv4 address itself (the outer source), not ${options.localAddress}`);
@@ -117,7 +153,9 @@ export class TunnelGsoEgress {
       new DataView(request.buffer).setUint16(16, C.IFF_TAP | C.IFF_NO_PI | C.IFF_VNET_HDR | (options.multiQueue === true ? C.IFF_MULTI_QUEUE : 0), true);
       if (libc.ioctl(fd, C.TUNSETIFF, request) !== 0) throw tapError(name, 'TUNSETIFF', C.errno());
       if (libc.ioctl(fd, C.TUNSETVNETHDRSZ, new Int32Array([TUNNEL_VNET_HDR_LEN])) !== 0) throw tapError(name, 'TUNSETVNETHDRSZ 24', C.errno());
-      const offloads = C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6 | C.TUN_F_UDP_TUNNEL_GSO;
+      // _CSUM too: a kernel vxlan peer with UDP checksums sends tunnel packets whose outer checksum
+      // is partial, and a TAP without it has the kernel cut those into segments on the way in.
+      const offloads = C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6 | C.TUN_F_UDP_TUNNEL_GSO | C.TUN_F_UDP_TUNNEL_GSO_CSUM;
       if (libc.ioctlValue(fd, C.TUNSETOFFLOAD, offloads) !== 0) {
         throw tapError(name, 'TUNSETOFFLOAD with UDP tunnel GSO (Linux 6.17 or later has it)', C.errno());
       }
@@ -126,7 +164,7 @@ export class TunnelGsoEgress {
       for (const [key, value] of [['forwarding', '1'], ['accept_local', '1'], ['rp_filter', '0']]) writeFileSync(`${conf}/${name}/${key}`, value);
       const { mac } = bringUp(name);
       options.log?.(`tunnel GSO: super-frames go whole through ${name} (forwarding, accept_local on, rp_filter off on it)`);
-      return new TunnelGsoEgress(fd, name, mac, local.bytes);
+      return new TunnelGsoTap(fd, name, mac, local.bytes, options.poller);
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -209,10 +247,113 @@ export class TunnelGsoEgress {
     return true;
   }
 
-  /** Close the TAP (it disappears). Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    C.libc().close(this.fd);
+  /** Start reading what the kernel hands the TAP (the UdpUnderlay it is attached to does, with its own events). */
+  start(events: PortEvents): void {
+    this.port.start(events, 'frames', `tunnel ${this.name}`, { poller: this.poller });
   }
+
+  /** Packets the reader dropped because they did not fit a cell. */
+  get readerDropped(): number {
+    return Atomics.load(this.ring.control, CTRL_DROPPED);
+  }
+
+  /** Stop reading and close the TAP (it disappears). Idempotent. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.port.close();
+  }
+}
+
+/**
+ * One packet read from the tunnel TAP, as parseTunnelPacket found it (one object, refilled per
+ * packet). Offsets are into the ring's bytes; the virtio-net fields are made relative to the inner
+ * frame, as a SuperFrame's are.
+ */
+export interface TunnelPacket {
+  /** The VXLAN header, and the UDP payload's length (VXLAN header and inner frame). */
+  vxlanAt: number;
+  payloadLength: number;
+  /** The outer IPv4 source: where its 4 bytes are, and the UDP source port. */
+  sourceAt: number;
+  sourcePort: number;
+  /** The inner GSO type (TCPV4 1 or TCPV6 4, with ECN 0x80) of a super-packet; 0 for a plain packet. */
+  gsoType: number;
+  gsoSize: number;
+  /** A partial checksum in the inner frame (NEEDS_CSUM), relative to the inner frame; csumStart -1 when there is none to complete. */
+  csumStart: number;
+  csumOffset: number;
+  /** A plain packet's outer UDP checksum still to verify: the one's-complement sum of its pseudo-header and UDP header, or -1 (none, or verified already). */
+  udpSeed: number;
+}
+
+/** parseTunnelPacket's verdicts. */
+export const TUNNEL_PACKET = 0;
+export const TUNNEL_MALFORMED = 1;
+export const TUNNEL_BAD_CHECKSUM = 2;
+
+/** Outer headers in front of the VXLAN header of what the TAP reads: Ethernet, IPv4 without options, UDP. */
+const OUTER_HEADERS = 14 + 20 + 8;
+
+function sum16(bytes: Uint8Array, at: number, length: number, seed: number): number {
+  let sum = seed;
+  for (let i = 0; i < length; i += 2) sum += (bytes[at + i] << 8) | bytes[at + i + 1];
+  return sum;
+}
+
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/**
+ * Check the outer headers of the packet of `length` bytes at `start` (its tunnel virtio-net header
+ * first) as the IPv4 and UDP stack would before a socket saw it, since the redirect skips them:
+ * Ethernet type IPv4, a header of 20 bytes with a good checksum (a plain packet's: a super-packet's
+ * header is the kernel's own), no fragment, UDP to `localWord`:`port`, lengths that fit. Fills
+ * `packet` and returns TUNNEL_PACKET, or a verdict to count the drop by.
+ */
+export function parseTunnelPacket(bytes: Uint8Array, start: number, length: number, localWord: number, port: number, packet: TunnelPacket): number {
+  const e = start + TUNNEL_VNET_HDR_LEN;
+  const ip = e + 14;
+  const udp = ip + 20;
+  if (length < TUNNEL_VNET_HDR_LEN + OUTER_HEADERS + 8 + 14) return TUNNEL_MALFORMED;
+  if (bytes[e + 12] !== 0x08 || bytes[e + 13] !== 0x00 || bytes[ip] !== 0x45 || bytes[ip + 9] !== 17) return TUNNEL_MALFORMED;
+  if (((bytes[ip + 6] & 0x3f) | bytes[ip + 7]) !== 0) return TUNNEL_MALFORMED; // a fragment
+  const ipLength = (bytes[ip + 2] << 8) | bytes[ip + 3];
+  if (ipLength < 20 + 8 + 8 + 14 || ipLength > length - TUNNEL_VNET_HDR_LEN - 14) return TUNNEL_MALFORMED;
+  const destination = ((bytes[ip + 16] << 24) | (bytes[ip + 17] << 16) | (bytes[ip + 18] << 8) | bytes[ip + 19]) >>> 0;
+  if (destination !== localWord || ((bytes[udp + 2] << 8) | bytes[udp + 3]) !== port) return TUNNEL_MALFORMED;
+  const flags = bytes[start];
+  const vnetType = bytes[start + 1];
+  const csumStart = bytes[start + 6] | (bytes[start + 7] << 8);
+  const inner = OUTER_HEADERS + 8; // the inner frame, from the outer Ethernet header
+  packet.vxlanAt = udp + 8;
+  packet.payloadLength = ipLength - 20 - 8;
+  packet.sourceAt = ip + 12;
+  packet.sourcePort = (bytes[udp] << 8) | bytes[udp + 1];
+  packet.csumStart = (flags & VNET_F_NEEDS_CSUM) !== 0 && csumStart >= inner + 14 ? csumStart - inner : -1;
+  packet.csumOffset = bytes[start + 8] | (bytes[start + 9] << 8);
+  packet.udpSeed = -1;
+  if (vnetType !== 0) {
+    // A super-packet: UDP-tunnel GSO over IPv4 (the redirect takes IPv4 only) of TCP inside.
+    const base = vnetType & ~(GSO_UDP_TUNNEL_IPV4 | GSO_UDP_TUNNEL_IPV6 | GSO_ECN);
+    if ((vnetType & GSO_UDP_TUNNEL_IPV4) === 0 || (base !== GSO_TCPV4 && base !== GSO_TCPV6)) return TUNNEL_MALFORMED;
+    packet.gsoType = base | (vnetType & GSO_ECN);
+    packet.gsoSize = bytes[start + 4] | (bytes[start + 5] << 8);
+    if (packet.gsoSize === 0 || packet.csumStart < 0) return TUNNEL_MALFORMED;
+    return TUNNEL_PACKET;
+  }
+  packet.gsoType = 0;
+  packet.gsoSize = 0;
+  const udpLength = (bytes[udp + 4] << 8) | bytes[udp + 5];
+  if (udpLength !== ipLength - 20) return TUNNEL_MALFORMED;
+  if (fold(sum16(bytes, ip, 20, 0)) !== 0xffff) return TUNNEL_BAD_CHECKSUM;
+  // The outer UDP checksum: 0 is none (VXLAN over IPv4 may leave it out); partial (NEEDS_CSUM on
+  // it) or DATA_VALID means the sender is on this host or the device checked it; else the caller
+  // verifies it over the payload from this seed.
+  const checksum = (bytes[udp + 6] << 8) | bytes[udp + 7];
+  if (checksum !== 0 && (flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) === 0) {
+    packet.udpSeed = fold(sum16(bytes, udp, 8, sum16(bytes, ip + 12, 8, 17 + udpLength)));
+  }
+  return TUNNEL_PACKET;
 }

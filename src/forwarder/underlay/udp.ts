@@ -31,19 +31,25 @@
  * UDP GRO (`gro`, on by default where the kernel has UDP_GRO): the kernel may hand one flow's burst
  * over as one coalesced datagram with its segment size (see ReaderWorker); `receive` splits it
  * back into one slot per datagram, all from the same source.
+ *
+ * A tunnel TAP (`attachTunnel`, `forward --tunnel-gso`): VXLAN packets the kernel redirects there
+ * (see ingress-redirect.ts) are read from it too. A plain one becomes a datagram in a slot, as if
+ * the socket had received it; a whole super-packet is offered to the forwarder
+ * (`UnderlayEvents.superPacket`), which writes it to its TAP whole, and is split only if it declines.
  */
 import type { PacketBatch } from '../../batch/packet-batch';
 import { SLOT_HEADROOM, TSO_LAST, type Kernels } from '../../wasm/abi';
 import { formatIpv4, formatIpv6, parseIp } from '../../wire/address';
 import {
   VXLAN_HEADER_LEN, datagramLength, datagramStart,
-  type Endpoint, type Underlay, type UnderlayCounters, type UnderlayEvents,
+  type Endpoint, type SuperFrame, type Underlay, type UnderlayCounters, type UnderlayEvents,
 } from '../contracts';
 import * as C from '../io/libc';
 import { GRO_SEGMENT_WORD } from '../io/reader-worker';
 import { ReaderPort } from '../io/reader-port';
 import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_ERRORS, Ring } from '../io/ring';
+import { TUNNEL_BAD_CHECKSUM, TUNNEL_PACKET, parseTunnelPacket, type TunnelGsoTap, type TunnelPacket } from './tunnel-gso';
 
 export interface UdpUnderlayOptions {
   /** The local address to bind (IPv4 or IPv6 text; 0.0.0.0 or :: for any). */
@@ -125,6 +131,31 @@ function tunnelSuperPacket(bytes: Uint8Array, at: number, length: number): numbe
   return 0;
 }
 
+/**
+ * A super-packet being split into slots, per ring it came from (the socket's, a tunnel TAP's): the
+ * segments delivered so far (a batch that fills up leaves the rest for the next receive), and the
+ * staging area in each kernels' memory its inner frame is copied to for tsoSplit.
+ */
+interface SplitState {
+  progress: number;
+  stagedFor: Kernels | undefined;
+  stagings: Map<Kernels, number>;
+}
+
+function splitState(): SplitState {
+  return { progress: 0, stagedFor: undefined, stagings: new Map() };
+}
+
+/** The staging area in `kernels`' memory, reserved on first use (ask before reading batch.bytes: reserving may grow the memory). */
+function stagingFor(state: SplitState, kernels: Kernels): number {
+  let staging = state.stagings.get(kernels);
+  if (staging === undefined) {
+    staging = kernels.reserve(GRO_CELL_SIZE);
+    state.stagings.set(kernels, staging);
+  }
+  return staging;
+}
+
 /** Where the TCP header of the staged inner frame starts (tsoSplit's csum_start): after Ethernet and the IP header. */
 function superPacketL4Offset(bytes: Uint8Array, staged: number, gsoType: number): number {
   return 14 + (gsoType === GSO_TCPV4 ? (bytes[staged + 14] & 0x0f) * 4 : 40);
@@ -193,11 +224,16 @@ export class UdpUnderlay implements Underlay {
   private readonly accepted = new Map<number, { id: number; words: Int32Array }>();
   private readonly refused = new Map<number, true>();
   private readonly poller: InlinePoller | undefined;
-  /** Where a whole super-packet's inner frame is staged for tsoSplit, per kernels' memory. */
-  private readonly stagings = new Map<Kernels, number>();
-  /** Segments of the ring's first super-packet already delivered, and the memory they were staged in. */
-  private superProgress = 0;
-  private superStagedFor: Kernels | undefined;
+  /** Whole super-packets being split: the socket's, the tunnel TAP's. */
+  private readonly socketSplit = splitState();
+  private readonly tunnelSplit = splitState();
+  /** The tunnel TAP read alongside the socket (attachTunnel), and what parseTunnelPacket found in its first waiting packet. */
+  private tunnel: TunnelGsoTap | undefined;
+  private readonly tunnelPacket: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+  /** What superPacket() is offered (one object, refilled per super-packet). */
+  private readonly offered: SuperFrame = {
+    bytes: new Uint8Array(0), start: 0, length: 0, address: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, headerLength: 0,
+  };
 
   private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number,
     offload: { gso: boolean; gro: boolean; maxDatagram: number; onNotice?: (message: string) => void; poller?: InlinePoller }) {
@@ -298,8 +334,19 @@ export class UdpUnderlay implements Underlay {
     return Atomics.load(this.ring.control, CTRL_ERRORS);
   }
 
+  /**
+   * Read `tap` too (before start): the VXLAN packets an IngressRedirect hands it. The TAP stays
+   * its opener's to close. IPv4 only, and the TAP's local address must be this underlay's.
+   */
+  attachTunnel(tap: TunnelGsoTap): void {
+    if (this.port.events !== undefined) throw new Error('attachTunnel must be called before start');
+    if (this.family !== 4) throw new Error(`a tunnel TAP carries IPv4 VXLAN; this underlay is IPv${this.family}`);
+    this.tunnel = tap;
+  }
+
   start(events: UnderlayEvents): void {
     this.port.start(events, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, { gro: this.gro, poller: this.poller });
+    this.tunnel?.start(events);
   }
 
   setEndpoint(id: number, endpoint: Endpoint | undefined): void {
@@ -345,10 +392,15 @@ export class UdpUnderlay implements Underlay {
   }
 
   receive(batch: PacketBatch, first: number, max: number, sources: Int32Array): number {
+    const count = this.receiveSocket(batch, first, max, sources);
+    return this.tunnel === undefined || count === max ? count : count + this.receiveTunnel(this.tunnel, batch, first + count, max - count, sources);
+  }
+
+  private receiveSocket(batch: PacketBatch, first: number, max: number, sources: Int32Array): number {
     const ring = this.ring;
     const available = ring.available();
     const limit = Math.min(this.maxDatagram, batch.slotStride - DATAGRAM_OFFSET);
-    if (this.gro && available > 0) this.staging(batch.kernels);
+    if (this.gro && available > 0) stagingFor(this.socketSplit, batch.kernels);
     const bytes = batch.bytes;
     const segmentWords = ring.sourceWords;
     const gro = this.gro;
@@ -370,9 +422,9 @@ export class UdpUnderlay implements Underlay {
           consumed++;
           continue;
         }
-        const written = this.splitSuperPacket(batch, k, length, superType, segment, id, first + count, max - count, sources);
+        const written = this.splitSuperPacket(this.socketSplit, ring, batch, ring.cellStart(k), length, superType, segment, id, first + count, max - count, sources);
         count += written;
-        if (this.superProgress !== 0) break; // the slots ran out: the rest goes first next time
+        if (this.socketSplit.progress !== 0) break; // the slots ran out: the rest goes first next time
         consumed++;
         continue;
       }
@@ -392,7 +444,7 @@ export class UdpUnderlay implements Underlay {
           if (piece > limit) {
             this.counters.oversize++;
           } else {
-            this.deliver(batch, bytes, first + count, start + offset, piece, id, sources);
+            this.deliver(ring, batch, bytes, first + count, start + offset, piece, id, sources);
             count++;
             groDatagrams++;
           }
@@ -416,7 +468,7 @@ export class UdpUnderlay implements Underlay {
         this.counters.unknownSource++;
         continue;
       }
-      this.deliver(batch, bytes, first + count, ring.cellStart(k), length, id, sources);
+      this.deliver(ring, batch, bytes, first + count, ring.cellStart(k), length, id, sources);
       count++;
     }
     this.offloadCounters.groMessages += groMessages;
@@ -436,18 +488,17 @@ export class UdpUnderlay implements Underlay {
    * usual. Returns the slots filled; `superProgress` holds the segments done while slots run out.
    */
   private splitSuperPacket(
-    batch: PacketBatch, k: number, length: number, gsoType: number, segment: number, id: number, slot: number, room: number, sources: Int32Array,
+    state: SplitState, ring: Ring, batch: PacketBatch, start: number, length: number, gsoType: number, segment: number,
+    id: number, slot: number, room: number, sources: Int32Array,
   ): number {
     const kernels = batch.kernels;
-    const ring = this.ring;
-    const start = ring.cellStart(k);
     const innerLength = length - VXLAN_HEADER_LEN;
-    const staging = this.staging(kernels);
+    const staging = stagingFor(state, kernels);
     const bytes = batch.bytes;
-    if (this.superProgress === 0 || this.superStagedFor !== kernels) {
-      this.superProgress = 0;
+    if (state.progress === 0 || state.stagedFor !== kernels) {
+      state.progress = 0;
       ring.copyOut(start + VXLAN_HEADER_LEN, innerLength, bytes, staging);
-      this.superStagedFor = kernels;
+      state.stagedFor = kernels;
     }
     const l4 = superPacketL4Offset(bytes, staging, gsoType);
     // Inner frame ≤ the largest datagram less the VXLAN header and room for a VLAN tag: IP ≤ MTU.
@@ -455,11 +506,11 @@ export class UdpUnderlay implements Underlay {
     const gsoSize = segment > 0 ? Math.min(segment, largest) : largest;
     const result = kernels.tsoSplit(
       staging, innerLength, gsoType, gsoSize, l4,
-      batch.slotsPtr, batch.slotStride, batch.metaPtr, slot, room, this.superProgress,
+      batch.slotsPtr, batch.slotStride, batch.metaPtr, slot, room, state.progress,
     );
     if (result < 0) {
       this.counters.oversize++;
-      this.superProgress = 0;
+      state.progress = 0;
       return 0;
     }
     const written = result & ~TSO_LAST;
@@ -469,24 +520,112 @@ export class UdpUnderlay implements Underlay {
       batch.setFrame(i, VXLAN_HEADER_LEN + batch.innerLength(i), DATAGRAM_OFFSET);
       sources[i] = id;
     }
-    this.superProgress = (result & TSO_LAST) !== 0 ? 0 : this.superProgress + written;
-    if (this.superProgress === 0) this.offloadCounters.superPackets++;
+    state.progress = (result & TSO_LAST) !== 0 ? 0 : state.progress + written;
+    if (state.progress === 0) this.offloadCounters.superPackets++;
     return written;
   }
 
-  /** The staging area in `kernels`' memory, reserved on first use (receive() asks before it reads batch.bytes: reserving may grow the memory). */
-  private staging(kernels: Kernels): number {
-    let staging = this.stagings.get(kernels);
-    if (staging === undefined) {
-      staging = kernels.reserve(GRO_CELL_SIZE);
-      this.stagings.set(kernels, staging);
+  /**
+   * Packets from the tunnel TAP (see attachTunnel): the outer headers checked (parseTunnelPacket),
+   * a super-packet offered whole to the forwarder or else split, a plain packet into a slot as its
+   * UDP payload, its outer UDP checksum verified or its inner partial checksum completed as the
+   * virtio-net header says. Returns the slots filled.
+   */
+  private receiveTunnel(tap: TunnelGsoTap, batch: PacketBatch, first: number, max: number, sources: Int32Array): number {
+    const ring = tap.ring;
+    const available = ring.available();
+    const kernels = batch.kernels;
+    if (available > 0) stagingFor(this.tunnelSplit, kernels);
+    // After the staging area is reserved (that may grow, so move, the memory).
+    const bytes = batch.bytes;
+    const limit = Math.min(this.maxDatagram, batch.slotStride - DATAGRAM_OFFSET);
+    const packet = this.tunnelPacket;
+    const counters = tap.counters;
+    const events = this.port.events;
+    let count = 0;
+    let consumed = 0;
+    while (count < max && consumed < available) {
+      const k = ring.index(consumed);
+      const length = ring.lengths[k];
+      if (this.tunnelSplit.progress === 0) {
+        // A new packet (one split part-way was parsed already).
+        const verdict = length < 0 || length >= ring.layout.readLength
+          ? -1
+          : parseTunnelPacket(ring.bytes, ring.cellStart(k), length, tap.localWord, this.localPort, packet);
+        if (verdict !== TUNNEL_PACKET) {
+          if (verdict === -1) this.counters.oversize++;
+          else if (verdict === TUNNEL_BAD_CHECKSUM) counters.badChecksum++;
+          else counters.malformed++;
+          consumed++;
+          continue;
+        }
+        counters.received++;
+      }
+      const source = packet.sourceAt;
+      const b = ring.bytes;
+      const id = this.lookupSource(b[source] | (b[source + 1] << 8) | (b[source + 2] << 16) | (b[source + 3] << 24), 0, 0, 0, packet.sourcePort, b, source);
+      if (id < 0) {
+        this.counters.unknownSource++;
+        this.tunnelSplit.progress = 0;
+        consumed++;
+        continue;
+      }
+      if (packet.gsoType !== 0) {
+        if (this.tunnelSplit.progress === 0) {
+          counters.receivedWhole++;
+          if (events?.superPacket !== undefined && events.superPacket(this.offer(ring, packet), packet.vxlanAt, id)) {
+            consumed++;
+            continue;
+          }
+        }
+        count += this.splitSuperPacket(this.tunnelSplit, ring, batch, packet.vxlanAt, packet.payloadLength, packet.gsoType & 0x7f, packet.gsoSize, id, first + count, max - count, sources);
+        if (this.tunnelSplit.progress !== 0) break; // the slots ran out: the rest goes first next time
+        consumed++;
+        continue;
+      }
+      consumed++;
+      if (packet.payloadLength > limit) {
+        this.counters.oversize++;
+        continue;
+      }
+      const slot = first + count;
+      this.deliver(ring, batch, bytes, slot, packet.vxlanAt, packet.payloadLength, id, sources);
+      const at = datagramStart(batch, slot);
+      if (packet.udpSeed >= 0 && kernels.onesComplementSum(at, packet.payloadLength, packet.udpSeed) !== 0xffff) {
+        counters.badChecksum++;
+        continue;
+      }
+      if (packet.csumStart >= 0 && kernels.completeInnerChecksum(at + VXLAN_HEADER_LEN, packet.payloadLength - VXLAN_HEADER_LEN, packet.csumStart, packet.csumOffset) !== 0) {
+        counters.malformed++;
+        continue;
+      }
+      count++;
     }
-    return staging;
+    this.counters.received += count;
+    tap.port.release(consumed);
+    return count;
   }
 
-  /** Copy `length` bytes at `start` in the ring into slot `slot` as its datagram, from endpoint `id`. */
-  private deliver(batch: PacketBatch, bytes: Uint8Array, slot: number, start: number, length: number, id: number, sources: Int32Array): void {
-    this.ring.bytes.copy(bytes, datagramStart(batch, slot), start, start + length);
+  /** The super-packet `packet` describes, as the SuperFrame offered to the forwarder: its inner frame, straight from the ring. */
+  private offer(ring: Ring, packet: TunnelPacket): SuperFrame {
+    const frame = this.offered;
+    const start = packet.vxlanAt + VXLAN_HEADER_LEN;
+    frame.bytes = ring.bytes;
+    frame.start = start;
+    frame.length = packet.payloadLength - VXLAN_HEADER_LEN;
+    frame.address = ring.address(start);
+    frame.gsoType = packet.gsoType;
+    frame.gsoSize = packet.gsoSize;
+    frame.csumStart = packet.csumStart;
+    frame.csumOffset = packet.csumOffset;
+    // Headers up to the TCP payload: the TCP header's data offset, where the checksum starts.
+    frame.headerLength = Math.min(frame.length, packet.csumStart + (ring.bytes[start + packet.csumStart + 12] >>> 4) * 4);
+    return frame;
+  }
+
+  /** Copy `length` bytes at `start` in `ring` into slot `slot` as its datagram, from endpoint `id`. */
+  private deliver(ring: Ring, batch: PacketBatch, bytes: Uint8Array, slot: number, start: number, length: number, id: number, sources: Int32Array): void {
+    ring.bytes.copy(bytes, datagramStart(batch, slot), start, start + length);
     batch.setFrame(slot, length, DATAGRAM_OFFSET);
     sources[slot] = id;
   }
@@ -511,6 +650,14 @@ export class UdpUnderlay implements Underlay {
       w2 = w[wi + 4];
       w3 = w[wi + 5];
     }
+    return this.lookupSource(w0, w1, w2, w3, port, b, this.family === 4 ? o + 4 : o + 8);
+  }
+
+  /**
+   * The id of the source with address words w0..w3 (the address bytes as little-endian i32s, as a
+   * sockaddr's are read) and `port`, or -1; its address bytes are at `addressAt` in `addressBytes`.
+   */
+  private lookupSource(w0: number, w1: number, w2: number, w3: number, port: number, addressBytes: Uint8Array, addressAt: number): number {
     const hash = sourceHash(this.seed, w0, w1, w2, w3, port);
     const source = this.accepted.get(hash);
     if (source !== undefined) {
@@ -518,13 +665,12 @@ export class UdpUnderlay implements Underlay {
       if (e[0] === w0 && e[1] === w1 && e[2] === w2 && e[3] === w3 && e[4] === port) return source.id;
     }
     if (this.refused.has(hash)) return -1;
-    return this.admit(o, hash, Int32Array.of(w0, w1, w2, w3, port));
+    return this.admit(hash, Int32Array.of(w0, w1, w2, w3, port), addressBytes, addressAt);
   }
 
-  private admit(o: number, hash: number, words: Int32Array): number {
+  private admit(hash: number, words: Int32Array, b: Uint8Array, at: number): number {
     const port = words[4];
-    const b = this.ring.sourceBytes;
-    const address = this.family === 4 ? formatIpv4(b, o + 4) : formatIpv6(b, o + 8);
+    const address = this.family === 4 ? formatIpv4(b, at) : formatIpv6(b, at);
     const endpoint: Endpoint = { address, port };
     const events = this.port.events;
     const id = events === undefined ? -1 : events.admit(endpoint);
