@@ -35,17 +35,21 @@ export const IPV4 = UNDERLAYS[0];
 /** Forwarder options beyond the topology's own (offloads, batch size, allowed sources…). */
 export type ForwarderOptions = Partial<Omit<RunnerConfig, 'tap' | 'mtu' | 'vni' | 'local' | 'peers'>>;
 
-/** Namespaces A and B joined by a veth with the underlay's addresses. */
-export function twoHosts(lab: Lab, underlay: UnderlayPlan = IPV4): { a: string; b: string } {
+/**
+ * Namespaces A and B joined by a veth with the underlay's addresses. `checksumOffload` keeps the
+ * veth's transmit offloads (the kernel's default; see VethOptions): then a kernel VTEP's
+ * super-packets cross it whole.
+ */
+export function twoHosts(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffload = false): { a: string; b: string } {
   const a = lab.namespace('a');
   const b = lab.namespace('b');
-  lab.veth(a, b, { a: [`${underlay.a}/${underlay.prefix}`], b: [`${underlay.b}/${underlay.prefix}`] });
+  lab.veth(a, b, { a: [`${underlay.a}/${underlay.prefix}`], b: [`${underlay.b}/${underlay.prefix}`], checksumOffload });
   return { a, b };
 }
 
 /** twoHosts with the kernel's vx0 in B (KERNEL_MAC, OVERLAY.b) whose one remote is A. */
-export function kernelInB(lab: Lab, underlay: UnderlayPlan = IPV4): { a: string; b: string } {
-  const hosts = twoHosts(lab, underlay);
+export function kernelInB(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffload = false): { a: string; b: string } {
+  const hosts = twoHosts(lab, underlay, checksumOffload);
   lab.kernelVxlan(hosts.b, { vni: VNI, local: underlay.b, remote: underlay.a, mac: KERNEL_MAC, address: `${OVERLAY.b}/24`, mtu: underlay.mtu });
   return hosts;
 }

@@ -17,6 +17,8 @@ const TESTS = [
   `vxlan-wasm forward --tunnel-gso ↔ kernel vxlan, IPv4: super-frames leave whole through ${EGRESS}; ping, iperf3 both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256, clean stop`,
   `vxlan-wasm forward --tunnel-gso --queues 2: each queue worker sends through its own queue of ${EGRESS}; iperf3 -P 4 arrives, super-frames counted over both`,
   `vxlan-wasm forward --tunnel-gso → vxlan-wasm forward: the receiver splits the whole super-packets its socket gets; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256`,
+  `kernel vxlan (veth offloads on, the kernel's default) ↔ vxlan-wasm forward --tunnel-gso: its super-packets reach ${EGRESS} whole through the tc ingress filter and the TAP whole; iperf3 and ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256; the filter is gone at stop`,
+  `vxlan-wasm forward --tunnel-gso ↔ vxlan-wasm forward --tunnel-gso (--queues 2 in B): whole both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256`,
 ];
 
 /** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
@@ -39,6 +41,11 @@ function egressCounters(cli: LabProcess): Record<string, number> | undefined {
   return line === undefined ? undefined : (JSON.parse(line) as { tunnelGso?: Record<string, number> }).tunnelGso;
 }
 
+/** The u32 filters on `ns`'s veth0 ingress (what --tunnel-gso adds; empty when none). */
+function ingressFilters(lab: Lab, ns: string): string {
+  return lab.tryExec(ns, 'tc', 'filter', 'show', 'dev', 'veth0', 'ingress').stdout.trim();
+}
+
 /** SIGTERM: exit 0, super-frames sent whole with no write refused, both TAPs gone. */
 async function stopAndCheck(lab: Lab, ns: string, cli: LabProcess, what: string): Promise<void> {
   cli.signal('SIGTERM');
@@ -49,6 +56,7 @@ async function stopAndCheck(lab: Lab, ns: string, cli: LabProcess, what: string)
   assert.ok((egress?.superFrames ?? 0) > 100, `super-frames sent whole\n${cli.stderr}`);
   assert.is(egress?.writeErrors, 0, 'no write refused');
   for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(ns, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+  assert.is(ingressFilters(lab, ns), '', 'the ingress filter is gone');
 }
 
 if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
@@ -119,6 +127,54 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         }
         assert.ok((egressCounters(sender)?.superFrames ?? 0) > 100, `the sender sent super-frames whole\n${sender.stderr}`);
         assert.not.match(receiver.stderr, /OVERSIZE/, `the receiver dropped nothing as oversize\n${receiver.stderr}`);
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[3], async () => {
+      const lab = new Lab('tgi');
+      try {
+        const { a, b } = kernelInB(lab, IPV4, true);
+        const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso');
+        assert.match(ingressFilters(lab, a), /mirred \(Egress Redirect to device vxtg0\.gso\)/, 'the ingress filter redirects to the tunnel TAP');
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        const result = ping(lab, b, OVERLAY.a);
+        assert.ok(result.transmitted > 0 && result.received === result.transmitted, `kernel → forwarder: every echo answered\n${result.output}\n${cli.stderr}`);
+        const back = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a, reverse: true });
+        const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a });
+        console.log(`  iperf3 kernel (offloads on) → forwarder (--tunnel-gso): ${back.gbps.toFixed(2)} Gbit/s; forwarder → kernel: ${out.gbps.toFixed(2)} Gbit/s`);
+        assert.ok(out.bytes > 1e6 && back.bytes > 1e6, 'bytes arrived both ways');
+        await transfer(lab, b, OVERLAY.b, a, true, 'kernel → forwarder, whole super-packets in');
+        await transfer(lab, b, OVERLAY.b, a, false, 'forwarder → kernel');
+        await stopAndCheck(lab, a, cli, 'tunnel TAP counters');
+        const counters = egressCounters(cli);
+        assert.ok((counters?.receivedWhole ?? 0) > 100, `super-packets read whole\n${cli.stderr}`);
+        assert.is(counters?.malformed, 0, 'none malformed');
+        assert.is(counters?.badChecksum, 0, 'no bad checksum');
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[4], async () => {
+      const lab = new Lab('tgff');
+      try {
+        const { a, b } = twoHosts(lab, IPV4, true);
+        const fa = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso in A');
+        const fb = await forwardCli(lab, b, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.b, '--peer', IPV4.a, '--tunnel-gso', '--queues', '2'], 'vxlan-wasm forward --tunnel-gso --queues 2 in B');
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        lab.addresses(b, TAP, [`${OVERLAY.b}/24`]);
+        const result = ping(lab, a, OVERLAY.b);
+        assert.ok(result.received === result.transmitted && result.transmitted > 0, `ping\n${result.output}\n${fa.stderr}\n${fb.stderr}`);
+        const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a });
+        const back = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a, reverse: true });
+        console.log(`  iperf3 forwarder → forwarder, both --tunnel-gso: ${out.gbps.toFixed(2)} Gbit/s; back: ${back.gbps.toFixed(2)} Gbit/s`);
+        await transfer(lab, b, OVERLAY.b, a, false, 'A → B, whole both ways');
+        await transfer(lab, b, OVERLAY.b, a, true, 'B → A, whole both ways');
+        await stopAndCheck(lab, b, fb, 'B (two queues)');
+        await stopAndCheck(lab, a, fa, 'A');
+        for (const cli of [fa, fb]) assert.ok((egressCounters(cli)?.receivedWhole ?? 0) > 100, `super-packets read whole\n${cli.stderr}`);
       } finally {
         await lab.cleanup();
       }
