@@ -13,7 +13,8 @@
  * with --ablation), eleven more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
  * --no-gso, --no-gro, --no-gso --no-gro, all three, --queues 1 and --queues 2 (worker threads
  * reading their own TAP queue and socket), with GRO on A's veth (without and with --queues 1), and
- * --tunnel-gso (without and with A's veth GRO; see ABLATION in bench/forwarder/report.ts), then iperf3
+ * --tunnel-gso (without and with A's veth GRO, with B's veth offloads on, and forwarder ↔ forwarder both with
+ * it; see ABLATION in bench/forwarder/report.ts), then iperf3
  * -P 4 through kernel ↔ kernel and those forwarders (one flow stays on one queue, so parallel
  * flows show item 4),
  * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
@@ -169,14 +170,16 @@ const cliFlagsOf = (id: PathId | AblationId) => ABLATION.find((config) => config
 
 async function makePair(id: PathId | AblationId, nodeFlags: readonly string[] = [], name: string = id): Promise<Pair> {
   const kernelOnly = id === 'kernel' || id === 'kernelOff';
-  // Every forwarder ↔ kernel pair (the ablation's too) has the kernel's veth tx offload off (see hosts).
-  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : kernelOnly || id === 'ff' ? 'on' : 'off on B');
+  const config = ABLATION.find((candidate) => candidate.id === id);
+  // Every forwarder ↔ kernel pair (the ablation's too) has the kernel's veth tx offload off (see
+  // hosts), but the rows whose peer keeps them (--tunnel-gso takes its super-packets whole).
+  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : kernelOnly || id === 'ff' || config?.peerOffloads === true ? 'on' : 'off on B');
   const forwarders: LabProcess[] = [];
   // Rows of the ablation about the host: GRO on A's veth (the forwarder's underlay device).
-  if (ABLATION.find((config) => config.id === id)?.vethGro === true) lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
+  if (config?.vethGro === true) lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
   if (kernelOnly) kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
   else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags, cliFlagsOf(id)));
-  if (id === 'ff') forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags));
+  if (id === 'ff' || config?.peerForwarder === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags, cliFlagsOf(id)));
   else kernelVxlan(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
@@ -257,7 +260,7 @@ class RateSearch {
 const PROFILED = [
   { id: 'fk', configuration: 'all on, main thread: no --no-* flag' },
   { id: 'fkQueues1', configuration: 'all on, one queue worker: --queues 1' },
-  { id: 'fkTunnelGso', configuration: 'all on, main thread, --tunnel-gso' },
+  { id: 'fkTunnelGsoOffloads', configuration: 'all on, main thread, --tunnel-gso, the kernel vxlan\'s veth with its offloads on' },
 ] as const;
 
 async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
