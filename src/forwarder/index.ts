@@ -11,7 +11,7 @@ export type {
   ForwarderOptions, NetworkOptions, ForwarderCounters, NetworkCounters, DirectionCounters, DropReason,
 } from './forwarder';
 export { VXLAN_HEADER_LEN, datagramStart, datagramLength } from './contracts';
-export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint } from './contracts';
+export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint, SuperFrame } from './contracts';
 export { Fdb, DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES, macKey, macKeyAt, macText } from './fdb';
 export type { FdbEvent, FdbEntrySnapshot, FdbOptions, LearnResult } from './fdb';
 export { AddressSet, parseCidr, canonicalIp } from './address-set';
@@ -27,5 +27,9 @@ export { MemoryDevice, connectDevices } from './device/memory-port';
 export type { MemoryDeviceOptions, MemoryDeviceCounters, Wire, WireOptions, WireCounters } from './device/memory-port';
 export { UdpUnderlay } from './underlay/udp';
 export type { UdpUnderlayOptions } from './underlay/udp';
+export { TunnelGsoTap } from './underlay/tunnel-gso';
+export type { TunnelGsoOptions, TunnelGsoCounters } from './underlay/tunnel-gso';
+export { IngressRedirect } from './underlay/ingress-redirect';
+export type { IngressRedirectOptions } from './underlay/ingress-redirect';
 export { MultiQueueForwarder, MAX_QUEUES } from './multi-queue/multi-queue-forwarder';
 export type { MultiQueueForwarderOptions, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions } from './multi-queue/multi-queue-forwarder';
