@@ -168,7 +168,7 @@ export function ifreq(name: string): Uint8Array {
  * Set an interface's MTU (if given) and bring it up, through ioctls on an AF_INET datagram socket;
  * returns its MTU and MAC. Errors are TapErrors naming the step.
  */
-export function bringUp(name: string, mtu?: number): { mtu: number; mac: string } {
+export function bringUp(name: string, mtu?: number, txQueueLength?: number): { mtu: number; mac: string } {
   const libc = C.libc();
   const control = libc.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
   if (control < 0) throw tapError(name, 'socket(AF_INET) for its ioctls', C.errno());
@@ -181,6 +181,7 @@ export function bringUp(name: string, mtu?: number): { mtu: number; mac: string 
       return view;
     };
     if (mtu !== undefined) call(C.SIOCSIFMTU, `setting MTU ${mtu}`, (view) => view.setInt32(16, mtu, true));
+    if (txQueueLength !== undefined) call(C.SIOCSIFTXQLEN, `setting txqueuelen ${txQueueLength}`, (view) => view.setInt32(16, txQueueLength, true));
     const actualMtu = call(C.SIOCGIFMTU, 'reading the MTU').getInt32(16, true);
     const flags = call(C.SIOCGIFFLAGS, 'reading the flags').getUint16(16, true);
     if ((flags & C.IFF_UP) === 0) call(C.SIOCSIFFLAGS, 'bringing it up', (view) => view.setUint16(16, flags | C.IFF_UP, true));

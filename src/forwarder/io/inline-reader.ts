@@ -50,7 +50,7 @@ return {
 export class InlineReader {
   /** @internal */
   readonly core: ReaderCore;
-  constructor(readonly fd: number, readonly kind: ReaderKind, readonly events: ReaderEvents, ring: Ring, gro: boolean) {
+  constructor(readonly fd: number, readonly kind: ReaderKind, readonly events: ReaderEvents, ring: Ring, gro: boolean, readonly fillLimit: number) {
     this.core = makeCore(ring, fd, kind, gro);
   }
 }
@@ -64,10 +64,13 @@ export class InlinePoller {
   private running: Promise<void> | undefined;
   private stopping = false;
 
-  /** Read `fd` into `ring` from now on; `events.wake()` after each read, `events.fail()` if reading breaks. */
-  add(fd: number, ring: Ring, kind: ReaderKind, events: ReaderEvents, options: { gro?: boolean } = {}): InlineReader {
+  /**
+   * Read `fd` into `ring` from now on; `events.wake()` after each read, `events.fail()` if reading
+   * breaks. `fillLimit`: frames or datagrams read per turn (default FILL_LIMIT of the kind).
+   */
+  add(fd: number, ring: Ring, kind: ReaderKind, events: ReaderEvents, options: { gro?: boolean; fillLimit?: number } = {}): InlineReader {
     if (this.readers.length >= MAX_FDS) throw new RangeError(`an InlinePoller reads at most ${MAX_FDS} fds`);
-    const reader = new InlineReader(fd, kind, events, ring, options.gro === true);
+    const reader = new InlineReader(fd, kind, events, ring, options.gro === true, options.fillLimit ?? FILL_LIMIT[kind]);
     this.readers.push(reader);
     return reader;
   }
@@ -112,7 +115,7 @@ export class InlinePoller {
           if (reader.kind === 'frames' && (revents & (C.POLLERR | C.POLLHUP)) !== 0 && (revents & C.POLLIN) === 0) {
             throw new Error(`poll: the device on fd ${reader.fd} reported ${(revents & C.POLLERR) !== 0 ? 'POLLERR' : 'POLLHUP'}`);
           }
-          if (reader.core.fill(FILL_LIMIT[reader.kind])) {
+          if (reader.core.fill(reader.fillLimit)) {
             busy = true;
             reader.events.wake();
           }

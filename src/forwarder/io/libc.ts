@@ -145,6 +145,7 @@ export const SIOCSIFFLAGS = 0x8914;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 export const SIOCGIFHWADDR = 0x8927;
+export const SIOCSIFTXQLEN = 0x8943;
 export const IFF_UP = 0x1;
 export const IFF_TAP = 0x0002;
 export const IFF_MULTI_QUEUE = 0x0100;

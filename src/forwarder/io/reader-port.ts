@@ -28,7 +28,7 @@ export class ReaderPort<Events extends ReaderEvents> {
    * Start reading the fd: in a reader worker (`name` names its thread), or with `poller` in this
    * thread (see inline-reader.ts). Once only, never after close.
    */
-  start(events: Events, kind: ReaderKind, name: string, options: { gro?: boolean; poller?: InlinePoller } = {}): void {
+  start(events: Events, kind: ReaderKind, name: string, options: { gro?: boolean; poller?: InlinePoller; fillLimit?: number } = {}): void {
     if (this.events !== undefined) throw new Error(`${this.owner}: start called twice`);
     if (this.closing !== undefined) throw new Error(`${this.owner} is closed`);
     this.events = events;

@@ -52,6 +52,13 @@ const MAX_IP_LENGTH = 65535;
 const CELL_SIZE = TUNNEL_VNET_HDR_LEN + 14 + MAX_IP_LENGTH + 1;
 /** Cells of the receive ring (8 MiB of 64 KB cells). */
 const RING_CELLS = 128;
+/** Packets an InlinePoller reads from the TAP per turn. */
+const TUNNEL_FILL_LIMIT = 32;
+/**
+ * The TAP's transmit queue (the kernel's hand-over queue to our reads; Linux's default is 500):
+ * room for a burst of datagram-sized packets while the reader is busy, which at 500 were dropped.
+ */
+const TUNNEL_TX_QUEUE = 4096;
 /** The egress TAP's MAC as the outer Ethernet source (any unicast address; nothing answers to it). */
 const SOURCE_MAC = [0x02, 0x00, 0x5e, 0x00, 0x47, 0x50];
 
@@ -162,7 +169,7 @@ export class TunnelGsoTap {
       // Before the link is up, so nothing arrives on it that these settings would refuse (the
       // queues after the first find them set already, and set them again).
       for (const [key, value] of [['forwarding', '1'], ['accept_local', '1'], ['rp_filter', '0']]) writeFileSync(`${conf}/${name}/${key}`, value);
-      const { mac } = bringUp(name);
+      const { mac } = bringUp(name, undefined, TUNNEL_TX_QUEUE);
       options.log?.(`tunnel GSO: super-frames go whole through ${name} (forwarding, accept_local on, rp_filter off on it)`);
       return new TunnelGsoTap(fd, name, mac, local.bytes, options.poller);
     } catch (error) {
@@ -249,7 +256,8 @@ export class TunnelGsoTap {
 
   /** Start reading what the kernel hands the TAP (the UdpUnderlay it is attached to does, with its own events). */
   start(events: PortEvents): void {
-    this.port.start(events, 'frames', `tunnel ${this.name}`, { poller: this.poller });
+    // Read with a poller: many packets a turn, not a TAP's few (FILL_LIMIT): most are datagram-sized.
+    this.port.start(events, 'frames', `tunnel ${this.name}`, { poller: this.poller, fillLimit: TUNNEL_FILL_LIMIT });
   }
 
   /** Packets the reader dropped because they did not fit a cell. */

@@ -160,6 +160,8 @@ function stagingFor(state: SplitState, kernels: Kernels): number {
 function superPacketL4Offset(bytes: Uint8Array, staged: number, gsoType: number): number {
   return 14 + (gsoType === GSO_TCPV4 ? (bytes[staged + 14] & 0x0f) * 4 : 40);
 }
+/** Whole super-packets (up to 64 KB each) a receive hands the forwarder before it returns. */
+const WHOLE_PER_RECEIVE = 16;
 /** Default ring cells with GRO: each cell may hold up to 64 datagrams, and is 64 KiB. */
 const GRO_RING_CELLS = 512;
 /** Endpoint ids are small integers: 0..MAX_ENDPOINT_ID. */
@@ -544,7 +546,9 @@ export class UdpUnderlay implements Underlay {
     const events = this.port.events;
     let count = 0;
     let consumed = 0;
-    while (count < max && consumed < available) {
+    let whole = 0;
+    // Whole super-packets take no slot: at most WHOLE_PER_RECEIVE a call, so the other direction gets its turn.
+    while (count < max && consumed < available && whole < WHOLE_PER_RECEIVE) {
       const k = ring.index(consumed);
       const length = ring.lengths[k];
       if (this.tunnelSplit.progress === 0) {
@@ -575,6 +579,7 @@ export class UdpUnderlay implements Underlay {
           counters.receivedWhole++;
           if (events?.superPacket !== undefined && events.superPacket(this.offer(ring, packet), packet.vxlanAt, id)) {
             consumed++;
+            whole++;
             continue;
           }
         }
