@@ -75,8 +75,12 @@ function tunnelPacket(innerLength = 60, edit: (bytes: Uint8Array, ip: number, ud
   return bytes;
 }
 
+function emptyPacket(): TunnelPacket {
+  return { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+}
+
 function parsed(bytes: Uint8Array): { verdict: number; packet: TunnelPacket } {
-  const packet: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+  const packet = emptyPacket();
   return { verdict: parseTunnelPacket(bytes, 0, bytes.length, LOCAL_WORD, PORT, packet), packet };
 }
 
@@ -158,7 +162,7 @@ test('parseTunnelPacket: what the IP and UDP stack would refuse is refused: bad 
   ];
   for (const [why, edit] of cases) assert.is(parsed(tunnelPacket(60, edit)).verdict, TUNNEL_MALFORMED, why);
   const short = tunnelPacket(60);
-  const packet: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+  const packet = emptyPacket();
   assert.is(parseTunnelPacket(short, 0, VNET + INNER + 10, LOCAL_WORD, PORT, packet), TUNNEL_MALFORMED, 'shorter than its headers and an inner Ethernet header');
 });
 
@@ -170,7 +174,7 @@ test('parseTunnelPacket on arbitrary bytes (fast-check): never throws, a known v
     (edits, length) => {
       const bytes = template.slice();
       for (const [at, value] of edits) bytes[at] = value;
-      const packet: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+      const packet = emptyPacket();
       const verdict = parseTunnelPacket(bytes, 0, length, LOCAL_WORD, PORT, packet);
       assert.ok([TUNNEL_PACKET, TUNNEL_MALFORMED, TUNNEL_BAD_CHECKSUM].includes(verdict));
       if (verdict === TUNNEL_PACKET) {
