@@ -59,6 +59,8 @@ flags:
                        a device other than lo, Linux 6.17+, iproute2's tc (with --queues: a queue of
                        the TAP per worker); sets forwarding, accept_local and rp_filter 0 on that
                        TAP (a firewall's FORWARD chain sees what goes out)
+  --no-tunnel-ingress  with --tunnel-gso: whole out only; VXLAN in stays on the socket (better
+                       where peers' packets arrive cut, one by one: the TAP reads one per call)
   --queues N           run on N worker threads, 1..64 (default 0: on the main thread, with a reader
                        thread per TAP and socket): each attaches a queue of every TAP (multi-queue),
                        binds its own socket on the port (SO_REUSEPORT) and reads them itself; the
@@ -80,7 +82,8 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "logLevel": "info",
     "ageingSeconds": 300,                        learned MACs expire after this long unseen
     "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
-    "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false },  flags win: --no-*, --tunnel-gso
+    "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false, "tunnelIngress": true },
+                                                 flags win: --no-*, --tunnel-gso
     "queues": 0                                  as --queues
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
@@ -138,6 +141,7 @@ const PARSE_OPTIONS = {
   'no-gso': { type: 'boolean' },
   'no-gro': { type: 'boolean' },
   'no-tap-offloads': { type: 'boolean' },
+  'no-tunnel-ingress': { type: 'boolean' },
   'tunnel-gso': { type: 'boolean' },
   queues: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -203,7 +207,7 @@ function egressName(config: ForwardConfig): string {
  * the local address and port is handed to it at the underlay device's ingress (ingress-redirect.ts).
  */
 function redirectIngress(config: ForwardConfig, opened: Opened, port: number, logger: Logger): void {
-  if (!config.offloads.tunnelGso) return;
+  if (!config.offloads.tunnelIngress) return;
   opened.redirect = IngressRedirect.install({ localAddress: config.local, port, tap: egressName(config), log: (message) => logger.info(message) });
 }
 

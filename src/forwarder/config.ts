@@ -78,11 +78,18 @@ export interface OffloadConfig {
   gro: boolean;
   tap: boolean;
   /**
-   * TCP super-frames from the TAP sent whole, as UDP-tunnel GSO packets through an egress TAP
-   * (see src/forwarder/underlay/tunnel-gso.ts). Off by default: it needs Linux 6.17+, an IPv4
+   * TCP super-frames moved whole, as UDP-tunnel GSO packets, through a tunnel TAP (see
+   * src/forwarder/underlay/tunnel-gso.ts). Off by default: it needs Linux 6.17+, an IPv4
    * underlay, and routing settings on its own TAP.
    */
   tunnelGso: boolean;
+  /**
+   * With tunnelGso: VXLAN for the local address is taken at the underlay device's ingress (a tc
+   * filter) and read from the tunnel TAP, whole (ingress-redirect.ts). Default true; false
+   * (--no-tunnel-ingress) sends whole only, for peers whose packets arrive cut anyway (one read
+   * per packet from the TAP costs more than the socket's batches).
+   */
+  tunnelIngress: boolean;
 }
 
 /** The flags, as node:util parseArgs gives them (text). */
@@ -101,6 +108,7 @@ export interface ForwardFlags {
   'no-gro'?: boolean;
   'no-tap-offloads'?: boolean;
   'tunnel-gso'?: boolean;
+  'no-tunnel-ingress'?: boolean;
   queues?: string;
 }
 
@@ -135,7 +143,7 @@ export interface ForwardConfig {
 }
 
 const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues'];
-const OFFLOAD_KEYS = ['gso', 'gro', 'tap', 'tunnelGso'] as const;
+const OFFLOAD_KEYS = ['gso', 'gro', 'tap', 'tunnelGso', 'tunnelIngress'] as const;
 const NETWORK_KEYS = ['vni', 'tap', 'mtu', 'peers', 'fdb'];
 const FDB_KEYS = ['mac', 'peer'];
 
@@ -307,7 +315,9 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
       if (typeof value !== 'boolean') throw new ConfigError(`offloads.${key}`, `${describe(value)} is not true or false.`);
       chosen[key] = value;
     }
-    top.offloads = { gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true, tunnelGso: chosen.tunnelGso ?? false };
+    top.offloads = {
+      gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true, tunnelGso: chosen.tunnelGso ?? false, tunnelIngress: chosen.tunnelIngress ?? true,
+    };
   }
   if (raw.ageingSeconds !== undefined) {
     const value = raw.ageingSeconds;
@@ -491,7 +501,9 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     gro: flags['no-gro'] !== true && (top.offloads?.gro ?? true),
     tap: flags['no-tap-offloads'] !== true && (top.offloads?.tap ?? true),
     tunnelGso: flags['tunnel-gso'] === true || (top.offloads?.tunnelGso ?? false),
+    tunnelIngress: false,
   };
+  offloads.tunnelIngress = offloads.tunnelGso && flags['no-tunnel-ingress'] !== true && (top.offloads?.tunnelIngress ?? true);
   if (offloads.tunnelGso) {
     const where = flags['tunnel-gso'] === true ? '--tunnel-gso' : 'offloads.tunnelGso';
     if (family !== 4 || parseIp(local).bytes.every((byte) => byte === 0)) {

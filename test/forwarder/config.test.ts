@@ -126,9 +126,9 @@ test('defaults: port 4789, MTU 1500 less 50 over IPv4 and less 70 over IPv6, inf
 
 test('offloads: all on by default; the file turns each off; a --no-* flag wins over the file; non-booleans refused', () => {
   const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
-  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true, tunnelGso: false });
-  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true, tunnelGso: false });
-  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false, tunnelGso: false });
+  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true, tunnelGso: false, tunnelIngress: false });
+  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true, tunnelGso: false, tunnelIngress: false });
+  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false, tunnelGso: false, tunnelIngress: false });
   assert.throws(() => resolveConfig(flags, { offloads: { gso: 'yes' } }), (error: Error) => error instanceof ConfigError && /offloads\.gso/.test(error.message));
   assert.throws(() => resolveConfig(flags, { offloads: { tso: false } }), (error: Error) => error instanceof ConfigError && /tso/.test(error.message));
 });
@@ -159,6 +159,15 @@ test('tunnel GSO: off by default; --tunnel-gso or offloads.tunnelGso turn it on;
   refused({ 'tunnel-gso': true, 'no-tap-offloads': true }, undefined, /--tunnel-gso.*TAP offloads/);
   refused({ local: '0.0.0.0' }, { offloads: { tunnelGso: true } }, /^offloads\.tunnelGso/);
   refused({}, { offloads: { tunnelGso: 'yes' } }, /offloads\.tunnelGso/);
+});
+
+test('tunnel ingress: on with --tunnel-gso unless --no-tunnel-ingress or offloads.tunnelIngress false; never without tunnel GSO', () => {
+  const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
+  assert.is(resolveConfig({ ...flags, 'tunnel-gso': true }).offloads.tunnelIngress, true);
+  assert.is(resolveConfig({ ...flags, 'tunnel-gso': true, 'no-tunnel-ingress': true }).offloads.tunnelIngress, false);
+  assert.is(resolveConfig({ ...flags, 'tunnel-gso': true }, { offloads: { tunnelIngress: false } }).offloads.tunnelIngress, false);
+  assert.is(resolveConfig(flags, { offloads: { tunnelIngress: true } }).offloads.tunnelIngress, false, 'nothing to take it in without tunnel GSO');
+  assert.throws(() => resolveConfig(flags, { offloads: { tunnelIngress: 1 } }), /offloads\.tunnelIngress/);
 });
 
 test('parseEndpointText: ADDR, ADDR:PORT, bare IPv6 (never a port), [IPV6]:PORT', () => {

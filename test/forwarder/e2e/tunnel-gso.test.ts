@@ -18,7 +18,7 @@ const TAP = 'vxtg0';
 const EGRESS = `${TAP}.gso`;
 const TESTS = [
   `vxlan-wasm forward --tunnel-gso ↔ kernel vxlan, IPv4: super-frames leave whole through ${EGRESS}; ping, iperf3 both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256, clean stop`,
-  `vxlan-wasm forward --tunnel-gso --queues 2: each queue worker sends through its own queue of ${EGRESS}; iperf3 -P 4 arrives, super-frames counted over both`,
+  `vxlan-wasm forward --tunnel-gso --queues 2 --no-tunnel-ingress: each queue worker sends through its own queue of ${EGRESS}; iperf3 -P 4 arrives, super-frames counted over both; no ingress filter`,
   `vxlan-wasm forward --tunnel-gso → vxlan-wasm forward: the receiver splits the whole super-packets its socket gets; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256`,
   `kernel vxlan (veth offloads on, the kernel's default) ↔ vxlan-wasm forward --tunnel-gso: its super-packets reach ${EGRESS} whole through the tc ingress filter and the TAP whole; iperf3 and ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256; scapy's bad IP and UDP checksums counted, not forwarded; the filter is gone at stop`,
   `vxlan-wasm forward --tunnel-gso ↔ vxlan-wasm forward --tunnel-gso (--queues 2 in B): whole both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256`,
@@ -96,7 +96,8 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
       const lab = new Lab('tgq');
       try {
         const { a, b } = kernelInB(lab, IPV4);
-        const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--queues', '2'], 'vxlan-wasm forward --tunnel-gso --queues 2');
+        const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso', '--queues', '2', '--no-tunnel-ingress'], 'vxlan-wasm forward --tunnel-gso --queues 2 --no-tunnel-ingress');
+        assert.is(ingressFilters(lab, a), '', 'no ingress filter: VXLAN in stays on the sockets');
         const queues = lab.exec(a, 'ls', `/sys/class/net/${EGRESS}/queues`).split(/\s+/).filter((name) => name.startsWith('tx-'));
         assert.equal(queues.sort(), ['tx-0', 'tx-1'], `${EGRESS} has a queue per worker`);
         lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
@@ -106,6 +107,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         console.log(`  iperf3 -P 4 forwarder (--tunnel-gso --queues 2) → kernel: ${out.gbps.toFixed(2)} Gbit/s`);
         assert.ok(out.bytes > 1e6, 'bytes arrived');
         await stopAndCheck(lab, a, cli, 'egress counters (both queues)');
+        assert.is(egressCounters(cli)?.received, 0, 'nothing came in through the tunnel TAP');
       } finally {
         await lab.cleanup();
       }
