@@ -35,7 +35,7 @@ function runCommand(command: string, args: string[]): string {
     return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
     const { code, stderr } = error as NodeJS.ErrnoException & { stderr?: string };
-    if (code === 'ENOENT') throw new Error(`--tunnel-gso needs iproute2's ${command} (not found on PATH)`);
+    if (code === 'ENOENT') throw new Error(`--tunnel-gso needs iproute2's ${command} (not found on PATH) to take VXLAN in whole; install it, or add --no-tunnel-ingress`);
     throw new Error(`${command} ${args.join(' ')}: ${String(stderr ?? '').trim() || (error as Error).message}`);
   }
 }
