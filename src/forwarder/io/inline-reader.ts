@@ -17,7 +17,7 @@ import type { Ring } from './ring';
 /** The longest wait in poll() when nothing arrives: how late a timer or message may run. */
 export const INLINE_POLL_TIMEOUT_MS = 20;
 /** Frames (a TAP, each up to 64 KB with offloads) or datagrams (one recvmmsg) read per port per turn. */
-const FILL_LIMIT: Record<ReaderKind, number> = { frames: 4, datagrams: 64 };
+const FILL_LIMIT: Record<ReaderKind, number> = { frames: 4, datagrams: 64, packed: 32 };
 const MAX_FDS = 64;
 
 interface ReaderCore {
@@ -37,7 +37,7 @@ ${READER_CORE_SOURCE}
 return {
   fill(limit) {
     const before = head;
-    if (kind === 'frames') readFrames(limit); else readDatagrams(limit);
+    if (kind === 'frames') readFrames(limit); else if (kind === 'packed') readPacked(limit); else readDatagrams(limit);
     if (head === before) return false;
     ringPublish(head);
     return true;
@@ -112,7 +112,7 @@ export class InlinePoller {
         const reader = readers[i];
         try {
           if ((revents & C.POLLNVAL) !== 0) throw new Error(`poll: fd ${reader.fd} is not open (POLLNVAL)`);
-          if (reader.kind === 'frames' && (revents & (C.POLLERR | C.POLLHUP)) !== 0 && (revents & C.POLLIN) === 0) {
+          if (reader.kind !== 'datagrams' && (revents & (C.POLLERR | C.POLLHUP)) !== 0 && (revents & C.POLLIN) === 0) {
             throw new Error(`poll: the device on fd ${reader.fd} reported ${(revents & C.POLLERR) !== 0 ? 'POLLERR' : 'POLLHUP'}`);
           }
           if (reader.core.fill(reader.fillLimit)) {

@@ -35,6 +35,8 @@ export const CTRL_DROPPED = 5;
 export const CTRL_ERRORS = 6;
 const CTRL_WORDS = 16;
 const CELL_ALIGN = 64;
+/** The largest cell: room for two 64 KB frames in a 'packed' ring (see ReaderKind). */
+const MAX_CELL_SIZE = 262144 + CELL_ALIGN;
 
 /** Everything a producer in another thread needs to find its way in the buffer. */
 export interface RingLayout {
@@ -53,8 +55,8 @@ export function ringLayout(cells: number, cellSize: number): RingLayout {
   if (!(Number.isInteger(cells) && cells >= 2 && cells <= 65536 && (cells & (cells - 1)) === 0)) {
     throw new RangeError(`ring cells must be a power of two in 2..65536, got ${String(cells)}`);
   }
-  if (!(Number.isInteger(cellSize) && cellSize >= 64 && cellSize <= 65536 + CELL_ALIGN)) {
-    throw new RangeError(`ring cellSize must be an integer in 64..${65536 + CELL_ALIGN}, got ${String(cellSize)}`);
+  if (!(Number.isInteger(cellSize) && cellSize >= 64 && cellSize <= MAX_CELL_SIZE)) {
+    throw new RangeError(`ring cellSize must be an integer in 64..${MAX_CELL_SIZE}, got ${String(cellSize)}`);
   }
   const stride = Math.ceil(cellSize / CELL_ALIGN) * CELL_ALIGN;
   const lengthsOffset = CTRL_WORDS * 4;

@@ -48,10 +48,14 @@ const OUTER_LEN = 14 + 20 + 8 + 8;
 const OUTER_TH = 14 + 20;
 const HEADER_ROOM = TUNNEL_VNET_HDR_LEN + OUTER_LEN;
 const MAX_IP_LENGTH = 65535;
-/** A read from this TAP: the tunnel header, Ethernet and an IPv4 packet of at most 64 KB (and one byte more: a read that fills the cell was cut). */
-const CELL_SIZE = TUNNEL_VNET_HDR_LEN + 14 + MAX_IP_LENGTH + 1;
-/** Cells of the receive ring (8 MiB of 64 KB cells). */
-const RING_CELLS = 128;
+/**
+ * The receive ring: 'packed' cells (see ReaderKind) of 128 KiB, 16 of them (2 MiB): a super-packet
+ * takes a cell, some 40 datagram-sized packets share one. A ring of 128 one-packet 64 KB cells
+ * (8 MiB) carried as much in small packets but cost whole super-packets their cache: copies into
+ * and out of it went to cold memory.
+ */
+const RING_CELLS = 16;
+const CELL_SIZE = 131072;
 /** Packets an InlinePoller reads from the TAP per turn. */
 const TUNNEL_FILL_LIMIT = 32;
 /**
@@ -257,7 +261,7 @@ export class TunnelGsoTap {
   /** Start reading what the kernel hands the TAP (the UdpUnderlay it is attached to does, with its own events). */
   start(events: PortEvents): void {
     // Read with a poller: many packets a turn, not a TAP's few (FILL_LIMIT): most are datagram-sized.
-    this.port.start(events, 'frames', `tunnel ${this.name}`, { poller: this.poller, fillLimit: TUNNEL_FILL_LIMIT });
+    this.port.start(events, 'packed', `tunnel ${this.name}`, { poller: this.poller, fillLimit: TUNNEL_FILL_LIMIT });
   }
 
   /** Packets the reader dropped because they did not fit a cell. */

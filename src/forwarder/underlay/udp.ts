@@ -45,7 +45,7 @@ import {
   type Endpoint, type SuperFrame, type Underlay, type UnderlayCounters, type UnderlayEvents,
 } from '../contracts';
 import * as C from '../io/libc';
-import { GRO_SEGMENT_WORD } from '../io/reader-worker';
+import { GRO_SEGMENT_WORD, PACKED_FRAME_READ, PACKED_RECORD_HEADER } from '../io/reader-worker';
 import { ReaderPort } from '../io/reader-port';
 import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_ERRORS, Ring } from '../io/ring';
@@ -231,6 +231,8 @@ export class UdpUnderlay implements Underlay {
   private readonly tunnelSplit = splitState();
   /** The tunnel TAP read alongside the socket (attachTunnel), and what parseTunnelPacket found in its first waiting packet. */
   private tunnel: TunnelGsoTap | undefined;
+  /** Of the tunnel ring's first waiting cell: the offset of the next record to take. */
+  private tunnelOffset = 0;
   private readonly tunnelPacket: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
   /** What superPacket() is offered (one object, refilled per super-packet). */
   private readonly offered: SuperFrame = {
@@ -549,18 +551,25 @@ export class UdpUnderlay implements Underlay {
     let whole = 0;
     // Whole super-packets take no slot: at most WHOLE_PER_RECEIVE a call, so the other direction gets its turn.
     while (count < max && consumed < available && whole < WHOLE_PER_RECEIVE) {
+      // The ring is 'packed': records [length, packet] one after another in each cell.
       const k = ring.index(consumed);
-      const length = ring.lengths[k];
+      if (this.tunnelOffset >= ring.lengths[k]) {
+        consumed++;
+        this.tunnelOffset = 0;
+        continue;
+      }
+      const record = ring.cellStart(k) + this.tunnelOffset;
+      const length = ring.bytes.readInt32LE(record);
+      // Where the next record starts: taken once this packet is done with.
+      const next = this.tunnelOffset + PACKED_RECORD_HEADER + (((length < 0 ? PACKED_FRAME_READ : length) + 3) & ~3);
       if (this.tunnelSplit.progress === 0) {
         // A new packet (one split part-way was parsed already).
-        const verdict = length < 0 || length >= ring.layout.readLength
-          ? -1
-          : parseTunnelPacket(ring.bytes, ring.cellStart(k), length, tap.localWord, this.localPort, packet);
+        const verdict = length < 0 ? -1 : parseTunnelPacket(ring.bytes, record + PACKED_RECORD_HEADER, length, tap.localWord, this.localPort, packet);
         if (verdict !== TUNNEL_PACKET) {
           if (verdict === -1) this.counters.oversize++;
           else if (verdict === TUNNEL_BAD_CHECKSUM) counters.badChecksum++;
           else counters.malformed++;
-          consumed++;
+          this.tunnelOffset = next;
           continue;
         }
         counters.received++;
@@ -571,24 +580,24 @@ export class UdpUnderlay implements Underlay {
       if (id < 0) {
         this.counters.unknownSource++;
         this.tunnelSplit.progress = 0;
-        consumed++;
+        this.tunnelOffset = next;
         continue;
       }
       if (packet.gsoType !== 0) {
         if (this.tunnelSplit.progress === 0) {
           counters.receivedWhole++;
           if (events?.superPacket !== undefined && events.superPacket(this.offer(ring, packet), packet.vxlanAt, id)) {
-            consumed++;
+            this.tunnelOffset = next;
             whole++;
             continue;
           }
         }
         count += this.splitSuperPacket(this.tunnelSplit, ring, batch, packet.vxlanAt, packet.payloadLength, packet.gsoType & 0x7f, packet.gsoSize, id, first + count, max - count, sources);
         if (this.tunnelSplit.progress !== 0) break; // the slots ran out: the rest goes first next time
-        consumed++;
+        this.tunnelOffset = next;
         continue;
       }
-      consumed++;
+      this.tunnelOffset = next;
       if (packet.payloadLength > limit) {
         this.counters.oversize++;
         continue;
