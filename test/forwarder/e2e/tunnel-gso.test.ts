@@ -5,7 +5,8 @@
 // both ways; 64 MiB each way with the same sha256 at both ends; the stop line counts super-frames
 // sent whole and no write error; SIGTERM removes both TAPs. With the kernel peer's veth offloads on
 // (its default), the peer's super-packets come in whole through the tc ingress filter; two
-// --tunnel-gso forwarders carry whole super-frames both ways.
+// --tunnel-gso forwarders carry whole super-frames both ways; the filter a SIGKILL leaves behind
+// is replaced by the next start.
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -22,6 +23,7 @@ const TESTS = [
   `vxlan-wasm forward --tunnel-gso → vxlan-wasm forward: the receiver splits the whole super-packets its socket gets; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256`,
   `kernel vxlan (veth offloads on, the kernel's default) ↔ vxlan-wasm forward --tunnel-gso: its super-packets reach ${EGRESS} whole through the tc ingress filter and the TAP whole; iperf3 and ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256; scapy's bad IP and UDP checksums counted, not forwarded; the filter is gone at stop`,
   `vxlan-wasm forward --tunnel-gso ↔ vxlan-wasm forward --tunnel-gso (--queues 2 in B): whole both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256`,
+  `vxlan-wasm forward --tunnel-gso killed with SIGKILL leaves its ingress filter behind; the next start replaces it and carries traffic, and removes it at stop`,
 ];
 
 /** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
@@ -190,6 +192,31 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         await stopAndCheck(lab, b, fb, 'B (two queues)');
         await stopAndCheck(lab, a, fa, 'A');
         for (const cli of [fa, fb]) assert.ok((egressCounters(cli)?.receivedWhole ?? 0) > 100, `super-packets read whole\n${cli.stderr}`);
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[5], async () => {
+      const lab = new Lab('tgk');
+      try {
+        const { a, b } = kernelInB(lab, IPV4, true);
+        const args = ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'];
+        const killed = await forwardCli(lab, a, args, 'vxlan-wasm forward --tunnel-gso (to be killed)');
+        killed.signal('SIGKILL');
+        await killed.wait(5000);
+        const left = ingressFilters(lab, a);
+        assert.match(left, /mirred/, 'SIGKILL leaves the filter behind');
+        const cli = await forwardCli(lab, a, args, 'vxlan-wasm forward --tunnel-gso (again)');
+        assert.is((ingressFilters(lab, a).match(/mirred/g) ?? []).length, 1, `one filter, the new one\n${ingressFilters(lab, a)}`);
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        for (const [ns, to, what] of [[b, OVERLAY.a, 'kernel → forwarder'], [a, OVERLAY.b, 'forwarder → kernel']] as const) {
+          const result = ping(lab, ns, to);
+          assert.ok(result.transmitted > 0 && result.received === result.transmitted, `${what}: every echo answered\n${result.output}\n${cli.stderr}`);
+        }
+        cli.signal('SIGTERM');
+        assert.is((await cli.wait(5000)).code, 0, cli.stderr);
+        assert.is(ingressFilters(lab, a), '', 'the filter is gone at stop');
       } finally {
         await lab.cleanup();
       }
