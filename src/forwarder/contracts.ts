@@ -39,6 +39,16 @@ export interface SuperFrame {
   headerLength: number;
 }
 
+/** A fresh SuperFrame for a port to refill per super-frame. */
+export function emptySuperFrame(): SuperFrame {
+  return { bytes: new Uint8Array(0), start: 0, length: 0, address: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, headerLength: 0 };
+}
+
+/** The segments a super-frame carries (what the kernel cuts it into): frame counts mean the same whether frames travel whole or split. */
+export function superFrameSegments(frame: SuperFrame): number {
+  return frame.gsoSize > 0 ? Math.max(1, Math.ceil((frame.length - frame.headerLength) / frame.gsoSize)) : 1;
+}
+
 /** Callbacks a port uses to reach the forwarder. Both are cheap and may be called from any event-loop tick. */
 export interface PortEvents {
   /** Something is waiting: the forwarder will call `receive` (soon, not inside this call). Calling it again before that is harmless. */

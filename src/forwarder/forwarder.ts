@@ -34,7 +34,7 @@ import type { TunnelOptions } from '../types';
 import { parseIp } from '../wire/address';
 import { checkInteger } from '../wire/fields';
 import type { Device, Endpoint, SuperFrame, Underlay } from './contracts';
-import { VXLAN_HEADER_LEN } from './contracts';
+import { VXLAN_HEADER_LEN, superFrameSegments } from './contracts';
 import { Fdb, type FdbEntrySnapshot, type FdbEvent, isMulticastAt, macKey, macKeyAt, macText } from './fdb';
 import { AddressSet, canonicalIp } from './address-set';
 import { NeighbourTable, type NeighbourCounters } from './neighbours';
@@ -76,7 +76,7 @@ export interface ForwarderOptions {
   clock?: () => number;
   /**
    * Where TCP super-frames of a device with TSO go whole, when their destination is one known
-   * VTEP (a TunnelGsoEgress: `forward --tunnel-gso`); the rest is split and sent as datagrams.
+   * VTEP (a TunnelGsoTap: `forward --tunnel-gso`); the rest is split and sent as datagrams.
    */
   superFrames?: SuperFrameSink;
 }
@@ -478,8 +478,7 @@ export class Forwarder extends EventEmitter {
     const endpoint = id === -1 ? undefined : this.endpoints[id];
     if (endpoint === undefined || !sink.send(frame, network.vni, endpoint.address, endpoint.port)) return false;
     // Counted as the segments the kernel will make of it, so frame counts mean the same either way.
-    const payload = frame.length - frame.headerLength;
-    network.counters.toUnderlay.frames += frame.gsoSize > 0 ? Math.max(1, Math.ceil(payload / frame.gsoSize)) : 1;
+    network.counters.toUnderlay.frames += superFrameSegments(frame);
     network.counters.toUnderlay.bytes += frame.length;
     return true;
   }
@@ -630,8 +629,7 @@ export class Forwarder extends EventEmitter {
       const innerLength = length - VXLAN_HEADER_LEN;
       const inner = at + VXLAN_HEADER_LEN;
       if (this.droppedInner(bytes, inner, innerLength)) continue;
-      // With GBP, D ("don't learn") asks the receiver not to learn the source.
-      if (!(this.gbp && (bytes[at + 1] & 0x40) !== 0)) this.learn(network, macKeyAt(bytes, inner + 6), this.rxSources[i], now);
+      if (this.learnsFrom(bytes, at)) this.learn(network, macKeyAt(bytes, inner + 6), this.rxSources[i], now);
       batch.setInner(i, innerLength, 0);
       network.deviceSlots[network.deviceSlotCount++] = i;
       network.counters.toDevice.bytes += innerLength;
@@ -670,6 +668,11 @@ export class Forwarder extends EventEmitter {
     return network;
   }
 
+  /** Whether the source of the VXLAN packet whose header is at `at` is learned: with GBP, D ("don't learn") asks the receiver not to. */
+  private learnsFrom(bytes: Uint8Array, at: number): boolean {
+    return !(this.gbp && (bytes[at + 1] & 0x40) !== 0);
+  }
+
   /**
    * A whole VXLAN super-packet from the underlay (UnderlayEvents.superPacket): checked as a datagram
    * is, its source learned, and its inner super-frame written to the VNI's device whole, when the
@@ -683,10 +686,10 @@ export class Forwarder extends EventEmitter {
     const device = network.device;
     if (device.transmitSuperFrame === undefined) return false;
     if (this.droppedInner(bytes, frame.start, frame.length)) return true;
-    const segments = Math.max(1, Math.ceil((frame.length - frame.headerLength) / frame.gsoSize));
     const written = device.transmitSuperFrame(frame);
     if (written < 0) return false;
-    if (!(this.gbp && (bytes[vxlanAt + 1] & 0x40) !== 0)) this.learn(network, macKeyAt(bytes, frame.start + 6), source, this.clock());
+    if (this.learnsFrom(bytes, vxlanAt)) this.learn(network, macKeyAt(bytes, frame.start + 6), source, this.clock());
+    const segments = superFrameSegments(frame);
     this.batchCounters.fromUnderlay++;
     this.batchCounters.fromUnderlayFrames += segments;
     if (written === 0) {

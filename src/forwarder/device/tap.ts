@@ -38,7 +38,8 @@ import {
   VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN, VNET_HDR_LEN_FIELD, type Kernels,
 } from '../../wasm/abi';
 import { formatMac } from '../../wire/address';
-import type { Device, PortEvents, SuperFrame } from '../contracts';
+import { emptySuperFrame, superFrameSegments, type Device, type PortEvents, type SuperFrame } from '../contracts';
+import { HeadedWrite } from '../io/headed-write';
 import * as C from '../io/libc';
 import { ReaderPort } from '../io/reader-port';
 import type { InlinePoller } from '../io/inline-reader';
@@ -212,9 +213,7 @@ export class TapDevice implements Device {
     received: 0, sent: 0, oversize: 0, writeErrors: 0, superFramesIn: 0, segmentsIn: 0, superFramesOut: 0, segmentsOut: 0, malformed: 0, superFramesWhole: 0,
   };
   /** What superFrame() is offered (one object, refilled per super-frame). */
-  private readonly offered: SuperFrame = {
-    bytes: new Uint8Array(0), start: 0, length: 0, address: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, headerLength: 0,
-  };
+  private readonly offered: SuperFrame = emptySuperFrame();
   /** The TAP's fd (for diagnostics and tests; the forwarder never needs it). */
   readonly fd: number;
 
@@ -223,8 +222,8 @@ export class TapDevice implements Device {
   private readonly port: ReaderPort<PortEvents>;
   /** Per kernels object (a forwarder has one): the areas reserved in its memory. */
   private readonly scratches = new WeakMap<Kernels, Scratch>();
-  /** transmitSuperFrame's virtio-net header and the two iovecs of its writev (header, frame): memory that never moves. */
-  private wholeHeader: { bytes: Uint8Array; iov: Uint32Array; iovAddress: number } | undefined;
+  /** transmitSuperFrame's writev: its virtio-net header, then the frame where it lies. */
+  private wholeWrite: HeadedWrite | undefined;
   /** Segments of the ring's first super-frame already delivered (it is finished in the next receive). */
   private splitProgress = 0;
   /** The kernels whose staging area holds that super-frame. */
@@ -574,27 +573,16 @@ export class TapDevice implements Device {
       this.counters.writeErrors++;
       return 0;
     }
-    if (this.wholeHeader === undefined) {
-      const bytes = new Uint8Array(new SharedArrayBuffer(VNET_HDR_LEN));
-      const iov = new Uint32Array(new SharedArrayBuffer(2 * C.IOVEC_SIZE));
-      C.writePointer(iov, C.IOV_BASE, C.addressOf(bytes));
-      C.writePointer(iov, C.IOV_LEN, VNET_HDR_LEN);
-      this.wholeHeader = { bytes, iov, iovAddress: C.addressOf(iov) };
-    }
-    const { bytes: h, iov, iovAddress } = this.wholeHeader;
+    this.wholeWrite ??= new HeadedWrite(VNET_HDR_LEN);
+    const h = this.wholeWrite.header;
     h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
     h[VNET_GSO_TYPE] = frame.gsoType;
     storeLe16(h, VNET_HDR_LEN_FIELD, frame.headerLength);
     storeLe16(h, VNET_GSO_SIZE, frame.gsoSize);
     storeLe16(h, VNET_CSUM_START, frame.csumStart);
     storeLe16(h, VNET_CSUM_OFFSET, frame.csumOffset);
-    C.writePointer(iov, C.IOVEC_SIZE + C.IOV_BASE, frame.address);
-    C.writePointer(iov, C.IOVEC_SIZE + C.IOV_LEN, frame.length);
-    const libc = C.libc();
-    let written = libc.writevAt(this.fd, iovAddress, 2);
-    if (written < 0 && C.errno() === C.EINTR) written = libc.writevAt(this.fd, iovAddress, 2);
-    const segments = Math.max(1, Math.ceil((frame.length - frame.headerLength) / frame.gsoSize));
-    if (written !== VNET_HDR_LEN + frame.length) {
+    const segments = superFrameSegments(frame);
+    if (!this.wholeWrite.write(this.fd, frame.address, frame.length)) {
       this.counters.writeErrors += segments;
       return 0;
     }

@@ -29,6 +29,10 @@ import type { PortEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
 import { bringUp, ifreq, storeLe16, tapError } from '../device/tap';
 import type { InlinePoller } from '../io/inline-reader';
+import { HeadedWrite } from '../io/headed-write';
+import {
+  VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN_FIELD,
+} from '../../wasm/abi';
 import { ReaderPort } from '../io/reader-port';
 import { CTRL_DROPPED, Ring } from '../io/ring';
 
@@ -41,7 +45,6 @@ const GSO_UDP_TUNNEL_IPV6 = 0x40;
 const GSO_ECN = 0x80;
 const GSO_TCPV4 = 1;
 const GSO_TCPV6 = 4;
-const VNET_F_NEEDS_CSUM = 1;
 const VNET_F_DATA_VALID = 2;
 /** Outer Ethernet, IPv4, UDP and VXLAN headers in front of the inner frame. */
 const OUTER_LEN = 14 + 20 + 8 + 8;
@@ -110,14 +113,10 @@ export class TunnelGsoTap {
   readonly port: ReaderPort<PortEvents>;
   private readonly poller: InlinePoller | undefined;
   private readonly fd: number;
-  /** vnet + outer headers, rewritten per super-frame, and the two iovecs of each writev: memory that never moves. */
-  private readonly header = new Uint8Array(new SharedArrayBuffer(HEADER_ROOM));
-  private readonly headerAddress: number;
-  private readonly iov = new Uint32Array(new SharedArrayBuffer(2 * C.IOVEC_SIZE));
-  private readonly iovAddress: number;
+  /** Each send's writev: the vnet and outer headers (rewritten per super-frame), then the frame where it lies. */
+  private readonly headedWrite = new HeadedWrite(HEADER_ROOM);
   private readonly addresses = new Map<string, Uint8Array>();
   private ipId = 1;
-  private closed = false;
 
   private constructor(fd: number, name: string, mac: string, localAddress: Uint8Array, poller: InlinePoller | undefined) {
     this.fd = fd;
@@ -126,11 +125,7 @@ export class TunnelGsoTap {
     this.poller = poller;
     this.ring = new Ring(RING_CELLS, CELL_SIZE, poller === undefined);
     this.port = new ReaderPort(fd, this.ring, `TunnelGsoTap ${name}`);
-    this.headerAddress = C.addressOf(this.header);
-    this.iovAddress = C.addressOf(this.iov);
-    C.writePointer(this.iov, C.IOV_BASE, this.headerAddress);
-    C.writePointer(this.iov, C.IOV_LEN, HEADER_ROOM);
-    const h = this.header;
+    const h = this.headedWrite.header;
     const e = TUNNEL_VNET_HDR_LEN;
     mac.split(':').forEach((byte, i) => { h[e + i] = parseInt(byte, 16); });
     h.set(SOURCE_MAC, e + 6);
@@ -199,18 +194,18 @@ export class TunnelGsoTap {
    */
   send(frame: SuperFrame, vni: number, address: string, port: number): boolean {
     const total = OUTER_LEN - 14 + frame.length;
-    if (this.closed || total > MAX_IP_LENGTH || address.includes(':')) {
+    if (this.port.closed || total > MAX_IP_LENGTH || address.includes(':')) {
       this.counters.refused++;
       return false;
     }
-    const h = this.header;
+    const h = this.headedWrite.header;
     h.fill(0, 0, TUNNEL_VNET_HDR_LEN);
-    h[0] = VNET_F_NEEDS_CSUM;
-    h[1] = (frame.gsoType & 0x85) | GSO_UDP_TUNNEL_IPV4;
-    storeLe16(h, 2, OUTER_LEN + frame.headerLength);
-    storeLe16(h, 4, frame.gsoSize);
-    storeLe16(h, 6, OUTER_LEN + frame.csumStart);
-    storeLe16(h, 8, frame.csumOffset);
+    h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
+    h[VNET_GSO_TYPE] = (frame.gsoType & 0x85) | GSO_UDP_TUNNEL_IPV4;
+    storeLe16(h, VNET_HDR_LEN_FIELD, OUTER_LEN + frame.headerLength);
+    storeLe16(h, VNET_GSO_SIZE, frame.gsoSize);
+    storeLe16(h, VNET_CSUM_START, OUTER_LEN + frame.csumStart);
+    storeLe16(h, VNET_CSUM_OFFSET, frame.csumOffset);
     storeLe16(h, VNET_OUTER_TH_OFFSET, OUTER_TH);
     storeLe16(h, VNET_INNER_NH_OFFSET, OUTER_LEN + 14);
     const ip = TUNNEL_VNET_HDR_LEN + 14;
@@ -222,10 +217,7 @@ export class TunnelGsoTap {
     h.set(this.addressBytes(address), ip + 16);
     h[ip + 10] = 0;
     h[ip + 11] = 0;
-    let sum = 0;
-    for (let i = 0; i < 20; i += 2) sum += (h[ip + i] << 8) | h[ip + i + 1];
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    sum = ~sum & 0xffff;
+    const sum = ~fold(sum16(h, ip, 20, 0)) & 0xffff;
     h[ip + 10] = sum >>> 8;
     h[ip + 11] = sum & 0xff;
     // UDP source port from the inner flow (its TCP ports), as VTEPs do (RFC 7348 §5): one flow, one path.
@@ -245,11 +237,7 @@ export class TunnelGsoTap {
     h[vx + 4] = (vni >>> 16) & 0xff;
     h[vx + 5] = (vni >>> 8) & 0xff;
     h[vx + 6] = vni & 0xff;
-    C.writePointer(this.iov, C.IOVEC_SIZE + C.IOV_BASE, frame.address);
-    C.writePointer(this.iov, C.IOVEC_SIZE + C.IOV_LEN, frame.length);
-    let written = C.libc().writevAt(this.fd, this.iovAddress, 2);
-    if (written < 0 && C.errno() === C.EINTR) written = C.libc().writevAt(this.fd, this.iovAddress, 2);
-    if (written !== HEADER_ROOM + frame.length) {
+    if (!this.headedWrite.write(this.fd, frame.address, frame.length)) {
       this.counters.writeErrors++;
       return false;
     }
@@ -271,7 +259,6 @@ export class TunnelGsoTap {
 
   /** Stop reading and close the TAP (it disappears). Idempotent. */
   close(): Promise<void> {
-    this.closed = true;
     return this.port.close();
   }
 }
@@ -335,23 +322,23 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
   if (ipLength < 20 + 8 + 8 + 14 || ipLength > length - TUNNEL_VNET_HDR_LEN - 14) return TUNNEL_MALFORMED;
   const destination = ((bytes[ip + 16] << 24) | (bytes[ip + 17] << 16) | (bytes[ip + 18] << 8) | bytes[ip + 19]) >>> 0;
   if (destination !== localWord || ((bytes[udp + 2] << 8) | bytes[udp + 3]) !== port) return TUNNEL_MALFORMED;
-  const flags = bytes[start];
-  const vnetType = bytes[start + 1];
-  const csumStart = bytes[start + 6] | (bytes[start + 7] << 8);
+  const flags = bytes[start + VNET_FLAGS];
+  const vnetType = bytes[start + VNET_GSO_TYPE];
+  const csumStart = bytes[start + VNET_CSUM_START] | (bytes[start + VNET_CSUM_START + 1] << 8);
   const inner = OUTER_HEADERS + 8; // the inner frame, from the outer Ethernet header
   packet.vxlanAt = udp + 8;
   packet.payloadLength = ipLength - 20 - 8;
   packet.sourceAt = ip + 12;
   packet.sourcePort = (bytes[udp] << 8) | bytes[udp + 1];
   packet.csumStart = (flags & VNET_F_NEEDS_CSUM) !== 0 && csumStart >= inner + 14 ? csumStart - inner : -1;
-  packet.csumOffset = bytes[start + 8] | (bytes[start + 9] << 8);
+  packet.csumOffset = bytes[start + VNET_CSUM_OFFSET] | (bytes[start + VNET_CSUM_OFFSET + 1] << 8);
   packet.udpSeed = -1;
   if (vnetType !== 0) {
     // A super-packet: UDP-tunnel GSO over IPv4 (the redirect takes IPv4 only) of TCP inside.
     const base = vnetType & ~(GSO_UDP_TUNNEL_IPV4 | GSO_UDP_TUNNEL_IPV6 | GSO_ECN);
     if ((vnetType & GSO_UDP_TUNNEL_IPV4) === 0 || (base !== GSO_TCPV4 && base !== GSO_TCPV6)) return TUNNEL_MALFORMED;
     packet.gsoType = base | (vnetType & GSO_ECN);
-    packet.gsoSize = bytes[start + 4] | (bytes[start + 5] << 8);
+    packet.gsoSize = bytes[start + VNET_GSO_SIZE] | (bytes[start + VNET_GSO_SIZE + 1] << 8);
     if (packet.gsoSize === 0 || packet.csumStart < 0) return TUNNEL_MALFORMED;
     return TUNNEL_PACKET;
   }

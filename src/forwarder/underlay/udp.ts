@@ -42,7 +42,7 @@ import { SLOT_HEADROOM, TSO_LAST, type Kernels } from '../../wasm/abi';
 import { formatIpv4, formatIpv6, parseIp } from '../../wire/address';
 import {
   VXLAN_HEADER_LEN, datagramLength, datagramStart,
-  type Endpoint, type SuperFrame, type Underlay, type UnderlayCounters, type UnderlayEvents,
+  emptySuperFrame, type Endpoint, type SuperFrame, type Underlay, type UnderlayCounters, type UnderlayEvents,
 } from '../contracts';
 import * as C from '../io/libc';
 import { GRO_SEGMENT_WORD, PACKED_FRAME_READ, PACKED_RECORD_HEADER } from '../io/reader-worker';
@@ -235,9 +235,7 @@ export class UdpUnderlay implements Underlay {
   private tunnelOffset = 0;
   private readonly tunnelPacket: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
   /** What superPacket() is offered (one object, refilled per super-packet). */
-  private readonly offered: SuperFrame = {
-    bytes: new Uint8Array(0), start: 0, length: 0, address: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, headerLength: 0,
-  };
+  private readonly offered: SuperFrame = emptySuperFrame();
 
   private constructor(fd: number, family: 4 | 6, localAddress: string, localPort: number, ringCells: number, cellSize: number,
     offload: { gso: boolean; gro: boolean; maxDatagram: number; onNotice?: (message: string) => void; poller?: InlinePoller }) {
