@@ -1,8 +1,8 @@
 // In-memory ports for unit tests of the forwarder's logic: a Device that records what it is given
 // and emits what a test queues, and Underlays joined by a Map that stands in for the network.
 import type { PacketBatch } from '../../src/batch/packet-batch';
-import type { Device, Endpoint, PortEvents, Underlay, UnderlayCounters, UnderlayEvents } from '../../src/forwarder/contracts';
-import { datagramLength, datagramStart, VXLAN_HEADER_LEN } from '../../src/forwarder/contracts';
+import type { Device, Endpoint, PortEvents, SuperFrame, Underlay, UnderlayCounters, UnderlayEvents } from '../../src/forwarder/contracts';
+import { datagramLength, datagramStart, emptySuperFrame, VXLAN_HEADER_LEN } from '../../src/forwarder/contracts';
 import { SLOT_HEADROOM } from '../../src/wasm/abi';
 
 export class FakeDevice implements Device {
@@ -74,6 +74,20 @@ export class FakeUnderlay implements Underlay {
       this.endpoints.set(id, endpoint);
       this.ids.set(`${endpoint.address}|${endpoint.port}`, id);
     }
+  }
+  /**
+   * Offer `datagram` (a VXLAN header and a TCP super-frame over IPv4) whole to the forwarder, as a
+   * tunnel TAP's super-packet from `from` (UnderlayEvents.superPacket): its answer, or undefined
+   * when the forwarder takes none (or refused the source).
+   */
+  offerWhole(from: Endpoint, datagram: Uint8Array, gsoSize: number): boolean | undefined {
+    const id = this.ids.get(`${from.address}|${from.port}`) ?? this.events!.admit(from);
+    if (id < 0) return undefined;
+    const frame: SuperFrame = {
+      ...emptySuperFrame(), bytes: datagram, start: VXLAN_HEADER_LEN, length: datagram.length - VXLAN_HEADER_LEN,
+      gsoType: 1, gsoSize, csumStart: 34, csumOffset: 16, headerLength: 54,
+    };
+    return this.events!.superPacket?.(frame, 0, id);
   }
   /** Deliver a datagram as if `from` had sent it. */
   deliver(from: Endpoint, datagram: Uint8Array): void {

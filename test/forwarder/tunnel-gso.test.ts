@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IngressRedirect, deviceWithAddress, redirectPreference } from '../../src/forwarder/underlay/ingress-redirect';
+import { IngressRedirect, deviceWithAddress, redirectPreference, runCommand } from '../../src/forwarder/underlay/ingress-redirect';
 import {
   TUNNEL_BAD_CHECKSUM, TUNNEL_MALFORMED, TUNNEL_PACKET, TunnelGsoTap, parseTunnelPacket, type TunnelPacket,
 } from '../../src/forwarder/underlay/tunnel-gso';
@@ -227,6 +227,12 @@ test('IngressRedirect: a clsact already there is used and kept; no device with t
   assert.throws(() => IngressRedirect.install({ localAddress: '127.0.0.1', port: PORT, tap: 'vx0.gso', run }), /is on lo/);
   const broken = fakeRunner((args) => (args[1] === 'add' && args[0] === 'filter' ? 'Error: Specified qdisc kind is unknown.' : undefined));
   assert.throws(() => IngressRedirect.install({ localAddress: '192.0.2.1', port: PORT, tap: 'vx0.gso', run: broken.run }), /Specified qdisc kind is unknown/);
+});
+
+test('runCommand: a missing tool says what to install or which flag avoids it; a failing one carries its stderr', () => {
+  assert.throws(() => runCommand('vxlan-wasm-no-such-tool', []), /needs iproute2's vxlan-wasm-no-such-tool \(not found on PATH\).*--no-tunnel-ingress/);
+  assert.throws(() => runCommand('ls', ['/vxlan-wasm-no-such-path']), /ls \/vxlan-wasm-no-such-path: .*No such file/);
+  assert.match(runCommand('echo', ['ok']), /^ok/);
 });
 
 test('deviceWithAddress and redirectPreference: the device from ip -j output; a preference per address and port, stable, within tc\'s range', () => {

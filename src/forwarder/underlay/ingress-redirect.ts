@@ -30,7 +30,8 @@ export interface IngressRedirectOptions {
   run?: (command: string, args: string[]) => string;
 }
 
-function runCommand(command: string, args: string[]): string {
+/** Run `command` (no shell); its stdout, or an Error whose message is its stderr (ENOENT: says what to install). */
+export function runCommand(command: string, args: string[]): string {
   try {
     return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
