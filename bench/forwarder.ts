@@ -260,7 +260,7 @@ class RateSearch {
 const PROFILED = [
   { id: 'fk', configuration: 'all on, main thread: no --no-* flag' },
   { id: 'fkQueues1', configuration: 'all on, one queue worker: --queues 1' },
-  { id: 'fkTunnelGsoOffloads', configuration: 'all on, main thread, --tunnel-gso, the kernel vxlan\'s veth with its offloads on' },
+  { id: 'fkTunnelGsoOffloadsQueues1', configuration: 'all on, one queue worker, --tunnel-gso, the kernel vxlan\'s veth with its offloads on: --tunnel-gso --queues 1' },
 ] as const;
 
 async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {

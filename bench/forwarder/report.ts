@@ -5,7 +5,7 @@ import { median } from './measure';
 import type { ProfileEntry, UdpStep } from './measure';
 
 export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2' | 'fkVethGro' | 'fkQueues1VethGro' | 'fkTunnelGso' | 'fkTunnelGsoVethGro'
-  | 'fkTunnelGsoOffloads' | 'ffTunnelGso';
+  | 'fkTunnelGsoOffloads' | 'ffTunnelGso' | 'fkTunnelGsoOffloadsQueues1' | 'ffTunnelGsoQueues1';
 export type PathId = 'kernel' | 'kernelOff' | 'fk' | 'ff';
 
 /**
@@ -44,6 +44,10 @@ export const ABLATION: readonly {
   // cross whole, and --tunnel-gso's ingress filter hands them to the forwarder whole.
   { id: 'fkTunnelGsoOffloads', flags: ['--tunnel-gso'], label: "tunnel GSO both ways, the kernel vxlan's veth with its offloads on, as kernel ↔ kernel has it (1–3 on)", peerOffloads: true },
   { id: 'ffTunnelGso', flags: ['--tunnel-gso'], label: 'forwarder ↔ forwarder, both with tunnel GSO, veth offloads on (1–3 on)', peerOffloads: true, peerForwarder: true },
+  // The same two in one queue worker: every port read where its frames are switched (run to
+  // completion), no reader threads to wake on a machine whose two cores the pair already fills.
+  { id: 'fkTunnelGsoOffloadsQueues1', flags: ['--tunnel-gso', '--queues', '1'], label: "tunnel GSO both ways, the kernel vxlan's veth offloads on, one queue worker (1–4 on)", peerOffloads: true },
+  { id: 'ffTunnelGsoQueues1', flags: ['--tunnel-gso', '--queues', '1'], label: 'forwarder ↔ forwarder, both with tunnel GSO and one queue worker, veth offloads on (1–4 on)', peerOffloads: true, peerForwarder: true },
 ];
 
 /** Parallel iperf3 flows in the `parallel` runs: enough for the kernel to spread them over two queues. */

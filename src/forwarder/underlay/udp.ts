@@ -164,6 +164,13 @@ function superPacketL4Offset(bytes: Uint8Array, staged: number, gsoType: number)
 const WHOLE_PER_RECEIVE = 16;
 /** Default ring cells with GRO: each cell may hold up to 64 datagrams, and is 64 KiB. */
 const GRO_RING_CELLS = 512;
+/**
+ * Ring cells when an InlinePoller reads the socket: what it reads (one recvmmsg, 64 datagrams) is
+ * switched before it reads again, so a small ring is enough and stays in the core's cache. A ring
+ * sized for a reader thread running ahead (512 cells of 64 KiB: 32 MiB) made every read land in
+ * cold memory; with 128, forwarder ↔ forwarder moved 4–10% more in an interleaved A/B.
+ */
+const INLINE_RING_CELLS = 128;
 /** Endpoint ids are small integers: 0..MAX_ENDPOINT_ID. */
 export const MAX_ENDPOINT_ID = 1 << 20;
 const ENDPOINT_CHUNK = 64;
@@ -322,7 +329,7 @@ export class UdpUnderlay implements Underlay {
       const gro = options.gro !== false && setInt(C.SOL_UDP, C.UDP_GRO, 1);
       // Without GRO the cell holds the largest datagram plus one byte, so a datagram that fills it
       // is known to be cut; with GRO it holds a whole coalesced burst.
-      const ringCells = options.ringCells ?? (gro ? GRO_RING_CELLS : 1024);
+      const ringCells = options.ringCells ?? (options.poller !== undefined ? INLINE_RING_CELLS : gro ? GRO_RING_CELLS : 1024);
       return new UdpUnderlay(fd, parsed.version, address, localPort, ringCells, gro ? GRO_CELL_SIZE : maxDatagram + 1,
         { gso, gro, maxDatagram, onNotice: options.onNotice, poller: options.poller });
     } catch (error) {
