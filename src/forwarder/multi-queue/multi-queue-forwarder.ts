@@ -63,7 +63,10 @@ interface Queue {
   forwarder?: ForwarderCounters;
   underlay?: UnderlayCounters;
   tunnelGso?: TunnelGsoCounters;
-  closed: Promise<void>;
+  /** Resolves when the worker has exited. */
+  readonly closed: Promise<void>;
+  /** Removes the listeners `open` watched the start with, once `listen` has its own. */
+  detachStartListeners: () => void;
 }
 
 /**
@@ -133,10 +136,7 @@ export class MultiQueueForwarder extends EventEmitter {
     const started: Queue[] = [];
     const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
       const worker = spawnQueueWorker({ queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, tunnelGso });
-      let markClosed: () => void = () => {};
-      const entry: Queue = { worker, closed: new Promise<void>((resolve) => { markClosed = resolve; }) };
-      worker.once('exit', () => markClosed());
-      started.push(entry);
+      const closed = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       return new Promise((resolve, reject) => {
         const early = (message: FromQueue): void => {
           if (message.type === 'ready') resolve({ queue: entry, ready: message });
@@ -145,9 +145,22 @@ export class MultiQueueForwarder extends EventEmitter {
           else return;
           if (message.type !== 'notice') worker.off('message', early);
         };
+        const earlyExit = (code: number): void => reject(new Error(`queue ${queue}'s worker exited (code ${code}) before it was ready`));
+        // The error and exit listeners stay until listen() has its own: a worker's 'error' with no
+        // listener would be thrown, and an early exit must fail the open.
+        const entry: Queue = {
+          worker,
+          closed,
+          detachStartListeners: () => {
+            worker.off('message', early);
+            worker.off('error', reject);
+            worker.off('exit', earlyExit);
+          },
+        };
+        started.push(entry);
         worker.on('message', early);
         worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`queue ${queue}'s worker exited (code ${code}) before it was ready`)));
+        worker.once('exit', earlyExit);
       });
     };
     try {
@@ -165,8 +178,7 @@ export class MultiQueueForwarder extends EventEmitter {
   private listen(onNotice: ((message: string) => void) | undefined): void {
     this.workers.forEach((queue, index) => {
       const { worker } = queue;
-      worker.removeAllListeners('error');
-      worker.removeAllListeners('exit');
+      queue.detachStartListeners();
       worker.on('message', (message: FromQueue) => {
         switch (message.type) {
           case 'counters':
@@ -190,10 +202,7 @@ export class MultiQueueForwarder extends EventEmitter {
         }
       });
       worker.on('error', (error) => this.fail(new Error(`queue ${index}'s worker failed: ${error.message}`)));
-      let exited: () => void = () => {};
-      queue.closed = new Promise<void>((resolve) => { exited = resolve; });
       worker.once('exit', (code) => {
-        exited();
         if (this.closing === undefined) this.fail(new Error(`queue ${index}'s worker exited (code ${code})`));
       });
     });
