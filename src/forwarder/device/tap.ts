@@ -137,6 +137,20 @@ export function storeLe16(bytes: Uint8Array, at: number, value: number): void {
   bytes[at + 1] = value >>> 8;
 }
 
+/**
+ * The virtio-net header of a super-frame written whole (NEEDS_CSUM, `gsoType`, its sizes) into
+ * `h`. `outerLength`: bytes of outer headers written before the frame (a tunnel TAP's), which the
+ * header length and checksum start count too.
+ */
+export function storeSuperFrameHeader(h: Uint8Array, frame: SuperFrame, gsoType: number, outerLength = 0): void {
+  h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
+  h[VNET_GSO_TYPE] = gsoType;
+  storeLe16(h, VNET_HDR_LEN_FIELD, outerLength + frame.headerLength);
+  storeLe16(h, VNET_GSO_SIZE, frame.gsoSize);
+  storeLe16(h, VNET_CSUM_START, outerLength + frame.csumStart);
+  storeLe16(h, VNET_CSUM_OFFSET, frame.csumOffset);
+}
+
 const TUN_PATH = '/dev/net/tun';
 /** Ethernet header and one 802.1Q tag on top of the MTU. */
 const FRAME_OVERHEAD = 18;
@@ -583,13 +597,7 @@ export class TapDevice implements Device {
       return 0;
     }
     this.wholeWrite ??= new HeadedWrite(VNET_HDR_LEN);
-    const h = this.wholeWrite.header;
-    h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
-    h[VNET_GSO_TYPE] = frame.gsoType;
-    storeLe16(h, VNET_HDR_LEN_FIELD, frame.headerLength);
-    storeLe16(h, VNET_GSO_SIZE, frame.gsoSize);
-    storeLe16(h, VNET_CSUM_START, frame.csumStart);
-    storeLe16(h, VNET_CSUM_OFFSET, frame.csumOffset);
+    storeSuperFrameHeader(this.wholeWrite.header, frame, frame.gsoType);
     const segments = superFrameSegments(frame);
     if (!this.wholeWrite.write(this.fd, frame.address, frame.length)) {
       this.counters.writeErrors += segments;

@@ -27,11 +27,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseIp } from '../../wire/address';
 import type { PortEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
-import { bringUp, ifreq, storeLe16, tapError } from '../device/tap';
+import { bringUp, ifreq, storeLe16, storeSuperFrameHeader, tapError } from '../device/tap';
 import type { InlinePoller } from '../io/inline-reader';
 import { HeadedWrite } from '../io/headed-write';
 import {
-  VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN_FIELD,
+  VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE,
 } from '../../wasm/abi';
 import { ReaderPort } from '../io/reader-port';
 import { CTRL_DROPPED, Ring } from '../io/ring';
@@ -200,12 +200,7 @@ export class TunnelGsoTap {
     }
     const h = this.headedWrite.header;
     h.fill(0, 0, TUNNEL_VNET_HDR_LEN);
-    h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
-    h[VNET_GSO_TYPE] = (frame.gsoType & 0x85) | GSO_UDP_TUNNEL_IPV4;
-    storeLe16(h, VNET_HDR_LEN_FIELD, OUTER_LEN + frame.headerLength);
-    storeLe16(h, VNET_GSO_SIZE, frame.gsoSize);
-    storeLe16(h, VNET_CSUM_START, OUTER_LEN + frame.csumStart);
-    storeLe16(h, VNET_CSUM_OFFSET, frame.csumOffset);
+    storeSuperFrameHeader(h, frame, (frame.gsoType & 0x85) | GSO_UDP_TUNNEL_IPV4, OUTER_LEN);
     storeLe16(h, VNET_OUTER_TH_OFFSET, OUTER_TH);
     storeLe16(h, VNET_INNER_NH_OFFSET, OUTER_LEN + 14);
     const ip = TUNNEL_VNET_HDR_LEN + 14;
