@@ -1,7 +1,7 @@
 /**
  * The forwarder's figures next to the kernel's, in one run (root only):
  *   npm run bench:forwarder                         (builds first; ~4 minutes)
- *   node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]
+ *   node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE] [--report-from FILE]
  *
  * In network namespaces it makes (and always removes, on failure and Ctrl-C too), four pairs of
  * hosts joined by a veth carrying an IPv4 underlay, VNI 42 over port 4789:
@@ -55,18 +55,31 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     source: { type: 'string', default: 'dist' },
     out: { type: 'string' },
+    'report-from': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  console.log('usage: node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE]');
+  console.log('usage: node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE] [--report-from FILE]');
   console.log('  --quick             a smoke run (~1 minute): one run per figure, shorter steps; figures not for quoting');
   console.log('  --ablation          with --quick: the ablation too (forwarder ↔ kernel with --no-tap-offloads, --no-gso, --no-gro, …); a full run always has it');
   console.log("  --write-benchmarks  put this run's report into BENCHMARKS.md (the forwarder section, between its markers)");
   console.log('  --profile           then profile forwarders (node --cpu-prof; main thread and --queues 1) under iperf3 each way and print their top functions');
   console.log('  --source dist|src   the forwarder of dist/ (default: bin/vxlan-wasm.mjs, run `npm run build` first) or of src/ through tsx');
+  console.log("  --report-from FILE  measure nothing: print the report of an earlier run's JSON (with --write-benchmarks, put it into BENCHMARKS.md)");
   console.log('needs root: network namespaces, veth pairs, TAP devices and kernel vxlan devices; plus ip, ethtool, ping, iperf3');
+  process.exit(0);
+}
+if (values['report-from'] !== undefined) {
+  // The report of an earlier run, rendered again (after a change to report.ts): no root, no lab.
+  const markdown = forwarderMarkdown(JSON.parse(readFileSync(values['report-from'], 'utf8')) as BenchResult);
+  console.log(markdown);
+  if (values['write-benchmarks']) {
+    const file = join(REPO_ROOT, 'BENCHMARKS.md');
+    writeFileSync(file, writeBenchmarksSection(readFileSync(file, 'utf8'), markdown));
+    console.log('BENCHMARKS.md: the forwarder section now holds this report');
+  }
   process.exit(0);
 }
 if (values.source !== 'dist' && values.source !== 'src') {
