@@ -73,7 +73,14 @@ if (values.help) {
 }
 if (values['report-from'] !== undefined) {
   // The report of an earlier run, rendered again (after a change to report.ts): no root, no lab.
-  const markdown = forwarderMarkdown(JSON.parse(readFileSync(values['report-from'], 'utf8')) as BenchResult);
+  const earlier = JSON.parse(readFileSync(values['report-from'], 'utf8')) as BenchResult;
+  // Profiles still on disk are summarised again, so a change to summariseProfile shows too.
+  for (const file of (earlier.profile ?? []).flatMap((p) => p.files)) {
+    if (!existsSync(join(REPO_ROOT, file.file))) continue;
+    const summary = summariseProfile(join(REPO_ROOT, file.file), 15);
+    Object.assign(file, { totalMs: summary.totalMs, top: summary.entries, reader: summary.reader });
+  }
+  const markdown = forwarderMarkdown(earlier);
   console.log(markdown);
   if (values['write-benchmarks']) {
     const file = join(REPO_ROOT, 'BENCHMARKS.md');

@@ -132,11 +132,14 @@ export interface ProfileEntry {
   percent: number;
 }
 
+/** What a profiled worker thread is: a reader worker (of the TAP, the UDP socket, the tunnel TAP) or a queue worker. */
+export type ThreadRole = 'tap' | 'udp' | 'tunnel' | 'queue';
+
 /**
  * Self time per function of a `.cpuprofile` (V8's format: nodes with call frames, samples with
  * time deltas), summed over every node of the same function, highest first.
  */
-export function summariseProfile(path: string, top: number): { totalMs: number; entries: ProfileEntry[]; reader?: 'tap' | 'udp' } {
+export function summariseProfile(path: string, top: number): { totalMs: number; entries: ProfileEntry[]; reader?: ThreadRole } {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as {
     nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
     samples: number[];
@@ -163,9 +166,12 @@ export function summariseProfile(path: string, top: number): { totalMs: number; 
     .sort((x, y) => y.us - x.us)
     .slice(0, top)
     .map((entry) => ({ functionName: entry.functionName, where: entry.where, selfMs: entry.us / 1000, percent: totalUs > 0 ? (100 * entry.us) / totalUs : 0 }));
-  // A reader worker's loop (src/forwarder/io/reader-worker.ts) is readFrames on a TAP and
-  // readDatagrams on the UDP socket: whichever is in the call tree says which worker this is.
+  // A queue worker (--queues) runs its code from queue-worker.*, and reads every port itself. A
+  // reader worker's loop (src/forwarder/io/reader-worker.ts) is readFrames on a TAP, readDatagrams
+  // on the UDP socket and readPacked on the tunnel TAP: whichever is in the call tree says which.
   const names = new Set(profile.nodes.map((node) => node.callFrame.functionName));
-  const reader = names.has('readFrames') && !names.has('readDatagrams') ? 'tap' : names.has('readDatagrams') && !names.has('readFrames') ? 'udp' : undefined;
+  const only = (name: string): boolean => ['readFrames', 'readDatagrams', 'readPacked'].every((other) => names.has(other) === (other === name));
+  const reader = profile.nodes.some((node) => /queue-worker\.[cm]?[jt]s$/.test(node.callFrame.url)) ? 'queue'
+    : only('readFrames') ? 'tap' : only('readDatagrams') ? 'udp' : only('readPacked') ? 'tunnel' : undefined;
   return { totalMs: totalUs / 1000, entries, ...(reader === undefined ? {} : { reader }) };
 }

@@ -2,7 +2,7 @@
 // it prints, and writing that markdown into BENCHMARKS.md's forwarder section.
 import type { MachineInfo } from '../lib/machine';
 import { median } from './measure';
-import type { ProfileEntry, UdpStep } from './measure';
+import type { ProfileEntry, ThreadRole, UdpStep } from './measure';
 
 export type AblationId = 'fkNoTap' | 'fkNoGso' | 'fkNoGro' | 'fkNoGsoGro' | 'fkAllOff' | 'fkQueues1' | 'fkQueues2' | 'fkVethGro' | 'fkQueues1VethGro' | 'fkTunnelGso' | 'fkTunnelGsoVethGro'
   | 'fkTunnelGsoOffloads' | 'ffTunnelGso' | 'fkTunnelGsoOffloadsQueues1' | 'ffTunnelGsoQueues1';
@@ -49,6 +49,10 @@ export const ABLATION: readonly {
   { id: 'fkTunnelGsoOffloadsQueues1', flags: ['--tunnel-gso', '--queues', '1'], label: "tunnel GSO both ways, the kernel vxlan's veth offloads on, one queue worker (1–4 on)", peerOffloads: true },
   { id: 'ffTunnelGsoQueues1', flags: ['--tunnel-gso', '--queues', '1'], label: 'forwarder ↔ forwarder, both with tunnel GSO and one queue worker, veth offloads on (1–4 on)', peerOffloads: true, peerForwarder: true },
 ];
+
+const THREAD_ROLE: Record<ThreadRole, string> = {
+  tap: "the TAP's reader", udp: "the UDP socket's reader", tunnel: "the tunnel TAP's reader", queue: 'the queue worker: reads, switches and writes every port',
+};
 
 /** Parallel iperf3 flows in the `parallel` runs: enough for the kernel to spread them over two queues. */
 export const PARALLEL_FLOWS = 4;
@@ -126,7 +130,7 @@ export interface BenchResult {
   ablation?: { tcp: AblationTcpRun[]; tapTso: Partial<Record<'fk' | AblationId, string>> };
   /** TCP with PARALLEL_FLOWS flows (iperf3 -P) through kernel ↔ kernel, the forwarder, and the forwarder with two queues, interleaved. */
   parallel?: (Omit<TcpRun, 'path'> & { path: 'kernel' | 'fk' | 'fkQueues1' | 'fkQueues2'; flows: number })[];
-  profile?: { direction: 'ab' | 'ba'; configuration?: string; tapTso?: string; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[]; reader?: 'tap' | 'udp' }[] }[];
+  profile?: { direction: 'ab' | 'ba'; configuration?: string; tapTso?: string; gbps: number; seconds: number; threads: { tid: number; name: string; cpuSeconds: number }[]; files: { file: string; totalMs: number; top: ProfileEntry[]; reader?: ThreadRole }[] }[];
   durationSeconds: number;
   loadAverageAtEnd?: number[];
   /** When dist/ was rebuilt while the run went on (by someone else): its new build time. */
@@ -331,7 +335,7 @@ export function forwarderMarkdown(result: BenchResult): string {
       const configuration = p.configuration === undefined ? '' : ` (${p.configuration}${p.tapTso === undefined ? '' : `; TAP TSO ${p.tapTso}`})`;
       lines.push(`${DIRECTION_LABEL.fk[p.direction]}${configuration}: ${p.gbps.toFixed(2)} Gbit/s under the profiler; CPU seconds per OS thread over the ${p.seconds} s run (V8's and libuv's helper threads too; the profiles below also count start-up): ${p.threads.map((t) => `${t.name} (tid ${t.tid}) ${t.cpuSeconds.toFixed(2)}`).join(', ')}`, '');
       for (const file of p.files) {
-        const role = file.reader === undefined ? '' : ` (the ${file.reader === 'tap' ? 'TAP' : 'UDP socket'}'s reader)`;
+        const role = file.reader === undefined ? '' : ` (${THREAD_ROLE[file.reader]})`;
         lines.push(`- ${profileThread(file.file)}${role} \`${file.file.replace(/^.*\//, '')}\` (${(file.totalMs / 1000).toFixed(1)} s sampled):`);
         for (const entry of file.top.slice(0, 10)) lines.push(`  - ${entry.percent.toFixed(1)}% ${entry.functionName}${entry.where === '' ? '' : ` (${entry.where})`}`);
       }
