@@ -55,7 +55,7 @@ test('the thread role: each reader worker by what it reads, a queue worker by it
   // The main thread of a forwarder reads nothing itself; a thread that reads two kinds is not a reader worker.
   assert.is(role(['pump']), undefined);
   assert.is(role(['readFrames', 'readPacked']), undefined);
-  // A queue worker reads every kind itself, and runs from queue-worker.mjs (built) or .ts (sources).
+  // A queue worker reads every kind itself, and runs from its own file: the built one in dist/ or queue-worker.ts.
   assert.is(role(['readFrames', 'readPacked', 'loop'], 'file:///repo/dist/queue-worker.mjs'), 'queue');
   assert.is(role(['loop'], 'file:///repo/src/forwarder/multi-queue/queue-worker.ts'), 'queue');
 });
