@@ -76,7 +76,7 @@ function tunnelPacket(innerLength = 60, edit: (bytes: Uint8Array, ip: number, ud
 }
 
 function emptyPacket(): TunnelPacket {
-  return { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+  return { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1, burstSegment: 0 };
 }
 
 function parsed(bytes: Uint8Array): { verdict: number; packet: TunnelPacket } {
@@ -143,6 +143,25 @@ test('parseTunnelPacket: a super-packet (UDP-tunnel GSO over IPv4, TCP inside) g
   bytes[4] = 0;
   bytes[5] = 0;
   assert.is(parsed(bytes).verdict, TUNNEL_MALFORMED, 'no segment size');
+});
+
+test('parseTunnelPacket: a burst (USO: datagrams merged by GRO or sent with UDP GSO) gives its datagram size; refused when nobody checked its checksums or the size cannot hold a VXLAN frame', () => {
+  // Three datagrams of 8 + 100 bytes in one packet: the UDP and IP lengths cover all of them.
+  const bytes = tunnelPacket(3 * 108 - 8, (b, _ip, udp) => { b[udp + 6] = 0x12; b[udp + 7] = 0x34; });
+  bytes.set([2, 5, 0, 0, 108, 0], 0); // DATA_VALID, GSO_UDP_L4, gso_size 108
+  const { verdict, packet } = parsed(bytes);
+  assert.is(verdict, TUNNEL_PACKET);
+  assert.equal([packet.burstSegment, packet.payloadLength, packet.gsoType, packet.csumStart, packet.udpSeed], [108, 324, 0, -1, -1]);
+  bytes[0] = 1; // NEEDS_CSUM: a sender on this host; the partial checksum is the outer UDP one
+  bytes[6] = 14 + 20;
+  assert.equal([parsed(bytes).verdict, parsed(bytes).packet.burstSegment, parsed(bytes).packet.csumStart], [TUNNEL_PACKET, 108, -1]);
+  bytes[0] = 0;
+  assert.is(parsed(bytes).verdict, TUNNEL_MALFORMED, 'a checksum nobody checked, and no datagram of its own to check it on');
+  bytes[0] = 2;
+  bytes[4] = 21;
+  assert.is(parsed(bytes).verdict, TUNNEL_MALFORMED, 'a datagram size below a VXLAN header and an Ethernet header');
+  const plain = parsed(tunnelPacket(60)).packet;
+  assert.is(plain.burstSegment, 0, 'a plain packet is one datagram');
 });
 
 test('parseTunnelPacket: what the IP and UDP stack would refuse is refused: bad header checksum, options, fragments, another address or port, short or long lengths', () => {

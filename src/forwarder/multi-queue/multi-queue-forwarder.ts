@@ -266,7 +266,7 @@ export class MultiQueueForwarder extends EventEmitter {
   tunnelGsoCounters(): TunnelGsoCounters | undefined {
     const reports = this.workers.map((queue) => queue.tunnelGso).filter((counters) => counters !== undefined);
     if (reports.length === 0) return undefined;
-    const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, malformed: 0, badChecksum: 0 };
+    const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, bursts: 0, malformed: 0, badChecksum: 0 };
     for (const counters of reports) for (const key of Object.keys(total) as (keyof TunnelGsoCounters)[]) total[key] += counters[key];
     return total;
   }

@@ -45,6 +45,8 @@ const GSO_UDP_TUNNEL_IPV6 = 0x40;
 const GSO_ECN = 0x80;
 const GSO_TCPV4 = 1;
 const GSO_TCPV6 = 4;
+/** A UDP GSO packet (USO): datagrams of gso_size payload bytes each, behind one IP and UDP header. */
+const GSO_UDP_L4 = 5;
 const VNET_F_DATA_VALID = 2;
 /** Outer Ethernet, IPv4, UDP and VXLAN headers in front of the inner frame. */
 const OUTER_LEN = 14 + 20 + 8 + 8;
@@ -80,6 +82,11 @@ export interface TunnelGsoCounters {
   /** Packets read (the kernel's redirect of VXLAN for the local address and port), and those whole (GSO) among them. */
   received: number;
   receivedWhole: number;
+  /**
+   * Bursts among them: runs of datagrams in one packet (USO), which the underlay device's GRO
+   * merged or a peer on this host sent with UDP GSO; each is split into its datagrams here.
+   */
+  bursts: number;
   /** Packets read and dropped: outer headers no IP and UDP stack would take (see parseTunnelPacket), a bad checksum, too long. */
   malformed: number;
   badChecksum: number;
@@ -103,7 +110,7 @@ export interface TunnelGsoOptions {
 export class TunnelGsoTap {
   readonly name: string;
   readonly counters: TunnelGsoCounters = {
-    superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, malformed: 0, badChecksum: 0,
+    superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, bursts: 0, malformed: 0, badChecksum: 0,
   };
   /** The local address as the u32 an IPv4 header holds it (big-endian), to check a packet is for us. */
   readonly localWord: number;
@@ -162,7 +169,10 @@ export class TunnelGsoTap {
       // _CSUM too: a kernel vxlan peer with UDP checksums sends tunnel packets whose outer checksum
       // is partial, and a TAP without it has the kernel cut those into segments on the way in.
       const offloads = C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6 | C.TUN_F_UDP_TUNNEL_GSO | C.TUN_F_UDP_TUNNEL_GSO_CSUM;
-      if (libc.ioctlValue(fd, C.TUNSETOFFLOAD, offloads) !== 0) {
+      // USO too: what the underlay device's GRO merged for the socket (UDP_GRO), or a peer on this
+      // host sent with UDP GSO, then arrives as one burst, split here, not cut by the kernel first.
+      if (libc.ioctlValue(fd, C.TUNSETOFFLOAD, offloads | C.TUN_F_USO4 | C.TUN_F_USO6) !== 0
+        && libc.ioctlValue(fd, C.TUNSETOFFLOAD, offloads) !== 0) {
         throw tapError(name, 'TUNSETOFFLOAD with UDP tunnel GSO (Linux 6.17 or later has it)', C.errno());
       }
       // Before the link is up, so nothing arrives on it that these settings would refuse (the
@@ -278,6 +288,8 @@ export interface TunnelPacket {
   csumOffset: number;
   /** A plain packet's outer UDP checksum still to verify: the one's-complement sum of its pseudo-header and UDP header, or -1 (none, or verified already). */
   udpSeed: number;
+  /** A burst's (USO) payload bytes per datagram, each from a VXLAN header on (the last may be shorter); 0 for one datagram. */
+  burstSegment: number;
 }
 
 /** parseTunnelPacket's verdicts. */
@@ -328,7 +340,8 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
   packet.csumStart = (flags & VNET_F_NEEDS_CSUM) !== 0 && csumStart >= inner + 14 ? csumStart - inner : -1;
   packet.csumOffset = bytes[start + VNET_CSUM_OFFSET] | (bytes[start + VNET_CSUM_OFFSET + 1] << 8);
   packet.udpSeed = -1;
-  if (vnetType !== 0) {
+  packet.burstSegment = 0;
+  if (vnetType !== 0 && vnetType !== GSO_UDP_L4) {
     // A super-packet: UDP-tunnel GSO over IPv4 (the redirect takes IPv4 only) of TCP inside.
     const base = vnetType & ~(GSO_UDP_TUNNEL_IPV4 | GSO_UDP_TUNNEL_IPV6 | GSO_ECN);
     if ((vnetType & GSO_UDP_TUNNEL_IPV4) === 0 || (base !== GSO_TCPV4 && base !== GSO_TCPV6)) return TUNNEL_MALFORMED;
@@ -342,10 +355,20 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
   const udpLength = (bytes[udp + 4] << 8) | bytes[udp + 5];
   if (udpLength !== ipLength - 20) return TUNNEL_MALFORMED;
   if (fold(sum16(bytes, ip, 20, 0)) !== 0xffff) return TUNNEL_BAD_CHECKSUM;
+  const checksum = (bytes[udp + 6] << 8) | bytes[udp + 7];
+  if (vnetType === GSO_UDP_L4) {
+    // A burst: the device's GRO merged only datagrams whose checksums it checked (DATA_VALID),
+    // and a sender on this host leaves them partial (NEEDS_CSUM); without either, no datagram's
+    // own checksum is left to check, so it is refused. Its partial checksum is the outer UDP one.
+    const segment = bytes[start + VNET_GSO_SIZE] | (bytes[start + VNET_GSO_SIZE + 1] << 8);
+    if (segment < 8 + 14 || (checksum !== 0 && (flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) === 0)) return TUNNEL_MALFORMED;
+    packet.burstSegment = segment;
+    packet.csumStart = -1;
+    return TUNNEL_PACKET;
+  }
   // The outer UDP checksum: 0 is none (VXLAN over IPv4 may leave it out); partial (NEEDS_CSUM on
   // it) or DATA_VALID means the sender is on this host or the device checked it; else the caller
   // verifies it over the payload from this seed.
-  const checksum = (bytes[udp + 6] << 8) | bytes[udp + 7];
   if (checksum !== 0 && (flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) === 0) {
     packet.udpSeed = fold(sum16(bytes, udp, 8, sum16(bytes, ip + 12, 8, 17 + udpLength)));
   }

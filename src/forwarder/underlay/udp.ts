@@ -240,7 +240,9 @@ export class UdpUnderlay implements Underlay {
   private tunnel: TunnelGsoTap | undefined;
   /** Of the tunnel ring's first waiting cell: the offset of the next record to take. */
   private tunnelOffset = 0;
-  private readonly tunnelPacket: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1 };
+  /** How far into the current tunnel packet's burst (USO) the datagrams were taken; 0: not started. */
+  private tunnelBurstOffset = 0;
+  private readonly tunnelPacket: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1, burstSegment: 0 };
   /** What superPacket() is offered (one object, refilled per super-packet). */
   private readonly offered: SuperFrame = emptySuperFrame();
 
@@ -567,8 +569,8 @@ export class UdpUnderlay implements Underlay {
       const length = ring.bytes.readInt32LE(record);
       // Where the next record starts: taken once this packet is done with.
       const next = this.tunnelOffset + PACKED_RECORD_HEADER + (((length < 0 ? PACKED_FRAME_READ : length) + 3) & ~3);
-      if (this.tunnelSplit.progress === 0) {
-        // A new packet (one split part-way was parsed already).
+      if (this.tunnelSplit.progress === 0 && this.tunnelBurstOffset === 0) {
+        // A new packet (one split or taken part-way was parsed already).
         const verdict = length < 0 ? -1 : parseTunnelPacket(ring.bytes, record + PACKED_RECORD_HEADER, length, tap.localWord, this.localPort, packet);
         if (verdict !== TUNNEL_PACKET) {
           if (verdict === -1) this.counters.oversize++;
@@ -585,6 +587,30 @@ export class UdpUnderlay implements Underlay {
       if (id < 0) {
         this.counters.unknownSource++;
         this.tunnelSplit.progress = 0;
+        this.tunnelBurstOffset = 0;
+        this.tunnelOffset = next;
+        continue;
+      }
+      if (packet.burstSegment > 0) {
+        // A burst: one slot per datagram, as the socket's GRO cells are split; a batch that fills
+        // up leaves the rest for the next call (tunnelBurstOffset).
+        if (this.tunnelBurstOffset === 0) counters.bursts++;
+        let offset = this.tunnelBurstOffset;
+        while (offset < packet.payloadLength && count < max) {
+          const piece = Math.min(packet.burstSegment, packet.payloadLength - offset);
+          if (piece > limit) {
+            this.counters.oversize++;
+          } else {
+            this.deliver(ring, batch, bytes, first + count, packet.vxlanAt + offset, piece, id, sources);
+            count++;
+          }
+          offset += piece;
+        }
+        if (offset < packet.payloadLength) {
+          this.tunnelBurstOffset = offset;
+          break;
+        }
+        this.tunnelBurstOffset = 0;
         this.tunnelOffset = next;
         continue;
       }

@@ -6,7 +6,8 @@
 // sent whole and no write error; SIGTERM removes both TAPs. With the kernel peer's veth offloads on
 // (its default), the peer's super-packets come in whole through the tc ingress filter; two
 // --tunnel-gso forwarders carry whole super-frames both ways; the filter a SIGKILL leaves behind
-// is replaced by the next start.
+// is replaced by the next start; runs of datagrams merged by GRO or sent with UDP GSO come in as
+// bursts and are split.
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -24,6 +25,7 @@ const TESTS = [
   `kernel vxlan (veth offloads on, the kernel's default) ↔ vxlan-wasm forward --tunnel-gso: its super-packets reach ${EGRESS} whole through the tc ingress filter and the TAP whole; iperf3 and ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256; scapy's bad IP and UDP checksums counted, not forwarded; the filter is gone at stop`,
   `vxlan-wasm forward --tunnel-gso ↔ vxlan-wasm forward --tunnel-gso (--queues 2 in B): whole both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256`,
   `vxlan-wasm forward --tunnel-gso killed with SIGKILL leaves its ingress filter behind; the next start replaces it and carries traffic, and removes it at stop`,
+  `bursts (USO) through the tunnel TAP, split there: a kernel vxlan's cut packets merged by GRO on the forwarder's veth (as a NIC's GRO does), and a forwarder's UDP GSO sends from this host; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256 each`,
 ];
 
 /** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
@@ -217,6 +219,56 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         cli.signal('SIGTERM');
         assert.is((await cli.wait(5000)).code, 0, cli.stderr);
         assert.is(ingressFilters(lab, a), '', 'the filter is gone at stop');
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[6], async () => {
+      const lab = new Lab('tgb');
+      try {
+        // The kernel peer's packets leave cut (its veth's offloads off); GRO on A's veth merges
+        // them for the socket's UDP_GRO, and the redirect hands each merged run over whole.
+        const { a, b } = kernelInB(lab, IPV4);
+        lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
+        const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso, GRO on its veth');
+        lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
+        const result = ping(lab, b, OVERLAY.a);
+        assert.ok(result.transmitted > 0 && result.received === result.transmitted, `kernel → forwarder: every echo answered\n${result.output}\n${cli.stderr}`);
+        const back = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a, reverse: true });
+        console.log(`  iperf3 kernel (packets cut, merged by A's veth GRO) → forwarder (--tunnel-gso): ${back.gbps.toFixed(2)} Gbit/s`);
+        await transfer(lab, b, OVERLAY.b, a, true, 'kernel → forwarder, GRO bursts in');
+        cli.signal('SIGTERM');
+        assert.is((await cli.wait(5000)).code, 0, cli.stderr);
+        const counters = egressCounters(cli);
+        console.log(`  tunnel TAP counters: ${JSON.stringify(counters)}`);
+        assert.ok((counters?.bursts ?? 0) > 100, `bursts read whole and split\n${cli.stderr}`);
+        assert.equal([counters?.malformed, counters?.badChecksum], [0, 0], 'none malformed, no bad checksum');
+        assert.not.match(cli.stderr, /OVERSIZE/, 'nothing dropped as oversize');
+
+        // A forwarder without --tunnel-gso on B sends runs of datagrams with UDP GSO; with the
+        // veths' offloads on they cross whole, and A's tunnel TAP reads each run as one burst.
+        const lab2 = new Lab('tgb2');
+        try {
+          const hosts = twoHosts(lab2, IPV4, true);
+          const fa = await forwardCli(lab2, hosts.a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso in A');
+          const fb = await forwardCli(lab2, hosts.b, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.b, '--peer', IPV4.a], 'vxlan-wasm forward (UDP GSO) in B');
+          lab2.addresses(hosts.a, TAP, [`${OVERLAY.a}/24`]);
+          lab2.addresses(hosts.b, TAP, [`${OVERLAY.b}/24`]);
+          const echo = ping(lab2, hosts.b, OVERLAY.a);
+          assert.ok(echo.transmitted > 0 && echo.received === echo.transmitted, `B → A: every echo answered\n${echo.output}\n${fa.stderr}`);
+          await transfer(lab2, hosts.b, OVERLAY.b, hosts.a, true, 'forwarder (UDP GSO) → forwarder (--tunnel-gso), bursts in');
+          for (const forwarder of [fa, fb]) {
+            forwarder.signal('SIGTERM');
+            assert.is((await forwarder.wait(5000)).code, 0, forwarder.stderr);
+          }
+          const inA = egressCounters(fa);
+          console.log(`  A's tunnel TAP counters: ${JSON.stringify(inA)}`);
+          assert.ok((inA?.bursts ?? 0) > 100, `UDP GSO runs read whole as bursts\n${fa.stderr}`);
+          assert.equal([inA?.malformed, inA?.badChecksum], [0, 0], 'none malformed, no bad checksum');
+        } finally {
+          await lab2.cleanup();
+        }
       } finally {
         await lab.cleanup();
       }
