@@ -49,6 +49,11 @@ export function superFrameSegments(frame: SuperFrame): number {
   return frame.gsoSize > 0 ? Math.max(1, Math.ceil((frame.length - frame.headerLength) / frame.gsoSize)) : 1;
 }
 
+/** The bytes of those segments (each with its own copy of the headers): byte counts mean the same whether frames travel whole or split. */
+export function superFrameSegmentBytes(frame: SuperFrame): number {
+  return frame.length + (superFrameSegments(frame) - 1) * frame.headerLength;
+}
+
 /** Callbacks a port uses to reach the forwarder. Both are cheap and may be called from any event-loop tick. */
 export interface PortEvents {
   /** Something is waiting: the forwarder will call `receive` (soon, not inside this call). Calling it again before that is harmless. */

@@ -34,7 +34,7 @@ import type { TunnelOptions } from '../types';
 import { parseIp } from '../wire/address';
 import { checkInteger } from '../wire/fields';
 import type { Device, Endpoint, SuperFrame, Underlay } from './contracts';
-import { VXLAN_HEADER_LEN, superFrameSegments } from './contracts';
+import { VXLAN_HEADER_LEN, superFrameSegmentBytes, superFrameSegments } from './contracts';
 import { Fdb, type FdbEntrySnapshot, type FdbEvent, isMulticastAt, macKey, macKeyAt, macText } from './fdb';
 import { AddressSet, canonicalIp } from './address-set';
 import { NeighbourTable, type NeighbourCounters } from './neighbours';
@@ -94,9 +94,12 @@ export interface DirectionCounters {
 export interface NetworkCounters {
   vni: number;
   device: string;
-  /** Frames from the device sent towards peers (each replica counted). */
+  /**
+   * Frames from the device sent towards peers (each replica counted). A super-frame sent whole
+   * counts as the segments it carries, each with its headers, as if it had been split.
+   */
   toUnderlay: DirectionCounters;
-  /** Frames from peers written to the device; bytes of the frames handed to it (a refused write is a DEVICE_ERROR drop). */
+  /** Frames from peers written to the device; bytes of the frames handed to it (a refused write is a DEVICE_ERROR drop); a super-frame as above. */
   toDevice: DirectionCounters;
   /** Frames replicated to every peer (broadcast, multicast, unknown unicast). */
   flooded: number;
@@ -477,9 +480,9 @@ export class Forwarder extends EventEmitter {
     const id = network.fdb.lookup(macKeyAt(bytes, start));
     const endpoint = id === -1 ? undefined : this.endpoints[id];
     if (endpoint === undefined || !sink.send(frame, network.vni, endpoint.address, endpoint.port)) return false;
-    // Counted as the segments the kernel will make of it, so frame counts mean the same either way.
+    // Counted as the segments the kernel will make of it, so frame and byte counts mean the same either way.
     network.counters.toUnderlay.frames += superFrameSegments(frame);
-    network.counters.toUnderlay.bytes += frame.length;
+    network.counters.toUnderlay.bytes += superFrameSegmentBytes(frame);
     return true;
   }
 
@@ -696,9 +699,9 @@ export class Forwarder extends EventEmitter {
       this.drops.DEVICE_ERROR += segments;
       return true;
     }
-    // Counted as the segments it carries, so frame counts mean the same whichever way frames come.
+    // Counted as the segments it carries, so frame and byte counts mean the same whichever way frames come.
     network.counters.toDevice.frames += segments;
-    network.counters.toDevice.bytes += frame.length;
+    network.counters.toDevice.bytes += superFrameSegmentBytes(frame);
     return true;
   }
 

@@ -2,11 +2,12 @@
 // a tunnel TAP offers with `--tunnel-gso`), on in-memory ports: written to the VNI's device whole
 // when the device takes super-frames, its source learned, counted as the segments it carries;
 // declined (so the underlay splits it) when the device cannot; and every VXLAN or inner-frame
-// check of the datagram path applied, with the same drop counted. Real TAPs: e2e/tunnel-gso.test.ts.
+// check of the datagram path applied, with the same drop counted. And the device's super-frame the
+// other way (a SuperFrameSink: what the tunnel TAP sends). Real TAPs: e2e/tunnel-gso.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Forwarder } from '../../src/forwarder/forwarder';
-import type { SuperFrame } from '../../src/forwarder/contracts';
+import { emptySuperFrame, type PortEvents, type SuperFrame } from '../../src/forwarder/contracts';
 import { createKernels } from '../../src/backend';
 import { ethernetFrame, FakeDevice, FakeNetwork, settle, vxlanDatagram } from './fakes';
 
@@ -43,9 +44,39 @@ test('a device that takes super-frames gets it whole, the source is learned, and
   assert.equal(device.whole.map((frame) => [...frame]), [[...inner]]);
   const counters = forwarder.counters();
   assert.is(counters.networks[0].toDevice.frames, 2, 'two segments');
-  assert.is(counters.networks[0].toDevice.bytes, inner.length);
+  assert.is(counters.networks[0].toDevice.bytes, inner.length + 54, 'the bytes of the two segments: the headers twice');
   assert.equal(forwarder.fdbEntries(42).map((entry) => [entry.mac, entry.address]), [[HOST_B, peerB.address]]);
   await settle();
+  await forwarder.close();
+});
+
+test('the other way: a device\'s super-frame for a MAC behind one known VTEP goes to the sink whole, counted as its segments and their bytes; a broadcast or unknown one is declined', async () => {
+  class OfferingDevice extends FakeDevice {
+    portEvents: PortEvents | undefined;
+    override start(events: PortEvents): void {
+      this.portEvents = events;
+      super.start(events);
+    }
+  }
+  const device = new OfferingDevice('a');
+  const sent: [number, string, number, number][] = [];
+  const network = new FakeNetwork();
+  const forwarder = new Forwarder({
+    underlay: network.underlay('10.0.0.1'), networks: [{ vni: 42, device, peers: [peerB], fdb: [{ mac: HOST_B, endpoint: peerB }] }],
+    kernels: createKernels('reference'), superFrames: { send: (frame, vni, address, port) => (sent.push([vni, address, port, frame.length]), true) },
+  });
+  forwarder.start();
+  const offer = (inner: Uint8Array): boolean | undefined => device.portEvents?.superFrame?.({
+    ...emptySuperFrame(), bytes: inner, start: 0, length: inner.length, gsoType: 1, gsoSize: 1400, csumStart: 34, csumOffset: 16, headerLength: 54,
+  });
+  const inner = ethernetFrame(HOST_B, HOST_A, 2840);
+  assert.is(offer(inner), true);
+  assert.equal(sent, [[42, peerB.address, peerB.port, inner.length]]);
+  const counters = forwarder.counters().networks[0];
+  assert.equal([counters.toUnderlay.frames, counters.toUnderlay.bytes], [2, inner.length + 54], 'two segments, the headers twice');
+  assert.is(offer(ethernetFrame('ff:ff:ff:ff:ff:ff', HOST_A, 2840)), false, 'broadcast: replicated the usual way');
+  assert.is(offer(ethernetFrame('02:00:00:00:00:0c', HOST_A, 2840)), false, 'unknown unicast: flooded the usual way');
+  assert.is(sent.length, 1);
   await forwarder.close();
 });
 
