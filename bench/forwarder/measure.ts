@@ -125,6 +125,24 @@ export async function iperf3Udp(lab: Lab, options: { serverNs: string; serverAdd
   }
 }
 
+/**
+ * `senders` iperf3 UDP runs at once (one process each, on ports 5202, 5203, …), each at
+ * `pps / senders`, summed into one step: one iperf3 (single-threaded before 3.16) is one core, and
+ * a path that encapsulates in the sender's own system call (the kernel's vxlan) is held to it.
+ */
+export async function iperf3UdpSenders(lab: Lab, options: Parameters<typeof iperf3Udp>[1], senders: number): Promise<UdpStep> {
+  if (senders === 1) return iperf3Udp(lab, options);
+  const runs = await Promise.all(Array.from({ length: senders }, (_, i) => iperf3Udp(lab, { ...options, pps: options.pps / senders, port: 5202 + i })));
+  const seconds = Math.max(...runs.map((run) => run.seconds));
+  const sent = runs.reduce((total, run) => total + run.sent, 0);
+  const sentPps = runs.reduce((total, run) => total + run.sentPps, 0);
+  const receivedPps = runs.reduce((total, run) => total + run.receivedPps, 0);
+  return {
+    askedPps: options.pps, sentPps, receivedPps, sent, lost: runs.reduce((total, run) => total + run.lost, 0),
+    lossPercent: sentPps > 0 ? (100 * Math.max(0, sentPps - receivedPps)) / sentPps : 100, seconds,
+  };
+}
+
 export interface ProfileEntry {
   functionName: string;
   where: string;

@@ -93,6 +93,8 @@ export interface UdpSearch {
   firstLossyPps: number | null;
   /** The sender could not go faster with < 1% loss: the figure is a floor of the path's rate. */
   senderBound: boolean;
+  /** iperf3 senders at once (absent in runs before there were two: one). */
+  senders?: number;
 }
 
 export interface PingSummary {
@@ -254,7 +256,13 @@ export function forwarderMarkdown(result: BenchResult): string {
   }
 
   // Issue 10's figures, from this run.
-  const kernelUdpBest = result.udp.find((u) => u.path === 'kernel');
+  /** The kernel's search with as many senders as `u` had. */
+  const kernelUdpFor = (u: UdpSearch): UdpSearch | undefined => result.udp.find((k) => k.path === 'kernel' && (k.senders ?? 1) === (u.senders ?? 1));
+  const udpLabel = (u: UdpSearch): string => `${DIRECTION_LABEL[u.path][u.direction]}${(u.senders ?? 1) > 1 ? `, ${u.senders} senders` : ''}`;
+  const udpRatio = (u: UdpSearch): string => {
+    const kernel = kernelUdpFor(u);
+    return kernel !== undefined && kernel.bestPps > 0 ? `${kernel.senderBound ? '≤ ' : ''}${fixed(u.bestPps / kernel.bestPps, 3)}×` : '–';
+  };
   const issueRatios = (['fk', 'ff'] as const).flatMap((path) => (['ab', 'ba'] as const).map((d) => {
     const ratio = medianGbps(path, d) / medianGbps('kernel', d);
     return `${DIRECTION_LABEL[path][d]} ${fixed(ratio, 3)}× ${ratio >= 0.5 ? '(met)' : '(not met)'}`;
@@ -267,7 +275,7 @@ export function forwarderMarkdown(result: BenchResult): string {
     const ratio = medianGbps(id, d) / medianGbps('kernel', d);
     return `${label} ${fixed(ratio, 3)}× ${ratio >= 0.5 ? '(met)' : '(not met)'}`;
   });
-  const udpRatios = result.udp.filter((u) => u.path !== 'kernel').map((u) => `${DIRECTION_LABEL[u.path][u.direction]} ${kernelUdpBest !== undefined && kernelUdpBest.bestPps > 0 ? `${kernelUdpBest.senderBound ? '≤ ' : ''}${fixed(u.bestPps / kernelUdpBest.bestPps, 3)}×` : '–'}`);
+  const udpRatios = result.udp.filter((u) => u.path !== 'kernel').map((u) => `${udpLabel(u)} ${udpRatio(u)}`);
   const cpuRatio = (id: PathId | AblationId, d: 'ab' | 'ba'): number =>
     median(tcpOf(id, d).map((r) => r.systemCpuPerGbit)) / median(tcpOf('kernel', d).map((r) => r.systemCpuPerGbit));
   const cpuRatios = (['fk', 'ff'] as const).flatMap((path) => (['ab', 'ba'] as const).map((d) => `${DIRECTION_LABEL[path][d]} ${fixed(cpuRatio(path, d), 1)}×`));
@@ -284,7 +292,6 @@ export function forwarderMarkdown(result: BenchResult): string {
   );
 
   // UDP
-  const kernelUdp = result.udp.find((u) => u.path === 'kernel');
   lines.push(
     `**${s.udpPayload}-byte UDP through the tunnel** (iperf3 -u -l ${s.udpPayload} -w 4M: the highest rate asked whose loss stayed < 1%, and the frames per second that arrived there; a lossy step was run twice, the better counts)`,
     '',
@@ -293,11 +300,11 @@ export function forwarderMarkdown(result: BenchResult): string {
   );
   for (const u of result.udp) {
     const best = u.bestPps > 0 ? `${u.senderBound ? '≥ ' : ''}${thousands(u.bestPps)}` : '0 (≥ 1% loss at every rate tried)';
-    const ratio = u.path === 'kernel' ? '1' : kernelUdp !== undefined && kernelUdp.bestPps > 0 ? `${kernelUdp.senderBound ? '≤ ' : ''}${fixed(u.bestPps / kernelUdp.bestPps, 3)}×` : '–';
+    const ratio = u.path === 'kernel' ? '1' : udpRatio(u);
     const steps = u.steps.map((step) => `${thousands(step.askedPps)} → ${step.lossPercent.toFixed(1)}%`).join(', ');
-    lines.push(`| ${DIRECTION_LABEL[u.path][u.direction]} | ${best} | ${u.bestAskedPps === null ? '–' : thousands(u.bestAskedPps)} | ${u.bestLossPercent === null ? '–' : `${u.bestLossPercent.toFixed(2)}%`} | ${u.firstLossyPps === null ? 'none tried' : thousands(u.firstLossyPps)} | ${ratio} | ${steps} |`);
+    lines.push(`| ${udpLabel(u)} | ${best} | ${u.bestAskedPps === null ? '–' : thousands(u.bestAskedPps)} | ${u.bestLossPercent === null ? '–' : `${u.bestLossPercent.toFixed(2)}%`} | ${u.firstLossyPps === null ? 'none tried' : thousands(u.firstLossyPps)} | ${ratio} | ${steps} |`);
   }
-  if (result.udp.some((u) => u.senderBound)) lines.push('', '≥: the one iperf3 sender could not send faster (it sent < 95% of the rate asked, without loss): the path carries at least that.');
+  if (result.udp.some((u) => u.senderBound)) lines.push('', '≥: the iperf3 senders could not send faster (they sent < 95% of the rate asked, without loss): the path carries at least that. The kernel encapsulates in the sender\'s own system call, so its rate with one sender is that one core\'s; "2 senders" rows run two iperf3 processes at once, each at half the rate, and are compared with the kernel\'s two-sender row.');
   lines.push('');
 
   // Ping
