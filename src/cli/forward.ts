@@ -203,8 +203,9 @@ function egressName(config: ForwardConfig): string {
 }
 
 /**
- * --tunnel-gso, once the tunnel TAP exists and is read (every queue's, with --queues): VXLAN for
- * the local address and port is handed to it at the underlay device's ingress (ingress-redirect.ts).
+ * --tunnel-gso on the main thread, once the tunnel TAP exists and is read: VXLAN for the local
+ * address and port is handed to it at the underlay device's ingress (ingress-redirect.ts). With
+ * --queues the MultiQueueForwarder installs it itself (`tunnelGso.ingress`).
  */
 function redirectIngress(config: ForwardConfig, opened: Opened, port: number, logger: Logger): void {
   if (!config.offloads.tunnelIngress) return;
@@ -291,7 +292,7 @@ function openQueues(config: ForwardConfig, logger: Logger): Promise<MultiQueueFo
     maxFdbEntries: config.maxFdbEntries,
     remotePort: config.port === 0 ? undefined : config.port,
     onNotice: (message) => logger.warn(message),
-    tunnelGso: config.offloads.tunnelGso ? { name: egressName(config), localAddress: config.local } : undefined,
+    tunnelGso: config.offloads.tunnelGso ? { name: egressName(config), localAddress: config.local, ingress: config.offloads.tunnelIngress } : undefined,
   });
 }
 
@@ -310,7 +311,6 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
         const forwarder = await openQueues(config, logger);
         opened.forwarder = forwarder;
         observability.stopOnBrokenPort(forwarder, stop);
-        redirectIngress(config, opened, forwarder.underlay.localPort, logger);
         const metrics = await observability.report(forwarder, config.metrics);
         logForwarding(logger, config, forwarder.underlay, forwarder.devices, metrics.url);
       } else {

@@ -27,6 +27,7 @@ import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
 import type { FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
+import { IngressRedirect } from '../underlay/ingress-redirect';
 import { checkInteger } from '../../wire/fields';
 
 export type { QueueNetworkOptions, QueueForwarderOptions } from './messages';
@@ -44,8 +45,12 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
   countersIntervalMs?: number;
   /** Told once per kind of event worth a log line (GSO refused, a TAP offload refused), per queue. */
   onNotice?: (message: string) => void;
-  /** Send TCP super-frames whole (`--tunnel-gso`): each queue attaches a queue of this egress TAP. */
-  tunnelGso?: { name: string; localAddress: string };
+  /**
+   * Send TCP super-frames whole (`--tunnel-gso`): each queue attaches a queue of this tunnel TAP.
+   * `ingress: true` also has VXLAN for the local address and port handed to it whole once every
+   * queue reads it (an IngressRedirect: a tc filter, made with iproute2's `tc`), and removed at close.
+   */
+  tunnelGso?: { name: string; localAddress: string; ingress?: boolean };
 }
 
 export interface QueueDeviceInfo {
@@ -97,6 +102,8 @@ export class MultiQueueForwarder extends EventEmitter {
   private readonly workers: Queue[];
   private readonly peerLists: Map<number, Endpoint[]>;
   private closing: Promise<void> | undefined;
+  /** The ingress filter (`tunnelGso.ingress`), removed first at close. */
+  private redirect: IngressRedirect | undefined;
 
   private constructor(options: MultiQueueForwarderOptions, workers: Queue[], localPort: number, devices: QueueDeviceInfo[]) {
     super();
@@ -135,7 +142,10 @@ export class MultiQueueForwarder extends EventEmitter {
     const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, tunnelGso, ...forwarder } = options;
     const started: Queue[] = [];
     const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
-      const worker = spawnQueueWorker({ queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, tunnelGso });
+      const worker = spawnQueueWorker({
+        queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs,
+        tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: tunnelGso.localAddress },
+      });
       const closed = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       return new Promise((resolve, reject) => {
         const early = (message: FromQueue): void => {
@@ -168,6 +178,14 @@ export class MultiQueueForwarder extends EventEmitter {
       const rest = await Promise.all(Array.from({ length: queues - 1 }, (_, i) => launch(i + 1, first.ready.localPort)));
       const forwarderObject = new MultiQueueForwarder(options, [first.queue, ...rest.map((r) => r.queue)], first.ready.localPort, first.ready.devices);
       forwarderObject.listen(onNotice);
+      if (tunnelGso?.ingress === true) {
+        try {
+          forwarderObject.redirect = IngressRedirect.install({ localAddress: tunnelGso.localAddress, port: first.ready.localPort, tap: tunnelGso.name, log: onNotice });
+        } catch (error) {
+          await forwarderObject.close();
+          throw error;
+        }
+      }
       return forwarderObject;
     } catch (error) {
       await Promise.all(started.map((queue) => MultiQueueForwarder.stopWorker(queue)));
@@ -278,7 +296,11 @@ export class MultiQueueForwarder extends EventEmitter {
 
   /** Stop every queue (TAP queues detached: a TAP the first queue made disappears; sockets closed). Idempotent. */
   close(): Promise<void> {
-    this.closing ??= Promise.all(this.workers.map((queue) => MultiQueueForwarder.stopWorker(queue))).then(() => undefined);
+    if (this.closing === undefined) {
+      // First: VXLAN reaches the sockets again, not a tunnel TAP about to close.
+      this.redirect?.remove();
+      this.closing = Promise.all(this.workers.map((queue) => MultiQueueForwarder.stopWorker(queue))).then(() => undefined);
+    }
     return this.closing;
   }
 }
