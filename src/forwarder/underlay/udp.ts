@@ -242,6 +242,8 @@ export class UdpUnderlay implements Underlay {
   private tunnelOffset = 0;
   /** How far into the current tunnel packet's burst (USO) the datagrams were taken; 0: not started. */
   private tunnelBurstOffset = 0;
+  /** Slots the last deliverRun filled. */
+  private runDelivered = 0;
   private readonly tunnelPacket: TunnelPacket = { vxlanAt: 0, payloadLength: 0, sourceAt: 0, sourcePort: 0, gsoType: 0, gsoSize: 0, csumStart: -1, csumOffset: 0, udpSeed: -1, burstSegment: 0 };
   /** What superPacket() is offered (one object, refilled per super-packet). */
   private readonly offered: SuperFrame = emptySuperFrame();
@@ -449,18 +451,9 @@ export class UdpUnderlay implements Underlay {
           this.counters.unknownSource += Math.ceil((length - offset) / segment);
           offset = length;
         }
-        const start = ring.cellStart(k);
-        while (offset < length && count < max) {
-          const piece = Math.min(segment, length - offset);
-          if (piece > limit) {
-            this.counters.oversize++;
-          } else {
-            this.deliver(ring, batch, bytes, first + count, start + offset, piece, id, sources);
-            count++;
-            groDatagrams++;
-          }
-          offset += piece;
-        }
+        offset = this.deliverRun(ring, batch, ring.cellStart(k), length, offset, segment, limit, id, first + count, max - count, sources);
+        count += this.runDelivered;
+        groDatagrams += this.runDelivered;
         if (offset < length) {
           this.cellOffset = offset;
           break;
@@ -595,17 +588,8 @@ export class UdpUnderlay implements Underlay {
         // A burst: one slot per datagram, as the socket's GRO cells are split; a batch that fills
         // up leaves the rest for the next call (tunnelBurstOffset).
         if (this.tunnelBurstOffset === 0) counters.bursts++;
-        let offset = this.tunnelBurstOffset;
-        while (offset < packet.payloadLength && count < max) {
-          const piece = Math.min(packet.burstSegment, packet.payloadLength - offset);
-          if (piece > limit) {
-            this.counters.oversize++;
-          } else {
-            this.deliver(ring, batch, bytes, first + count, packet.vxlanAt + offset, piece, id, sources);
-            count++;
-          }
-          offset += piece;
-        }
+        const offset = this.deliverRun(ring, batch, packet.vxlanAt, packet.payloadLength, this.tunnelBurstOffset, packet.burstSegment, limit, id, first + count, max - count, sources);
+        count += this.runDelivered;
         if (offset < packet.payloadLength) {
           this.tunnelBurstOffset = offset;
           break;
@@ -666,6 +650,32 @@ export class UdpUnderlay implements Underlay {
     // Headers up to the TCP payload: the TCP header's data offset, where the checksum starts.
     frame.headerLength = Math.min(frame.length, packet.csumStart + (ring.bytes[start + packet.csumStart + 12] >>> 4) * 4);
     return frame;
+  }
+
+  /**
+   * A run of datagrams of `segment` bytes each (the last may be shorter) in `length` bytes at
+   * `start` in `ring` (a GRO cell, a tunnel TAP burst), from `offset` on: each into the next of
+   * `room` slots from `slot`, from endpoint `id`; one longer than `limit` is counted oversize.
+   * Returns where it stopped (`length` when all were taken); `runDelivered` is the slots filled.
+   */
+  private deliverRun(
+    ring: Ring, batch: PacketBatch, start: number, length: number, offset: number, segment: number, limit: number,
+    id: number, slot: number, room: number, sources: Int32Array,
+  ): number {
+    const bytes = batch.bytes;
+    let filled = 0;
+    while (offset < length && filled < room) {
+      const piece = Math.min(segment, length - offset);
+      if (piece > limit) {
+        this.counters.oversize++;
+      } else {
+        this.deliver(ring, batch, bytes, slot + filled, start + offset, piece, id, sources);
+        filled++;
+      }
+      offset += piece;
+    }
+    this.runDelivered = filled;
+    return offset;
   }
 
   /** Copy `length` bytes at `start` in `ring` into slot `slot` as its datagram, from endpoint `id`. */
