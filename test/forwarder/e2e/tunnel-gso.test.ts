@@ -25,6 +25,7 @@ const TESTS = [
   `kernel vxlan (veth offloads on, the kernel's default) ↔ vxlan-wasm forward --tunnel-gso: its super-packets reach ${EGRESS} whole through the tc ingress filter and the TAP whole; iperf3 and ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256; scapy's bad IP and UDP checksums counted, not forwarded; the filter is gone at stop`,
   `vxlan-wasm forward --tunnel-gso ↔ vxlan-wasm forward --tunnel-gso (--queues 2 in B): whole both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256`,
   `vxlan-wasm forward --tunnel-gso killed with SIGKILL leaves its ingress filter behind; the next start replaces it and carries traffic, and removes it at stop`,
+  `vxlan-wasm forward --tunnel-gso --queues 1 whose ingress filter cannot be made (the local address is on lo): exit 1 with the sentence, the queue workers stopped, no TAP left`,
   `bursts (USO) through the tunnel TAP, split there: a kernel vxlan's cut packets merged by GRO on the forwarder's veth (as a NIC's GRO does), and a forwarder's UDP GSO sends from this host; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256 each`,
 ];
 
@@ -225,6 +226,21 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
     });
 
     test(TESTS[6], async () => {
+      const lab = new Lab('tgl');
+      try {
+        const ns = lab.namespace('a');
+        const cli = lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', ['--tap', TAP, '--vni', String(VNI), '--local', '127.0.0.1', '--peer', '127.0.0.2', '--tunnel-gso', '--queues', '1', '--log-level', 'info'], { label: 'vxlan-wasm forward --tunnel-gso --queues 1 on lo' });
+        const status = await cli.wait(20_000);
+        assert.is(status.code, 1, `exit 1\n${cli.stderr}`);
+        assert.match(cli.stderr, /could not start: --tunnel-gso: the local address 127\.0\.0\.1 is on lo/, cli.stderr);
+        for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(ns, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
+        assert.is(lab.tryExec(ns, 'tc', 'filter', 'show', 'dev', 'lo', 'ingress').stdout.trim(), '', 'no filter on lo');
+      } finally {
+        await lab.cleanup();
+      }
+    });
+
+    test(TESTS[7], async () => {
       const lab = new Lab('tgb');
       try {
         // The kernel peer's packets leave cut (its veth's offloads off); GRO on A's veth merges
