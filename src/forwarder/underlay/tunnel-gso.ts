@@ -31,7 +31,8 @@ import { bringUp, ifreq, storeLe16, storeSuperFrameHeader, tapError } from '../d
 import type { InlinePoller } from '../io/inline-reader';
 import { HeadedWrite } from '../io/headed-write';
 import {
-  VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE,
+  GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_FLAGS,
+  VNET_GSO_SIZE, VNET_GSO_TYPE,
 } from '../../wasm/abi';
 import { ReaderPort } from '../io/reader-port';
 import { CTRL_DROPPED, Ring } from '../io/ring';
@@ -42,12 +43,6 @@ const VNET_OUTER_TH_OFFSET = 20;
 const VNET_INNER_NH_OFFSET = 22;
 const GSO_UDP_TUNNEL_IPV4 = 0x20;
 const GSO_UDP_TUNNEL_IPV6 = 0x40;
-const GSO_ECN = 0x80;
-const GSO_TCPV4 = 1;
-const GSO_TCPV6 = 4;
-/** A UDP GSO packet (USO): datagrams of gso_size payload bytes each, behind one IP and UDP header. */
-const GSO_UDP_L4 = 5;
-const VNET_F_DATA_VALID = 2;
 /** Outer Ethernet, IPv4, UDP and VXLAN headers in front of the inner frame. */
 const OUTER_LEN = 14 + 20 + 8 + 8;
 const OUTER_TH = 14 + 20;

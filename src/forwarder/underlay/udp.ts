@@ -38,7 +38,7 @@
  * (`UnderlayEvents.superPacket`), which writes it to its TAP whole, and is split only if it declines.
  */
 import type { PacketBatch } from '../../batch/packet-batch';
-import { SLOT_HEADROOM, TSO_LAST, type Kernels } from '../../wasm/abi';
+import { GSO_TCPV4, GSO_TCPV6, SLOT_HEADROOM, TSO_LAST, type Kernels } from '../../wasm/abi';
 import { formatIpv4, formatIpv6, parseIp } from '../../wire/address';
 import {
   VXLAN_HEADER_LEN, datagramLength, datagramStart,
@@ -107,10 +107,6 @@ export const GSO_MAX_BYTES = 65507;
 const GRO_CELL_SIZE = 65536;
 /** Where a received datagram starts in its slot: the VXLAN header right in front of the inner frame (datagramStart). */
 const DATAGRAM_OFFSET = SLOT_HEADROOM - VXLAN_HEADER_LEN;
-
-/** virtio-net GSO types (linux/virtio_net.h), as tsoSplit takes them. */
-const GSO_TCPV4 = 1;
-const GSO_TCPV6 = 4;
 
 /**
  * Whether the `length` bytes at `at` are one VXLAN header and one TCP super-frame whose IP length
