@@ -1,0 +1,150 @@
+// The Docker hosts helper (test/helpers/docker-hosts.ts) does what the driver's tests and the
+// overlay benchmark stand on: two daemons up, each with the busybox image, a container running on
+// each; each daemon sees its own /run/docker/plugins and a process started on a host sees the
+// same; a name nobody knows fails at once (no 5 s resolver timeout); etcd on the underlay answers
+// both hosts; Docker's own swarm overlay joins containers on the two hosts (ping by address and
+// by name); and after stop() no namespace, daemon, process, mount, cgroup or directory is left.
+// Root only (namespaces, dockerd); otherwise a loud skip.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BUSYBOX_IMAGE, dockerReady, spawnOnHost, startDockerHosts, type DockerHosts } from '../helpers/docker-hosts';
+import { swarmContender } from '../../bench/docker/swarm';
+
+const TESTS = [
+  'two daemons in two namespaces, the image on each, a container runs on each',
+  "each daemon's plugin directory is its own, and spawnOnHost runs in it",
+  'an unknown name fails at once in a container (resolv.conf points at nothing slow)',
+  'etcd on the underlay answers both hosts',
+  "Docker's swarm overlay between the two daemons: containers on both ping by address and by name",
+  'stop() leaves no namespace, daemon, process, mount, cgroup or directory',
+];
+
+/** A named network namespace as /proc/PID/ns/net reads it (`net:[INODE]`). */
+const namedNetns = (name: string) => `net:[${statSync(`/run/netns/${name}`).ino}]`;
+
+const harness = suite<{ lab?: DockerHosts }>('docker hosts', {});
+
+if (dockerReady('docker harness', TESTS)) {
+  harness.before(async (context) => {
+    context.lab = await startDockerHosts({ count: 2, prefix: 'vwdk', etcd: true });
+    const { timings, hosts } = context.lab;
+    console.log(`docker-hosts: up in ${timings.totalMs} ms (daemons ${timings.daemonsMs} ms in parallel: ${hosts.map((h) => `${h.name} ${h.daemonStartMs} ms`).join(', ')}; image import ${timings.imageMs} ms)`);
+  });
+
+  harness.after(async (context) => {
+    await context.lab?.stop();
+  });
+
+  harness(TESTS[0], async ({ lab }) => {
+    const [h1, h2] = lab!.hosts;
+    // Starting both daemons takes seconds, not minutes.
+    assert.ok(lab!.timings.daemonsMs < 30_000, `daemons took ${lab!.timings.daemonsMs} ms`);
+    const ids = await Promise.all([h1, h2].map(async (host) => (await host.dockerOk(['info', '--format', '{{.ID}} {{.DockerRootDir}}'])).trim()));
+    assert.is.not(ids[0].split(' ')[0], ids[1].split(' ')[0], 'two daemons, two identities');
+    assert.is(ids[0].split(' ')[1], h1.dataRoot);
+    assert.is(ids[1].split(' ')[1], h2.dataRoot);
+    for (const host of [h1, h2]) {
+      assert.match(await host.dockerOk(['image', 'ls', '--format', '{{.Repository}}']), BUSYBOX_IMAGE);
+      const out = await host.dockerOk(['run', '--rm', '--name', `hello-${host.name}`, BUSYBOX_IMAGE, 'sh', '-c', 'echo "hello $(id -un)"; ls /bin | wc -l']);
+      const [hello, applets] = out.trim().split('\n');
+      assert.is(hello, 'hello root');
+      assert.ok(Number(applets) > 200, `${applets} applets in /bin`);
+    }
+    // Each daemon in its host's network namespace: it sees veth0 with that host's address.
+    for (const host of [h1, h2]) {
+      assert.is(readlinkSync(`/proc/${host.daemonPid}/ns/net`), namedNetns(host.netns), `${host.name}'s dockerd in ${host.netns}`);
+      const addresses = await host.exec(['ip', '-br', 'addr', 'show', 'veth0']);
+      assert.match(addresses.stdout, `${host.underlayAddress}/24`);
+    }
+  });
+
+  harness(TESTS[1], async ({ lab }) => {
+    const [h1, h2] = lab!.hosts;
+    writeFileSync(join(h1.pluginDir, 'marker-h1'), '');
+    assert.is((await h1.exec('ls /run/docker/plugins')).stdout.trim(), 'marker-h1');
+    assert.is((await h2.exec('ls /run/docker/plugins')).stdout.trim(), '');
+    // A process "on the host" (as the driver is started): the host's network namespace, and the
+    // host's mounts (it sees the marker where the daemon looks for plugins).
+    const child = spawnOnHost(h1, 'sh', ['-c', 'readlink /proc/self/ns/net; ls /run/docker/plugins; cat /etc/resolv.conf']);
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.is(code, 0);
+    const [netns, listing] = out.split('\n');
+    assert.is(netns, namedNetns(h1.netns));
+    assert.is(listing, 'marker-h1');
+    assert.match(out, `nameserver ${lab!.underlayGateway}`);
+    // And this process's own /run/docker is untouched (the bind mounts are the host's alone).
+    assert.not.ok(existsSync('/run/docker/plugins/marker-h1'));
+  });
+
+  harness(TESTS[2], async ({ lab }) => {
+    const [h1] = lab!.hosts;
+    const started = Date.now();
+    const result = await h1.docker(['run', '--rm', BUSYBOX_IMAGE, 'nslookup', 'nothing-here.invalid'], { timeoutMs: 30_000 });
+    const tookMs = Date.now() - started;
+    assert.is.not(result.code, 0, 'the name does not resolve');
+    assert.ok(tookMs < 3000, `an unknown name took ${tookMs} ms to fail (a resolver timeout is ~5 s)`);
+  });
+
+  harness(TESTS[3], async ({ lab }) => {
+    assert.ok(lab!.etcd !== undefined);
+    for (const host of lab!.hosts) {
+      const version = await host.exec(['curl', '-sf', '--max-time', '3', `${lab!.etcd!.url}/version`]);
+      assert.is(version.code, 0, `${host.name}: ${version.stderr}`);
+      assert.match(version.stdout, /"etcdserver":"3\./);
+    }
+  });
+
+  harness(TESTS[4], async ({ lab }) => {
+    const [h1, h2] = lab!.hosts;
+    const swarm = swarmContender({ network: 'harness-ov', subnet: '10.0.8.0/24' });
+    await swarm.setUp(lab!);
+    try {
+      await h1.dockerOk(['run', '-d', '--name', 'c1', '--network', swarm.network, BUSYBOX_IMAGE, 'sleep', '600']);
+      await h2.dockerOk(['run', '-d', '--name', 'c2', '--network', swarm.network, BUSYBOX_IMAGE, 'sleep', '600']);
+      const address = (await h1.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${swarm.network}").IPAddress}}`, 'c1'])).trim();
+      assert.match(address, /^10\.0\.8\.\d+$/);
+      const byAddress = await h2.docker(['exec', 'c2', 'ping', '-c', '3', '-W', '2', address], { timeoutMs: 20_000 });
+      assert.is(byAddress.code, 0, byAddress.stdout + byAddress.stderr);
+      assert.match(byAddress.stdout, '3 packets received');
+      // By name, through Docker's embedded DNS (the name came from the other host by gossip).
+      const byName = await h2.docker(['exec', 'c2', 'ping', '-c', '1', '-W', '2', 'c1'], { timeoutMs: 20_000 });
+      assert.is(byName.code, 0, byName.stdout + byName.stderr);
+      assert.match(byName.stdout, `(${address})`);
+      // The overlay's VXLAN went over the underlay, on swarm's data path port.
+      const counters = await h2.exec(['ip', '-s', '-j', 'link', 'show', 'veth0']);
+      const rxPackets = JSON.parse(counters.stdout)[0].stats64.rx.packets as number;
+      assert.ok(rxPackets >= 4, `veth0 received ${rxPackets} packets`);
+    } finally {
+      await h1.docker(['rm', '-f', 'c1']);
+      await h2.docker(['rm', '-f', 'c2']);
+      await swarm.tearDown();
+    }
+    assert.is((await h2.dockerOk(['info', '--format', '{{.Swarm.LocalNodeState}}'])).trim(), 'inactive');
+  });
+
+  harness(TESTS[5], async (context) => {
+    const lab = context.lab!;
+    // A container left running, and a process left on a host: stop() takes them too.
+    await lab.hosts[0].dockerOk(['run', '-d', '--name', 'left', BUSYBOX_IMAGE, 'sleep', '600']);
+    const containerPid = await lab.hosts[0].containerPid('left');
+    const leftover = spawnOnHost(lab.hosts[1], 'sleep', ['600']);
+    const pids = [containerPid, leftover.pid!, ...lab.hosts.flatMap((h) => [h.daemonPid, h.holderPid]), lab.etcd!.server.pid!];
+    const problems = await lab.stop();
+    context.lab = undefined;
+    assert.equal(problems, [], 'stop() had nothing it could not remove');
+    const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    for (const ns of lab.namespaces) assert.not.match(netns, ns, `namespace ${ns} left`);
+    for (const pid of pids) assert.not.ok(existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), `pid ${pid} still running`);
+    assert.not.match(readFileSync('/proc/self/mountinfo', 'utf8'), lab.dir, 'no mount of the lab left');
+    assert.not.ok(existsSync(lab.dir), `${lab.dir} removed`);
+    const cgroups = spawnSync('sh', ['-c', `ls -d /sys/fs/cgroup/*/${lab.namespaces[0].replace(/-sw$/, '')}-* /sys/fs/cgroup/${lab.namespaces[0].replace(/-sw$/, '')}-* 2>/dev/null`], { encoding: 'utf8' }).stdout;
+    assert.is(cgroups.trim(), '', 'no cgroup of the hosts left');
+  });
+}
+
+harness.run();
