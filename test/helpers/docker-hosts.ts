@@ -332,7 +332,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The busybox rootfs as a tarball (made once per process, in `dir`): /bin/busybox and a link per applet. */
+/** The busybox rootfs as a tarball (made once per lab, in `dir`): the static busybox binary and a link to it per applet. */
 function busyboxTarball(dir: string): string {
   const tarball = join(dir, 'busybox.tar');
   if (existsSync(tarball)) return tarball;
