@@ -59,7 +59,7 @@ export function resolvConfNameservers(text: string): string[] {
   for (const line of text.split('\n')) {
     const match = /^\s*nameserver\s+(\S+)/.exec(line);
     // A scoped IPv6 address (fe80::1%eth0) names an interface of the host: not for us to reach.
-    if (match !== null && isIP(match[1]!) !== 0) servers.push(match[1]!);
+    if (match !== null && !match[1]!.includes('%') && isIP(match[1]!) !== 0) servers.push(match[1]!);
   }
   return servers;
 }
