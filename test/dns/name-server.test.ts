@@ -5,8 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { DnsError, NameServer, NameTable, type NameServerOptions } from '../../src/dns';
+import { warnSkipped } from '../interop/tools';
 import { FakeUpstream, answerData, ask, closedUdpPort, decode, encodeQuery, tcpExchange, udpExchange } from './dns-client';
 
 function webTable(): NameTable {
@@ -274,6 +276,94 @@ test('a burst of 3000 queries, 100 at a time, all answered in bounded time', () 
       socket.close();
     }
   }));
+
+test('a name that leaves the table stops resolving at once: its next query is not ours and goes upstream', () => {
+  const table = webTable();
+  return withServer({ table }, async (server) => {
+    assert.equal(answerData(await ask(server.port, 'c2', 'A')), ['10.0.9.12']);
+    table.delete('r2');
+    assert.is((await ask(server.port, 'c2', 'A')).rcode, 'SERVFAIL', 'forwarded (no upstream here), not answered');
+    assert.equal(answerData(await ask(server.port, 'web', 'A')).sort(), ['10.0.9.11', '10.0.9.13'], 'the alias without the replica that left');
+  });
+});
+
+test('TCP: two queries in one write and one split over three writes, answered on one connection; an idle connection is closed', () =>
+  withServer({ tcpIdleTimeoutMs: 300 }, async (server) => {
+    const frame = (message: Buffer) => {
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16BE(message.length);
+      return Buffer.concat([prefix, message]);
+    };
+    const socket = connect({ host: '127.0.0.1', port: server.port });
+    try {
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      const replies: Buffer[] = [];
+      let received = Buffer.alloc(0);
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+      socket.on('data', (chunk) => {
+        received = Buffer.concat([received, chunk]);
+        while (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
+          replies.push(received.subarray(2, 2 + received.readUInt16BE(0)));
+          received = received.subarray(2 + received.readUInt16BE(0));
+        }
+      });
+      socket.write(Buffer.concat([frame(encodeQuery('c1', 'A', 1)), frame(encodeQuery('c2', 'A', 2))]));
+      const third = frame(encodeQuery('c3', 'A', 3));
+      for (const piece of [third.subarray(0, 1), third.subarray(1, 9), third.subarray(9)]) {
+        socket.write(piece);
+        await new Promise<void>((resolve) => setTimeout(resolve, 20));
+      }
+      const lastWriteAt = performance.now();
+      const closedAt = await closed;
+      assert.equal(replies.map((reply) => [decode(reply).id, answerData(decode(reply))[0]]), [[1, '10.0.9.11'], [2, '10.0.9.12'], [3, '10.0.9.13']]);
+      assert.ok(closedAt - lastWriteAt >= 200 && closedAt - lastWriteAt < 3000, `closed ${(closedAt - lastWriteAt).toFixed(0)} ms after the last write`);
+    } finally {
+      socket.destroy();
+    }
+  }));
+
+test('no log line per query: only listening, closing and (without upstreams) one warning', async () => {
+  const logged: Array<[string, string]> = [];
+  const logger = {
+    warn: (_: object, message: string) => logged.push(['warn', message]),
+    info: (_: object, message: string) => logged.push(['info', message]),
+    debug: (_: object, message: string) => logged.push(['debug', message]),
+  };
+  await withServer({ logger }, async (server) => {
+    for (let i = 0; i < 20; i++) await ask(server.port, i % 2 === 0 ? 'web' : 'unknown.test', 'A');
+    await udpExchange(server.port, Buffer.from('garbage!garbage!'), 100);
+  });
+  const notDebug = logged.filter(([level]) => level !== 'debug');
+  assert.equal(notDebug, [['warn', 'dns: no upstream resolvers; names outside the network get SERVFAIL'], ['info', 'dns: listening'], ['info', 'dns: closed']]);
+});
+
+test('IPv6: a server on ::1 answers over UDP and TCP', async () => {
+  const table = new NameTable();
+  table.set('e', { names: ['six'], ipv6: ['fd00::6'] });
+  let server: NameServer;
+  try {
+    server = await NameServer.listen({ address: '::1', port: 0, table, upstreams: [] });
+  } catch (error) {
+    // A kernel without IPv6 on lo: say so loudly rather than pass silently.
+    warnSkipped('needs IPv6 on lo', ['IPv6: a server on ::1'], (error as Error).message);
+    return;
+  }
+  try {
+    const socket = createSocket('udp6');
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer on ::1')), 3000);
+      socket.on('message', (message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      socket.send(encodeQuery('six', 'AAAA', 6), server.port, '::1');
+    }).finally(() => socket.close());
+    assert.equal(answerData(decode(reply)), ['fd00::6']);
+    assert.equal(answerData(decode(await tcpExchange(server.port, encodeQuery('six', 'AAAA', 7), 3000, '::1'))), ['fd00::6']);
+  } finally {
+    await server.close();
+  }
+});
 
 test('close is idempotent and frees the port; a taken port and a bad upstream are typed errors', async () => {
   const server = await NameServer.listen({ address: '127.0.0.1', port: 0, table: new NameTable(), upstreams: [] });
