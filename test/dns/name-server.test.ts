@@ -6,8 +6,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import dnsPacket from 'dns-packet';
-import { DnsError, NameServer, NameTable, type NameServerOptions } from '../../src/dns';
+import { DnsError, NameServer, NameTable, type NameServerLogger, type NameServerOptions } from '../../src/dns';
+import { createLogger } from '../../src/forwarder/log';
 import { warnSkipped } from '../interop/tools';
 import { FakeUpstream, answerData, ask, closedUdpPort, decode, encodeQuery, tcpExchange, udpExchange } from './dns-client';
 
@@ -335,6 +337,82 @@ test('no log line per query: only listening, closing and (without upstreams) one
   });
   const notDebug = logged.filter(([level]) => level !== 'debug');
   assert.equal(notDebug, [['warn', 'dns: no upstream resolvers; names outside the network get SERVFAIL'], ['info', 'dns: listening'], ['info', 'dns: closed']]);
+});
+
+test('pino\'s logger is a NameServerLogger: its lines are JSON with the address and port', async () => {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(String(chunk));
+      callback();
+    },
+  });
+  const logger: NameServerLogger = createLogger('info', stream);
+  let port = 0;
+  await withServer({ logger }, async (server) => {
+    port = server.port;
+    await ask(server.port, 'web', 'A');
+  });
+  const records = lines.map((line) => JSON.parse(line) as { msg: string; port: number; address: string });
+  assert.equal(records.map((record) => record.msg), ['dns: no upstream resolvers; names outside the network get SERVFAIL', 'dns: listening', 'dns: closed']);
+  assert.ok(records.every((record) => record.port === port && record.address === '127.0.0.1'));
+});
+
+test('an upstream answer that is not for our query is ignored: wrong question, wrong source port; the right one is relayed', async () => {
+  // A fake upstream that first answers with another question, then from another port, then right.
+  const upstream = createSocket('udp4');
+  const other = createSocket('udp4');
+  await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.7', () => resolve()));
+  await new Promise<void>((resolve) => other.bind(0, '127.0.0.7', () => resolve()));
+  upstream.on('message', (message, remote) => {
+    const query = dnsPacket.decode(message);
+    const answer = (name: string, data: string) =>
+      dnsPacket.encode({ type: 'response', id: query.id, questions: [{ name, type: 'A' }], answers: [{ type: 'A', name, ttl: 60, data }] });
+    upstream.send(answer('evil.test', '203.0.113.1'), remote.port, remote.address);
+    other.send(answer(query.questions![0]!.name, '203.0.113.2'), remote.port, remote.address);
+    setTimeout(() => upstream.send(answer(query.questions![0]!.name, '192.0.2.10'), remote.port, remote.address), 50);
+  });
+  try {
+    await withServer({ upstreams: [`127.0.0.7:${upstream.address().port}`] }, async (server) => {
+      assert.equal(answerData(await ask(server.port, 'good.test', 'A')), ['192.0.2.10']);
+      assert.is(server.counters().forwarded, 1);
+    });
+  } finally {
+    upstream.close();
+    other.close();
+  }
+});
+
+test('a flood of unknown names at a silent upstream: never more than 1024 forwards in flight (the default), the rest REFUSED', async () => {
+  const silent = await FakeUpstream.start('127.0.0.8', '192.0.2.1');
+  silent.silent = true;
+  try {
+    await withServer({ upstreams: [silent.endpoint], forwardTimeoutMs: 1500 }, async (server) => {
+      const socket = createSocket('udp4');
+      let most = 0;
+      try {
+        for (let i = 0; i < 1500; i++) {
+          socket.send(encodeQuery(`n${i}.flood.test`, 'A', i), server.port, '127.0.0.1');
+          if (i % 50 === 49) {
+            await new Promise<void>((resolve) => setTimeout(resolve, 5));
+            most = Math.max(most, server.pendingForwards);
+          }
+        }
+        await new Promise<void>((resolve) => setTimeout(resolve, 200));
+        most = Math.max(most, server.pendingForwards);
+        assert.is(most, 1024, 'the bound is reached and not passed');
+        assert.ok(server.counters().refused >= 1500 - 1024 - 50, `refused ${server.counters().refused}`);
+        // After the timeout every forward has ended: nothing stays behind.
+        await new Promise<void>((resolve) => setTimeout(resolve, 1800));
+        assert.is(server.pendingForwards, 0);
+        assert.is(server.counters().failed, 1024);
+      } finally {
+        socket.close();
+      }
+    });
+  } finally {
+    await silent.close();
+  }
 });
 
 test('IPv6: a server on ::1 answers over UDP and TCP', async () => {
