@@ -18,6 +18,6 @@ export function simdEnabled(): i32 {
 }
 export { encapBatch } from './encap-batch';
 export { decapBatch } from './decap-batch';
-export { verifyInnerChecksum, completeInnerChecksum } from './inner';
+export { verifyInnerChecksum, completeInnerChecksum, finishPartialChecksum } from './inner';
 export { tsoSplit } from './tso';
 export { groMerge } from './gro';

@@ -30,6 +30,12 @@ export const INNER_CHECKSUM_NONE: i32 = 2;
 /** Not an unfragmented TCP/UDP segment right after an IPv4/IPv6 header, or truncated. */
 export const INNER_CHECKSUM_UNSUPPORTED: i32 = -1;
 
+// finishPartialChecksum results (PARTIAL_* in src/wasm/abi.ts).
+/** Nothing done: no TCP/UDP segment, a checksum that does not look partial, or one that verifies as it is. */
+export const PARTIAL_UNTOUCHED: i32 = 0;
+/** The field held the unfinished pseudo-header sum and the segment did not verify: finished in place. */
+export const PARTIAL_FINISHED: i32 = 1;
+
 // Where locateInnerL4 found the segment (offsets from the frame), and its pseudo-header sum.
 // Module state rather than a record: the hot path calls it once per packet and reads it at once.
 let segmentStart: usize = 0;
@@ -188,4 +194,43 @@ export function completeInnerChecksum(frame: usize, len: i32, csumStart: i32, cs
   const sum = onesComplementSum(frame + <usize>csumStart, <usize>(len - csumStart), 0);
   storeBe16(frame + <usize>csumStart + <usize>csumOffset, l4ChecksumOf(sum));
   return 0;
+}
+
+/**
+ * Finish a TCP/UDP checksum that a Linux sender left partial (CHECKSUM_PARTIAL) and that reached
+ * us through a socket, which keeps no checksum state: a kernel VTEP on the same host or hypervisor
+ * (a veth, virtio-net) encapsulates the segment before anything computed its checksum, so the
+ * field still holds the folded pseudo-header sum, not complemented (what tcpdump calls
+ * "partial"). A TAP's kernel would drop the segment as corrupt.
+ *
+ * Told apart from a wrong checksum by that signature: the field equals the segment's own
+ * pseudo-header sum AND the segment does not verify with it. A segment that verifies is left alone
+ * whatever its field holds; a corrupt one whose field happens to equal its pseudo-header sum
+ * (2^-16 of corrupt segments, and only those the outer checks let through) would be finished;
+ * every other wrong checksum stays wrong, and the receiving stack drops it as before.
+ *
+ * Cost: the header parse and one compare per segment; the sum over the segment only when the
+ * field matches. Returns PARTIAL_FINISHED or PARTIAL_UNTOUCHED.
+ */
+export function finishPartialChecksum(frame: usize, len: i32): i32 {
+  if (len < 0) return PARTIAL_UNTOUCHED;
+  const protocol = locateInnerL4(frame, <usize>len);
+  if (protocol == 0) return PARTIAL_UNTOUCHED;
+  const field = frame + segmentStart + l4ChecksumField(protocol);
+  const value = loadBe16(field);
+  // A UDP checksum of zero is "none" (RFC 768), never a partial sum (Linux stores a zero sum as 0xffff).
+  if (protocol == IPPROTO_UDP && value == 0) return PARTIAL_UNTOUCHED;
+  if (!sameOnesComplement(value, segmentPseudoSum)) return PARTIAL_UNTOUCHED;
+  const segment = frame + segmentStart;
+  const segmentLen = segmentEnd - segmentStart;
+  if (onesComplementSum(segment, segmentLen, segmentPseudoSum) == 0xffff) return PARTIAL_UNTOUCHED;
+  // The field holds the pseudo-header sum, so the segment's own sum is the whole sum.
+  storeBe16(field, l4ChecksumOf(onesComplementSum(segment, segmentLen, 0)));
+  return PARTIAL_FINISHED;
+}
+
+/** Two 16-bit ones' complement values are equal (0x0000 and 0xffff are both zero). */
+// @ts-ignore: decorator
+@inline function sameOnesComplement(a: u32, b: u32): bool {
+  return a == b || (a | b) == 0xffff && (a == 0 || b == 0);
 }

@@ -28,7 +28,7 @@ import { EventEmitter } from 'node:events';
 import { Encapsulator } from '../batch/encapsulator';
 import { PacketBatch } from '../batch/packet-batch';
 import type { Kernels } from '../wasm/abi';
-import { SLOT_HEADROOM } from '../wasm/abi';
+import { PARTIAL_FINISHED, SLOT_HEADROOM } from '../wasm/abi';
 import { createKernels, defaultBackendName } from '../backend';
 import type { TunnelOptions } from '../types';
 import { parseIp } from '../wire/address';
@@ -114,6 +114,11 @@ export interface ForwarderCounters {
   neighbours: NeighbourCounters;
   /** Batches handled and the frames they held: frames / batches is the mean batch size. */
   batches: { fromDevice: number; fromDeviceFrames: number; fromUnderlay: number; fromUnderlayFrames: number };
+  /**
+   * Inner checksums from peers: TCP/UDP segments a Linux sender on this host or hypervisor left
+   * partial (the field holds the pseudo-header sum), finished before the device write.
+   */
+  checksums: { partialFinished: number };
 }
 
 interface Network {
@@ -177,6 +182,7 @@ export class Forwarder extends EventEmitter {
   /** Slots of the device batch holding answers to write back to the device. */
   private readonly answerSlots: Int32Array;
   private readonly batchCounters = { fromDevice: 0, fromDeviceFrames: 0, fromUnderlay: 0, fromUnderlayFrames: 0 };
+  private readonly checksumCounters = { partialFinished: 0 };
   private pendingEvents: FdbEvent[] = [];
 
   private started = false;
@@ -438,6 +444,7 @@ export class Forwarder extends EventEmitter {
       fdb: this.fdbCounters,
       neighbours: this.neighbourCounters,
       batches: this.batchCounters,
+      checksums: this.checksumCounters,
     });
   }
 
@@ -619,6 +626,7 @@ export class Forwarder extends EventEmitter {
     this.batchCounters.fromUnderlay++;
     this.batchCounters.fromUnderlayFrames += read;
     const bytes = batch.bytes;
+    const kernels = this.kernels;
     const now = this.clock();
     for (let i = 0; i < read; i++) {
       const length = batch.frameLength(i);
@@ -632,6 +640,9 @@ export class Forwarder extends EventEmitter {
       const innerLength = length - VXLAN_HEADER_LEN;
       const inner = at + VXLAN_HEADER_LEN;
       if (this.droppedInner(bytes, inner, innerLength)) continue;
+      // A socket keeps no checksum state: a Linux VTEP on this host or hypervisor may have sent the
+      // segment with its checksum still partial, which the device's kernel would drop as corrupt.
+      if (kernels.finishPartialChecksum(inner, innerLength) === PARTIAL_FINISHED) this.checksumCounters.partialFinished++;
       if (this.learnsFrom(bytes, at)) this.learn(network, macKeyAt(bytes, inner + 6), this.rxSources[i], now);
       batch.setInner(i, innerLength, 0);
       network.deviceSlots[network.deviceSlotCount++] = i;

@@ -118,6 +118,10 @@ export function createMetrics(forwarder: MetricsSource, options: MetricsOptions 
     set({ protocol: 'nd', outcome: 'answered' }, neighbours.ndAnswered);
     set({ protocol: 'nd', outcome: 'flooded' }, neighbours.ndFlooded);
   });
+  counter('vxlan_inner_checksums_finished_total', 'TCP/UDP segments from peers whose checksum a Linux sender on this host or hypervisor left partial, finished before the device write.', [], (set) => {
+    const checksums = counters().checksums;
+    if (checksums !== undefined) set({}, checksums.partialFinished);
+  });
   counter('vxlan_batches_total', 'Batches handled, by where they came from.', ['from'], (set) => {
     const { batches } = counters();
     set({ from: 'device' }, batches.fromDevice);

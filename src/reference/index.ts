@@ -8,7 +8,7 @@ import { decapFrame } from './decap';
 import { encapFrame } from './encap';
 import { flowHash, sourcePortFromHash } from './flowhash';
 import { decapBatch, encapBatch } from './batch';
-import { completeInnerChecksum, verifyInnerChecksum } from './inner';
+import { completeInnerChecksum, finishPartialChecksum, verifyInnerChecksum } from './inner';
 import { tsoSplit } from './tso';
 import { groMerge } from './gro';
 
@@ -71,6 +71,9 @@ export class ReferenceKernels implements Kernels {
   }
   completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number) {
     return completeInnerChecksum(this.bytes, frame, len, csumStart, csumOffset);
+  }
+  finishPartialChecksum(frame: number, len: number) {
+    return finishPartialChecksum(this.bytes, frame, len);
   }
   tsoSplit(
     src: number, len: number, gsoType: number, gsoSize: number, csumStart: number,

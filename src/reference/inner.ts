@@ -2,7 +2,9 @@
  * The pure-TS twin of assembly/inner.ts: locate the inner frame's TCP/UDP segment, verify its
  * checksum, complete a partial one (csum_start/csum_offset, as a TAP with offload hands it over).
  */
-import { INNER_CHECKSUM_BAD, INNER_CHECKSUM_NONE, INNER_CHECKSUM_UNSUPPORTED, INNER_CHECKSUM_VALID } from '../wasm/abi';
+import {
+  INNER_CHECKSUM_BAD, INNER_CHECKSUM_NONE, INNER_CHECKSUM_UNSUPPORTED, INNER_CHECKSUM_VALID, PARTIAL_FINISHED, PARTIAL_UNTOUCHED,
+} from '../wasm/abi';
 import { internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, onesComplementSum } from './checksum';
 import { readU16, writeU16 } from '../wire/fields';
 import { isVlanTpid, MAX_VLAN_TAGS } from '../wire/ethernet';
@@ -122,4 +124,20 @@ export function completeInnerChecksum(bytes: Uint8Array, frame: number, len: num
   if (len < 0 || csumStart < 0 || csumOffset < 0 || csumStart > len || csumOffset > len - csumStart - 2) return -1;
   writeU16(bytes, frame + csumStart + csumOffset, l4ChecksumOf(onesComplementSum(bytes, frame + csumStart, len - csumStart, 0)));
   return 0;
+}
+
+/** Twin of finishPartialChecksum in assembly/inner.ts (the reasoning is written there). */
+export function finishPartialChecksum(bytes: Uint8Array, frame: number, len: number): number {
+  if (len < 0) return PARTIAL_UNTOUCHED;
+  const protocol = locateInnerL4(bytes, frame, len);
+  if (protocol === 0) return PARTIAL_UNTOUCHED;
+  const { start, end, pseudoSum } = innerSegment;
+  const field = frame + start + l4ChecksumField(protocol);
+  const value = readU16(bytes, field);
+  if (protocol === UDP && value === 0) return PARTIAL_UNTOUCHED;
+  const same = value === pseudoSum || ((value | pseudoSum) === 0xffff && (value === 0 || pseudoSum === 0));
+  if (!same) return PARTIAL_UNTOUCHED;
+  if (onesComplementSum(bytes, frame + start, end - start, pseudoSum) === 0xffff) return PARTIAL_UNTOUCHED;
+  writeU16(bytes, field, l4ChecksumOf(onesComplementSum(bytes, frame + start, end - start, 0)));
+  return PARTIAL_FINISHED;
 }

@@ -67,6 +67,9 @@ export const INNER_CHECKSUM_BAD = 0;
 export const INNER_CHECKSUM_VALID = 1;
 export const INNER_CHECKSUM_NONE = 2;
 export const INNER_CHECKSUM_UNSUPPORTED = -1;
+/** finishPartialChecksum results (assembly/inner.ts). */
+export const PARTIAL_UNTOUCHED = 0;
+export const PARTIAL_FINISHED = 1;
 
 /**
  * Batch geometry (assembly/batch.ts): slots of `slotStride` bytes, the inner frame to
@@ -130,7 +133,7 @@ export const GRO_MAX_IP_LEN = 65535;
 export const KERNEL_NAMES = [
   'onesComplementSum', 'internetChecksum', 'updateChecksum', 'ipv4PseudoHeaderSum', 'ipv6PseudoHeaderSum',
   'decapFrame', 'encapFrame', 'flowHash', 'sourcePortFromHash', 'encapBatch', 'decapBatch',
-  'verifyInnerChecksum', 'completeInnerChecksum', 'tsoSplit', 'groMerge',
+  'verifyInnerChecksum', 'completeInnerChecksum', 'finishPartialChecksum', 'tsoSplit', 'groMerge',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -156,6 +159,11 @@ export interface KernelSignatures {
   verifyInnerChecksum(frame: number, len: number): number;
   /** Complete a partial TCP/UDP checksum; 0, or -1 when the field is outside the frame. */
   completeInnerChecksum(frame: number, len: number, csumStart: number, csumOffset: number): number;
+  /**
+   * Finish a TCP/UDP checksum a Linux sender left partial (the field holds the pseudo-header sum and
+   * the segment does not verify); PARTIAL_FINISHED, or PARTIAL_UNTOUCHED for every other frame.
+   */
+  finishPartialChecksum(frame: number, len: number): number;
   /**
    * Split the TAP super-frame at [src, src+len) (after its vnet header) into slots
    * firstSlot..firstSlot+maxSlots-1 from segment `firstSegment` on; returns the segments written,

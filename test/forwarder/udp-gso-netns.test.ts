@@ -6,11 +6,11 @@
 // Linux 6.11 a device without checksum offload no longer makes it say EIO): the fallbacks are
 // counted (at most two, then GSO is off) and the traffic still flows.
 //
-// Why the veths are set as they are: B's keeps `tx off` (the Lab default) so the kernel vxlan's
-// inner checksums are finished before they reach the forwarder's UDP socket (a userspace VTEP
-// cannot finish them). A's gets `tx on` back, since a GSO send needs the route's device to take
-// checksum offload (without it kernels before 6.11 say EIO), and `gro on`, which gives the veth the NAPI
-// receive path where the kernel coalesces datagrams for a socket with UDP_GRO.
+// Why the veths are set as they are: both keep Linux's default `tx on` (the kernel vxlan's inner
+// checksums arrive partial and the forwarder finishes them); one setting turns A's off, since a
+// GSO send needs the route's device to take checksum offload (without it kernels before 6.11 say
+// EIO); A gets `gro on`, which gives the veth the NAPI receive path where the kernel coalesces
+// datagrams for a socket with UDP_GRO.
 //
 //   npx uvu -r tsx test 'forwarder/udp-gso-netns'      (GSO_IPERF_SECONDS=5 for longer runs)
 import { test } from 'uvu';
@@ -106,7 +106,7 @@ if (unusable !== undefined) {
         const a = lab.namespace('a');
         const b = lab.namespace('b');
         lab.veth(a, b, { a: [`${ua}/${prefix}`], b: [`${ub}/${prefix}`] });
-        if (setting.txOffload) lab.exec(a, 'ethtool', '-K', 'veth0', 'tx', 'on');
+        if (!setting.txOffload) lab.exec(a, 'ethtool', '-K', 'veth0', 'tx', 'off');
         lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
         lab.kernelVxlan(b, { vni: VNI, local: ub, remote: ua, mac: KERNEL_MAC, address: '10.42.0.2/24', mtu });
         const forwarder = await startForwarder(lab, a, {

@@ -195,10 +195,10 @@ export interface VethOptions {
   b?: readonly string[];
   mtu?: number;
   /**
-   * Keep the veths' transmit checksum offload (default false: `ethtool -K … tx off`). With it on,
-   * a kernel VTEP leaves the inner TCP/UDP checksum partial (CHECKSUM_PARTIAL crosses a veth as
-   * is), which no wire would carry: a userspace VTEP reading the datagram from a UDP socket would
-   * write a frame with a wrong checksum to its TAP, and the TAP's kernel drops it.
+   * The veths' transmit checksum offload: on by default, as Linux makes every veth. With it on, a
+   * kernel VTEP leaves the inner TCP/UDP checksum partial (CHECKSUM_PARTIAL crosses a veth as is),
+   * which the forwarder recognises and finishes. `false` turns it off (`ethtool -K … tx off`): only
+   * for a test about that switch, or one that captures what the kernel sent and checks checksums.
    */
   checksumOffload?: boolean;
 }
@@ -294,7 +294,7 @@ export class Lab {
     for (const [ns, name, addresses] of [[nsA, nameA, options.a ?? []], [nsB, nameB, options.b ?? []]] as const) {
       if (addresses.some((address) => address.includes(':'))) this.exec(ns, 'sysctl', '-qw', `net.ipv6.conf.${name}.disable_ipv6=0`);
       if (options.mtu !== undefined) this.exec(ns, 'ip', 'link', 'set', name, 'mtu', String(options.mtu));
-      if (options.checksumOffload !== true) this.exec(ns, 'ethtool', '-K', name, 'tx', 'off');
+      if (options.checksumOffload === false) this.exec(ns, 'ethtool', '-K', name, 'tx', 'off');
       this.addresses(ns, name, addresses);
     }
   }

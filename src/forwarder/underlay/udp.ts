@@ -327,10 +327,11 @@ export class UdpUnderlay implements Underlay {
         gso = libc.getsockopt(fd, C.SOL_UDP, C.UDP_SEGMENT, out, new Uint32Array([4])) === 0;
       }
       const gro = options.gro !== false && setInt(C.SOL_UDP, C.UDP_GRO, 1);
-      // Without GRO the cell holds the largest datagram plus one byte, so a datagram that fills it
-      // is known to be cut; with GRO it holds a whole coalesced burst.
-      const ringCells = options.ringCells ?? (options.poller !== undefined ? INLINE_RING_CELLS : gro ? GRO_RING_CELLS : 1024);
-      return new UdpUnderlay(fd, parsed.version, address, localPort, ringCells, gro ? GRO_CELL_SIZE : maxDatagram + 1,
+      // A cell holds 64 KiB even without GRO: the kernel hands a UDP-tunnel GSO packet from a peer
+      // on this host (a kernel vxlan whose veth has Linux's default offloads) to any UDP socket
+      // whole, not cut (udp_unexpected_gso), and a smaller cell would truncate, so lose, it.
+      const ringCells = options.ringCells ?? (options.poller !== undefined ? INLINE_RING_CELLS : GRO_RING_CELLS);
+      return new UdpUnderlay(fd, parsed.version, address, localPort, ringCells, GRO_CELL_SIZE,
         { gso, gro, maxDatagram, onNotice: options.onNotice, poller: options.poller });
     } catch (error) {
       libc.close(fd);
@@ -501,8 +502,11 @@ export class UdpUnderlay implements Underlay {
       state.stagedFor = kernels;
     }
     const l4 = superPacketL4Offset(bytes, staging, gsoType);
-    // Inner frame ≤ the largest datagram less the VXLAN header and room for a VLAN tag: IP ≤ MTU.
-    const largest = this.maxDatagram - VXLAN_HEADER_LEN - 4 - l4 - (bytes[staging + l4 + 12] >>> 4) * 4;
+    // Inner frame ≤ the largest datagram less the VXLAN header and room for a VLAN tag (IP ≤ MTU),
+    // and ≤ a slot: without a UDP_GRO size (a peer on this host sent it whole) the sender's MSS is
+    // unknown, and any size the device takes makes the same TCP stream.
+    const frameRoom = Math.min(this.maxDatagram - VXLAN_HEADER_LEN, batch.slotStride - SLOT_HEADROOM);
+    const largest = frameRoom - 4 - l4 - (bytes[staging + l4 + 12] >>> 4) * 4;
     const gsoSize = segment > 0 ? Math.min(segment, largest) : largest;
     const result = kernels.tsoSplit(
       staging, innerLength, gsoType, gsoSize, l4,

@@ -36,11 +36,11 @@ export const IPV4 = UNDERLAYS[0];
 export type ForwarderOptions = Partial<Omit<RunnerConfig, 'tap' | 'mtu' | 'vni' | 'local' | 'peers'>>;
 
 /**
- * Namespaces A and B joined by a veth with the underlay's addresses. `checksumOffload` keeps the
- * veth's transmit offloads (the kernel's default; see VethOptions): then a kernel VTEP's
- * super-packets cross it whole.
+ * Namespaces A and B joined by a veth with the underlay's addresses. The veth keeps Linux's
+ * default transmit offloads (a kernel VTEP's super-packets cross it whole, its inner checksums
+ * partial); `checksumOffload` false turns them off, for a case about that switch (see VethOptions).
  */
-export function twoHosts(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffload = false): { a: string; b: string } {
+export function twoHosts(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffload = true): { a: string; b: string } {
   const a = lab.namespace('a');
   const b = lab.namespace('b');
   lab.veth(a, b, { a: [`${underlay.a}/${underlay.prefix}`], b: [`${underlay.b}/${underlay.prefix}`], checksumOffload });
@@ -48,7 +48,7 @@ export function twoHosts(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffloa
 }
 
 /** twoHosts with the kernel's vx0 in B (KERNEL_MAC, OVERLAY.b) whose one remote is A. */
-export function kernelInB(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffload = false): { a: string; b: string } {
+export function kernelInB(lab: Lab, underlay: UnderlayPlan = IPV4, checksumOffload = true): { a: string; b: string } {
   const hosts = twoHosts(lab, underlay, checksumOffload);
   lab.kernelVxlan(hosts.b, { vni: VNI, local: underlay.b, remote: underlay.a, mac: KERNEL_MAC, address: `${OVERLAY.b}/24`, mtu: underlay.mtu });
   return hosts;

@@ -243,9 +243,10 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
     test(TESTS[7], async () => {
       const lab = new Lab('tgb');
       try {
-        // The kernel peer's packets leave cut (its veth's offloads off); GRO on A's veth merges
-        // them for the socket's UDP_GRO, and the redirect hands each merged run over whole.
-        const { a, b } = kernelInB(lab, IPV4);
+        // The kernel peer's packets leave cut (its veth's offloads off: this case is about that
+        // switch); GRO on A's veth merges them for the socket's UDP_GRO, and the redirect hands
+        // each merged run over whole.
+        const { a, b } = kernelInB(lab, IPV4, false);
         lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
         const cli = await forwardCli(lab, a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso, GRO on its veth');
         lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
