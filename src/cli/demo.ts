@@ -487,7 +487,6 @@ async function netnsDemo(write: (line: string) => void, writeError: (line: strin
     }
   }
   const hasIperf = await installed('iperf3', ['--version']);
-  const hasEthtool = await installed('ethtool', ['--version']);
   const id = process.pid;
   const nsA = `vxdemo-a-${id}`;
   const nsB = `vxdemo-b-${id}`;
@@ -531,17 +530,9 @@ async function netnsDemo(write: (line: string) => void, writeError: (line: strin
     await ip('-n', nsB, 'addr', 'add', '10.77.0.2/24', 'dev', vethB);
     await ip('-n', nsB, 'link', 'set', vethB, 'up');
     write(`  underlay: veth ${vethA} 10.77.0.1/24 (${nsA}) <-> ${vethB} 10.77.0.2/24 (${nsB})`);
-    // Over a veth the kernel's vxlan leaves the inner TCP/UDP checksum for "hardware" to finish
-    // (CHECKSUM_PARTIAL survives the veth), and a UDP socket hands the datagram over as it is: the
-    // forwarder would write frames with unfinished checksums to its TAP, which drops them. A real
-    // NIC finishes them; here the kernel is told to do it in software before the veth.
-    if (hasEthtool) {
-      const offload = await run('ip', ['netns', 'exec', nsB, 'ethtool', '-K', vethB, 'tx', 'off']);
-      if (offload.code !== 0) throw new Error(`ethtool -K ${vethB} tx off: ${offload.stderr.trim()}`);
-      write(`  ${nsB}: ethtool -K ${vethB} tx off (inner checksums finished in software before the veth, as a NIC would)`);
-    } else {
-      write(`  ethtool is not installed: ${vethB} keeps tx checksum offload, so TCP from the kernel vxlan arrives with unfinished checksums (apt-get install ethtool)`);
-    }
+    // The veths keep Linux's default offloads: the kernel's vxlan leaves inner TCP/UDP checksums
+    // partial (CHECKSUM_PARTIAL survives a veth) and sends super-packets whole; the forwarder
+    // finishes the one and splits the other.
     await ip('-n', nsB, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', String(VNI), 'local', '10.77.0.2', 'remote', '10.77.0.1', 'dstport', '4789', 'dev', vethB);
     await ip('-n', nsB, 'addr', 'add', '10.42.0.2/24', 'dev', 'vx0');
     await ip('-n', nsB, 'link', 'set', 'vx0', 'up');

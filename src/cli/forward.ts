@@ -25,6 +25,10 @@ import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwar
 import { TunnelGsoTap } from '../forwarder/underlay/tunnel-gso';
 import { IngressRedirect } from '../forwarder/underlay/ingress-redirect';
 import type { Logger } from '../forwarder/log';
+import { probeTunnelGso, type TunnelGsoDecision, type TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
+
+/** The configuration as it runs: tunnel GSO decided (on or off, never 'auto'). */
+type RunConfig = ForwardConfig & { offloads: ForwardConfig['offloads'] & { tunnelGso: boolean } };
 
 export const FORWARD_USAGE = `usage: vxlan-wasm forward --tap NAME --vni N --local ADDR [--peer ADDR[:PORT] ...] [options]
        vxlan-wasm forward --config FILE [flags that override it]
@@ -52,19 +56,23 @@ flags:
   --no-gso             send each VXLAN datagram on its own, not in UDP GSO runs (UDP_SEGMENT)
   --no-gro             receive without UDP GRO (coalesced datagrams split by the forwarder)
   --no-tap-offloads    no virtio-net header on the TAP: no TSO super-frames in, no GRO'd frames out
-  --tunnel-gso         move TCP super-frames whole, as UDP-tunnel GSO packets, through a tunnel TAP
-                       (<tap>.gso), as a kernel vxlan does: out, the kernel routes them to the peer;
-                       in, a tc ingress filter on the device with --local hands VXLAN for it to the
-                       TAP, before the UDP stack would cut it. IPv4 underlay, --local an address on
-                       a device other than lo, Linux 6.17+, iproute2's tc (with --queues: a queue of
-                       the TAP per worker); sets forwarding, accept_local and rp_filter 0 on that
-                       TAP (a firewall's FORWARD chain sees what goes out)
-  --no-tunnel-ingress  with --tunnel-gso: whole out only; VXLAN in stays on the socket (better
+  --no-tunnel-gso      do not move TCP super-frames whole through a tunnel TAP. By default they are,
+                       wherever this host allows it (checked at start; the log says which path runs
+                       and why): as a kernel vxlan does, through a tunnel TAP (<tap>.gso); out, the
+                       kernel routes them to the peer; in, a tc ingress filter on the device with
+                       --local hands VXLAN for it to the TAP, before the UDP stack would cut it.
+                       It needs an IPv4 underlay, --local an address on a device other than lo,
+                       Linux 6.17+, no strict rp_filter, no iptables FORWARD DROP policy, and
+                       iproute2's tc for the way in; it sets forwarding, accept_local and
+                       rp_filter 0 on that TAP (a firewall's FORWARD chain sees what goes out)
+  --tunnel-gso         insist on it: refuse to start where it cannot run
+  --no-tunnel-ingress  with tunnel GSO: whole out only; VXLAN in stays on the socket (better
                        where peers' packets arrive cut, one by one: the TAP reads one per call)
-  --queues N           run on N worker threads, 1..64 (default 0: on the main thread, with a reader
-                       thread per TAP and socket): each attaches a queue of every TAP (multi-queue),
-                       binds its own socket on the port (SO_REUSEPORT) and reads them itself; the
-                       kernel keeps each flow on one of them; what one learns all know
+  --queues N           worker threads, 0..64 (default 1): each attaches a queue of every TAP
+                       (multi-queue), binds its own socket on the port (SO_REUSEPORT) and reads
+                       them itself, run to completion; the kernel keeps each flow on one of them;
+                       what one learns all know. 0: on the main thread, with a reader thread per
+                       TAP and socket
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):
@@ -117,13 +125,19 @@ export interface ForwardIo {
   signals?: NodeJS.EventEmitter;
   /** The TUN device checked for access (default /dev/net/tun); null skips the check (fake devices). */
   tunPath?: string | null;
+  /**
+   * The ports to open (default UdpUnderlay.open, TapDevice.open). Given either, the forwarder runs
+   * on the main thread (queue workers open their own ports) and tunnel GSO stays off unless insisted on.
+   */
   openUnderlay?: (options: UdpUnderlayOptions) => Underlay | Promise<Underlay>;
   openDevice?: (options: TapDeviceOptions) => Device | Promise<Device>;
+  /** Decides tunnel GSO when it is 'auto' or insisted on (default probeTunnelGso: asks this host). */
+  probeTunnelGso?: (options: TunnelGsoProbeOptions) => TunnelGsoDecision;
   /** How long shutdown may take before the hard exit (default 2000 ms). */
   shutdownTimeoutMs?: number;
   /** The hard exit when shutdown hangs (default process.exit). */
   exit?: (code: number) => void;
-  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. Not with --queues (workers). */
+  /** Called once forwarding (and the metrics server, if any) is up: tests learn the bound ports. Only on the main thread (--queues 0). */
   onReady?: (ready: { underlay: Underlay; forwarder: Forwarder; metrics?: AddressInfo }) => void;
 }
 
@@ -143,6 +157,7 @@ const PARSE_OPTIONS = {
   'no-tap-offloads': { type: 'boolean' },
   'no-tunnel-ingress': { type: 'boolean' },
   'tunnel-gso': { type: 'boolean' },
+  'no-tunnel-gso': { type: 'boolean' },
   queues: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -207,15 +222,41 @@ function egressName(config: ForwardConfig): string {
  * address and port is handed to it at the underlay device's ingress (ingress-redirect.ts). With
  * --queues the MultiQueueForwarder installs it itself (`tunnelGso.ingress`).
  */
-function redirectIngress(config: ForwardConfig, opened: Opened, port: number, logger: Logger): void {
+function redirectIngress(config: RunConfig, opened: Opened, port: number, logger: Logger): void {
   if (!config.offloads.tunnelIngress) return;
   opened.redirect = IngressRedirect.install({ localAddress: config.local, port, tap: egressName(config), log: (message) => logger.info(message) });
 }
 
-/** The "forwarding" line: what runs where. */
+/** The engine as the log says it. */
+function engineText(queues: number): string {
+  if (queues === 0) return 'main thread, a reader thread per TAP and socket';
+  return `${queues} queue worker${queues === 1 ? '' : 's'}, each reading its TAP queues and socket itself (run to completion)`;
+}
+
+/**
+ * Tunnel GSO decided: declined (--no-tunnel-gso), or asked of this host (probeTunnelGso). Where it
+ * cannot run, 'auto' goes on without it and says why; insisted on (--tunnel-gso), it is an error.
+ */
+function decideTunnelGso(config: ForwardConfig, io: ForwardIo, embedderPorts: boolean): { config: RunConfig; note: string } {
+  const off = (note: string) => ({ config: { ...config, offloads: { ...config.offloads, tunnelGso: false, tunnelIngress: false } }, note });
+  const mode = config.offloads.tunnelGso;
+  if (mode === false) return off('off (--no-tunnel-gso)');
+  if (mode === 'auto' && embedderPorts && io.probeTunnelGso === undefined) return off("off (the ports are the embedder's own)");
+  const decision = (io.probeTunnelGso ?? probeTunnelGso)({ localAddress: config.local, tapOffloads: config.offloads.tap, ingress: config.offloads.tunnelIngress });
+  if (!decision.usable) {
+    if (mode === true) throw Object.assign(new Error(`--tunnel-gso cannot run here: ${decision.reason}`), { code: 'TUNNEL_GSO_UNAVAILABLE' });
+    return off(`off: ${decision.reason}; VXLAN goes through the UDP socket (--tunnel-gso to insist, --no-tunnel-gso to silence this)`);
+  }
+  const note = decision.ingress ? `on, both ways: ${decision.reason}` : `on, whole out only: ${decision.reason}`;
+  return { config: { ...config, offloads: { ...config.offloads, tunnelGso: true, tunnelIngress: decision.ingress } }, note };
+}
+
+/** The "forwarding" line: what runs where, with which engine and offloads, and why. */
 function logForwarding(
-  logger: Logger, config: ForwardConfig, underlay: { localAddress: string; localPort: number }, devices: readonly { name: string; mac?: string }[], metrics: string | undefined,
+  logger: Logger, config: RunConfig, underlay: { localAddress: string; localPort: number }, devices: readonly { name: string; mac?: string }[],
+  metrics: string | undefined, tunnelGso: string,
 ): void {
+  const { gso, gro, tap } = config.offloads;
   logger.info({
     local: endpointText({ address: underlay.localAddress, port: underlay.localPort }),
     networks: config.networks.map((network, i) => ({
@@ -223,7 +264,8 @@ function logForwarding(
       peers: network.peers.map(endpointText), staticFdbEntries: network.fdb.length,
     })),
     allowedSources: config.allowedSources,
-    queues: config.queues,
+    engine: engineText(config.queues),
+    offloads: { tap: tap ? 'TSO and GRO through a virtio-net header' : 'off', udpGso: gso, udpGro: gro, tunnelGso },
     metrics,
   }, 'forwarding');
 }
@@ -233,7 +275,7 @@ function logForwarding(
  * each port read by its reader worker. What opened is recorded in `opened` as it opens (so a later
  * failure closes it); the forwarder is returned not yet started.
  */
-async function openOnMainThread(config: ForwardConfig, io: ForwardIo, opened: Opened, logger: Logger): Promise<Forwarder> {
+async function openOnMainThread(config: RunConfig, io: ForwardIo, opened: Opened, logger: Logger): Promise<Forwarder> {
   const openUnderlay = io.openUnderlay ?? ((options) => UdpUnderlay.open(options));
   const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
   const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
@@ -276,7 +318,7 @@ async function openOnMainThread(config: ForwardConfig, io: ForwardIo, opened: Op
 }
 
 /** --queues N (N ≥ 1): the forwarder on N worker threads, each with a queue of every TAP and its own socket. */
-function openQueues(config: ForwardConfig, logger: Logger): Promise<MultiQueueForwarder> {
+function openQueues(config: RunConfig, logger: Logger): Promise<MultiQueueForwarder> {
   const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
   return MultiQueueForwarder.open({
     queues: config.queues,
@@ -307,19 +349,23 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
 
   try {
     try {
-      if (config.queues > 0) {
-        const forwarder = await openQueues(config, logger);
+      // Ports the embedder opens are opened on this thread: queue workers open their own.
+      const embedderPorts = io.openUnderlay !== undefined || io.openDevice !== undefined;
+      const decided = decideTunnelGso(embedderPorts ? { ...config, queues: 0 } : config, io, embedderPorts);
+      const runConfig = decided.config;
+      if (runConfig.queues > 0) {
+        const forwarder = await openQueues(runConfig, logger);
         opened.forwarder = forwarder;
         observability.stopOnBrokenPort(forwarder, stop);
-        const metrics = await observability.report(forwarder, config.metrics);
-        logForwarding(logger, config, forwarder.underlay, forwarder.devices, metrics.url);
+        const metrics = await observability.report(forwarder, runConfig.metrics);
+        logForwarding(logger, runConfig, forwarder.underlay, forwarder.devices, metrics.url, decided.note);
       } else {
-        const forwarder = await openOnMainThread(config, io, opened, logger);
+        const forwarder = await openOnMainThread(runConfig, io, opened, logger);
         observability.stopOnBrokenPort(forwarder, stop);
         forwarder.start();
-        redirectIngress(config, opened, forwarder.underlay.localPort, logger);
-        const metrics = await observability.report(forwarder, config.metrics);
-        logForwarding(logger, config, forwarder.underlay, opened.devices as { name: string; mac?: string }[], metrics.url);
+        redirectIngress(runConfig, opened, forwarder.underlay.localPort, logger);
+        const metrics = await observability.report(forwarder, runConfig.metrics);
+        logForwarding(logger, runConfig, forwarder.underlay, opened.devices as { name: string; mac?: string }[], metrics.url, decided.note);
         io.onReady?.({ underlay: forwarder.underlay, forwarder, metrics: metrics.address });
       }
     } catch (error) {

@@ -18,6 +18,9 @@ import type { Endpoint } from './contracts';
 import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from './fdb';
 import { MAX_QUEUES } from './multi-queue/multi-queue-forwarder';
 
+/** Queue workers by default: one, run to completion (the fastest engine on 2 cores, BENCHMARKS.md). */
+export const DEFAULT_QUEUES = 1;
+
 /** A configuration mistake: `path` names the field or flag, the message is one sentence starting with it. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -79,10 +82,12 @@ export interface OffloadConfig {
   tap: boolean;
   /**
    * TCP super-frames moved whole, as UDP-tunnel GSO packets, through a tunnel TAP (see
-   * src/forwarder/underlay/tunnel-gso.ts). Off by default: it needs Linux 6.17+, an IPv4
-   * underlay, and routing settings on its own TAP.
+   * src/forwarder/underlay/tunnel-gso.ts). 'auto' (the default): on where this host allows it
+   * (tunnel-gso-probe.ts: Linux 6.17+, an IPv4 underlay on a device other than lo, no strict
+   * rp_filter, no FORWARD DROP policy), else off with a sentence saying why; true: required
+   * (starting fails when it cannot run); false: off.
    */
-  tunnelGso: boolean;
+  tunnelGso: boolean | 'auto';
   /**
    * With tunnelGso: VXLAN for the local address is taken at the underlay device's ingress (a tc
    * filter) and read from the tunnel TAP, whole (ingress-redirect.ts). Default true; false
@@ -108,6 +113,7 @@ export interface ForwardFlags {
   'no-gro'?: boolean;
   'no-tap-offloads'?: boolean;
   'tunnel-gso'?: boolean;
+  'no-tunnel-gso'?: boolean;
   'no-tunnel-ingress'?: boolean;
   queues?: string;
 }
@@ -137,7 +143,8 @@ export interface ForwardConfig {
   offloads: OffloadConfig;
   /**
    * Worker threads, each with a queue of every TAP and its own socket on the port, reading them
-   * itself (0, the default: the forwarder on the main thread, with a reader thread per port).
+   * itself, run to completion (default 1: on 2 cores one such worker carried the most and gave
+   * the shortest round trip); 0: the forwarder on the main thread, with a reader thread per port.
    */
   queues: number;
 }
@@ -312,11 +319,15 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
     for (const key of OFFLOAD_KEYS) {
       const value = offloads[key];
       if (value === undefined) continue;
-      if (typeof value !== 'boolean') throw new ConfigError(`offloads.${key}`, `${describe(value)} is not true or false.`);
+      if (key === 'tunnelGso' && value === 'auto') {
+        chosen.tunnelGso = value;
+        continue;
+      }
+      if (typeof value !== 'boolean') throw new ConfigError(`offloads.${key}`, `${describe(value)} is not true or false${key === 'tunnelGso' ? ' or "auto"' : ''}.`);
       chosen[key] = value;
     }
     top.offloads = {
-      gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true, tunnelGso: chosen.tunnelGso ?? false, tunnelIngress: chosen.tunnelIngress ?? true,
+      gso: chosen.gso ?? true, gro: chosen.gro ?? true, tap: chosen.tap ?? true, tunnelGso: chosen.tunnelGso ?? 'auto', tunnelIngress: chosen.tunnelIngress ?? true,
     };
   }
   if (raw.ageingSeconds !== undefined) {
@@ -494,17 +505,19 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     throw new ConfigError(flags['log-level'] !== undefined ? '--log-level' : 'logLevel', `${JSON.stringify(logLevel)} is not a log level (${LOG_LEVELS.join(', ')}).`);
   }
 
-  const queues = flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? 0;
+  const queues = flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? DEFAULT_QUEUES;
+  if (flags['tunnel-gso'] === true && flags['no-tunnel-gso'] === true) throw new ConfigError('--tunnel-gso', 'cannot go with --no-tunnel-gso: give one or the other.');
   // A --no-* flag turns an offload off whatever the file says.
   const offloads: OffloadConfig = {
     gso: flags['no-gso'] !== true && (top.offloads?.gso ?? true),
     gro: flags['no-gro'] !== true && (top.offloads?.gro ?? true),
     tap: flags['no-tap-offloads'] !== true && (top.offloads?.tap ?? true),
-    tunnelGso: flags['tunnel-gso'] === true || (top.offloads?.tunnelGso ?? false),
+    tunnelGso: flags['tunnel-gso'] === true ? true : flags['no-tunnel-gso'] === true ? false : (top.offloads?.tunnelGso ?? 'auto'),
     tunnelIngress: false,
   };
-  offloads.tunnelIngress = offloads.tunnelGso && flags['no-tunnel-ingress'] !== true && (top.offloads?.tunnelIngress ?? true);
-  if (offloads.tunnelGso) {
+  offloads.tunnelIngress = offloads.tunnelGso !== false && flags['no-tunnel-ingress'] !== true && (top.offloads?.tunnelIngress ?? true);
+  // Insisted on: what can be checked here is refused here. 'auto' decides at start (tunnel-gso-probe.ts).
+  if (offloads.tunnelGso === true) {
     const where = flags['tunnel-gso'] === true ? '--tunnel-gso' : 'offloads.tunnelGso';
     if (family !== 4 || parseIp(local).bytes.every((byte) => byte === 0)) {
       throw new ConfigError(where, `needs an IPv4 underlay and the local address itself (the outer source of what it sends), not ${local}.`);

@@ -126,16 +126,16 @@ test('defaults: port 4789, MTU 1500 less 50 over IPv4 and less 70 over IPv6, inf
 
 test('offloads: all on by default; the file turns each off; a --no-* flag wins over the file; non-booleans refused', () => {
   const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
-  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true, tunnelGso: false, tunnelIngress: false });
-  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true, tunnelGso: false, tunnelIngress: false });
-  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false, tunnelGso: false, tunnelIngress: false });
+  assert.equal(resolveConfig(flags).offloads, { gso: true, gro: true, tap: true, tunnelGso: 'auto', tunnelIngress: true });
+  assert.equal(resolveConfig(flags, { offloads: { gro: false } }).offloads, { gso: true, gro: false, tap: true, tunnelGso: 'auto', tunnelIngress: true });
+  assert.equal(resolveConfig({ ...flags, 'no-gso': true, 'no-tap-offloads': true, 'no-tunnel-gso': true }, { offloads: { gso: true } }).offloads, { gso: false, gro: true, tap: false, tunnelGso: false, tunnelIngress: false });
   assert.throws(() => resolveConfig(flags, { offloads: { gso: 'yes' } }), (error: Error) => error instanceof ConfigError && /offloads\.gso/.test(error.message));
   assert.throws(() => resolveConfig(flags, { offloads: { tso: false } }), (error: Error) => error instanceof ConfigError && /tso/.test(error.message));
 });
 
-test('queues: 0 (the main thread) by default; the file or --queues (which wins) sets 0..64; anything else refused, naming the flag or key', () => {
+test('queues: 1 (one run-to-completion worker) by default; the file or --queues (which wins) sets 0..64; anything else refused, naming the flag or key', () => {
   const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
-  assert.is(resolveConfig(flags).queues, 0);
+  assert.is(resolveConfig(flags).queues, 1);
   assert.is(resolveConfig(flags, { queues: 4 }).queues, 4);
   assert.is(resolveConfig({ ...flags, queues: '2' }, { queues: 4 }).queues, 2);
   assert.is(resolveConfig({ ...flags, queues: '0' }, { queues: 4 }).queues, 0);
@@ -145,9 +145,15 @@ test('queues: 0 (the main thread) by default; the file or --queues (which wins) 
   assert.throws(() => resolveConfig(flags, { queues: 65 }), (error: Error) => error instanceof ConfigError && /^queues/.test(error.message));
 });
 
-test('tunnel GSO: off by default; --tunnel-gso or offloads.tunnelGso turn it on; refused without an IPv4 local address or without TAP offloads', () => {
+test('tunnel GSO: "auto" by default (decided at start); --no-tunnel-gso or offloads.tunnelGso false decline it; --tunnel-gso insists, refused without an IPv4 local address or without TAP offloads', () => {
   const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
-  assert.is(resolveConfig(flags).offloads.tunnelGso, false);
+  assert.is(resolveConfig(flags).offloads.tunnelGso, 'auto');
+  assert.is(resolveConfig({ ...flags, local: '0.0.0.0' }).offloads.tunnelGso, 'auto', 'auto is never refused here: the start decides and says why');
+  assert.is(resolveConfig({ ...flags, local: 'fd00::1' }).offloads.tunnelGso, 'auto');
+  assert.is(resolveConfig({ ...flags, 'no-tunnel-gso': true }).offloads.tunnelGso, false);
+  assert.is(resolveConfig({ ...flags, 'no-tunnel-gso': true }, { offloads: { tunnelGso: true } }).offloads.tunnelGso, false, 'the flag wins');
+  assert.is(resolveConfig(flags, { offloads: { tunnelGso: false } }).offloads.tunnelGso, false);
+  assert.is(resolveConfig(flags, { offloads: { tunnelGso: 'auto' } }).offloads.tunnelGso, 'auto');
   assert.is(resolveConfig({ ...flags, 'tunnel-gso': true }).offloads.tunnelGso, true);
   assert.is(resolveConfig(flags, { offloads: { tunnelGso: true } }).offloads.tunnelGso, true);
   const refused = (f: object, file: object | undefined, pattern: RegExp) => assert.throws(
@@ -158,15 +164,17 @@ test('tunnel GSO: off by default; --tunnel-gso or offloads.tunnelGso turn it on;
   assert.is(resolveConfig({ ...flags, 'tunnel-gso': true, queues: '2' }).offloads.tunnelGso, true, 'with queue workers too');
   refused({ 'tunnel-gso': true, 'no-tap-offloads': true }, undefined, /--tunnel-gso.*TAP offloads/);
   refused({ local: '0.0.0.0' }, { offloads: { tunnelGso: true } }, /^offloads\.tunnelGso/);
-  refused({}, { offloads: { tunnelGso: 'yes' } }, /offloads\.tunnelGso/);
+  refused({}, { offloads: { tunnelGso: 'yes' } }, /offloads\.tunnelGso.*"auto"/);
+  refused({ 'tunnel-gso': true, 'no-tunnel-gso': true }, undefined, /--tunnel-gso: cannot go with --no-tunnel-gso/);
 });
 
-test('tunnel ingress: on with --tunnel-gso unless --no-tunnel-ingress or offloads.tunnelIngress false; never without tunnel GSO', () => {
+test('tunnel ingress: on with tunnel GSO unless --no-tunnel-ingress or offloads.tunnelIngress false; never without tunnel GSO', () => {
   const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
   assert.is(resolveConfig({ ...flags, 'tunnel-gso': true }).offloads.tunnelIngress, true);
   assert.is(resolveConfig({ ...flags, 'tunnel-gso': true, 'no-tunnel-ingress': true }).offloads.tunnelIngress, false);
   assert.is(resolveConfig({ ...flags, 'tunnel-gso': true }, { offloads: { tunnelIngress: false } }).offloads.tunnelIngress, false);
-  assert.is(resolveConfig(flags, { offloads: { tunnelIngress: true } }).offloads.tunnelIngress, false, 'nothing to take it in without tunnel GSO');
+  assert.is(resolveConfig(flags).offloads.tunnelIngress, true, 'with tunnel GSO "auto"');
+  assert.is(resolveConfig({ ...flags, 'no-tunnel-gso': true }, { offloads: { tunnelIngress: true } }).offloads.tunnelIngress, false, 'nothing to take it in without tunnel GSO');
   assert.throws(() => resolveConfig(flags, { offloads: { tunnelIngress: 1 } }), /offloads\.tunnelIngress/);
 });
 

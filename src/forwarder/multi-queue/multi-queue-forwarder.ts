@@ -101,6 +101,8 @@ export class MultiQueueForwarder extends EventEmitter {
   readonly underlay: { readonly family: 4 | 6; readonly localAddress: string; readonly localPort: number; readonly counters: UnderlayCounters };
   private readonly workers: Queue[];
   private readonly peerLists: Map<number, Endpoint[]>;
+  /** The VNIs, in the order of `devices`. */
+  private readonly vnis: number[];
   private closing: Promise<void> | undefined;
   /** The ingress filter (`tunnelGso.ingress`), removed first at close. */
   private redirect: IngressRedirect | undefined;
@@ -111,6 +113,7 @@ export class MultiQueueForwarder extends EventEmitter {
     this.workers = workers;
     this.devices = devices;
     this.peerLists = new Map(options.networks.map((network) => [network.vni, [...(network.peers ?? [])]]));
+    this.vnis = options.networks.map((network) => network.vni);
     const sum = (): UnderlayCounters => {
       const total: UnderlayCounters = { received: 0, sent: 0, unknownSource: 0, oversize: 0, sendErrors: 0 };
       for (const queue of this.workers) {
@@ -248,11 +251,15 @@ export class MultiQueueForwarder extends EventEmitter {
    */
   counters(): ForwarderCounters {
     const total: ForwarderCounters = {
-      networks: [],
+      // Every network, at zero until a queue reports it (metrics list each VNI from the start).
+      networks: this.devices.map((device, i) => ({
+        vni: this.vnis[i], device: device.name, toUnderlay: { frames: 0, bytes: 0 }, toDevice: { frames: 0, bytes: 0 }, flooded: 0, fdbEntries: 0,
+      })),
       drops: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as ForwarderCounters['drops'],
       fdb: { learned: 0, moved: 0, aged: 0, notLearnedFull: 0 },
       neighbours: { arpAnswered: 0, ndAnswered: 0, arpFlooded: 0, ndFlooded: 0 },
       batches: { fromDevice: 0, fromDeviceFrames: 0, fromUnderlay: 0, fromUnderlayFrames: 0 },
+      checksums: { partialFinished: 0 },
     };
     const add = <T extends { [K in keyof T]: number }>(into: T, from: T): void => {
       for (const key of Object.keys(into) as (keyof T)[]) (into[key] as number) += from[key];
@@ -264,11 +271,11 @@ export class MultiQueueForwarder extends EventEmitter {
       add(total.fdb, counters.fdb);
       add(total.neighbours, counters.neighbours);
       add(total.batches, counters.batches);
+      add(total.checksums, counters.checksums);
       for (const network of counters.networks) {
-        let into = total.networks.find((candidate) => candidate.vni === network.vni);
+        const into = total.networks.find((candidate) => candidate.vni === network.vni);
         if (into === undefined) {
-          into = structuredClone(network);
-          total.networks.push(into);
+          total.networks.push(structuredClone(network));
           continue;
         }
         add(into.toUnderlay, network.toUnderlay);
