@@ -460,6 +460,14 @@ test('close is idempotent and frees the port; a taken port and a bad upstream ar
   await server.close();
   const again = await NameServer.listen({ address: '127.0.0.1', port, table: new NameTable(), upstreams: [] });
   await again.close();
+  // An address this host does not have (TEST-NET-1): bound only, nothing is sent.
+  try {
+    await NameServer.listen({ address: '192.0.2.123', port: 0, table: new NameTable(), upstreams: [] });
+    assert.unreachable('listening on an address the host lacks');
+  } catch (error) {
+    assert.is((error as DnsError).code, 'LISTEN_FAILED');
+    assert.match((error as Error).message, /EADDRNOTAVAIL/);
+  }
   for (const bad of ['nameserver', '10.0.0.1:99999', 'fd00::1:53:x', '[fd00::1]']) {
     try {
       await NameServer.listen({ address: '127.0.0.1', port: 0, table: new NameTable(), upstreams: [bad] });
