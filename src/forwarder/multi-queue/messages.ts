@@ -38,9 +38,24 @@ export interface LearnedEntry {
   endpoint: Endpoint;
 }
 
+/**
+ * A runtime change every queue makes to its Forwarder, in order (the owner has checked it: a queue
+ * that cannot make it, a VNI removed meanwhile, skips it).
+ */
+export type ControlCall =
+  | { op: 'addPeer'; vni: number; endpoint: Endpoint }
+  | { op: 'removePeer'; vni: number; endpoint: Endpoint }
+  | { op: 'addFdbEntry'; vni: number; mac: string; endpoint: Endpoint }
+  | { op: 'removeFdbEntry'; vni: number; mac: string }
+  | { op: 'addNeighbour'; vni: number; ip: string; mac: string }
+  | { op: 'removeNeighbour'; vni: number; ip: string };
+
 /** Worker → owner. */
 export type FromQueue =
   | { type: 'ready'; localPort: number; devices: { name: string; mac: string; created: boolean }[] }
+  /** An addNetwork, removeNetwork or sync request done (`device` for an add), or failed (nothing of it left in this queue). */
+  | { type: 'networkDone'; id: number; device?: { name: string; mac: string; created: boolean } }
+  | { type: 'networkFailed'; id: number; message: string; code?: string }
   /** Opening failed: nothing of this queue stays open. `code` as the thrown error's (TAP_PERMISSION, EADDRINUSE, …). */
   | { type: 'failed'; message: string; code?: string }
   /** A port broke after start: the queue's forwarder closed itself. */
@@ -55,4 +70,10 @@ export type FromQueue =
 /** Owner → worker. */
 export type ToQueue =
   | { type: 'learned'; entries: LearnedEntry[] }
+  | { type: 'control'; calls: ControlCall[] }
+  /** Serve another VNI: this queue attaches a queue of its TAP (queue 0 first: it makes the TAP). */
+  | { type: 'addNetwork'; id: number; network: QueueNetworkOptions }
+  | { type: 'removeNetwork'; id: number; vni: number }
+  /** Answered with networkDone once everything sent before it is applied. */
+  | { type: 'sync'; id: number }
   | { type: 'close' };

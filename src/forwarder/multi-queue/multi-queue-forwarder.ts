@@ -17,6 +17,12 @@
  *
  * Counters are the sums of the workers' (sent every `countersIntervalMs`, and once more on close);
  * it is a MetricsSource and an EventEmitter ('error' when a worker's port breaks) like Forwarder.
+ *
+ * Runtime control (what an agent programs: peers, static FDB entries, neighbours, networks) has
+ * the Forwarder's methods: each change is checked here, at once (a bad one throws as Forwarder's
+ * does), kept in a mirror that answers the queries, and sent to every queue in order, batched per
+ * turn of the event loop. addNetwork and removeNetwork are asynchronous: each queue attaches or
+ * detaches its queue of the network's TAP.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -24,7 +30,10 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Endpoint, UnderlayCounters } from '../contracts';
 import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
-import type { FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
+import type { ControlCall, FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
+import { parseIp } from '../../wire/address';
+import { canonicalIp } from '../address-set';
+import { macKey, macText } from '../fdb';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
 import { IngressRedirect } from '../underlay/ingress-redirect';
@@ -102,10 +111,18 @@ export class MultiQueueForwarder extends EventEmitter {
   private readonly workers: Queue[];
   private readonly peerLists: Map<number, Endpoint[]>;
   /** The VNIs, in the order of `devices`. */
-  private readonly vnis: number[];
+  private readonly vniList: number[];
   private closing: Promise<void> | undefined;
   /** The ingress filter (`tunnelGso.ingress`), removed first at close. */
   private redirect: IngressRedirect | undefined;
+  /** What the queues were told, per VNI: static FDB entries (MAC key → endpoint) and neighbours (IP → MAC). */
+  private readonly fdbMirror = new Map<number, Map<number, Endpoint>>();
+  private readonly neighbourMirror = new Map<number, Map<string, string>>();
+  /** Changes not yet sent (sent together once this turn of the event loop ends). */
+  private pendingCalls: ControlCall[] = [];
+  /** addNetwork/removeNetwork requests waiting for a queue's answer. */
+  private readonly requests = new Map<number, { resolve: (message: Extract<FromQueue, { type: 'networkDone' }>) => void; reject: (error: Error) => void }>();
+  private nextRequest = 1;
 
   private constructor(options: MultiQueueForwarderOptions, workers: Queue[], localPort: number, devices: QueueDeviceInfo[]) {
     super();
@@ -113,7 +130,11 @@ export class MultiQueueForwarder extends EventEmitter {
     this.workers = workers;
     this.devices = devices;
     this.peerLists = new Map(options.networks.map((network) => [network.vni, [...(network.peers ?? [])]]));
-    this.vnis = options.networks.map((network) => network.vni);
+    this.vniList = options.networks.map((network) => network.vni);
+    for (const network of options.networks) {
+      this.fdbMirror.set(network.vni, new Map((network.fdb ?? []).map((entry) => [macKey(entry.mac), { ...entry.endpoint }])));
+      this.neighbourMirror.set(network.vni, new Map());
+    }
     const sum = (): UnderlayCounters => {
       const total: UnderlayCounters = { received: 0, sent: 0, unknownSource: 0, oversize: 0, sendErrors: 0 };
       for (const queue of this.workers) {
@@ -140,7 +161,8 @@ export class MultiQueueForwarder extends EventEmitter {
   static async open(options: MultiQueueForwarderOptions): Promise<MultiQueueForwarder> {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     const queues = checkInteger(options.queues, 'queues', 1, MAX_QUEUES);
-    if (!Array.isArray(options.networks) || options.networks.length === 0) throw new TypeError('networks must be a non-empty array');
+    // Empty is fine: an agent adds networks as they are made (addNetwork).
+    if (!Array.isArray(options.networks)) throw new TypeError('networks must be an array');
     const countersIntervalMs = checkInteger(options.countersIntervalMs ?? 500, 'countersIntervalMs', 10, 60_000);
     const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, tunnelGso, ...forwarder } = options;
     const started: Queue[] = [];
@@ -216,6 +238,12 @@ export class MultiQueueForwarder extends EventEmitter {
           case 'notice':
             onNotice?.(message.message);
             break;
+          case 'networkDone':
+            this.requests.get(message.id)?.resolve(message);
+            break;
+          case 'networkFailed':
+            this.requests.get(message.id)?.reject(Object.assign(new Error(message.message), { code: message.code }));
+            break;
           case 'broken':
             this.fail(new Error(`queue ${index}: ${message.message}`));
             break;
@@ -245,6 +273,183 @@ export class MultiQueueForwarder extends EventEmitter {
     return [...(this.peerLists.get(vni) ?? [])];
   }
 
+  /** The VNIs served. */
+  vnis(): number[] {
+    return [...this.vniList];
+  }
+
+  // ---- runtime control: Forwarder's methods, for every queue ----------------------------------
+
+  private served(vni: number): void {
+    if (!this.peerLists.has(vni)) throw new RangeError(`vni ${String(vni)} is not served by this forwarder`);
+  }
+
+  /** An endpoint as Forwarder checks it (the underlay's family, a port), canonical. */
+  private endpointOf(endpoint: Endpoint, what: string): Endpoint {
+    if (typeof endpoint !== 'object' || endpoint === null) throw new TypeError(`${what} must be { address, port }`);
+    const ip = parseIp(endpoint.address);
+    if (ip.version !== this.underlay.family) throw new TypeError(`${what} ${endpoint.address} is IPv${ip.version} but the underlay is IPv${this.underlay.family}`);
+    checkInteger(endpoint.port, `${what} port`, 1, 65535);
+    return { address: canonicalIp(endpoint.address), port: endpoint.port };
+  }
+
+  private send(call: ControlCall): void {
+    if (this.pendingCalls.length === 0) queueMicrotask(() => this.flushCalls());
+    this.pendingCalls.push(call);
+  }
+
+  private flushCalls(): void {
+    const calls = this.pendingCalls;
+    this.pendingCalls = [];
+    if (calls.length === 0 || this.closing !== undefined) return;
+    for (const queue of this.workers) queue.worker.postMessage({ type: 'control', calls } satisfies ToQueue);
+  }
+
+  /** Add a remote VTEP to a VNI's flood list (idempotent). */
+  addPeer(vni: number, endpoint: Endpoint): void {
+    this.served(vni);
+    const peer = this.endpointOf(endpoint, 'peer');
+    const list = this.peerLists.get(vni)!;
+    if (list.some((known) => known.address === peer.address && known.port === peer.port)) return;
+    list.push(peer);
+    this.send({ op: 'addPeer', vni, endpoint: peer });
+  }
+
+  /** Remove a remote VTEP from a VNI (its learned and static entries go too, in every queue). */
+  removePeer(vni: number, endpoint: Endpoint): boolean {
+    this.served(vni);
+    const list = this.peerLists.get(vni)!;
+    const address = canonicalIp(endpoint.address);
+    const index = list.findIndex((known) => known.address === address && known.port === endpoint.port);
+    if (index === -1) return false;
+    list.splice(index, 1);
+    const fdb = this.fdbMirror.get(vni)!;
+    for (const [mac, target] of fdb) if (target.address === address && target.port === endpoint.port) fdb.delete(mac);
+    this.send({ op: 'removePeer', vni, endpoint: { address, port: endpoint.port } });
+    return true;
+  }
+
+  /** A static FDB entry in every queue. */
+  addFdbEntry(vni: number, mac: string, endpoint: Endpoint): void {
+    this.served(vni);
+    const key = macKey(mac);
+    const target = this.endpointOf(endpoint, `fdb entry for ${mac}`);
+    this.fdbMirror.get(vni)!.set(key, target);
+    this.send({ op: 'addFdbEntry', vni, mac: macText(key), endpoint: target });
+  }
+
+  removeFdbEntry(vni: number, mac: string): boolean {
+    this.served(vni);
+    const key = macKey(mac);
+    if (!this.fdbMirror.get(vni)!.delete(key)) return false;
+    this.send({ op: 'removeFdbEntry', vni, mac: macText(key) });
+    return true;
+  }
+
+  /** `ip` is at `mac`: ARP and ND for it answered locally in every queue. */
+  addNeighbour(vni: number, ip: string, mac: string): void {
+    this.served(vni);
+    const canonical = canonicalIp(ip);
+    const text = macText(macKey(mac));
+    this.neighbourMirror.get(vni)!.set(canonical, text);
+    this.send({ op: 'addNeighbour', vni, ip: canonical, mac: text });
+  }
+
+  removeNeighbour(vni: number, ip: string): boolean {
+    this.served(vni);
+    const canonical = canonicalIp(ip);
+    if (!this.neighbourMirror.get(vni)!.delete(canonical)) return false;
+    this.send({ op: 'removeNeighbour', vni, ip: canonical });
+    return true;
+  }
+
+  /** The VNI's neighbour table, as every queue holds it. */
+  neighbours(vni: number): { ip: string; mac: string }[] {
+    this.served(vni);
+    return [...this.neighbourMirror.get(vni)!].map(([ip, mac]) => ({ ip, mac }));
+  }
+
+  /** The VNI's static FDB entries, as every queue holds them (learned entries live in the queues' replicas). */
+  staticFdbEntries(vni: number): { mac: string; address: string; port: number }[] {
+    this.served(vni);
+    return [...this.fdbMirror.get(vni)!].map(([mac, endpoint]) => ({ mac: macText(mac), ...endpoint }));
+  }
+
+  /** Ask every queue (queue 0 first, then the rest together); rejects with the first failure. */
+  private async request(make: (id: number) => ToQueue, order: 'first-then-rest' | 'together'): Promise<Extract<FromQueue, { type: 'networkDone' }>[]> {
+    const ask = (queue: Queue): Promise<Extract<FromQueue, { type: 'networkDone' }>> => {
+      const id = this.nextRequest++;
+      return new Promise((resolve, reject) => {
+        const settle = () => this.requests.delete(id);
+        this.requests.set(id, { resolve: (message) => { settle(); resolve(message); }, reject: (error) => { settle(); reject(error); } });
+        queue.worker.postMessage(make(id));
+      });
+    };
+    if (order === 'together') return Promise.all(this.workers.map(ask));
+    const first = await ask(this.workers[0]);
+    const rest = await Promise.allSettled(this.workers.slice(1).map(ask));
+    const failed = rest.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    return [first, ...rest.map((result) => (result as PromiseFulfilledResult<Extract<FromQueue, { type: 'networkDone' }>>).value)];
+  }
+
+  /**
+   * Serve another VNI on its own TAP: queue 0 makes (or opens) it, every other queue attaches a
+   * queue of it. On failure nothing of it is left in any queue.
+   */
+  async addNetwork(network: QueueNetworkOptions): Promise<QueueDeviceInfo> {
+    if (this.closing !== undefined) throw new Error('the forwarder is closed');
+    checkInteger(network.vni, 'vni', 0, 0xffffff);
+    if (this.peerLists.has(network.vni)) throw new RangeError(`vni ${network.vni} is already served`);
+    const peers = (network.peers ?? []).map((peer) => this.endpointOf(peer, `vni ${network.vni}: peer`));
+    const fdb = (network.fdb ?? []).map((entry) => ({ mac: macText(macKey(entry.mac)), endpoint: this.endpointOf(entry.endpoint, `vni ${network.vni}: fdb entry for ${entry.mac}`) }));
+    this.flushCalls(); // changes made before come first
+    this.peerLists.set(network.vni, peers);
+    this.fdbMirror.set(network.vni, new Map(fdb.map((entry) => [macKey(entry.mac), entry.endpoint])));
+    this.neighbourMirror.set(network.vni, new Map());
+    try {
+      const [first] = await this.request((id) => ({ type: 'addNetwork', id, network: { ...network, peers, fdb } }), 'first-then-rest');
+      const device = first.device!;
+      this.devices.push(device);
+      this.vniList.push(network.vni);
+      return device;
+    } catch (error) {
+      this.forget(network.vni);
+      await this.request((id) => ({ type: 'removeNetwork', id, vni: network.vni }), 'together').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Resolves once every queue has made every change asked before the call (they are sent at the
+   * end of the current turn of the event loop, so a caller that goes on synchronously, or a test
+   * that sends traffic at once, waits for this first).
+   */
+  async applied(): Promise<void> {
+    this.flushCalls();
+    if (this.closing !== undefined) return;
+    await this.request((id) => ({ type: 'sync', id }), 'together');
+  }
+
+  /** Stop serving a VNI: every queue detaches its TAP queue (a TAP queue 0 made disappears). */
+  async removeNetwork(vni: number): Promise<void> {
+    this.served(vni);
+    this.flushCalls();
+    this.forget(vni);
+    await this.request((id) => ({ type: 'removeNetwork', id, vni }), 'together');
+  }
+
+  private forget(vni: number): void {
+    this.peerLists.delete(vni);
+    this.fdbMirror.delete(vni);
+    this.neighbourMirror.delete(vni);
+    const index = this.vniList.indexOf(vni);
+    if (index !== -1) {
+      this.vniList.splice(index, 1);
+      this.devices.splice(index, 1);
+    }
+  }
+
   /**
    * The sums of every queue's counters (each queue's as it last sent them: at most
    * `countersIntervalMs` old). `fdbEntries` is the largest replica's size, not a sum.
@@ -253,7 +458,7 @@ export class MultiQueueForwarder extends EventEmitter {
     const total: ForwarderCounters = {
       // Every network, at zero until a queue reports it (metrics list each VNI from the start).
       networks: this.devices.map((device, i) => ({
-        vni: this.vnis[i], device: device.name, toUnderlay: { frames: 0, bytes: 0 }, toDevice: { frames: 0, bytes: 0 }, flooded: 0, fdbEntries: 0,
+        vni: this.vniList[i], device: device.name, toUnderlay: { frames: 0, bytes: 0 }, toDevice: { frames: 0, bytes: 0 }, flooded: 0, fdbEntries: 0,
       })),
       drops: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as ForwarderCounters['drops'],
       fdb: { learned: 0, moved: 0, aged: 0, notLearnedFull: 0 },
@@ -306,6 +511,7 @@ export class MultiQueueForwarder extends EventEmitter {
     if (this.closing === undefined) {
       // First: VXLAN reaches the sockets again, not a tunnel TAP about to close.
       this.redirect?.remove();
+      for (const request of [...this.requests.values()]) request.reject(new Error('the forwarder closed'));
       this.closing = Promise.all(this.workers.map((queue) => MultiQueueForwarder.stopWorker(queue))).then(() => undefined);
     }
     return this.closing;

@@ -16,7 +16,7 @@ import { UdpUnderlay } from '../underlay/udp';
 import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
 import { InlinePoller } from '../io/inline-reader';
 import { TunnelGsoTap } from '../underlay/tunnel-gso';
-import type { FromQueue, LearnedEntry, QueueWorkerData, ToQueue } from './messages';
+import type { ControlCall, FromQueue, LearnedEntry, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
 
 const data = workerData as QueueWorkerData;
 const owner = parentPort!;
@@ -97,8 +97,54 @@ function start(): void {
   });
 }
 
+/** One runtime change (checked by the owner; one this queue cannot make is skipped, as a learned entry is). */
+function apply(target: Forwarder, call: ControlCall): void {
+  switch (call.op) {
+    case 'addPeer': target.addPeer(call.vni, call.endpoint); break;
+    case 'removePeer': target.removePeer(call.vni, call.endpoint); break;
+    case 'addFdbEntry': target.addFdbEntry(call.vni, call.mac, call.endpoint); break;
+    case 'removeFdbEntry': target.removeFdbEntry(call.vni, call.mac); break;
+    case 'addNeighbour': target.addNeighbour(call.vni, call.ip, call.mac); break;
+    case 'removeNeighbour': target.removeNeighbour(call.vni, call.ip); break;
+    default:
+  }
+}
+
+/** Another VNI on this queue: a queue of its TAP (made by queue 0, attached by the others). */
+function addNetwork(id: number, network: QueueNetworkOptions): void {
+  if (forwarder === undefined) return;
+  let device: TapDevice | undefined;
+  try {
+    device = TapDevice.open({ ...network.tap, multiQueue: true, poller, log: (message) => post({ type: 'notice', message: `queue ${data.queue}: ${message}` }) });
+    forwarder.addNetwork({ vni: network.vni, device, peers: network.peers, fdb: network.fdb });
+    post({ type: 'networkDone', id, device: { name: device.name, mac: device.mac, created: device.created } });
+  } catch (error) {
+    void device?.close();
+    const { message, code } = error as NodeJS.ErrnoException;
+    post({ type: 'networkFailed', id, message, code });
+  }
+}
+
 owner.on('message', (message: ToQueue) => {
-  if (message.type === 'learned') {
+  if (message.type === 'control') {
+    for (const call of message.calls) {
+      try {
+        if (forwarder !== undefined) apply(forwarder, call);
+      } catch {
+        // skipped: see apply
+      }
+    }
+  } else if (message.type === 'sync') {
+    post({ type: 'networkDone', id: message.id });
+  } else if (message.type === 'addNetwork') {
+    addNetwork(message.id, message.network);
+  } else if (message.type === 'removeNetwork') {
+    const done = forwarder === undefined || !forwarder.vnis().includes(message.vni) ? Promise.resolve() : forwarder.removeNetwork(message.vni);
+    done.then(
+      () => post({ type: 'networkDone', id: message.id }),
+      (error: Error) => post({ type: 'networkFailed', id: message.id, message: error.message }),
+    );
+  } else if (message.type === 'learned') {
     for (const entry of message.entries) {
       // A VNI or endpoint this queue does not take (it cannot differ between queues, but a
       // message is no reason to crash a queue) is skipped.
