@@ -25,10 +25,13 @@
 // private namespace: when its last process dies, the mounts go with it; nothing is mounted in
 // the namespace this process runs in.
 //
-// Why resolv.conf names the underlay's bridge address: Docker's embedded DNS forwards names it
-// does not know to the host's resolvers; with none reachable a failed lookup takes ~5 s. Nothing
-// listens on port 53 at that address, so a lookup there fails at once (ICMP port unreachable),
-// and nothing leaves the test's namespaces.
+// Why resolv.conf names the underlay's bridge address, where test/helpers/dns-nxdomain.ts answers
+// NXDOMAIN to everything: Docker's embedded DNS forwards names it does not know to the host's
+// resolvers, and when none answers it answers the container nothing, so each such lookup waits
+// out the client's ~5 s timeout (measured: also when the resolver's port is closed). Its queries
+// leave from the container's own namespace (docker_gwbridge's address), so each host's daemon
+// gets its own address pool (172.(17+i).0.0/16, `--default-address-pool`) and the underlay routes
+// it back to that host. Nothing leaves the test's namespaces.
 //
 // stop() removes every container, the daemons, every process started on a host, the namespaces
 // (and with them the veths and the bridge), the cgroups of the daemons' containers, etcd and the
@@ -372,6 +375,8 @@ interface LabState {
   namespaces: string[];
   dir: string;
   etcd?: EtcdServer;
+  /** The NXDOMAIN responder every host's resolv.conf names. */
+  resolver?: ChildProcess;
   stopped: boolean;
 }
 
@@ -411,6 +416,7 @@ function stopSync(state: LabState): void {
     for (const child of hostProcesses.get(hostState.netns) ?? []) child.kill('SIGKILL');
     for (const pid of processesOfHost(hostState.holderMountNs, hostState.netNs)) kill(pid, 'SIGKILL');
   }
+  state.resolver?.kill('SIGKILL');
   for (const ns of state.namespaces.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
   state.etcd?.stopSync();
   for (const hostState of state.hosts) removeCgroups(hostState.cgroupParent);
@@ -454,6 +460,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     inNs(switchNetns, 'ip', 'link', 'add', 'br0', 'type', 'bridge');
     inNs(switchNetns, 'ip', 'addr', 'add', `${underlayGateway}/24`, 'dev', 'br0');
     inNs(switchNetns, 'ip', 'link', 'set', 'br0', 'up');
+    const resolver = (state.resolver = startResolver(switchNetns, underlayGateway));
 
     for (let i = 1; i <= count; i++) {
       const name = `h${i}`;
@@ -469,10 +476,14 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
       }
       inNs(netns, 'ip', 'link', 'set', 'veth0', 'up');
       inNs(switchNetns, 'ip', 'link', 'set', `p${i}`, 'master', 'br0', 'up');
+      // The host's local networks (docker_gwbridge, from its own pool) routed back to it.
+      inNs(switchNetns, 'ip', 'route', 'add', localPool(i), 'via', `${octets}.${i}`);
       state.hosts.push(makeHost({ name, index: i, netns, address: `${octets}.${i}`, dir: join(dir, name), base, resolver: underlayGateway, daemonArgs: options.daemonArgs ?? [], verbose }));
     }
 
     const etcdStart = options.etcd === true ? startEtcd({ ns: switchNetns, host: underlayGateway }) : undefined;
+    const resolverReady = waitForLine(resolver, 'listening', 20_000);
+    resolverReady.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const daemonsStarted = Date.now();
     await Promise.all(state.hosts.map((h) => startHolder(h)));
     await Promise.all(state.hosts.map((h) => h.host.startDaemon()));
@@ -482,6 +493,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     await Promise.all(state.hosts.map((h) => h.host.dockerOk(['import', tarball, BUSYBOX_IMAGE])));
     const imageMs = Date.now() - imageStarted;
     if (etcdStart !== undefined) state.etcd = await etcdStart;
+    await resolverReady;
 
     const timings = { totalMs: Date.now() - started, daemonsMs, imageMs };
     lab = {
@@ -558,6 +570,8 @@ function makeHost(spec: HostSpec): HostState {
       '--data-root', paths.dataRoot, '--exec-root', paths.execRoot, '-H', `unix://${paths.socket}`, '--pidfile', paths.pidfile,
       // The containers' cgroups under one name per host, removed at stop (not a shared "docker").
       '--cgroup-parent', `/${state.cgroupParent}`,
+      // Its own pool for local networks (docker_gwbridge): the underlay routes it back here.
+      '--default-address-pool', `base=${localPool(spec.index)},size=24`,
       ...spec.daemonArgs,
     ];
     if (spec.verbose) console.log(`[${spec.name}] nsenter ${args.join(' ')}`);
@@ -722,6 +736,7 @@ async function stopLab(state: LabState): Promise<string[]> {
     }
     if (h.holder !== undefined) await stopChild(h.holder, 1000);
   }
+  if (state.resolver !== undefined) await stopChild(state.resolver, 1000);
   for (let i = 0; i < 40 && state.hosts.some((h) => processesOfHost(h.holderMountNs, h.netNs).some(alive)); i++) await sleep(50);
   for (const ns of state.namespaces.splice(0).reverse()) {
     const deleted = spawnSync('ip', ['netns', 'del', ns], { encoding: 'utf8' });
@@ -743,6 +758,40 @@ async function stopLab(state: LabState): Promise<string[]> {
   }
   live.delete(state);
   return problems;
+}
+
+/** Host i's pool for its daemon's local networks (docker_gwbridge among them). */
+function localPool(index: number): string {
+  return `172.${17 + index}.0.0/16`;
+}
+
+/** test/helpers/dns-nxdomain.ts in `ns` on `address`, port 53. */
+function startResolver(ns: string, address: string): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'test/helpers/dns-nxdomain.ts'), address, '53'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Wait until a child prints `text` (on stdout or stderr); throws when it exits first or after `ms`. */
+function waitForLine(child: ChildProcess, text: string, ms: number): Promise<void> {
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${text}" within ${ms} ms: ${output}`)), ms);
+    const check = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before "${text}": ${output}`));
+    });
+  });
 }
 
 async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
