@@ -39,9 +39,16 @@ if (labReady(test, 'forwarder e2e (CLI)', ['ping', 'curl', 'sysctl'], TESTS)) {
           assert.ok(result.transmitted > 0 && result.received === result.transmitted, `${what}: every echo answered\n${result.output}\n${cli.stderr}`);
         }
 
-        const metrics = lab.exec(a, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:9470/metrics');
-        const toUnderlay = sample(metrics, 'vxlan_frames_total', `direction="to_underlay",vni="${VNI}"`);
-        const toDevice = sample(metrics, 'vxlan_frames_total', `direction="to_device",vni="${VNI}"`);
+        // The queue worker reports its counters every 500 ms: scrape until the pings are in (2 s at most).
+        let metrics = '';
+        let toUnderlay = 0;
+        let toDevice = 0;
+        for (let tries = 0; tries < 10 && (toUnderlay < 6 || toDevice < 6); tries++) {
+          if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+          metrics = lab.exec(a, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:9470/metrics');
+          toUnderlay = sample(metrics, 'vxlan_frames_total', `direction="to_underlay",vni="${VNI}"`);
+          toDevice = sample(metrics, 'vxlan_frames_total', `direction="to_device",vni="${VNI}"`);
+        }
         console.log(`  metrics: to_underlay ${toUnderlay}, to_device ${toDevice}, fdb ${sample(metrics, 'vxlan_fdb_entries', `vni="${VNI}"`)}`);
         assert.ok(toUnderlay >= 6 && toDevice >= 6, 'the pings counted both ways');
         assert.is(sample(metrics, 'vxlan_fdb_entries', `vni="${VNI}"`), 1, "the kernel vx0's MAC learned");

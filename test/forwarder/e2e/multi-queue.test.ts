@@ -31,7 +31,7 @@ if (labReady(test, 'forwarder e2e (multi-queue)', ['ping', 'curl', 'iperf3', 'ss
         '--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--queues', '2', '--metrics', '127.0.0.1:9470', '--log-level', 'info',
       ], { label: 'vxlan-wasm forward --queues 2' });
       await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
-      assert.match(cli.stderr, /"queues":2/, `the forwarding line says two queues\n${cli.stderr}`);
+      assert.match(cli.stderr, /"engine":"2 queue workers/, `the forwarding line says two queues\n${cli.stderr}`);
 
       const queues = lab.exec(a, 'ls', `/sys/class/net/${TAP}/queues`).split(/\s+/).filter((name) => name.startsWith('tx-'));
       assert.equal(queues.sort(), ['tx-0', 'tx-1'], 'the TAP has two queues attached');
@@ -84,7 +84,7 @@ if (labReady(test, 'forwarder e2e (multi-queue)', ['ping', 'curl', 'iperf3', 'ss
         '--tap', TAP, '--vni', String(VNI), '--local', underlay.a, '--peer', `[${underlay.b}]:4789`, '--queues', '1', '--log-level', 'info',
       ], { label: 'vxlan-wasm forward --queues 1 (IPv6)' });
       await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
-      assert.match(cli.stderr, /"queues":1/, `the forwarding line says one queue\n${cli.stderr}`);
+      assert.match(cli.stderr, /"engine":"1 queue worker,/, `the forwarding line says one queue\n${cli.stderr}`);
       lab.addresses(a, TAP, [`${OVERLAY.a}/24`]);
       for (const [ns, to, what] of [[a, OVERLAY.b, 'forwarder → kernel'], [b, OVERLAY.a, 'kernel → forwarder']] as const) {
         const result = ping(lab, ns, to);

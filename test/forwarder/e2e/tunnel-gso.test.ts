@@ -25,7 +25,7 @@ const TESTS = [
   `kernel vxlan (veth offloads on, the kernel's default) ↔ vxlan-wasm forward --tunnel-gso: its super-packets reach ${EGRESS} whole through the tc ingress filter and the TAP whole; iperf3 and ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256; scapy's bad IP and UDP checksums counted, not forwarded; the filter is gone at stop`,
   `vxlan-wasm forward --tunnel-gso ↔ vxlan-wasm forward --tunnel-gso (--queues 2 in B): whole both ways, ${TRANSFER_BYTES / 2 ** 20} MiB each way with the same sha256`,
   `vxlan-wasm forward --tunnel-gso killed with SIGKILL leaves its ingress filter behind; the next start replaces it and carries traffic, and removes it at stop`,
-  `vxlan-wasm forward --tunnel-gso --queues 1 whose ingress filter cannot be made (the local address is on lo): exit 1 with the sentence, the queue workers stopped, no TAP left`,
+  `vxlan-wasm forward --tunnel-gso --queues 1 where it cannot run (the local address is on lo): exit 1 with the sentence, no TAP left; without --tunnel-gso it starts on the socket path and says why`,
   `bursts (USO) through the tunnel TAP, split there: a kernel vxlan's cut packets merged by GRO on the forwarder's veth (as a NIC's GRO does), and a forwarder's UDP GSO sends from this host; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256 each`,
 ];
 
@@ -232,9 +232,17 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         const cli = lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', ['--tap', TAP, '--vni', String(VNI), '--local', '127.0.0.1', '--peer', '127.0.0.2', '--tunnel-gso', '--queues', '1', '--log-level', 'info'], { label: 'vxlan-wasm forward --tunnel-gso --queues 1 on lo' });
         const status = await cli.wait(20_000);
         assert.is(status.code, 1, `exit 1\n${cli.stderr}`);
-        assert.match(cli.stderr, /could not start: --tunnel-gso: the local address 127\.0\.0\.1 is on lo/, cli.stderr);
+        assert.match(cli.stderr, /could not start: --tunnel-gso cannot run here: the local address 127\.0\.0\.1 is on lo/, cli.stderr);
         for (const name of [TAP, EGRESS]) assert.is.not(lab.tryExec(ns, 'ip', 'link', 'show', name).status, 0, `${name} is gone`);
         assert.is(lab.tryExec(ns, 'tc', 'filter', 'show', 'dev', 'lo', 'ingress').stdout.trim(), '', 'no filter on lo');
+
+        // The default (tunnel GSO "auto") starts there anyway, on the socket path, and says why.
+        const auto = lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', ['--tap', TAP, '--vni', String(VNI), '--local', '127.0.0.1', '--peer', '127.0.0.2', '--log-level', 'info'], { label: 'vxlan-wasm forward on lo' });
+        await auto.waitFor('the "forwarding" log line', () => auto.stderr.includes('"msg":"forwarding"') || auto.stderr.includes('could not start'), 20_000);
+        assert.match(auto.stderr, /"tunnelGso":"off: the local address 127\.0\.0\.1 is on lo/, auto.stderr);
+        assert.is.not(lab.tryExec(ns, 'ip', 'link', 'show', EGRESS).status, 0, 'no tunnel TAP');
+        auto.signal('SIGTERM');
+        assert.is((await auto.wait(5000)).code, 0, auto.stderr);
       } finally {
         await lab.cleanup();
       }
@@ -269,7 +277,8 @@ if (labReady(test, 'forwarder e2e (tunnel GSO)', ['ping', 'iperf3'], TESTS)) {
         try {
           const hosts = twoHosts(lab2, IPV4, true);
           const fa = await forwardCli(lab2, hosts.a, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.a, '--peer', IPV4.b, '--tunnel-gso'], 'vxlan-wasm forward --tunnel-gso in A');
-          const fb = await forwardCli(lab2, hosts.b, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.b, '--peer', IPV4.a], 'vxlan-wasm forward (UDP GSO) in B');
+          // B on the socket path (the case is about its UDP GSO sends), declining tunnel GSO.
+          const fb = await forwardCli(lab2, hosts.b, ['--tap', TAP, '--vni', String(VNI), '--local', IPV4.b, '--peer', IPV4.a, '--no-tunnel-gso'], 'vxlan-wasm forward (UDP GSO) in B');
           lab2.addresses(hosts.a, TAP, [`${OVERLAY.a}/24`]);
           lab2.addresses(hosts.b, TAP, [`${OVERLAY.b}/24`]);
           const echo = ping(lab2, hosts.b, OVERLAY.a);
