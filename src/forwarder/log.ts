@@ -2,6 +2,7 @@
  * Logs of the forwarder (pino, JSON lines). Never one line per packet: drops are reported by
  * DropReporter as a summary of the counters that changed, at most once per interval, at 'warn'.
  */
+import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { UnderlayCounters } from './contracts';
 import type { ForwarderCounters } from './forwarder';
@@ -29,20 +30,51 @@ export interface DropSource {
 export const DROP_REPORT_INTERVAL_MS = 10_000;
 
 /**
+ * TCP and UDP segments this network namespace's kernel dropped for a bad checksum (InCsumErrors of
+ * /proc/net/snmp), or undefined where it cannot be read. What a device write hands the kernel with
+ * a wrong checksum is dropped there, after the write succeeded: this is where it shows.
+ */
+export function kernelChecksumErrors(snmpPath = '/proc/net/snmp'): number | undefined {
+  try {
+    const lines = readFileSync(snmpPath, 'utf8').split('\n');
+    let total = 0;
+    for (const protocol of ['Tcp:', 'Udp:']) {
+      const [names, values] = lines.filter((line) => line.startsWith(protocol)).map((line) => line.split(/\s+/));
+      const at = names?.indexOf('InCsumErrors') ?? -1;
+      if (at > 0 && values !== undefined) total += Number(values[at]) || 0;
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Every `intervalMs`, compares the drop counters with the last look and, if any grew, logs one
  * 'warn' line with the increase per reason (`drops`), so garbage at any rate costs one line per
- * interval. The forwarder's drop reasons plus the underlay's oversize datagrams (`UNDERLAY_OVERSIZE`).
+ * interval. The forwarder's drop reasons plus the underlay's oversize datagrams (`UNDERLAY_OVERSIZE`)
+ * and, where readable, the kernel's own drops of TCP/UDP segments with bad checksums in this
+ * network namespace (`KERNEL_CHECKSUM_ERRORS`: what a device took from us and then dropped, though
+ * any other interface's traffic counts there too); the first such line also says what it means.
  */
 export class DropReporter {
   private last: Record<string, number>;
   private timer: NodeJS.Timeout | undefined;
+  private explainedChecksums = false;
 
-  constructor(private readonly source: DropSource, private readonly logger: Logger, readonly intervalMs = DROP_REPORT_INTERVAL_MS) {
+  constructor(
+    private readonly source: DropSource, private readonly logger: Logger, readonly intervalMs = DROP_REPORT_INTERVAL_MS,
+    private readonly checksumErrors: () => number | undefined = kernelChecksumErrors,
+  ) {
     this.last = this.read();
   }
 
   private read(): Record<string, number> {
-    return { ...this.source.counters().drops, UNDERLAY_OVERSIZE: this.source.underlay.counters.oversize };
+    const kernel = this.checksumErrors();
+    return {
+      ...this.source.counters().drops, UNDERLAY_OVERSIZE: this.source.underlay.counters.oversize,
+      ...(kernel === undefined ? {} : { KERNEL_CHECKSUM_ERRORS: kernel }),
+    };
   }
 
   start(): void {
@@ -67,6 +99,11 @@ export class DropReporter {
     this.last = now;
     if (total === 0) return false;
     this.logger.warn({ drops, total }, 'frames dropped since the last report');
+    if (drops.KERNEL_CHECKSUM_ERRORS !== undefined && !this.explainedChecksums) {
+      this.explainedChecksums = true;
+      this.logger.warn({ kernelChecksumErrors: drops.KERNEL_CHECKSUM_ERRORS },
+        "this host's kernel dropped TCP/UDP segments with bad checksums (/proc/net/snmp InCsumErrors): if they came through the forwarder, a peer sends segments whose checksums nothing finished and that do not look partial, or the underlay corrupts them");
+    }
     return true;
   }
 

@@ -8,7 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { createKernels } from '../../src/backend';
 import { Forwarder } from '../../src/forwarder/forwarder';
-import { createLogger, DropReporter } from '../../src/forwarder/log';
+import { createLogger, DropReporter, kernelChecksumErrors } from '../../src/forwarder/log';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createMetrics } from '../../src/forwarder/metrics';
 import { ethernetFrame, FakeDevice, FakeNetwork, settle, vxlanDatagram } from './fakes';
 
@@ -149,7 +152,7 @@ test('drops are logged as one warn line per interval with what grew, nothing whe
   const lines: { level: number; msg: string; drops?: Record<string, number>; total?: number }[] = [];
   const sink = new PassThrough();
   sink.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n').map((line) => JSON.parse(line))));
-  const reporter = new DropReporter(a, createLogger('info', sink), 60_000);
+  const reporter = new DropReporter(a, createLogger('info', sink), 60_000, () => 7);
   try {
     for (let i = 0; i < 500; i++) underlayA.deliver({ address: '10.0.0.2', port: 4789 }, vxlanDatagram(99, ethernetFrame(HOST_A, HOST_B)));
     for (let i = 0; i < 3; i++) underlayA.deliver({ address: '10.0.0.2', port: 4789 }, new Uint8Array(4));
@@ -164,6 +167,45 @@ test('drops are logged as one warn line per interval with what grew, nothing whe
   } finally {
     reporter.stop();
     await a.close();
+  }
+});
+
+test("the kernel's own checksum drops are reported with the forwarder's, explained once", async () => {
+  const { a } = twoHosts();
+  const lines: { level: number; msg: string; drops?: Record<string, number> }[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n').map((line) => JSON.parse(line))));
+  let kernel = 100;
+  const reporter = new DropReporter(a, createLogger('info', sink), 60_000, () => kernel);
+  try {
+    kernel = 130;
+    assert.is(reporter.report(), true);
+    kernel = 131;
+    assert.is(reporter.report(), true);
+    await settle();
+    assert.equal(lines.map((line) => line.drops?.KERNEL_CHECKSUM_ERRORS), [30, undefined, 1], JSON.stringify(lines));
+    assert.match(lines[1].msg, /bad checksums \(\/proc\/net\/snmp InCsumErrors\)/);
+    assert.is(lines.filter((line) => /InCsumErrors/.test(line.msg)).length, 1, 'explained once');
+  } finally {
+    reporter.stop();
+    await a.close();
+  }
+});
+
+test('kernelChecksumErrors reads the TCP and UDP InCsumErrors of /proc/net/snmp', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vxlan-snmp-'));
+  try {
+    const file = join(dir, 'snmp');
+    writeFileSync(file, [
+      'Ip: Forwarding DefaultTTL', 'Ip: 1 64',
+      'Tcp: RtoAlgorithm InSegs InErrs InCsumErrors', 'Tcp: 1 100 3 5',
+      'Udp: InDatagrams InErrors InCsumErrors', 'Udp: 10 2 4', '',
+    ].join('\n'));
+    assert.is(kernelChecksumErrors(file), 9);
+    assert.is(kernelChecksumErrors(join(dir, 'missing')), undefined);
+    assert.type(kernelChecksumErrors(), 'number', "this host's own");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
