@@ -395,6 +395,14 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
     }))
     : undefined;
   const tunnelGso = opened.forwarder instanceof MultiQueueForwarder ? opened.forwarder.tunnelGsoCounters() : opened.tunnel?.counters;
-  logger.info({ exitCode: code, queues, tunnelGso }, 'stopped');
+  // What it did, in one line: frames each way, inner checksums finished, drops by reason (non-zero).
+  const counters = opened.forwarder?.counters();
+  const totals = counters === undefined ? undefined : {
+    toUnderlay: counters.networks.reduce((sum, network) => sum + network.toUnderlay.frames, 0),
+    toDevice: counters.networks.reduce((sum, network) => sum + network.toDevice.frames, 0),
+    partialChecksumsFinished: counters.checksums.partialFinished,
+    drops: Object.fromEntries(Object.entries(counters.drops).filter(([, count]) => count > 0)),
+  };
+  logger.info({ exitCode: code, ...totals, queues, tunnelGso }, 'stopped');
   return code;
 }
