@@ -24,7 +24,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Etcd3 } from 'etcd3';
 import { Agent } from '../src/control/agent';
-import { keys, type HostRecord } from '../src/control/keys';
+import { keys, type EndpointRecord, type HostRecord } from '../src/control/keys';
 import { createNetwork } from '../src/control/networks';
 import { Reconciler, type ForwarderControl } from '../src/control/reconcile';
 import { connect } from '../src/control/store';
@@ -199,7 +199,7 @@ try {
     const n = 100_000 + k;
     const lease = writer.lease(30, { autoKeepAlive: false });
     const leaseId = await lease.grant();
-    const record: HostRecord = { hostId: `probe${k}`, vtep: { address: vtepOf(n), port: 4789 }, mac: '02:00:00:00:00:02', ip: ip(n), joined: '' };
+    const record: HostRecord = { hostId: `probe${k}`, vtep: { address: vtepOf(n), port: 4789 }, joined: '' };
     const t0 = performance.now();
     await writer.put(keys.host('scale', record.hostId)).value(JSON.stringify(record)).lease(leaseId);
     const seen: number[] = [];
@@ -235,20 +235,24 @@ try {
   gc();
   const heapBefore = process.memoryUsage().heapUsed;
   // The records too (an agent holds one per remote host, parsed from etcd).
+  // Layout v2: a host record and its one endpoint (as `agent --network` writes them).
   const records = new Map<string, HostRecord>();
+  const endpoints = new Map<string, EndpointRecord>();
   for (let n = 0; n < ENTRIES; n++) {
     const hex = n.toString(16).padStart(6, '0');
-    records.set(`h${n}`, { hostId: `h${n}`, vtep: { address: vtepOf(n), port: 4789 }, mac: `02:00:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4)}`, ip: ip(n + 1), joined: '' });
+    records.set(`h${n}`, { hostId: `h${n}`, vtep: { address: vtepOf(n), port: 4789 }, joined: '' });
+    endpoints.set(`tap.h${n}`, { endpointId: `tap.h${n}`, hostId: `h${n}`, mac: `02:00:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4)}`, ipv4: ip(n + 1), name: `h${n}`, aliases: [] });
   }
   const t0 = performance.now();
-  reconciler.resync(records);
+  reconciler.resync(records, endpoints);
   const programMs = performance.now() - t0;
   records.clear();
+  endpoints.clear();
   gc();
   const heapAfter = process.memoryUsage().heapUsed;
   const perEntry = (heapAfter - heapBefore) / ENTRIES;
   const t1 = performance.now();
-  reconciler.apply('h0', undefined);
+  reconciler.setHost('h0', undefined);
   const removeOneMs = performance.now() - t1;
   log(`  ${ENTRIES} remote hosts programmed in ${ms(programMs)}: ${(perEntry).toFixed(0)} B of heap each (forwarder, reconciler and the records); removing one then took ${ms(removeOneMs)}`);
   results.memory = { entries: ENTRIES, programMs, bytesPerEntry: perEntry, removeOneMs, peers: forwarder.peers(1).length };

@@ -34,6 +34,7 @@ import { Agent, AgentError } from '../control/agent';
 import { HOST_ID, NETWORK_NAME } from '../control/keys';
 import { macForHost, type Subnet } from '../control/ipam';
 import { getNetwork, NetworkError } from '../control/networks';
+import { LayoutError, refuseOldLayout } from '../control/layout';
 import { setIpv4Address, setMacAddress } from '../control/netif';
 import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
@@ -235,6 +236,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
   let code: number;
   try {
     try {
+      await refuseOldLayout(client);
       const network = await getNetwork(client, config.network);
       if (network === undefined) throw new AgentError(`no network named ${config.network} in etcd (create it with: vxlan-wasm network create ${config.network} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
       underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
@@ -278,7 +280,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       let exitCode = 1;
       // Known failures are their sentence; anything else keeps its stack in the log.
       let detail: object = { err: error };
-      if (error instanceof AgentError || error instanceof NetworkError) detail = { code: error.code };
+      if (error instanceof AgentError || error instanceof NetworkError || error instanceof LayoutError) detail = { code: error.code };
       else if (isUnavailable(error)) {
         sentence = unreachableSentence(config.store, error);
         detail = { code: 'ETCD_UNREACHABLE' };

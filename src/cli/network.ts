@@ -8,6 +8,7 @@ import type { Etcd3 } from 'etcd3';
 import { ConfigError } from '../forwarder/config';
 import { keys } from '../control/keys';
 import { parseSubnet } from '../control/ipam';
+import { LayoutError } from '../control/layout';
 import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, NetworkError, removeNetwork } from '../control/networks';
 import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
@@ -23,7 +24,8 @@ Overlay networks shared by many hosts through etcd: create one once, then run
   create   a network: its VNI (0..16777215) and IPv4 subnet (agents take addresses from it);
            refused if the name or the VNI is taken
   ls       every network: name, VNI, subnet, live hosts
-  inspect  a network and its live hosts: host id, VTEP, MAC, address, lease and its seconds left
+  inspect  a network, its live hosts (host id, VTEP, lease and its seconds left) and its endpoints
+           (name, aliases, host, address, MAC)
   rm       remove a network; refused while hosts are joined, unless --force
 
 ${ETCD_FLAGS_HELP}
@@ -116,6 +118,10 @@ export async function networkCommand(argv: string[], io: NetworkIo = {}): Promis
       stderr.write(`vxlan-wasm network: ${error.message}\n`);
       return error.code === 'INVALID' ? 2 : 1;
     }
+    if (error instanceof LayoutError) {
+      stderr.write(`vxlan-wasm network: ${error.message}\n`);
+      return 1;
+    }
     if (isUnavailable(error)) {
       stderr.write(`vxlan-wasm network: ${unreachableSentence(parsed.store, error)}\n`);
       return 1;
@@ -142,11 +148,12 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
     case 'ls': {
       const networks = await listNetworks(client);
       const counts = await Promise.all(networks.map((network) => client.getAll().prefix(keys.hostsPrefix(network.name)).count()));
+      const endpoints = await Promise.all(networks.map((network) => client.getAll().prefix(keys.endpointsPrefix(network.name)).count()));
       if (parsed.json) {
-        write(JSON.stringify(networks.map((network, i) => ({ ...network, hosts: counts[i] }))));
+        write(JSON.stringify(networks.map((network, i) => ({ ...network, hosts: counts[i], endpoints: endpoints[i] }))));
         return;
       }
-      const rows = [['NAME', 'VNI', 'SUBNET', 'HOSTS', 'CREATED'], ...networks.map((network, i) => [network.name, String(network.vni), network.subnet, String(counts[i]), network.created])];
+      const rows = [['NAME', 'VNI', 'SUBNET', 'HOSTS', 'ENDPOINTS', 'CREATED'], ...networks.map((network, i) => [network.name, String(network.vni), network.subnet, String(counts[i]), String(endpoints[i]), network.created])];
       for (const line of table(rows)) write(line);
       return;
     }
@@ -156,12 +163,18 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
         write(JSON.stringify(inspection));
         return;
       }
-      const { network, hosts, invalidKeys } = inspection;
-      write(`network ${network.name}: VNI ${network.vni}, subnet ${network.subnet}, created ${network.created}, ${hosts.length} live host(s)`);
+      const { network, hosts, endpoints, invalidKeys } = inspection;
+      write(`network ${network.name}: VNI ${network.vni}, subnet ${network.subnet}, gateway and DNS ${network.gateway}${network.internal ? ', internal' : ''}, created ${network.created}, ${hosts.length} live host(s), ${endpoints.length} endpoint(s)`);
       if (hosts.length > 0) {
-        const rows = [['HOST ID', 'VTEP', 'MAC', 'ADDRESS', 'LEASE', 'TTL LEFT', 'JOINED'], ...hosts.map((host) => [
-          host.hostId, endpointText(host.vtep),
-          host.mac, host.ip, host.lease, host.ttlSeconds < 0 ? '-' : `${host.ttlSeconds} s`, host.joined,
+        const rows = [['HOST ID', 'VTEP', 'LEASE', 'TTL LEFT', 'JOINED'], ...hosts.map((host) => [
+          host.hostId, endpointText(host.vtep), host.lease, host.ttlSeconds < 0 ? '-' : `${host.ttlSeconds} s`, host.joined,
+        ])];
+        for (const line of table(rows)) write(`  ${line}`);
+      }
+      if (endpoints.length > 0) {
+        write('  endpoints:');
+        const rows = [['NAME', 'ALIASES', 'HOST', 'ADDRESS', 'MAC', 'ENDPOINT'], ...endpoints.map((endpoint) => [
+          endpoint.name || '-', endpoint.aliases.join(',') || '-', endpoint.hostId, endpoint.ipv4, endpoint.mac, endpoint.endpointId.slice(0, 24),
         ])];
         for (const line of table(rows)) write(`  ${line}`);
       }

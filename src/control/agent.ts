@@ -1,12 +1,14 @@
 /**
- * The agent's control loop: join a network in etcd and keep a Forwarder programmed with its
- * other hosts. Device-agnostic: it programs anything with the ForwarderControl methods, so the
+ * The agent's control loop (`agent --network`): join a network in etcd with one endpoint, the
+ * host's TAP, and keep a Forwarder programmed with the network's other hosts and endpoints.
+ * Device-agnostic: it programs anything with the ForwarderControl methods, so the
  * CLI gives it a real Forwarder over a TAP, the tests a fake, the scale bench hundreds of them.
  *
  *   start   read the network → grant a lease (kept alive by the client) → claim an address and
- *           write this host's record, both under the lease, in one transaction → sync
- *   sync    read hosts/NAME/ at revision R → reconcile (forwarder := desired) → watch from R+1;
- *           each event is applied with the same idempotent reconcile step
+ *           write this host's record and its TAP's endpoint, all under the lease, in one
+ *           transaction → sync
+ *   sync    read net/NAME/ at revision R → reconcile (forwarder := desired) → watch from R+1;
+ *           each event is applied with the same idempotent reconcile step (network-view.ts)
  *   trouble (the watch broke or was cancelled by a compaction, a keepalive failed, the lease was
  *           lost, our own record vanished) → "disconnected": the forwarder keeps its last state,
  *           and a loop with backoff re-registers if needed and runs sync again. There is no
@@ -16,12 +18,17 @@
  *           is etcd's lease, never a timer here.
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import type { Endpoint } from '../forwarder/contracts';
-import { keys, hostIdOfKey, parseHostRecord, type HostRecord, type NetworkRecord } from './keys';
+import { keys, parseEndpointRecord, parseHostRecord, type EndpointRecord, type HostRecord, type NetworkRecord } from './keys';
 import { chooseAddress, parseSubnet, type Subnet } from './ipam';
 import { getNetwork, NetworkError } from './networks';
 import { Reconciler, type ForwarderControl, type ResyncResult } from './reconcile';
+import { refuseOldLayout } from './layout';
+import { NetworkView, withTimeout } from './network-view';
+
+/** The endpoint id of an agent's TAP. */
+export const tapEndpointId = (hostId: string) => `tap.${hostId}`;
 
 /** The pino methods the agent logs with (a pino Logger fits). */
 export interface AgentLogger {
@@ -85,15 +92,6 @@ export interface AgentStatus {
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export class Agent extends EventEmitter {
   readonly client: Etcd3;
@@ -109,16 +107,16 @@ export class Agent extends EventEmitter {
   private readonly options: AgentOptions;
   private readonly logger: AgentLogger;
   private reconciler: Reconciler | undefined;
+  private view: NetworkView | undefined;
   private networkRevision = '0';
   private lease: Lease | undefined;
   private leaseId = '';
   private leaseLost = false;
-  private watcher: Watcher | undefined;
   private joined = '';
   private connected = false;
   private recovering = false;
   private closed = false;
-  private readonly counts = { revision: 0, resyncs: 0, events: 0, invalid: 0, leaseRegrants: 0 };
+  private readonly counts = { resyncs: 0, leaseRegrants: 0 };
   private disconnectedSince: number | undefined;
 
   constructor(options: AgentOptions) {
@@ -135,8 +133,8 @@ export class Agent extends EventEmitter {
 
   status(): AgentStatus {
     return {
-      connected: this.connected, hosts: this.reconciler?.size ?? 0, ip: this.ip, revision: this.counts.revision,
-      resyncs: this.counts.resyncs, events: this.counts.events, invalidRecords: this.counts.invalid + (this.reconciler?.invalid ?? 0),
+      connected: this.connected, hosts: this.reconciler?.size ?? 0, ip: this.ip, revision: this.view?.revision ?? 0,
+      resyncs: this.counts.resyncs, events: this.view?.events ?? 0, invalidRecords: (this.view?.invalid ?? 0) + (this.reconciler?.invalid ?? 0),
       leaseRegrants: this.counts.leaseRegrants, disconnectedSince: this.disconnectedSince,
     };
   }
@@ -146,12 +144,18 @@ export class Agent extends EventEmitter {
     return this.reconciler?.hosts() ?? [];
   }
 
+  /** The network's endpoints known now (this host's TAP among them). */
+  endpoints(): EndpointRecord[] {
+    return this.reconciler?.endpoints() ?? [];
+  }
+
   /**
    * Join: read the network, register under a lease with an address, program the forwarder with
    * every other host, and watch. Rejects (nothing left registered) when etcd is unreachable, the
    * network does not exist, no address is free or the host id is taken by another live VTEP.
    */
   async start(): Promise<{ network: NetworkRecord; ip: string }> {
+    await refuseOldLayout(this.client);
     const network = await getNetwork(this.client, this.networkName);
     if (network === undefined) throw new AgentError(`no network named ${this.networkName} in etcd (create it with: vxlan-wasm network create ${this.networkName} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
     const { revision, ...record } = network;
@@ -162,8 +166,17 @@ export class Agent extends EventEmitter {
     } catch (error) {
       throw new AgentError(`network ${record.name} has an unusable subnet: ${(error as Error).message}`, 'INVALID');
     }
-    this.reconciler = new Reconciler(this.options.forwarder, record.vni, this.hostId, (hostId, error) => {
-      this.logger.warn({ hostId, err: error.message }, 'a host record the forwarder refused; ignored until it changes');
+    this.reconciler = new Reconciler(this.options.forwarder, record.vni, this.hostId, {
+      onInvalid: (id, error) => this.logger.warn({ id, err: error.message }, 'a record the forwarder refused; ignored until it changes'),
+    });
+    this.view = new NetworkView({
+      client: this.client, network: this.networkName, reconciler: this.reconciler, selfHostId: this.hostId,
+      selfLease: () => this.leaseId, watchTimeoutMs: this.options.watchTimeoutMs,
+      onTrouble: (reason) => this.trouble(reason),
+      onHost: (hostId, host, result) => {
+        this.logger.debug({ hostId, result, vtep: host?.vtep }, 'host changed');
+        this.emit('host', hostId, result, host);
+      },
     });
     try {
       await this.register();
@@ -180,7 +193,7 @@ export class Agent extends EventEmitter {
   async close(options: { leave?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.dropWatcher();
+    this.view?.close();
     const lease = this.lease;
     this.lease = undefined;
     if (lease === undefined) return;
@@ -241,10 +254,11 @@ export class Agent extends EventEmitter {
     const name = this.networkName;
     const subnet = this.subnet!;
     for (let attempt = 0; attempt < 16; attempt++) {
-      const [network, host, ipam] = await Promise.all([
+      const [network, host, ipam, tap] = await Promise.all([
         this.client.get(keys.network(name)).exec(),
         this.client.get(keys.host(name, this.hostId)).exec(),
         this.client.getAll().prefix(keys.ipamPrefix(name)).exec(),
+        this.client.get(keys.endpoint(name, tapEndpointId(this.hostId))).string(),
       ]);
       if (network.kvs[0]?.create_revision !== this.networkRevision) {
         throw new AgentError(`network ${name} was removed (or removed and made again) while this agent was joining or joined`, 'NETWORK_GONE');
@@ -254,21 +268,24 @@ export class Agent extends EventEmitter {
           && (existing.vtep.address !== this.vtep.address || existing.vtep.port !== this.vtep.port)) {
         throw new AgentError(`host id ${this.hostId} is registered in network ${name} by a live agent at VTEP ${existing.vtep.address}:${existing.vtep.port}; give this host another --host-id (or, if that agent is gone, wait up to ${this.ttlSeconds} s for its lease to expire)`, 'HOST_ID_IN_USE');
       }
-      const taken = new Set<string>();
+      // The gateway (and DNS) address is on every Docker host's bridge: never an endpoint's.
+      const taken = new Set<string>([this.network!.gateway]);
       const mine: string[] = [];
       for (const kv of ipam.kvs) {
         const ip = kv.key.toString().slice(keys.ipamPrefix(name).length);
         if (kv.value.toString() === this.hostId) mine.push(ip);
         else taken.add(ip);
       }
-      const preferred = this.ip ?? this.options.preferredIp;
+      // Ours and worth keeping: the address our TAP's endpoint had (a restart whose old lease still lives).
+      const preferred = this.ip ?? this.options.preferredIp ?? (tap === null ? undefined : parseEndpointRecord(tap)?.ipv4);
       const ours = mine.find((ip) => ip === preferred) ?? mine[0];
       const ip = ours ?? chooseAddress(subnet, this.hostId, taken, preferred);
       if (ip === undefined) {
-        throw new AgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count} are taken by live hosts`, 'NO_ADDRESS');
+        throw new AgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count - 1} (the gateway aside) are taken by live endpoints`, 'NO_ADDRESS');
       }
       this.joined ||= existing?.joined || new Date().toISOString();
-      const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, mac: this.mac, ip, joined: this.joined };
+      const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, joined: this.joined };
+      const endpoint: EndpointRecord = { endpointId: tapEndpointId(this.hostId), hostId: this.hostId, mac: this.mac, ipv4: ip, name: this.hostId, aliases: [] };
       const stale = mine.filter((other) => other !== ip).map((other) => this.client.delete().key(keys.ipam(name, other)));
       const result = await this.client
         .if(keys.network(name), 'Create', '==', this.networkRevision)
@@ -276,6 +293,7 @@ export class Agent extends EventEmitter {
         .then(
           this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId),
           this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.leaseId),
+          this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.leaseId),
           ...stale,
         )
         .commit();
@@ -294,76 +312,23 @@ export class Agent extends EventEmitter {
       await this.register();
       return;
     }
-    const response = await this.client.get(keys.host(this.networkName, this.hostId)).exec();
-    const kv = response.kvs[0];
-    const record = kv === undefined ? undefined : parseHostRecord(kv.value.toString());
-    if (kv === undefined || kv.lease !== this.leaseId || record?.ip !== this.ip || record?.mac !== this.mac) await this.register();
+    const [hostResponse, tapResponse] = await Promise.all([
+      this.client.get(keys.host(this.networkName, this.hostId)).exec(),
+      this.client.get(keys.endpoint(this.networkName, tapEndpointId(this.hostId))).exec(),
+    ]);
+    const kv = hostResponse.kvs[0];
+    const tap = tapResponse.kvs[0] === undefined ? undefined : parseEndpointRecord(tapResponse.kvs[0].value.toString());
+    if (kv === undefined || kv.lease !== this.leaseId || tapResponse.kvs[0]?.lease !== this.leaseId || tap?.ipv4 !== this.ip || tap?.mac !== this.mac) await this.register();
   }
 
   // ---- desired state -----------------------------------------------------------------------
 
-  /** Read every host at one revision, reconcile, then watch from the next revision. */
+  /** Read the network at one revision, reconcile, then watch from the next revision. */
   private async sync(): Promise<ResyncResult> {
-    const name = this.networkName;
-    const response = await this.client.getAll().prefix(keys.hostsPrefix(name)).exec();
-    const revision = Number(response.header.revision);
-    const desired = new Map<string, HostRecord>();
-    let self: IKeyValue | undefined;
-    for (const kv of response.kvs) {
-      const hostId = hostIdOfKey(name, kv.key.toString());
-      const record = hostId === undefined ? undefined : parseHostRecord(kv.value.toString());
-      if (hostId === undefined || record === undefined || record.hostId !== hostId) {
-        this.counts.invalid++;
-        continue;
-      }
-      if (hostId === this.hostId) self = kv;
-      else desired.set(hostId, record);
-    }
-    if (self === undefined || self.lease !== this.leaseId) throw new Error('this host\'s own record is missing from the snapshot');
-    const result = this.reconciler!.resync(desired);
-    this.counts.revision = revision;
-    this.dropWatcher();
-    const watcher = await withTimeout(
-      this.client.watch().prefix(keys.hostsPrefix(name)).startRevision(String(revision + 1)).create(),
-      this.options.watchTimeoutMs ?? 3000, 'creating the watch',
-    );
-    if (this.closed) {
-      void watcher.cancel();
-      return result;
-    }
-    this.watcher = watcher;
-    watcher.on('put', (kv: IKeyValue) => this.onChange(kv, false));
-    watcher.on('delete', (kv: IKeyValue) => this.onChange(kv, true));
-    watcher.on('data', (response: { header: { revision: string } }) => {
-      this.counts.revision = Math.max(this.counts.revision, Number(response.header.revision));
-    });
-    // A broken stream or a watch etcd cancelled (its start revision compacted away): resync.
-    watcher.on('disconnected', (error: Error) => this.trouble(`the watch was disconnected (${error.message})`));
-    watcher.on('error', (error: Error) => this.trouble(`the watch failed (${error.message})`));
-    this.logger.debug({ revision, ...result, hosts: this.reconciler!.size }, 'synced with etcd');
+    const result = await this.view!.sync();
+    this.logger.debug({ revision: this.view!.revision, ...result, hosts: this.reconciler!.size }, 'synced with etcd');
     this.emit('synced', result);
     return result;
-  }
-
-  private onChange(kv: IKeyValue, deleted: boolean): void {
-    if (this.closed || this.watcher === undefined) return;
-    const hostId = hostIdOfKey(this.networkName, kv.key.toString());
-    if (hostId === undefined) return;
-    this.counts.events++;
-    if (hostId === this.hostId) {
-      if (deleted || kv.lease !== this.leaseId) this.trouble('this host\'s own record was deleted or replaced');
-      return;
-    }
-    let record: HostRecord | undefined;
-    if (!deleted) {
-      record = parseHostRecord(kv.value.toString());
-      if (record === undefined || record.hostId !== hostId) this.counts.invalid++;
-    }
-    const result = this.reconciler!.apply(hostId, record);
-    if (result !== 'unchanged') {
-      this.logger.debug({ hostId, result, vtep: record?.vtep, ip: record?.ip }, 'host changed');
-      this.emit('host', hostId, result, record);
-    }
   }
 
   // ---- trouble and recovery ----------------------------------------------------------------
@@ -375,15 +340,6 @@ export class Agent extends EventEmitter {
     this.emit(connected ? 'connected' : 'disconnected');
   }
 
-  private dropWatcher(): void {
-    const watcher = this.watcher;
-    this.watcher = undefined;
-    if (watcher === undefined) return;
-    watcher.removeAllListeners();
-    // An error from cancelling a dead stream has nowhere useful to go.
-    watcher.on('error', () => undefined);
-    void watcher.cancel().catch(() => undefined);
-  }
 
   /** Something broke: keep forwarding on the last state, and resync until it works again. */
   private trouble(reason: string): void {
@@ -393,7 +349,7 @@ export class Agent extends EventEmitter {
       this.logger.warn({ reason, hosts: this.reconciler.size }, 'lost etcd; forwarding continues on the last known state');
     }
     this.setConnected(false);
-    this.dropWatcher();
+    this.view?.dropWatcher();
     void this.recover(reason);
   }
 
@@ -410,7 +366,7 @@ export class Agent extends EventEmitter {
         this.counts.resyncs++;
         this.recovering = false;
         this.setConnected(true);
-        this.logger.info({ reason, attempts, ...result, hosts: this.reconciler!.size, revision: this.counts.revision }, 'resynced with etcd');
+        this.logger.info({ reason, attempts, ...result, hosts: this.reconciler!.size, revision: this.view!.revision }, 'resynced with etcd');
         return;
       } catch (error) {
         if (error instanceof AgentError || error instanceof NetworkError) {

@@ -1,15 +1,21 @@
 /**
- * Networks in etcd: create (one transaction: the name and the VNI both unclaimed), list, inspect
- * (the network and its live hosts), remove (refused while hosts are joined, unless forced).
+ * Networks in etcd: create (one transaction: the name, the VNI and the subnet all unclaimed, and no
+ * other network created or removed since the overlap check read them), find by subnet (Docker's
+ * way in), list, inspect (the network, its live hosts and its endpoints), remove (refused while
+ * hosts are joined, unless forced).
  */
 import type { Etcd3 } from 'etcd3';
-import { keys, NETWORK_NAME, parseHostRecord, parseNetworkRecord, type HostRecord, type NetworkRecord } from './keys';
-import { parseSubnet } from './ipam';
+import {
+  keys, NETWORK_NAME, parseEndpointRecord, parseHostRecord, parseNetworkRecord,
+  type EndpointRecord, type HostRecord, type NetworkRecord,
+} from './keys';
+import { ipv4Text, parseSubnet, type Subnet } from './ipam';
+import { refuseOldLayout } from './layout';
 
-/** A refusal with one sentence (name or VNI taken, no such network, hosts still joined, bad input). */
+/** A refusal with one sentence (name, VNI or subnet taken, no such network, hosts still joined, bad input). */
 export class NetworkError extends Error {
   override readonly name = 'NetworkError';
-  constructor(message: string, readonly code: 'EXISTS' | 'NOT_FOUND' | 'IN_USE' | 'INVALID') {
+  constructor(message: string, readonly code: 'EXISTS' | 'NOT_FOUND' | 'IN_USE' | 'INVALID' | 'OVERLAP' | 'MISMATCH') {
     super(message);
   }
 }
@@ -20,30 +26,77 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-/** Create a network. Refused (EXISTS) when the name or the VNI is taken, decided by etcd in one transaction. */
-export async function createNetwork(client: Etcd3, input: { name: string; vni: number; subnet: string }): Promise<NetworkRecord> {
-  checkNetworkName(input.name);
-  if (!Number.isInteger(input.vni) || input.vni < 0 || input.vni > 0xffffff) throw new NetworkError(`VNI ${input.vni} is not in 0..16777215`, 'INVALID');
-  let subnet: string;
+function subnetOf(text: string): Subnet {
   try {
-    subnet = parseSubnet(input.subnet).cidr;
+    return parseSubnet(text);
   } catch (error) {
     throw new NetworkError((error as Error).message, 'INVALID');
   }
-  const record: NetworkRecord = { name: input.name, vni: input.vni, subnet, created: new Date().toISOString() };
-  const result = await client
-    .if(keys.network(input.name), 'Create', '==', 0)
-    .and(keys.vni(input.vni), 'Create', '==', 0)
-    .then(client.put(keys.network(input.name)).value(JSON.stringify(record)), client.put(keys.vni(input.vni)).value(input.name))
-    .commit();
-  if (result.succeeded) return record;
-  // Lost: say which one is taken (read after the fact, only for the sentence).
-  const [byName, byVni] = await Promise.all([client.get(keys.network(input.name)).string(), client.get(keys.vni(input.vni)).string()]);
-  if (byName !== null) throw new NetworkError(`a network named ${input.name} exists already`, 'EXISTS');
-  throw new NetworkError(`VNI ${input.vni} is taken by network ${byVni ?? '(unknown)'}`, 'EXISTS');
+}
+
+/** Whether two subnets share an address. */
+export function overlaps(a: Subnet, b: Subnet): boolean {
+  const aEnd = a.base + 2 ** (32 - a.prefixLength);
+  const bEnd = b.base + 2 ** (32 - b.prefixLength);
+  return a.base < bEnd && b.base < aEnd;
+}
+
+/** The gateway (and DNS) address of a subnet: its first usable address. */
+export function defaultGateway(subnet: Subnet): string {
+  return ipv4Text(subnet.first);
+}
+
+export interface CreateNetworkInput {
+  name: string;
+  vni: number;
+  subnet: string;
+  internal?: boolean;
+}
+
+/**
+ * Create a network. Refused when the name, the VNI or the subnet is taken (EXISTS) or the subnet
+ * overlaps another network's (OVERLAP), decided by etcd in one transaction; a create that raced
+ * another one reads again and decides again.
+ */
+export async function createNetwork(client: Etcd3, input: CreateNetworkInput): Promise<NetworkRecord> {
+  checkNetworkName(input.name);
+  if (!Number.isInteger(input.vni) || input.vni < 0 || input.vni > 0xffffff) throw new NetworkError(`VNI ${input.vni} is not in 0..16777215`, 'INVALID');
+  const subnet = subnetOf(input.subnet);
+  if (subnet.count < 2) throw new NetworkError(`subnet ${subnet.cidr} is too small: it needs a gateway address and at least one more`, 'INVALID');
+  await refuseOldLayout(client);
+  const record: NetworkRecord = {
+    name: input.name, vni: input.vni, subnet: subnet.cidr, gateway: defaultGateway(subnet), internal: input.internal === true, created: new Date().toISOString(),
+  };
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const [guard, existing] = await Promise.all([client.get(keys.networksGuard).exec(), listNetworks(client)]);
+    const guardRevision = guard.kvs[0]?.mod_revision ?? '0';
+    const byName = existing.find((network) => network.name === input.name);
+    if (byName !== undefined) throw new NetworkError(`a network named ${input.name} exists already`, 'EXISTS');
+    const byVni = existing.find((network) => network.vni === input.vni);
+    if (byVni !== undefined) throw new NetworkError(`VNI ${input.vni} is taken by network ${byVni.name}`, 'EXISTS');
+    const overlapping = existing.find((network) => overlaps(parseSubnet(network.subnet), subnet));
+    if (overlapping !== undefined) {
+      throw new NetworkError(`subnet ${subnet.cidr} overlaps network ${overlapping.name}'s subnet ${overlapping.subnet}`, overlapping.subnet === subnet.cidr ? 'EXISTS' : 'OVERLAP');
+    }
+    const result = await client
+      .if(keys.network(input.name), 'Create', '==', 0)
+      .and(keys.vni(input.vni), 'Create', '==', 0)
+      .and(keys.subnet(subnet.cidr), 'Create', '==', 0)
+      .and(keys.networksGuard, 'Mod', '==', guardRevision)
+      .then(
+        client.put(keys.network(input.name)).value(JSON.stringify(record)),
+        client.put(keys.vni(input.vni)).value(input.name),
+        client.put(keys.subnet(subnet.cidr)).value(input.name),
+        client.put(keys.networksGuard).value(record.created),
+      )
+      .commit();
+    if (result.succeeded) return record;
+  }
+  throw new NetworkError(`networks kept changing while ${input.name} was being created; try again`, 'IN_USE');
 }
 
 export async function listNetworks(client: Etcd3): Promise<NetworkRecord[]> {
+  await refuseOldLayout(client);
   const values = await client.getAll().prefix(keys.networksPrefix).strings();
   return Object.values(values)
     .map(parseNetworkRecord)
@@ -60,6 +113,22 @@ export async function getNetwork(client: Etcd3, name: string): Promise<(NetworkR
   return { ...record, revision: kv.create_revision };
 }
 
+/** The network whose subnet is exactly `cidr`, if any. */
+export async function findNetworkBySubnet(client: Etcd3, cidr: string): Promise<(NetworkRecord & { revision: string }) | undefined> {
+  const name = await client.get(keys.subnet(cidr)).string();
+  if (name === null) return undefined;
+  return getNetwork(client, name);
+}
+
+/** The lowest VNI at or above `from` that no network holds (Docker's `docker network create` without `-o vxlan-wasm.vni`). */
+export async function freeVni(client: Etcd3, from = 4096): Promise<number> {
+  const taken = new Set((await listNetworks(client)).map((network) => network.vni));
+  let vni = from;
+  while (taken.has(vni)) vni++;
+  if (vni > 0xffffff) throw new NetworkError('no free VNI', 'IN_USE');
+  return vni;
+}
+
 export interface LiveHost extends HostRecord {
   /** The etcd lease it is attached to (hex) and the seconds it has left. */
   lease: string;
@@ -69,22 +138,33 @@ export interface LiveHost extends HostRecord {
 export interface NetworkInspection {
   network: NetworkRecord;
   hosts: LiveHost[];
+  endpoints: EndpointRecord[];
   /** Keys under the network that did not parse (shown, so a bad writer is noticed). */
   invalidKeys: string[];
 }
 
-/** The network and its live hosts (VTEP, MAC, address and the lease that keeps it). */
+/** The network, its live hosts (VTEP and the lease that keeps it) and its endpoints. */
 export async function inspectNetwork(client: Etcd3, name: string): Promise<NetworkInspection> {
   checkNetworkName(name);
+  await refuseOldLayout(client);
   const network = await getNetwork(client, name);
   if (network === undefined) throw new NetworkError(`no network named ${name}`, 'NOT_FOUND');
-  const response = await client.getAll().prefix(keys.hostsPrefix(name)).exec();
+  const [hostsResponse, endpointsResponse] = await Promise.all([
+    client.getAll().prefix(keys.hostsPrefix(name)).exec(),
+    client.getAll().prefix(keys.endpointsPrefix(name)).exec(),
+  ]);
   const invalidKeys: string[] = [];
   const parsed: { record: HostRecord; lease: string }[] = [];
-  for (const kv of response.kvs) {
+  for (const kv of hostsResponse.kvs) {
     const record = parseHostRecord(kv.value.toString());
     if (record === undefined) invalidKeys.push(kv.key.toString());
     else parsed.push({ record, lease: kv.lease });
+  }
+  const endpoints: EndpointRecord[] = [];
+  for (const kv of endpointsResponse.kvs) {
+    const record = parseEndpointRecord(kv.value.toString());
+    if (record === undefined) invalidKeys.push(kv.key.toString());
+    else endpoints.push(record);
   }
   // One TTL query per host, all at once (a network of 1,000 hosts is 1,000 small calls).
   const hosts: LiveHost[] = await Promise.all(parsed.map(async ({ record, lease }) => {
@@ -96,15 +176,17 @@ export async function inspectNetwork(client: Etcd3, name: string): Promise<Netwo
     return { ...record, lease: BigInt(lease).toString(16), ttlSeconds };
   }));
   hosts.sort((a, b) => a.hostId.localeCompare(b.hostId));
+  endpoints.sort((a, b) => a.hostId.localeCompare(b.hostId) || a.name.localeCompare(b.name) || a.endpointId.localeCompare(b.endpointId));
   const { revision: _revision, ...record } = network;
-  return { network: record, hosts, invalidKeys };
+  return { network: record, hosts, endpoints, invalidKeys };
 }
 
 /**
- * Remove a network: its record, its VNI key, and (forced) its hosts' and addresses' keys. Without
- * `force`, refused while hosts are joined. The delete is one transaction conditional on the network
- * being the one read (same create revision); an agent joining between the check and the delete is
- * removed with it, and its agent reports the network gone (its join requires the network's key).
+ * Remove a network: its record, its VNI and subnet keys, and (forced) its hosts', endpoints' and
+ * addresses' keys. Without `force`, refused while hosts are joined. The delete is one transaction
+ * conditional on the network being the one read (same create revision); an agent joining between
+ * the check and the delete is removed with it, and its agent reports the network gone (its join
+ * requires the network's key).
  */
 export async function removeNetwork(client: Etcd3, name: string, options: { force?: boolean } = {}): Promise<{ hostsRemoved: number }> {
   checkNetworkName(name);
@@ -122,8 +204,9 @@ export async function removeNetwork(client: Etcd3, name: string, options: { forc
       .then(
         client.delete().key(keys.network(name)),
         client.delete().key(keys.vni(network.vni)),
-        client.delete().prefix(keys.hostsPrefix(name)),
-        client.delete().prefix(keys.ipamPrefix(name)),
+        client.delete().key(keys.subnet(network.subnet)),
+        client.delete().prefix(keys.networkPrefix(name)),
+        client.put(keys.networksGuard).value(new Date().toISOString()),
       )
       .commit();
     if (!result.succeeded) continue;

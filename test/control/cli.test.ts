@@ -128,10 +128,10 @@ if (unusable !== undefined) {
     assert.equal(await network('create', 'blue', '--vni', '42', '--subnet', '10.42.0.0/24', ...e), { code: 0, stdout: 'network blue created: VNI 42, subnet 10.42.0.0/24\n', stderr: '' });
     assert.equal(await network('create', 'red', '--vni', '42', '--subnet', '10.43.0.0/24', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: VNI 42 is taken by network blue\n' });
     const ls = await network('ls', ...e);
-    assert.match(ls.stdout, /^NAME\s+VNI\s+SUBNET\s+HOSTS\s+CREATED\nblue\s+42\s+10\.42\.0\.0\/24\s+0\s+\d{4}-/);
+    assert.match(ls.stdout, /^NAME\s+VNI\s+SUBNET\s+HOSTS\s+ENDPOINTS\s+CREATED\nblue\s+42\s+10\.42\.0\.0\/24\s+0\s+0\s+\d{4}-/);
     const json = JSON.parse((await network('ls', '--json', ...e)).stdout);
     assert.equal(json.map((n: { name: string; hosts: number }) => [n.name, n.hosts]), [['blue', 0]]);
-    assert.match((await network('inspect', 'blue', ...e)).stdout, /^network blue: VNI 42, subnet 10\.42\.0\.0\/24, created .*, 0 live host\(s\)\n$/);
+    assert.match((await network('inspect', 'blue', ...e)).stdout, /^network blue: VNI 42, subnet 10\.42\.0\.0\/24, gateway and DNS 10\.42\.0\.1, created .*, 0 live host\(s\), 0 endpoint\(s\)\n$/);
     assert.equal(await network('inspect', 'nope', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: no network named nope\n' });
     assert.equal(await network('rm', 'blue', ...e), { code: 0, stdout: 'network blue removed\n', stderr: '' });
     assert.equal(await network('rm', 'blue', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: no network named blue\n' });
@@ -170,7 +170,9 @@ if (unusable !== undefined) {
       const record = JSON.parse((await client.get(keys.host('green', 'cli-1')).string())!);
       assert.is(record.vtep.address, '127.0.0.1');
       assert.ok(record.vtep.port > 0, 'the bound port is advertised');
-      assert.is(`address fake0 ${record.ip} 255.255.255.0`, set[1]);
+      const tap = JSON.parse((await client.get(keys.endpoint('green', 'tap.cli-1')).string())!);
+      assert.is(`address fake0 ${tap.ipv4} 255.255.255.0`, set[1], "the TAP's endpoint holds the address set on it");
+      assert.is(`mac fake0 ${tap.mac}`, set[0]);
       const metrics = await (await fetch(metricsUrl)).text();
       assert.match(metrics, /^vxlan_control_connected 1$/m);
       assert.match(metrics, /^vxlan_control_hosts 0$/m);
@@ -180,6 +182,7 @@ if (unusable !== undefined) {
       assert.is(await exited.promise, 0);
       assert.is(await client.get(keys.host('green', 'cli-1')).string(), null, 'left: its record is gone at once');
       assert.is(await client.getAll().prefix(keys.ipamPrefix('green')).count(), 0, 'and its address');
+      assert.is(await client.getAll().prefix(keys.endpointsPrefix('green')).count(), 0, 'and its endpoint');
       assert.ok(device.closed, 'the device closed');
       assert.match(logText, /"msg":"stopped"/);
     } finally {

@@ -19,13 +19,14 @@ import { warnSkipped } from '../helpers/netns';
 import { FakeForwarder } from './fake-forwarder';
 
 const TESTS = [
-  'networks: a taken name or VNI is refused; 8 racing creates of one VNI, exactly one wins',
+  'networks: a taken name, VNI or subnet, or an overlapping subnet, is refused; racing creates of one VNI or of overlapping subnets, exactly one wins',
   'networks: ls and inspect; rm refused while hosts are joined, --force removes their keys',
-  'IPAM: 10 agents racing for a /29 (6 addresses): 6 join with distinct addresses, 4 refused with NO_ADDRESS',
+  'IPAM: 10 agents racing for a /29 (6 addresses, one the gateway): 5 join with distinct addresses, 5 refused with NO_ADDRESS',
   'IPAM: an address is released when its host\'s lease expires; a host restarted with its id keeps its address',
   'agent: the others see a join and a leave (revoke) at once, and a host whose lease expires within the TTL',
   'agent: cut off from etcd (proxy closed) it keeps forwarding state; changes and a compaction meanwhile; back, it resyncs exactly',
   'agent: refuses a host id held by a live agent at another VTEP; stops with NETWORK_GONE when its network is removed',
+  'layout: keys of layout v1 in etcd are refused with a sentence by network ls, network create and the agent',
 ];
 
 let unusable: string | undefined;
@@ -128,6 +129,11 @@ if (unusable !== undefined) {
     assert.is(won.length, 1, 'exactly one create of VNI 200 succeeded');
     for (const r of results) if (r.status === 'rejected') assert.instance(r.reason, NetworkError);
     assert.is((await c.get(keys.vni(200)).string()), (won[0] as PromiseFulfilledResult<{ name: string }>).value.name, 'the VNI key names the winner');
+    await rejects(() => createNetwork(c, { name: 'wide', vni: 102, subnet: '10.100.0.0/16' }), /subnet 10\.100\.0\.0\/16 overlaps network n0's subnet 10\.100\.0\.0\/24/);
+    await rejects(() => createNetwork(c, { name: 'same', vni: 103, subnet: '10.100.0.0/24' }), /overlaps network n0/);
+    // Racing creates of overlapping subnets (each a different name, VNI and exact subnet): one wins.
+    const overlapping = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => createNetwork(client(), { name: `ov${i}`, vni: 300 + i, subnet: `10.30.0.0/${16 + i}` })));
+    assert.is(overlapping.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one of six overlapping subnets was created');
   });
 
   test(TESTS[1], async () => {
@@ -138,7 +144,9 @@ if (unusable !== undefined) {
     const a = agent('n1', 1);
     await a.start();
     const inspection = await inspectNetwork(c, 'n1');
-    assert.equal(inspection.hosts.map((h) => [h.hostId, h.ip, h.vtep.address]), [['host-1', a.ip, '192.0.2.1']]);
+    assert.equal(inspection.hosts.map((h) => [h.hostId, h.vtep.address]), [['host-1', '192.0.2.1']]);
+    assert.equal(inspection.endpoints.map((e) => [e.endpointId, e.hostId, e.ipv4, e.mac]), [['tap.host-1', 'host-1', a.ip, '02:00:00:00:00:01']], "the agent's TAP is the host's one endpoint");
+    assert.is(inspection.network.gateway, '10.110.0.1');
     assert.ok(inspection.hosts[0].ttlSeconds > 0 && inspection.hosts[0].ttlSeconds <= 2, 'the lease and its seconds left');
     // Forced out below: it then reports the network gone (tested in the last test).
     a.on('error', () => undefined);
@@ -146,6 +154,8 @@ if (unusable !== undefined) {
     assert.equal(await removeNetwork(c, 'n1', { force: true }), { hostsRemoved: 1 });
     assert.is(await c.getAll().prefix(keys.hostsPrefix('n1')).count(), 0);
     assert.is(await c.getAll().prefix(keys.ipamPrefix('n1')).count(), 0);
+    assert.is(await c.getAll().prefix(keys.endpointsPrefix('n1')).count(), 0);
+    assert.is(await c.get(keys.subnet('10.110.0.0/24')).string(), null, 'the subnet is free again');
     assert.is(await c.get(keys.vni(110)).string(), null, 'the VNI is free again');
     await rejects(() => inspectNetwork(c, 'n1'), /no network named n1/);
   });
@@ -156,15 +166,16 @@ if (unusable !== undefined) {
     const results = await Promise.allSettled(racers.map((a) => a.start()));
     const joined = racers.filter((_, i) => results[i].status === 'fulfilled');
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    console.log(`  10 racers for 6 addresses: ${joined.length} joined (${joined.map((a) => a.ip).sort().join(' ')}), ${refused.length} refused`);
-    assert.is(joined.length, 6);
-    assert.is(new Set(joined.map((a) => a.ip)).size, 6, 'distinct addresses');
+    console.log(`  10 racers for 5 addresses: ${joined.length} joined (${joined.map((a) => a.ip).sort().join(' ')}), ${refused.length} refused`);
+    assert.is(joined.length, 5);
+    assert.is(new Set(joined.map((a) => a.ip)).size, 5, 'distinct addresses');
+    assert.not.ok(joined.some((a) => a.ip === '10.120.0.1'), 'the gateway is never handed out');
     for (const r of refused) {
       assert.instance(r.reason, AgentError);
       assert.is((r.reason as AgentError).code, 'NO_ADDRESS');
     }
     const ipam = await client().getAll().prefix(keys.ipamPrefix('n2')).strings();
-    assert.is(Object.keys(ipam).length, 6, 'six address keys, none left by the refused');
+    assert.is(Object.keys(ipam).length, 5, 'five address keys, none left by the refused');
     await Promise.all(joined.map((a) => a.close()));
     assert.is(await client().getAll().prefix(keys.ipamPrefix('n2')).count(), 0, 'released on leave');
   });
@@ -275,6 +286,19 @@ if (unusable !== undefined) {
     assert.instance(errors[0], AgentError);
     assert.is((errors[0] as AgentError).code, 'NETWORK_GONE');
     assert.match(errors[0].message, /network n6 was removed/);
+  });
+
+  test(TESTS[7], async () => {
+    const c = client();
+    await c.put('/vxlan-wasm/v1/networks/old').value('{"name":"old","vni":7,"subnet":"10.7.0.0/24"}');
+    try {
+      await rejects(() => listNetworks(client()), /etcd holds 1 key\(s\) of the previous layout \(\/vxlan-wasm\/v1\/\).*etcdctl del --prefix \/vxlan-wasm\/v1\//);
+      await rejects(() => createNetwork(client(), { name: 'n7', vni: 170, subnet: '10.170.0.0/24' }), /previous layout/);
+      await rejects(() => agent('n0', 7).start(), /previous layout/);
+      assert.is(await c.get(keys.network('n7')).string(), null, 'nothing written');
+    } finally {
+      await c.delete().prefix('/vxlan-wasm/v1/');
+    }
   });
 }
 
