@@ -146,15 +146,7 @@ const log = (line: string) => console.log(`[${new Date().toISOString().slice(11,
 const machine = machineInfo();
 const lab: DockerHosts = await startDockerHosts({ count: 2, prefix: 'vwdkb', etcd: ids.includes('vxlan-wasm') });
 log(`two daemons up in ${lab.timings.daemonsMs} ms (harness ${lab.timings.totalMs} ms)`);
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`\n${signal}: removing the hosts`);
-    void lab.stop().then(() => process.exit(130));
-  });
-}
+// Ctrl-C: the helper's own handler removes the hosts (synchronously) and exits.
 
 interface Path {
   info: PathInfo;

@@ -11,14 +11,16 @@ import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX_IMAGE, dockerReady, spawnOnHost, startDockerHosts, type DockerHosts } from '../helpers/docker-hosts';
+import { Etcd3 } from 'etcd3';
 import { swarmContender } from '../../bench/docker/swarm';
 
 const TESTS = [
   'two daemons in two namespaces, the image on each, a container runs on each',
   "each daemon's plugin directory is its own, and spawnOnHost runs in it",
   "an unknown name fails at once: the hosts' resolver answers NXDOMAIN",
-  'etcd on the underlay answers both hosts',
+  'etcd on the underlay: written from this process, read from both hosts',
   "Docker's swarm overlay between the two daemons: containers on both ping by address and by name",
+  'a daemon restarts on its own directories: image and containers kept, plugins seen again',
   'stop() leaves no namespace, daemon, process, mount, cgroup or directory',
 ];
 
@@ -97,10 +99,18 @@ if (dockerReady('docker harness', TESTS)) {
 
   harness(TESTS[3], async ({ lab }) => {
     assert.ok(lab!.etcd !== undefined);
+    // This process writes through its relayed loopback URL; both hosts read it at the underlay URL.
+    const client = new Etcd3({ hosts: lab!.etcd!.localUrl });
+    try {
+      await client.put('/vwdk/harness').value('written from the test process');
+    } finally {
+      client.close();
+    }
     for (const host of lab!.hosts) {
-      const version = await host.exec(['curl', '-sf', '--max-time', '3', `${lab!.etcd!.url}/version`]);
-      assert.is(version.code, 0, `${host.name}: ${version.stderr}`);
-      assert.match(version.stdout, /"etcdserver":"3\./);
+      const range = await host.exec(['curl', '-sf', '--max-time', '3', '-X', 'POST', `${lab!.etcd!.url}/v3/kv/range`, '-d', JSON.stringify({ key: Buffer.from('/vwdk/harness').toString('base64') })]);
+      assert.is(range.code, 0, `${host.name}: ${range.stderr}`);
+      const value = JSON.parse(range.stdout).kvs?.[0]?.value as string | undefined;
+      assert.is(Buffer.from(value ?? '', 'base64').toString(), 'written from the test process', host.name);
     }
   });
 
@@ -139,7 +149,23 @@ if (dockerReady('docker harness', TESTS)) {
     assert.is((await h2.dockerOk(['info', '--format', '{{.Swarm.LocalNodeState}}'])).trim(), 'inactive');
   });
 
-  harness(TESTS[5], async (context) => {
+  harness(TESTS[5], async ({ lab }) => {
+    const h2 = lab!.hosts[1];
+    // Stopped by the daemon's shutdown: sleep as PID 1 ignores SIGTERM, so 1 s, not the default 10.
+    await h2.dockerOk(['run', '-d', '--name', 'kept', '--stop-timeout', '1', BUSYBOX_IMAGE, 'sleep', '600']);
+    const before = h2.daemonPid;
+    await h2.restartDaemon();
+    assert.is.not(h2.daemonPid, before, 'a new daemon process');
+    assert.is(readlinkSync(`/proc/${h2.daemonPid}/ns/mnt`), readlinkSync(`/proc/${h2.holderPid}/ns/mnt`), "in the host's mount namespace");
+    assert.match(await h2.dockerOk(['image', 'ls', '--format', '{{.Repository}}']), BUSYBOX_IMAGE);
+    assert.match(await h2.dockerOk(['ps', '-a', '--format', '{{.Names}}']), 'kept');
+    await h2.dockerOk(['start', 'kept']);
+    assert.is((await h2.dockerOk(['inspect', '-f', '{{.State.Running}}', 'kept'])).trim(), 'true');
+    assert.is((await h2.exec('ls /run/docker/plugins')).stdout.trim(), '', 'still its own (empty) plugin directory');
+    await h2.dockerOk(['rm', '-f', 'kept']);
+  });
+
+  harness(TESTS[6], async (context) => {
     const lab = context.lab!;
     // A container left running, and a process left on a host: stop() takes them too.
     await lab.hosts[0].dockerOk(['run', '-d', '--name', 'left', BUSYBOX_IMAGE, 'sleep', '600']);

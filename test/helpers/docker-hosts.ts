@@ -42,7 +42,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Server, Socket } from 'node:net';
 import { startEtcd, type EtcdServer } from './etcd';
+import { relay } from './unix-tcp-relay';
 import { isRoot, LabProcess, REPO_ROOT, run, warnSkipped } from './netns';
 import { hasCommand } from '../interop/tools';
 
@@ -133,8 +135,12 @@ export interface DockerHosts {
   readonly switchNetns: string;
   readonly underlayGateway: string;
   readonly underlaySubnet: string;
-  /** etcd on the underlay (on the bridge's address) when asked for; reachable from every host. */
-  readonly etcd?: { url: string; server: EtcdServer };
+  /**
+   * etcd on the underlay (on the bridge's address) when asked for: `url` for the hosts (an agent
+   * started with spawnOnHost), `localUrl` for this process (a loopback port relayed into the
+   * underlay's namespace through test/helpers/unix-tcp-relay.ts), e.g. to read what an agent wrote.
+   */
+  readonly etcd?: { url: string; localUrl: string; server: EtcdServer };
   /** Every namespace this lab made. */
   readonly namespaces: readonly string[];
   /** The lab's temporary directory (every host's directories are in it). */
@@ -377,6 +383,9 @@ interface LabState {
   etcd?: EtcdServer;
   /** The NXDOMAIN responder every host's resolv.conf names. */
   resolver?: ChildProcess;
+  /** etcd's relay: a unix socket in the underlay's namespace, and the loopback listener to it here. */
+  etcdRelay?: ChildProcess;
+  etcdLocal?: { server: Server; sockets: Set<Socket> };
   stopped: boolean;
 }
 
@@ -417,6 +426,7 @@ function stopSync(state: LabState): void {
     for (const pid of processesOfHost(hostState.holderMountNs, hostState.netNs)) kill(pid, 'SIGKILL');
   }
   state.resolver?.kill('SIGKILL');
+  state.etcdRelay?.kill('SIGKILL');
   for (const ns of state.namespaces.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
   state.etcd?.stopSync();
   for (const hostState of state.hosts) removeCgroups(hostState.cgroupParent);
@@ -430,6 +440,14 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const state of live) stopSync(state);
   });
+  // Ctrl-C or a kill of the test run: Node's default would exit without the 'exit' event, and
+  // leave the daemons, their containers and the namespaces behind.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      console.error(`docker-hosts: ${signal}, removing the Docker hosts`);
+      process.exit(code);
+    });
+  }
 }
 
 /** Start the hosts; see the file's comment. Throws (after removing what it made) when something fails. */
@@ -492,7 +510,21 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     const tarball = busyboxTarball(dir);
     await Promise.all(state.hosts.map((h) => h.host.dockerOk(['import', tarball, BUSYBOX_IMAGE])));
     const imageMs = Date.now() - imageStarted;
-    if (etcdStart !== undefined) state.etcd = await etcdStart;
+    let localUrl = '';
+    if (etcdStart !== undefined) {
+      const etcd = (state.etcd = await etcdStart);
+      const socket = join(dir, 'etcd.sock');
+      state.etcdRelay = startInNetns(switchNetns, 'test/helpers/unix-tcp-relay.ts', [socket, etcd.host, String(etcd.clientPort)]);
+      await waitForLine(state.etcdRelay, 'listening', 20_000);
+      const server = await relay(0, { path: socket });
+      const sockets = new Set<Socket>();
+      server.on('connection', (connection) => {
+        sockets.add(connection);
+        connection.on('close', () => sockets.delete(connection));
+      });
+      state.etcdLocal = { server, sockets };
+      localUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    }
     await resolverReady;
 
     const timings = { totalMs: Date.now() - started, daemonsMs, imageMs };
@@ -501,7 +533,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
       switchNetns,
       underlayGateway,
       underlaySubnet: `${octets}.0/24`,
-      etcd: state.etcd === undefined ? undefined : { url: state.etcd.url, server: state.etcd },
+      etcd: state.etcd === undefined ? undefined : { url: state.etcd.url, localUrl, server: state.etcd },
       namespaces: [...state.namespaces],
       dir,
       timings,
@@ -742,6 +774,11 @@ async function stopLab(state: LabState): Promise<string[]> {
     const deleted = spawnSync('ip', ['netns', 'del', ns], { encoding: 'utf8' });
     if (deleted.status !== 0) problems.push(`ip netns del ${ns}: ${deleted.stderr.trim()}`);
   }
+  if (state.etcdLocal !== undefined) {
+    for (const socket of state.etcdLocal.sockets) socket.destroy();
+    state.etcdLocal.server.close();
+  }
+  if (state.etcdRelay !== undefined) await stopChild(state.etcdRelay, 1000);
   if (state.etcd !== undefined) await state.etcd.stop();
   for (const h of state.hosts) problems.push(...removeCgroups(h.cgroupParent));
   // Nothing of ours may still be mounted in this namespace (every mount was in a host's own).
@@ -765,12 +802,17 @@ function localPool(index: number): string {
   return `172.${17 + index}.0.0/16`;
 }
 
-/** test/helpers/dns-nxdomain.ts in `ns` on `address`, port 53. */
-function startResolver(ns: string, address: string): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'test/helpers/dns-nxdomain.ts'), address, '53'], {
+/** A helper of this folder (a TypeScript file run through tsx) in the network namespace `ns`. */
+function startInNetns(ns: string, file: string, args: readonly string[]): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(REPO_ROOT, file), ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** test/helpers/dns-nxdomain.ts in `ns` on `address`, port 53. */
+function startResolver(ns: string, address: string): ChildProcess {
+  return startInNetns(ns, 'test/helpers/dns-nxdomain.ts', [address, '53']);
 }
 
 /** Wait until a child prints `text` (on stdout or stderr); throws when it exits first or after `ms`. */
