@@ -22,8 +22,8 @@ const packageVersion = () => ({
   },
 });
 
-/** Node's modules and the package's dependencies are imported at run time, not bundled. */
-const dependencies = Object.keys(pkg.dependencies ?? {});
+/** Node's modules and the package's (optional peer) dependencies are imported at run time, not bundled. */
+const dependencies = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
 const external = (id) => id.startsWith('node:') || dependencies.some((name) => id === name || id.startsWith(`${name}/`));
 
 const libraryEntries = { index: 'src/index.ts', forwarder: 'src/forwarder/index.ts' };

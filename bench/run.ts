@@ -6,7 +6,9 @@
  * every suite also draws BENCHMARKS.md's charts into bench/charts/ (bench/charts/render.ts).
  * To compare two runs against their noise: bench/compare.ts.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,6 +18,9 @@ import { distProblem } from './lib/dist';
 import { machineInfo } from './lib/machine';
 import { machineMarkdown, suiteMarkdown } from './lib/report';
 import type { SuiteDef, SuiteResult } from './lib/types';
+
+/** The raw-socket the checksum suite measures (installed on demand, never saved). */
+const RAW_SOCKET_VERSION = '1.8.1';
 
 const SUITES = ['checksum', 'decap', 'batch'] as const;
 
@@ -58,6 +63,19 @@ console.log(`- Settings: ${settings.rounds} rounds, ${settings.sampleMs} ms samp
 // Every figure is of dist/index.mjs: say loudly when it is missing or older than the sources.
 const stale = distProblem();
 if (stale !== null) console.error(`\n!!! ${stale}\n`);
+
+// raw-socket, the checksum suite's native contender, is not a dependency of the package (a user of
+// the codec installs no native module): a full run installs it here, unsaved, where it is missing.
+// Where that fails (no compiler, no registry) the contender is NOT RUN, loudly, as before.
+if (chosen.includes('checksum') && !values.quick) {
+  try {
+    createRequire(import.meta.url).resolve('raw-socket');
+  } catch {
+    console.log(`installing raw-socket@${RAW_SOCKET_VERSION} (unsaved) for the checksum suite's native contender…`);
+    const installed = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', `raw-socket@${RAW_SOCKET_VERSION}`], { encoding: 'utf8', timeout: 180_000 });
+    if (installed.status !== 0) console.error(`\n!!! raw-socket could not be installed (its contender is NOT RUN): ${(installed.stderr ?? '').trim().split('\n').slice(-3).join(' ')}\n`);
+  }
+}
 
 const results: SuiteResult[] = [];
 for (const name of chosen) {

@@ -76,6 +76,33 @@ test('esbuild bundles it for the browser, with no Node built-ins, and the bundle
   assert.is(answer, '220d wasm-simd 9');
 });
 
+test('the codec installs alone: no dependency of the package, every package the forwarder, CLI and control plane need an optional peer, and no bare import in the codec\'s own files', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, Record<string, unknown> | undefined>;
+  assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'no dependencies: the codec needs none');
+  assert.equal(Object.keys(pkg.optionalDependencies ?? {}), [], 'no optional dependencies either (npm installs those too)');
+  const peers = Object.keys(pkg.peerDependencies ?? {});
+  for (const name of peers) {
+    assert.equal(pkg.peerDependenciesMeta?.[name], { optional: true }, `${name} is an optional peer`);
+    assert.ok(name in (pkg.devDependencies ?? {}), `${name} is a dev dependency too (the repository's own npm ci installs it)`);
+  }
+  // What dist/index.mjs loads, following its relative imports: only node: built-ins or nothing.
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(/(?:^|[\s;])(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      const specifier = match[1] ?? match[2];
+      if (specifier.startsWith('.')) visit(join(file, '..', specifier));
+      else if (!specifier.startsWith('node:')) bare.add(specifier);
+    }
+  };
+  visit(join(root, 'dist/index.mjs'));
+  assert.equal([...bare], [], `dist/index.mjs and its chunks import ${[...bare].join(', ')}`);
+  assert.ok(seen.size >= 2, 'the codec entry and its shared chunk were read');
+});
+
 test('the type declarations compile for ESM and CJS consumers', () => {
   const dir = temporaryDir('vxlan-types-');
   const usage = `import { encapsulate, decapsulate, DecodeError, type VxlanFrame } from 'vxlan-wasm';

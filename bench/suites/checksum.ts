@@ -61,8 +61,9 @@ const cases: CaseDef[] = [
 ];
 
 /**
- * raw-socket is an optional dependency: a native addon that compiles at install, so it is absent
- * where there is no compiler (or with `npm ci --omit=optional`). Then it is NOT RUN, loudly, and
+ * raw-socket is no dependency of the package (a native addon that compiles at install, which no
+ * user of the codec should get): bench/run.ts installs it, unsaved, for a full run, and it is absent
+ * where that failed (no compiler) or in a quick run. Then it is NOT RUN, loudly, and
  * its target is not measured; everything else runs. Only resolved here, never loaded: it is not
  * context-aware, so it loads in one thread per process ("Module did not self-register" in any
  * other), and that thread must be its own worker.
@@ -72,7 +73,7 @@ const rawSocketMissing: string | undefined = (() => {
     createRequire(import.meta.url).resolve('raw-socket');
     return undefined;
   } catch (error) {
-    return `raw-socket is not installed (an optional native addon): ${(error as Error).message.split('\n')[0]}`;
+    return `raw-socket is not installed (a native addon, installed unsaved by full runs of bench/run.ts: npm install --no-save raw-socket): ${(error as Error).message.split('\n')[0]}`;
   }
 })();
 

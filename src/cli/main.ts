@@ -33,6 +33,21 @@ const usage = `usage:
       stream, MAC learning, counters (no root); --netns: a TAP and the kernel's vxlan in namespaces (root)
   vxlan-wasm --version`;
 
+/**
+ * A command's module, or a sentence naming the optional peer dependency it needs (the codec alone
+ * installs none: see README, "Installing").
+ */
+async function loadCommand<T>(name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const missing = code === 'ERR_MODULE_NOT_FOUND' ? /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1] : undefined;
+    if (missing === undefined || missing.startsWith('.') || missing.startsWith('/')) throw error;
+    throw new Error(`${name} needs the package ${missing}, which is not installed: npm install ${missing} (an optional peer dependency of vxlan-wasm; npm install koffi pino prom-client etcd3 dns-packet gives every command what it needs)`);
+  }
+}
+
 /** The decoder matches the destination port against at most this many ports. */
 const MAX_PORTS = 4;
 
@@ -79,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
         const ports = values.port?.map(parsePort);
         if (ports && ports.length > MAX_PORTS) throw new UsageError(`--port was given ${ports.length} times; the decoder matches at most ${MAX_PORTS} ports`);
         const [path] = positionals;
-        return await (await import('./decode')).decodeCommand(createReadStream(path, { highWaterMark: 64 * 1024 }), {
+        return await (await loadCommand('decode', () => import('./decode'))).decodeCommand(createReadStream(path, { highWaterMark: 64 * 1024 }), {
           json: values.json,
           lax: values.lax,
           verifyChecksums: !values['no-verify'],
@@ -92,20 +107,20 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'forward':
         // Its own flags, --help and exit codes (2 for any configuration error); resolves after shutdown.
-        return await (await import('./forward')).forwardCommand(rest);
+        return await (await loadCommand('forward', () => import('./forward'))).forwardCommand(rest);
       case 'network':
         // Its own subcommands, flags, --help and exit codes (2 usage, 1 refused or etcd unreachable).
-        return await (await import('./network')).networkCommand(rest);
+        return await (await loadCommand('network', () => import('./network'))).networkCommand(rest);
       case 'agent':
         // Its own flags, --help and exit codes; resolves after it has left the network and shut down.
-        return await (await import('./agent')).agentCommand(rest);
+        return await (await loadCommand('agent', () => import('./agent'))).agentCommand(rest);
       case 'demo': {
         const { values } = parseArgs({
           args: rest,
           options: { count: { type: 'string' }, netns: { type: 'boolean', default: false }, pcap: { type: 'string' } },
         });
         const count = values.count === undefined ? undefined : parseCount(values.count);
-        return await (await import('./demo')).demoCommand({ count, netns: values.netns, pcap: values.pcap, write });
+        return await (await loadCommand('demo', () => import('./demo'))).demoCommand({ count, netns: values.netns, pcap: values.pcap, write });
       }
       case '--version':
       case '-v':

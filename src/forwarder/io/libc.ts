@@ -194,7 +194,13 @@ function load(): { koffi: Koffi; libc: Libc; koffiPath: string } {
   if (loaded === undefined) {
     if (process.platform !== 'linux') throw new Error(`the TAP device and UDP underlay need Linux (this is ${process.platform})`);
     const require = createRequire(import.meta.url);
-    const path = require.resolve('koffi');
+    let path: string;
+    try {
+      path = require.resolve('koffi');
+    } catch {
+      // An optional peer dependency: the codec alone needs no native module (README, "Installing").
+      throw Object.assign(new Error('the TAP device and UDP underlay call the kernel through koffi, which is not installed: npm install koffi (an optional peer dependency of vxlan-wasm)'), { code: 'MISSING_PEER_DEPENDENCY' });
+    }
     const k = require(path) as Koffi;
     const lib = k.load(LIBC_SONAME);
     const functions = {} as Libc;
