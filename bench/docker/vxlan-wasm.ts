@@ -42,8 +42,17 @@ export async function startVxlanWasmNetwork(lab: DockerHosts, etcdUrl: string, o
     return agents;
   } catch (error) {
     await Promise.all(agents.map((agent) => agent.stop(2000)));
+    // An agent that exited says why in one line; otherwise the error as it came.
+    const exited = agents.filter((agent) => agent.exitCode !== null && agent.exitCode !== 0);
+    if (exited.length > 0) throw new Error(exited.map((agent) => `${agent.label} exited (${agent.exitCode}): ${why(agent.stderr)}`).join('; '));
     throw error;
   }
+}
+
+/** The line of a process's stderr that says why it failed: the first naming an error, else the last. */
+function why(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('at '));
+  return lines.find((line) => /\b\w*Error\b|error:|is not a flag/i.test(line)) ?? lines.at(-1) ?? '(nothing on stderr)';
 }
 
 export function vxlanWasmContender(options: VxlanWasmOptions = {}): Contender {

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/netns';
 import { BUSYBOX_IMAGE, dockerReady, spawnOnHost, startDockerHosts, type DockerHosts } from '../helpers/docker-hosts';
 import { Etcd3 } from 'etcd3';
 import { swarmContender } from '../../bench/docker/swarm';
@@ -70,14 +71,16 @@ if (dockerReady('docker harness', TESTS)) {
     assert.is((await h2.exec('ls /run/docker/plugins')).stdout.trim(), '');
     // A process "on the host" (as the driver is started): the host's network namespace, and the
     // host's mounts (it sees the marker where the daemon looks for plugins).
-    const child = spawnOnHost(h1, 'sh', ['-c', 'readlink /proc/self/ns/net; ls /run/docker/plugins; cat /etc/resolv.conf']);
+    const child = spawnOnHost(h1, 'sh', ['-c', 'readlink /proc/self/ns/net; ls /run/docker/plugins; pwd; cat /etc/resolv.conf']);
     let out = '';
     child.stdout!.on('data', (chunk) => (out += chunk));
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.is(code, 0);
-    const [netns, listing] = out.split('\n');
+    const [netns, listing, cwd] = out.split('\n');
     assert.is(netns, namedNetns(h1.netns));
     assert.is(listing, 'marker-h1');
+    // In the repository, so `node bin/vxlan-wasm.mjs …` finds its file.
+    assert.is(cwd, REPO_ROOT.replace(/\/$/, ''));
     assert.match(out, `nameserver ${lab!.underlayGateway}`);
     // And this process's own /run/docker is untouched (the bind mounts are the host's alone).
     assert.not.ok(existsSync('/run/docker/plugins/marker-h1'));

@@ -236,12 +236,15 @@ export function runCommand(command: string, args: readonly string[], options: { 
 
 /**
  * Start `command args` on a host: in its network AND mount namespace (nsenter execs it, so the
- * pid is the command's own), with the repository as working directory. A network driver started
+ * pid is the command's own), with the repository as working directory (so `node
+ * bin/vxlan-wasm.mjs …` works as written). A network driver started
  * so writes its socket into the host's pluginDir as /run/docker/plugins. stop() ends it (SIGTERM,
  * then SIGKILL) if it is still running.
  */
 export function spawnOnHost(host: DockerHost, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn('nsenter', ['-t', String(host.holderPid), '-n', '-m', '--', command, ...args], {
+  // --wd: entering a mount namespace moves the caller to its root directory; relative paths
+  // (bin/vxlan-wasm.mjs) are the repository's.
+  const child = spawn('nsenter', ['-t', String(host.holderPid), '-n', '-m', `--wd=${REPO_ROOT}`, '--', command, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -664,7 +667,7 @@ function makeHost(spec: HostSpec): HostState {
     dockerOk,
     exec: (command, options = {}) => {
       const argv = typeof command === 'string' ? ['sh', '-c', command] : [...command];
-      return runCommand('nsenter', ['-t', String(holderPid()), '-n', '-m', '--', ...argv], options);
+      return runCommand('nsenter', ['-t', String(holderPid()), '-n', '-m', `--wd=${REPO_ROOT}`, '--', ...argv], options);
     },
     containerPid: async (container) => {
       const pid = Number((await dockerOk(['inspect', '-f', '{{.State.Pid}}', container])).trim());
