@@ -8,10 +8,18 @@
  * is read whole from the tunnel TAP and written to the overlay TAP whole: no cutting, no merging.
  *
  * How: a clsact qdisc on the device (made if missing, removed again only if this made it and
- * nothing else filters there), and at a preference of its own a u32 filter for IPv4 without
- * options, not a fragment, UDP to local:port, with the action `mirred egress redirect` to the
- * tunnel TAP. Everything else (fragments, IP options, other devices) still reaches the socket.
+ * nothing else filters there), and at a preference of its own a u32 filter with the action
+ * `mirred egress redirect` to the tunnel TAP. IPv4: no options, not a fragment, UDP to local:port.
+ * IPv6: next header UDP (byte 6), destination local (bytes 24..39), destination port at byte 42:
+ * the UDP header right behind the fixed header, no extension headers. Everything else (fragments,
+ * IP options, extension headers, other devices) still reaches the socket, whose stack handles them.
  * u32 and mirred are in every distribution kernel; the filter is made with iproute2's `tc`.
+ *
+ * Why u32 and not flower over IPv6: flower's flow dissector skips extension headers (hop-by-hop,
+ * routing, destination options), so it would hand the TAP packets whose UDP header is not at byte
+ * 40, which parseTunnelPacket does not parse and would drop: what the socket would have taken. u32
+ * matches at fixed offsets, exactly the packets parseTunnelPacket reads; and cls_flower is a module
+ * some kernels lack.
  *
  * A forwarder killed with SIGKILL leaves the filter behind, pointing at a TAP that went with it (the
  * kernel then drops what it matches); the next start at that address and port replaces it.
@@ -20,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { parseIp } from '../../wire/address';
 
 export interface IngressRedirectOptions {
-  /** The local underlay address (IPv4), on some device other than lo. */
+  /** The local underlay address (IPv4 or IPv6), on some device other than lo. */
   localAddress: string;
   port: number;
   /** The tunnel TAP's name (it must exist). */
@@ -41,17 +49,56 @@ export function runCommand(command: string, args: string[]): string {
   }
 }
 
-/** The device holding `address` (from `ip -j -4 address show`), or undefined. */
+/** `ip` arguments that list the devices' addresses of `address`'s family, as JSON (for deviceWithAddress). */
+export function addressListArgs(address: string): string[] {
+  return ['-j', address.includes(':') ? '-6' : '-4', 'address', 'show'];
+}
+
+/** The device holding `address` (from `ip -j -4|-6 address show`), or undefined; IPv6 text compared as addresses (fd00:0::1 is fd00::1). */
 export function deviceWithAddress(json: string, address: string): string | undefined {
   const links = JSON.parse(json) as { ifname: string; addr_info?: { local?: string }[] }[];
-  return links.find((link) => (link.addr_info ?? []).some((info) => info.local === address))?.ifname;
+  const wanted = address.includes(':') ? canonicalIpv6(address) : address;
+  return links.find((link) => (link.addr_info ?? []).some((info) => info.local !== undefined
+    && (info.local.includes(':') ? canonicalIpv6(info.local) : info.local) === wanted))?.ifname;
+}
+
+/** An IPv6 address's bytes as hex, to compare two texts of it; '' when it is not one. */
+function canonicalIpv6(text: string): string {
+  try {
+    return Buffer.from(parseIp(text).bytes).toString('hex');
+  } catch {
+    return '';
+  }
 }
 
 /** The filter's preference: one per local address and port, so forwarders on one device keep apart. */
 export function redirectPreference(localAddress: string, port: number): number {
-  const [a, b, c, d] = parseIp(localAddress).bytes;
-  const hash = Math.imul((a << 24 | b << 16 | c << 8 | d) ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b) >>> 0;
+  const bytes = parseIp(localAddress).bytes;
+  // The address as one word (IPv6: its four words xored), as for IPv4 since the first version.
+  let word = 0;
+  for (let i = 0; i < bytes.length; i += 4) word ^= bytes[i] << 24 | bytes[i + 1] << 16 | bytes[i + 2] << 8 | bytes[i + 3];
+  const hash = Math.imul(word ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b) >>> 0;
   return 0x4000 + (hash % 0x8000);
+}
+
+/** The filter's protocol (tc's name) and its u32 matches for VXLAN to `localAddress`:`port` (see the header). */
+export function redirectMatches(localAddress: string, port: number): { protocol: string; matches: string[] } {
+  if (localAddress.includes(':')) {
+    return { protocol: 'ipv6', matches: [
+      'u32',
+      'match', 'u8', '17', '0xff', 'at', '6', // next header UDP: no extension headers, no fragment header
+      'match', 'ip6', 'dst', `${localAddress}/128`,
+      'match', 'u16', String(port), '0xffff', 'at', '42', // the UDP destination port, right behind the 40-byte header
+    ] };
+  }
+  return { protocol: 'ip', matches: [
+    'u32',
+    'match', 'u8', '0x45', '0xff', 'at', '0', // IPv4, a 20-byte header (no options)
+    'match', 'u16', '0', '0x3fff', 'at', '6', // not a fragment
+    'match', 'ip', 'protocol', '17', '0xff',
+    'match', 'ip', 'dst', `${localAddress}/32`,
+    'match', 'ip', 'dport', String(port), '0xffff',
+  ] };
 }
 
 export class IngressRedirect {
@@ -65,7 +112,7 @@ export class IngressRedirect {
   static install(options: IngressRedirectOptions): IngressRedirect {
     const run = options.run ?? runCommand;
     const { localAddress, port, tap } = options;
-    const device = deviceWithAddress(run('ip', ['-j', '-4', 'address', 'show']), localAddress);
+    const device = deviceWithAddress(run('ip', addressListArgs(localAddress)), localAddress);
     if (device === undefined) throw new Error(`--tunnel-gso: no device has the local address ${localAddress}`);
     if (device === 'lo') throw new Error(`--tunnel-gso: the local address ${localAddress} is on lo; tunnel GSO needs an underlay device (a veth, a NIC)`);
     let madeQdisc = true;
@@ -84,16 +131,10 @@ export class IngressRedirect {
     } catch {
       // none was there
     }
-    run('tc', [
-      'filter', 'add', 'dev', device, 'ingress', 'protocol', 'ip', 'pref', pref, 'u32',
-      'match', 'u8', '0x45', '0xff', 'at', '0', // IPv4, a 20-byte header (no options)
-      'match', 'u16', '0', '0x3fff', 'at', '6', // not a fragment
-      'match', 'ip', 'protocol', '17', '0xff',
-      'match', 'ip', 'dst', `${localAddress}/32`,
-      'match', 'ip', 'dport', String(port), '0xffff',
-      'action', 'mirred', 'egress', 'redirect', 'dev', tap,
-    ]);
-    options.log?.(`tunnel GSO: VXLAN for ${localAddress}:${port} arriving on ${device} goes to ${tap} (tc ingress filter, pref ${pref})`);
+    const { protocol, matches } = redirectMatches(localAddress, port);
+    run('tc', ['filter', 'add', 'dev', device, 'ingress', 'protocol', protocol, 'pref', pref, ...matches, 'action', 'mirred', 'egress', 'redirect', 'dev', tap]);
+    const endpoint = localAddress.includes(':') ? `[${localAddress}]:${port}` : `${localAddress}:${port}`;
+    options.log?.(`tunnel GSO: VXLAN for ${endpoint} arriving on ${device} goes to ${tap} (tc ingress u32 filter, pref ${pref})`);
     return new IngressRedirect(device, preference, madeQdisc, run);
   }
 

@@ -4,14 +4,17 @@
  *
  * Tunnel GSO writes packets that "arrive" from our own address through a TAP of ours and, for the
  * way in, puts a tc filter on the underlay device. What must hold, in the order it is checked:
- *   - an IPv4 underlay and a specific local address (the outer source of what it writes);
+ *   - a specific local address (the outer source of what it writes), IPv4 or IPv6; an IPv6 one
+ *     not link-local (ip6_forward does not route a link-local source);
  *   - the TAP offloads (the super-frames it sends whole come from them);
- *   - conf/all/rp_filter not 1: strict reverse-path filtering drops what the TAP hands the kernel,
- *     and that host-wide policy is not ours to change;
+ *   - IPv4: conf/all/rp_filter not 1: strict reverse-path filtering drops what the TAP hands the
+ *     kernel, and that host-wide policy is not ours to change. IPv6: the kernel routes what comes
+ *     in on the TAP alone (net.ipv6.conf.<dev>.force_forwarding, Linux 6.17+), without turning the
+ *     whole host into a router (all/forwarding);
  *   - the kernel takes TUN_F_UDP_TUNNEL_GSO on a TAP (Linux 6.17+): asked of a throwaway TAP;
  *   - the local address is on a device other than lo (an underlay device to filter on);
- *   - no firewall FORWARD policy that drops what the TAP routes (iptables `-P FORWARD DROP`, as
- *     Docker sets it): those packets cross the FORWARD chain.
+ *   - no firewall FORWARD policy that drops what the TAP routes (`iptables -P FORWARD DROP`, as
+ *     Docker sets it; `ip6tables` for an IPv6 underlay): those packets cross the FORWARD chain.
  * The way in also needs iproute2's `tc`; without it super-frames still leave whole and VXLAN comes
  * in through the socket (`ingress` false).
  *
@@ -22,7 +25,8 @@ import { readFileSync } from 'node:fs';
 import { parseIp } from '../../wire/address';
 import * as C from '../io/libc';
 import { ifreq } from '../device/tap';
-import { deviceWithAddress } from './ingress-redirect';
+import { addressListArgs, deviceWithAddress } from './ingress-redirect';
+import { ipv6ForwardingMissing } from './tunnel-gso';
 
 export type TunnelGsoDecision =
   /** Usable; `ingress` false when VXLAN must still come in through the socket (`reason` says why). */
@@ -37,7 +41,9 @@ export interface TunnelGsoProbeOptions {
   ingress?: boolean;
   /** /proc/sys/net/ipv4/conf (tests point it elsewhere). */
   confPath?: string;
-  /** Runs `ip`, `tc` and `iptables`: stdout, or throws (tests pass a fake). */
+  /** /proc/sys/net/ipv6/conf (tests point it elsewhere). */
+  ipv6ConfPath?: string;
+  /** Runs `ip`, `tc`, `iptables` and `ip6tables`: stdout, or throws (tests pass a fake). */
   run?: (command: string, args: string[]) => string;
   /** Whether the kernel takes UDP tunnel GSO on a TAP (tests pass a fake; default: ask the kernel). */
   kernelSupport?: () => string | undefined;
@@ -71,10 +77,10 @@ export function kernelTakesTunnelGso(): string | undefined {
   }
 }
 
-/** Whether iptables' filter table drops what is forwarded by default (`-P FORWARD DROP`); false when there is no iptables. */
-function forwardPolicyDrops(run: (command: string, args: string[]) => string): boolean {
+/** Whether `iptables` or `ip6tables`' filter table drops what is forwarded by default (`-P FORWARD DROP`); false when there is no such tool. */
+function forwardPolicyDrops(run: (command: string, args: string[]) => string, tool: 'iptables' | 'ip6tables'): boolean {
   try {
-    return /^-P FORWARD DROP\b/m.test(run('iptables', ['-S', 'FORWARD']));
+    return /^-P FORWARD DROP\b/m.test(run(tool, ['-S', 'FORWARD']));
   } catch {
     return false;
   }
@@ -88,28 +94,36 @@ export function probeTunnelGso(options: TunnelGsoProbeOptions): TunnelGsoDecisio
   } catch {
     return { usable: false, reason: `${options.localAddress} is not an IP address` };
   }
-  if (local.version !== 4) return { usable: false, reason: 'the underlay is IPv6, and tunnel GSO here writes IPv4 outer headers only' };
-  if (local.bytes.every((byte) => byte === 0)) return { usable: false, reason: 'the local address is 0.0.0.0, and tunnel GSO needs the address itself (the outer source of what it writes)' };
-  if (!options.tapOffloads) return { usable: false, reason: 'the TAP offloads are off, and the super-frames tunnel GSO sends whole come from them' };
-  const conf = options.confPath ?? '/proc/sys/net/ipv4/conf';
-  let rpFilter = '';
-  try {
-    rpFilter = readFileSync(`${conf}/all/rp_filter`, 'utf8').trim();
-  } catch {
-    return { usable: false, reason: `${conf}/all/rp_filter cannot be read` };
+  if (local.bytes.every((byte) => byte === 0)) return { usable: false, reason: `the local address is ${options.localAddress}, and tunnel GSO needs the address itself (the outer source of what it writes)` };
+  if (local.version === 6 && local.bytes[0] === 0xfe && (local.bytes[1] & 0xc0) === 0x80) {
+    return { usable: false, reason: `the local address ${options.localAddress} is link-local, and the kernel does not route what the tunnel TAP hands it from a link-local source` };
   }
-  if (rpFilter === '1') return { usable: false, reason: `${conf}/all/rp_filter is 1 (strict reverse-path filtering drops what the tunnel TAP hands the kernel; set it to 2 or 0 to allow it)` };
+  if (!options.tapOffloads) return { usable: false, reason: 'the TAP offloads are off, and the super-frames tunnel GSO sends whole come from them' };
+  if (local.version === 4) {
+    const conf = options.confPath ?? '/proc/sys/net/ipv4/conf';
+    let rpFilter = '';
+    try {
+      rpFilter = readFileSync(`${conf}/all/rp_filter`, 'utf8').trim();
+    } catch {
+      return { usable: false, reason: `${conf}/all/rp_filter cannot be read` };
+    }
+    if (rpFilter === '1') return { usable: false, reason: `${conf}/all/rp_filter is 1 (strict reverse-path filtering drops what the tunnel TAP hands the kernel; set it to 2 or 0 to allow it)` };
+  } else {
+    const missing = ipv6ForwardingMissing(options.ipv6ConfPath);
+    if (missing !== undefined) return { usable: false, reason: missing };
+  }
   const kernel = (options.kernelSupport ?? kernelTakesTunnelGso)();
   if (kernel !== undefined) return { usable: false, reason: kernel };
   let device: string | undefined;
   try {
-    device = deviceWithAddress(run('ip', ['-j', '-4', 'address', 'show']), options.localAddress);
+    device = deviceWithAddress(run('ip', addressListArgs(options.localAddress)), options.localAddress);
   } catch (error) {
     return { usable: false, reason: `the devices' addresses cannot be read (${(error as Error).message.split('\n')[0]})` };
   }
   if (device === undefined) return { usable: false, reason: `no device has the local address ${options.localAddress}` };
   if (device === 'lo') return { usable: false, reason: `the local address ${options.localAddress} is on lo, and tunnel GSO needs an underlay device (a veth, a NIC)` };
-  if (forwardPolicyDrops(run)) return { usable: false, reason: "iptables' FORWARD policy is DROP, which drops what the tunnel TAP routes out" };
+  const firewall = local.version === 4 ? 'iptables' : 'ip6tables';
+  if (forwardPolicyDrops(run, firewall)) return { usable: false, reason: `${firewall}' FORWARD policy is DROP, which drops what the tunnel TAP routes out` };
   if (options.ingress === false) return { usable: true, ingress: false, device, reason: 'whole out only, as asked: VXLAN comes in through the socket' };
   try {
     run('tc', ['-V']);

@@ -346,11 +346,11 @@ export class UdpUnderlay implements Underlay {
 
   /**
    * Read `tap` too (before start): the VXLAN packets an IngressRedirect hands it. The TAP stays
-   * its opener's to close. IPv4 only, and the TAP's local address must be this underlay's.
+   * its opener's to close. Of this underlay's family, and the TAP's local address must be this underlay's.
    */
   attachTunnel(tap: TunnelGsoTap): void {
     if (this.port.events !== undefined) throw new Error('attachTunnel must be called before start');
-    if (this.family !== 4) throw new Error(`a tunnel TAP carries IPv4 VXLAN; this underlay is IPv${this.family}`);
+    if (tap.family !== this.family) throw new Error(`the tunnel TAP carries IPv${tap.family} VXLAN; this underlay is IPv${this.family}`);
     this.tunnel = tap;
   }
 
@@ -564,7 +564,7 @@ export class UdpUnderlay implements Underlay {
       const next = this.tunnelOffset + PACKED_RECORD_HEADER + (((length < 0 ? PACKED_FRAME_READ : length) + 3) & ~3);
       if (this.tunnelSplit.progress === 0 && this.tunnelBurstOffset === 0) {
         // A new packet (one split or taken part-way was parsed already).
-        const verdict = length < 0 ? -1 : parseTunnelPacket(ring.bytes, record + PACKED_RECORD_HEADER, length, tap.localWord, this.localPort, packet);
+        const verdict = length < 0 ? -1 : parseTunnelPacket(ring.bytes, record + PACKED_RECORD_HEADER, length, tap.local, this.localPort, packet);
         if (verdict !== TUNNEL_PACKET) {
           if (verdict === -1) this.counters.oversize++;
           else if (verdict === TUNNEL_BAD_CHECKSUM) counters.badChecksum++;
@@ -576,7 +576,10 @@ export class UdpUnderlay implements Underlay {
       }
       const source = packet.sourceAt;
       const b = ring.bytes;
-      const id = this.lookupSource(b[source] | (b[source + 1] << 8) | (b[source + 2] << 16) | (b[source + 3] << 24), 0, 0, 0, packet.sourcePort, b, source);
+      // The address words as a sockaddr's are read (little-endian i32s); IPv4 has the first only.
+      const id = this.family === 4
+        ? this.lookupSource(b.readInt32LE(source), 0, 0, 0, packet.sourcePort, b, source)
+        : this.lookupSource(b.readInt32LE(source), b.readInt32LE(source + 4), b.readInt32LE(source + 8), b.readInt32LE(source + 12), packet.sourcePort, b, source);
       if (id < 0) {
         this.counters.unknownSource++;
         this.tunnelSplit.progress = 0;
