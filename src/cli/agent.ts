@@ -40,6 +40,7 @@ import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdF
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
 
 export const AGENT_USAGE = `usage: vxlan-wasm agent --network NAME --local ADDR [--etcd URL[,URL…]] [options]
+       vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]   (see agent --docker --help)
 
 Join this host to an overlay network kept in etcd (made once with \`vxlan-wasm network create\`):
 a TAP interface gets an address from the network's subnet, and frames are switched over VXLAN to
@@ -177,6 +178,11 @@ export function resolveAgentConfig(argv: string[], machineIdPath?: string): Agen
 
 /** Run `vxlan-wasm agent`; resolves to the exit code once everything is closed. */
 export async function agentCommand(argv: string[], io: AgentIo = {}): Promise<number> {
+  // `agent --docker` is another mode with its own flags (src/cli/agent-docker.ts).
+  if (argv.includes('--docker')) {
+    const { stdout, stderr, log, signals, tunPath, machineIdPath, connect: connectStore, openUnderlay, shutdownTimeoutMs, exit } = io;
+    return (await import('./agent-docker')).dockerAgentCommand(argv, { stdout, stderr, log, signals, tunPath, machineIdPath, connect: connectStore, openUnderlay, shutdownTimeoutMs, exit });
+  }
   const stderr = io.stderr ?? process.stderr;
   let config: AgentConfig | 'help';
   try {

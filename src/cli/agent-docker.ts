@@ -1,0 +1,257 @@
+/**
+ * `vxlan-wasm agent --docker`: this host's side of every overlay network Docker creates with
+ * `-d vxlan-wasm --ipam-driver vxlan-wasm`. One UDP underlay and one Forwarder carry all of them
+ * (a VNI each); Docker's remote network and IPAM driver protocols are served on a unix socket
+ * (/run/docker/plugins/vxlan-wasm.sock by default, where dockerd finds plugins by name).
+ *
+ *   start     flags checked (exit 2) → etcd reached and the lease granted (exit 1: unreachable,
+ *             old layout) → underlay bound, Forwarder started → networks and endpoints this host
+ *             had restored from etcd, dead ones reaped → socket listening
+ *   running   each Docker call: etcd transactions and links (see src/docker/driver.ts)
+ *   SIGINT / SIGTERM   socket closed, the lease revoked (the other hosts drop this host's
+ *             endpoints at once), bridges and TAPs removed, exit 0. The networks and endpoints
+ *             stay in etcd without a lease: the next start puts them back.
+ */
+import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
+import { DATAGRAM_OVERHEAD } from './forward';
+import type { Etcd3 } from 'etcd3';
+import {
+  ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
+  checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
+} from '../forwarder/config';
+import type { Device, Underlay } from '../forwarder/contracts';
+import { TapDevice } from '../forwarder/device/tap';
+import { Forwarder } from '../forwarder/forwarder';
+import { UdpUnderlay } from '../forwarder/underlay/udp';
+import { HostAgent, HostAgentError } from '../control/host-agent';
+import { HOST_ID } from '../control/keys';
+import { LayoutError } from '../control/layout';
+import { NetworkError } from '../control/networks';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
+import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+import { DockerDriver } from '../docker/driver';
+import { dockerNameLookup, dockerSocket } from '../docker/docker-api';
+import { linuxLinks, LinkError, type Links } from '../docker/links';
+import { localNetworkOpener } from '../docker/local-network';
+import { PluginServer } from '../docker/plugin-server';
+import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
+import { DnsError } from '../dns/index';
+import { defaultHostId } from './agent';
+
+export const DOCKER_AGENT_USAGE = `usage: vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]
+
+Serve Docker's network and IPAM driver "${DRIVER_NAME}" on this host: networks made with
+  docker network create -d ${DRIVER_NAME} --ipam-driver ${DRIVER_NAME} --subnet 10.0.9.0/24 [-o ${DRIVER_NAME}.network=blue] NAME
+on every host are one overlay network (found in etcd by the subnet); containers on it reach each
+other across hosts over VXLAN, addresses come from etcd (unique on every host), and the network's
+first address (10.0.9.1) answers their names: docker run --dns 10.0.9.1 … Needs root.
+
+flags:
+  --docker             serve Docker (instead of --network NAME)
+  --local ADDR         this host's underlay address, which the other hosts send VXLAN to (required)
+  --docker-socket PATH the plugin's socket (default ${DEFAULT_SOCKET})
+  --docker-host URL    Docker's API, for container names and aliases (default $DOCKER_HOST, else
+                       unix:///var/run/docker.sock)
+  --port N             the UDP port to bind and advertise (default 4789)
+  --mtu N              containers' and the TAPs' MTU (default 1450 over an IPv4 underlay)
+  --host-id ID         this host's id (default: derived from /etc/machine-id, the address and port)
+  --ttl S              the lease's TTL in seconds, 2..300 (default 10): a host that dies is dropped
+                       by the others within this long
+  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+  --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
+  -h, --help           print this help
+
+network options (docker network create -o KEY=VALUE):
+  ${DRIVER_NAME}.vni=N       the network's VNI (default: the lowest free from 4096); every host must agree
+  ${DRIVER_NAME}.network=NAME its name in etcd (default: from the subnet, e.g. 10.0.9.0-24)
+  ${DRIVER_NAME}.internal    no egress to the outside world (no docker_gwbridge)
+
+${ETCD_FLAGS_HELP}
+
+exit codes: 0 stopped by SIGINT/SIGTERM; 1 could not start (etcd unreachable, old key layout, the
+  socket or the port taken); 2 a usage error.`;
+
+const FLAGS = {
+  ...ETCD_FLAGS,
+  docker: { type: 'boolean' },
+  'docker-socket': { type: 'string' },
+  'docker-host': { type: 'string' },
+  local: { type: 'string' },
+  port: { type: 'string' },
+  mtu: { type: 'string' },
+  'host-id': { type: 'string' },
+  ttl: { type: 'string' },
+  metrics: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface DockerAgentConfig {
+  local: string;
+  family: 4 | 6;
+  port: number;
+  mtu: number;
+  hostId: string;
+  ttlSeconds: number;
+  socketPath: string;
+  dockerApi: string;
+  metrics?: { host: string; port: number };
+  logLevel: LogLevel;
+  store: StoreOptions;
+}
+
+export interface DockerAgentIo {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  log?: number | NodeJS.WritableStream;
+  signals?: NodeJS.EventEmitter;
+  tunPath?: string | null;
+  machineIdPath?: string;
+  links?: Links;
+  openUnderlay?: (options: { address: string; port: number; maxDatagramLength: number }) => Underlay | Promise<Underlay>;
+  openDevice?: (options: { name: string; mtu: number }) => Device | Promise<Device>;
+  connect?: (options: StoreOptions) => Etcd3;
+  /** DNS port of the networks' name servers (default 53). */
+  dnsPort?: number;
+  shutdownTimeoutMs?: number;
+  exit?: (code: number) => void;
+  onReady?: (ready: { host: HostAgent; driver: DockerDriver; forwarder: Forwarder; socketPath: string }) => void;
+}
+
+export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string): DockerAgentConfig | 'help' {
+  const { values } = parseCommandArgs('agent --docker', argv, FLAGS, false);
+  if (values.help === true) return 'help';
+  const text = (flag: string) => values[flag] as string | undefined;
+  const localText = text('local');
+  if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
+  const local = parseEndpointText(localText.split(':').length > 2 && !localText.startsWith('[') ? `[${localText}]` : localText, '--local');
+  if (local.port !== undefined) throw new ConfigError('--local', `${JSON.stringify(localText)} has a port; give the address alone and the port with --port.`);
+  if (/^(0\.0\.0\.0|::)$/.test(local.address)) throw new ConfigError('--local', `${local.address} is not an address the other hosts can send to; give this host's own underlay address.`);
+  let port = DEFAULT_VXLAN_PORT;
+  if (text('port') !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(text('port')!) || Number(text('port')) > 65535 || Number(text('port')) === 0) throw new ConfigError('--port', `${JSON.stringify(text('port'))} is not a UDP port (1..65535).`);
+    port = Number(text('port'));
+  }
+  const maxMtu = 65535 - VXLAN_OVERHEAD[local.version];
+  let mtu = UNDERLAY_MTU - VXLAN_OVERHEAD[local.version];
+  if (text('mtu') !== undefined) {
+    mtu = Number(text('mtu'));
+    if (!/^[0-9]{2,5}$/.test(text('mtu')!) || mtu < MIN_MTU || mtu > maxMtu) throw new ConfigError('--mtu', `${JSON.stringify(text('mtu'))} is not an MTU in ${MIN_MTU}..${maxMtu}.`);
+  }
+  const hostId = text('host-id') ?? defaultHostId(local.address, port, machineIdPath);
+  if (!HOST_ID.test(hostId)) throw new ConfigError('--host-id', `${JSON.stringify(hostId)} is not a host id (1..64 of letters, digits, '_', '.', '-').`);
+  let ttlSeconds = 10;
+  if (text('ttl') !== undefined) {
+    ttlSeconds = Number(text('ttl'));
+    if (!/^[0-9]{1,3}$/.test(text('ttl')!) || ttlSeconds < 2 || ttlSeconds > 300) throw new ConfigError('--ttl', `${JSON.stringify(text('ttl'))} is not a whole number of seconds in 2..300.`);
+  }
+  const socketPath = text('docker-socket') ?? DEFAULT_SOCKET;
+  if (!socketPath.startsWith('/')) throw new ConfigError('--docker-socket', `${JSON.stringify(socketPath)} is not an absolute path.`);
+  const dockerHost = text('docker-host');
+  if (dockerHost !== undefined && !/^(unix:\/\/)?\//.test(dockerHost)) throw new ConfigError('--docker-host', `${JSON.stringify(dockerHost)} is not unix:///PATH (only a local socket is supported).`);
+  const metrics = text('metrics') === undefined ? undefined : parseListenAddress(text('metrics')!, '--metrics');
+  const logLevel = (text('log-level') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
+  return {
+    local: local.address, family: local.version, port, mtu, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
+    metrics, logLevel, store: storeOptions(values as EtcdFlags),
+  };
+}
+
+/** Run `vxlan-wasm agent --docker`; resolves to the exit code once everything is closed. */
+export async function dockerAgentCommand(argv: string[], io: DockerAgentIo = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  let config: DockerAgentConfig | 'help';
+  try {
+    config = resolveDockerAgentConfig(argv, io.machineIdPath);
+    if (config === 'help') {
+      (io.stdout ?? process.stdout).write(`${DOCKER_AGENT_USAGE}\n`);
+      return 0;
+    }
+    if (io.tunPath !== null) checkTunAccess(io.tunPath);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`vxlan-wasm agent: ${error.message}\n`);
+    return 2;
+  }
+  return run(config, io);
+}
+
+/** The sentence Docker shows for a failed call. */
+function describe(store: StoreOptions) {
+  return (error: unknown): string => {
+    if (isUnavailable(error)) return `${DRIVER_NAME}: ${unreachableSentence(store, error)}`;
+    const known = error instanceof HostAgentError || error instanceof NetworkError || error instanceof LayoutError || error instanceof LinkError || error instanceof DnsError;
+    const message = (error as Error).message ?? String(error);
+    return `${DRIVER_NAME}: ${known || (error as Error).name === 'DriverError' || (error as Error).name === 'ProtocolError' ? message : `internal error: ${message}`}`;
+  };
+}
+
+async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number> {
+  const observability = new ForwarderObservability(config.logLevel, io.log);
+  const { logger } = observability;
+  const stderr = io.stderr ?? process.stderr;
+  const say = (message: string) => stderr.write(`vxlan-wasm agent: ${message}\n`);
+  const stop = new StopRequest(io.signals ?? process);
+  const client = (io.connect ?? connect)(config.store);
+  let underlay: Underlay | undefined;
+  let forwarder: Forwarder | undefined;
+  let host: HostAgent | undefined;
+  let driver: DockerDriver | undefined;
+  let server: PluginServer | undefined;
+  const closeAll = async () => {
+    // The socket first (Docker gets no half-closed driver), then leave, then the links and ports.
+    await server?.close();
+    await host?.close({ leave: true });
+    await driver?.close();
+    await Promise.all([observability.close(), forwarder !== undefined ? forwarder.close() : underlay?.close()]);
+    client.close();
+  };
+
+  let code: number;
+  try {
+    try {
+      underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
+        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + DATAGRAM_OVERHEAD),
+      });
+      forwarder = new Forwarder({ underlay });
+      observability.stopOnBrokenPort(forwarder, stop);
+      forwarder.start();
+      host = new HostAgent({ client, hostId: config.hostId, vtep: { address: config.local, port: underlay.localPort }, forwarder, ttlSeconds: config.ttlSeconds, logger });
+      await host.start();
+      const links = io.links ?? linuxLinks;
+      const serving = forwarder;
+      driver = new DockerDriver({
+        host, client, links, mtu: config.mtu, logger, lookupNames: dockerNameLookup(config.dockerApi),
+        openNetwork: localNetworkOpener({
+          forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort,
+          // Plain frames: the one Forwarder's slots are sized when it is made, before any network
+          // exists, so TAPs with offloads (64 KiB super-frames) would not fit them.
+          openDevice: io.openDevice ?? ((options) => TapDevice.open({ ...options, create: true, offloads: false })),
+        }),
+      });
+      const restored = await driver.restore();
+      if (restored.networks > 0) logger.info(restored, 'restored this host\'s networks and endpoints from etcd');
+      server = await PluginServer.listen({
+        socketPath: config.socketPath, handlers: driver.handlers(), describe: describe(config.store),
+        onCall: (path, ms, err) => (err === undefined ? logger.debug({ path, ms: Math.round(ms) }, 'docker call') : logger.warn({ path, ms: Math.round(ms), err }, 'docker call refused')),
+      });
+      await observability.report(forwarder, config.metrics);
+      logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds }, 'serving Docker');
+      io.onReady?.({ host, driver, forwarder, socketPath: config.socketPath });
+    } catch (error) {
+      const sentence = isUnavailable(error) ? unreachableSentence(config.store, error) : (error as Error).message;
+      logger.fatal({ err: error }, `could not start: ${sentence}`);
+      say(sentence);
+      await closeAll().catch(() => undefined);
+      return (error as NodeJS.ErrnoException).code === 'TAP_PERMISSION' ? 2 : 1;
+    }
+    code = await stop.stopped;
+  } finally {
+    stop.dispose();
+  }
+  logger.info({ signal: stop.signal, exitCode: code }, 'leaving');
+  await closeWithin(closeAll, { command: 'agent', timeoutMs: io.shutdownTimeoutMs ?? 3000, logger, stderr, exit: io.exit });
+  logger.info({ exitCode: code }, 'stopped');
+  return code;
+}

@@ -1,0 +1,436 @@
+/**
+ * A host with many networks and many endpoints per network, for container runtimes (the Docker
+ * driver today): one lease for the host, and per network it has joined a host record, its
+ * endpoints and its address claims under that lease, a NetworkView watching the network and a
+ * Reconciler programming one shared forwarder (each network its own VNI).
+ *
+ *   start    grant the lease (kept alive by the client)
+ *   join     network read → host record put under the lease, in a transaction that requires the
+ *            network to exist → the view syncs and watches
+ *   claim    an address: `net/NAME/ipam/IP` created under the lease only if absent (the gateway
+ *            never), so no two endpoints anywhere share one
+ *   add      an endpoint: its record under the lease AND a durable copy in `served/HOSTID/…`, in
+ *            one transaction that requires its address to be claimed by this host
+ *   restore  after a restart: the durable copies put back under the new lease (their claims
+ *            with them) — Docker never calls CreateEndpoint again for a running container
+ *   trouble  (lease lost, keepalive failed, a watch broke, our record vanished) → forwarding
+ *            continues on the last state; a loop with backoff re-grants the lease if needed,
+ *            puts back everything this host holds (host records, claims, endpoints) and resyncs
+ *            every view. The same code as a start.
+ *   close    revoke the lease (leave): every other host drops this host's endpoints at once;
+ *            a host that dies instead is dropped when its lease expires.
+ *
+ * Nothing here knows Docker: the runtime adapter turns its requests into these calls.
+ */
+import { EventEmitter } from 'node:events';
+import type { Etcd3, Lease } from 'etcd3';
+import type { Endpoint } from '../forwarder/contracts';
+import {
+  keys, parseServedRecord, type EndpointRecord, type HostRecord, type NetworkRecord, type ServedRecord,
+} from './keys';
+import { chooseAddress, contains, parseSubnet, type Subnet } from './ipam';
+import { refuseOldLayout } from './layout';
+import { getNetwork } from './networks';
+import { NetworkView, withTimeout } from './network-view';
+import { Reconciler, type ForwarderControl } from './reconcile';
+import type { AgentLogger } from './agent';
+
+export class HostAgentError extends Error {
+  override readonly name = 'HostAgentError';
+  constructor(message: string, readonly code: 'NETWORK_NOT_FOUND' | 'NOT_JOINED' | 'ADDRESS_TAKEN' | 'NO_ADDRESS' | 'NOT_IN_SUBNET' | 'NOT_CLAIMED' | 'NETWORK_GONE' | 'CLOSED') {
+    super(message);
+  }
+}
+
+export interface HostAgentOptions {
+  client: Etcd3;
+  hostId: string;
+  /** Where the other hosts send VXLAN to reach this one. */
+  vtep: Endpoint;
+  forwarder: ForwarderControl;
+  /** The lease's TTL (default 10 s): how long a dead host's endpoints stay visible to the others at most. */
+  ttlSeconds?: number;
+  logger?: AgentLogger;
+  /** Resync backoff: first wait and cap (default 200 ms, 2000 ms). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  watchTimeoutMs?: number;
+}
+
+export interface JoinOptions {
+  /** Told every endpoint of the network as it comes, changes and goes (the name server's table). */
+  onEndpoint?: (endpointId: string, record: EndpointRecord | undefined) => void;
+  /** Neighbour entries for this host's own endpoints too (they share a bridge with the TAP). Default true. */
+  localNeighbours?: boolean;
+}
+
+interface Joined {
+  network: NetworkRecord;
+  /** The network key's create revision: a network removed and made again is another network. */
+  revision: string;
+  subnet: Subnet;
+  reconciler: Reconciler;
+  view: NetworkView;
+  /** This host's endpoints in the network, as served. */
+  endpoints: Map<string, ServedRecord>;
+  /** Addresses this host claimed in the network (endpoints' and those handed out but not yet used). */
+  claims: Set<string>;
+}
+
+const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class HostAgent extends EventEmitter {
+  readonly client: Etcd3;
+  readonly hostId: string;
+  readonly vtep: Endpoint;
+  readonly ttlSeconds: number;
+  private readonly options: HostAgentOptions;
+  private readonly logger: AgentLogger;
+  private readonly joined = new Map<string, Joined>();
+  private lease: Lease | undefined;
+  private leaseId = '';
+  private leaseLost = false;
+  private connected = false;
+  private recovering = false;
+  private closed = false;
+  private readonly joinedAt = new Date().toISOString();
+  readonly counts = { resyncs: 0, leaseRegrants: 0 };
+
+  constructor(options: HostAgentOptions) {
+    super();
+    this.options = options;
+    this.client = options.client;
+    this.hostId = options.hostId;
+    this.vtep = options.vtep;
+    this.ttlSeconds = options.ttlSeconds ?? 10;
+    this.logger = options.logger ?? silent;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** The networks joined, by name. */
+  networks(): NetworkRecord[] {
+    return [...this.joined.values()].map((joined) => joined.network);
+  }
+
+  network(name: string): NetworkRecord | undefined {
+    return this.joined.get(name)?.network;
+  }
+
+  /** Every endpoint of a joined network known now (this host's and the others'). */
+  endpoints(name: string): EndpointRecord[] {
+    return this.joined.get(name)?.reconciler.endpoints() ?? [];
+  }
+
+  /** This host's endpoints in a joined network. */
+  served(name: string): ServedRecord[] {
+    return [...(this.joined.get(name)?.endpoints.values() ?? [])];
+  }
+
+  /** Remote hosts programmed for a joined network. */
+  hosts(name: string): HostRecord[] {
+    return this.joined.get(name)?.reconciler.hosts() ?? [];
+  }
+
+  /** Grant the lease. Rejects when etcd is unreachable or holds the old layout. */
+  async start(): Promise<void> {
+    await refuseOldLayout(this.client);
+    await this.grant();
+    this.setConnected(true);
+  }
+
+  private async grant(): Promise<void> {
+    if (this.lease !== undefined && !this.leaseLost) return;
+    if (this.lease !== undefined) {
+      this.lease.release();
+      this.counts.leaseRegrants++;
+    }
+    const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
+    this.lease = lease;
+    this.leaseLost = false;
+    lease.on('lost', (error: Error) => {
+      if (this.lease !== lease) return;
+      this.leaseLost = true;
+      this.trouble(`the lease was lost (${error.message})`);
+    });
+    lease.on('keepaliveFailed', (error) => {
+      if (this.lease === lease) this.trouble(`a lease keepalive failed (${(error as unknown as Error).message})`);
+    });
+    try {
+      this.leaseId = await lease.grant();
+    } catch (error) {
+      this.leaseLost = true;
+      throw error;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new HostAgentError('the agent is closing', 'CLOSED');
+  }
+
+  private joinedOrThrow(name: string): Joined {
+    const joined = this.joined.get(name);
+    if (joined === undefined) throw new HostAgentError(`network ${name} is not set up on this host`, 'NOT_JOINED');
+    return joined;
+  }
+
+  /** Join a network (idempotent): register this host in it and program the forwarder with it. */
+  async join(name: string, options: JoinOptions = {}): Promise<NetworkRecord> {
+    this.checkOpen();
+    const existing = this.joined.get(name);
+    if (existing !== undefined) return existing.network;
+    const found = await getNetwork(this.client, name);
+    if (found === undefined) throw new HostAgentError(`no network named ${name} in etcd`, 'NETWORK_NOT_FOUND');
+    const { revision, ...network } = found;
+    const reconciler = new Reconciler(this.options.forwarder, network.vni, this.hostId, {
+      localNeighbours: options.localNeighbours ?? true,
+      onInvalid: (id, error) => this.logger.warn({ network: name, id, err: error.message }, 'a record the forwarder refused; ignored until it changes'),
+    });
+    const view = new NetworkView({
+      client: this.client, network: name, reconciler, selfHostId: this.hostId, selfLease: () => this.leaseId,
+      watchTimeoutMs: this.options.watchTimeoutMs, onTrouble: (reason) => this.trouble(`${name}: ${reason}`),
+      onEndpoint: options.onEndpoint,
+    });
+    const joined: Joined = { network, revision, subnet: parseSubnet(network.subnet), reconciler, view, endpoints: new Map(), claims: new Set() };
+    await this.putHost(joined);
+    this.joined.set(name, joined);
+    try {
+      await view.sync();
+    } catch (error) {
+      this.joined.delete(name);
+      view.close();
+      await this.client.delete().key(keys.host(name, this.hostId)).exec().catch(() => undefined);
+      throw error;
+    }
+    this.logger.info({ network: name, vni: network.vni, hosts: reconciler.size, endpoints: reconciler.endpoints().length }, 'joined network');
+    return network;
+  }
+
+  private async putHost(joined: Joined): Promise<void> {
+    const name = joined.network.name;
+    const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, joined: this.joinedAt };
+    const result = await this.client
+      .if(keys.network(name), 'Create', '==', joined.revision)
+      .then(this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.leaseId))
+      .commit();
+    if (!result.succeeded) throw new HostAgentError(`network ${name} was removed (or removed and made again) in etcd`, 'NETWORK_GONE');
+  }
+
+  /**
+   * Leave a network: this host's record, endpoints, claims and durable copies in it are deleted
+   * (one transaction); the view stops. The forwarder's VNI is the caller's to remove.
+   */
+  async leave(name: string): Promise<void> {
+    const joined = this.joined.get(name);
+    if (joined === undefined) return;
+    joined.view.close();
+    this.joined.delete(name);
+    await this.client
+      .if(keys.host(name, this.hostId), 'Create', '>', 0)
+      .then(
+        this.client.delete().key(keys.host(name, this.hostId)),
+        ...[...joined.endpoints.keys()].flatMap((id) => [this.client.delete().key(keys.endpoint(name, id)), this.client.delete().key(keys.served(this.hostId, name, id))]),
+        ...[...joined.claims].map((ip) => this.client.delete().key(keys.ipam(name, ip))),
+      )
+      .commit();
+  }
+
+  /**
+   * Claim an address in a joined network: `requested` (taken by another: ADDRESS_TAKEN) or any
+   * free one (none: NO_ADDRESS). The gateway is never handed out.
+   */
+  async claim(name: string, requested?: string): Promise<string> {
+    this.checkOpen();
+    const joined = this.joinedOrThrow(name);
+    const { subnet, network } = joined;
+    if (requested !== undefined) {
+      if (!contains(subnet, requested)) throw new HostAgentError(`address ${requested} is not in network ${name}'s subnet ${subnet.cidr}`, 'NOT_IN_SUBNET');
+      if (requested === network.gateway) throw new HostAgentError(`address ${requested} is network ${name}'s gateway and DNS address`, 'ADDRESS_TAKEN');
+    }
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const ipam = await this.client.getAll().prefix(keys.ipamPrefix(name)).strings();
+      const taken = new Set<string>([network.gateway]);
+      for (const key of Object.keys(ipam)) taken.add(key.slice(keys.ipamPrefix(name).length));
+      let ip: string | undefined;
+      if (requested !== undefined) {
+        if (taken.has(requested)) throw new HostAgentError(`address ${requested} is taken in network ${name} (by host ${ipam[keys.ipam(name, requested)] ?? 'the gateway'})`, 'ADDRESS_TAKEN');
+        ip = requested;
+      } else {
+        // Each attempt starts somewhere else, so hosts racing for addresses mostly try different ones.
+        ip = chooseAddress(subnet, `${this.hostId}/${attempt}/${taken.size}`, taken);
+        if (ip === undefined) throw new HostAgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count - 1} (the gateway aside) are taken`, 'NO_ADDRESS');
+      }
+      const result = await this.client
+        .if(keys.ipam(name, ip), 'Create', '==', 0)
+        .then(this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId))
+        .commit();
+      if (result.succeeded) {
+        joined.claims.add(ip);
+        return ip;
+      }
+    }
+    throw new HostAgentError(`could not claim an address in network ${name} after 16 tries (heavy contention)`, 'NO_ADDRESS');
+  }
+
+  /** Release a claim of this host (idempotent; another host's claim is never touched). */
+  async release(name: string, ip: string): Promise<void> {
+    const joined = this.joined.get(name);
+    joined?.claims.delete(ip);
+    await this.client.if(keys.ipam(name, ip), 'Value', '==', this.hostId).then(this.client.delete().key(keys.ipam(name, ip))).commit();
+  }
+
+  /**
+   * Add (or update) one of this host's endpoints: its record under the lease and its durable
+   * copy, in one transaction that requires its address to be claimed by this host.
+   */
+  async putEndpoint(name: string, served: ServedRecord): Promise<void> {
+    this.checkOpen();
+    const joined = this.joinedOrThrow(name);
+    const { endpoint } = served;
+    if (endpoint.hostId !== this.hostId) throw new RangeError(`endpoint ${endpoint.endpointId} is served by ${endpoint.hostId}, not this host`);
+    const result = await this.client
+      .if(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
+      .then(
+        this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.leaseId),
+        this.client.put(keys.served(this.hostId, name, endpoint.endpointId)).value(JSON.stringify(served)),
+      )
+      .commit();
+    if (!result.succeeded) throw new HostAgentError(`address ${endpoint.ipv4} is not claimed by this host in network ${name}`, 'NOT_CLAIMED');
+    joined.endpoints.set(endpoint.endpointId, served);
+    joined.claims.add(endpoint.ipv4);
+  }
+
+  /** Remove one of this host's endpoints (idempotent); `release` also gives up its address. */
+  async removeEndpoint(name: string, endpointId: string, options: { release?: boolean } = {}): Promise<ServedRecord | undefined> {
+    const joined = this.joined.get(name);
+    const served = joined?.endpoints.get(endpointId);
+    joined?.endpoints.delete(endpointId);
+    // Both or neither (a compare that always holds: etcd3 has no bare transaction).
+    await this.client.if(keys.endpoint(name, endpointId), 'Create', '>', -1)
+      .then(this.client.delete().key(keys.endpoint(name, endpointId)), this.client.delete().key(keys.served(this.hostId, name, endpointId)))
+      .commit();
+    if (options.release === true && served !== undefined) await this.release(name, served.endpoint.ipv4);
+    return served;
+  }
+
+  /** This host's durable endpoint copies (all networks), as a restart finds them. */
+  async readServed(): Promise<ServedRecord[]> {
+    const values = await this.client.getAll().prefix(keys.servedPrefix(this.hostId)).strings();
+    return Object.values(values).map(parseServedRecord).filter((record): record is ServedRecord => record !== undefined);
+  }
+
+  /**
+   * Put back a durable endpoint after a restart: its claim (if free or still ours) and its record
+   * under the current lease. False when its address was taken by another host meanwhile (the
+   * endpoint cannot be restored; its durable copy is dropped and the caller told).
+   */
+  async restore(served: ServedRecord): Promise<boolean> {
+    const name = served.network;
+    const joined = this.joinedOrThrow(name);
+    const { endpoint } = served;
+    const claim = keys.ipam(name, endpoint.ipv4);
+    const free = await this.client.if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+    if (!free.succeeded) {
+      const mine = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+      if (!mine.succeeded) {
+        await this.client.delete().key(keys.served(this.hostId, name, endpoint.endpointId)).exec();
+        return false;
+      }
+    }
+    joined.claims.add(endpoint.ipv4);
+    await this.putEndpoint(name, served);
+    return true;
+  }
+
+  /** Stop: no more watching; `leave` (default) revokes the lease so the others drop this host now. */
+  async close(options: { leave?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const joined of this.joined.values()) joined.view.close();
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease === undefined) return;
+    if (options.leave === false) {
+      lease.release();
+      return;
+    }
+    await withTimeout(lease.revoke(), 1500, 'revoking the lease').catch((error: Error) => {
+      this.logger.warn({ err: error.message }, 'could not revoke the lease; the other hosts drop this one when it expires');
+    });
+  }
+
+  // ---- trouble and recovery ----------------------------------------------------------------
+
+  private setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.emit(connected ? 'connected' : 'disconnected');
+  }
+
+  private trouble(reason: string): void {
+    if (this.closed || this.recovering) return;
+    this.recovering = true;
+    if (this.connected) this.logger.warn({ reason }, 'lost etcd; forwarding continues on the last known state');
+    this.setConnected(false);
+    for (const joined of this.joined.values()) joined.view.dropWatcher();
+    void this.recover(reason);
+  }
+
+  /** Put back everything this host holds (under a new lease if the old one is gone) and resync every view. */
+  private async recover(reason: string): Promise<void> {
+    let wait = this.options.retryMinMs ?? 200;
+    let attempts = 0;
+    while (!this.closed) {
+      await delay(wait);
+      if (this.closed) break;
+      attempts++;
+      try {
+        await this.grant();
+        for (const joined of [...this.joined.values()]) {
+          try {
+            await this.putHost(joined);
+          } catch (error) {
+            if (!(error instanceof HostAgentError)) throw error;
+            // The network was removed: stop serving it, say so once.
+            joined.view.close();
+            this.joined.delete(joined.network.name);
+            this.emit('networkGone', joined.network.name, error);
+            continue;
+          }
+          for (const ip of joined.claims) {
+            const claim = keys.ipam(joined.network.name, ip);
+            const result = await this.client
+              .if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+            if (!result.succeeded) {
+              const again = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+              if (!again.succeeded) {
+                joined.claims.delete(ip);
+                this.logger.error({ network: joined.network.name, ip }, 'an address of this host was taken by another while this host was away');
+              }
+            }
+          }
+          for (const served of [...joined.endpoints.values()]) {
+            if (joined.claims.has(served.endpoint.ipv4)) await this.putEndpoint(joined.network.name, served);
+            else {
+              joined.endpoints.delete(served.endpoint.endpointId);
+              this.emit('endpointLost', joined.network.name, served);
+            }
+          }
+          await joined.view.sync();
+        }
+        this.counts.resyncs++;
+        this.recovering = false;
+        this.setConnected(true);
+        this.logger.info({ reason, attempts, networks: this.joined.size }, 'resynced with etcd');
+        return;
+      } catch (error) {
+        this.logger.debug({ err: (error as Error).message, attempts }, 'resync failed; retrying');
+        wait = Math.min(wait * 2, this.options.retryMaxMs ?? 2000);
+      }
+    }
+    this.recovering = false;
+  }
+}

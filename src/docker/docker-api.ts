@@ -1,0 +1,61 @@
+/**
+ * What the driver asks Docker's own API: the container name and aliases of an endpoint. Docker
+ * sends a network driver neither (checked: CreateEndpoint and Join carry ids, addresses and port
+ * maps only), but `GET /networks/ID` lists each endpoint's container and name, and
+ * `GET /containers/ID/json` its aliases on that network (`--network-alias`, and the short id
+ * Docker adds on user-defined networks).
+ *
+ * The daemon's socket: `--docker-host`, else $DOCKER_HOST (unix://PATH), else /var/run/docker.sock.
+ */
+import { request } from 'node:http';
+
+export interface EndpointNames {
+  name: string;
+  aliases: string[];
+}
+
+export type NameLookup = (networkId: string, endpointId: string) => Promise<EndpointNames | undefined>;
+
+export function dockerSocket(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = flag ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+  return value.replace(/^unix:\/\//, '');
+}
+
+function get(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'GET', timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') });
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A NameLookup over the daemon's API socket; undefined while Docker does not list the endpoint yet. */
+export function dockerNameLookup(socketPath: string, timeoutMs = 2000): NameLookup {
+  return async (networkId, endpointId) => {
+    const network = await get(socketPath, `/networks/${networkId}`, timeoutMs);
+    if (network.status !== 200) return undefined;
+    const { Name: networkName, Containers: containers } = network.body as { Name?: string; Containers?: Record<string, { Name?: string; EndpointID?: string }> };
+    const entry = Object.entries(containers ?? {}).find(([, value]) => value.EndpointID === endpointId);
+    if (entry === undefined) return undefined;
+    const [containerId, { Name: name = '' }] = entry;
+    const container = await get(socketPath, `/containers/${containerId}/json`, timeoutMs);
+    let aliases: string[] = [];
+    if (container.status === 200 && networkName !== undefined) {
+      const settings = (container.body as { NetworkSettings?: { Networks?: Record<string, { Aliases?: string[] | null; EndpointID?: string }> } }).NetworkSettings;
+      const attachment = settings?.Networks?.[networkName];
+      aliases = (attachment?.Aliases ?? []).filter((alias) => alias !== name);
+    }
+    return { name, aliases };
+  };
+}

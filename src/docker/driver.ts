@@ -1,0 +1,509 @@
+/**
+ * Docker's remote network driver and IPAM driver, on a HostAgent: each call turned into etcd
+ * transactions and local links, each refusal a sentence Docker shows the user.
+ *
+ * How two hosts' `docker network create` meet in etcd: by the SUBNET. Docker sends a driver no
+ * network name and each daemon has its own network id, but every host gives the same --subnet,
+ * and `subnets/CIDR` in etcd names one network. The etcd name is `-o vxlan-wasm.network=NAME`
+ * when given, else one derived from the subnet ("10.0.9.0-24"). Asking the daemon's API for the
+ * name was the other way, but CreateNetwork arrives before the daemon lists the network, and a
+ * name would let two hosts' different subnets collide under one name. The first host creates the
+ * network (VNI from `-o vxlan-wasm.vni=N`, else the lowest free from 4096); every later one
+ * joins it and is refused if its VNI, name or internal flag disagrees.
+ *
+ * IPAM: RequestPool checks the subnet against every other network (an overlap is refused);
+ * RequestAddress claims in etcd, so no two containers anywhere share an address; the gateway
+ * request gets the subnet's first address (the network's DNS address), which no container gets.
+ *
+ * Restarts: what Docker will not tell again lives in etcd without a lease (`docker/HOSTID/NETID`
+ * → network, `served/HOSTID/…` → endpoints): `restore()` sets the networks up again, puts the
+ * endpoints back under the new lease, and reaps those whose container is gone — found by the
+ * host end of its veth: a veth pair dies with the container's network namespace, so a joined
+ * endpoint whose host end is gone has no container any more (a crash, a daemon restart that
+ * killed its containers, a Leave that never came). The same check runs every `reapIntervalMs`.
+ */
+import type { Etcd3 } from 'etcd3';
+import { ENDPOINT_NAME, keys, type EndpointRecord, type NetworkRecord, type ServedRecord } from '../control/keys';
+import { contains, ipv4Text, parseSubnet } from '../control/ipam';
+import type { HostAgent } from '../control/host-agent';
+import { createNetwork, findNetworkBySubnet, freeVni, getNetwork, listNetworks, NetworkError, overlaps } from '../control/networks';
+import { formatMac, parseIpv4 } from '../wire/address';
+import type { AgentLogger } from '../control/agent';
+import type { LocalNetwork, OpenLocalNetwork } from './local-network';
+import { linkNames, type Links } from './links';
+import type { NameLookup } from './docker-api';
+import {
+  array, DRIVER_NAME, GATEWAY_REQUEST, genericOptions, id, object, OPTION_INTERNAL, OPTION_NETWORK, OPTION_VNI,
+  ProtocolError, splitCidr, text, type Json,
+} from './protocol';
+import type { Handler } from './plugin-server';
+
+/** A refusal of a well-formed request (Err back to Docker). */
+export class DriverError extends Error {
+  override readonly name = 'DriverError';
+}
+
+export interface DockerDriverOptions {
+  host: HostAgent;
+  client: Etcd3;
+  links: Links;
+  openNetwork: OpenLocalNetwork;
+  /** The MTU of container interfaces. */
+  mtu: number;
+  /** Container names and aliases (default: none, endpoints are known by address only). */
+  lookupNames?: NameLookup;
+  logger?: AgentLogger;
+  /** How often joined endpoints are checked for a vanished container (default 5000 ms; 0: never). */
+  reapIntervalMs?: number;
+  /** How long names are looked up after a Join before giving up (default 15 000 ms). */
+  namesTimeoutMs?: number;
+}
+
+interface DockerNetwork {
+  networkId: string;
+  name: string;
+  record: NetworkRecord;
+  local: LocalNetwork;
+}
+
+const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Docker's own MAC scheme for an address (02:42 and the IPv4 bytes): stable, unique where addresses are. */
+export function macForAddress(ip: string): string {
+  return formatMac(Uint8Array.of(0x02, 0x42, ...parseIpv4(ip)));
+}
+
+/** The etcd name of a network made without -o vxlan-wasm.network. */
+export const nameForSubnet = (cidr: string) => cidr.replace('/', '-');
+
+function parseVni(value: string): number {
+  if (!/^[0-9]{1,8}$/.test(value) || Number(value) > 0xffffff) throw new DriverError(`-o ${OPTION_VNI}=${value} is not a VNI (an integer in 0..16777215)`);
+  return Number(value);
+}
+
+function flag(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === '' || value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new DriverError(`-o ${OPTION_INTERNAL}=${value} is not true or false`);
+}
+
+export class DockerDriver {
+  private readonly networks = new Map<string, DockerNetwork>();
+  /** Endpoint id → Docker network id, for this host's endpoints. */
+  private readonly endpointNetworks = new Map<string, string>();
+  private readonly logger: AgentLogger;
+  private reaper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: DockerDriverOptions) {
+    this.logger = options.logger ?? silent;
+  }
+
+  /** The plugin's calls, by path. */
+  handlers(): Record<string, Handler> {
+    return {
+      'Plugin.Activate': () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
+      'NetworkDriver.GetCapabilities': () => ({ Scope: 'local', ConnectivityScope: 'global' }),
+      'NetworkDriver.CreateNetwork': (body) => this.createNetwork(body),
+      'NetworkDriver.DeleteNetwork': (body) => this.deleteNetwork(body),
+      'NetworkDriver.CreateEndpoint': (body) => this.createEndpoint(body),
+      'NetworkDriver.DeleteEndpoint': (body) => this.deleteEndpoint(body),
+      'NetworkDriver.EndpointOperInfo': (body) => this.endpointOperInfo(body),
+      'NetworkDriver.Join': (body) => this.join(body),
+      'NetworkDriver.Leave': (body) => this.leave(body),
+      'NetworkDriver.DiscoverNew': () => ({}),
+      'NetworkDriver.DiscoverDelete': () => ({}),
+      'NetworkDriver.ProgramExternalConnectivity': (body) => this.known(body),
+      'NetworkDriver.RevokeExternalConnectivity': () => ({}),
+      'IpamDriver.GetCapabilities': () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
+      'IpamDriver.GetDefaultAddressSpaces': () => ({ LocalDefaultAddressSpace: `${DRIVER_NAME}-local`, GlobalDefaultAddressSpace: DRIVER_NAME }),
+      'IpamDriver.RequestPool': (body) => this.requestPool(body),
+      'IpamDriver.ReleasePool': () => ({}),
+      'IpamDriver.RequestAddress': (body) => this.requestAddress(body),
+      'IpamDriver.ReleaseAddress': (body) => this.releaseAddress(body),
+    };
+  }
+
+  /** Networks set up on this host, by Docker network id. */
+  dockerNetworks(): { networkId: string; name: string; vni: number }[] {
+    return [...this.networks.values()].map(({ networkId, name, record }) => ({ networkId, name, vni: record.vni }));
+  }
+
+  private network(networkId: string): DockerNetwork {
+    const network = this.networks.get(networkId);
+    if (network === undefined) throw new DriverError(`network ${networkId.slice(0, 12)} is not a ${DRIVER_NAME} network on this host (was it created before this agent started, or removed?)`);
+    return network;
+  }
+
+  private byPool(poolId: string): DockerNetwork | undefined {
+    for (const network of this.networks.values()) if (network.record.subnet === poolId) return network;
+    return undefined;
+  }
+
+  private known(body: Json): Json {
+    this.network(id(body, 'NetworkID'));
+    return {};
+  }
+
+  // ---- IPAM ---------------------------------------------------------------------------------
+
+  private async requestPool(body: Json): Promise<Json> {
+    if (body.V6 === true) throw new DriverError(`${DRIVER_NAME} has no IPv6 pools yet; create the network without --ipv6`);
+    const pool = text(body, 'Pool');
+    if (pool === '') throw new DriverError(`${DRIVER_NAME} needs --subnet: the subnet is how the hosts of one network find each other (give every host the same one, e.g. --subnet 10.0.9.0/24)`);
+    if (text(body, 'SubPool') !== '') throw new DriverError(`${DRIVER_NAME} does not take --ip-range; addresses come from the whole subnet, through etcd`);
+    let subnet;
+    try {
+      subnet = parseSubnet(pool);
+    } catch (error) {
+      throw new DriverError((error as Error).message);
+    }
+    if (subnet.count < 2) throw new DriverError(`subnet ${subnet.cidr} is too small: it needs a gateway address and at least one more`);
+    for (const network of await listNetworks(this.options.client)) {
+      if (network.subnet !== subnet.cidr && overlaps(parseSubnet(network.subnet), subnet)) {
+        throw new DriverError(`subnet ${subnet.cidr} overlaps network ${network.name}'s subnet ${network.subnet}`);
+      }
+    }
+    return { PoolID: subnet.cidr, Pool: subnet.cidr, Data: {} };
+  }
+
+  private async requestAddress(body: Json): Promise<Json> {
+    const poolId = text(body, 'PoolID');
+    let subnet;
+    try {
+      subnet = parseSubnet(poolId);
+    } catch {
+      throw new ProtocolError(`PoolID ${JSON.stringify(poolId)} is not a pool of this driver`);
+    }
+    const requested = text(body, 'Address');
+    const requestedIp = requested === '' ? undefined : splitCidr(requested, 'Address').ip;
+    const options = object(body, 'Options');
+    if (options.RequestAddressType === GATEWAY_REQUEST) {
+      const gateway = this.byPool(subnet.cidr)?.record.gateway ?? (await findNetworkBySubnet(this.options.client, subnet.cidr))?.gateway ?? ipv4Text(subnet.first);
+      if (requestedIp !== undefined && requestedIp !== gateway) {
+        throw new DriverError(`the gateway of a ${DRIVER_NAME} network is its DNS address ${gateway} on every host; leave --gateway out`);
+      }
+      return { Address: `${gateway}/${subnet.prefixLength}`, Data: {} };
+    }
+    const network = this.byPool(subnet.cidr);
+    if (network === undefined) throw new DriverError(`no ${DRIVER_NAME} network with subnet ${subnet.cidr} is set up on this host`);
+    const ip = await this.options.host.claim(network.name, requestedIp);
+    this.logger.debug({ network: network.name, ip }, 'address claimed');
+    return { Address: `${ip}/${subnet.prefixLength}`, Data: {} };
+  }
+
+  private async releaseAddress(body: Json): Promise<Json> {
+    const poolId = text(body, 'PoolID');
+    const { ip } = splitCidr(text(body, 'Address'), 'Address');
+    const network = this.byPool(poolId);
+    // Unknown pool (the network is gone) or the gateway: nothing of ours to release.
+    if (network === undefined || ip === network.record.gateway) return {};
+    // An address still used by one of our endpoints is not released (Docker releases after DeleteEndpoint).
+    if (this.options.host.served(network.name).some((served) => served.endpoint.ipv4 === ip)) return {};
+    await this.options.host.release(network.name, ip);
+    return {};
+  }
+
+  // ---- networks -----------------------------------------------------------------------------
+
+  private async createNetwork(body: Json): Promise<Json> {
+    const networkId = id(body, 'NetworkID');
+    const ipv4 = array(body, 'IPv4Data');
+    if (array(body, 'IPv6Data').length > 0) throw new DriverError(`${DRIVER_NAME} has no IPv6 yet; create the network without --ipv6`);
+    if (ipv4.length !== 1) throw new DriverError(`${DRIVER_NAME} needs exactly one IPv4 subnet (got ${ipv4.length})`);
+    const generic = genericOptions(body);
+    for (const key of Object.keys(generic)) {
+      if (key.startsWith(`${DRIVER_NAME}.`) && ![OPTION_VNI, OPTION_NETWORK, OPTION_INTERNAL].includes(key)) {
+        throw new DriverError(`-o ${key} is not an option of ${DRIVER_NAME} (${OPTION_VNI}, ${OPTION_NETWORK}, ${OPTION_INTERNAL})`);
+      }
+    }
+    const pool = text(ipv4[0], 'Pool');
+    const gateway = text(ipv4[0], 'Gateway');
+    let subnet;
+    try {
+      subnet = parseSubnet(pool);
+    } catch (error) {
+      throw new DriverError((error as Error).message);
+    }
+    const vni = generic[OPTION_VNI] === undefined ? undefined : parseVni(generic[OPTION_VNI]);
+    const internal = flag(generic[OPTION_INTERNAL]) ?? (object(body, 'Options')['com.docker.network.internal'] === true ? true : undefined);
+    const name = generic[OPTION_NETWORK];
+    const existing = this.networks.get(networkId);
+    if (existing !== undefined) return {};
+    const twin = this.byPool(subnet.cidr);
+    if (twin !== undefined) throw new DriverError(`this host has a ${DRIVER_NAME} network on subnet ${subnet.cidr} already (Docker network ${twin.networkId.slice(0, 12)})`);
+
+    const record = await this.findOrCreate(subnet.cidr, { name, vni, internal });
+    if (gateway !== '' && splitCidr(gateway, 'Gateway').ip !== record.gateway) {
+      throw new DriverError(`network ${record.name}'s gateway and DNS address is ${record.gateway}, not ${splitCidr(gateway, 'Gateway').ip}`);
+    }
+    await this.setUp(networkId, record);
+    await this.options.client.put(keys.docker(this.options.host.hostId, networkId)).value(record.name);
+    this.logger.info({ networkId, network: record.name, vni: record.vni, subnet: record.subnet }, 'network created');
+    return {};
+  }
+
+  /** The etcd network of a subnet: checked against what this host asked for, or made. */
+  private async findOrCreate(cidr: string, wanted: { name?: string; vni?: number; internal?: boolean }): Promise<NetworkRecord> {
+    const { client } = this.options;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const found = await findNetworkBySubnet(client, cidr);
+      if (found !== undefined) {
+        const { revision: _revision, ...record } = found;
+        if (wanted.vni !== undefined && wanted.vni !== record.vni) throw new DriverError(`network ${record.name} (subnet ${cidr}) has VNI ${record.vni} in etcd, not ${wanted.vni}; give the same -o ${OPTION_VNI} on every host, or none`);
+        if (wanted.name !== undefined && wanted.name !== record.name) throw new DriverError(`subnet ${cidr} belongs to network ${record.name} in etcd, not ${wanted.name}`);
+        if (wanted.internal !== undefined && wanted.internal !== record.internal) throw new DriverError(`network ${record.name} is ${record.internal ? '' : 'not '}internal in etcd; give the same -o ${OPTION_INTERNAL} on every host`);
+        return record;
+      }
+      try {
+        return await createNetwork(client, {
+          name: wanted.name ?? nameForSubnet(cidr), vni: wanted.vni ?? (await freeVni(client)), subnet: cidr, internal: wanted.internal,
+        });
+      } catch (error) {
+        if (!(error instanceof NetworkError)) throw error;
+        // Another host made it meanwhile (same subnet): read it again. Anything else is the user's to fix.
+        if (error.code === 'EXISTS' && (await findNetworkBySubnet(client, cidr)) !== undefined) continue;
+        if (error.code === 'EXISTS' && wanted.vni === undefined && /^VNI/.test(error.message)) continue;
+        throw new DriverError(error.message);
+      }
+    }
+    throw new DriverError(`subnet ${cidr}: networks kept changing in etcd; try again`);
+  }
+
+  /** Bridge, TAP, name server, then the host joins in etcd; undone whole if any step fails. */
+  private async setUp(networkId: string, record: NetworkRecord): Promise<DockerNetwork> {
+    const local = await this.options.openNetwork(record);
+    try {
+      await this.options.host.join(record.name, { onEndpoint: (endpointId, endpoint) => local.setEndpoint(endpointId, endpoint) });
+    } catch (error) {
+      await local.close().catch(() => undefined);
+      throw error;
+    }
+    const network: DockerNetwork = { networkId, name: record.name, record, local };
+    this.networks.set(networkId, network);
+    return network;
+  }
+
+  private async deleteNetwork(body: Json): Promise<Json> {
+    const networkId = id(body, 'NetworkID');
+    const network = this.networks.get(networkId);
+    await this.options.client.delete().key(keys.docker(this.options.host.hostId, networkId));
+    if (network === undefined) return {};
+    this.networks.delete(networkId);
+    for (const served of this.options.host.served(network.name)) {
+      this.endpointNetworks.delete(served.endpoint.endpointId);
+      if (served.link !== undefined) this.options.links.remove(served.link);
+    }
+    await this.options.host.leave(network.name);
+    await network.local.close();
+    this.logger.info({ networkId, network: network.name }, 'network deleted on this host');
+    return {};
+  }
+
+  // ---- endpoints ----------------------------------------------------------------------------
+
+  private servedOf(network: DockerNetwork, endpointId: string): ServedRecord | undefined {
+    return this.options.host.served(network.name).find((served) => served.endpoint.endpointId === endpointId);
+  }
+
+  private async createEndpoint(body: Json): Promise<Json> {
+    const network = this.network(id(body, 'NetworkID'));
+    const endpointId = id(body, 'EndpointID');
+    const iface = object(body, 'Interface');
+    if (text(iface, 'AddressIPv6') !== '') throw new DriverError(`${DRIVER_NAME} has no IPv6 yet`);
+    const address = text(iface, 'Address');
+    if (address === '') throw new DriverError(`endpoint ${endpointId.slice(0, 12)} has no IPv4 address; use --ipam-driver ${DRIVER_NAME} with this driver`);
+    const { ip } = splitCidr(address, 'Interface.Address');
+    if (!contains(parseSubnet(network.record.subnet), ip)) throw new DriverError(`address ${ip} is not in network ${network.name}'s subnet ${network.record.subnet}`);
+    const given = text(iface, 'MacAddress');
+    const existing = this.servedOf(network, endpointId);
+    if (existing !== undefined) {
+      if (existing.endpoint.ipv4 !== ip) throw new DriverError(`endpoint ${endpointId.slice(0, 12)} exists with address ${existing.endpoint.ipv4}`);
+      return given === '' ? { Interface: { MacAddress: existing.endpoint.mac } } : { Interface: {} };
+    }
+    let mac: string;
+    try {
+      mac = given === '' ? macForAddress(ip) : formatMac(parseMacStrict(given));
+    } catch {
+      throw new DriverError(`MacAddress ${JSON.stringify(given)} is not a MAC address`);
+    }
+    const endpoint: EndpointRecord = { endpointId, hostId: this.options.host.hostId, mac, ipv4: ip, name: '', aliases: [] };
+    await this.options.host.putEndpoint(network.name, { network: network.name, endpoint });
+    this.endpointNetworks.set(endpointId, network.networkId);
+    this.logger.info({ network: network.name, endpointId, ip, mac }, 'endpoint created');
+    // Only what Docker did not give (it refuses a driver that sets what it set).
+    return given === '' ? { Interface: { MacAddress: mac } } : { Interface: {} };
+  }
+
+  private endpointOperInfo(body: Json): Json {
+    const network = this.network(id(body, 'NetworkID'));
+    const served = this.servedOf(network, id(body, 'EndpointID'));
+    if (served === undefined) throw new DriverError(`no endpoint ${text(body, 'EndpointID').slice(0, 12)} in network ${network.name} on this host`);
+    return { Value: { ip: served.endpoint.ipv4, mac: served.endpoint.mac, name: served.endpoint.name, vxlanNetwork: network.name, vni: network.record.vni } };
+  }
+
+  private async deleteEndpoint(body: Json): Promise<Json> {
+    const networkId = id(body, 'NetworkID');
+    const endpointId = id(body, 'EndpointID');
+    const network = this.networks.get(networkId);
+    this.endpointNetworks.delete(endpointId);
+    if (network === undefined) return {};
+    const served = await this.options.host.removeEndpoint(network.name, endpointId);
+    if (served?.link !== undefined) this.options.links.remove(served.link);
+    if (served !== undefined) this.logger.info({ network: network.name, endpointId, ip: served.endpoint.ipv4 }, 'endpoint deleted');
+    return {};
+  }
+
+  private async join(body: Json): Promise<Json> {
+    const network = this.network(id(body, 'NetworkID'));
+    const endpointId = id(body, 'EndpointID');
+    const served = this.servedOf(network, endpointId);
+    if (served === undefined) throw new DriverError(`no endpoint ${endpointId.slice(0, 12)} in network ${network.name} on this host (Join before CreateEndpoint?)`);
+    const hostEnd = linkNames.hostVeth(endpointId);
+    const containerEnd = linkNames.containerVeth(endpointId);
+    this.options.links.createVeth(hostEnd, containerEnd, { mac: served.endpoint.mac, mtu: this.options.mtu, bridge: network.local.bridge });
+    try {
+      await this.options.host.putEndpoint(network.name, { ...served, link: hostEnd });
+    } catch (error) {
+      this.options.links.remove(hostEnd);
+      throw error;
+    }
+    void this.findNames(network, endpointId);
+    const answer: Json = { InterfaceName: { SrcName: containerEnd, DstPrefix: 'eth' } };
+    // Internal: no docker_gwbridge, no way out. Otherwise Docker adds one for egress, as for its overlay.
+    if (network.record.internal) answer.DisableGatewayService = true;
+    return answer;
+  }
+
+  private async leave(body: Json): Promise<Json> {
+    const network = this.network(id(body, 'NetworkID'));
+    const endpointId = id(body, 'EndpointID');
+    const served = this.servedOf(network, endpointId);
+    if (served === undefined) return {};
+    if (served.link !== undefined) this.options.links.remove(served.link);
+    const { link: _link, ...rest } = served;
+    await this.options.host.putEndpoint(network.name, rest);
+    return {};
+  }
+
+  /** Look up the endpoint's container name and aliases until Docker lists it, then publish them. */
+  private async findNames(network: DockerNetwork, endpointId: string): Promise<void> {
+    const lookup = this.options.lookupNames;
+    if (lookup === undefined) return;
+    const deadline = Date.now() + (this.options.namesTimeoutMs ?? 15_000);
+    for (let wait = 20; Date.now() < deadline && !this.closed; wait = Math.min(wait * 2, 500)) {
+      await delay(wait);
+      let names;
+      try {
+        names = await lookup(network.networkId, endpointId);
+      } catch (error) {
+        this.logger.debug({ endpointId, err: (error as Error).message }, 'name lookup failed; trying again');
+        continue;
+      }
+      if (names === undefined) continue;
+      const served = this.servedOf(network, endpointId);
+      if (served === undefined) return;
+      const endpoint: EndpointRecord = { ...served.endpoint, name: validName(names.name), aliases: names.aliases.filter((alias) => validName(alias) !== '') };
+      try {
+        await this.options.host.putEndpoint(network.name, { ...served, endpoint });
+        this.logger.info({ network: network.name, endpointId, name: endpoint.name, aliases: endpoint.aliases }, 'endpoint named');
+      } catch (error) {
+        this.logger.warn({ endpointId, err: (error as Error).message }, 'could not publish the endpoint\'s names');
+      }
+      return;
+    }
+    this.logger.warn({ endpointId }, 'Docker did not list the endpoint\'s container in time; it has no name in DNS');
+  }
+
+  // ---- restarts and reaping -----------------------------------------------------------------
+
+  /**
+   * After a restart: set up every network this host had (from etcd), put its endpoints back
+   * under the new lease, and reap those whose container is gone. Returns what it did.
+   */
+  async restore(): Promise<{ networks: number; endpoints: number; reaped: number; lost: number }> {
+    const { client, host } = this.options;
+    const mapping = await client.getAll().prefix(keys.dockerPrefix(host.hostId)).strings();
+    const served = await host.readServed();
+    let endpoints = 0;
+    let lost = 0;
+    for (const [key, name] of Object.entries(mapping)) {
+      const networkId = key.slice(keys.dockerPrefix(host.hostId).length);
+      const found = await findNetworkByName(client, name);
+      if (found === undefined) {
+        this.logger.warn({ networkId, network: name }, 'a network this host had is gone from etcd; not set up again');
+        await client.delete().key(key);
+        continue;
+      }
+      const network = await this.setUp(networkId, found);
+      for (const record of served.filter((s) => s.network === name)) {
+        if (await host.restore(record)) {
+          endpoints++;
+          this.endpointNetworks.set(record.endpoint.endpointId, networkId);
+          // A running container's veth outlived the agent; the bridge is new: put it back in.
+          if (record.link !== undefined && this.options.links.exists(record.link)) this.options.links.attach(record.link, network.local.bridge);
+        } else {
+          lost++;
+          this.logger.error({ network: name, endpointId: record.endpoint.endpointId, ip: record.endpoint.ipv4 }, 'an endpoint\'s address was taken while this agent was away; it is not restored');
+        }
+      }
+    }
+    const reaped = await this.reap();
+    this.startReaper();
+    return { networks: this.networks.size, endpoints, reaped, lost };
+  }
+
+  /** Remove joined endpoints whose veth is gone (their container's namespace is gone). */
+  async reap(): Promise<number> {
+    let reaped = 0;
+    for (const network of [...this.networks.values()]) {
+      for (const served of this.options.host.served(network.name)) {
+        if (served.link === undefined || this.options.links.exists(served.link)) continue;
+        await this.options.host.removeEndpoint(network.name, served.endpoint.endpointId, { release: true });
+        this.endpointNetworks.delete(served.endpoint.endpointId);
+        reaped++;
+        this.logger.info({ network: network.name, endpointId: served.endpoint.endpointId, ip: served.endpoint.ipv4 }, 'reaped an endpoint whose container is gone');
+      }
+    }
+    return reaped;
+  }
+
+  private startReaper(): void {
+    const every = this.options.reapIntervalMs ?? 5000;
+    if (every <= 0 || this.reaper !== undefined) return;
+    this.reaper = setInterval(() => {
+      void this.reap().catch((error: Error) => this.logger.debug({ err: error.message }, 'reaping failed; next round'));
+    }, every);
+    this.reaper.unref();
+  }
+
+  /** Stop the reaper and every network's local part (bridges, TAPs, name servers). etcd is the HostAgent's to leave. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reaper !== undefined) clearInterval(this.reaper);
+    for (const network of this.networks.values()) {
+      for (const served of this.options.host.served(network.name)) if (served.link !== undefined) this.options.links.remove(served.link);
+      await network.local.close().catch((error: Error) => this.logger.warn({ network: network.name, err: error.message }, 'could not remove the network\'s links'));
+    }
+    this.networks.clear();
+  }
+}
+
+async function findNetworkByName(client: Etcd3, name: string): Promise<NetworkRecord | undefined> {
+  const found = await getNetwork(client, name);
+  if (found === undefined) return undefined;
+  const { revision: _revision, ...record } = found;
+  return record;
+}
+
+function parseMacStrict(text: string): Uint8Array {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) throw new TypeError('not a MAC');
+  return Uint8Array.from(text.split(':').map((part) => parseInt(part, 16)));
+}
+
+/** A name an endpoint record takes, or '' (Docker's names are letters, digits, '_', '.', '-'). */
+function validName(name: string): string {
+  return ENDPOINT_NAME.test(name) ? name : '';
+}

@@ -1,0 +1,81 @@
+/**
+ * The Linux links a Docker host's networks need: per network a bridge (the gateway/DNS address on
+ * it, the forwarder's TAP and every local container's veth in it), per container a veth pair
+ * (the host end in the bridge, the other end named for Docker to move into the container).
+ *
+ * Why iproute2 (`ip`) and not netlink from Node: bridges and veth pairs need rtnetlink messages
+ * with nested attributes; `ip` is on every host that runs Docker, each call is a few ms and happens
+ * per container start, not per packet, and its error text is what an operator would see anyway.
+ * Everything is behind the `Links` interface so the driver's tests run on a fake.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+
+export class LinkError extends Error {
+  override readonly name = 'LinkError';
+}
+
+export interface Links {
+  /** Make a bridge (up, MTU, the address on it); a leftover of the same name is replaced. Returns its MAC. */
+  createBridge(name: string, options: { mtu: number; address: string; prefixLength: number }): string;
+  /** Put a link in a bridge and bring it up. */
+  attach(name: string, bridge: string): void;
+  /** A veth pair: `hostName` up in `bridge`; `peerName` with `mac` and `mtu`, left down for Docker to move. */
+  createVeth(hostName: string, peerName: string, options: { mac: string; mtu: number; bridge: string }): void;
+  /** Delete a link; no error when it is gone already. */
+  remove(name: string): void;
+  exists(name: string): boolean;
+}
+
+function ip(args: string[]): string {
+  const result = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+  if (result.error !== undefined) throw new LinkError(`ip ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) throw new LinkError(`ip ${args.join(' ')}: ${result.stderr.trim() || `exit ${result.status}`}`);
+  return result.stdout;
+}
+
+/** The real thing, through iproute2 in the agent's network namespace. */
+export const linuxLinks: Links = {
+  createBridge(name, { mtu, address, prefixLength }) {
+    if (existsSync(`/sys/class/net/${name}`)) ip(['link', 'del', name]);
+    ip(['link', 'add', name, 'type', 'bridge']);
+    try {
+      ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
+      ip(['addr', 'add', `${address}/${prefixLength}`, 'dev', name]);
+      return readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
+    } catch (error) {
+      spawnSync('ip', ['link', 'del', name]);
+      throw error;
+    }
+  },
+  attach(name, bridge) {
+    ip(['link', 'set', name, 'master', bridge, 'up']);
+  },
+  createVeth(hostName, peerName, { mac, mtu, bridge }) {
+    // Leftovers of a crashed run with these names would make `add` fail.
+    for (const name of [hostName, peerName]) if (existsSync(`/sys/class/net/${name}`)) spawnSync('ip', ['link', 'del', name]);
+    ip(['link', 'add', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu), 'address', mac]);
+    try {
+      ip(['link', 'set', hostName, 'master', bridge, 'up']);
+    } catch (error) {
+      spawnSync('ip', ['link', 'del', hostName]);
+      throw error;
+    }
+  },
+  remove(name) {
+    if (!existsSync(`/sys/class/net/${name}`)) return;
+    const result = spawnSync('ip', ['link', 'del', name], { encoding: 'utf8', timeout: 10_000 });
+    if (result.status !== 0 && existsSync(`/sys/class/net/${name}`)) throw new LinkError(`ip link del ${name}: ${result.stderr.trim()}`);
+  },
+  exists(name) {
+    return existsSync(`/sys/class/net/${name}`);
+  },
+};
+
+/** Interface names (at most 15 bytes) for a network and an endpoint. */
+export const linkNames = {
+  bridge: (vni: number) => `vwb${vni}`,
+  tap: (vni: number) => `vwt${vni}`,
+  hostVeth: (endpointId: string) => `vwh${endpointId.slice(0, 10)}`,
+  containerVeth: (endpointId: string) => `vwc${endpointId.slice(0, 10)}`,
+};

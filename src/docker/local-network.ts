@@ -1,0 +1,111 @@
+/**
+ * One overlay network as it exists on this host: a Linux bridge with the network's gateway/DNS
+ * address on it, the forwarder's TAP in the bridge (its VNI served by the one shared Forwarder),
+ * and a NameServer on the gateway address answering the network's names.
+ *
+ *   container ─veth─┐
+ *   container ─veth─┼─ bridge vwbVNI (10.0.9.1/24, the name server) ─ TAP vwtVNI ─ Forwarder ─ UDP ─ other hosts
+ *
+ * Containers on this host reach each other through the bridge alone, at Linux bridge speed,
+ * never through the underlay. The gateway address is the same on every host, and the forwarder's
+ * neighbour table maps it to THIS host's bridge MAC, so a container's ARP for its name server is
+ * answered here and never crosses the underlay; nor do its DNS queries.
+ *
+ * Opening undoes its own steps when a later one fails; close() removes all of it.
+ */
+import type { Device } from '../forwarder/contracts';
+import type { NetworkRecord, EndpointRecord } from '../control/keys';
+import { parseSubnet } from '../control/ipam';
+import { NameTable, NameServer, type NameServerLogger } from '../dns/index';
+import { linkNames, type Links } from './links';
+
+/** The forwarder methods a local network uses (a Forwarder or a MultiQueueForwarder). */
+export interface ServingForwarder {
+  addNetwork(options: { vni: number; device: Device }): void;
+  removeNetwork(vni: number): Promise<void>;
+  addNeighbour(vni: number, ip: string, mac: string): void;
+}
+
+export interface LocalNetwork {
+  readonly network: NetworkRecord;
+  readonly bridge: string;
+  /** The name server's table: an endpoint's names and address (undefined: gone). */
+  setEndpoint(endpointId: string, record: EndpointRecord | undefined): void;
+  close(): Promise<void>;
+}
+
+export type OpenLocalNetwork = (network: NetworkRecord) => Promise<LocalNetwork>;
+
+export interface LocalNetworkOptions {
+  forwarder: ServingForwarder;
+  links: Links;
+  /** The MTU of the TAP, the bridge and every veth (the underlay's less VXLAN's overhead). */
+  mtu: number;
+  openDevice: (options: { name: string; mtu: number }) => Device | Promise<Device>;
+  /** Where names the network does not hold are forwarded (default: the host's resolv.conf). */
+  upstreams?: string[];
+  /** DNS port (default 53; tests use another). */
+  dnsPort?: number;
+  logger?: NameServerLogger & { error(object: object, message: string): void };
+}
+
+/** An endpoint's names for the table: its name and aliases, those that are DNS names. */
+function names(record: EndpointRecord): string[] {
+  return [record.name, ...record.aliases].filter((name) => name !== '');
+}
+
+export function localNetworkOpener(options: LocalNetworkOptions): OpenLocalNetwork {
+  return async (network) => {
+    const { links, forwarder, mtu } = options;
+    const subnet = parseSubnet(network.subnet);
+    const bridge = linkNames.bridge(network.vni);
+    const tap = linkNames.tap(network.vni);
+    const undo: (() => Promise<void> | void)[] = [];
+    try {
+      const bridgeMac = links.createBridge(bridge, { mtu, address: network.gateway, prefixLength: subnet.prefixLength });
+      undo.push(() => links.remove(bridge));
+      const device = await options.openDevice({ name: tap, mtu });
+      let served = false;
+      undo.push(async () => {
+        if (served) await forwarder.removeNetwork(network.vni);
+        else await device.close();
+      });
+      links.attach(tap, bridge);
+      forwarder.addNetwork({ vni: network.vni, device });
+      served = true;
+      forwarder.addNeighbour(network.vni, network.gateway, bridgeMac);
+      const table = new NameTable();
+      const server = await NameServer.listen({ address: network.gateway, port: options.dnsPort, table, upstreams: options.upstreams, logger: options.logger });
+      undo.push(() => server.close());
+      const local: LocalNetwork = {
+        network,
+        bridge,
+        setEndpoint(endpointId, record) {
+          if (record === undefined || names(record).length === 0) {
+            table.delete(endpointId);
+            return;
+          }
+          try {
+            table.set(endpointId, { names: names(record), ipv4: [record.ipv4] });
+          } catch (error) {
+            options.logger?.warn({ endpointId, err: (error as Error).message }, 'an endpoint whose names the name server refused');
+          }
+        },
+        async close() {
+          for (const step of undo.reverse()) await step();
+          undo.length = 0;
+        },
+      };
+      return local;
+    } catch (error) {
+      for (const step of undo.reverse()) {
+        try {
+          await step();
+        } catch {
+          // Undoing what failed halfway: the first error is the one to report.
+        }
+      }
+      throw error;
+    }
+  };
+}
