@@ -1,8 +1,12 @@
-// The README's ten-line example runs as written, against the built package.
+// The README's examples, against the built package: the ten-line one and the twenty-line one run
+// as written, and every example that imports the package type-checks with `tsc --strict` as a
+// user's TypeScript file would (JavaScript ones too: what a strict editor would say of them).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -31,6 +35,35 @@ test('the README\'s twenty-line agent runs as written: two forwarders learn each
   assert.ok(lines.includes('vtep 1: learned 02:00:00:00:00:02 behind 127.0.0.2'), output);
   assert.ok(lines.includes('ping: 3/3 replies, 3 round trips timed'), output);
   assert.match(output, /^vtep 1: \d+ frames out, \d+ in, 1 flooded$/m);
+});
+
+test('every README example that imports the package compiles with tsc --strict against the built types', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const examples = [...readme.matchAll(/```(ts|js)\n([\s\S]*?)```/g)].map((match) => match[2]).filter((code) => /from 'vxlan-wasm(\/forwarder)?'/.test(code));
+  assert.ok(examples.length >= 4, `${examples.length} examples found`);
+  // A consumer's project: node_modules holds this package (a link to the repository) and its
+  // installed dependencies, as after `npm install vxlan-wasm` and the optional peers.
+  const dir = mkdtempSync(join(tmpdir(), 'vxlan-readme-'));
+  try {
+    mkdirSync(join(dir, 'node_modules'));
+    for (const name of readdirSync(join(root, 'node_modules'))) symlinkSync(join(root, 'node_modules', name), join(dir, 'node_modules', name));
+    symlinkSync(root, join(dir, 'node_modules', 'vxlan-wasm'));
+    const files = examples.map((code, i) => {
+      const file = `example-${i + 1}.mts`;
+      // Top-level await and imports: each example is a module of its own.
+      writeFileSync(join(dir, file), `${code}\nexport {};\n`);
+      return file;
+    });
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', types: ['node'], skipLibCheck: false },
+      files,
+    }));
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8', timeout: 120_000 });
+    const listing = examples.map((code, i) => `example-${i + 1}.mts:\n${code}`).join('\n');
+    assert.is(tsc.status, 0, `tsc --strict:\n${tsc.stdout}${tsc.stderr}\n${listing}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -152,7 +152,17 @@ function endpointKey(endpoint: Endpoint): string {
   return `${canonicalIp(endpoint.address)}|${endpoint.port}`;
 }
 
-export class Forwarder extends EventEmitter {
+/**
+ * The events a Forwarder emits, typed: `forwarder.on('fdb', (events) => …)` needs no annotation.
+ * 'fdb': learned, moved and aged entries, in batches (at most one per pump turn, never one per
+ * frame). 'error': a port broke; the forwarder has closed itself.
+ */
+export interface ForwarderEvents {
+  fdb: [events: FdbEvent[]];
+  error: [error: Error];
+}
+
+export class Forwarder extends EventEmitter<ForwarderEvents> {
   readonly underlay: Underlay;
   readonly kernels: Kernels;
   readonly batchSize: number;

@@ -8,7 +8,7 @@
  */
 export { Forwarder, DROP_REASONS } from './forwarder';
 export type {
-  ForwarderOptions, NetworkOptions, ForwarderCounters, NetworkCounters, DirectionCounters, DropReason,
+  ForwarderOptions, NetworkOptions, ForwarderCounters, NetworkCounters, DirectionCounters, DropReason, ForwarderEvents, SuperFrameSink,
 } from './forwarder';
 export { VXLAN_HEADER_LEN, datagramStart, datagramLength } from './contracts';
 export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint, SuperFrame } from './contracts';
@@ -32,4 +32,8 @@ export type { TunnelGsoOptions, TunnelGsoCounters } from './underlay/tunnel-gso'
 export { IngressRedirect } from './underlay/ingress-redirect';
 export type { IngressRedirectOptions } from './underlay/ingress-redirect';
 export { MultiQueueForwarder, MAX_QUEUES } from './multi-queue/multi-queue-forwarder';
-export type { MultiQueueForwarderOptions, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions } from './multi-queue/multi-queue-forwarder';
+export type {
+  MultiQueueForwarderOptions, MultiQueueForwarderEvents, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions,
+} from './multi-queue/multi-queue-forwarder';
+export { probeTunnelGso, kernelTakesTunnelGso } from './underlay/tunnel-gso-probe';
+export type { TunnelGsoDecision, TunnelGsoProbeOptions } from './underlay/tunnel-gso-probe';

@@ -102,7 +102,12 @@ function spawnQueueWorker(workerData: QueueWorkerData): Worker {
   throw new Error(`the queue worker's module (${name}.mjs) is missing next to ${fileURLToPath(here)}: is dist/ complete?`);
 }
 
-export class MultiQueueForwarder extends EventEmitter {
+/** 'error': a queue's port broke or its worker died; the forwarder has closed itself. */
+export interface MultiQueueForwarderEvents {
+  error: [error: Error];
+}
+
+export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents> {
   readonly queues: number;
   /** The TAPs, in the order of `networks`. */
   readonly devices: QueueDeviceInfo[];
