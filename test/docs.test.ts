@@ -17,6 +17,7 @@
 // folder of this repository is called `device`, and `.go` is no extension of ours.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -56,6 +57,25 @@ interface Tree {
   folders: Set<string>;
 }
 
+/**
+ * The repository's files: what git tracks, where this is a git checkout (so an npm cache, a
+ * result or a scratch file lying in the working tree is never judged, nor taken for a file of the
+ * repository); else every file on disk that .gitignore does not exclude.
+ */
+function repositoryTree(): Tree {
+  const listed = spawnSync('git', ['-C', root, 'ls-files', '-z'], { encoding: 'utf8' });
+  if (listed.status !== 0 || listed.stdout === '') return walk();
+  const tree: Tree = { files: [], folders: new Set() };
+  for (const path of listed.stdout.split('\0')) {
+    // A tracked file deleted in the working tree (a move not yet committed) is not there to cite.
+    if (path === '' || !exists(path)) continue;
+    tree.files.push(path);
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) tree.folders.add(parts.slice(0, i).join('/'));
+  }
+  return tree;
+}
+
 function walk(): Tree {
   const tree: Tree = { files: [], folders: new Set() };
   const visit = (folder: string) => {
@@ -74,7 +94,7 @@ function walk(): Tree {
   return tree;
 }
 
-const tree = walk();
+const tree = repositoryTree();
 const topLevelFolders = [...tree.folders].filter((folder) => !folder.includes('/'));
 /** Names of folders below the top level (`wasm`, `layout`, `interop`, `fixtures`, …). */
 const innerFolderNames = new Set([...tree.folders].filter((folder) => folder.includes('/')).map((folder) => folder.split('/').pop()!));
