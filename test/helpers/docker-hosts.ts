@@ -25,13 +25,13 @@
 // private namespace: when its last process dies, the mounts go with it; nothing is mounted in
 // the namespace this process runs in.
 //
-// Why resolv.conf names the underlay's bridge address, where test/helpers/dns-nxdomain.ts answers
-// NXDOMAIN to everything: Docker's embedded DNS forwards names it does not know to the host's
-// resolvers, and when none answers it answers the container nothing, so each such lookup waits
-// out the client's ~5 s timeout (measured: also when the resolver's port is closed). Its queries
-// leave from the container's own namespace (docker_gwbridge's address), so each host's daemon
-// gets its own address pool (172.(17+i).0.0/16, `--default-address-pool`) and the underlay routes
-// it back to that host. Nothing leaves the test's namespaces.
+// Why each host's resolv.conf names HOST_RESOLVER, an address on the host's loopback where
+// test/helpers/dns-nxdomain.ts answers NXDOMAIN to everything: Docker's embedded DNS forwards
+// names it does not know to the host's resolvers, and when none answers it answers the container
+// nothing, so each such lookup waits out the client's ~5 s timeout (measured: also when the
+// resolver's port is closed, ICMP port unreachable and all). Its queries leave from the
+// container's own namespace through docker_gwbridge and are delivered in the host's: no DNS ever
+// crosses the underlay, and nothing leaves the test's namespaces.
 //
 // stop() removes every container, the daemons, every process started on a host, the namespaces
 // (and with them the veths and the bridge), the cgroups of the daemons' containers, etcd and the
@@ -53,6 +53,11 @@ export const DOCKERD = '/usr/sbin/dockerd';
 export const DOCKER = '/usr/bin/docker';
 /** busybox-static's binary: static, so it runs in an image with no libc. */
 export const BUSYBOX = '/bin/busybox';
+/**
+ * The resolver every host's resolv.conf names: an address on each host's loopback (TEST-NET-1,
+ * never routed anywhere) where test/helpers/dns-nxdomain.ts answers NXDOMAIN at once.
+ */
+export const HOST_RESOLVER = '192.0.2.53';
 /** The image every host has, made from BUSYBOX and its applet links. */
 export const BUSYBOX_IMAGE = 'local/busybox';
 
@@ -384,8 +389,8 @@ interface LabState {
   namespaces: string[];
   dir: string;
   etcd?: EtcdServer;
-  /** The NXDOMAIN responder every host's resolv.conf names. */
-  resolver?: ChildProcess;
+  /** Each host's NXDOMAIN responder, the one its resolv.conf names. */
+  resolvers: ChildProcess[];
   /** etcd's relay: a unix socket in the underlay's namespace, and the loopback listener to it here. */
   etcdRelay?: ChildProcess;
   etcdLocal?: { server: Server; sockets: Set<Socket> };
@@ -428,7 +433,7 @@ function stopSync(state: LabState): void {
     for (const child of hostProcesses.get(hostState.netns) ?? []) child.kill('SIGKILL');
     for (const pid of processesOfHost(hostState.holderMountNs, hostState.netNs)) kill(pid, 'SIGKILL');
   }
-  state.resolver?.kill('SIGKILL');
+  for (const resolver of state.resolvers) resolver.kill('SIGKILL');
   state.etcdRelay?.kill('SIGKILL');
   for (const ns of state.namespaces.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
   state.etcd?.stopSync();
@@ -461,7 +466,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
   const octets = options.underlayPrefix ?? '10.99.0';
   const base = `${options.prefix}-${process.pid}-${labCounter++}`;
   const dir = mkdtempSync(join(tmpdir(), `${options.prefix}-`));
-  const state: LabState = { hosts: [], namespaces: [], dir, stopped: false };
+  const state: LabState = { hosts: [], namespaces: [], resolvers: [], dir, stopped: false };
   live.add(state);
   installExitHook();
   const sh = (args: string[]) => {
@@ -481,7 +486,6 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     inNs(switchNetns, 'ip', 'link', 'add', 'br0', 'type', 'bridge');
     inNs(switchNetns, 'ip', 'addr', 'add', `${underlayGateway}/24`, 'dev', 'br0');
     inNs(switchNetns, 'ip', 'link', 'set', 'br0', 'up');
-    const resolver = (state.resolver = startResolver(switchNetns, underlayGateway));
 
     for (let i = 1; i <= count; i++) {
       const name = `h${i}`;
@@ -497,13 +501,13 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
       }
       inNs(netns, 'ip', 'link', 'set', 'veth0', 'up');
       inNs(switchNetns, 'ip', 'link', 'set', `p${i}`, 'master', 'br0', 'up');
-      // The host's local networks (docker_gwbridge, from its own pool) routed back to it.
-      inNs(switchNetns, 'ip', 'route', 'add', localPool(i), 'via', `${octets}.${i}`);
-      state.hosts.push(makeHost({ name, index: i, netns, address: `${octets}.${i}`, dir: join(dir, name), base, resolver: underlayGateway, daemonArgs: options.daemonArgs ?? [], verbose }));
+      inNs(netns, 'ip', 'addr', 'add', `${HOST_RESOLVER}/32`, 'dev', 'lo');
+      state.resolvers.push(startInNetns(netns, 'test/helpers/dns-nxdomain.ts', [HOST_RESOLVER, '53']));
+      state.hosts.push(makeHost({ name, index: i, netns, address: `${octets}.${i}`, dir: join(dir, name), base, resolver: HOST_RESOLVER, daemonArgs: options.daemonArgs ?? [], verbose }));
     }
 
     const etcdStart = options.etcd === true ? startEtcd({ ns: switchNetns, host: underlayGateway }) : undefined;
-    const resolverReady = waitForLine(resolver, 'listening', 20_000);
+    const resolverReady = Promise.all(state.resolvers.map((resolver) => waitForLine(resolver, 'listening', 20_000)));
     resolverReady.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const daemonsStarted = Date.now();
     await Promise.all(state.hosts.map((h) => startHolder(h)));
@@ -577,7 +581,7 @@ function makeHost(spec: HostSpec): HostState {
     pidfile: join(dir, 'docker.pid'),
   };
   for (const path of [paths.dataRoot, paths.execRoot, paths.pluginDir, paths.containerd, paths.varLib, paths.etc, paths.cgroupMount]) mkdirSync(path, { recursive: true });
-  writeFileSync(paths.resolvConf, `# docker-hosts: nothing listens on port 53 here, so a lookup of an unknown name fails at once\nnameserver ${spec.resolver}\n`);
+  writeFileSync(paths.resolvConf, `# docker-hosts: test/helpers/dns-nxdomain.ts, on this host's loopback: an unknown name fails at once\nnameserver ${spec.resolver}\n`);
 
   const state: HostState = { dir, netns: spec.netns, daemonLog: '', cgroupParent: `${spec.base}-${spec.name}`, host: undefined as unknown as DockerHost };
   let daemonStartMs = NaN;
@@ -605,8 +609,6 @@ function makeHost(spec: HostSpec): HostState {
       '--data-root', paths.dataRoot, '--exec-root', paths.execRoot, '-H', `unix://${paths.socket}`, '--pidfile', paths.pidfile,
       // The containers' cgroups under one name per host, removed at stop (not a shared "docker").
       '--cgroup-parent', `/${state.cgroupParent}`,
-      // Its own pool for local networks (docker_gwbridge): the underlay routes it back here.
-      '--default-address-pool', `base=${localPool(spec.index)},size=24`,
       ...spec.daemonArgs,
     ];
     if (spec.verbose) console.log(`[${spec.name}] nsenter ${args.join(' ')}`);
@@ -762,6 +764,7 @@ async function stopLab(state: LabState): Promise<string[]> {
     hostProcesses.delete(h.netns);
     await h.host.stopDaemon().catch((error) => problems.push(`${h.host.name}: ${(error as Error).message}`));
   }));
+  await Promise.all(state.resolvers.map((resolver) => stopChild(resolver, 1000)));
   // Whatever is left in a host (shims, containers' processes), then the holders.
   for (const h of state.hosts) {
     const pids = processesOfHost(h.holderMountNs, h.netNs).filter((pid) => pid !== h.holder?.pid);
@@ -771,7 +774,6 @@ async function stopLab(state: LabState): Promise<string[]> {
     }
     if (h.holder !== undefined) await stopChild(h.holder, 1000);
   }
-  if (state.resolver !== undefined) await stopChild(state.resolver, 1000);
   for (let i = 0; i < 40 && state.hosts.some((h) => processesOfHost(h.holderMountNs, h.netNs).some(alive)); i++) await sleep(50);
   for (const ns of state.namespaces.splice(0).reverse()) {
     const deleted = spawnSync('ip', ['netns', 'del', ns], { encoding: 'utf8' });
@@ -800,11 +802,6 @@ async function stopLab(state: LabState): Promise<string[]> {
   return problems;
 }
 
-/** Host i's pool for its daemon's local networks (docker_gwbridge among them). */
-function localPool(index: number): string {
-  return `172.${17 + index}.0.0/16`;
-}
-
 /** A helper of this folder (a TypeScript file run through tsx) in the network namespace `ns`. */
 function startInNetns(ns: string, file: string, args: readonly string[]): ChildProcess {
   return spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(REPO_ROOT, file), ...args], {
@@ -813,10 +810,7 @@ function startInNetns(ns: string, file: string, args: readonly string[]): ChildP
   });
 }
 
-/** test/helpers/dns-nxdomain.ts in `ns` on `address`, port 53. */
-function startResolver(ns: string, address: string): ChildProcess {
-  return startInNetns(ns, 'test/helpers/dns-nxdomain.ts', [address, '53']);
-}
+
 
 /** Wait until a child prints `text` (on stdout or stderr); throws when it exits first or after `ms`. */
 function waitForLine(child: ChildProcess, text: string, ms: number): Promise<void> {
