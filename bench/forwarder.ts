@@ -1,52 +1,54 @@
 /**
  * The forwarder's figures next to the kernel's, in one run (root only):
- *   npm run bench:forwarder                         (builds first; ~4 minutes)
+ *   npm run bench:forwarder                         (builds first; ~25 minutes)
  *   node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE] [--report-from FILE]
  *
- * In network namespaces it makes (and always removes, on failure and Ctrl-C too), four pairs of
- * hosts joined by a veth carrying an IPv4 underlay, VNI 42 over port 4789:
- *   kernel    the kernel's vxlan on both hosts (the reference)
- *   kernelOff the same with the veth's tx checksum offload off on both ends (see `hosts`)
- *   fk        `vxlan-wasm forward` on host A (a TAP), the kernel's vxlan on host B
- *   ff        `vxlan-wasm forward` on both hosts
- * and, for the ablation (issue 10: what each technique buys; in every full run, in --quick only
- * with --ablation), eleven more forwarder ↔ kernel pairs whose forwarder runs with --no-tap-offloads,
- * --no-gso, --no-gro, --no-gso --no-gro, all three, --queues 1 and --queues 2 (worker threads
- * reading their own TAP queue and socket), with GRO on A's veth (without and with --queues 1), and
- * --tunnel-gso (without and with A's veth GRO, with B's veth offloads on, and forwarder ↔ forwarder both with
- * it; see ABLATION in bench/forwarder/report.ts), then iperf3
- * -P 4 through kernel ↔ kernel and those forwarders (one flow stays on one queue, so parallel
- * flows show item 4),
- * and measures: ping round trips (the veth alone, each path), iperf3 TCP both ways with the CPU
- * it costs (the forwarder process's from /proc/PID/stat, the machine's from /proc/stat), the
- * highest rate of 64-byte UDP datagrams each path carries with < 1% loss (kernel ↔ kernel and
- * forwarder → kernel also with two iperf3 senders at once), and the forwarder's RSS
- * at idle and after a peer's garbage. TCP runs are interleaved (kernel, kernelOff, fk, ff, the
- * ablation pairs, kernel, …); a
- * figure is the median of the runs, a ratio is of medians. The forwarder is the built CLI
- * (`node bin/vxlan-wasm.mjs forward`, dist/cli.mjs) unless `--source src` (the same command from
- * the sources through tsx: test/forwarder/e2e/run-cli.ts).
+ * In network namespaces it makes (and always removes, on failure and Ctrl-C too), pairs of hosts
+ * A and B joined by a veth carrying an IPv4 underlay, VNI 42 over port 4789; every veth keeps
+ * Linux's default offloads (what users get) except in the rows about that switch (paths.ts):
+ *   kernel         the kernel's vxlan on both hosts (the reference)
+ *   kernelOff      the same with the veth's tx checksum offload off on both ends
+ *   fk, ff         `vxlan-wasm forward` with no flags (the defaults: one queue worker, tunnel GSO
+ *                  where the host allows it) on A and the kernel's vxlan on B; forwarders on both
+ *   fkNoTunnelGso, ffNoTunnelGso   the same with --no-tunnel-gso (what kernels before 6.17 get)
+ *   fkQueues0, ffQueues0           the same with --queues 0 (the old default: the main thread)
+ * and, for the ablation (in every full run; in --quick only with --ablation), forwarder ↔ kernel
+ * pairs that each change one thing from a base row (paths.ts ABLATION), then iperf3 -P 4 through
+ * kernel ↔ kernel and the engines (one flow stays on one queue; parallel flows spread).
+ *
+ * It measures: ping round trips (the veth alone, each path), round trips with `sockperf
+ * ping-pong` over TCP and UDP (p50, p99) idle and under an iperf3 stream the other way, iperf3 TCP
+ * both ways with the CPU it costs (the forwarder process's from /proc/PID/stat, the machine's
+ * from /proc/stat), the highest rate of 64-byte UDP datagrams each path carries with < 1% loss,
+ * and the forwarder's RSS at idle and after a peer's garbage. Runs are interleaved (every path in
+ * turn, then again); a figure is the median of the runs, a ratio is of medians. The forwarder is
+ * the built CLI (`node bin/vxlan-wasm.mjs forward`, dist/cli.mjs) unless `--source src` (the same
+ * command from the sources through tsx: test/forwarder/e2e/run-cli.ts).
  *
  * Output: progress lines, then a markdown report; JSON in bench/results/forwarder.json (--quick:
- * forwarder-quick.json); `--write-benchmarks` puts the report into BENCHMARKS.md's forwarder
- * section (between its markers). `--profile` then runs `node --cpu-prof` forwarders under iperf3
- * (one per direction, every offload on, on the main thread and with --queues 1) and prints their
- * top functions by self time, per thread.
+ * forwarder-quick.json). `--write-benchmarks` then draws the forwarder's charts from that JSON
+ * (bench/charts/render.ts) and puts the report and the top summary into BENCHMARKS.md (between
+ * their markers): charts and tables of one run, each naming it (run-id.ts). `--profile` then runs
+ * `node --cpu-prof` forwarders under iperf3 and prints their top functions by self time.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
+import { renderForwarderCharts } from './charts/render';
 import { distBuiltAt, distProblem } from './lib/dist';
 import { machineInfo } from './lib/machine';
 import { iperf3, Lab, labUnusable, REPO_ROOT, rssKiB, run, sleep, type LabProcess } from '../test/helpers/netns';
+import { summaryMarkdown, writeSummary } from './forwarder/goals';
+import type { LatencyMeasurement, LatencyRound } from './forwarder/latency';
 import {
-  iperf3UdpSenders, median, pingTimes, processCpuSeconds, quantile, summariseProfile, systemBusySeconds, threadCpuSeconds,
-  type UdpStep,
+  iperf3UdpSenders, median, pingTimes, processCpuSeconds, quantile, sockperfPingPong, summariseProfile, systemBusySeconds, threadCpuSeconds,
+  type RoundTrips, type UdpStep,
 } from './forwarder/measure';
-import {
-  ABLATION, PARALLEL_FLOWS, forwarderMarkdown, writeBenchmarksSection, type AblationId, type AblationTcpRun, type BenchResult, type PathId, type TcpRun, type UdpSearch,
-} from './forwarder/report';
+import { ABLATION, LATENCY_PATH_IDS, MAIN_PATHS, PARALLEL_PATH_IDS, forwarderPath, type ForwarderPathId, type ParallelPathId, type PathId } from './forwarder/paths';
+import { PARALLEL_FLOWS, forwarderMarkdown, writeBenchmarksSection } from './forwarder/report';
+import type { AblationTcpRun, BenchResult, EngineReport, TcpRun, UdpSearch } from './forwarder/result';
 
 const { values } = parseArgs({
   options: {
@@ -63,15 +65,31 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log('usage: node --import tsx bench/forwarder.ts [--quick] [--ablation] [--write-benchmarks] [--profile] [--source dist|src] [--out FILE] [--report-from FILE]');
-  console.log('  --quick             a smoke run (~1 minute): one run per figure, shorter steps; figures not for quoting');
-  console.log('  --ablation          with --quick: the ablation too (forwarder ↔ kernel with --no-tap-offloads, --no-gso, --no-gro, …); a full run always has it');
-  console.log("  --write-benchmarks  put this run's report into BENCHMARKS.md (the forwarder section, between its markers)");
-  console.log('  --profile           then profile forwarders (node --cpu-prof; main thread and --queues 1) under iperf3 each way and print their top functions');
+  console.log('  --quick             a smoke run (~3 minutes): one run per figure, shorter steps; figures not for quoting');
+  console.log('  --ablation          with --quick: the ablation too (forwarder ↔ kernel pairs each changing one thing); a full run always has it');
+  console.log("  --write-benchmarks  draw the forwarder's charts from this run's JSON and put its report and summary into BENCHMARKS.md (between their markers)");
+  console.log('  --profile           then profile forwarders (node --cpu-prof: the defaults, --queues 0, --no-tunnel-gso) under iperf3 each way and print their top functions');
   console.log('  --source dist|src   the forwarder of dist/ (default: bin/vxlan-wasm.mjs, run `npm run build` first) or of src/ through tsx');
-  console.log("  --report-from FILE  measure nothing: print the report of an earlier run's JSON (with --write-benchmarks, put it into BENCHMARKS.md)");
-  console.log('needs root: network namespaces, veth pairs, TAP devices and kernel vxlan devices; plus ip, ethtool, ping, iperf3');
+  console.log("  --report-from FILE  measure nothing: print the report of an earlier run's JSON (with --write-benchmarks, draw its charts and put it into BENCHMARKS.md)");
+  console.log('needs root: network namespaces, veth pairs, TAP devices and kernel vxlan devices; plus ip, ethtool, ping, iperf3, sockperf');
   process.exit(0);
 }
+
+/**
+ * The forwarder's charts drawn from the run's JSON file (not from memory: what is on disk is what
+ * `bench/charts/render.ts` would draw again), then its report and summary put into BENCHMARKS.md.
+ */
+function writeBenchmarks(jsonPath: string): void {
+  const result = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResult;
+  const charts = renderForwarderCharts(result);
+  const file = join(REPO_ROOT, 'BENCHMARKS.md');
+  let text = readFileSync(file, 'utf8');
+  text = writeBenchmarksSection(text, forwarderMarkdown(result));
+  text = writeSummary(text, summaryMarkdown(result), '## Reproduce');
+  writeFileSync(file, text);
+  console.log(`BENCHMARKS.md: the forwarder section and the top summary now hold this run's report; charts drawn from ${relative(REPO_ROOT, jsonPath)}: ${charts.map((path) => relative(REPO_ROOT, path)).join(', ')}`);
+}
+
 if (values['report-from'] !== undefined) {
   // The report of an earlier run, rendered again (after a change to report.ts): no root, no lab.
   const earlier = JSON.parse(readFileSync(values['report-from'], 'utf8')) as BenchResult;
@@ -81,13 +99,8 @@ if (values['report-from'] !== undefined) {
     const summary = summariseProfile(join(REPO_ROOT, file.file), 15);
     Object.assign(file, { totalMs: summary.totalMs, top: summary.entries, reader: summary.reader });
   }
-  const markdown = forwarderMarkdown(earlier);
-  console.log(markdown);
-  if (values['write-benchmarks']) {
-    const file = join(REPO_ROOT, 'BENCHMARKS.md');
-    writeFileSync(file, writeBenchmarksSection(readFileSync(file, 'utf8'), markdown));
-    console.log('BENCHMARKS.md: the forwarder section now holds this report');
-  }
+  console.log(forwarderMarkdown(earlier));
+  if (values['write-benchmarks']) writeBenchmarks(values['report-from']);
   process.exit(0);
 }
 if (values.source !== 'dist' && values.source !== 'src') {
@@ -104,13 +117,13 @@ if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
   process.exit(2);
 }
 try {
-  const why = labUnusable('bench:forwarder', ['ping', 'iperf3', 'sysctl']);
+  const why = labUnusable('bench:forwarder', ['ping', 'iperf3', 'sysctl', 'sockperf']);
   if (why !== undefined) {
     console.error(`bench:forwarder cannot make its namespaces here: ${why}.`);
     process.exit(2);
   }
 } catch (error) {
-  console.error(`bench:forwarder needs ${(error as Error).message.replace(/^bench:forwarder: /, '').replace(/;.*$/, '')} (apt-get install iproute2 ethtool iputils-ping iperf3).`);
+  console.error(`bench:forwarder needs ${(error as Error).message.replace(/^bench:forwarder: /, '').replace(/;.*$/, '')} (apt-get install iproute2 ethtool iputils-ping iperf3 sockperf).`);
   process.exit(2);
 }
 const CLI = join(REPO_ROOT, 'bin/vxlan-wasm.mjs');
@@ -120,14 +133,18 @@ if (source === 'dist' && !existsSync(join(REPO_ROOT, 'dist/cli.mjs'))) {
 }
 
 const SETTINGS = quick
-  ? { repeats: 1, tcpSeconds: 2, udpSeconds: 1, udpMaxSteps: 5, udpStartPps: 40_000, pings: 50, pingRounds: 1, garbageSeconds: 3 }
-  : { repeats: 3, tcpSeconds: 5, udpSeconds: 2, udpMaxSteps: 8, udpStartPps: 40_000, pings: 50, pingRounds: 3, garbageSeconds: 10 };
+  ? { repeats: 1, tcpSeconds: 2, udpSeconds: 1, udpMaxSteps: 5, udpStartPps: 40_000, pings: 50, pingRounds: 1, garbageSeconds: 3, latencyRounds: 1, sockperfSeconds: 2, latencyPings: 50 }
+  : { repeats: 3, tcpSeconds: 5, udpSeconds: 2, udpMaxSteps: 8, udpStartPps: 40_000, pings: 50, pingRounds: 3, garbageSeconds: 10, latencyRounds: 2, sockperfSeconds: 4, latencyPings: 100 };
 const PING_INTERVAL = 0.02;
+/** Pings during a round-trip measurement (idle and under load): faster, so they fit beside sockperf. */
+const LATENCY_PING_INTERVAL = 0.01;
 const UDP_PAYLOAD = 64;
 const VNI = 42;
 const TAP = 'vxtap0';
 const UNDERLAY = { a: '192.168.77.1', b: '192.168.77.2', prefix: 24 };
 const OVERLAY = { a: '10.42.0.1', b: '10.42.0.2', prefix: 24 };
+/** iperf3's port for the load stream of a round-trip measurement (the TCP and UDP runs use 5201–5203). */
+const LOAD_PORT = 5209;
 
 const started = performance.now();
 function progress(line: string): void {
@@ -148,11 +165,25 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/** What a forwarder's "forwarding" log line says it runs (engine, tunnel GSO), or why not known. */
+function engineOf(proc: LabProcess): EngineReport {
+  for (const line of proc.stderr.split('\n')) {
+    if (!line.includes('"msg":"forwarding"')) continue;
+    try {
+      const record = JSON.parse(line) as { engine?: string; offloads?: { tunnelGso?: unknown } };
+      return { engine: record.engine ?? '(not said)', tunnelGso: String(record.offloads?.tunnelGso ?? '(not said)') };
+    } catch {
+      break;
+    }
+  }
+  return { engine: '(no "forwarding" line)', tunnelGso: '(no "forwarding" line)' };
+}
+
 /** `vxlan-wasm forward` in `ns` (its TAP addressed and up once it says "forwarding"). */
 async function startForwarder(ns: string, local: string, peer: string, overlay: string, nodeFlags: readonly string[] = [], cliFlags: readonly string[] = []): Promise<LabProcess> {
   const flags = ['--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info', ...cliFlags];
   const entry = source === 'dist' ? [CLI, 'forward'] : ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'];
-  const proc = lab.spawn(ns, process.execPath, [...nodeFlags, ...entry, ...flags], { label: `vxlan-wasm forward in ${ns}` });
+  const proc = lab.spawn(ns, process.execPath, [...nodeFlags, ...entry, ...flags], { label: `vxlan-wasm forward ${cliFlags.join(' ')} in ${ns}` });
   await proc.waitFor('its "forwarding" log line', () => proc.stderr.includes('"msg":"forwarding"'), 15_000);
   lab.addresses(ns, TAP, [`${overlay}/${OVERLAY.prefix}`]);
   return proc;
@@ -163,7 +194,7 @@ function kernelVxlan(ns: string, local: string, remote: string, overlay: string)
 }
 
 interface Pair {
-  id: PathId | AblationId;
+  id: PathId | ForwarderPathId;
   a: string;
   b: string;
   /** The forwarder processes of the pair (their CPU is the forwarder's cost). */
@@ -171,12 +202,10 @@ interface Pair {
 }
 
 /**
- * Two namespaces and their veth. Transmit checksum offload stays on (the veth's default, the
- * kernel's natural setup) except where a kernel vxlan sends to a forwarder: there the kernel's
- * side has it off (`ethtool -K veth0 tx off`), since the inner TCP/UDP checksum of what its vxlan
- * sends would cross the veth unfinished (CHECKSUM_PARTIAL) and the forwarder, reading the datagram
- * from a UDP socket, would write a frame with a wrong checksum to its TAP. The kernelOff pair has
- * it off on both ends: the kernel on the same wire as the forwarder ↔ kernel pair.
+ * Two namespaces and their veth, whose transmit checksum offload stays on (Linux's default)
+ * unless the row is about that switch: 'off' on both ends (kernelOff), 'off on B' (the kernel
+ * peer's end: its packets then cross cut, with full checksums, instead of as whole super-packets
+ * with partial ones).
  */
 function hosts(name: string, offload: 'on' | 'off' | 'off on B'): { a: string; b: string } {
   const a = lab.namespace(`${name}a`);
@@ -186,21 +215,15 @@ function hosts(name: string, offload: 'on' | 'off' | 'off on B'): { a: string; b
   return { a, b };
 }
 
-/** The forwarder's CLI flags of a path: the ablation's `--no-*` flags for its pairs, none (all on) otherwise. */
-const cliFlagsOf = (id: PathId | AblationId) => ABLATION.find((config) => config.id === id)?.flags ?? [];
-
-async function makePair(id: PathId | AblationId, nodeFlags: readonly string[] = [], name: string = id): Promise<Pair> {
-  const kernelOnly = id === 'kernel' || id === 'kernelOff';
-  const config = ABLATION.find((candidate) => candidate.id === id);
-  // Every forwarder ↔ kernel pair (the ablation's too) has the kernel's veth tx offload off (see
-  // hosts), but the rows whose peer keeps them (--tunnel-gso takes its super-packets whole).
-  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : kernelOnly || id === 'ff' || config?.peerOffloads === true ? 'on' : 'off on B');
+async function makePair(id: PathId | ForwarderPathId, nodeFlags: readonly string[] = [], name: string = id): Promise<Pair> {
+  const config = forwarderPath(id);
+  const { a, b } = hosts(name, id === 'kernelOff' ? 'off' : config?.peerTxOff === true ? 'off on B' : 'on');
   const forwarders: LabProcess[] = [];
   // Rows of the ablation about the host: GRO on A's veth (the forwarder's underlay device).
   if (config?.vethGro === true) lab.exec(a, 'ethtool', '-K', 'veth0', 'gro', 'on');
-  if (kernelOnly) kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
-  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags, cliFlagsOf(id)));
-  if (id === 'ff' || config?.peerForwarder === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags, cliFlagsOf(id)));
+  if (config === undefined) kernelVxlan(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
+  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, nodeFlags, config.flags));
+  if (config?.peerForwarder === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, nodeFlags, config.flags));
   else kernelVxlan(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
@@ -211,7 +234,7 @@ async function makePair(id: PathId | AblationId, nodeFlags: readonly string[] = 
 /**
  * The TAP's TCP segmentation offload as ethtool reports it on the forwarder's host: "on" when the
  * forwarder set TUNSETOFFLOAD (TSO super-frames come to it), "off" with --no-tap-offloads. A check
- * that the ablation's flags took effect, not a measurement.
+ * that the flags took effect, not a measurement.
  */
 function tapTso(pair: Pair): string {
   const result = lab.tryExec(pair.a, 'ethtool', '-k', TAP);
@@ -230,6 +253,59 @@ async function tcpRun(pair: Pair, direction: 'ab' | 'ba', repeat: number, parall
   const systemCpuSeconds = systemBusySeconds() - system0;
   const forwarderCpuSeconds = pair.forwarders.length > 0 ? forwarderCpu(pair) - forwarder0 : null;
   return { path: pair.id as PathId, direction, repeat, gbps: result.gbps, bytes: result.bytes, retransmits: result.retransmits ?? null, wallSeconds, systemCpuSeconds, forwarderCpuSeconds, systemCpuPerGbit: systemCpuSeconds / gbit, forwarderCpuPerGbit: forwarderCpuSeconds === null ? null : forwarderCpuSeconds / gbit };
+}
+
+function pingRoundTrips(pair: Pair): RoundTrips {
+  const { sent, times } = pingTimes(lab, pair.a, OVERLAY.b, SETTINGS.latencyPings, LATENCY_PING_INTERVAL);
+  if (times.length < sent * 0.9) throw new Error(`${pair.id}: only ${times.length} of ${sent} pings answered`);
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), samples: times.length };
+}
+
+/** Ping, then sockperf ping-pong over TCP and over UDP, from A to B's overlay address. */
+async function roundTrips(pair: Pair): Promise<LatencyMeasurement> {
+  const sockperf = (protocol: 'tcp' | 'udp') => sockperfPingPong(lab, { serverNs: pair.b, clientNs: pair.a, address: OVERLAY.b, protocol, seconds: SETTINGS.sockperfSeconds });
+  return { ping: pingRoundTrips(pair), tcp: await sockperf('tcp'), udp: await sockperf('udp') };
+}
+
+/**
+ * The rate an interrupted iperf3 client sent at, Gbit/s: its own sum (the receiver's never reaches
+ * it after SIGINT), else the median of its intervals; NaN when it printed no JSON.
+ */
+function sentGbps(stdout: string): number {
+  try {
+    const report = JSON.parse(stdout) as { end?: { sum_sent?: { bits_per_second?: number } }; intervals?: { sum?: { bits_per_second?: number } }[] };
+    const sum = report.end?.sum_sent?.bits_per_second ?? 0;
+    if (sum > 0) return sum / 1e9;
+    return median((report.intervals ?? []).map((interval) => interval.sum?.bits_per_second ?? NaN).filter(Number.isFinite)) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * `roundTrips` while an iperf3 TCP stream runs from B to A (the other way, so the round trips'
+ * packets queue behind its ACKs on the way out and its data on the way back). The stream is asked
+ * for a little longer than the measurement and stopped when it is done: bounded either way.
+ */
+async function roundTripsUnderLoad(pair: Pair): Promise<{ measurement: LatencyMeasurement; gbps: number }> {
+  const seconds = Math.ceil(SETTINGS.latencyPings * LATENCY_PING_INTERVAL * 2 + SETTINGS.sockperfSeconds * 2 + 8);
+  const server = lab.spawn(pair.a, 'iperf3', ['-s', '-1', '--forceflush', '-B', OVERLAY.a, '-p', String(LOAD_PORT)], { label: 'iperf3 server (load)' });
+  try {
+    await server.waitFor('"Server listening"', () => server.stdout.includes('Server listening'), 5000);
+    const client = lab.spawn(pair.b, 'iperf3', ['-c', OVERLAY.a, '-p', String(LOAD_PORT), '-t', String(seconds), '-J', '--connect-timeout', '3000'], { label: 'iperf3 client (load)' });
+    try {
+      await sleep(1000);
+      if (!client.running) throw new Error(`${pair.id}: the load stream ended before the round trips: ${client.stdout}${client.stderr}`);
+      const measurement = await roundTrips(pair);
+      client.signal('SIGINT');
+      await client.wait(5000);
+      return { measurement, gbps: sentGbps(client.stdout) };
+    } finally {
+      await client.stop(1000);
+    }
+  } finally {
+    await server.stop(500);
+  }
 }
 
 /** A search for the highest rate with < 1% loss: doubling from a start, then bisecting (geometric). */
@@ -278,11 +354,11 @@ class RateSearch {
   }
 }
 
-/** The profiled configurations: every offload on, on the main thread (reader threads) and in one queue worker. */
+/** The profiled configurations: the defaults, the main thread (--queues 0) and the socket path (--no-tunnel-gso). */
 const PROFILED = [
-  { id: 'fk', configuration: 'all on, main thread: no --no-* flag' },
-  { id: 'fkQueues1', configuration: 'all on, one queue worker: --queues 1' },
-  { id: 'fkTunnelGsoOffloadsQueues1', configuration: 'all on, one queue worker, --tunnel-gso, the kernel vxlan\'s veth with its offloads on: --tunnel-gso --queues 1' },
+  { id: 'fk', configuration: 'the defaults: one queue worker, tunnel GSO' },
+  { id: 'fkQueues0', configuration: 'the main thread with reader threads: --queues 0' },
+  { id: 'fkNoTunnelGso', configuration: 'one queue worker on the socket path: --no-tunnel-gso' },
 ] as const;
 
 async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
@@ -295,8 +371,8 @@ async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
     const pid = pair.forwarders[0].pid;
     const before = threadCpuSeconds(pid);
     const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
-    // CPU per thread over the run: which of the main thread and the reader workers is busy, and
-    // how much of the profilers' wall-clock samples is time blocked in a call.
+    // CPU per thread over the run: which of the main thread and the workers is busy, and how much
+    // of the profilers' wall-clock samples is time blocked in a call.
     const threads = [...threadCpuSeconds(pid)].map(([tid, t]) => ({ tid, name: t.name, cpuSeconds: t.seconds - (before.get(tid)?.seconds ?? 0) }))
       .filter((t) => t.cpuSeconds > 0.005).sort((x, y) => y.cpuSeconds - x.cpuSeconds);
     await pair.forwarders[0].stop(5000);
@@ -309,9 +385,21 @@ async function profileRuns(): Promise<NonNullable<BenchResult['profile']>> {
   return results;
 }
 
+/** Files under src/ and assembly/ that differ from HEAD: other work in this checkout that the build may hold. */
+function dirtySources(): string[] {
+  try {
+    return execFileSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'assembly'], { encoding: 'utf8' })
+      .split('\n').filter((line) => line.trim() !== '').map((line) => line.slice(3));
+  } catch {
+    return [];
+  }
+}
+
 async function main(): Promise<void> {
   const machine = machineInfo();
+  const dirty = dirtySources();
   const iperfVersion = run('iperf3', ['--version']).split('\n')[0].trim();
+  const sockperfVersion = /version\s+\S+/.exec(run('sockperf', ['--version']))?.[0] ?? 'unknown';
   const argv = process.argv.slice(2);
   const command = process.env.npm_lifecycle_event === 'bench:forwarder'
     ? `npm run bench:forwarder${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`
@@ -320,37 +408,51 @@ async function main(): Promise<void> {
   console.log(`forwarder: ${source === 'dist' ? 'node bin/vxlan-wasm.mjs forward (dist/cli.mjs, the built package)' : 'test/forwarder/e2e/run-cli.ts (the sources through tsx)'}`);
   const stale = source === 'dist' ? distProblem() : null;
   if (stale !== null) console.error(`\n!!! ${stale}\n`);
+  if (dirty.length > 0) console.error(`\n!!! sources differ from the commit (other work in this checkout?): ${dirty.join(', ')}\n`);
 
-  progress('making namespaces: kernel ↔ kernel (veth offloads on, and off), forwarder ↔ kernel, forwarder ↔ forwarder');
-  const kernel = await makePair('kernel');
-  const kernelOff = await makePair('kernelOff');
-  const fk = await makePair('fk');
-  const ff = await makePair('ff');
-  const pairs = [kernel, kernelOff, fk, ff];
-  const tapTsoOf: Partial<Record<'fk' | AblationId, string>> = { fk: tapTso(fk) };
+  progress(`making namespaces: kernel ↔ kernel (veth offloads on, and off), then the forwarder with ${MAIN_PATHS.map((p) => p.id).join(', ')}`);
+  const pairs: Pair[] = [await makePair('kernel'), await makePair('kernelOff')];
+  for (const config of MAIN_PATHS) pairs.push(await makePair(config.id));
   if (ablation) {
-    progress(`making namespaces: the ablation, forwarder ↔ kernel with ${ABLATION.filter((c) => c.id !== 'fk').map((c) => [...c.flags, ...(c.vethGro ? ['(veth GRO on)'] : [])].join(' ')).join('; ')}`);
-    for (const config of ABLATION) {
-      if (config.id === 'fk') continue;
-      const pair = await makePair(config.id);
-      tapTsoOf[config.id] = tapTso(pair);
-      pairs.push(pair);
-    }
-    progress(`TAP TSO per pair (ethtool -k): ${Object.entries(tapTsoOf).map(([id, state]) => `${id} ${state}`).join(', ')}`);
+    progress(`making namespaces: the ablation, ${ABLATION.map((c) => c.id).join(', ')}`);
+    for (const config of ABLATION) pairs.push(await makePair(config.id));
   }
+  const pairOf = (id: PathId | ForwarderPathId): Pair => {
+    const pair = pairs.find((candidate) => candidate.id === id);
+    if (pair === undefined) throw new Error(`no pair ${id} in this run`);
+    return pair;
+  };
+  const tapTsoOf: Partial<Record<ForwarderPathId, string>> = {};
+  const engines: Partial<Record<ForwarderPathId, EngineReport>> = {};
+  for (const pair of pairs) {
+    if (pair.forwarders.length === 0) continue;
+    tapTsoOf[pair.id as ForwarderPathId] = tapTso(pair);
+    engines[pair.id as ForwarderPathId] = engineOf(pair.forwarders[0]);
+  }
+  progress(`TAP TSO per pair (ethtool -k): ${Object.entries(tapTsoOf).map(([id, state]) => `${id} ${state}`).join(', ')}`);
+  for (const [id, engine] of Object.entries(engines)) progress(`${id}: engine "${engine.engine}"; tunnel GSO "${engine.tunnelGso}"`);
 
+  const fk = pairOf('fk');
+  const ff = pairOf('ff');
   await sleep(1000);
+  // What every idle forwarder costs the pair being measured: they all wait while one pair runs.
+  const allForwarders = pairs.flatMap((pair) => pair.forwarders);
+  const idleCpu0 = allForwarders.reduce((sum, proc) => sum + processCpuSeconds(proc.pid), 0);
+  const idleWall0 = performance.now();
+  await sleep(1000);
+  const idleForwarderCpu = { forwarders: allForwarders.length, cpuSecondsPerSecond: (allForwarders.reduce((sum, proc) => sum + processCpuSeconds(proc.pid), 0) - idleCpu0) / ((performance.now() - idleWall0) / 1000) };
   const rssIdleKiB = rssKiB(fk.forwarders[0].pid);
   const rssIdleFfKiB = ff.forwarders.map((proc) => rssKiB(proc.pid));
-  progress(`forwarder RSS at idle: ${rssIdleKiB} KiB (forwarder ↔ kernel), ${rssIdleFfKiB.join(' and ')} KiB (forwarder ↔ forwarder)`);
+  progress(`forwarder RSS at idle: ${rssIdleKiB} KiB (forwarder ↔ kernel), ${rssIdleFfKiB.join(' and ')} KiB (forwarder ↔ forwarder); ${idleForwarderCpu.forwarders} idle forwarders used ${idleForwarderCpu.cpuSecondsPerSecond.toFixed(3)} CPU s/s`);
 
   // Ping: the veth alone (the underlay addresses), then each tunnel, interleaved round by round.
+  const kernel = pairOf('kernel');
   const pingPlan = [
-    { id: 'veth' as const, ns: kernel.a, address: UNDERLAY.b },
-    { id: 'kernel' as const, ns: kernel.a, address: OVERLAY.b },
-    { id: 'fk' as const, ns: fk.a, address: OVERLAY.b },
-    { id: 'kf' as const, ns: fk.b, address: OVERLAY.a },
-    { id: 'ff' as const, ns: ff.a, address: OVERLAY.b },
+    { id: 'veth', ns: kernel.a, address: UNDERLAY.b },
+    { id: 'kernel', ns: kernel.a, address: OVERLAY.b },
+    { id: 'fk', ns: fk.a, address: OVERLAY.b },
+    { id: 'kf', ns: fk.b, address: OVERLAY.a },
+    ...MAIN_PATHS.filter((p) => p.id !== 'fk').map((p) => ({ id: p.id, ns: pairOf(p.id).a, address: OVERLAY.b })),
   ];
   const pings = Object.fromEntries(pingPlan.map((p) => [p.id, { sent: 0, times: [] as number[] }]));
   for (let round = 0; round < SETTINGS.pingRounds; round++) {
@@ -362,15 +464,29 @@ async function main(): Promise<void> {
     progress(`ping round ${round + 1}/${SETTINGS.pingRounds}: median ${pingPlan.map((p) => `${p.id} ${median(pings[p.id].times).toFixed(3)} ms`).join(', ')}`);
   }
 
+  // Round trips with sockperf (and ping), idle then under a stream the other way, paths interleaved.
+  const latency: LatencyRound[] = [];
+  for (let round = 0; round < SETTINGS.latencyRounds; round++) {
+    for (const id of LATENCY_PATH_IDS) {
+      const pair = pairOf(id);
+      const idle = await roundTrips(pair);
+      const { measurement: load, gbps } = await roundTripsUnderLoad(pair);
+      latency.push({ path: id, round, idle, load, loadGbps: gbps });
+      const f = (value: number) => value.toFixed(3);
+      progress(`round trips ${round + 1}/${SETTINGS.latencyRounds} ${id}: ping p50 ${f(idle.ping.p50)} ms (loaded ${f(load.ping.p50)}), sockperf TCP p50 ${f(idle.tcp.p50)} / p99 ${f(idle.tcp.p99)} ms (loaded ${f(load.tcp.p50)} / ${f(load.tcp.p99)}), UDP p50 ${f(idle.udp.p50)} ms (loaded ${f(load.udp.p50)}); load stream ${gbps.toFixed(2)} Gbit/s`);
+    }
+  }
+
   // TCP, interleaved: each repeat runs every path one way, then every path the other way.
   const tcp: TcpRun[] = [];
   const ablationTcp: AblationTcpRun[] = [];
+  const isAblation = (id: string) => ABLATION.some((config) => config.id === id);
   const total = SETTINGS.repeats * 2 * pairs.length;
   for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
     for (const direction of ['ab', 'ba'] as const) {
       for (const pair of pairs) {
         const result = await tcpRun(pair, direction, repeat);
-        if (ABLATION.some((config) => config.id !== 'fk' && config.id === result.path)) ablationTcp.push(result as AblationTcpRun);
+        if (isAblation(pair.id)) ablationTcp.push(result as AblationTcpRun);
         else tcp.push(result as TcpRun);
         const cpu = result.forwarderCpuPerGbit === null ? '' : `, forwarder ${result.forwarderCpuPerGbit.toFixed(2)} CPU s/Gbit`;
         progress(`tcp ${tcp.length + ablationTcp.length}/${total} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit${cpu})`);
@@ -380,14 +496,13 @@ async function main(): Promise<void> {
 
   // Parallel flows, which a forwarder with two queues can spread over its workers, interleaved.
   const parallel: NonNullable<BenchResult['parallel']> = [];
-  const queuePairs = pairs.filter((pair) => pair.id === 'fkQueues1' || pair.id === 'fkQueues2');
-  if (queuePairs.length > 0) {
+  if (ablation) {
     for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
       for (const direction of ['ab', 'ba'] as const) {
-        for (const pair of [kernel, fk, ...queuePairs]) {
-          const result = await tcpRun(pair, direction, repeat, PARALLEL_FLOWS);
-          parallel.push({ ...result, path: pair.id as 'kernel' | 'fk' | 'fkQueues1' | 'fkQueues2', flows: PARALLEL_FLOWS });
-          progress(`tcp -P ${PARALLEL_FLOWS} ${pair.id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit)`);
+        for (const id of PARALLEL_PATH_IDS) {
+          const result = await tcpRun(pairOf(id), direction, repeat, PARALLEL_FLOWS);
+          parallel.push({ ...result, path: id as ParallelPathId, flows: PARALLEL_FLOWS });
+          progress(`tcp -P ${PARALLEL_FLOWS} ${id} ${direction}: ${result.gbps.toFixed(2)} Gbit/s (system ${result.systemCpuPerGbit.toFixed(2)} CPU s/Gbit)`);
         }
       }
     }
@@ -440,9 +555,10 @@ async function main(): Promise<void> {
   progress(`garbage: ${garbageReport.sent} datagrams in ${garbageReport.ms} ms; RSS ${rssAfterGarbageKiB} KiB after (peak ${rssPeakKiB} KiB); ping after: ${after.times.length}/5`);
 
   const result: BenchResult = {
-    command, quick, source, machine, iperf3: iperfVersion, settings: { ...SETTINGS, pingIntervalSeconds: PING_INTERVAL, udpPayload: UDP_PAYLOAD },
+    command, quick, source, machine, dirtySources: dirty, iperf3: iperfVersion, sockperf: `sockperf ${sockperfVersion}`,
+    settings: { ...SETTINGS, pingIntervalSeconds: PING_INTERVAL, latencyPingIntervalSeconds: LATENCY_PING_INTERVAL, udpPayload: UDP_PAYLOAD },
     ping: Object.fromEntries(Object.entries(pings).map(([id, p]) => [id, { sent: p.sent, received: p.times.length, median: median(p.times), p10: quantile(p.times, 0.1), p90: quantile(p.times, 0.9) }])),
-    tcp, udp: searches.map((s) => s.summary()),
+    tcp, udp: searches.map((s) => s.summary()), engines, idleForwarderCpu, latency,
     ...(ablation ? { ablation: { tcp: ablationTcp, tapTso: tapTsoOf }, parallel } : {}),
     rss: { idleKiB: rssIdleKiB, idleFfKiB: rssIdleFfKiB, beforeGarbageKiB: rssBeforeGarbageKiB, peakDuringGarbageKiB: rssPeakKiB, afterGarbageKiB: rssAfterGarbageKiB, garbageSent: garbageReport.sent, garbageMs: garbageReport.ms, pingAfter: `${after.times.length}/5` },
     durationSeconds: 0,
@@ -459,21 +575,12 @@ async function main(): Promise<void> {
     console.error(`\n!!! dist/ was rebuilt during the run (${machine.distBuiltAt} → ${builtNow}): forwarders started after that ran the new build\n`);
   }
 
-  const markdown = forwarderMarkdown(result);
-  console.log(`\n${markdown}`);
+  console.log(`\n${forwarderMarkdown(result)}`);
   const outPath = values.out ?? join(REPO_ROOT, `bench/results/forwarder${quick ? '-quick' : ''}.json`);
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`results written to ${relative(process.cwd(), outPath) || outPath}`);
-  if (values['write-benchmarks']) {
-    const file = join(REPO_ROOT, 'BENCHMARKS.md');
-    writeFileSync(file, writeBenchmarksSection(readFileSync(file, 'utf8'), markdown));
-    console.log('BENCHMARKS.md: the forwarder section now holds this report');
-  }
-  const slow = tcp.filter((r) => r.path === 'fk');
-  if (['ab', 'ba'].some((d) => median(slow.filter((r) => r.direction === d).map((r) => r.gbps)) < 1) && !values.profile) {
-    console.log('the forwarder is below 1 Gbit/s in some direction: `--profile` shows where its time goes');
-  }
+  if (values['write-benchmarks']) writeBenchmarks(outPath);
 }
 
 try {

@@ -4,18 +4,25 @@
  *   batch.svg            batch kernels, Mpackets/s per case: WASM vs pure TS vs native C (bench/run.ts)
  *   batch-vs-single.svg  one frame per call vs the batch path, Mpackets/s (bench/run.ts)
  *   forwarder-tcp.svg    iperf3 TCP through each path, Gbit/s (bench/forwarder.ts)
+ *   forwarder-latency.svg  round trips (ping, sockperf TCP and UDP p50) per path, ms (bench/forwarder.ts)
  *   forwarder-udp.svg    64-byte UDP without loss, kpackets/s (bench/forwarder.ts)
  *   throughput.svg       benny's throughput suites, Gbit/s (bench/throughput.ts)
  *
  * bench/run.ts (full runs), bench/throughput.ts and this file as a command write them:
  *   node --import tsx bench/charts/render.ts [--results DIR] [--out DIR]
  * re-draws every chart whose JSON is in bench/results/ (latest.json, forwarder.json, throughput.json).
+ * The forwarder's charts name their run (commit and start time, bench/forwarder/run-id.ts) as the
+ * BENCHMARKS.md section beside them does; `bench/forwarder.ts --write-benchmarks` writes both, and
+ * test/bench/run-identity.test.ts fails when they name different runs.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { BenchResult, PathId } from '../forwarder/report';
+import { latencyOf, type LatencyKind } from '../forwarder/latency';
+import { PATH_NAME } from '../forwarder/paths';
+import type { BenchResult } from '../forwarder/result';
+import { runId } from '../forwarder/run-id';
 import { caseId, CHECKSUM_MODES, CHECKSUM_SIZES, DEFAULT_BACKEND, INNER_SIZES, IPV4_OVERHEAD, MODE_LABEL, NATIVE } from '../lib/cases';
 import type { MachineInfo } from '../lib/machine';
 import type { Measurement, SuiteResult } from '../lib/types';
@@ -110,13 +117,6 @@ export function batchVsSingleChart(run: RunFile): string {
   });
 }
 
-const PATH_LABEL: Record<PathId, string> = {
-  kernel: 'kernel ↔ kernel (vxlan device)',
-  kernelOff: 'kernel ↔ kernel, offloads off',
-  fk: 'forwarder ↔ kernel',
-  ff: 'forwarder ↔ forwarder',
-};
-
 function medianOf(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
@@ -124,16 +124,20 @@ function medianOf(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** The subtitle of a forwarder chart: the run it is of first, then the machine. */
+const forwarderSubtitle = (result: BenchResult, tail: string) =>
+  `${runId(result.machine)}; ${result.machine.cpuModel}, ${result.machine.logicalCores} cores, Node ${result.machine.node}; ${tail}`;
+
 export function forwarderTcpChart(result: BenchResult): string {
   const paths = [...new Set(result.tcp.map((r) => r.path))];
   const series = ['host A → host B', 'host B → host A'];
   return barChart({
     title: 'Forwarder vs kernel: iperf3 TCP between two namespaces',
-    subtitle: `${machineLine(result.machine).replace(/; bars:.*/, '')}; median of ${result.settings.repeats ?? '?'} runs, whiskers: min–max`,
+    subtitle: forwarderSubtitle(result, `median of ${result.settings.repeats ?? '?'} runs, whiskers: min–max`),
     unit: 'Gbit/s (higher is better)',
     series,
     groups: paths.map((path) => ({
-      label: PATH_LABEL[path] ?? path,
+      label: PATH_NAME[path] ?? path,
       bars: (['ab', 'ba'] as const).map((direction, i) => {
         const runs = result.tcp.filter((r) => r.path === path && r.direction === direction).map((r) => r.gbps);
         if (runs.length === 0) return { series: series[i], value: NaN, note: 'not measured' };
@@ -148,11 +152,11 @@ export function forwarderUdpChart(result: BenchResult): string {
   const series = ['host A → host B', 'host B → host A'];
   return barChart({
     title: `Forwarder vs kernel: ${result.settings.udpPayload ?? 64}-byte UDP, highest rate with < 1% loss`,
-    subtitle: `${machineLine(result.machine).replace(/; bars:.*/, '')}; a rate the sender could not exceed is a floor (marked ≥)`,
+    subtitle: forwarderSubtitle(result, 'the defaults; a rate the sender could not exceed is a floor'),
     unit: 'thousand packets/s received (higher is better)',
     series,
     groups: paths.map((path) => ({
-      label: PATH_LABEL[path] ?? path,
+      label: PATH_NAME[path] ?? path,
       bars: (['ab', 'ba'] as const).map((direction, i) => {
         const search = result.udp.find((r) => r.path === path && r.direction === direction);
         if (!search) return { series: series[i], value: NaN, note: 'not measured' };
@@ -160,6 +164,28 @@ export function forwarderUdpChart(result: BenchResult): string {
       }),
     })),
     format: (value) => value.toFixed(0),
+  });
+}
+
+/** Round trips per path, idle: p50 of ping and of sockperf ping-pong over TCP and UDP, with p50–p99 whiskers. */
+export function forwarderLatencyChart(result: BenchResult): string {
+  const rounds = result.latency ?? [];
+  const paths = [...new Set(rounds.map((r) => r.path))];
+  const kinds: [LatencyKind, string][] = [['ping', 'ping'], ['tcp', 'sockperf TCP'], ['udp', 'sockperf UDP']];
+  return barChart({
+    title: 'Forwarder vs kernel: round trips between two namespaces, idle',
+    subtitle: forwarderSubtitle(result, `p50, whiskers to p99; medians of ${result.settings.latencyRounds ?? '?'} rounds`),
+    unit: 'ms (lower is better)',
+    series: kinds.map(([, name]) => name),
+    groups: paths.map((path) => ({
+      label: PATH_NAME[path] ?? path,
+      bars: kinds.map(([kind, name]) => {
+        const p50 = latencyOf(rounds, path, 'idle', kind, 'p50');
+        if (!Number.isFinite(p50)) return { series: name, value: NaN, note: 'not measured' };
+        return { series: name, value: p50, low: p50, high: latencyOf(rounds, path, 'idle', kind, 'p99') };
+      }),
+    })),
+    format: (value) => value.toFixed(3),
   });
 }
 
@@ -207,7 +233,11 @@ export function renderRunCharts(run: RunFile, dir = CHARTS_DIR): string[] {
 }
 
 export function renderForwarderCharts(result: BenchResult, dir = CHARTS_DIR): string[] {
-  return [write(dir, 'forwarder-tcp.svg', forwarderTcpChart(result)), write(dir, 'forwarder-udp.svg', forwarderUdpChart(result))];
+  return [
+    write(dir, 'forwarder-tcp.svg', forwarderTcpChart(result)),
+    write(dir, 'forwarder-latency.svg', forwarderLatencyChart(result)),
+    write(dir, 'forwarder-udp.svg', forwarderUdpChart(result)),
+  ];
 }
 
 export function renderThroughputChart(result: ThroughputFile, dir = CHARTS_DIR): string[] {

@@ -193,3 +193,40 @@ export function summariseProfile(path: string, top: number): { totalMs: number; 
     : only('readFrames') ? 'tap' : only('readDatagrams') ? 'udp' : only('readPacked') ? 'tunnel' : undefined;
   return { totalMs: totalUs / 1000, entries, ...(reader === undefined ? {} : { reader }) };
 }
+
+/** Round trips in ms: p50 and p99, and how many there were. */
+export interface RoundTrips {
+  p50: number;
+  p99: number;
+  samples: number;
+}
+
+/** sockperf's percentile line ("---> percentile 50.000 =    4.507"), in µs. */
+export function sockperfPercentileUs(output: string, percentile: '50.000' | '99.000'): number {
+  const match = new RegExp(`percentile ${percentile.replace('.', '\\.')} =\\s*([\\d.]+)`).exec(output);
+  if (match === null) throw new Error(`sockperf printed no ${percentile} percentile:\n${output}`);
+  return Number(match[1]);
+}
+
+/**
+ * `sockperf ping-pong --full-rtt` for `seconds` from `clientNs` to a one-off `sockperf server` on
+ * `address` in `serverNs`, over TCP or UDP: round trips (not sockperf's default half of one), in
+ * ms. sockperf leaves its first 400 ms out as warm-up.
+ */
+export async function sockperfPingPong(lab: Lab, options: { serverNs: string; clientNs: string; address: string; protocol: 'tcp' | 'udp'; seconds: number; port?: number }): Promise<RoundTrips> {
+  const port = String(options.port ?? 11111);
+  const tcp = options.protocol === 'tcp' ? ['--tcp'] : [];
+  const server = lab.spawn(options.serverNs, 'sockperf', ['server', '-i', options.address, '-p', port, ...tcp], { label: `sockperf server (${options.protocol})` });
+  try {
+    // It says so once its socket is bound (and, over TCP, listening).
+    await server.waitFor('sockperf server blocking on its socket', () => /block on socket/.test(server.stdout + server.stderr), 5000);
+    const client = lab.spawn(options.clientNs, 'sockperf', ['ping-pong', '-i', options.address, '-p', port, ...tcp, '-t', String(options.seconds), '--full-rtt'], { label: `sockperf ping-pong (${options.protocol})` });
+    const status = await client.wait((options.seconds + 10) * 1000);
+    const output = client.stdout + client.stderr;
+    if (status.code !== 0) throw new Error(`sockperf ping-pong (${options.protocol}) to ${options.address} exited ${status.code ?? status.signal}:\n${output}`);
+    const samples = Number(/Total (\d+) observations/.exec(output)?.[1] ?? NaN);
+    return { p50: sockperfPercentileUs(output, '50.000') / 1000, p99: sockperfPercentileUs(output, '99.000') / 1000, samples };
+  } finally {
+    await server.stop(500);
+  }
+}

@@ -48,8 +48,8 @@ test('forwarderTcpChart: the median of the repeats per path and direction, from 
   } as unknown as BenchResult;
   const svg = forwarderTcpChart(result);
   assertSelfContained(svg);
-  assert.match(svg, /kernel ↔ kernel \(vxlan device\), host A → host B: 14\.0</);
-  assert.match(svg, /forwarder ↔ forwarder, host A → host B: 1\.10</);
+  assert.match(svg, /kernel ↔ kernel, host A → host B: 14\.0</);
+  assert.match(svg, /forwarder ↔ forwarder, defaults, host A → host B: 1\.10</);
   assert.match(svg, /host B → host A: not measured/);
 });
 
