@@ -8,13 +8,13 @@
 // --tunnel-gso forwarders carry whole super-frames both ways; the filter a SIGKILL leaves behind
 // is replaced by the next start; runs of datagrams merged by GRO or sent with UDP GSO come in as
 // bursts and are split.
-import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { iperf3, Lab, labReady, ping, type LabProcess } from '../../helpers/netns';
 import { PYTHON } from '../../interop/tools';
 import { transfer, TRANSFER_BYTES } from '../offload/transfer';
 import { kernelInB, IPV4, OVERLAY, twoHosts, VNI } from './topology';
+import { egressCounters, forwardCli, ingressFilters, kernelHasTunnelGso } from './tunnel-gso-cli';
 
 const TAP = 'vxtg0';
 const EGRESS = `${TAP}.gso`;
@@ -28,31 +28,6 @@ const TESTS = [
   `vxlan-wasm forward --tunnel-gso --queues 1 where it cannot run (the local address is on lo): exit 1 with the sentence, no TAP left; without --tunnel-gso it starts on the socket path and says why`,
   `bursts (USO) through the tunnel TAP, split there: a kernel vxlan's cut packets merged by GRO on the forwarder's veth (as a NIC's GRO does), and a forwarder's UDP GSO sends from this host; ${TRANSFER_BYTES / 2 ** 20} MiB with the same sha256 each`,
 ];
-
-/** Whether this kernel's TAP takes UDP-tunnel GSO (Linux 6.17+), read from its version. */
-function kernelHasTunnelGso(): boolean {
-  const [major, minor] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map((part) => Number.parseInt(part, 10));
-  return major > 6 || (major === 6 && minor >= 17);
-}
-
-/** `vxlan-wasm forward` with `args` in `ns`, once it says "forwarding". */
-async function forwardCli(lab: Lab, ns: string, args: string[], label: string): Promise<LabProcess> {
-  const cli = lab.spawnNode(ns, 'test/forwarder/e2e/run-cli.ts', [...args, '--log-level', 'info'], { label });
-  await cli.waitFor('the "forwarding" log line', () => cli.stderr.includes('"msg":"forwarding"') || cli.stderr.includes('could not start'), 20_000);
-  assert.match(cli.stderr, /"msg":"forwarding"/, cli.stderr);
-  return cli;
-}
-
-/** The egress counters of a stopped CLI's "stopped" line. */
-function egressCounters(cli: LabProcess): Record<string, number> | undefined {
-  const line = cli.stderr.split('\n').find((candidate) => candidate.includes('"msg":"stopped"'));
-  return line === undefined ? undefined : (JSON.parse(line) as { tunnelGso?: Record<string, number> }).tunnelGso;
-}
-
-/** The u32 filters on `ns`'s veth0 ingress (what --tunnel-gso adds; empty when none). */
-function ingressFilters(lab: Lab, ns: string): string {
-  return lab.tryExec(ns, 'tc', 'filter', 'show', 'dev', 'veth0', 'ingress').stdout.trim();
-}
 
 /** SIGTERM: exit 0, super-frames sent whole with no write refused, both TAPs gone. */
 async function stopAndCheck(lab: Lab, ns: string, cli: LabProcess, what: string): Promise<void> {
