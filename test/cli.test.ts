@@ -94,7 +94,7 @@ test('every option is checked before the file is opened: one sentence, exit 2', 
     [['--port', '0'], /--port 0 is not a UDP port/],
     [['--port', '47a'], /--port 47a is not a UDP port/],
     [['--port', '1', '--port', '2', '--port', '3', '--port', '4', '--port', '5'], /--port was given 5 times; the decoder matches at most 4 ports/],
-    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--frobnicate'], /^vxlan-wasm: --frobnicate is not a flag of decode \(see vxlan-wasm decode --help\)\n$/],
   ] as const) {
     const run = cli('decode', missing, ...args);
     assert.is(run.code, 2, args.join(' '));
@@ -106,7 +106,39 @@ test('every option is checked before the file is opened: one sentence, exit 2', 
   assert.match(count.stderr, /--count many is not a whole number of frames/);
   const absent = cli('decode', missing);
   assert.is(absent.code, 1);
-  assert.match(absent.stderr, /ENOENT: no such file or directory, open '.*no-such-capture\.pcap'/);
+  assert.match(absent.stderr, /^vxlan-wasm decode: .*no-such-capture\.pcap: no such file\n$/);
+});
+
+test('every mistake is one sentence on one line with a documented exit code: negative numbers, directories, unknown flags and words', () => {
+  for (const [args, code, message] of [
+    [['demo', '--count', '-3'], 2, /^vxlan-wasm: --count -3 is not a whole number of frames \(1\.\.999999\) \(vxlan-wasm --help prints the usage\)\n$/],
+    [['forward', '--tap', 'vx0', '--vni', '-1', '--local', '127.0.0.1'], 2, /^vxlan-wasm forward: --vni: "-1" is not a VNI \(an integer in 0\.\.16777215\)\.\n$/],
+    [['decode', root], 1, /^vxlan-wasm decode: .* is a directory, not a capture file\n$/],
+    [['demo', 'extra'], 2, /^vxlan-wasm: demo takes no file or word there: extra \(vxlan-wasm --help prints the usage\)\n$/],
+    [['demo', '--netns=yes'], 2, /^vxlan-wasm: --netns takes no value \(see vxlan-wasm demo --help\)\n$/],
+    [['decode', '--port'], 2, /^vxlan-wasm: --port needs a value \(see vxlan-wasm decode --help\)\n$/],
+    [['help', 'nope'], 2, /^vxlan-wasm: help nope: there is no command nope \(vxlan-wasm --help prints the usage\)\n$/],
+  ] as const) {
+    const run = cli(...args);
+    assert.is(run.code, code, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message, args.join(' '));
+    assert.is(run.stdout, '', `${args.join(' ')}: nothing on stdout`);
+  }
+});
+
+test('--help on every command, and help COMMAND, print that command\'s usage and exit 0', () => {
+  for (const command of ['decode', 'forward', 'network', 'agent', 'demo']) {
+    for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
+      const run = cli(...args);
+      assert.is(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stdout, new RegExp(`^usage: vxlan-wasm ${command}`), args.join(' '));
+      assert.is(run.stderr, '', args.join(' '));
+    }
+  }
+  const overview = cli('help');
+  assert.is(overview.code, 0);
+  assert.match(overview.stdout, /^usage:\n/);
+  assert.match(overview.stdout, /vxlan-wasm help \[COMMAND\]/);
 });
 
 test('--version prints the version in package.json', () => {
@@ -130,10 +162,13 @@ test('demo (the built CLI): two forwarders on loopback pass every check, and the
   assert.is(code, 0, stdout);
   assert.match(stdout, /^all checks passed: .*200\/200 datagrams/m);
   const [, capture] = stdout.match(/written to (\S+)/) ?? [];
-  const [, ports] = stdout.match(/read it: vxlan-wasm decode \S+ (--port \d+ --port \d+)/) ?? [];
+  const [, hint] = stdout.match(/read it: (npx vxlan-wasm decode \S+ --port \d+ --port \d+)$/m) ?? [];
   removeLater(dirname(capture));
-  const decoded = cli('decode', capture, ...ports.split(' '));
-  assert.is(decoded.code, 0, decoded.stdout);
+  assert.ok(hint !== undefined, stdout);
+  // The hint runs as printed, from a clone (the package is not on PATH there: npx finds its bin).
+  const [npx, ...args] = hint.split(' ');
+  const decoded = spawnSync(npx, args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  assert.is(decoded.status, 0, `${hint}: ${decoded.stdout}${decoded.stderr}`);
   assert.match(decoded.stdout, /VXLAN vni 42/);
 });
 

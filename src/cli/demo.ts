@@ -392,7 +392,8 @@ function writeSample(
   writeFileSync(path, writePcap(frames.map((data, i) => ({ data, timestampNs: captured[i].timeNs }))));
   write(`  ${captured.length} datagrams (ARP, ping, the first of the stream) written to ${path}`);
   write(`  their outer Ethernet/IPv4/UDP headers are RECONSTRUCTED with encapsulate() from the real addresses and ports: a UDP socket underlay sends only the VXLAN datagram, the kernel adds the rest`);
-  write(`  read it: vxlan-wasm decode ${path} ${ports.map((port) => `--port ${port}`).join(' ')}`);
+  // As a clone runs it (the package is not on PATH there): npx finds the bin of the package it is in.
+  write(`  read it: npx vxlan-wasm decode ${path} ${ports.map((port) => `--port ${port}`).join(' ')}`);
   return path;
 }
 

@@ -98,12 +98,31 @@ export function storeOptions(flags: EtcdFlags): StoreOptions {
   };
 }
 
+/**
+ * `--vni -1` as `--vni=-1`: node:util's parseArgs takes a value that starts with a dash for a
+ * flag and refuses it as "ambiguous" in three lines; joined, the value reaches the command's own
+ * check, which says in one sentence why -1 is no VNI.
+ */
+export function joinNegativeValues(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = /^--([^=]+)$/.exec(argv[i])?.[1];
+    if (name !== undefined && options[name]?.type === 'string' && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      joined.push(`${argv[i]}=${argv[i + 1]}`);
+      i++;
+    } else {
+      joined.push(argv[i]);
+    }
+  }
+  return joined;
+}
+
 /** node:util parseArgs with its errors as ConfigErrors naming the flag (exit 2). */
 export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
   command: string, argv: string[], options: T, allowPositionals: boolean,
 ): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    const { values, positionals } = parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals });
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
