@@ -6,19 +6,20 @@
  * batch slot with this API where it lies.
  */
 import { DecodeError } from './errors';
+import { checkBytes } from './wire/fields';
+import { DEFAULT_VXLAN_PORTS, decapSettings, type DecapSettings } from './batch/decap-settings';
 import type { DecapOptions, TunnelOptions } from './types';
 import {
-  DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6, DECAP_CHECK_VNI, DECAP_GBP, DECAP_STRICT, DECAP_VERIFY_CHECKSUMS,
   RESULT_INNER_LEN, RESULT_IP_VERSION, RESULT_L3, RESULT_L4, RESULT_LAYER, RESULT_OFFSET,
   RESULT_LEN, RESULT_STATUS, TEMPLATE_NEXT_ID, META_LEN, type Kernels,
 } from './wasm/abi';
 import { HEADROOM, kernelsOption, MAX_FRAME_LEN, workspace, type Workspace } from './backend';
 import { DecodedFrame } from './frame-view';
-// Type only: packet-batch.ts imports this module (checkBytes), and a value import would make a cycle.
 import type { PacketBatch } from './batch/packet-batch';
-import { buildTunnelTemplate, optionalBoolean, type TunnelTemplate } from './batch/template';
+import { buildTunnelTemplate, type TunnelTemplate } from './batch/template';
 
-export const DEFAULT_VXLAN_PORTS: readonly number[] = [4789, 8472];
+// The object API's names for what lives below it (the batch layer shares them; it never imports this module).
+export { checkBytes, DEFAULT_VXLAN_PORTS, decapSettings, type DecapSettings };
 
 /**
  * Uint8Array.prototype.set, taken once and called as `copyBytes.call(target, source, offset)` on
@@ -27,31 +28,6 @@ export const DEFAULT_VXLAN_PORTS: readonly number[] = [4789, 8472];
  * for it every time (about 4 ns a copy); a call of the function itself needs no lookup.
  */
 const copyBytes = Uint8Array.prototype.set;
-
-/**
- * `data` must be a Uint8Array whose buffer is still there. A view of a transferred (detached)
- * ArrayBuffer reads as empty and fails later with an engine message; it has length 0, so only
- * empty views pay for the check. Node 20 has no `ArrayBuffer.prototype.detached`, but making a
- * view of a detached buffer throws. `length`, not `byteLength` (the same for bytes): V8 reads
- * `length` inline, while `byteLength` cost about 9 ns per call, on every call.
- */
-export function checkBytes(data: unknown, name: string): asserts data is Uint8Array {
-  if (!(data instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
-  if (data.length === 0 && isDetached(data.buffer)) {
-    throw new TypeError(`${name} is detached: its ArrayBuffer was transferred (postMessage, structuredClone) and holds no bytes`);
-  }
-}
-
-function isDetached(buffer: ArrayBufferLike): boolean {
-  const detached = (buffer as { detached?: unknown }).detached;
-  if (typeof detached === 'boolean') return detached;
-  try {
-    new Uint8Array(buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 /** Sum `data` through the kernel in scratch-sized pieces; each piece but the last has an even length. */
 function sumInPieces(data: Uint8Array, seed: number): number {
@@ -392,39 +368,6 @@ function writeInt32LittleEndian(bytes: Uint8Array, at: number, value: number): v
   bytes[at + 1] = (value >>> 8) & 0xff;
   bytes[at + 2] = (value >>> 16) & 0xff;
   bytes[at + 3] = (value >>> 24) & 0xff;
-}
-
-/** DecapOptions validated and packed as decapFrame and decapBatch take them. */
-export interface DecapSettings {
-  /** DECAP_* bits (strict, verify checksums, check VNI, …): the kernels' `options` argument. */
-  optionBits: number;
-  /** The VNI to accept when DECAP_CHECK_VNI is set. */
-  vni: number;
-  portsLow: number;
-  portsHigh: number;
-}
-
-export function decapSettings(options: DecapOptions = {}, strictDefault = true): DecapSettings {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const ports = options.ports ?? DEFAULT_VXLAN_PORTS;
-  if (!Array.isArray(ports) || ports.length === 0 || ports.length > 4) throw new RangeError('ports must list 1 to 4 UDP ports');
-  for (const port of ports) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`ports: ${String(port)} is not a port in 1..65535`);
-  }
-  // Booleans only: `strict: 'false'` is truthy and would silently mean the opposite.
-  let bits = 0;
-  if (optionalBoolean(options.strict, 'strict', strictDefault)) bits |= DECAP_STRICT;
-  if (optionalBoolean(options.verifyChecksums, 'verifyChecksums', true)) bits |= DECAP_VERIFY_CHECKSUMS;
-  if (optionalBoolean(options.allowZeroUdpChecksumIpv6, 'allowZeroUdpChecksumIpv6', false)) bits |= DECAP_ALLOW_ZERO_UDP_CHECKSUM_IPV6;
-  if (optionalBoolean(options.gbp, 'gbp', false)) bits |= DECAP_GBP;
-  let vni = 0;
-  if (options.vni !== undefined) {
-    if (!Number.isInteger(options.vni) || options.vni < 0 || options.vni > 0xffffff) throw new RangeError('vni must be an integer in 0..16777215');
-    vni = options.vni;
-    bits |= DECAP_CHECK_VNI;
-  }
-  const port = (i: number) => ports[i] ?? 0;
-  return { optionBits: bits, vni, portsLow: port(0) | (port(1) << 16), portsHigh: (port(2) | (port(3) << 16)) >>> 0 };
 }
 
 const DEFAULT_SETTINGS = decapSettings();

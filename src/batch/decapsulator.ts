@@ -3,7 +3,7 @@
  * (the DecodeStatus codes), VNI, outer source address and port and the inner frame's place,
  * and a counter per status kept in the kernels' memory.
  */
-import { decapSettings, type DecapSettings } from '../api';
+import { decapSettings, type DecapSettings } from './decap-settings';
 import { DecodeStatus } from '../errors';
 import type { DecapOptions } from '../types';
 import type { Kernels } from '../wasm/abi';

@@ -4,7 +4,7 @@
  * hands it over. For frames already in a PacketBatch use PacketBatch.innerChecksum and
  * setPartialChecksum, which work in place.
  */
-import { checkBytes } from '../api';
+import { checkBytes } from '../wire/fields';
 import { HEADROOM, MAX_FRAME_LEN, workspace } from '../backend';
 import { innerChecksumState, type InnerChecksumState } from './packet-batch';
 

@@ -15,7 +15,7 @@
  * Views are rebuilt whenever the memory has grown (growing detaches every view of the old
  * buffer): take them from the batch again after anything that reserves memory.
  */
-import { checkBytes } from '../api';
+import { checkBytes } from '../wire/fields';
 import { DecodeError, statusName } from '../errors';
 import type { Kernels } from '../wasm/abi';
 import {
