@@ -2,7 +2,7 @@
  * Containers on two Docker hosts, through each contender's network, beside the bare kernel path
  * (issue 20, item 6). Root only:
  *   npm run bench:docker                        (builds first; ~3 minutes with swarm alone)
- *   node --import tsx bench/docker-overlay.ts [--contenders swarm,vxlan-wasm] [--repeats N] [--quick] [--no-kernel]
+ *   node --import tsx bench/docker-overlay.ts [--contenders swarm,vxlan-wasm] [--repeats N] [--quick] [--no-kernel] [--source dist|src]
  *                                             [--write-benchmarks] [--out FILE] [--report-from FILE]
  *
  * Two Docker daemons in namespaces (test/helpers/docker-hosts.ts: a veth each to a bridge), then
@@ -41,7 +41,7 @@ import { vxlanWasmContender } from './docker/vxlan-wasm';
 
 const KNOWN: Record<string, () => Contender> = {
   swarm: () => swarmContender(),
-  'vxlan-wasm': () => vxlanWasmContender(),
+  'vxlan-wasm': () => vxlanWasmContender({ source: values.source === 'src' ? 'src' : 'dist' }),
 };
 
 const { values } = parseArgs({
@@ -50,6 +50,7 @@ const { values } = parseArgs({
     repeats: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-kernel': { type: 'boolean', default: false },
+    source: { type: 'string', default: 'dist' },
     'write-benchmarks': { type: 'boolean', default: false },
     out: { type: 'string' },
     'report-from': { type: 'string' },
@@ -58,11 +59,12 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('usage: node --import tsx bench/docker-overlay.ts [--contenders swarm,vxlan-wasm] [--repeats N] [--quick] [--no-kernel] [--write-benchmarks] [--out FILE] [--report-from FILE]');
+  console.log('usage: node --import tsx bench/docker-overlay.ts [--contenders swarm,vxlan-wasm] [--repeats N] [--quick] [--no-kernel] [--source dist|src] [--write-benchmarks] [--out FILE] [--report-from FILE]');
   console.log(`  --contenders LIST   which networks, comma-separated, of: ${Object.keys(KNOWN).join(', ')} (default swarm; vxlan-wasm needs its driver)`);
   console.log('  --repeats N         repetitions of every measurement, interleaved across paths (default 3; --quick 1)');
   console.log('  --quick             a smoke run: one repetition, 2 s loads; figures not for quoting, no charts');
   console.log('  --no-kernel         leave out the kernel vxlan reference row');
+  console.log("  --source dist|src   vxlan-wasm's agent from dist/ (default: bin/vxlan-wasm.mjs, run `npm run build` first) or from src/ through tsx");
   console.log("  --write-benchmarks  put this run's report into BENCHMARKS.md (between its markers)");
   console.log("  --report-from FILE  measure nothing: print the report of an earlier run's JSON (and draw its charts)");
   console.log('needs root: network namespaces and two dockerd (Debian docker.io, busybox-static), iperf3, sockperf, ping');
@@ -137,7 +139,7 @@ if (why !== undefined) {
   console.error(`bench:docker cannot run here: ${why}`);
   process.exit(1);
 }
-if (ids.includes('vxlan-wasm')) {
+if (ids.includes('vxlan-wasm') && values.source !== 'src') {
   const stale = distProblem();
   if (stale !== undefined) console.warn(`\n*** ${stale} (the vxlan-wasm agent runs from dist/) ***\n`);
 }

@@ -7,9 +7,10 @@
 // host (the first creates the network in etcd, the others join it). Containers get `--dns
 // 10.0.9.1`, the network's name server (the subnet's first address).
 //
-// OPT-IN, and it will not work until the driver exists: the default run measures swarm only;
-// `--contenders swarm,vxlan-wasm` adds this one. It uses the BUILT CLI (dist/, `npm run
-// bench:docker` builds first) and needs the lab's etcd (bench/docker-overlay.ts starts one when
+// OPT-IN: the default run measures swarm only; `--contenders swarm,vxlan-wasm` adds this one
+// (written before the driver existed; it runs the driver as issue 20 describes it). It uses the
+// BUILT CLI (dist/, `npm run bench:docker` builds first; `--source src` runs the sources through
+// tsx instead: bench/docker/run-cli.ts) and needs the lab's etcd (bench/docker-overlay.ts starts one when
 // this contender is asked for). Its agents use VXLAN port 4789; swarm's is 4790, the kernel
 // reference's 4791, so all three run side by side.
 import { existsSync } from 'node:fs';
@@ -25,6 +26,8 @@ export interface VxlanWasmOptions {
   dns?: string;
   /** The driver's name (its socket is /run/docker/plugins/NAME.sock). */
   driver?: string;
+  /** The built CLI (bin/vxlan-wasm.mjs, default) or the sources through tsx (bench/docker/run-cli.ts). */
+  source?: 'dist' | 'src';
 }
 
 /**
@@ -33,7 +36,8 @@ export interface VxlanWasmOptions {
  * appear within 20 s.
  */
 export async function startVxlanWasmNetwork(lab: DockerHosts, etcdUrl: string, options: Required<VxlanWasmOptions>): Promise<LabProcess[]> {
-  const agents = lab.hosts.map((host) => processOnHost(host, process.execPath, ['bin/vxlan-wasm.mjs', 'agent', '--docker', '--etcd', etcdUrl, '--local', host.underlayAddress], {}, `vxlan-wasm agent on ${host.name}`));
+  const cli = options.source === 'src' ? ['--import', 'tsx', 'bench/docker/run-cli.ts'] : ['bin/vxlan-wasm.mjs'];
+  const agents = lab.hosts.map((host) => processOnHost(host, process.execPath, [...cli, 'agent', '--docker', '--etcd', etcdUrl, '--local', host.underlayAddress], {}, `vxlan-wasm agent on ${host.name}`));
   try {
     await Promise.all(lab.hosts.map((host, i) => agents[i].waitFor(`its socket ${options.driver}.sock in ${host.pluginDir}`, () => existsSync(join(host.pluginDir, `${options.driver}.sock`)), 20_000)));
     for (const host of lab.hosts) {
@@ -61,6 +65,7 @@ export function vxlanWasmContender(options: VxlanWasmOptions = {}): Contender {
     subnet: options.subnet ?? '10.0.9.0/24',
     dns: options.dns ?? '10.0.9.1',
     driver: options.driver ?? 'vxlan-wasm',
+    source: options.source ?? 'dist',
   };
   let lab: DockerHosts | undefined;
   let agents: LabProcess[] = [];
