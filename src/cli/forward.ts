@@ -61,10 +61,11 @@ flags:
                        and why): as a kernel vxlan does, through a tunnel TAP (<tap>.gso); out, the
                        kernel routes them to the peer; in, a tc ingress filter on the device with
                        --local hands VXLAN for it to the TAP, before the UDP stack would cut it.
-                       It needs an IPv4 underlay, --local an address on a device other than lo,
-                       Linux 6.17+, no strict rp_filter, no iptables FORWARD DROP policy, and
-                       iproute2's tc for the way in; it sets forwarding, accept_local and
-                       rp_filter 0 on that TAP (a firewall's FORWARD chain sees what goes out)
+                       It needs --local an address (IPv4, or IPv6 not link-local) on a device
+                       other than lo, Linux 6.17+, no strict rp_filter, no iptables (ip6tables)
+                       FORWARD DROP policy, and iproute2's tc for the way in; it sets forwarding,
+                       accept_local and rp_filter 0 on that TAP (IPv6: force_forwarding, and IPv6
+                       without an address); a firewall's FORWARD chain sees what goes out
   --tunnel-gso         insist on it: refuse to start where it cannot run
   --no-tunnel-ingress  with tunnel GSO: whole out only; VXLAN in stays on the socket (better
                        where peers' packets arrive cut, one by one: the TAP reads one per call)

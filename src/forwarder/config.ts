@@ -83,8 +83,8 @@ export interface OffloadConfig {
   /**
    * TCP super-frames moved whole, as UDP-tunnel GSO packets, through a tunnel TAP (see
    * src/forwarder/underlay/tunnel-gso.ts). 'auto' (the default): on where this host allows it
-   * (tunnel-gso-probe.ts: Linux 6.17+, an IPv4 underlay on a device other than lo, no strict
-   * rp_filter, no FORWARD DROP policy), else off with a sentence saying why; true: required
+   * (tunnel-gso-probe.ts: Linux 6.17+, an IPv4 or IPv6 underlay on a device other than lo, no
+   * strict rp_filter, no FORWARD DROP policy), else off with a sentence saying why; true: required
    * (starting fails when it cannot run); false: off.
    */
   tunnelGso: boolean | 'auto';
