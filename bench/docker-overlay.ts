@@ -245,7 +245,14 @@ try {
     }
   }
 } finally {
-  for (const path of paths) await path.contender?.tearDown().catch(() => undefined);
+  // The containers first, while whatever serves their network still runs (a driver gone makes
+  // Docker retry it on every removal), then the networks.
+  for (const path of paths) {
+    if (path.contender === undefined) continue;
+    await h1.docker(['rm', '-f', `bench-${path.info.id}-1`], { timeoutMs: 60_000 });
+    await h2.docker(['rm', '-f', `bench-${path.info.id}-2`], { timeoutMs: 60_000 });
+    await path.contender.tearDown().catch(() => undefined);
+  }
   if (!values['no-kernel']) tearDownKernelReference(lab);
   const problems = await lab.stop();
   if (problems.length > 0) console.warn(`docker-hosts stop: ${problems.join('; ')}`);
