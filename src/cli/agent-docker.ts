@@ -51,6 +51,7 @@ flags:
   --local ADDR         this host's underlay address, which the other hosts send VXLAN to (required)
   --docker-socket PATH the plugin's socket (default ${DEFAULT_SOCKET})
   --docker-host URL    Docker's API, for container names and aliases (default $DOCKER_HOST, else
+                       the -H unix://… of the dockerd in this network namespace, else
                        unix:///var/run/docker.sock)
   --port N             the UDP port to bind and advertise (default 4789)
   --mtu N              containers' and the TAPs' MTU (default 1450 over an IPv4 underlay)

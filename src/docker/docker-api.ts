@@ -5,8 +5,11 @@
  * `GET /containers/ID/json` its aliases on that network (`--network-alias`, and the short id
  * Docker adds on user-defined networks).
  *
- * The daemon's socket: `--docker-host`, else $DOCKER_HOST (unix://PATH), else /var/run/docker.sock.
+ * The daemon's socket: `--docker-host`, else $DOCKER_HOST (unix://PATH), else the `-H unix://…` of
+ * the dockerd running in this network namespace (several daemons on one machine, each in its own
+ * namespace, as in the tests and benchmarks), else /var/run/docker.sock.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 
 export interface EndpointNames {
@@ -17,8 +20,32 @@ export interface EndpointNames {
 export type NameLookup = (networkId: string, endpointId: string) => Promise<EndpointNames | undefined>;
 
 export function dockerSocket(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const value = flag ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+  const value = flag ?? env.DOCKER_HOST ?? daemonInThisNetns() ?? 'unix:///var/run/docker.sock';
   return value.replace(/^unix:\/\//, '');
+}
+
+/** The unix socket a dockerd in this process's network namespace listens on, if one runs. */
+export function daemonInThisNetns(proc = '/proc'): string | undefined {
+  try {
+    const ours = readlinkSync(`${proc}/self/ns/net`);
+    for (const pid of readdirSync(proc)) {
+      if (!/^[0-9]+$/.test(pid)) continue;
+      try {
+        const argv = readFileSync(`${proc}/${pid}/cmdline`, 'utf8').split('\0');
+        if (!/(^|\/)dockerd$/.test(argv[0] ?? '') || readlinkSync(`${proc}/${pid}/ns/net`) !== ours) continue;
+        for (let i = 1; i < argv.length; i++) {
+          const host = argv[i] === '-H' || argv[i] === '--host' ? argv[i + 1] : /^(?:-H|--host)=(.*)$/.exec(argv[i])?.[1];
+          if (host?.startsWith('unix://')) return host;
+        }
+        return undefined;
+      } catch {
+        // A process that ended while we looked, or one we may not read.
+      }
+    }
+  } catch {
+    // No /proc: nothing to find.
+  }
+  return undefined;
 }
 
 function get(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {

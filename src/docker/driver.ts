@@ -479,12 +479,15 @@ export class DockerDriver {
     this.reaper.unref();
   }
 
-  /** Stop the reaper and every network's local part (bridges, TAPs, name servers). etcd is the HostAgent's to leave. */
+  /**
+   * Stop the reaper and every network's local part (bridges, TAPs, name servers). The containers'
+   * veths stay: their containers keep their interfaces, and the next start puts them in its new
+   * bridges. etcd is the HostAgent's to leave.
+   */
   async close(): Promise<void> {
     this.closed = true;
     if (this.reaper !== undefined) clearInterval(this.reaper);
     for (const network of this.networks.values()) {
-      for (const served of this.options.host.served(network.name)) if (served.link !== undefined) this.options.links.remove(served.link);
       await network.local.close().catch((error: Error) => this.logger.warn({ network: network.name, err: error.message }, 'could not remove the network\'s links'));
     }
     this.networks.clear();

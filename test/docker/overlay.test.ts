@@ -50,10 +50,11 @@ let h2: DockerHost;
 const agents = new Map<string, LabProcess>();
 let capture: { stop(): Promise<string> } | undefined;
 
+/** h1's agent is told the daemon's API socket; h2's finds it (the dockerd in its network namespace). */
 function startAgent(host: DockerHost): LabProcess {
   const agent = processOnHost(host, process.execPath, [
     '--import', 'tsx', join(REPO_ROOT, 'test/docker/run-agent.ts'), '--docker', '--etcd', lab.etcd!.url, '--local', host.underlayAddress,
-    '--docker-host', `unix://${host.socket}`, '--ttl', String(TTL), '--host-id', `host-${host.name}`, '--log-level', 'info',
+    ...(host.index === 1 ? ['--docker-host', `unix://${host.socket}`] : []), '--ttl', String(TTL), '--host-id', `host-${host.name}`, '--log-level', 'info',
   ], {}, `agent on ${host.name}`);
   agents.set(host.name, agent);
   return agent;
@@ -145,6 +146,7 @@ if (dockerReady('docker overlay', TESTS)) {
     const ip2 = (await h2.dockerOk(['inspect', '-f', '{{(index .NetworkSettings.Networks "blue").IPAddress}}', 'c2'])).trim();
     console.log(`  c1 on h1 ${ip1}, c2 on h2 ${ip2}`);
     assert.is.not(ip1, ip2, 'addresses from etcd are unique across the daemons');
+    assert.match(agents.get('h2')!.stderr, `"dockerApi":"${h2.socket}"`, "h2's agent found its daemon's API socket by itself");
     const seen = await until('c2 resolvable from c1', async () => ((await resolve(h1, 'c1', 'c2')).includes(ip2) ? true : undefined));
     console.log(`  c2's name resolved on h1 ${seen.ms.toFixed(0)} ms after its docker run returned`);
     assert.equal(await resolve(h2, 'c2', 'c1'), [ip1], 'and c1 from c2');
