@@ -37,77 +37,34 @@
 // (and with them the veths and the bridge), the cgroups of the daemons' containers, etcd and the
 // temporary directory, even after a failure; a process-exit hook does the same synchronously if
 // a test crashed before its finally.
+//
+// The pieces: test/helpers/docker-host.ts (one host: its namespaces, daemon, client, processes),
+// test/helpers/host-processes.ts (finding and ending a host's processes, its cgroups),
+// test/helpers/busybox-image.ts (the image), test/helpers/dns-nxdomain.ts (the hosts' resolver),
+// test/helpers/unix-tcp-relay.ts (etcd reached from this process).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, copyFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { request } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server, Socket } from 'node:net';
 import { startEtcd, type EtcdServer } from './etcd';
 import { relay } from './unix-tcp-relay';
-import { isRoot, LabProcess, REPO_ROOT, run, warnSkipped } from './netns';
+import { isRoot, REPO_ROOT, run, warnSkipped } from './netns';
 import { hasCommand } from '../interop/tools';
+import { BUSYBOX_IMAGE, busyboxTarball } from './busybox-image';
+import { DOCKER, DOCKERD, hostProcesses, makeHost, pingDaemon, startHolder, type DockerHost, type HostState } from './docker-host';
+import { alive, commandLine, kill, processesOfHost, removeCgroups, sleep, stopChild, waitForLine } from './host-processes';
 
-/** Debian docker.io 20.10: the daemon and its own client (not /usr/local/bin/docker, a newer one). */
-export const DOCKERD = '/usr/sbin/dockerd';
-export const DOCKER = '/usr/bin/docker';
-/** busybox-static's binary: static, so it runs in an image with no libc. */
-export const BUSYBOX = '/bin/busybox';
+export { BUSYBOX, BUSYBOX_IMAGE } from './busybox-image';
+export { DOCKER, DOCKERD, processOnHost, spawnOnHost, type DockerHost } from './docker-host';
+export { runCommand, type CommandResult } from './host-processes';
+
+
 /**
  * The resolver every host's resolv.conf names: an address on each host's loopback (TEST-NET-1,
  * never routed anywhere) where test/helpers/dns-nxdomain.ts answers NXDOMAIN at once.
  */
 export const HOST_RESOLVER = '192.0.2.53';
-/** The image every host has, made from BUSYBOX and its applet links. */
-export const BUSYBOX_IMAGE = 'local/busybox';
-
-export interface CommandResult {
-  stdout: string;
-  stderr: string;
-  /** Exit status; null when killed (by the timeout). */
-  code: number | null;
-}
-
-export interface DockerHost {
-  /** h1, h2, … */
-  readonly name: string;
-  readonly index: number;
-  /** The host's network namespace (`ip netns` name). */
-  readonly netns: string;
-  /** The host's address on the underlay (on `underlayDevice`), e.g. 10.99.0.1. */
-  readonly underlayAddress: string;
-  readonly underlayDevice: string;
-  /** This host's temporary directory, and the daemon's directories in it. */
-  readonly dir: string;
-  readonly dataRoot: string;
-  readonly execRoot: string;
-  /** The daemon's API socket (unix). */
-  readonly socket: string;
-  /** What the daemon sees as /run/docker/plugins: a plugin socket written here is found by this daemon only. */
-  readonly pluginDir: string;
-  /** The resolv.conf the daemon (and its containers) see. */
-  readonly resolvConf: string;
-  /** The pid of the process that holds the host's mount namespace (nsenter -t PID -n -m). */
-  readonly holderPid: number;
-  /** The daemon's pid (changes with restartDaemon). */
-  readonly daemonPid: number;
-  /** How long the last daemon start took, until its API answered. */
-  readonly daemonStartMs: number;
-  /** What the daemon printed lately (for failure messages). */
-  daemonLog(): string;
-  /** The 20.10 client against this daemon; never throws (see `code`). */
-  docker(args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
-  /** Like docker(), but throws with the command and its stderr on a non-zero exit; returns stdout. */
-  dockerOk(args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<string>;
-  /** A command in the host's network and mount namespaces (a string runs through sh -c). */
-  exec(command: string | readonly string[], options?: { timeoutMs?: number }): Promise<CommandResult>;
-  /** The pid of a running container's first process (for nsenter --net=/proc/PID/ns/net). */
-  containerPid(container: string): Promise<number>;
-  /** Stop the daemon (SIGTERM; SIGKILL after `graceMs`), and start it again on the same directories. */
-  stopDaemon(graceMs?: number): Promise<void>;
-  startDaemon(): Promise<void>;
-  restartDaemon(): Promise<void>;
-}
 
 export interface DockerHostsOptions {
   /** How many hosts (default 2). */
@@ -155,9 +112,6 @@ export interface DockerHosts {
   /** Remove everything; never throws, may be called twice. Returns what could not be removed (empty when all went). */
   stop(): Promise<string[]>;
 }
-
-/** A process started on a host by spawnOnHost (also stopped by the lab's stop()). */
-const hostProcesses = new Map<string, Set<ChildProcess>>();
 
 /**
  * Why Docker tests cannot run here (a reason for a loud skip), or undefined when they can: not
@@ -215,174 +169,11 @@ export function dockerReady(suiteName: string, testNames: string[]): boolean {
   return false;
 }
 
-/** Run a command asynchronously, output kept; never throws, a timeout kills it (code null). */
-export function runCommand(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env, cwd: REPO_ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed after ${options.timeoutMs ?? 60_000} ms)`;
-      child.kill('SIGKILL');
-    }, options.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      stderr += `\nspawn error: ${error.message}`;
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-/**
- * Start `command args` on a host: in its network AND mount namespace (nsenter execs it, so the
- * pid is the command's own), with the repository as working directory (so `node
- * bin/vxlan-wasm.mjs …` works as written). A network driver started
- * so writes its socket into the host's pluginDir as /run/docker/plugins. stop() ends it (SIGTERM,
- * then SIGKILL) if it is still running.
- */
-export function spawnOnHost(host: DockerHost, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  // --wd: entering a mount namespace moves the caller to its root directory; relative paths
-  // (bin/vxlan-wasm.mjs) are the repository's.
-  const child = spawn('nsenter', ['-t', String(host.holderPid), '-n', '-m', `--wd=${REPO_ROOT}`, '--', command, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let set = hostProcesses.get(host.netns);
-  if (set === undefined) hostProcesses.set(host.netns, (set = new Set()));
-  set.add(child);
-  child.on('close', () => set!.delete(child));
-  return child;
-}
-
-/** spawnOnHost wrapped in the Lab's LabProcess: output kept by line, waitForLine, stop(). */
-export function processOnHost(host: DockerHost, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, label?: string): LabProcess {
-  return new LabProcess(spawnOnHost(host, command, args, env), label ?? `${command} on ${host.name}`);
-}
-
-/** GET /_ping on a daemon's socket: true when it answers OK. */
-function pingDaemon(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath: socket, path: '/_ping', timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** The inode of a namespace link (/proc/PID/ns/KIND), or undefined when the process is gone. */
-function namespaceOf(pid: number | string, kind: 'mnt' | 'net'): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/${kind}`);
-  } catch {
-    return undefined;
-  }
-}
-
-function parentOf(pid: string): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Every process that belongs to a host: in its mount namespace (the holder, dockerd, containerd,
- * the shims, whatever was started on it) or in its network namespace, and their descendants
- * (the containers' processes, children of the shims, in namespaces of their own).
- */
-function processesOfHost(mountNs: string | undefined, netNs: string | undefined): number[] {
-  const pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
-  const parents = new Map<number, number>();
-  const members = new Set<number>();
-  for (const pid of pids) {
-    if (Number(pid) === process.pid) continue;
-    const parent = parentOf(pid);
-    if (parent !== undefined) parents.set(Number(pid), parent);
-    const mnt = namespaceOf(pid, 'mnt');
-    const net = namespaceOf(pid, 'net');
-    if ((mountNs !== undefined && mnt === mountNs) || (netNs !== undefined && net === netNs)) members.add(Number(pid));
-  }
-  // Descendants, to a fixed point.
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, parent] of parents) {
-      if (!members.has(pid) && members.has(parent)) {
-        members.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return [...members];
-}
-
-function kill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Gone already.
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The busybox rootfs as a tarball (made once per lab, in `dir`): the static busybox binary and a link to it per applet. */
-function busyboxTarball(dir: string): string {
-  const tarball = join(dir, 'busybox.tar');
-  if (existsSync(tarball)) return tarball;
-  const rootfs = join(dir, 'rootfs');
-  for (const sub of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root', 'var/www']) mkdirSync(join(rootfs, sub), { recursive: true });
-  copyFileSync(BUSYBOX, join(rootfs, 'bin/busybox'));
-  chmodSync(join(rootfs, 'bin/busybox'), 0o755);
-  chmodSync(join(rootfs, 'tmp'), 0o1777);
-  const applets = run(BUSYBOX, ['--list']).split('\n').filter((name) => /^[\w.[-]+$/.test(name) && name !== 'busybox');
-  for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
-  // A user database, so `id`, `httpd` and `--user` have names to go by.
-  writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-  writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
-  run('tar', ['-C', rootfs, '-cf', tarball, '.']);
-  rmSync(rootfs, { recursive: true, force: true });
-  return tarball;
-}
-
 const live = new Set<LabState>();
-let exitHookInstalled = false;
-let labCounter = 0;
 
-interface HostState {
-  host: DockerHost;
-  dir: string;
-  netns: string;
-  holder?: ChildProcess;
-  holderMountNs?: string;
-  netNs?: string;
-  daemon?: ChildProcess;
-  daemonLog: string;
-  cgroupParent: string;
-}
+let exitHookInstalled = false;
+
+let labCounter = 0;
 
 interface LabState {
   hosts: HostState[];
@@ -395,37 +186,6 @@ interface LabState {
   etcdRelay?: ChildProcess;
   etcdLocal?: { server: Server; sockets: Set<Socket> };
   stopped: boolean;
-}
-
-/** cgroup controllers' directories (v1: one per controller; v2: the one tree). */
-function cgroupRoots(): string[] {
-  const base = '/sys/fs/cgroup';
-  if (existsSync(join(base, 'cgroup.controllers'))) return [base];
-  try {
-    return readdirSync(base).map((name) => join(base, name)).filter((path) => existsSync(join(path, 'cgroup.procs')));
-  } catch {
-    return [];
-  }
-}
-
-/** rmdir a cgroup and every cgroup below it (deepest first); they are empty once their processes are gone. */
-function removeCgroups(name: string): string[] {
-  const left: string[] = [];
-  const removeTree = (path: string) => {
-    for (const entry of readdirSync(path, { withFileTypes: true })) {
-      if (entry.isDirectory()) removeTree(join(path, entry.name));
-    }
-    try {
-      rmdirSync(path);
-    } catch (error) {
-      left.push(`${path}: ${(error as Error).message}`);
-    }
-  };
-  for (const root of cgroupRoots()) {
-    const path = join(root, name);
-    if (existsSync(path)) removeTree(path);
-  }
-  return left;
 }
 
 function stopSync(state: LabState): void {
@@ -553,194 +313,6 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
   }
 }
 
-interface HostSpec {
-  name: string;
-  index: number;
-  netns: string;
-  address: string;
-  dir: string;
-  base: string;
-  resolver: string;
-  daemonArgs: readonly string[];
-  verbose: boolean;
-}
-
-function makeHost(spec: HostSpec): HostState {
-  const dir = spec.dir;
-  const paths = {
-    dataRoot: join(dir, 'data'),
-    execRoot: join(dir, 'exec'),
-    run: join(dir, 'run'),
-    pluginDir: join(dir, 'run', 'plugins'),
-    containerd: join(dir, 'run-containerd'),
-    varLib: join(dir, 'var-lib-docker'),
-    etc: join(dir, 'etc-docker'),
-    cgroupMount: join(dir, 'cgroup'),
-    resolvConf: join(dir, 'resolv.conf'),
-    socket: join(dir, 'docker.sock'),
-    pidfile: join(dir, 'docker.pid'),
-  };
-  for (const path of [paths.dataRoot, paths.execRoot, paths.pluginDir, paths.containerd, paths.varLib, paths.etc, paths.cgroupMount]) mkdirSync(path, { recursive: true });
-  writeFileSync(paths.resolvConf, `# docker-hosts: test/helpers/dns-nxdomain.ts, on this host's loopback: an unknown name fails at once\nnameserver ${spec.resolver}\n`);
-
-  const state: HostState = { dir, netns: spec.netns, daemonLog: '', cgroupParent: `${spec.base}-${spec.name}`, host: undefined as unknown as DockerHost };
-  let daemonStartMs = NaN;
-
-  const docker = (args: readonly string[], options: { input?: string; timeoutMs?: number } = {}) => {
-    if (spec.verbose) console.log(`[${spec.name}] docker ${args.join(' ')}`);
-    return runCommand(DOCKER, ['-H', `unix://${paths.socket}`, ...args], options);
-  };
-  const dockerOk = async (args: readonly string[], options: { input?: string; timeoutMs?: number } = {}) => {
-    const result = await docker(args, options);
-    if (result.code !== 0) throw new Error(`[${spec.name}] \`docker ${args.join(' ')}\` failed (exit ${result.code}): ${result.stderr.trim()}`);
-    return result.stdout;
-  };
-  const holderPid = () => {
-    if (state.holder?.pid === undefined) throw new Error(`${spec.name}: the host's namespace holder is not running`);
-    return state.holder.pid;
-  };
-
-  const startDaemon = async () => {
-    if (state.daemon !== undefined && state.daemon.exitCode === null && state.daemon.signalCode === null) return;
-    const begun = Date.now();
-    const args = [
-      '-t', String(holderPid()), '-n', '-m', '--', DOCKERD,
-      '--storage-driver=overlay2', '--iptables=false', '--ip6tables=false', '--bridge=none',
-      '--data-root', paths.dataRoot, '--exec-root', paths.execRoot, '-H', `unix://${paths.socket}`, '--pidfile', paths.pidfile,
-      // The containers' cgroups under one name per host, removed at stop (not a shared "docker").
-      '--cgroup-parent', `/${state.cgroupParent}`,
-      ...spec.daemonArgs,
-    ];
-    if (spec.verbose) console.log(`[${spec.name}] nsenter ${args.join(' ')}`);
-    const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    state.daemon = child;
-    const keep = (chunk: Buffer) => {
-      state.daemonLog = (state.daemonLog + chunk.toString()).slice(-32_768);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    const deadline = Date.now() + 60_000;
-    while (!(await pingDaemon(paths.socket))) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${spec.name}: dockerd exited (${child.exitCode ?? child.signalCode}) while starting:\n${state.daemonLog.slice(-4000)}`);
-      if (Date.now() > deadline) throw new Error(`${spec.name}: dockerd did not answer within 60 s:\n${state.daemonLog.slice(-4000)}`);
-      await sleep(50);
-    }
-    daemonStartMs = Date.now() - begun;
-  };
-
-  const stopDaemon = async (graceMs = 15_000) => {
-    const child = state.daemon;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('close', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    await exited;
-    clearTimeout(timer);
-    // Its containerd: dockerd stops the one it started, but not after a SIGKILL.
-    for (const pid of processesOfHost(state.holderMountNs, undefined)) {
-      if (pid !== state.holder?.pid && /containerd --config/.test(commandLine(pid))) kill(pid, 'SIGKILL');
-    }
-  };
-
-  state.host = {
-    name: spec.name,
-    index: spec.index,
-    netns: spec.netns,
-    underlayAddress: spec.address,
-    underlayDevice: 'veth0',
-    dir,
-    dataRoot: paths.dataRoot,
-    execRoot: paths.execRoot,
-    socket: paths.socket,
-    pluginDir: paths.pluginDir,
-    resolvConf: paths.resolvConf,
-    get holderPid() {
-      return holderPid();
-    },
-    get daemonPid() {
-      if (state.daemon?.pid === undefined) throw new Error(`${spec.name}: no daemon`);
-      return state.daemon.pid;
-    },
-    get daemonStartMs() {
-      return daemonStartMs;
-    },
-    daemonLog: () => state.daemonLog,
-    docker,
-    dockerOk,
-    exec: (command, options = {}) => {
-      const argv = typeof command === 'string' ? ['sh', '-c', command] : [...command];
-      return runCommand('nsenter', ['-t', String(holderPid()), '-n', '-m', `--wd=${REPO_ROOT}`, '--', ...argv], options);
-    },
-    containerPid: async (container) => {
-      const pid = Number((await dockerOk(['inspect', '-f', '{{.State.Pid}}', container])).trim());
-      if (!(pid > 0)) throw new Error(`${spec.name}: container ${container} is not running (pid ${pid})`);
-      return pid;
-    },
-    startDaemon,
-    stopDaemon,
-    restartDaemon: async () => {
-      await stopDaemon();
-      await startDaemon();
-    },
-  };
-  return state;
-}
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
-
-/**
- * The process that holds a host's mount namespace: nsenter into the host's network namespace,
- * unshare a private mount namespace, mount the host's own directories, then sleep. It prints
- * "ready" when the mounts are made.
- */
-async function startHolder(state: HostState): Promise<void> {
-  const d = state.dir;
-  const q = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
-  for (const target of ['/run/docker', '/run/containerd', '/var/lib/docker', '/etc/docker']) mkdirSync(target, { recursive: true });
-  const script = [
-    'set -e',
-    // sysfs of this network namespace (so dockerd sees the host's devices), cgroups kept.
-    `mount --rbind /sys/fs/cgroup ${q(join(d, 'cgroup'))}`,
-    'mount -t sysfs sysfs /sys',
-    `mount --rbind ${q(join(d, 'cgroup'))} /sys/fs/cgroup`,
-    `umount -l ${q(join(d, 'cgroup'))}`,
-    `mount --bind ${q(join(d, 'run'))} /run/docker`,
-    `mount --bind ${q(join(d, 'run-containerd'))} /run/containerd`,
-    `mount --bind ${q(join(d, 'var-lib-docker'))} /var/lib/docker`,
-    `mount --bind ${q(join(d, 'etc-docker'))} /etc/docker`,
-    `mount --bind ${q(join(d, 'resolv.conf'))} /etc/resolv.conf`,
-    'echo ready',
-    'exec sleep infinity',
-  ].join('\n');
-  const child = spawn('nsenter', [`--net=/run/netns/${state.netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  state.holder = child;
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${state.netns}: the mount namespace was not ready within 10 s: ${output}`)), 10_000);
-    const check = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${state.netns}: the mount namespace holder exited (${code}): ${output}`));
-    });
-  });
-  state.holderMountNs = namespaceOf(child.pid!, 'mnt');
-  state.netNs = namespaceOf(child.pid!, 'net');
-}
-
 async function stopLab(state: LabState): Promise<string[]> {
   if (state.stopped) return [];
   state.stopped = true;
@@ -808,36 +380,4 @@ function startInNetns(ns: string, file: string, args: readonly string[]): ChildP
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-}
-
-
-
-/** Wait until a child prints `text` (on stdout or stderr); throws when it exits first or after `ms`. */
-function waitForLine(child: ChildProcess, text: string, ms: number): Promise<void> {
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${text}" within ${ms} ms: ${output}`)), ms);
-    const check = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited (${code}) before "${text}": ${output}`));
-    });
-  });
-}
-
-async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('close', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }
