@@ -52,7 +52,15 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     console.error('usage: node --import tsx test/helpers/dns-nxdomain.ts ADDRESS [PORT]');
     process.exit(2);
   }
-  await serveNxdomain(address, port === undefined ? 53 : Number(port));
-  console.log('listening');
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+  // No top-level await: tests load this file as CommonJS (uvu -r tsx) for nxdomainFor.
+  serveNxdomain(address, port === undefined ? 53 : Number(port)).then(
+    () => {
+      console.log('listening');
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+    },
+    (error: Error) => {
+      console.error(`dns-nxdomain: ${error.message}`);
+      process.exit(1);
+    },
+  );
 }
