@@ -198,6 +198,12 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   private started = false;
   private closing: Promise<void> | undefined;
   private pumpScheduled = false;
+  /**
+   * Pump runs that moved frames: `inline` run by pumpNow right after the reads that brought them,
+   * `deferred` on a later turn of the event loop (every run for ports read by worker threads, and a
+   * busy run's continuation). With pumpNow, a lone frame at idle is always moved inline.
+   */
+  readonly pumpCounters = { inline: 0, deferred: 0 };
   private ageingTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ForwarderOptions) {
@@ -538,23 +544,54 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     this.emit('fdb', events);
   }
 
+  /** A port woke the forwarder: pump on the next turn of the event loop, unless pumpNow runs it first. */
   private schedulePump(): void {
     if (this.pumpScheduled || this.closing !== undefined) return;
     this.pumpScheduled = true;
-    setImmediate(() => this.pump());
+    setImmediate(this.deferredPump);
+  }
+
+  /** The scheduled pump; nothing to do when pumpNow has run it since (it clears the flag). */
+  private readonly deferredPump = (): void => {
+    if (this.pumpScheduled) this.pump(false);
+  };
+
+  /**
+   * Run the pump now, in this call, when a port has woken it since it last ran; returns true when
+   * work is left (the pump is then scheduled again). For a thread that reads its ports itself (a
+   * queue worker's InlinePoller, whose loop calls this right after its reads): a frame that
+   * arrives alone is switched and sent before the thread polls again, with no turn of the event
+   * loop in between. Without it the pump runs on the next turn, as for ports read by workers.
+   */
+  pumpNow(): boolean {
+    if (!this.pumpScheduled || this.closing !== undefined) return false;
+    this.pump(true);
+    return this.pumpScheduled;
   }
 
   /**
    * Move what is waiting, a batch at a time, alternating directions so neither starves the other;
-   * after ROUNDS_PER_TURN rounds with work left, yield to the event loop and come back.
+   * after ROUNDS_PER_TURN rounds with work left, yield to the event loop and come back. `inline`:
+   * run by pumpNow (counted apart in pumpCounters).
    */
-  private pump(): void {
+  private pump(inline: boolean): void {
     this.pumpScheduled = false;
     if (this.closing !== undefined) return;
     let busy = true;
+    let moved = 0;
     for (let round = 0; busy && round < ROUNDS_PER_TURN; round++) {
-      busy = this.fromUnderlay() === this.batchSize;
-      for (const network of this.networks.values()) if (this.fromDevice(network) === this.batchSize) busy = true;
+      const fromUnderlay = this.fromUnderlay();
+      moved += fromUnderlay;
+      busy = fromUnderlay === this.batchSize;
+      for (const network of this.networks.values()) {
+        const fromDevice = this.fromDevice(network);
+        moved += fromDevice;
+        if (fromDevice === this.batchSize) busy = true;
+      }
+    }
+    if (moved > 0) {
+      if (inline) this.pumpCounters.inline++;
+      else this.pumpCounters.deferred++;
     }
     this.flushEvents();
     if (busy) this.schedulePump();

@@ -9,6 +9,13 @@
  * queue worker. It waits at most INLINE_POLL_TIMEOUT_MS when idle (timers and messages run between
  * waits) and not at all while frames keep coming. A read takes at most a few frames per port
  * (FILL_LIMIT), so what is read is switched before it leaves the cache.
+ *
+ * A lone frame leaves at once: with a `drain` (the Forwarder's pumpNow) what a pass read is
+ * switched and sent in that pass, and the loop polls again straight away, so the answer to what
+ * was just sent (a peer on this host answers within the send itself) is read and written in the
+ * same burst. The event loop turns before each wait and at least every INLINE_TURN_MS while frames
+ * keep coming, not between a read and its send: a turn (libuv's poll, timers, immediates) costs
+ * more than the frame's own work when the thread wakes cold.
  */
 import * as C from './libc';
 import { READER_CONSTANTS, READER_CORE_SOURCE, type ReaderEvents, type ReaderKind } from './reader-worker';
@@ -16,6 +23,8 @@ import type { Ring } from './ring';
 
 /** The longest wait in poll() when nothing arrives: how late a timer or message may run. */
 export const INLINE_POLL_TIMEOUT_MS = 20;
+/** While frames keep coming, the event loop still turns (timers, messages) at least this often (ms). */
+export const INLINE_TURN_MS = 1;
 /** Frames (a TAP, each up to 64 KB with offloads) or datagrams (one recvmmsg) read per port per turn. */
 const FILL_LIMIT: Record<ReaderKind, number> = { frames: 4, datagrams: 64, packed: 32 };
 const MAX_FDS = 64;
@@ -55,7 +64,19 @@ export class InlineReader {
   }
 }
 
+/** What an InlinePoller's loop did: how the frames it read were moved (tests and benchmarks read it). */
+export interface InlinePollerCounters {
+  /** poll() calls that could wait (nothing read since the last wait), and those that ended with nothing ready. */
+  waits: number;
+  timeouts: number;
+  /** Passes that read something. */
+  reads: number;
+  /** Drains that left work (more than a pump's worth was waiting): drained again before the next poll. */
+  drainsBusy: number;
+}
+
 export class InlinePoller {
+  readonly counters: InlinePollerCounters = { waits: 0, timeouts: 0, reads: 0, drainsBusy: 0 };
   private readers: InlineReader[] = [];
   private readonly pollBuffer = new SharedArrayBuffer(MAX_FDS * C.POLLFD_SIZE);
   private readonly pollWords = new Int32Array(this.pollBuffer);
@@ -80,9 +101,14 @@ export class InlinePoller {
     this.readers = this.readers.filter((candidate) => candidate !== reader);
   }
 
-  /** Poll and read until stop(); resolves once stopped. Reading errors go to the port's `fail`. */
-  run(): Promise<void> {
-    this.running ??= this.loop();
+  /**
+   * Poll and read until stop(); resolves once stopped. Reading errors go to the port's `fail`.
+   * `drain`, called after every pass that read something, moves what was read (the Forwarder's
+   * pumpNow) and returns true when work is left; without it the ports' `wake` alone moves it, on
+   * the event loop's next turn.
+   */
+  run(drain?: () => boolean): Promise<void> {
+    this.running ??= this.loop(drain);
     return this.running;
   }
 
@@ -92,20 +118,36 @@ export class InlinePoller {
     await this.running;
   }
 
-  private async loop(): Promise<void> {
+  private async loop(drain: (() => boolean) | undefined): Promise<void> {
     const libc = C.libc();
+    const counters = this.counters;
+    // Something was read in the last pass: poll only looks (no wait), and the event loop turns
+    // only when INLINE_TURN_MS have passed since it last did.
     let busy = false;
+    // The drain left work: drain again before polling (the pump's own turn is a no-op then).
+    let workLeft = false;
+    let turnedAt = performance.now();
     while (!this.stopping) {
+      // Without a drain, what was read moves on the pump's turn: the loop must turn each pass.
+      if (!busy || drain === undefined || performance.now() - turnedAt >= INLINE_TURN_MS) {
+        // Timers and messages run now (and the pump, without a drain or with work left).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turnedAt = performance.now();
+        if (this.stopping) break;
+      }
       const readers = this.readers;
       for (let i = 0; i < readers.length; i++) {
         this.pollWords[i * 2] = readers[i].fd;
         this.pollHalves[i * 4 + 2] = C.POLLIN;
         this.pollHalves[i * 4 + 3] = 0;
       }
-      // Busy (something was read last time): only look. Idle: wait, but not past the next turn's timers.
-      const ready = readers.length === 0 ? 0 : libc.pollAt(this.pollAddress, readers.length, busy ? 0 : INLINE_POLL_TIMEOUT_MS);
-      busy = false;
+      const wait = busy || workLeft ? 0 : INLINE_POLL_TIMEOUT_MS;
+      if (wait !== 0) counters.waits++;
+      // Busy: only look. Idle: wait, but not past the next turn's timers.
+      const ready = readers.length === 0 ? 0 : libc.pollAt(this.pollAddress, readers.length, wait);
       if (ready < 0 && C.errno() !== C.EINTR) throw C.syscallError('poll', C.errno());
+      if (ready === 0 && wait !== 0) counters.timeouts++;
+      busy = false;
       for (let i = 0; ready > 0 && i < readers.length; i++) {
         const revents = this.pollHalves[i * 4 + 3];
         if (revents === 0) continue;
@@ -124,8 +166,12 @@ export class InlinePoller {
           reader.events.fail(error as Error);
         }
       }
-      // The pump (woken above), timers and messages run now; then poll again.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (busy) counters.reads++;
+      if (drain !== undefined && (busy || workLeft)) {
+        // Run to completion: what was read is switched and sent now, before the next poll.
+        workLeft = drain();
+        if (workLeft) counters.drainsBusy++;
+      }
     }
   }
 }

@@ -84,7 +84,8 @@ function start(): void {
     if (entries.length > 0) post({ type: 'learned', entries });
   });
   opened.start();
-  poller.run().catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
+  // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again.
+  poller.run(() => opened.pumpNow()).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
   const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
   timers.push(setInterval(postCounters, data.countersIntervalMs), setInterval(() => {
     const entries = opened.recentlyLearned(refreshMs);

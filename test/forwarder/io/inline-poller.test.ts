@@ -1,0 +1,217 @@
+// The InlinePoller's loop (a queue worker's run to completion), on nonblocking UDP sockets on
+// loopback, in this thread (no root): with a drain, what a pass read is drained before the event
+// loop turns (a lone datagram leaves at once, not a turn later), and the loop polls again at once
+// after a read, so what is already waiting on another port (a pipe here) is drained in the same burst; the
+// drain's "work left" makes it drain again without a poll's wait; without a drain, the ports' wake
+// still moves everything (one turn later); timers keep running while datagrams keep coming; stop()
+// ends the loop.
+import { createSocket, type Socket } from 'node:dgram';
+import { writeSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as C from '../../../src/forwarder/io/libc';
+import { INLINE_POLL_TIMEOUT_MS, InlinePoller } from '../../../src/forwarder/io/inline-reader';
+import { Ring } from '../../../src/forwarder/io/ring';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A nonblocking UDP socket bound to 127.0.0.1 on a free port: its fd and port. */
+function boundSocket(): { fd: number; port: number } {
+  const libc = C.libc();
+  const fd = libc.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, 0);
+  assert.ok(fd >= 0, 'socket');
+  const address = new Uint8Array(C.SOCKADDR_ROOM);
+  const length = C.writeSockaddr(address, 0, new Uint8Array([127, 0, 0, 1]), 0);
+  assert.is(libc.bind(fd, address, length), 0, 'bind');
+  const bound = new Uint8Array(C.SOCKADDR_ROOM);
+  assert.is(libc.getsockname(fd, bound, new Uint32Array([C.SOCKADDR_ROOM])), 0, 'getsockname');
+  return { fd, port: (bound[2] << 8) | bound[3] };
+}
+
+function send(sender: Socket, port: number, payload: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => sender.send(payload, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+}
+
+async function until(what: string, condition: () => boolean, ms = 3000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** One socket read by a poller into a ring; `consume()` takes what is waiting (as a port's receive would). */
+function port(poller: InlinePoller, onWake: () => void = () => {}) {
+  const socket = boundSocket();
+  const ring = new Ring(64, 2048, false);
+  const failures: Error[] = [];
+  poller.add(socket.fd, ring, 'datagrams', { wake: onWake, fail: (error) => failures.push(error) });
+  const payloads: number[] = [];
+  return {
+    ...socket,
+    ring,
+    failures,
+    payloads,
+    /** Take every waiting datagram (its first byte recorded); how many. */
+    consume(): number {
+      const count = ring.available();
+      for (let k = 0; k < count; k++) payloads.push(ring.bytes[ring.cellStart(ring.index(k))]);
+      ring.release(count);
+      return count;
+    },
+  };
+}
+
+test('with a drain, each lone datagram is drained before the event loop turns', async () => {
+  const poller = new InlinePoller();
+  // A port's wake schedules an immediate, as the Forwarder's schedulePump does: if it ran before
+  // the drain, the event loop turned between the read and the drain.
+  let turnedSinceWake = false;
+  const p = port(poller, () => {
+    turnedSinceWake = false;
+    setImmediate(() => {
+      turnedSinceWake = true;
+    });
+  });
+  const drainsAfterTurn: number[] = [];
+  let drains = 0;
+  const sender = createSocket('udp4');
+  const running = poller.run(() => {
+    drains++;
+    if (turnedSinceWake) drainsAfterTurn.push(drains);
+    p.consume();
+    return false;
+  });
+  try {
+    const lone = 10;
+    for (let i = 1; i <= lone; i++) {
+      await send(sender, p.port, Buffer.from([i]));
+      await until(`datagram ${i}`, () => p.payloads.length === i);
+      // Idle long enough that the loop waits in poll() again.
+      await sleep(5);
+    }
+    assert.equal(p.payloads, Array.from({ length: lone }, (_, i) => i + 1), 'each datagram once, in order');
+    assert.equal(drainsAfterTurn, [], 'no drain came after a turn of the event loop');
+    assert.ok(drains >= lone, `a drain per read pass (${drains} drains for ${lone} datagrams)`);
+    assert.ok(poller.counters.reads >= lone, `reads counted (${poller.counters.reads})`);
+    assert.ok(poller.counters.waits >= lone, `the loop waited between lone datagrams (${poller.counters.waits} waits)`);
+    assert.equal(p.failures, []);
+  } finally {
+    sender.close();
+    await poller.stop();
+    await running;
+    C.libc().close(p.fd);
+  }
+});
+
+/** A nonblocking pipe (read end, write end): read() returns what was written, as a TAP returns a frame. */
+function pipe(): { read: number; write: number } {
+  const pipe2 = C.koffi().load(C.LIBC_SONAME).func('int pipe2(_Out_ int *fds, int flags)');
+  const fds = [0, 0];
+  assert.is(pipe2(fds, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC), 0, 'pipe2');
+  return { read: fds[0], write: fds[1] };
+}
+
+test('after a read the loop polls again at once: what is already waiting on another port is drained in the same burst', async () => {
+  const poller = new InlinePoller();
+  const a = port(poller);
+  // b: a pipe read as a TAP is ('frames'), written synchronously by the drain below.
+  const b = pipe();
+  const bRing = new Ring(8, 2048, false);
+  poller.add(b.read, bRing, 'frames', { wake: () => {}, fail: (error) => { throw error; } });
+  const sender = createSocket('udp4');
+  // The drain of a's datagram writes to b, as a forwarder's send to a peer on this host gets its
+  // answer back within the send: b's bytes must be read and drained before the loop waits again.
+  let drains = 0;
+  let waitsAtAnswer = -1;
+  let waitsAtRead = -2;
+  const bPayloads: number[] = [];
+  const answered = new Promise<void>((resolve) => {
+    void poller.run(() => {
+      drains++;
+      if (a.consume() > 0) {
+        assert.is(writeSync(b.write, Buffer.from([7])), 1, 'write to the pipe');
+        waitsAtAnswer = poller.counters.waits;
+      }
+      const waiting = bRing.available();
+      if (waiting > 0) {
+        bPayloads.push(bRing.bytes[bRing.cellStart(bRing.index(0))]);
+        bRing.release(waiting);
+        waitsAtRead = poller.counters.waits;
+        resolve();
+      }
+      return false;
+    });
+  });
+  try {
+    await sleep(2 * INLINE_POLL_TIMEOUT_MS);
+    await send(sender, a.port, Buffer.from([1]));
+    await Promise.race([answered, sleep(3000).then(() => Promise.reject(new Error("b's bytes were never drained")))]);
+    assert.is(waitsAtRead, waitsAtAnswer, 'no wait in poll() between the write and its read');
+    assert.equal(a.payloads, [1]);
+    assert.equal(bPayloads, [7]);
+    assert.ok(drains >= 2);
+  } finally {
+    sender.close();
+    await poller.stop();
+    for (const fd of [a.fd, b.read, b.write]) C.libc().close(fd);
+  }
+});
+
+test('a drain that leaves work is called again before the loop waits', async () => {
+  const poller = new InlinePoller();
+  const p = port(poller);
+  const sender = createSocket('udp4');
+  // Take one datagram per drain, saying "work left" while more wait, as a pump that hit its rounds.
+  const running = poller.run(() => {
+    const available = p.ring.available();
+    if (available === 0) return false;
+    p.payloads.push(p.ring.bytes[p.ring.cellStart(p.ring.index(0))]);
+    p.ring.release(1);
+    return available > 1;
+  });
+  try {
+    for (let i = 1; i <= 5; i++) await send(sender, p.port, Buffer.from([i]));
+    await until('5 datagrams', () => p.payloads.length === 5);
+    assert.equal(p.payloads, [1, 2, 3, 4, 5]);
+    assert.ok(poller.counters.drainsBusy >= 1, `drains that left work counted (${poller.counters.drainsBusy})`);
+  } finally {
+    sender.close();
+    await poller.stop();
+    await running;
+    C.libc().close(p.fd);
+  }
+});
+
+test('without a drain the wake moves everything; timers run while datagrams keep coming; stop() ends the loop', async () => {
+  const poller = new InlinePoller();
+  let p: ReturnType<typeof port> | undefined;
+  p = port(poller, () => setImmediate(() => p?.consume()));
+  const sender = createSocket('udp4');
+  const running = poller.run();
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  try {
+    const total = 200;
+    for (let i = 0; i < total; i++) await send(sender, p.port, Buffer.from([i & 0xff]));
+    await until(`${total} datagrams`, () => p!.payloads.length === total);
+    assert.equal(p.payloads, Array.from({ length: total }, (_, i) => i & 0xff));
+    const before = ticks;
+    await sleep(60);
+    assert.ok(ticks > before, 'the interval timer kept firing');
+  } finally {
+    clearInterval(timer);
+    sender.close();
+    await poller.stop();
+    C.libc().close(p.fd);
+  }
+  // stop() resolved, so the loop's promise has settled too.
+  let settled = false;
+  void running.then(() => {
+    settled = true;
+  });
+  await sleep(0);
+  assert.ok(settled, 'run() settles once stopped');
+});
+
+test.run();
