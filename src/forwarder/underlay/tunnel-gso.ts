@@ -22,10 +22,10 @@
  * (`attachTunnel`): `parseTunnelPacket` checks the outer headers the IP and UDP stack would have
  * checked, and a super-packet goes to the overlay TAP whole, one write per 64 KB.
  *
- * Writing our own source address into a packet that "arrives" needs, on this TAP only. IPv4:
+ * Writing our own source address into a packet that "arrives" needs, on this TAP only, over IPv4:
  * forwarding=1 (route what comes in), accept_local=1 (a local source), rp_filter=0; a host whose
- * conf/all/rp_filter is 1 (strict) refuses such packets anyway: open() says so and fails. IPv6:
- * force_forwarding=1 (Linux 6.17+: ip6_forward routes what comes in on this device although
+ * conf/all/rp_filter is 1 (strict) refuses such packets anyway: open() says so and fails. Over
+ * IPv6: force_forwarding=1 (Linux 6.17+: ip6_forward routes what comes in on this device although
  * all/forwarding is 0; the per-device `forwarding` does not, and all/forwarding would make the whole
  * host a router), IPv6 on (disable_ipv6=0) with no address of its own (addr_gen_mode=1: no
  * link-local, so no DAD, router solicitations or MLD reports are sent out of it, to be read back
