@@ -6,23 +6,27 @@
 // super-packets came in whole (the "stopped" line's counters); scapy's bad and zero outer UDP
 // checksums counted, not forwarded; filter and TAPs gone at stop. With software segmentation on the
 // forwarder's veth (its tx offload off: the case is about that switch), the kernel finishes each
-// segment's outer UDP checksum from the pseudo-header sum the forwarder wrote, and the kernel peer
-// counts no checksum error. Forwarder ↔ forwarder over IPv6: whole both ways, 64 MiB each way.
+// segment's outer UDP checksum from the pseudo-header sum the forwarder wrote: the kernel peer
+// counts no checksum error, and tshark (checksum validation on) reads every captured segment's
+// outer UDP and inner TCP checksums as good. Forwarder ↔ forwarder over IPv6: whole both ways, 64 MiB each way.
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { iperf3, Lab, labReady, ping, type LabProcess } from '../../helpers/netns';
-import { PYTHON } from '../../interop/tools';
+import { temporaryDirs } from '../../helpers/temporary';
+import { PYTHON, run } from '../../interop/tools';
 import { transfer, TRANSFER_BYTES } from '../offload/transfer';
 import { kernelInB, OVERLAY, twoHosts, UNDERLAYS, VNI } from './topology';
 import { egressCounters, forwardCli, ingressFilters, kernelHasTunnelGso, logLine } from './tunnel-gso-cli';
 
+const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 const IPV6 = UNDERLAYS[1];
 const TAP = 'vx6t0';
 const EGRESS = `${TAP}.gso`;
 const MIB = TRANSFER_BYTES / 2 ** 20;
 const TESTS = [
   `kernel vxlan over IPv6 (veth offloads on) ↔ vxlan-wasm forward (defaults): tunnel GSO on both ways; ping, iperf3 both ways, ${MIB} MiB each way with the same sha256; whole out and in; scapy's bad and zero UDP checksums counted; clean stop`,
-  'vxlan-wasm forward (defaults, IPv6) with software segmentation on its veth: the kernel finishes every segment\'s outer UDP checksum from the partial sum, the kernel peer counts no UDP checksum error',
+  'vxlan-wasm forward (defaults, IPv6) with software segmentation on its veth: the kernel finishes every segment\'s outer UDP checksum from the partial sum; the kernel peer counts no UDP checksum error, tshark reads every segment\'s checksums as good',
   `vxlan-wasm forward ↔ vxlan-wasm forward over IPv6 (defaults, --queues 2 in B): tunnel GSO on both; iperf3 both ways, ${MIB} MiB each way with the same sha256; whole both ways`,
 ];
 
@@ -52,13 +56,35 @@ async function stop(lab: Lab, ns: string, cli: LabProcess, what: string): Promis
   return counters!;
 }
 
+/**
+ * Count the VXLAN datagrams in the capture `file` (tshark, checksum validation on: 0 bad, 1 good):
+ * all, those whose outer UDP and inner TCP checksums are good, any bad one, anything malformed.
+ */
+function judgeCapture(file: string): { all: number; good: number; bad: number; malformed: number } {
+  // The TCP payload is iperf3's and the transfer's bytes: plain data, so no heuristic dissector takes it for its protocol.
+  const preferences = ['-o', 'udp.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '--disable-protocol', 'iperf3',
+    '-d', 'tcp.port==5201,data', '-d', 'tcp.port==5301,data'];
+  const count = (filter: string): number => {
+    const output = run('tshark', ['-r', file, ...preferences, '-Y', filter, '-T', 'fields', '-e', 'frame.number']).trim();
+    return output === '' ? 0 : output.split('\n').length;
+  };
+  return {
+    all: count('vxlan && tcp'),
+    good: count('vxlan && udp.checksum.status==1 && tcp.checksum.status==1'),
+    bad: count('ip.checksum.status==0 || udp.checksum.status==0 || tcp.checksum.status==0'),
+    malformed: count('_ws.malformed || _ws.expert.severity>=error'),
+  };
+}
+
 /** Udp6InCsumErrors of `ns` (/proc/net/snmp6): datagrams its UDP stack dropped for a bad checksum. */
 function udp6ChecksumErrors(lab: Lab, ns: string): number {
   const line = lab.exec(ns, 'cat', '/proc/net/snmp6').split('\n').find((candidate) => candidate.startsWith('Udp6InCsumErrors'));
   return Number(line?.trim().split(/\s+/)[1] ?? Number.NaN);
 }
 
-if (labReady(test, 'forwarder e2e (tunnel GSO over IPv6)', ['ping', 'iperf3', 'tc'], TESTS)) {
+test.after(() => removeTemporaryDirs());
+
+if (labReady(test, 'forwarder e2e (tunnel GSO over IPv6)', ['ping', 'iperf3', 'tc', 'tcpdump', 'tshark'], TESTS)) {
   if (!kernelHasTunnelGso()) {
     console.warn(`\n!!! SKIPPED (the kernel is older than 6.17: its TAP has no UDP-tunnel GSO): ${TESTS.join('; ')}\n`);
   } else {
@@ -113,9 +139,18 @@ if (labReady(test, 'forwarder e2e (tunnel GSO over IPv6)', ['ping', 'iperf3', 't
         lab.exec(a, 'ethtool', '-K', 'veth0', 'tx', 'off');
         const cli = await forwardDefaults(lab, a, IPV6.a, IPV6.b, OVERLAY.a);
         const errorsBefore = udp6ChecksumErrors(lab, b);
+        // What A sends, as B's veth receives it: 2000 segments of the iperf3 run.
+        const file = join(temporaryDir('vxlan-tunnel-gso6-'), 'underlay.pcap');
+        const capture = lab.spawn(b, 'tcpdump', ['-i', 'veth0', '-n', '-s', '0', '-U', '-c', '2000', '-w', file, `udp and src host ${IPV6.a}`], { label: 'tcpdump' });
+        await capture.waitFor('tcpdump listening', () => capture.stderr.includes('listening on'), 5000);
         const out = await iperf3(lab, { serverNs: b, serverAddress: OVERLAY.b, clientNs: a });
         console.log(`  iperf3 over IPv6, forwarder → kernel, segments cut on A's veth: ${out.gbps.toFixed(2)} Gbit/s`);
         assert.ok(out.bytes > 1e6, 'bytes arrived');
+        await capture.wait(10_000);
+        const judged = judgeCapture(file);
+        console.log(`  capture on B's veth: ${judged.all} VXLAN/TCP segments, ${judged.good} with outer UDP and inner TCP checksums good, ${judged.bad} bad, ${judged.malformed} malformed`);
+        assert.ok(judged.all >= 1000, `the capture holds the stream (${judged.all})`);
+        assert.equal([judged.good, judged.bad, judged.malformed], [judged.all, 0, 0], 'every segment\'s checksums good, none bad or malformed');
         await transfer(lab, b, OVERLAY.b, a, false, 'forwarder → kernel over IPv6, cut on the veth');
         const errors = udp6ChecksumErrors(lab, b) - errorsBefore;
         assert.is(errors, 0, 'B\'s UDP stack found no bad outer UDP checksum');
