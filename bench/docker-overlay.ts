@@ -141,7 +141,7 @@ if (why !== undefined) {
 }
 if (ids.includes('vxlan-wasm') && values.source !== 'src') {
   const stale = distProblem();
-  if (stale !== undefined) console.warn(`\n*** ${stale} (the vxlan-wasm agent runs from dist/) ***\n`);
+  if (stale !== null) console.warn(`\n*** ${stale} (the vxlan-wasm agent runs from dist/) ***\n`);
 }
 
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
