@@ -19,7 +19,7 @@ import {
   ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
   checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
 } from '../forwarder/config';
-import type { Device, Underlay } from '../forwarder/contracts';
+import type { Device, Endpoint, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
@@ -32,7 +32,8 @@ import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '
 import { DockerDriver } from '../docker/driver';
 import { dockerNameLookup, dockerSocket } from '../docker/docker-api';
 import { linuxLinks, LinkError, type Links } from '../docker/links';
-import { localNetworkOpener } from '../docker/local-network';
+import { localNetworkOpener, type ServingForwarder } from '../docker/local-network';
+import type { ForwarderControl } from '../control/reconcile';
 import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
@@ -58,7 +59,7 @@ flags:
   --host-id ID         this host's id (default: derived from /etc/machine-id, the address and port)
   --ttl S              the lease's TTL in seconds, 2..300 (default 10): a host that dies is dropped
                        by the others within this long
-  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (once the first network is up)
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           print this help
 
@@ -116,7 +117,68 @@ export interface DockerAgentIo {
   dnsPort?: number;
   shutdownTimeoutMs?: number;
   exit?: (code: number) => void;
-  onReady?: (ready: { host: HostAgent; driver: DockerDriver; forwarder: Forwarder; socketPath: string }) => void;
+  onReady?: (ready: { host: HostAgent; driver: DockerDriver; forwarder: FirstNetworkForwarder; socketPath: string }) => void;
+}
+
+/**
+ * The one Forwarder, made when the first network's TAP opens: a Forwarder sizes its slots for the
+ * devices it is made with, and a TAP with offloads delivers 64 KiB super-frames, which slots sized
+ * before any network (1536 bytes) would not hold. Every TAP here is alike, so the first sizes
+ * them for all. Until then the control plane has nothing to program (no network, no VNI).
+ */
+export class FirstNetworkForwarder implements ServingForwarder, ForwarderControl {
+  forwarder: Forwarder | undefined;
+
+  constructor(private readonly underlay: Underlay, private readonly onCreate: (forwarder: Forwarder) => void) {}
+
+  private made(): Forwarder {
+    if (this.forwarder === undefined) throw new RangeError('no network is served yet');
+    return this.forwarder;
+  }
+
+  addNetwork(options: { vni: number; device: Device }): void {
+    if (this.forwarder !== undefined) {
+      this.forwarder.addNetwork(options);
+      return;
+    }
+    const forwarder = new Forwarder({ underlay: this.underlay, networks: [options] });
+    this.forwarder = forwarder;
+    this.onCreate(forwarder);
+    forwarder.start();
+  }
+
+  removeNetwork(vni: number): Promise<void> {
+    return this.made().removeNetwork(vni);
+  }
+
+  addPeer(vni: number, endpoint: Endpoint): void {
+    this.made().addPeer(vni, endpoint);
+  }
+
+  removePeer(vni: number, endpoint: Endpoint): boolean {
+    return this.made().removePeer(vni, endpoint);
+  }
+
+  addFdbEntry(vni: number, mac: string, endpoint: Endpoint): void {
+    this.made().addFdbEntry(vni, mac, endpoint);
+  }
+
+  removeFdbEntry(vni: number, mac: string): boolean {
+    return this.made().removeFdbEntry(vni, mac);
+  }
+
+  addNeighbour(vni: number, ip: string, mac: string): void {
+    this.made().addNeighbour(vni, ip, mac);
+  }
+
+  removeNeighbour(vni: number, ip: string): boolean {
+    return this.made().removeNeighbour(vni, ip);
+  }
+
+  /** The forwarder (and with it the underlay), or the underlay alone if no network ever came. */
+  close(): Promise<void> {
+    return this.forwarder !== undefined ? this.forwarder.close() : this.underlay.close();
+  }
 }
 
 export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string): DockerAgentConfig | 'help' {
@@ -196,7 +258,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
   const stop = new StopRequest(io.signals ?? process);
   const client = (io.connect ?? connect)(config.store);
   let underlay: Underlay | undefined;
-  let forwarder: Forwarder | undefined;
+  let forwarder: FirstNetworkForwarder | undefined;
   let host: HostAgent | undefined;
   let driver: DockerDriver | undefined;
   let server: PluginServer | undefined;
@@ -215,9 +277,13 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
       underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
         address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + DATAGRAM_OVERHEAD),
       });
-      forwarder = new Forwarder({ underlay });
-      observability.stopOnBrokenPort(forwarder, stop);
-      forwarder.start();
+      forwarder = new FirstNetworkForwarder(underlay, (made) => {
+        observability.stopOnBrokenPort(made, stop);
+        void observability.report(made, config.metrics).then(
+          (metrics) => metrics.url !== undefined && logger.info({ metrics: metrics.url }, 'metrics served'),
+          (error: Error) => logger.error({ err: error.message }, 'could not serve metrics'),
+        );
+      });
       host = new HostAgent({ client, hostId: config.hostId, vtep: { address: config.local, port: underlay.localPort }, forwarder, ttlSeconds: config.ttlSeconds, logger });
       await host.start();
       const links = io.links ?? linuxLinks;
@@ -226,9 +292,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         host, client, links, mtu: config.mtu, logger, lookupNames: dockerNameLookup(config.dockerApi),
         openNetwork: localNetworkOpener({
           forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort,
-          // Plain frames: the one Forwarder's slots are sized when it is made, before any network
-          // exists, so TAPs with offloads (64 KiB super-frames) would not fit them.
-          openDevice: io.openDevice ?? ((options) => TapDevice.open({ ...options, create: true, offloads: false })),
+          openDevice: io.openDevice ?? ((options) => TapDevice.open({ ...options, create: true })),
         }),
       });
       const restored = await driver.restore();
@@ -237,7 +301,6 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         socketPath: config.socketPath, handlers: driver.handlers(), describe: describe(config.store),
         onCall: (path, ms, err) => (err === undefined ? logger.debug({ path, ms: Math.round(ms) }, 'docker call') : logger.warn({ path, ms: Math.round(ms), err }, 'docker call refused')),
       });
-      await observability.report(forwarder, config.metrics);
       logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds }, 'serving Docker');
       io.onReady?.({ host, driver, forwarder, socketPath: config.socketPath });
     } catch (error) {

@@ -1,9 +1,11 @@
 /**
  * The plugin's HTTP server on a unix socket (Docker finds `/run/docker/plugins/NAME.sock` and
  * POSTs `/Plugin.Activate`, `/NetworkDriver.*`, `/IpamDriver.*`). It only moves JSON: each path
- * maps to one handler; a handler's refusal (any error) becomes `{"Err": message}` with HTTP 200,
- * which is how libnetwork's remote driver expects a refusal; an unknown path is a 404 with Err
- * (Docker then treats the call as not implemented).
+ * maps to one handler; a handler's refusal (any error) becomes HTTP 200 with the message under
+ * the key that protocol reads: `Err` for the network driver (libnetwork's remote `Response.Err`),
+ * `Error` for IPAM (ipams/remote's `Response` has an untagged `Error` field: an `Err` there is
+ * ignored and Docker says "No address returned" instead of the reason). An unknown path is a
+ * 404 (Docker then treats the call as not implemented).
  *
  * Calls are handled one at a time, in arrival order: Docker may overlap calls (two `docker run`
  * at once), and a handler that awaits etcd must not interleave with another that changes the
@@ -83,7 +85,7 @@ export class PluginServer {
         } catch (error) {
           const message = options.describe?.(error, path) ?? (error as Error).message ?? String(error);
           options.onCall?.(path, performance.now() - started, message);
-          send(200, { Err: message });
+          send(200, path.startsWith('IpamDriver.') ? { Error: message } : { Err: message });
         }
       };
       const next = this.queue.then(run, run);

@@ -2,7 +2,8 @@
  * Docker's remote network driver and IPAM driver protocols (libnetwork's "remote" and
  * "ipams/remote"): JSON over HTTP POST on a unix socket, one path per call, e.g.
  * `POST /NetworkDriver.CreateEndpoint`. Every answer is HTTP 200 with a JSON object; a refusal is
- * `{"Err": "sentence"}`, which Docker shows the user as the command's error.
+ * `{"Err": "sentence"}` (IPAM: `{"Error": "sentence"}`), which Docker shows the user as the
+ * command's error.
  *
  * What Docker sends (Debian docker.io 20.10, captured): no network NAME ever reaches a driver,
  * and each daemon has its own network ids; container names and aliases reach it neither (they are
@@ -105,5 +106,3 @@ export function splitCidr(value: string, field: string): { ip: string; prefixLen
   return { ip: match[1], prefixLength: match[2] === undefined ? undefined : Number(match[2]) };
 }
 
-export const ok = (body: Json = {}): Json => body;
-export const refusal = (message: string): Json => ({ Err: message });

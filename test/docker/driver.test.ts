@@ -21,13 +21,14 @@ import { temporaryDirs } from '../helpers/temporary';
 import { FakeLinks, fakeOpener, MultiForwarder } from './fakes';
 
 const TESTS = [
-  'the socket: Activate and capabilities; an unknown path is 404 with Err; a body that is not JSON is an Err sentence',
+  'the socket: Activate and capabilities; an unknown path is 404; a body that is not JSON is a sentence in Err (IPAM: in Error)',
   'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err',
   'addresses: the gateway is the first address; 24 requests over two hosts for a /27 get distinct addresses, the rest refused; a taken or outside address refused',
   'endpoints: create, join (veth, interface name), named from the daemon, programmed on the other host; leave, delete, release',
   'out of order and unknown ids: CreateEndpoint/Join on unknown ids refused, Delete* of unknown ids succeed, RequestAddress before CreateNetwork refused',
   'a restart: networks and endpoints restored under a new lease, an endpoint whose veth is gone reaped with its address',
   'etcd away: CreateNetwork and RequestAddress say so in Err, nothing half-made; back, the same calls work',
+  'a lease lost under a running agent (revoked from outside): it puts its host, claims and endpoints back under a new lease; the other host sees them again',
 ];
 
 let unusable: string | undefined;
@@ -142,6 +143,8 @@ if (unusable !== undefined) {
     assert.equal((await post(socketPath, '/NetworkDriver.CreateNetwork', '[1,2]')).json, { Err: 'vxlan-wasm: the request body is not a JSON object' });
     assert.equal((await post(socketPath, '/NetworkDriver.CreateNetwork', '{"NetworkID": "../etc"}')).json, { Err: 'vxlan-wasm: NetworkID is missing or not an id' });
     assert.equal((await post(socketPath, '/NetworkDriver.CreateNetwork', JSON.stringify({ NetworkID: NET_A, IPv4Data: 'x' }))).json, { Err: 'vxlan-wasm: IPv4Data is not a list of objects' });
+    // IPAM reads its refusals under "Error" (an "Err" would be lost: Docker says "No address returned").
+    assert.equal((await post(socketPath, '/IpamDriver.RequestPool', JSON.stringify({ Pool: '' }))).json.Error, 'vxlan-wasm: vxlan-wasm needs --subnet: the subnet is how the hosts of one network find each other (give every host the same one, e.g. --subnet 10.0.9.0/24)');
   });
 
   test(TESTS[1], async () => {
@@ -328,6 +331,30 @@ if (unusable !== undefined) {
     assert.is(await client.get(keys.host('10.9.0.0-24', 'x-a')).string(), null, 'no host record');
     assert.is(await client.get(keys.docker('x-a', 'cd'.repeat(32))).string(), null, 'no Docker network mapping');
     assert.equal(a.driver.dockerNetworks().map((n) => n.name), ['10.8.0.0-24']);
+  });
+
+  test(TESTS[7], async () => {
+    const a = await host('l-a', 1);
+    const b = await host('l-b', 2);
+    for (const [h, id] of [[a, 'c8'], [b, 'd8']] as const) assert.equal(await h.call('NetworkDriver.CreateNetwork', createNetworkBody(id.repeat(32), '10.11.0.0/24', { 'vxlan-wasm.vni': '1100' })), {});
+    const { Address: address } = await a.call('IpamDriver.RequestAddress', { PoolID: '10.11.0.0/24', Address: '', Options: null });
+    const endpointId = hex(0xc81);
+    await a.call('NetworkDriver.CreateEndpoint', { NetworkID: 'c8'.repeat(32), EndpointID: endpointId, Interface: { Address: address } });
+    const ip = String(address).split('/')[0];
+    await until('b has it', () => b.forwarder.state(1100).neighbours.some((n) => n.startsWith(`${ip}=`)));
+    const client = connect({ endpoints: [etcd.url] });
+    closers.push(() => client.close());
+    const lease = (await client.get(keys.endpoint('10.11.0.0-24', endpointId)).exec()).kvs[0].lease;
+    await client.leaseClient.leaseRevoke({ ID: lease });
+    await until('b drops it', () => !b.forwarder.state(1100).neighbours.some((n) => n.startsWith(`${ip}=`)));
+    const started = Date.now();
+    await until('b sees it again', () => b.forwarder.state(1100).neighbours.some((n) => n.startsWith(`${ip}=`)), 8000);
+    console.log(`  a's lease revoked from outside: its endpoint back on b after ${Date.now() - started} ms (lease regrants ${a.agent.counts.leaseRegrants})`);
+    assert.is(a.agent.counts.leaseRegrants, 1);
+    const kv = (await client.get(keys.endpoint('10.11.0.0-24', endpointId)).exec()).kvs[0];
+    assert.ok(kv !== undefined && kv.lease !== lease, 'under a new lease');
+    assert.is(await client.get(keys.ipam('10.11.0.0-24', ip)).string(), 'l-a', 'its claim back too');
+    assert.equal(a.forwarder.state(1100).peers, ['192.0.2.2:4789'], 'and a still has b');
   });
 }
 

@@ -6,12 +6,15 @@
 //      `vxlan-wasm network inspect` lists both endpoints with their names, hosts and MACs
 //   2. a service: busybox httpd in 3 containers over both hosts, all --network-alias web: DNS
 //      returns the three, HTTP to http://web/ is answered by them
-//   3. the underlay (a tshark capture on the bridge) carried VXLAN during 1–2, and no ARP and no
+//   3. --ip and --mac-address are honoured and the same --ip on the other host refused; `docker
+//      network connect --alias` puts a container of another network on this one, by that alias,
+//      and `disconnect` takes it away
+//   4. the underlay (a tshark capture on the bridge) carried VXLAN during 1–3, and no ARP and no
 //      DNS inside it
-//   4. a killed container: its endpoint, name and address are gone from etcd and from the other host
-//   5. a killed agent (SIGKILL): its host's endpoints vanish from the other host within the TTL;
+//   5. a killed container: its endpoint, name and address are gone from etcd and from the other host
+//   6. a killed agent (SIGKILL): its host's endpoints vanish from the other host within the TTL;
 //      started again it restores them (the container still running) and the name pings again
-//   6. a daemon restarted: the network works again on it (a new container is reachable by name
+//   7. a daemon restarted: the network works again on it (a new container is reachable by name
 //      from the other host), and no address is leaked (claims = endpoints)
 // One lab for the file; everything is removed in the after hook, even on failure.
 import { suite } from 'uvu';
@@ -30,6 +33,7 @@ import { inspectNetwork } from '../../src/control/networks';
 const TESTS = [
   'containers on two hosts: unique addresses, each resolves the other by name and pings it; network inspect lists the endpoints',
   'a service: httpd in 3 containers over both hosts behind --network-alias web: DNS returns all three, HTTP answered',
+  '--ip and --mac-address honoured, an address taken on the other host refused; network connect --alias and disconnect',
   'the underlay carried VXLAN, and no ARP and no DNS inside it (tshark)',
   'a killed container: its endpoint, name and address are gone everywhere',
   'a SIGKILLed agent: its endpoints vanish from the other host within the TTL; restarted, it restores them and pings work again',
@@ -191,6 +195,31 @@ if (dockerReady('docker overlay', TESTS)) {
   });
 
   overlay(TESTS[2], async () => {
+    await run(h1, 'c5', '--ip', '10.0.9.200', '--mac-address', '02:42:0a:00:09:c8');
+    const shown = (await h1.dockerOk(['inspect', '-f', '{{(index .NetworkSettings.Networks "blue").IPAddress}} {{(index .NetworkSettings.Networks "blue").MacAddress}}', 'c5'])).trim();
+    assert.is(shown, '10.0.9.200 02:42:0a:00:09:c8');
+    assert.match(await inContainer(h1, 'c5', 'ip', 'addr', 'show', 'eth0'), /link\/ether 02:42:0a:00:09:c8[\s\S]*inet 10\.0\.9\.200\/24/);
+    const taken = await h2.docker(['run', '-d', '--name', 'c6', '--network', 'blue', '--ip', '10.0.9.200', IMAGE, 'sleep', '3600'], { timeoutMs: 60_000 });
+    console.log(`  --ip 10.0.9.200 on h2 as well: exit ${taken.code}: ${taken.stderr.trim().split('\n').pop()}`);
+    assert.is.not(taken.code, 0);
+    assert.match(taken.stderr, /address 10\.0\.9\.200 is taken in network blue \(by host host-h1\)/);
+    await h2.docker(['rm', '-f', 'c6']);
+    // A container of another network (green, on h2 only) connected to blue under an alias.
+    await h2.dockerOk(['network', 'create', '-d', 'vxlan-wasm', '--ipam-driver', 'vxlan-wasm', '--subnet', '10.0.10.0/24', '-o', 'vxlan-wasm.network=green', 'green'], { timeoutMs: 60_000 });
+    await h2.dockerOk(['run', '-d', '--name', 'g1', '--network', 'green', IMAGE, 'sleep', '3600'], { timeoutMs: 60_000 });
+    await h2.dockerOk(['network', 'connect', '--alias', 'extra', 'blue', 'g1'], { timeoutMs: 60_000 });
+    const extra = await until('extra resolvable on h1', async () => {
+      const found = await resolve(h1, 'c1', 'extra');
+      return found.length === 1 ? found[0] : undefined;
+    });
+    const ping = await inContainer(h1, 'c1', 'ping', '-c', '2', '-W', '2', 'extra');
+    assert.match(ping, /2 packets transmitted, 2 packets received/, ping);
+    await h2.dockerOk(['network', 'disconnect', 'blue', 'g1'], { timeoutMs: 60_000 });
+    const gone = await until('extra gone on h1', async () => ((await resolve(h1, 'c1', 'extra')).length === 0 ? true : undefined));
+    console.log(`  g1 connected to blue as extra (${extra.value}), pinged from h1; disconnected, its name gone after ${gone.ms.toFixed(0)} ms`);
+  });
+
+  overlay(TESTS[3], async () => {
     const file = await capture!.stop();
     capture = undefined;
     const vxlan = await tsharkCount(file, 'vxlan');
@@ -202,7 +231,7 @@ if (dockerReady('docker overlay', TESTS)) {
     assert.is(dns, 0, 'no DNS crossed the underlay');
   });
 
-  overlay(TESTS[3], async () => {
+  overlay(TESTS[4], async () => {
     const client = etcdClient();
     try {
       const before = (await inspectNetwork(client, 'blue')).endpoints.find((endpoint) => endpoint.name === 'web3');
@@ -217,7 +246,7 @@ if (dockerReady('docker overlay', TESTS)) {
     }
   });
 
-  overlay(TESTS[4], async () => {
+  overlay(TESTS[5], async () => {
     const ip2 = (await resolve(h1, 'c1', 'c2'))[0];
     assert.ok(ip2 !== undefined, 'c2 resolves before');
     const agent = agents.get('h2')!;
@@ -233,7 +262,7 @@ if (dockerReady('docker overlay', TESTS)) {
     assert.match(ping, /3 packets transmitted, 3 packets received/, ping);
   });
 
-  overlay(TESTS[5], async () => {
+  overlay(TESTS[6], async () => {
     await h2.restartDaemon();
     // The daemon's containers died with it (no live-restore): their endpoints are reaped or deleted by Docker.
     await run(h2, 'c4');
