@@ -81,12 +81,25 @@ export interface FdbOptions {
   maxEntries?: number;
 }
 
+/** What an Fdb tells about the endpoints its entries point at (EndpointTable counts them). */
+export interface FdbReferences {
+  ref(endpoint: number): void;
+  unref(endpoint: number): void;
+}
+
+const NO_REFERENCES: FdbReferences = { ref() {}, unref() {} };
+
 export class Fdb {
   readonly ageingMs: number;
   readonly maxEntries: number;
   private readonly entries = new Map<number, Entry>();
+  /** Endpoint → the MACs behind it: a peer's entries go in O(its entries), not a scan of the table. */
+  private readonly byEndpoint = new Map<number, Set<number>>();
+  private readonly references: FdbReferences;
 
-  constructor(options: FdbOptions = {}) {
+  /** `references` hears every entry that starts or stops pointing at an endpoint. */
+  constructor(options: FdbOptions = {}, references: FdbReferences = NO_REFERENCES) {
+    this.references = references;
     this.ageingMs = options.ageingMs ?? DEFAULT_AGEING_MS;
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (!(this.ageingMs > 0)) throw new RangeError(`ageingMs must be positive, got ${String(options.ageingMs)}`);
@@ -116,34 +129,81 @@ export class Fdb {
       entry.seenAt = now;
       if (heard) entry.heardAt = now;
       if (entry.endpoint === endpoint) return 'refreshed';
-      entry.endpoint = endpoint;
+      this.point(mac, entry, endpoint);
       return 'moved';
     }
     if (this.entries.size >= this.maxEntries) return 'full';
-    this.entries.set(mac, { endpoint, isStatic: false, seenAt: now, heardAt: heard ? now : -Infinity });
+    this.insert(mac, { endpoint, isStatic: false, seenAt: now, heardAt: heard ? now : -Infinity });
     return 'learned';
   }
 
   /** Add or replace a static entry (it replaces a learned one; static entries do not count against maxEntries). */
   setStatic(mac: number, endpoint: number): void {
-    this.entries.set(mac, { endpoint, isStatic: true, seenAt: 0, heardAt: -Infinity });
+    const entry = this.entries.get(mac);
+    if (entry === undefined) {
+      this.insert(mac, { endpoint, isStatic: true, seenAt: 0, heardAt: -Infinity });
+      return;
+    }
+    entry.isStatic = true;
+    entry.seenAt = 0;
+    entry.heardAt = -Infinity;
+    if (entry.endpoint !== endpoint) this.point(mac, entry, endpoint);
   }
 
   /** Remove an entry, static or learned. Returns whether there was one. */
   delete(mac: number): boolean {
-    return this.entries.delete(mac);
+    const entry = this.entries.get(mac);
+    if (entry === undefined) return false;
+    this.remove(mac, entry);
+    return true;
   }
 
   /** Remove every entry behind `endpoint` (a peer that went away). Returns how many. */
   deleteEndpoint(endpoint: number): number {
-    let removed = 0;
-    for (const [mac, entry] of this.entries) {
-      if (entry.endpoint === endpoint) {
-        this.entries.delete(mac);
-        removed++;
-      }
-    }
+    const macs = this.byEndpoint.get(endpoint);
+    if (macs === undefined) return 0;
+    const removed = macs.size;
+    for (const mac of [...macs]) this.remove(mac, this.entries.get(mac)!);
     return removed;
+  }
+
+  /** Remove every entry (the network goes away): each endpoint it pointed at hears it. */
+  clear(): void {
+    for (const [mac, entry] of [...this.entries]) this.remove(mac, entry);
+  }
+
+  private insert(mac: number, entry: Entry): void {
+    this.entries.set(mac, entry);
+    this.index(mac, entry.endpoint);
+    this.references.ref(entry.endpoint);
+  }
+
+  /** Point an existing entry at another endpoint: the new one referred to before the old is let go. */
+  private point(mac: number, entry: Entry, endpoint: number): void {
+    const old = entry.endpoint;
+    this.references.ref(endpoint);
+    this.unindex(mac, old);
+    entry.endpoint = endpoint;
+    this.index(mac, endpoint);
+    this.references.unref(old);
+  }
+
+  private remove(mac: number, entry: Entry): void {
+    this.entries.delete(mac);
+    this.unindex(mac, entry.endpoint);
+    this.references.unref(entry.endpoint);
+  }
+
+  private index(mac: number, endpoint: number): void {
+    let macs = this.byEndpoint.get(endpoint);
+    if (macs === undefined) this.byEndpoint.set(endpoint, (macs = new Set()));
+    macs.add(mac);
+  }
+
+  private unindex(mac: number, endpoint: number): void {
+    const macs = this.byEndpoint.get(endpoint)!;
+    macs.delete(mac);
+    if (macs.size === 0) this.byEndpoint.delete(endpoint);
   }
 
   /** Call `visit` with the endpoint of every entry. */
@@ -161,7 +221,7 @@ export class Fdb {
     const aged: { mac: number; endpoint: number }[] = [];
     for (const [mac, entry] of this.entries) {
       if (!entry.isStatic && now - entry.seenAt >= this.ageingMs) {
-        this.entries.delete(mac);
+        this.remove(mac, entry);
         aged.push({ mac, endpoint: entry.endpoint });
       }
     }

@@ -38,6 +38,7 @@ import { VXLAN_HEADER_LEN, superFrameSegmentBytes, superFrameSegments } from './
 import { Fdb, type FdbEntrySnapshot, type FdbEvent, isMulticastAt, macKey, macKeyAt, macText } from './fdb';
 import { AddressSet, canonicalIp } from './address-set';
 import { NeighbourTable, type NeighbourCounters } from './neighbours';
+import { EndpointTable, FloodList } from './endpoints';
 
 /** Why a frame was not forwarded. */
 export const DROP_REASONS = [
@@ -129,8 +130,8 @@ interface Network {
   readonly fdb: Fdb;
   /** Overlay IP → MAC bindings the control plane knows: ARP and ND answered locally from them. */
   readonly neighbours: NeighbourTable;
-  /** Endpoint ids of the peers, in a typed array for the flood loop. */
-  peers: Int32Array;
+  /** Endpoint ids of the peers, in a typed array for the flood loop (O(1) to add or remove one). */
+  readonly peers: FloodList;
   readonly counters: NetworkCounters;
   /** Slots of the receive batch to write to this device, gathered per batch. */
   readonly deviceSlots: Int32Array;
@@ -147,10 +148,6 @@ const ROUNDS_PER_TURN = 16;
 const FLAG_I = 0x08;
 const FLAG_G = 0x80;
 const GBP_D_A = 0x48;
-
-function endpointKey(endpoint: Endpoint): string {
-  return `${canonicalIp(endpoint.address)}|${endpoint.port}`;
-}
 
 /**
  * The events a Forwarder emits, typed: `forwarder.on('fdb', (events) => …)` needs no annotation.
@@ -182,9 +179,8 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   private readonly txSlots: Int32Array;
   private readonly rxSources: Int32Array;
 
-  /** Endpoint ids: index into `endpoints`; a freed id is reused. */
-  private readonly endpoints: (Endpoint | undefined)[] = [];
-  private readonly endpointIds = new Map<string, number>();
+  /** Remote VTEPs by id, counted by what refers to them (flood lists, FDB entries). */
+  private readonly endpoints: EndpointTable;
 
   private readonly drops = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>;
   private readonly fdbCounters = { learned: 0, moved: 0, aged: 0, notLearnedFull: 0 };
@@ -222,6 +218,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     const networks = options.networks ?? [];
     for (const network of networks) this.checkNetwork(network);
 
+    this.endpoints = new EndpointTable((id, endpoint) => this.underlay.setEndpoint(id, endpoint));
     this.kernels = options.kernels ?? createKernels(defaultBackendName());
     // The Encapsulator writes a whole outer header; over a UDP socket only its last 8 bytes (the
     // VXLAN header) are sent, so the outer addresses are placeholders of the underlay's family.
@@ -265,22 +262,9 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
 
   // ---- endpoints ---------------------------------------------------------------------------
 
-  private endpointId(endpoint: Endpoint): number {
-    const key = endpointKey(endpoint);
-    let id = this.endpointIds.get(key);
-    if (id === undefined) {
-      id = this.endpoints.indexOf(undefined);
-      if (id === -1) id = this.endpoints.length;
-      this.endpoints[id] = { address: canonicalIp(endpoint.address), port: endpoint.port };
-      this.endpointIds.set(key, id);
-      this.underlay.setEndpoint(id, this.endpoints[id]);
-    }
-    return id;
-  }
-
   /** The endpoint an id names (ids appear in FDB snapshots and events). */
   endpoint(id: number): Endpoint | undefined {
-    return this.endpoints[id];
+    return this.endpoints.get(id);
   }
 
   /**
@@ -291,15 +275,15 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
    */
   private admit(source: Endpoint): number {
     const address = canonicalIp(source.address);
-    const exact = this.endpointIds.get(`${address}|${source.port}`);
-    if (exact !== undefined) return exact;
-    const byAddress = this.endpoints.findIndex((endpoint) => endpoint?.address === address);
+    const exact = this.endpoints.find({ address, port: source.port });
+    if (exact !== -1) return exact;
+    const byAddress = this.endpoints.findByAddress(address);
     if (byAddress !== -1) return byAddress;
     // Sources admitted by CIDR get ids too, reached at the VXLAN port as Linux does for learned
     // remotes; ids nothing refers to are freed by the ageing sweep, and there are never more than
     // MAX_ENDPOINTS, so spoofed sources cannot grow memory.
-    if (!this.allowed.has(address) || this.endpointIds.size >= MAX_ENDPOINTS) return -1;
-    return this.endpointId({ address, port: this.remotePort });
+    if (!this.allowed.has(address) || this.endpoints.size >= MAX_ENDPOINTS) return -1;
+    return this.endpoints.idOf({ address, port: this.remotePort });
   }
 
   // ---- runtime control ---------------------------------------------------------------------
@@ -318,7 +302,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     if (tunnel >= MAX_NETWORKS) throw new RangeError(`at most ${MAX_NETWORKS} VNIs per forwarder`);
     this.encapsulator.setTunnel(tunnel, { ...this.placeholderTunnel, vni: options.vni });
     const network: Network = {
-      vni: options.vni, device: options.device, tunnel, fdb: new Fdb(this.fdbOptions), neighbours: new NeighbourTable(), peers: new Int32Array(0),
+      vni: options.vni, device: options.device, tunnel, fdb: new Fdb(this.fdbOptions, this.endpoints), neighbours: new NeighbourTable(), peers: new FloodList(),
       counters: { vni: options.vni, device: options.device.name, toUnderlay: { frames: 0, bytes: 0 }, toDevice: { frames: 0, bytes: 0 }, flooded: 0, fdbEntries: 0 },
       deviceSlots: new Int32Array(this.batchSize), deviceSlotCount: 0,
     };
@@ -332,7 +316,12 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   async removeNetwork(vni: number): Promise<void> {
     const network = this.network(vni);
     this.networks.delete(vni);
-    this.releaseUnusedEndpoints();
+    // Its flood list and FDB let go of the endpoints they held (the last holder frees each).
+    for (const id of network.peers.list()) {
+      network.peers.delete(id);
+      this.endpoints.unref(id);
+    }
+    network.fdb.clear();
     await network.device.close();
   }
 
@@ -351,58 +340,40 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   addPeer(vni: number, endpoint: Endpoint): void {
     const network = this.network(vni);
     this.checkEndpoint(endpoint, 'peer');
-    const id = this.endpointId(endpoint);
-    if (network.peers.includes(id)) return;
-    network.peers = Int32Array.from([...network.peers, id]);
+    const id = this.endpoints.idOf(endpoint);
+    if (network.peers.add(id)) this.endpoints.ref(id);
   }
 
   /** Remove a remote VTEP from a VNI: no more floods to it, its learned and static entries go too. */
   removePeer(vni: number, endpoint: Endpoint): boolean {
     const network = this.network(vni);
-    const id = this.endpointIds.get(endpointKey(endpoint));
-    if (id === undefined || !network.peers.includes(id)) return false;
-    network.peers = network.peers.filter((peer) => peer !== id);
+    const id = this.endpoints.find(endpoint);
+    if (id === -1 || !network.peers.delete(id)) return false;
+    // Its entries first, while the flood list still holds the endpoint; then the list lets go.
     network.fdb.deleteEndpoint(id);
-    this.releaseUnusedEndpoints();
+    this.endpoints.unref(id);
     return true;
-  }
-
-  /** Forget endpoints no network lists as a peer and no FDB entry points at (control path only). */
-  private releaseUnusedEndpoints(): void {
-    const used = new Set<number>();
-    for (const network of this.networks.values()) {
-      for (const id of network.peers) used.add(id);
-      network.fdb.forEachEndpoint((id) => used.add(id));
-    }
-    this.endpoints.forEach((endpoint, id) => {
-      if (endpoint === undefined || used.has(id)) return;
-      this.endpointIds.delete(endpointKey(endpoint));
-      this.endpoints[id] = undefined;
-      this.underlay.setEndpoint(id, undefined);
-    });
   }
 
   /** The peers of a VNI. */
   peers(vni: number): Endpoint[] {
-    return [...this.network(vni).peers].map((id) => this.endpoints[id]!);
+    return this.network(vni).peers.list().map((id) => this.endpoints.get(id)!);
   }
 
   /** A static FDB entry: `mac` is behind `endpoint` (replaces a learned one; never moved or aged). */
   addFdbEntry(vni: number, mac: string, endpoint: Endpoint): void {
     const network = this.network(vni);
     this.checkEndpoint(endpoint, `fdb entry for ${mac}`);
-    network.fdb.setStatic(macKey(mac), this.endpointId(endpoint));
+    network.fdb.setStatic(macKey(mac), this.endpoints.idOf(endpoint));
   }
 
   removeFdbEntry(vni: number, mac: string): boolean {
-    const removed = this.network(vni).fdb.delete(macKey(mac));
-    if (removed) this.releaseUnusedEndpoints();
-    return removed;
+    return this.network(vni).fdb.delete(macKey(mac));
   }
 
   /** Every FDB entry of a VNI (static and learned), with the endpoint's address. */
   fdbEntries(vni: number): (FdbEntrySnapshot & { address: string; port: number })[] {
-    return this.network(vni).fdb.snapshot(this.clock()).map((entry) => ({ ...entry, ...this.endpoints[entry.endpoint]! }));
+    return this.network(vni).fdb.snapshot(this.clock()).map((entry) => ({ ...entry, ...this.endpoints.get(entry.endpoint)! }));
   }
 
   /**
@@ -415,7 +386,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   learnedElsewhere(vni: number, mac: string, endpoint: Endpoint): void {
     const network = this.network(vni);
     this.checkEndpoint(endpoint, `learned entry for ${mac}`);
-    network.fdb.learn(macKey(mac), this.endpointId(endpoint), this.clock(), false);
+    network.fdb.learn(macKey(mac), this.endpoints.idOf(endpoint), this.clock(), false);
   }
 
   /**
@@ -427,7 +398,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     const now = this.clock();
     for (const network of this.networks.values()) {
       network.fdb.forEachLearned((mac, endpoint, heardAt) => {
-        if (now - heardAt <= withinMs) recent.push({ vni: network.vni, mac: macText(mac), endpoint: this.endpoints[endpoint]! });
+        if (now - heardAt <= withinMs) recent.push({ vni: network.vni, mac: macText(mac), endpoint: this.endpoints.get(endpoint)! });
       });
     }
     return recent;
@@ -501,7 +472,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     const start = frame.start;
     if (frame.length < 14 || isMulticastAt(bytes, start) || isMulticastAt(bytes, start + 6)) return false;
     const id = network.fdb.lookup(macKeyAt(bytes, start));
-    const endpoint = id === -1 ? undefined : this.endpoints[id];
+    const endpoint = id === -1 ? undefined : this.endpoints.get(id);
     if (endpoint === undefined || !sink.send(frame, network.vni, endpoint.address, endpoint.port)) return false;
     // Counted as the segments the kernel will make of it, so frame and byte counts mean the same either way.
     network.counters.toUnderlay.frames += superFrameSegments(frame);
@@ -533,7 +504,8 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
         this.pendingEvents.push({ type: 'aged', vni: network.vni, mac: macText(mac), endpoint });
       }
     }
-    this.releaseUnusedEndpoints();
+    // Ids made for admitted sources that no entry took.
+    this.endpoints.sweep();
     this.flushEvents();
   }
 
@@ -635,13 +607,14 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
         this.txDestinations[queued++] = known;
         continue;
       }
-      const peers = network.peers;
-      if (peers.length === 0) {
+      const peers = network.peers.ids;
+      const peerCount = network.peers.count;
+      if (peerCount === 0) {
         this.drops.NO_PEERS++;
         continue;
       }
       network.counters.flooded++;
-      for (let p = 0; p < peers.length; p++) {
+      for (let p = 0; p < peerCount; p++) {
         if (queued === this.txSlots.length) queued = this.sendQueued(network, queued);
         this.txSlots[queued] = i;
         this.txDestinations[queued++] = peers[p];

@@ -66,6 +66,10 @@ export class FakeUnderlay implements Underlay {
   start(events: UnderlayEvents): void {
     this.events = events;
   }
+  /** The endpoints the forwarder has told this underlay of (setEndpoint), by address. */
+  knownAddresses(): string[] {
+    return [...this.endpoints.values()].map((endpoint) => endpoint.address).sort();
+  }
   setEndpoint(id: number, endpoint: Endpoint | undefined): void {
     const old = this.endpoints.get(id);
     if (old !== undefined) this.ids.delete(`${old.address}|${old.port}`);
