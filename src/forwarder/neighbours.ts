@@ -12,36 +12,19 @@
  * Requests the table cannot answer, gratuitous ARP, and duplicate address detection (an NS from
  * the unspecified address) are left alone: the forwarder floods them as before.
  */
-import { fold16, onesComplementSum } from '../reference/checksum';
 import { formatIpv4, formatIpv6, parseIp } from '../wire/address';
-import { macKey, macKeyAt, macText, writeMacKey } from './fdb';
+import { readU32 } from '../wire/fields';
+import { EtherType, IpProtocol } from '../wire/protocols';
+import { macKey, macText, writeMacKey } from './fdb';
+import {
+  ARP_LEN, ARP_OP, ARP_REPLY, ARP_SHA, ARP_SPA, ARP_TPA, IPV6_HEADER_LEN, ND_ADVERTISEMENT_LEN, ND_FLAG_OVERRIDE,
+  ND_FLAG_SOLICITED, ND_HOP_LIMIT, ND_MESSAGE_LEN, ND_NEIGHBOR_SOLICITATION, writeArp, writeNeighbourAdvertisement,
+} from './neighbour-messages';
 
-const ETHERTYPE_ARP = 0x0806;
-const ETHERTYPE_IPV6 = 0x86dd;
 const ETHERNET_LEN = 14;
-/** ARP for Ethernet and IPv4: htype 1, ptype 0x0800, hlen 6, plen 4, then op, sha, spa, tha, tpa. */
-const ARP_LEN = 28;
-const ARP_OP = 6;
-const ARP_SHA = 8;
-const ARP_SPA = 14;
-const ARP_THA = 18;
-const ARP_TPA = 24;
-const IPV6_LEN = 40;
-const IPV6_PAYLOAD_LENGTH = 4;
 const IPV6_NEXT_HEADER = 6;
 const IPV6_HOP_LIMIT = 7;
 const IPV6_SOURCE = 8;
-const IPV6_DESTINATION = 24;
-const ICMPV6 = 58;
-const ND_NEIGHBOR_SOLICITATION = 135;
-const ND_NEIGHBOR_ADVERTISEMENT = 136;
-/** Type, code, checksum, flags/reserved, target address. */
-const ND_MESSAGE_LEN = 24;
-/** Target Link-Layer Address option: type 2, length 1 (8 bytes), the MAC. */
-const ND_OPTION_LEN = 8;
-const ND_ADVERTISEMENT_LEN = ETHERNET_LEN + IPV6_LEN + ND_MESSAGE_LEN + ND_OPTION_LEN;
-/** Solicited (S) and Override (O) flags of a Neighbor Advertisement. */
-const ND_FLAGS_SOLICITED_OVERRIDE = 0x60;
 
 export interface NeighbourCounters {
   /** ARP requests answered from the table. */
@@ -56,7 +39,7 @@ export interface NeighbourCounters {
 
 /** The IPv4 address at `offset` as one unsigned 32-bit number (a map key, or a number to count with). */
 export function ipv4Key(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
+  return readU32(bytes, offset);
 }
 
 /** IPv6 addresses as text keys: made only for a solicitation, which is rare next to data. */
@@ -97,13 +80,13 @@ export class NeighbourTable {
   /**
    * If the frame at `bytes[start .. start + length)` is an ARP request or a neighbour solicitation
    * this table answers, rewrite it in place into the answer and return the answer's length (the
-   * room after `start` must hold ND_ADVERTISEMENT_LEN bytes). Otherwise return 0 and change nothing.
+   * room after `start` must hold an Ethernet and IPv6 header and ND_ADVERTISEMENT_LEN bytes). Otherwise return 0 and change nothing.
    */
   answer(bytes: Uint8Array, start: number, length: number, counters: NeighbourCounters): number {
     if (length < ETHERNET_LEN + ARP_LEN) return 0;
     const etherType = (bytes[start + 12] << 8) | bytes[start + 13];
-    if (etherType === ETHERTYPE_ARP) return this.answerArp(bytes, start, length, counters);
-    if (etherType === ETHERTYPE_IPV6) return this.answerSolicitation(bytes, start, length, counters);
+    if (etherType === EtherType.ARP) return this.answerArp(bytes, start, length, counters);
+    if (etherType === EtherType.IPv6) return this.answerSolicitation(bytes, start, length, counters);
     return 0;
   }
 
@@ -119,15 +102,12 @@ export class NeighbourTable {
       counters.arpFlooded++;
       return 0;
     }
-    const requesterMac = macKeyAt(bytes, arp + ARP_SHA);
     const requesterIp = ipv4Key(bytes, arp + ARP_SPA);
-    writeMacKey(bytes, start, requesterMac);
+    // To the requester's MAC (its sender hardware address), from the neighbour's; the ARP body
+    // then takes both MACs from this Ethernet header.
+    bytes.copyWithin(start, arp + ARP_SHA, arp + ARP_SHA + 6);
     writeMacKey(bytes, start + 6, mac);
-    bytes[arp + ARP_OP + 1] = 2;
-    writeMacKey(bytes, arp + ARP_SHA, mac);
-    new DataView(bytes.buffer, bytes.byteOffset).setUint32(arp + ARP_SPA, target);
-    writeMacKey(bytes, arp + ARP_THA, requesterMac);
-    new DataView(bytes.buffer, bytes.byteOffset).setUint32(arp + ARP_TPA, requesterIp);
+    writeArp(bytes, arp, ARP_REPLY, bytes, start + 6, target, bytes, start, requesterIp);
     counters.arpAnswered++;
     // The answer keeps the request's length: its padding (if any) goes back as it came.
     return length;
@@ -135,10 +115,10 @@ export class NeighbourTable {
 
   private answerSolicitation(bytes: Uint8Array, start: number, length: number, counters: NeighbourCounters): number {
     const ip = start + ETHERNET_LEN;
-    const icmp = ip + IPV6_LEN;
+    const icmp = ip + IPV6_HEADER_LEN;
     // An NS straight after the IPv6 header (RFC 4861 §7.1.1: hop limit 255, code 0, ≥ 24 bytes).
-    if (length < ETHERNET_LEN + IPV6_LEN + ND_MESSAGE_LEN || bytes[ip + IPV6_NEXT_HEADER] !== ICMPV6 ||
-        bytes[icmp] !== ND_NEIGHBOR_SOLICITATION || bytes[icmp + 1] !== 0 || bytes[ip + IPV6_HOP_LIMIT] !== 255) return 0;
+    if (length < ETHERNET_LEN + IPV6_HEADER_LEN + ND_MESSAGE_LEN || bytes[ip + IPV6_NEXT_HEADER] !== IpProtocol.ICMPv6 ||
+        bytes[icmp] !== ND_NEIGHBOR_SOLICITATION || bytes[icmp + 1] !== 0 || bytes[ip + IPV6_HOP_LIMIT] !== ND_HOP_LIMIT) return 0;
     let unspecifiedSource = true;
     for (let i = 0; i < 16; i++) if (bytes[ip + IPV6_SOURCE + i] !== 0) unspecifiedSource = false;
     const mac = unspecifiedSource ? undefined : this.ipv6.get(ipv6Key(bytes, icmp + 8));
@@ -147,35 +127,13 @@ export class NeighbourTable {
       counters.ndFlooded++;
       return 0;
     }
-    const requesterMac = macKeyAt(bytes, start + 6);
-    writeMacKey(bytes, start, requesterMac);
+    // To the requester's MAC, from the neighbour's; the advertisement carries the neighbour's MAC
+    // from there. From the target address (where the solicitation names it) to the solicitation's
+    // source; the first word of the IPv6 header (version, traffic class, flow label) stays.
+    bytes.copyWithin(start, start + 6, start + 12);
     writeMacKey(bytes, start + 6, mac);
-    // From the target address to the solicitation's source.
-    bytes.copyWithin(ip + IPV6_DESTINATION, ip + IPV6_SOURCE, ip + IPV6_SOURCE + 16);
-    bytes.copyWithin(ip + IPV6_SOURCE, icmp + 8, icmp + 24);
-    bytes[ip + IPV6_PAYLOAD_LENGTH] = 0;
-    bytes[ip + IPV6_PAYLOAD_LENGTH + 1] = ND_MESSAGE_LEN + ND_OPTION_LEN;
-    bytes[ip + IPV6_HOP_LIMIT] = 255;
-    bytes[icmp] = ND_NEIGHBOR_ADVERTISEMENT;
-    bytes[icmp + 1] = 0;
-    bytes[icmp + 2] = 0;
-    bytes[icmp + 3] = 0;
-    bytes[icmp + 4] = ND_FLAGS_SOLICITED_OVERRIDE;
-    bytes[icmp + 5] = 0;
-    bytes[icmp + 6] = 0;
-    bytes[icmp + 7] = 0;
-    const option = icmp + ND_MESSAGE_LEN;
-    bytes[option] = 2;
-    bytes[option + 1] = 1;
-    writeMacKey(bytes, option + 2, mac);
-    // ICMPv6 checksum over the pseudo-header (RFC 8200 §8.1) and the message.
-    const icmpLength = ND_MESSAGE_LEN + ND_OPTION_LEN;
-    let sum = onesComplementSum(bytes, ip + IPV6_SOURCE, 32, 0);
-    sum = onesComplementSum(bytes, icmp, icmpLength, sum + icmpLength + ICMPV6);
-    const checksum = ~fold16(sum) & 0xffff;
-    bytes[icmp + 2] = checksum >> 8;
-    bytes[icmp + 3] = checksum & 0xff;
+    writeNeighbourAdvertisement(bytes, ip, ND_FLAG_SOLICITED | ND_FLAG_OVERRIDE, bytes, icmp + 8, bytes, start + 6, bytes, ip + IPV6_SOURCE);
     counters.ndAnswered++;
-    return ND_ADVERTISEMENT_LEN;
+    return ETHERNET_LEN + IPV6_HEADER_LEN + ND_ADVERTISEMENT_LEN;
   }
 }

@@ -9,6 +9,18 @@ export function writeU16(buf: Uint8Array, at: number, value: number): void {
   buf[at + 1] = value & 0xff;
 }
 
+/** Network-order 32-bit read, unsigned (an IPv4 address as one number, a sequence number). */
+export function readU32(buf: Uint8Array, at: number): number {
+  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+}
+
+export function writeU32(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24;
+  buf[at + 1] = (value >>> 16) & 0xff;
+  buf[at + 2] = (value >>> 8) & 0xff;
+  buf[at + 3] = value & 0xff;
+}
+
 /** Throw a RangeError naming the field unless `value` is an integer in 0..max. */
 export function checkUint(name: string, value: unknown, max: number): void {
   if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
