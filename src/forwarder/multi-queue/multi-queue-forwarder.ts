@@ -34,6 +34,7 @@ import type { ControlCall, FromQueue, QueueForwarderOptions, QueueNetworkOptions
 import { parseIp } from '../../wire/address';
 import { canonicalIp } from '../address-set';
 import { macKey, macText } from '../fdb';
+import { NetworkMirror } from './network-mirror';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
 import { IngressRedirect } from '../underlay/ingress-redirect';
@@ -114,15 +115,13 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
   /** Looks like a Forwarder's underlay for metrics and logs: the summed counters of every socket. */
   readonly underlay: { readonly family: 4 | 6; readonly localAddress: string; readonly localPort: number; readonly counters: UnderlayCounters };
   private readonly workers: Queue[];
-  private readonly peerLists: Map<number, Endpoint[]>;
+  /** What the queues were told, per VNI (peers, static FDB entries, neighbours). */
+  private readonly mirrors = new Map<number, NetworkMirror>();
   /** The VNIs, in the order of `devices`. */
   private readonly vniList: number[];
   private closing: Promise<void> | undefined;
   /** The ingress filter (`tunnelGso.ingress`), removed first at close. */
   private redirect: IngressRedirect | undefined;
-  /** What the queues were told, per VNI: static FDB entries (MAC key → endpoint) and neighbours (IP → MAC). */
-  private readonly fdbMirror = new Map<number, Map<number, Endpoint>>();
-  private readonly neighbourMirror = new Map<number, Map<string, string>>();
   /** Changes not yet sent (sent together once this turn of the event loop ends). */
   private pendingCalls: ControlCall[] = [];
   /** addNetwork/removeNetwork requests waiting for a queue's answer. */
@@ -134,12 +133,8 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     this.queues = options.queues;
     this.workers = workers;
     this.devices = devices;
-    this.peerLists = new Map(options.networks.map((network) => [network.vni, [...(network.peers ?? [])]]));
     this.vniList = options.networks.map((network) => network.vni);
-    for (const network of options.networks) {
-      this.fdbMirror.set(network.vni, new Map((network.fdb ?? []).map((entry) => [macKey(entry.mac), { ...entry.endpoint }])));
-      this.neighbourMirror.set(network.vni, new Map());
-    }
+    for (const network of options.networks) this.mirrors.set(network.vni, MultiQueueForwarder.mirrorOf(network.peers ?? [], network.fdb ?? []));
     const sum = (): UnderlayCounters => {
       const total: UnderlayCounters = { received: 0, sent: 0, unknownSource: 0, oversize: 0, sendErrors: 0 };
       for (const queue of this.workers) {
@@ -273,9 +268,17 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     await queue.closed;
   }
 
-  /** The peers of a VNI (as configured: every queue has the same). */
+  /** The mirror of a network as it is configured (endpoints made canonical). */
+  private static mirrorOf(peers: readonly Endpoint[], fdb: readonly { mac: string; endpoint: Endpoint }[]): NetworkMirror {
+    const mirror = new NetworkMirror();
+    for (const peer of peers) mirror.addPeer({ address: canonicalIp(peer.address), port: peer.port });
+    for (const entry of fdb) mirror.setFdbEntry(macKey(entry.mac), { address: canonicalIp(entry.endpoint.address), port: entry.endpoint.port });
+    return mirror;
+  }
+
+  /** The peers of a VNI (every queue has the same). */
   peers(vni: number): Endpoint[] {
-    return [...(this.peerLists.get(vni) ?? [])];
+    return this.mirrors.get(vni)?.peers() ?? [];
   }
 
   /** The VNIs served. */
@@ -285,8 +288,10 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
 
   // ---- runtime control: Forwarder's methods, for every queue ----------------------------------
 
-  private served(vni: number): void {
-    if (!this.peerLists.has(vni)) throw new RangeError(`vni ${String(vni)} is not served by this forwarder`);
+  private served(vni: number): NetworkMirror {
+    const mirror = this.mirrors.get(vni);
+    if (mirror === undefined) throw new RangeError(`vni ${String(vni)} is not served by this forwarder`);
+    return mirror;
   }
 
   /** An endpoint as Forwarder checks it (the underlay's family, a port), canonical. */
@@ -312,72 +317,59 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
 
   /** Add a remote VTEP to a VNI's flood list (idempotent). */
   addPeer(vni: number, endpoint: Endpoint): void {
-    this.served(vni);
+    const mirror = this.served(vni);
     const peer = this.endpointOf(endpoint, 'peer');
-    const list = this.peerLists.get(vni)!;
-    if (list.some((known) => known.address === peer.address && known.port === peer.port)) return;
-    list.push(peer);
-    this.send({ op: 'addPeer', vni, endpoint: peer });
+    if (mirror.addPeer(peer)) this.send({ op: 'addPeer', vni, endpoint: peer });
   }
 
   /** Remove a remote VTEP from a VNI (its learned and static entries go too, in every queue). */
   removePeer(vni: number, endpoint: Endpoint): boolean {
-    this.served(vni);
-    const list = this.peerLists.get(vni)!;
-    const address = canonicalIp(endpoint.address);
-    const index = list.findIndex((known) => known.address === address && known.port === endpoint.port);
-    if (index === -1) return false;
-    list.splice(index, 1);
-    const fdb = this.fdbMirror.get(vni)!;
-    for (const [mac, target] of fdb) if (target.address === address && target.port === endpoint.port) fdb.delete(mac);
-    this.send({ op: 'removePeer', vni, endpoint: { address, port: endpoint.port } });
+    const peer = { address: canonicalIp(endpoint.address), port: endpoint.port };
+    if (!this.served(vni).removePeer(peer)) return false;
+    this.send({ op: 'removePeer', vni, endpoint: peer });
     return true;
   }
 
   /** A static FDB entry in every queue. */
   addFdbEntry(vni: number, mac: string, endpoint: Endpoint): void {
-    this.served(vni);
+    const mirror = this.served(vni);
     const key = macKey(mac);
     const target = this.endpointOf(endpoint, `fdb entry for ${mac}`);
-    this.fdbMirror.get(vni)!.set(key, target);
+    mirror.setFdbEntry(key, target);
     this.send({ op: 'addFdbEntry', vni, mac: macText(key), endpoint: target });
   }
 
   removeFdbEntry(vni: number, mac: string): boolean {
-    this.served(vni);
     const key = macKey(mac);
-    if (!this.fdbMirror.get(vni)!.delete(key)) return false;
+    if (!this.served(vni).deleteFdbEntry(key)) return false;
     this.send({ op: 'removeFdbEntry', vni, mac: macText(key) });
     return true;
   }
 
   /** `ip` is at `mac`: ARP and ND for it answered locally in every queue. */
   addNeighbour(vni: number, ip: string, mac: string): void {
-    this.served(vni);
+    const mirror = this.served(vni);
     const canonical = canonicalIp(ip);
     const text = macText(macKey(mac));
-    this.neighbourMirror.get(vni)!.set(canonical, text);
+    mirror.setNeighbour(canonical, text);
     this.send({ op: 'addNeighbour', vni, ip: canonical, mac: text });
   }
 
   removeNeighbour(vni: number, ip: string): boolean {
-    this.served(vni);
     const canonical = canonicalIp(ip);
-    if (!this.neighbourMirror.get(vni)!.delete(canonical)) return false;
+    if (!this.served(vni).deleteNeighbour(canonical)) return false;
     this.send({ op: 'removeNeighbour', vni, ip: canonical });
     return true;
   }
 
   /** The VNI's neighbour table, as every queue holds it. */
   neighbours(vni: number): { ip: string; mac: string }[] {
-    this.served(vni);
-    return [...this.neighbourMirror.get(vni)!].map(([ip, mac]) => ({ ip, mac }));
+    return this.served(vni).neighbours().map(([ip, mac]) => ({ ip, mac }));
   }
 
   /** The VNI's static FDB entries, as every queue holds them (learned entries live in the queues' replicas). */
   staticFdbEntries(vni: number): { mac: string; address: string; port: number }[] {
-    this.served(vni);
-    return [...this.fdbMirror.get(vni)!].map(([mac, endpoint]) => ({ mac: macText(mac), ...endpoint }));
+    return this.served(vni).fdbEntries().map(([mac, endpoint]) => ({ mac: macText(mac), ...endpoint }));
   }
 
   /** Ask every queue (queue 0 first, then the rest together); rejects with the first failure. */
@@ -405,13 +397,11 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
   async addNetwork(network: QueueNetworkOptions): Promise<QueueDeviceInfo> {
     if (this.closing !== undefined) throw new Error('the forwarder is closed');
     checkInteger(network.vni, 'vni', 0, 0xffffff);
-    if (this.peerLists.has(network.vni)) throw new RangeError(`vni ${network.vni} is already served`);
+    if (this.mirrors.has(network.vni)) throw new RangeError(`vni ${network.vni} is already served`);
     const peers = (network.peers ?? []).map((peer) => this.endpointOf(peer, `vni ${network.vni}: peer`));
     const fdb = (network.fdb ?? []).map((entry) => ({ mac: macText(macKey(entry.mac)), endpoint: this.endpointOf(entry.endpoint, `vni ${network.vni}: fdb entry for ${entry.mac}`) }));
     this.flushCalls(); // changes made before come first
-    this.peerLists.set(network.vni, peers);
-    this.fdbMirror.set(network.vni, new Map(fdb.map((entry) => [macKey(entry.mac), entry.endpoint])));
-    this.neighbourMirror.set(network.vni, new Map());
+    this.mirrors.set(network.vni, MultiQueueForwarder.mirrorOf(peers, fdb));
     try {
       const [first] = await this.request((id) => ({ type: 'addNetwork', id, network: { ...network, peers, fdb } }), 'first-then-rest');
       const device = first.device!;
@@ -445,9 +435,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
   }
 
   private forget(vni: number): void {
-    this.peerLists.delete(vni);
-    this.fdbMirror.delete(vni);
-    this.neighbourMirror.delete(vni);
+    this.mirrors.delete(vni);
     const index = this.vniList.indexOf(vni);
     if (index !== -1) {
       this.vniList.splice(index, 1);
