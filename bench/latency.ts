@@ -1,0 +1,399 @@
+/**
+ * Round trips through the forwarder next to the kernel's, in one run (root only):
+ *   npm run bench:latency                        (builds first; ~4 minutes)
+ *   node --import tsx bench/latency.ts [--quick] [--paths kernel,fkDefault,…] [--rounds N] [--throughput] [--cli FILE | --source src] [--idle-only] [--out FILE]
+ *
+ * In network namespaces it makes (and always removes), pairs of hosts A and B joined by a veth
+ * with Linux's default offloads (nothing is turned off), VNI 42 over port 4789:
+ *   kernel          the kernel's vxlan on both hosts (the reference)
+ *   fkDefault       `vxlan-wasm forward` with no flags on A (one queue worker, run to completion;
+ *                   tunnel GSO where the kernel takes it), the kernel's vxlan on B
+ *   fkNoTunnelGso   the same with --no-tunnel-gso (the socket path both ways)
+ *   fkMain          `vxlan-wasm forward --queues 0` on A (the main thread, with reader threads)
+ *   ffDefault       `vxlan-wasm forward` with no flags on both hosts
+ * and for each, from A to B's overlay address: ping (`ping -i 0.01`), `sockperf ping-pong` over TCP
+ * and over UDP (round trips: --full-rtt), p50 and p99, first idle, then while an iperf3 TCP stream
+ * runs from B to A (the other way). Then idle pings 1, 10 and 100 ms apart, with the forwarders'
+ * CPU per ping (/proc/PID/task/TID/schedstat, less their idle CPU): how much of a round trip is
+ * the forwarder waking cold after idling (caches gone cold, code back in V8's baseline tier).
+ * `--throughput` adds iperf3 TCP both ways (interleaved rounds, medians), to check that a change
+ * for latency costs no bandwidth.
+ *
+ * Output: progress lines, a markdown table (ms; "added" is p50 minus kernel ↔ kernel's p50 of the
+ * same run), and JSON in bench/results/latency.json (--quick: latency-quick.json). `--cli FILE`
+ * times another build (e.g. an older commit's bin/vxlan-wasm.mjs) for a before/after.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machineInfo } from './lib/machine';
+import { iperf3, Lab, labUnusable, REPO_ROOT, run, sleep, type LabProcess } from '../test/helpers/netns';
+import { median, pingTimes, quantile } from './forwarder/measure';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    paths: { type: 'string' },
+    rounds: { type: 'string' },
+    throughput: { type: 'boolean', default: false },
+    cli: { type: 'string' },
+    source: { type: 'string', default: 'dist' },
+    'idle-only': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+interface PathConfig {
+  id: string;
+  label: string;
+  /** The forwarder's CLI flags on A (undefined: the kernel's vxlan), and on B when `both`. */
+  flags?: readonly string[];
+  both?: boolean;
+}
+
+const PATHS: readonly PathConfig[] = [
+  { id: 'kernel', label: 'kernel vxlan ↔ kernel vxlan' },
+  { id: 'fkDefault', label: 'forwarder (defaults: one queue worker, tunnel GSO) ↔ kernel', flags: [] },
+  { id: 'fkNoTunnelGso', label: 'forwarder `--no-tunnel-gso` ↔ kernel', flags: ['--no-tunnel-gso'] },
+  { id: 'fkMain', label: 'forwarder `--queues 0` (main thread, reader threads) ↔ kernel', flags: ['--queues', '0'] },
+  { id: 'ffDefault', label: 'forwarder ↔ forwarder (defaults)', flags: [], both: true },
+];
+
+if (values.help) {
+  console.log('usage: node --import tsx bench/latency.ts [--quick] [--paths ID,…] [--rounds N] [--throughput] [--cli FILE] [--out FILE]');
+  console.log(`  --paths ID,…     which paths (default all): ${PATHS.map((path) => path.id).join(', ')}`);
+  console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
+  console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
+  console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
+  console.log('  --cli FILE       the forwarder to run (default bin/vxlan-wasm.mjs of this checkout; run `npm run build` first)');
+  console.log('  --source src     run the forwarder from the sources through tsx (test/forwarder/e2e/run-cli.ts) instead of a build');
+  console.log('  --idle-only      measure idle round trips only (no iperf3 stream)');
+  console.log('needs root: network namespaces, veth pairs, TAP and kernel vxlan devices; plus ip, ping, iperf3, sockperf');
+  process.exit(0);
+}
+if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+  console.error('bench:latency needs root (network namespaces, veth pairs, TAP and kernel vxlan devices): run it as root.');
+  process.exit(2);
+}
+const why = labUnusable('bench:latency', ['ping', 'iperf3', 'sockperf']);
+if (why !== undefined) {
+  console.error(`bench:latency cannot run here: ${why} (apt-get install iproute2 iputils-ping iperf3 sockperf).`);
+  process.exit(2);
+}
+const CLI = values.cli ?? join(REPO_ROOT, 'bin/vxlan-wasm.mjs');
+const fromSources = values.source === 'src';
+if (!fromSources && (!existsSync(CLI) || (values.cli === undefined && !existsSync(join(REPO_ROOT, 'dist/cli.mjs'))))) {
+  console.error(`bench:latency runs the built forwarder and ${values.cli ?? 'dist/cli.mjs'} does not exist: run \`npm run build\` first.`);
+  process.exit(2);
+}
+const chosen = values.paths === undefined ? PATHS : values.paths.split(',').map((id) => {
+  const path = PATHS.find((candidate) => candidate.id === id.trim());
+  if (path === undefined) {
+    console.error(`--paths: no path "${id}" (there are ${PATHS.map((p) => p.id).join(', ')})`);
+    process.exit(2);
+  }
+  return path;
+});
+const rounds = values.rounds === undefined ? 1 : Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) {
+  console.error('--rounds is a whole number from 1 to 10');
+  process.exit(2);
+}
+const SETTINGS = values.quick ? { pings: 100, sockperfSeconds: 2, tcpSeconds: 3, tcpRounds: 1 } : { pings: 200, sockperfSeconds: 5, tcpSeconds: 5, tcpRounds: 3 };
+const PING_INTERVAL_S = 0.01;
+const VNI = 42;
+const TAP = 'vxtap0';
+const UNDERLAY = { a: '192.168.77.1', b: '192.168.77.2', prefix: 24 };
+const OVERLAY = { a: '10.42.0.1', b: '10.42.0.2', prefix: 24 };
+const SOCKPERF_PORT = 11111;
+const IPERF_PORT = 5201;
+
+const started = performance.now();
+function progress(line: string): void {
+  console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`);
+}
+
+const lab = new Lab('latb');
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${signal}: stopping the forwarders, removing the namespaces…`);
+    void lab.cleanup().finally(() => process.exit(130));
+  });
+}
+
+interface Pair {
+  path: PathConfig;
+  a: string;
+  b: string;
+  forwarders: LabProcess[];
+}
+
+async function startForwarder(ns: string, local: string, peer: string, overlay: string, flags: readonly string[]): Promise<LabProcess> {
+  const entry = fromSources ? ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'] : [CLI, 'forward'];
+  const args = [...entry, '--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info', ...flags];
+  const proc = lab.spawn(ns, process.execPath, args, { label: `vxlan-wasm forward ${flags.join(' ')} in ${ns}` });
+  await proc.waitFor('its "forwarding" log line', () => proc.stderr.includes('"msg":"forwarding"'), 15_000);
+  lab.addresses(ns, TAP, [`${overlay}/${OVERLAY.prefix}`]);
+  return proc;
+}
+
+let pairCount = 0;
+async function makePair(path: PathConfig): Promise<Pair> {
+  const name = `${pairCount++}`;
+  const a = lab.namespace(`${name}a`);
+  const b = lab.namespace(`${name}b`);
+  // Linux's defaults on both veth ends: transmit checksum offload on, as every veth is made.
+  lab.veth(a, b, { a: [`${UNDERLAY.a}/${UNDERLAY.prefix}`], b: [`${UNDERLAY.b}/${UNDERLAY.prefix}`] });
+  const forwarders: LabProcess[] = [];
+  const kernel = (ns: string, local: string, remote: string, overlay: string) =>
+    lab.kernelVxlan(ns, { vni: VNI, local, remote, address: `${overlay}/${OVERLAY.prefix}`, mtu: 1450 });
+  if (path.flags === undefined) kernel(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
+  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, path.flags));
+  if (path.flags !== undefined && path.both === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, path.flags));
+  else kernel(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
+  // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
+  const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
+  if (warm.times.length === 0) throw new Error(`${path.id}: no ping reply from ${OVERLAY.b} through the tunnel`);
+  return { path, a, b, forwarders };
+}
+
+/** p50 and p99 of one measurement, in ms, and how many samples they are of. */
+export interface Quantiles {
+  p50: number;
+  p99: number;
+  samples: number;
+}
+
+function quantiles(times: readonly number[]): Quantiles {
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), samples: times.length };
+}
+
+function ping(pair: Pair): Quantiles {
+  const { sent, times } = pingTimes(lab, pair.a, OVERLAY.b, SETTINGS.pings, PING_INTERVAL_S);
+  if (times.length < sent * 0.9) throw new Error(`${pair.path.id}: only ${times.length} of ${sent} pings answered`);
+  return quantiles(times);
+}
+
+/** sockperf's percentile line ("---> percentile 50.000 =    4.507"), in µs. */
+function sockperfPercentile(output: string, percentile: string): number {
+  const match = new RegExp(`percentile ${percentile.replace('.', '\\.')} =\\s*([\\d.]+)`).exec(output);
+  if (match === null) throw new Error(`sockperf printed no ${percentile} percentile:\n${output}`);
+  return Number(match[1]);
+}
+
+async function sockperf(pair: Pair, protocol: 'tcp' | 'udp'): Promise<Quantiles> {
+  const tcp = protocol === 'tcp' ? ['--tcp'] : [];
+  const server = lab.spawn(pair.b, 'sockperf', ['server', '-i', OVERLAY.b, '-p', String(SOCKPERF_PORT), ...tcp], { label: `sockperf server (${protocol})` });
+  try {
+    await sleep(300);
+    const client = lab.spawn(pair.a, 'sockperf', ['ping-pong', '-i', OVERLAY.b, '-p', String(SOCKPERF_PORT), ...tcp, '-t', String(SETTINGS.sockperfSeconds), '--full-rtt'], { label: `sockperf ping-pong (${protocol})` });
+    await client.wait((SETTINGS.sockperfSeconds + 10) * 1000);
+    const output = client.stdout + client.stderr;
+    const samples = Number(/Total (\d+) observations/.exec(output)?.[1] ?? NaN);
+    return { p50: sockperfPercentile(output, '50.000') / 1000, p99: sockperfPercentile(output, '99.000') / 1000, samples };
+  } finally {
+    await server.stop(500);
+  }
+}
+
+interface Measurement {
+  ping: Quantiles;
+  tcp: Quantiles;
+  udp: Quantiles;
+}
+
+/** CPU time (ns) every thread of `pid` has run (schedstat's first field), summed. */
+function processRunNs(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return total;
+}
+
+const SWEEP = [
+  { intervalS: 0.001, count: 500 },
+  { intervalS: 0.01, count: 200 },
+  { intervalS: 0.1, count: 40 },
+] as const;
+
+interface SweepResult {
+  intervalMs: number;
+  ping: Quantiles;
+  /** The forwarders' CPU per ping (µs: every thread of A's and B's forwarder processes), null for kernel ↔ kernel. */
+  forwarderCpuUsPerPing: number | null;
+}
+
+/**
+ * Idle pings at each SWEEP interval, with what they cost the forwarders in CPU: their CPU over the
+ * run less what they spend idle over as long (measured first: the queue worker's timed wake-ups,
+ * counters and timers), per ping.
+ */
+async function sweep(pair: Pair): Promise<SweepResult[]> {
+  const cpuNs = () => pair.forwarders.reduce((sum, proc) => sum + processRunNs(proc.pid), 0);
+  const idleStart = cpuNs();
+  const idleWall = performance.now();
+  await sleep(2000);
+  const idleNsPerMs = (cpuNs() - idleStart) / (performance.now() - idleWall);
+  return SWEEP.map(({ intervalS, count }) => {
+    const cpu0 = cpuNs();
+    const wall0 = performance.now();
+    const { sent, times } = pingTimes(lab, pair.a, OVERLAY.b, values.quick ? Math.ceil(count / 2) : count, intervalS);
+    const busyNs = cpuNs() - cpu0 - idleNsPerMs * (performance.now() - wall0);
+    if (times.length < sent * 0.9) throw new Error(`${pair.path.id}: only ${times.length} of ${sent} pings answered`);
+    return { intervalMs: intervalS * 1000, ping: quantiles(times), forwarderCpuUsPerPing: pair.forwarders.length === 0 ? null : Math.max(0, busyNs) / 1000 / sent };
+  });
+}
+
+interface RoundResult {
+  path: string;
+  round: number;
+  idle: Measurement;
+  load: Measurement;
+  /** The iperf3 stream's rate while `load` was measured (Gbit/s). */
+  loadGbps: number;
+  sweep: SweepResult[];
+}
+
+async function measure(pair: Pair): Promise<Measurement> {
+  return { ping: ping(pair), tcp: await sockperf(pair, 'tcp'), udp: await sockperf(pair, 'udp') };
+}
+
+/** `measure` while an iperf3 TCP stream runs from B to A (the other way), for as long as it takes. */
+async function underLoad(pair: Pair): Promise<{ measurement: Measurement; gbps: number }> {
+  const seconds = Math.ceil(SETTINGS.pings * PING_INTERVAL_S * 2 + SETTINGS.sockperfSeconds * 2 + 6);
+  const server = lab.spawn(pair.a, 'iperf3', ['-s', '-1', '--forceflush', '-B', OVERLAY.a, '-p', String(IPERF_PORT)], { label: 'iperf3 server (load)' });
+  try {
+    await server.waitFor('"Server listening"', () => server.stdout.includes('Server listening'), 5000);
+    const client = lab.spawn(pair.b, 'iperf3', ['-c', OVERLAY.a, '-p', String(IPERF_PORT), '-t', String(seconds), '-J', '--connect-timeout', '3000'], { label: 'iperf3 client (load)' });
+    try {
+      await sleep(1000);
+      const measurement = await measure(pair);
+      client.signal('SIGINT');
+      await client.wait(5000);
+      // Interrupted, iperf3 still prints its per-second intervals (its summary may be empty): their mean.
+      let gbps = NaN;
+      try {
+        const intervals = (JSON.parse(client.stdout) as { intervals?: { sum: { bits_per_second: number } }[] }).intervals ?? [];
+        if (intervals.length > 0) gbps = intervals.reduce((sum, interval) => sum + interval.sum.bits_per_second, 0) / intervals.length / 1e9;
+      } catch {
+        // No JSON at all: the rate is unknown, the latencies stand.
+      }
+      return { measurement, gbps };
+    } finally {
+      await client.stop(1000);
+    }
+  } finally {
+    await server.stop(500);
+  }
+}
+
+async function throughput(pairs: readonly Pair[]): Promise<{ path: string; direction: 'ab' | 'ba'; gbps: number[] }[]> {
+  const results = pairs.flatMap((pair) => (['ab', 'ba'] as const).map((direction) => ({ path: pair.path.id, direction, gbps: [] as number[] })));
+  for (let round = 0; round < SETTINGS.tcpRounds; round++) {
+    for (const pair of pairs) for (const direction of ['ab', 'ba'] as const) {
+      const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
+      results.find((r) => r.path === pair.path.id && r.direction === direction)!.gbps.push(result.gbps);
+      progress(`throughput round ${round + 1}: ${pair.path.id} ${direction === 'ab' ? 'A → B' : 'B → A'} ${result.gbps.toFixed(2)} Gbit/s`);
+    }
+  }
+  return results;
+}
+
+const fmt = (ms: number): string => (Number.isFinite(ms) ? ms.toFixed(3) : '–');
+
+function table(results: readonly RoundResult[]): string {
+  const kinds = ['ping', 'tcp', 'udp'] as const;
+  const names = { ping: 'ping', tcp: 'sockperf TCP', udp: 'sockperf UDP' };
+  const med = (path: string, state: 'idle' | 'load', kind: (typeof kinds)[number], q: 'p50' | 'p99'): number =>
+    median(results.filter((r) => r.path === path).map((r) => r[state][kind][q]));
+  const lines: string[] = [];
+  for (const state of ['idle', 'load'] as const) {
+    lines.push('', state === 'idle' ? '**Idle** (round trip in ms, p50 / p99; added: p50 minus kernel ↔ kernel\'s)' : '**During an iperf3 TCP stream B → A** (the other way; round trip in ms, p50 / p99)', '');
+    lines.push(`| path | ${kinds.map((kind) => `${names[kind]} p50 / p99 | added`).join(' | ')} |`);
+    lines.push(`|---|${kinds.map(() => '---|---').join('|')}|`);
+    for (const path of chosen) {
+      const cells = kinds.map((kind) => {
+        const p50 = med(path.id, state, kind, 'p50');
+        const base = med('kernel', state, kind, 'p50');
+        const added = path.id === 'kernel' || !Number.isFinite(base) ? '' : `${p50 - base >= 0 ? '+' : ''}${fmt(p50 - base)}`;
+        return `${fmt(p50)} / ${fmt(med(path.id, state, kind, 'p99'))} | ${added}`;
+      });
+      lines.push(`| ${path.label} | ${cells.join(' | ')} |`);
+    }
+  }
+  lines.push('', '**Idle pings by interval** (round trip p50 / p99 in ms; the forwarders\' CPU per ping in µs, every thread, less their idle CPU over as long): a forwarder that idles longer wakes colder', '');
+  lines.push(`| path | ${SWEEP.map((step) => `every ${step.intervalS * 1000} ms | CPU/ping`).join(' | ')} |`);
+  lines.push(`|---|${SWEEP.map(() => '---|---').join('|')}|`);
+  for (const path of chosen) {
+    const cells = SWEEP.map((_, i) => {
+      const of = results.filter((r) => r.path === path.id).map((r) => r.sweep[i]);
+      const cpu = of.map((r) => r.forwarderCpuUsPerPing).filter((x): x is number => x !== null);
+      return `${fmt(median(of.map((r) => r.ping.p50)))} / ${fmt(median(of.map((r) => r.ping.p99)))} | ${cpu.length === 0 ? '' : median(cpu).toFixed(0)}`;
+    });
+    lines.push(`| ${path.label} | ${cells.join(' | ')} |`);
+  }
+  const load = chosen.map((path) => `${path.id} ${median(results.filter((r) => r.path === path.id).map((r) => r.loadGbps)).toFixed(2)}`);
+  lines.push('', `The load stream's rate (Gbit/s, median): ${load.join(', ')}.`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  console.log('# vxlan-wasm round trips: forwarder next to the kernel');
+  console.log(`forwarder: ${fromSources ? 'the sources (test/forwarder/e2e/run-cli.ts through tsx)' : relative(REPO_ROOT, CLI) || CLI}; machine: ${JSON.stringify(machineInfo())}`);
+  let commit = 'unknown';
+  try {
+    commit = run('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']).trim();
+  } catch {
+    // not a git checkout
+  }
+  progress(`making namespaces: ${chosen.map((path) => path.id).join(', ')}`);
+  const pairs: Pair[] = [];
+  for (const path of chosen) pairs.push(await makePair(path));
+  const results: RoundResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const pair of pairs) {
+      progress(`round ${round + 1}: ${pair.path.id} idle`);
+      const idle = await measure(pair);
+      let load = idle;
+      let gbps = NaN;
+      if (!values['idle-only']) {
+        progress(`round ${round + 1}: ${pair.path.id} under load`);
+        ({ measurement: load, gbps } = await underLoad(pair));
+      }
+      progress(`round ${round + 1}: ${pair.path.id} ping at ${SWEEP.map((step) => `${step.intervalS * 1000} ms`).join(', ')} intervals`);
+      results.push({ path: pair.path.id, round, idle, load, loadGbps: gbps, sweep: await sweep(pair) });
+      progress(`  ping p50 ${fmt(idle.ping.p50)} ms (load ${fmt(load.ping.p50)}), sockperf TCP p50 ${fmt(idle.tcp.p50)} ms (load ${fmt(load.tcp.p50)}), UDP p50 ${fmt(idle.udp.p50)} ms (load ${fmt(load.udp.p50)})`);
+    }
+  }
+  const tcp = values.throughput ? await throughput(pairs) : undefined;
+  const markdown = [
+    `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), commit ${commit}, veths with Linux's default offloads.`,
+    `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
+    table(results),
+    ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}`).join(', ')}.`]),
+  ].join('\n');
+  console.log(`\n${markdown}`);
+  const out = values.out ?? join(REPO_ROOT, `bench/results/latency${values.quick ? '-quick' : ''}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, results, throughput: tcp, markdown }, null, 2)}\n`);
+  console.log(`\nJSON: ${relative(REPO_ROOT, out)}`);
+}
+
+main().then(
+  () => lab.cleanup(),
+  async (error: unknown) => {
+    console.error(error);
+    await lab.cleanup();
+    process.exitCode = 1;
+  },
+);
