@@ -4,7 +4,8 @@
 // force_forwarding, IPv6 without an address of its own; the ingress filter is a u32 for protocol
 // ipv6; pings, iperf3 both ways, 64 MiB each way with the same sha256; super-frames left whole and
 // super-packets came in whole (the "stopped" line's counters); scapy's bad and zero outer UDP
-// checksums counted, not forwarded; filter and TAPs gone at stop. With software segmentation on the
+// checksums counted, not forwarded; a packet with an extension header, which the filter leaves to
+// the socket, still arrives; filter and TAPs gone at stop. With software segmentation on the
 // forwarder's veth (its tx offload off: the case is about that switch), the kernel finishes each
 // segment's outer UDP checksum from the pseudo-header sum the forwarder wrote: the kernel peer
 // counts no checksum error, and tshark (checksum validation on) reads every captured segment's
@@ -120,6 +121,19 @@ if (labReady(test, 'forwarder e2e (tunnel GSO over IPv6)', ['ping', 'iperf3', 't
           `base = lambda chksum: Ether(dst="${mac}") / IPv6(src="${IPV6.b}", dst="${IPV6.a}") / UDP(sport=50000, dport=4789, chksum=chksum) / VXLAN(vni=${VNI}) / inner`,
           'sendp([base(0x1234), base(0)], iface="veth0", verbose=False)',
         ].join('\n'));
+        // A VXLAN packet behind a destination-options header: not the filter's (the UDP header is
+        // not at byte 40), so the IPv6 and UDP stack hands it to the socket, and its frame arrives.
+        const sniff = lab.spawn(a, 'tcpdump', ['-i', TAP, '-n', '-e', '-l', '-c', '1', 'ether src 02:00:00:00:0b:02'], { label: 'tcpdump on the TAP' });
+        await sniff.waitFor('tcpdump listening', () => sniff.stderr.includes('listening on'), 5000);
+        lab.exec(b, PYTHON, '-c', [
+          'from scapy.all import Ether, IPv6, IPv6ExtHdrDestOpt, UDP, Raw, sendp',
+          'inner = Ether(src="02:00:00:00:0b:02", dst="ff:ff:ff:ff:ff:ff") / Raw(b"y" * 50)',
+          // The VXLAN header as bytes: scapy's VXLAN layer over an Ethernet payload sets VXLAN-GPE's next-protocol bits, which a strict receiver refuses.
+          `vxlan = Raw(bytes([0x08, 0, 0, 0, 0, 0, ${VNI}, 0]) + bytes(inner))`,
+          `sendp(Ether(dst="${mac}") / IPv6(src="${IPV6.b}", dst="${IPV6.a}") / IPv6ExtHdrDestOpt() / UDP(sport=50001, dport=4789) / vxlan, iface="veth0", verbose=False)`,
+        ].join('\n'));
+        await sniff.wait(5000);
+        assert.match(sniff.stdout, /02:00:00:00:0b:02 > ff:ff:ff:ff:ff:ff/, `the frame behind an extension header reached the TAP through the socket\n${sniff.stdout}${sniff.stderr}`);
         const counters = await stop(lab, a, cli, 'tunnel TAP counters');
         assert.ok(counters.superFrames > 100, `super-frames sent whole\n${cli.stderr}`);
         assert.ok(counters.receivedWhole > 100, `super-packets read whole\n${cli.stderr}`);
