@@ -6,28 +6,20 @@
 import { readU16, readU32 } from '../../../wire/fields';
 import { EtherType } from '../../../wire/protocols';
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, writeArp } from '../../neighbour-messages';
-import type { UserspaceHostCounters } from './counters';
+import type { HostContext } from './context';
 import type { NeighbourCache } from './neighbour-cache';
-import { ETH_HEADER_LEN, ipv4Text, type HostAddresses } from './options';
-import type { Outbox } from './outbox';
-import type { Waits, Wakeable } from './waits';
+import { ETH_HEADER_LEN, ipv4Text } from './options';
+import type { Wakeable } from './waits';
 
 export const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = new Uint8Array(6);
 
 export class Arp {
-  constructor(
-    private readonly name: string,
-    private readonly self: HostAddresses,
-    private readonly counters: UserspaceHostCounters,
-    private readonly outbox: Outbox,
-    private readonly cache: NeighbourCache,
-    private readonly waits: Waits,
-  ) {}
+  constructor(private readonly host: HostContext, private readonly cache: NeighbourCache) {}
 
   /** An ARP body of `available` bytes at `bytes[p]`, from a frame addressed to us or broadcast. */
   handle(bytes: Uint8Array, p: number, available: number): void {
-    const counters = this.counters;
+    const counters = this.host.counters;
     if (available < ARP_LEN) {
       counters.malformed++;
       return;
@@ -46,8 +38,8 @@ export class Arp {
     }
     const senderIp = readU32(bytes, p + ARP_SPA);
     const targetIp = readU32(bytes, p + ARP_TPA);
-    const senderUsable = senderIp !== 0 && senderIp !== this.self.ip && (bytes[p + ARP_SHA] & 1) === 0;
-    if (targetIp !== this.self.ip) {
+    const senderUsable = senderIp !== 0 && senderIp !== this.host.self.ip && (bytes[p + ARP_SHA] & 1) === 0;
+    if (targetIp !== this.host.self.ip) {
       // RFC 826: refresh what we already know, learn nothing new from other hosts' ARP.
       counters.arpIgnored++;
       if (senderUsable) this.cache.refresh(senderIp, bytes, p + ARP_SHA);
@@ -55,13 +47,10 @@ export class Arp {
     }
     if (senderUsable) this.cache.learn(senderIp, bytes, p + ARP_SHA);
     if (op === ARP_REQUEST) {
-      const at = this.outbox.reserveOrDrop();
+      const at = this.host.outbox.startFrame(bytes, p + ARP_SHA, EtherType.ARP);
       if (at < 0) return;
-      const out = this.outbox.bytes;
-      this.outbox.writeEthernet(out, at, undefined, EtherType.ARP);
-      for (let i = 0; i < 6; i++) out[at + i] = bytes[p + ARP_SHA + i];
-      writeArp(out, at + ETH_HEADER_LEN, ARP_REPLY, this.self.mac, 0, this.self.ip, bytes, p + ARP_SHA, senderIp);
-      this.outbox.commit(ETH_HEADER_LEN + ARP_LEN);
+      writeArp(this.host.outbox.bytes, at + ETH_HEADER_LEN, ARP_REPLY, this.host.self.mac, 0, this.host.self.ip, bytes, p + ARP_SHA, senderIp);
+      this.host.outbox.commit(ETH_HEADER_LEN + ARP_LEN);
       counters.arpRepliesOut++;
     }
   }
@@ -81,12 +70,12 @@ export class Arp {
         if (mac !== undefined) return mac.slice();
         const left = timeoutMs - (performance.now() - started);
         if (left <= 0) {
-          throw new Error(`${this.name}: no ARP reply from ${ipv4Text(ip)} within ${timeoutMs} ms (${requests} requests)`);
+          throw new Error(`${this.host.name}: no ARP reply from ${ipv4Text(ip)} within ${timeoutMs} ms (${requests} requests)`);
         }
-        this.waits.checkOpen();
+        this.host.waits.checkOpen();
         this.request(ip);
         requests++;
-        await this.waits.delay(Math.max(1, Math.min(retryMs, Math.ceil(left))), waiter);
+        await this.host.waits.delay(Math.max(1, Math.min(retryMs, Math.ceil(left))), waiter);
       }
     } finally {
       this.cache.removeWaiter(ip, waiter);
@@ -94,12 +83,10 @@ export class Arp {
   }
 
   private request(target: number): void {
-    const at = this.outbox.reserveOrDrop();
+    const at = this.host.outbox.startFrame(BROADCAST_MAC, 0, EtherType.ARP);
     if (at < 0) return;
-    const out = this.outbox.bytes;
-    this.outbox.writeEthernet(out, at, BROADCAST_MAC, EtherType.ARP);
-    writeArp(out, at + ETH_HEADER_LEN, ARP_REQUEST, this.self.mac, 0, this.self.ip, ZERO_MAC, 0, target);
-    this.outbox.commit(ETH_HEADER_LEN + ARP_LEN);
-    this.counters.arpRequestsOut++;
+    writeArp(this.host.outbox.bytes, at + ETH_HEADER_LEN, ARP_REQUEST, this.host.self.mac, 0, this.host.self.ip, ZERO_MAC, 0, target);
+    this.host.outbox.commit(ETH_HEADER_LEN + ARP_LEN);
+    this.host.counters.arpRequestsOut++;
   }
 }

@@ -11,6 +11,7 @@ import { checkInteger, readU16 } from '../../../wire/fields';
 import { EtherType } from '../../../wire/protocols';
 import type { Device, PortEvents } from '../../contracts';
 import { Arp, BROADCAST_MAC } from './arp';
+import type { HostContext } from './context';
 import { zeroCounters, type UserspaceHostCounters } from './counters';
 import { IcmpEcho } from './icmp-echo';
 import { Ipv4Identification } from './ipv4-header';
@@ -56,19 +57,17 @@ export class UserspaceHost implements Device {
     this.macText = settings.macText;
     this.ipText = settings.ipText;
     const self = (this.self = settings.addresses);
-    const counters = this.counters;
-    const outbox = (this.outbox = new Outbox(settings.queueCapacity, this.maxFrameLength, self.mac, counters));
+    this.outbox = new Outbox(settings.queueCapacity, this.maxFrameLength, self.mac, this.counters);
+    const host: HostContext = { name: this.name, self, mtu: this.mtu, counters: this.counters, outbox: this.outbox, waits: this.waits };
     this.neighbours = new NeighbourCache(settings.neighbourLimit);
-    this.arp = new Arp(this.name, self, counters, outbox, this.neighbours, this.waits);
+    this.arp = new Arp(host, this.neighbours);
     const ids = new Ipv4Identification();
-    this.pinger = new Pinger(this.name, self, this.mtu, counters, outbox, ids, this.arp, this.waits);
-    this.udp = new UdpReceiver(counters);
-    this.ipv4 = new Ipv4Input(self.ip, counters, this.udp, new IcmpEcho(self.ip, counters, outbox, ids, this.pinger));
+    this.pinger = new Pinger(host, ids, this.arp);
+    this.udp = new UdpReceiver(this.counters);
+    this.ipv4 = new Ipv4Input(host, this.udp, new IcmpEcho(host, ids, this.pinger));
     const ip6 = self.ip6;
-    this.ipv6 = ip6 === undefined
-      ? undefined
-      : new Ipv6Input(ip6, counters, outbox, new NeighbourDiscovery({ ...self, ip6 }, counters, outbox));
-    this.streams = new UdpStreamSender(this.name, self, this.mtu, counters, outbox, this.arp, this.waits);
+    this.ipv6 = ip6 === undefined ? undefined : new Ipv6Input(host, ip6, new NeighbourDiscovery(host, ip6));
+    this.streams = new UdpStreamSender(host, this.arp);
   }
 
   // ------------------------------------------------------------------------------ Device

@@ -5,10 +5,9 @@
 import { internetChecksum, updateChecksum } from '../../../reference/checksum';
 import { readU16, readU32, writeU16 } from '../../../wire/fields';
 import { EtherType, IpProtocol } from '../../../wire/protocols';
-import type { UserspaceHostCounters } from './counters';
+import type { HostContext } from './context';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Identification } from './ipv4-header';
 import { ETH_HEADER_LEN } from './options';
-import type { Outbox } from './outbox';
 
 export const ICMP_HEADER_LEN = 8;
 export const ICMP_ECHO_REPLY = 0;
@@ -20,17 +19,11 @@ export interface EchoReplies {
 }
 
 export class IcmpEcho {
-  constructor(
-    private readonly ip: number,
-    private readonly counters: UserspaceHostCounters,
-    private readonly outbox: Outbox,
-    private readonly ids: Ipv4Identification,
-    private readonly replies: EchoReplies,
-  ) {}
+  constructor(private readonly host: HostContext, private readonly ids: Ipv4Identification, private readonly replies: EchoReplies) {}
 
   /** The ICMP message of the IPv4 packet at `bytes[ip]` (header verified, `total` bytes in all) in the frame at `bytes[frame]`. */
   handle(bytes: Uint8Array, frame: number, ip: number, headerLength: number, total: number): void {
-    const counters = this.counters;
+    const counters = this.host.counters;
     const l4 = ip + headerLength;
     const messageLength = total - headerLength;
     if (messageLength < ICMP_HEADER_LEN) {
@@ -60,18 +53,16 @@ export class IcmpEcho {
 
   /** Back to the sender's MAC and address, the request's message with type 0; IP options are not echoed. */
   private reply(bytes: Uint8Array, frame: number, ip: number, l4: number, messageLength: number): void {
-    const at = this.outbox.reserveOrDrop();
+    const at = this.host.outbox.startFrame(bytes, frame + 6, EtherType.IPv4);
     if (at < 0) return;
-    const out = this.outbox.bytes;
-    this.outbox.writeEthernet(out, at, undefined, EtherType.IPv4);
-    for (let i = 0; i < 6; i++) out[at + i] = bytes[frame + 6 + i];
-    writeIpv4Header(out, at + ETH_HEADER_LEN, this.ip, readU32(bytes, ip + 12), IpProtocol.ICMP, IPV4_HEADER_LEN + messageLength, this.ids.next());
+    const out = this.host.outbox.bytes;
+    writeIpv4Header(out, at + ETH_HEADER_LEN, this.host.self.ip, readU32(bytes, ip + 12), IpProtocol.ICMP, IPV4_HEADER_LEN + messageLength, this.ids.next());
     const reply = at + ETH_HEADER_LEN + IPV4_HEADER_LEN;
     out.set(bytes.subarray(l4, l4 + messageLength), reply);
     out[reply] = ICMP_ECHO_REPLY;
     // Only the type changed (8 → 0): RFC 1624 update of the request's (verified) checksum.
     writeU16(out, reply + 2, updateChecksum(readU16(bytes, l4 + 2), ICMP_ECHO_REQUEST << 8, ICMP_ECHO_REPLY << 8));
-    this.outbox.commit(ETH_HEADER_LEN + IPV4_HEADER_LEN + messageLength);
-    this.counters.echoRepliesOut++;
+    this.host.outbox.commit(ETH_HEADER_LEN + IPV4_HEADER_LEN + messageLength);
+    this.host.counters.echoRepliesOut++;
   }
 }

@@ -6,23 +6,18 @@ import type { PacketBatch } from '../../../batch/packet-batch';
 import { readU16, readU32 } from '../../../wire/fields';
 import { ipv4HeaderChecksum } from '../../../wire/ipv4';
 import { IpProtocol } from '../../../wire/protocols';
-import type { UserspaceHostCounters } from './counters';
+import type { HostContext } from './context';
 import type { IcmpEcho } from './icmp-echo';
 import { IPV4_HEADER_LEN } from './ipv4-header';
 import { ETH_HEADER_LEN } from './options';
 import type { UdpReceiver } from './udp-receiver';
 
 export class Ipv4Input {
-  constructor(
-    private readonly ip: number,
-    private readonly counters: UserspaceHostCounters,
-    private readonly udp: UdpReceiver,
-    private readonly icmp: IcmpEcho,
-  ) {}
+  constructor(private readonly host: HostContext, private readonly udp: UdpReceiver, private readonly icmp: IcmpEcho) {}
 
   /** The IPv4 packet in the Ethernet frame of `length` bytes at `bytes[frame]` (slot `slot` of `batch`). */
   handle(batch: PacketBatch, slot: number, bytes: Uint8Array, frame: number, length: number): void {
-    const counters = this.counters;
+    const counters = this.host.counters;
     const ip = frame + ETH_HEADER_LEN;
     const available = length - ETH_HEADER_LEN;
     if (available < IPV4_HEADER_LEN || bytes[ip] >>> 4 !== 4) {
@@ -39,7 +34,7 @@ export class Ipv4Input {
       counters.badChecksum++;
       return;
     }
-    if (readU32(bytes, ip + 16) !== this.ip) {
+    if (readU32(bytes, ip + 16) !== this.host.self.ip) {
       counters.notForMe++;
       return;
     }

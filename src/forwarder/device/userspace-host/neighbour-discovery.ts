@@ -9,10 +9,9 @@ import {
   IPV6_HEADER_LEN, ND_ADVERTISEMENT_LEN, ND_FLAG_OVERRIDE, ND_FLAG_SOLICITED, ND_HOP_LIMIT, ND_MESSAGE_LEN,
   writeNeighbourAdvertisement,
 } from '../../neighbour-messages';
-import type { UserspaceHostCounters } from './counters';
+import type { HostContext } from './context';
 import { addressEquals, isUnspecified } from './ipv6-addresses';
-import { ETH_HEADER_LEN, type HostAddresses } from './options';
-import type { Outbox } from './outbox';
+import { ETH_HEADER_LEN } from './options';
 
 const ALL_NODES = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 const ALL_NODES_MAC = new Uint8Array([0x33, 0x33, 0, 0, 0, 1]);
@@ -20,21 +19,17 @@ const ALL_NODES_MAC = new Uint8Array([0x33, 0x33, 0, 0, 0, 1]);
 const OPTION_SOURCE_LINK_LAYER = 1;
 
 export class NeighbourDiscovery {
-  constructor(
-    private readonly self: HostAddresses & { ip6: Uint8Array },
-    private readonly counters: UserspaceHostCounters,
-    private readonly outbox: Outbox,
-  ) {}
+  constructor(private readonly host: HostContext, private readonly ip6: Uint8Array) {}
 
   /** A solicitation of `payload` bytes (checksum verified) in the IPv6 packet at `bytes[ip]`, in the frame at `bytes[frame]`. */
   handleSolicitation(bytes: Uint8Array, frame: number, ip: number, payload: number): void {
-    const counters = this.counters;
+    const counters = this.host.counters;
     const l4 = ip + IPV6_HEADER_LEN;
     if (bytes[ip + 7] !== ND_HOP_LIMIT || payload < ND_MESSAGE_LEN) {
       counters.malformed++;
       return;
     }
-    const self = this.self.ip6;
+    const self = this.ip6;
     if (!addressEquals(bytes, l4 + 8, self)) {
       counters.ndIgnored++;
       return;
@@ -50,18 +45,18 @@ export class NeighbourDiscovery {
       option += bytes[option + 1] * 8;
     }
     const unspecified = isUnspecified(bytes, ip + 8);
-    const at = this.outbox.reserveOrDrop();
-    if (at < 0) return;
-    const out = this.outbox.bytes;
     // From the unspecified address (duplicate address detection): answer all nodes, not solicited.
-    this.outbox.writeEthernet(out, at, unspecified ? ALL_NODES_MAC : undefined, EtherType.IPv6);
-    if (!unspecified) for (let i = 0; i < 6; i++) out[at + i] = bytes[linkLayer + i];
+    const at = unspecified
+      ? this.host.outbox.startFrame(ALL_NODES_MAC, 0, EtherType.IPv6)
+      : this.host.outbox.startFrame(bytes, linkLayer, EtherType.IPv6);
+    if (at < 0) return;
+    const out = this.host.outbox.bytes;
     const replyIp = at + ETH_HEADER_LEN;
     writeU32(out, replyIp, 0x60000000);
     const flags = (unspecified ? 0 : ND_FLAG_SOLICITED) | ND_FLAG_OVERRIDE;
-    if (unspecified) writeNeighbourAdvertisement(out, replyIp, flags, self, 0, this.self.mac, 0, ALL_NODES, 0);
-    else writeNeighbourAdvertisement(out, replyIp, flags, self, 0, this.self.mac, 0, bytes, ip + 8);
-    this.outbox.commit(ETH_HEADER_LEN + IPV6_HEADER_LEN + ND_ADVERTISEMENT_LEN);
+    if (unspecified) writeNeighbourAdvertisement(out, replyIp, flags, self, 0, this.host.self.mac, 0, ALL_NODES, 0);
+    else writeNeighbourAdvertisement(out, replyIp, flags, self, 0, this.host.self.mac, 0, bytes, ip + 8);
+    this.host.outbox.commit(ETH_HEADER_LEN + IPV6_HEADER_LEN + ND_ADVERTISEMENT_LEN);
     counters.ndAdvertisementsOut++;
   }
 }

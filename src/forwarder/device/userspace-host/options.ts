@@ -77,40 +77,31 @@ export function hostSettings(options: UserspaceHostOptions): HostSettings {
 }
 
 function unicastMac(text: unknown): Uint8Array {
-  if (typeof text !== 'string') throw new TypeError(`mac must be MAC address text, got ${typeof text}`);
-  let mac: Uint8Array;
-  try {
-    mac = parseMac(text);
-  } catch {
-    throw new TypeError(`mac must be MAC address text like 02:00:00:00:00:01, got ${JSON.stringify(text)}`);
-  }
+  const mac = parseField(text, 'mac', 'MAC address text', parseMac, ' like 02:00:00:00:00:01');
   if ((mac[0] & 1) !== 0) throw new RangeError(`mac must be a unicast address (the group bit is set in ${text})`);
   if (mac.every((b) => b === 0)) throw new RangeError('mac must not be 00:00:00:00:00:00');
   return mac;
 }
 
 function unicastIpv6(text: unknown): Uint8Array {
-  if (typeof text !== 'string') throw new TypeError(`ipv6 must be IPv6 address text, got ${typeof text}`);
-  let ip6: Uint8Array;
-  try {
-    ip6 = parseIpv6(text);
-  } catch {
-    throw new TypeError(`ipv6 must be IPv6 address text, got ${JSON.stringify(text)}`);
-  }
+  const ip6 = parseField(text, 'ipv6', 'IPv6 address text', parseIpv6);
   if (ip6[0] === 0xff || ip6.every((b) => b === 0)) throw new RangeError(`ipv6 must be a unicast address, got ${text}`);
   return ip6;
 }
 
 /** IPv4 address text as one unsigned number; a TypeError naming `field` otherwise. */
 export function ipv4Number(text: unknown, field: string): number {
-  if (typeof text !== 'string') throw new TypeError(`${field} must be IPv4 address text, got ${typeof text}`);
-  let bytes: Uint8Array;
+  return readU32(parseField(text, field, 'IPv4 address text', parseIpv4), 0);
+}
+
+/** `text` parsed by `parse`, or a TypeError naming `field` and what it must be (`kind`, then `example`). */
+function parseField<T>(text: unknown, field: string, kind: string, parse: (text: string) => T, example = ''): T {
+  if (typeof text !== 'string') throw new TypeError(`${field} must be ${kind}, got ${typeof text}`);
   try {
-    bytes = parseIpv4(text);
+    return parse(text);
   } catch {
-    throw new TypeError(`${field} must be IPv4 address text, got ${JSON.stringify(text)}`);
+    throw new TypeError(`${field} must be ${kind}${example}, got ${JSON.stringify(text)}`);
   }
-  return readU32(bytes, 0);
 }
 
 /** An IPv4 number as text, for messages. */

@@ -45,10 +45,18 @@ export class Outbox {
     if (events !== undefined && this.queue.count > 0) this.wake.schedule();
   }
 
-  /** Offset of the queue cell for the next frame, or -1 (a counted drop) when the queue is full. */
-  reserveOrDrop(): number {
+  /**
+   * Start the next frame: the offset of its queue cell, with the Ethernet header from this host to
+   * the MAC at `destination[destinationAt]` written, or -1 (a counted drop) when the queue is full.
+   * Replies and requests start here; the caller writes the rest and commits.
+   */
+  startFrame(destination: Uint8Array, destinationAt: number, etherType: number): number {
     const at = this.queue.reserve();
-    if (at < 0) this.counters.queueDrops++;
+    if (at < 0) {
+      this.counters.queueDrops++;
+      return -1;
+    }
+    this.writeEthernet(this.bytes, at, destination, destinationAt, etherType);
     return at;
   }
 
@@ -64,9 +72,9 @@ export class Outbox {
     if (wasEmpty) this.wake.schedule();
   }
 
-  /** Ethernet header from this host; `destination` undefined leaves the destination bytes to the caller. */
-  writeEthernet(out: Uint8Array, at: number, destination: Uint8Array | undefined, etherType: number): void {
-    if (destination !== undefined) out.set(destination, at);
+  /** An Ethernet header from this host to the MAC at `destination[destinationAt]`, at `out[at]`. */
+  writeEthernet(out: Uint8Array, at: number, destination: Uint8Array, destinationAt: number, etherType: number): void {
+    for (let i = 0; i < 6; i++) out[at + i] = destination[destinationAt + i];
     out.set(this.mac, at + 6);
     writeU16(out, at + 12, etherType);
   }

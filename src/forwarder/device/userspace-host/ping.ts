@@ -7,12 +7,11 @@ import { internetChecksum } from '../../../reference/checksum';
 import { checkInteger, readU16, writeU16 } from '../../../wire/fields';
 import { EtherType, IpProtocol } from '../../../wire/protocols';
 import type { Arp } from './arp';
-import type { UserspaceHostCounters } from './counters';
+import type { HostContext } from './context';
 import { ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, type EchoReplies } from './icmp-echo';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Identification } from './ipv4-header';
-import { ETH_HEADER_LEN, ipv4Number, type HostAddresses } from './options';
-import type { Outbox } from './outbox';
-import type { Waits, Wakeable } from './waits';
+import { ETH_HEADER_LEN, ipv4Number } from './options';
+import type { Wakeable } from './waits';
 
 export interface PingOptions {
   /** Echo requests to send; default 1. */
@@ -47,17 +46,9 @@ export class Pinger implements EchoReplies {
   private readonly pings = new Map<number, PingState>();
   private nextPingId: number;
 
-  constructor(
-    private readonly name: string,
-    private readonly self: HostAddresses,
-    private readonly mtu: number,
-    private readonly counters: UserspaceHostCounters,
-    private readonly outbox: Outbox,
-    private readonly ids: Ipv4Identification,
-    private readonly arp: Arp,
-    private readonly waits: Waits,
-  ) {
-    this.nextPingId = (self.ip ^ (self.ip >>> 16) ^ readU16(self.mac, 4)) & 0xffff;
+  constructor(private readonly host: HostContext, private readonly ids: Ipv4Identification, private readonly arp: Arp) {
+    const { ip, mac } = host.self;
+    this.nextPingId = (ip ^ (ip >>> 16) ^ readU16(mac, 4)) & 0xffff;
   }
 
   async ping(ip: string, options: PingOptions = {}): Promise<PingResult> {
@@ -66,20 +57,20 @@ export class Pinger implements EchoReplies {
     const count = checkInteger(options.count ?? 1, 'count', 1, 1_000_000);
     const intervalMs = checkInteger(options.intervalMs ?? 100, 'intervalMs', 0, 3_600_000);
     const timeoutMs = checkInteger(options.timeoutMs ?? 1000, 'timeoutMs', 1, 3_600_000);
-    const payloadLength = checkInteger(options.payloadLength ?? 56, 'payloadLength', 0, this.mtu - IPV4_HEADER_LEN - ICMP_HEADER_LEN);
-    this.waits.checkOpen();
+    const payloadLength = checkInteger(options.payloadLength ?? 56, 'payloadLength', 0, this.host.mtu - IPV4_HEADER_LEN - ICMP_HEADER_LEN);
+    this.host.waits.checkOpen();
     const mac = await this.arp.resolve(target, timeoutMs);
     const id = this.allocatePingId();
     const state: PingState = { sent: 0, received: 0, sentAt: new Float64Array(count), got: new Uint8Array(count), rttMs: [], waiter: {} };
     this.pings.set(id, state);
     try {
       for (let seq = 0; seq < count; seq++) {
-        this.waits.checkOpen();
+        this.host.waits.checkOpen();
         state.sentAt[seq] = performance.now();
         if (this.sendRequest(mac, target, id, seq, payloadLength)) state.sent++;
-        if (seq + 1 < count && intervalMs > 0) await this.waits.delay(intervalMs);
+        if (seq + 1 < count && intervalMs > 0) await this.host.waits.delay(intervalMs);
       }
-      if (state.received < state.sent) await this.waits.delay(timeoutMs, state.waiter);
+      if (state.received < state.sent) await this.host.waits.delay(timeoutMs, state.waiter);
       return { sent: state.sent, received: state.received, rttMs: state.rttMs };
     } finally {
       this.pings.delete(id);
@@ -103,17 +94,16 @@ export class Pinger implements EchoReplies {
       this.nextPingId = (this.nextPingId + 1) & 0xffff;
       if (!this.pings.has(id)) return id;
     }
-    throw new Error(`${this.name}: every ICMP echo id is in use`);
+    throw new Error(`${this.host.name}: every ICMP echo id is in use`);
   }
 
   /** Queue one echo request; false (a counted drop) when the queue is full. */
   private sendRequest(mac: Uint8Array, target: number, id: number, seq: number, payloadLength: number): boolean {
-    const at = this.outbox.reserveOrDrop();
+    const at = this.host.outbox.startFrame(mac, 0, EtherType.IPv4);
     if (at < 0) return false;
-    const out = this.outbox.bytes;
+    const out = this.host.outbox.bytes;
     const messageLength = ICMP_HEADER_LEN + payloadLength;
-    this.outbox.writeEthernet(out, at, mac, EtherType.IPv4);
-    writeIpv4Header(out, at + ETH_HEADER_LEN, this.self.ip, target, IpProtocol.ICMP, IPV4_HEADER_LEN + messageLength, this.ids.next());
+    writeIpv4Header(out, at + ETH_HEADER_LEN, this.host.self.ip, target, IpProtocol.ICMP, IPV4_HEADER_LEN + messageLength, this.ids.next());
     const icmp = at + ETH_HEADER_LEN + IPV4_HEADER_LEN;
     out[icmp] = ICMP_ECHO_REQUEST;
     out[icmp + 1] = 0;
@@ -122,8 +112,8 @@ export class Pinger implements EchoReplies {
     writeU16(out, icmp + 6, seq);
     for (let i = 0; i < payloadLength; i++) out[icmp + ICMP_HEADER_LEN + i] = (0x10 + i) & 0xff;
     writeU16(out, icmp + 2, internetChecksum(out, icmp, messageLength));
-    this.outbox.commit(ETH_HEADER_LEN + IPV4_HEADER_LEN + messageLength);
-    this.counters.echoRequestsOut++;
+    this.host.outbox.commit(ETH_HEADER_LEN + IPV4_HEADER_LEN + messageLength);
+    this.host.counters.echoRequestsOut++;
     return true;
   }
 }

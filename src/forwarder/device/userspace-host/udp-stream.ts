@@ -9,11 +9,10 @@ import { checkInteger, writeU16, writeU32 } from '../../../wire/fields';
 import { ipv4HeaderChecksum } from '../../../wire/ipv4';
 import { EtherType, IpProtocol } from '../../../wire/protocols';
 import type { Arp } from './arp';
-import type { UserspaceHostCounters } from './counters';
+import type { HostContext } from './context';
 import { IPV4_HEADER_LEN, writeIpv4Header } from './ipv4-header';
-import { ETH_HEADER_LEN, ipv4Number, ipv4Text, type HostAddresses } from './options';
-import type { Outbox } from './outbox';
-import type { Waits, Wakeable } from './waits';
+import { ETH_HEADER_LEN, ipv4Number, ipv4Text } from './options';
+import type { Wakeable } from './waits';
 
 export const UDP_HEADER_LEN = 8;
 /** Bytes of sequence number at the start of a stream datagram's payload (big-endian u32). */
@@ -45,22 +44,14 @@ export class UdpStreamSender {
   /** Next sequence number per destination (ip * 65536 + port), so successive streams continue the numbering. */
   private readonly nextSequences = new Map<number, number>();
 
-  constructor(
-    private readonly name: string,
-    private readonly self: HostAddresses,
-    private readonly mtu: number,
-    private readonly counters: UserspaceHostCounters,
-    private readonly outbox: Outbox,
-    private readonly arp: Arp,
-    private readonly waits: Waits,
-  ) {}
+  constructor(private readonly host: HostContext, private readonly arp: Arp) {}
 
   async send(ip: string, port: number, options: UdpStreamOptions): Promise<UdpStreamResult> {
     const target = ipv4Number(ip, 'ip');
     checkInteger(port, 'port', 1, 65535);
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with count');
     const count = checkInteger(options.count, 'count', 0, 2 ** 31);
-    const payloadLength = checkInteger(options.payloadLength ?? 64, 'payloadLength', UDP_SEQUENCE_LEN, this.mtu - IPV4_HEADER_LEN - UDP_HEADER_LEN);
+    const payloadLength = checkInteger(options.payloadLength ?? 64, 'payloadLength', UDP_SEQUENCE_LEN, this.host.mtu - IPV4_HEADER_LEN - UDP_HEADER_LEN);
     const rate = options.ratePerSecond;
     if (rate !== undefined && !(typeof rate === 'number' && Number.isFinite(rate) && rate > 0)) {
       throw new RangeError(`ratePerSecond must be a positive number, got ${String(rate)}`);
@@ -68,7 +59,7 @@ export class UdpStreamSender {
     const sourcePort = checkInteger(options.sourcePort ?? 40000, 'sourcePort', 1, 65535);
     const timeoutMs = checkInteger(options.timeoutMs ?? 1000, 'timeoutMs', 1, 3_600_000);
     const stallTimeoutMs = checkInteger(options.stallTimeoutMs ?? 5000, 'stallTimeoutMs', 1, 3_600_000);
-    this.waits.checkOpen();
+    this.host.waits.checkOpen();
     const mac = await this.arp.resolve(target, timeoutMs);
 
     // One template frame per stream; each datagram is a copy of it with its sequence number, IP
@@ -76,8 +67,8 @@ export class UdpStreamSender {
     // computed once, with those fields zero).
     const frameLength = ETH_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN + payloadLength;
     const template = new Uint8Array(frameLength);
-    this.outbox.writeEthernet(template, 0, mac, EtherType.IPv4);
-    writeIpv4Header(template, ETH_HEADER_LEN, this.self.ip, target, IpProtocol.UDP, IPV4_HEADER_LEN + UDP_HEADER_LEN + payloadLength, 0);
+    this.host.outbox.writeEthernet(template, 0, mac, 0, EtherType.IPv4);
+    writeIpv4Header(template, ETH_HEADER_LEN, this.host.self.ip, target, IpProtocol.UDP, IPV4_HEADER_LEN + UDP_HEADER_LEN + payloadLength, 0);
     const l4 = ETH_HEADER_LEN + IPV4_HEADER_LEN;
     writeU16(template, l4, sourcePort);
     writeU16(template, l4 + 2, port);
@@ -89,7 +80,7 @@ export class UdpStreamSender {
 
     const key = target * 65536 + port;
     const firstSequence = this.nextSequences.get(key) ?? 0;
-    const outbox = this.outbox;
+    const outbox = this.host.outbox;
     const out = outbox.bytes;
     const started = performance.now();
     let sent = 0;
@@ -117,21 +108,21 @@ export class UdpStreamSender {
     outbox.spaceWaiters.add(space);
     try {
       while (sent < count) {
-        this.waits.checkOpen();
+        this.host.waits.checkOpen();
         let allowed = count - sent;
         if (rate !== undefined) allowed = Math.min(allowed, Math.floor(((performance.now() - started) * rate) / 1000) + 1 - sent);
         const n = allowed > 0 ? emit(allowed) : 0;
         sent += n;
-        this.counters.udpOut += n;
+        this.host.counters.udpOut += n;
         this.nextSequences.set(key, (firstSequence + sent) >>> 0);
         if (sent >= count) break;
         if (outbox.full) {
-          if (!(await this.waits.delay(stallTimeoutMs, space))) {
-            throw new Error(`${this.name}: UDP stream to ${ipv4Text(target)}:${port} stalled: the device queue stayed full for ${stallTimeoutMs} ms (is anything receiving from it?)`);
+          if (!(await this.host.waits.delay(stallTimeoutMs, space))) {
+            throw new Error(`${this.host.name}: UDP stream to ${ipv4Text(target)}:${port} stalled: the device queue stayed full for ${stallTimeoutMs} ms (is anything receiving from it?)`);
           }
         } else if (rate !== undefined) {
           const due = started + ((sent + 1) * 1000) / rate;
-          await this.waits.delay(Math.max(1, Math.ceil(due - performance.now())));
+          await this.host.waits.delay(Math.max(1, Math.ceil(due - performance.now())));
         }
       }
     } finally {
