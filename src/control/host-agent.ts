@@ -284,13 +284,31 @@ export class HostAgent extends EventEmitter {
 
   /**
    * Add (or update) one of this host's endpoints: its record under the lease and its durable
-   * copy, in one transaction that requires its address to be claimed by this host.
+   * copy, in one transaction that requires its address to be claimed by this host. With
+   * `update`, only if it is still served (false otherwise: it was removed meanwhile).
    */
-  async putEndpoint(name: string, served: ServedRecord): Promise<void> {
+  async putEndpoint(name: string, served: ServedRecord, options: { update?: boolean } = {}): Promise<boolean> {
     this.checkOpen();
     const joined = this.joinedOrThrow(name);
     const { endpoint } = served;
     if (endpoint.hostId !== this.hostId) throw new RangeError(`endpoint ${endpoint.endpointId} is served by ${endpoint.hostId}, not this host`);
+    const servedKey = keys.served(this.hostId, name, endpoint.endpointId);
+    if (options.update === true) {
+      // An update (names found later) must not bring back an endpoint removed meanwhile: it
+      // requires the durable copy that a removal deletes in the same transaction as the record.
+      if (!joined.endpoints.has(endpoint.endpointId)) return false;
+      const result = await this.client
+        .if(servedKey, 'Create', '>', 0)
+        .and(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
+        .then(
+          this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.leaseId),
+          this.client.put(servedKey).value(JSON.stringify(served)),
+        )
+        .commit();
+      if (!result.succeeded || !joined.endpoints.has(endpoint.endpointId)) return false;
+      joined.endpoints.set(endpoint.endpointId, served);
+      return true;
+    }
     const result = await this.client
       .if(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
       .then(
@@ -301,6 +319,7 @@ export class HostAgent extends EventEmitter {
     if (!result.succeeded) throw new HostAgentError(`address ${endpoint.ipv4} is not claimed by this host in network ${name}`, 'NOT_CLAIMED');
     joined.endpoints.set(endpoint.endpointId, served);
     joined.claims.add(endpoint.ipv4);
+    return true;
   }
 
   /** Remove one of this host's endpoints (idempotent); `release` also gives up its address. */

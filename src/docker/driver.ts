@@ -407,8 +407,9 @@ export class DockerDriver {
       if (served === undefined) return;
       const endpoint: EndpointRecord = { ...served.endpoint, name: validName(names.name), aliases: names.aliases.filter((alias) => validName(alias) !== '') };
       try {
-        await this.options.host.putEndpoint(network.name, { ...served, endpoint });
-        this.logger.info({ network: network.name, endpointId, name: endpoint.name, aliases: endpoint.aliases }, 'endpoint named');
+        if (await this.options.host.putEndpoint(network.name, { ...served, endpoint }, { update: true })) {
+          this.logger.info({ network: network.name, endpointId, name: endpoint.name, aliases: endpoint.aliases }, 'endpoint named');
+        }
       } catch (error) {
         this.logger.warn({ endpointId, err: (error as Error).message }, 'could not publish the endpoint\'s names');
       }

@@ -266,6 +266,18 @@ if (unusable !== undefined) {
     assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: unknownNet }), {});
     assert.equal(await a.call('IpamDriver.ReleaseAddress', { PoolID: '10.77.0.0/24', Address: '10.77.0.5' }), {});
     assert.match(String((await a.call('NetworkDriver.Join', { EndpointID: hex(5) })).Err), /NetworkID is missing or not an id/);
+    // Names that Docker lists only after the endpoint was deleted do not bring it back.
+    const { Address: address } = await a.call('IpamDriver.RequestAddress', { PoolID: '10.5.0.0/24', Address: '', Options: null });
+    const late = hex(0x6a7e);
+    await a.call('NetworkDriver.CreateEndpoint', { NetworkID: 'e'.repeat(64), EndpointID: late, Interface: { Address: address } });
+    await a.call('NetworkDriver.Join', { NetworkID: 'e'.repeat(64), EndpointID: late, SandboxKey: '' });
+    assert.equal(await a.call('NetworkDriver.DeleteEndpoint', { NetworkID: 'e'.repeat(64), EndpointID: late }), {});
+    names.set(late, { name: 'late', aliases: [] });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const client = connect({ endpoints: [etcd.url] });
+    closers.push(() => client.close());
+    assert.is(await client.get(keys.endpoint('10.5.0.0-24', late)).string(), null, 'not brought back by its names');
+    assert.is(await client.get(keys.served('o-a', '10.5.0.0-24', late)).string(), null);
   });
 
   test(TESTS[5], async () => {
