@@ -4,12 +4,12 @@
 // checksums from the RFC 1071 definition in this file, not by the code under test.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PacketBatch } from '../../src/batch/packet-batch';
-import type { PortEvents } from '../../src/forwarder/contracts';
-import { connectDevices, MemoryDevice } from '../../src/forwarder/device/memory-port';
-import { UserspaceHost } from '../../src/forwarder/device/userspace-host';
-import { parseIpv6 } from '../../src/wire/address';
-import { prng } from '../helpers/random';
+import { PacketBatch } from '../../../../src/batch/packet-batch';
+import type { PortEvents } from '../../../../src/forwarder/contracts';
+import { connectDevices, MemoryDevice } from '../../../../src/forwarder/device/memory-port';
+import { UserspaceHost } from '../../../../src/forwarder/device/userspace-host';
+import { parseIpv6 } from '../../../../src/wire/address';
+import { prng } from '../../../helpers/random';
 
 const A = { name: 'host-a', mac: '02:00:00:00:00:0a', ip: '10.9.0.1' };
 const B = { name: 'host-b', mac: '02:00:00:00:00:0b', ip: '10.9.0.2' };
