@@ -8,7 +8,8 @@
  *   join     network read → host record put under the lease, in a transaction that requires the
  *            network to exist → the view syncs and watches
  *   claim    an address: `net/NAME/ipam/IP` created under the lease only if absent (the gateway
- *            never), so no two endpoints anywhere share one
+ *            never), so no two endpoints anywhere share one; a few hashed guesses first (one
+ *            transaction each, nothing read), the whole claim list only when they miss
  *   add      an endpoint: its record under the lease AND a durable copy in `served/HOSTID/…`, in
  *            one transaction that requires its address to be claimed by this host
  *   restore  after a restart: the durable copies put back under the new lease (their claims
@@ -28,7 +29,7 @@ import type { Endpoint } from '../forwarder/contracts';
 import {
   keys, parseServedRecord, type EndpointRecord, type HostRecord, type NetworkRecord, type ServedRecord,
 } from './keys';
-import { chooseAddress, contains, parseSubnet, type Subnet } from './ipam';
+import { chooseAddress, contains, ipv4Text, parseSubnet, startIndex, type Subnet } from './ipam';
 import { refuseOldLayout } from './layout';
 import { getNetwork } from './networks';
 import { NetworkView, withTimeout } from './network-view';
@@ -95,6 +96,8 @@ export class HostAgent extends EventEmitter {
   private recovering = false;
   private closed = false;
   private readonly joinedAt = new Date().toISOString();
+  /** Varies the first address guesses from one claim to the next. */
+  private claimSeed = 0;
   readonly counts = { resyncs: 0, leaseRegrants: 0 };
 
   constructor(options: HostAgentOptions) {
@@ -250,6 +253,22 @@ export class HostAgent extends EventEmitter {
       if (!contains(subnet, requested)) throw new HostAgentError(`address ${requested} is not in network ${name}'s subnet ${subnet.cidr}`, 'NOT_IN_SUBNET');
       if (requested === network.gateway) throw new HostAgentError(`address ${requested} is network ${name}'s gateway and DNS address`, 'ADDRESS_TAKEN');
     }
+    const tryClaim = async (ip: string): Promise<boolean> => {
+      const result = await this.client
+        .if(keys.ipam(name, ip), 'Create', '==', 0)
+        .then(this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId))
+        .commit();
+      if (result.succeeded) joined.claims.add(ip);
+      return result.succeeded;
+    };
+    // O(1) while the subnet has room: a few candidates spread by a hash, each one transaction,
+    // nothing read. Only when they are all taken is every claim read to find a free one.
+    if (requested === undefined) {
+      for (let guess = 0; guess < 3; guess++) {
+        const ip = ipv4Text(subnet.first + startIndex(`${this.hostId}/${this.claimSeed++}`, subnet.count));
+        if (ip !== network.gateway && await tryClaim(ip)) return ip;
+      }
+    }
     for (let attempt = 0; attempt < 16; attempt++) {
       const ipam = await this.client.getAll().prefix(keys.ipamPrefix(name)).strings();
       const taken = new Set<string>([network.gateway]);
@@ -263,14 +282,7 @@ export class HostAgent extends EventEmitter {
         ip = chooseAddress(subnet, `${this.hostId}/${attempt}/${taken.size}`, taken);
         if (ip === undefined) throw new HostAgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count - 1} (the gateway aside) are taken`, 'NO_ADDRESS');
       }
-      const result = await this.client
-        .if(keys.ipam(name, ip), 'Create', '==', 0)
-        .then(this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId))
-        .commit();
-      if (result.succeeded) {
-        joined.claims.add(ip);
-        return ip;
-      }
+      if (await tryClaim(ip)) return ip;
     }
     throw new HostAgentError(`could not claim an address in network ${name} after 16 tries (heavy contention)`, 'NO_ADDRESS');
   }
