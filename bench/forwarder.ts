@@ -511,8 +511,10 @@ async function main(): Promise<void> {
   // 64-byte UDP: every search takes one step per round, so the paths see the same moments.
   // The kernel's rate with one sender is that sender's (it encapsulates in the sender's system
   // call): kernel and forwarder → kernel are searched with two senders at once too.
+  // The old default (--queues 0) and the socket path (--no-tunnel-gso) beside the defaults, one way.
   const searches = [
     new RateSearch(kernel, 'ab'), new RateSearch(fk, 'ab'), new RateSearch(fk, 'ba'), new RateSearch(ff, 'ab'),
+    new RateSearch(pairOf('fkQueues0'), 'ab'), new RateSearch(pairOf('fkNoTunnelGso'), 'ab'),
     new RateSearch(kernel, 'ab', 2), new RateSearch(fk, 'ab', 2),
   ];
   for (let round = 0; searches.some((s) => s.next !== undefined); round++) {

@@ -181,7 +181,7 @@ export function forwarderMarkdown(result: BenchResult): string {
 
   /** The kernel's search with as many senders as `u` had. */
   const kernelUdpFor = (u: UdpSearch): UdpSearch | undefined => result.udp.find((k) => k.path === 'kernel' && (k.senders ?? 1) === (u.senders ?? 1));
-  const udpLabel = (u: UdpSearch): string => `${directionLabel(u.path, u.direction)}${u.path === 'kernel' ? '' : ', defaults'}${(u.senders ?? 1) > 1 ? `, ${u.senders} senders` : ''}`;
+  const udpLabel = (u: UdpSearch): string => `${directionLabel(u.path, u.direction)}${u.path === 'kernel' ? '' : PATH_NAME[u.path].replace(/^[^,]*/, '')}${(u.senders ?? 1) > 1 ? `, ${u.senders} senders` : ''}`;
   const udpRatio = (u: UdpSearch): string => {
     const kernel = kernelUdpFor(u);
     return kernel !== undefined && kernel.bestPps > 0 ? `${kernel.senderBound ? '≤ ' : ''}${fixed(u.bestPps / kernel.bestPps, 3)}×` : '–';
