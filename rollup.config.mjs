@@ -31,9 +31,12 @@ const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, n
 
 export default [
   {
-    // The multi-queue forwarder's worker threads load dist/queue-worker.mjs (ESM only: a worker
-    // started from the CJS build loads it all the same).
-    input: { ...libraryEntries, cli: 'src/cli/main.ts', 'queue-worker': 'src/forwarder/multi-queue/queue-worker.ts' },
+    // The multi-queue forwarder's worker threads load dist/queue-worker.mjs, and the reader workers
+    // dist/reader-thread.mjs (ESM only: a worker started from the CJS build loads them all the same).
+    input: {
+      ...libraryEntries, cli: 'src/cli/main.ts', 'queue-worker': 'src/forwarder/multi-queue/queue-worker.ts',
+      'reader-thread': 'src/forwarder/io/reader-thread.ts',
+    },
     external,
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'chunks/[name]-[hash].mjs' },
     plugins: [ts(), packageVersion()],

@@ -1,7 +1,7 @@
 /**
  * Reading in the consuming thread: an InlinePoller waits in one poll() over the fds of several
- * ports and reads what arrived into their Rings itself (the reader worker's very code,
- * READER_CORE_SOURCE), then lets the event loop turn so the forwarder's pump takes it from there.
+ * ports and reads what arrived into their Rings itself (with the reader worker's very code, a
+ * ReaderCore), and hands it to the forwarder's pump.
  * Run to completion: a frame is read, switched and sent by one thread, while its bytes are still
  * in that core's cache, with no reader thread, no wake-up message and no cross-core copy.
  *
@@ -18,7 +18,8 @@
  * more than the frame's own work when the thread wakes cold.
  */
 import * as C from './libc';
-import { READER_CONSTANTS, READER_CORE_SOURCE, type ReaderEvents, type ReaderKind } from './reader-worker';
+import { ReaderCore, type ReaderKind } from './reader-core';
+import type { ReaderEvents } from './reader-worker';
 import type { Ring } from './ring';
 
 /** The longest wait in poll() when nothing arrives: how late a timer or message may run. */
@@ -29,38 +30,18 @@ export const INLINE_TURN_MS = 1;
 const FILL_LIMIT: Record<ReaderKind, number> = { frames: 4, datagrams: 64, packed: 32 };
 const MAX_FDS = 64;
 
-interface ReaderCore {
-  /** Read what is waiting (at most `limit`) into the ring and publish it; true when something was read. */
-  fill(limit: number): boolean;
-}
-
-type CoreFactory = (koffi: unknown, f: unknown, sab: SharedArrayBuffer | ArrayBuffer, layout: Ring['layout'], fd: number, kind: ReaderKind, c: typeof READER_CONSTANTS, gro: boolean) => ReaderCore;
-
-let coreFactory: CoreFactory | undefined;
-
-/** READER_CORE_SOURCE as a function in this thread (compiled once). */
-function makeCore(ring: Ring, fd: number, kind: ReaderKind, gro: boolean): ReaderCore {
-  // eslint-disable-next-line no-new-func -- the same source the reader worker runs, compiled here
-  coreFactory ??= new Function('koffi', 'f', 'sab', 'layout', 'fd', 'kind', 'c', 'gro', `'use strict';
-${READER_CORE_SOURCE}
-return {
-  fill(limit) {
-    const before = head;
-    if (kind === 'frames') readFrames(limit); else if (kind === 'packed') readPacked(limit); else readDatagrams(limit);
-    if (head === before) return false;
-    ringPublish(head);
-    return true;
-  },
-};`) as CoreFactory;
-  return coreFactory(C.koffi(), C.libc(), ring.buffer, ring.layout, fd, kind, READER_CONSTANTS, gro);
-}
-
-/** One port's fd and ring, read by an InlinePoller. */
+/** One port's fd and ring, read by an InlinePoller (or by a test, through `fill`). */
 export class InlineReader {
-  /** @internal */
-  readonly core: ReaderCore;
+  private readonly core: ReaderCore;
   constructor(readonly fd: number, readonly kind: ReaderKind, readonly events: ReaderEvents, ring: Ring, gro: boolean, readonly fillLimit: number) {
-    this.core = makeCore(ring, fd, kind, gro);
+    this.core = new ReaderCore(ring.buffer, ring.layout, fd, kind, gro);
+  }
+
+  /** Read what is waiting (at most `limit`) into the ring and publish it; true when something was read. */
+  fill(limit: number): boolean {
+    if (!this.core.read(limit)) return false;
+    this.core.publish();
+    return true;
   }
 }
 
@@ -157,7 +138,7 @@ export class InlinePoller {
           if (reader.kind !== 'datagrams' && (revents & (C.POLLERR | C.POLLHUP)) !== 0 && (revents & C.POLLIN) === 0) {
             throw new Error(`poll: the device on fd ${reader.fd} reported ${(revents & C.POLLERR) !== 0 ? 'POLLERR' : 'POLLHUP'}`);
           }
-          if (reader.core.fill(reader.fillLimit)) {
+          if (reader.fill(reader.fillLimit)) {
             busy = true;
             reader.events.wake();
           }

@@ -1,7 +1,7 @@
 /**
  * A single-producer/single-consumer ring of fixed-size cells in one SharedArrayBuffer: a reader
- * worker (the producer) reads frames or datagrams straight into the cells, the main thread (the
- * consumer) copies them into PacketBatch slots. It never grows and never overwrites: when it is
+ * worker (the producer, RingProducer) reads frames or datagrams straight into the cells, the main
+ * thread (the consumer, Ring) copies them into PacketBatch slots. It never grows and never overwrites: when it is
  * full the producer waits (Atomics.wait on the tail, with a timeout so it still sees the stop
  * flag) and the kernel's own queue absorbs, then drops, the excess.
  *
@@ -171,29 +171,52 @@ export class Ring {
 }
 
 /**
- * The producer's side, as JavaScript source for an eval worker (a worker made from a string
- * works alike from src/ under tsx and from dist/ ESM and CJS). It defines, from `layout` and
- * `sab` in scope: ringControl, ringLengths, ringRoom(head) → free cells (waiting up to waitMs
- * when full; 0 when still full or stopping), ringPublish(head), ringStopping().
+ * The producer's side: the thread that reads the fd into the cells (a reader worker, or an
+ * InlineReader in the consumer's own thread, where the memory may be a plain ArrayBuffer: it then
+ * never waits, `room(head, 0)`). Only the producer moves the head; it waits for the consumer's
+ * tail only when the ring is full.
  */
-export const RING_PRODUCER_SOURCE = `
-const ringControl = new Int32Array(sab, 0, ${CTRL_WORDS});
-const ringLengths = new Int32Array(sab, layout.lengthsOffset, layout.cells);
-const ringMask = layout.cells - 1;
-function ringStopping() { return Atomics.load(ringControl, ${CTRL_STOP}) !== 0; }
-function ringRoom(head, waitMs) {
-  let tail = Atomics.load(ringControl, ${CTRL_TAIL});
-  let used = (head - tail) | 0;
-  if (used < layout.cells || waitMs === 0) return layout.cells - used;
-  Atomics.add(ringControl, ${CTRL_FULL}, 1);
-  // Full: wait for the consumer to move the tail (it notifies), never overwrite.
-  Atomics.wait(ringControl, ${CTRL_TAIL}, tail, waitMs);
-  tail = Atomics.load(ringControl, ${CTRL_TAIL});
-  return layout.cells - ((head - tail) | 0);
+export class RingProducer {
+  readonly control: Int32Array;
+  /** Each cell's length as the producer wrote it (-1: what arrived did not fit). */
+  readonly lengths: Int32Array;
+  readonly mask: number;
+  private readonly cells: number;
+
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer, layout: RingLayout) {
+    this.control = new Int32Array(buffer, 0, CTRL_WORDS);
+    this.lengths = new Int32Array(buffer, layout.lengthsOffset, layout.cells);
+    this.cells = layout.cells;
+    this.mask = layout.cells - 1;
+  }
+
+  /** The consumer asked the producer to stop. */
+  get stopping(): boolean {
+    return Atomics.load(this.control, CTRL_STOP) !== 0;
+  }
+
+  /**
+   * Free cells from `head` on. When the ring is full, wait up to `waitMs` for the consumer to move
+   * the tail (it notifies), never overwrite: 0 when still full (or `waitMs` is 0).
+   */
+  room(head: number, waitMs: number): number {
+    let tail = Atomics.load(this.control, CTRL_TAIL);
+    const used = (head - tail) | 0;
+    if (used < this.cells || waitMs === 0) return this.cells - used;
+    Atomics.add(this.control, CTRL_FULL, 1);
+    Atomics.wait(this.control, CTRL_TAIL, tail, waitMs);
+    tail = Atomics.load(this.control, CTRL_TAIL);
+    return this.cells - ((head - tail) | 0);
+  }
+
+  /** Publish every cell up to `head`; returns true when the consumer asked to be told (CTRL_WANT). */
+  publish(head: number): boolean {
+    Atomics.store(this.control, CTRL_HEAD, head);
+    return Atomics.exchange(this.control, CTRL_WANT, 0) === 1;
+  }
+
+  /** Count one item the producer dropped (CTRL_DROPPED) or one transient error it skipped (CTRL_ERRORS). */
+  count(word: typeof CTRL_DROPPED | typeof CTRL_ERRORS): void {
+    Atomics.add(this.control, word, 1);
+  }
 }
-/** Publish up to head; returns true when the consumer asked to be told. */
-function ringPublish(head) {
-  Atomics.store(ringControl, ${CTRL_HEAD}, head);
-  return Atomics.exchange(ringControl, ${CTRL_WANT}, 0) === 1;
-}
-`;

@@ -38,8 +38,8 @@ test('packed cells: every datagram once, in order, byte for byte; records stay i
     await sleep(50);
     const ring = new Ring(4, 131072, false);
     const reader = new InlineReader(fd, 'packed', { wake: () => {}, fail: (error) => { throw error; } }, ring, false, 1000);
-    assert.ok(reader.core.fill(1000), 'something was read');
-    assert.not.ok(reader.core.fill(1000), 'then nothing: the socket is empty');
+    assert.ok(reader.fill(1000), 'something was read');
+    assert.not.ok(reader.fill(1000), 'then nothing: the socket is empty');
     const cells = ring.available();
     assert.is(cells, 2, '51 datagrams in two cells: the 60 KB one left no room for another of the largest');
     const received: { size: number; ok: boolean }[] = [];

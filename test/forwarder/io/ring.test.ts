@@ -1,32 +1,37 @@
 // The SPSC ring between a reader worker and the main thread: the producer side is the same
-// source the reader workers run (RING_PRODUCER_SOURCE), here in an eval worker that writes
-// sequence numbers instead of reading an fd. Order kept, nothing lost, a full ring waits (never
-// overwrites), the stop flag ends a producer that is waiting for room.
+// RingProducer the reader threads use (src/forwarder/io/ring.ts, loaded through tsx), here in a
+// worker that writes sequence numbers instead of reading an fd. Order kept, nothing lost, a full
+// ring waits (never overwrites), the stop flag ends a producer that is waiting for room.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CTRL_FULL, RING_PRODUCER_SOURCE, Ring, ringLayout } from '../../../src/forwarder/io/ring';
+import { CTRL_FULL, Ring, ringLayout } from '../../../src/forwarder/io/ring';
+
+const RING_MODULE = fileURLToPath(new URL('../../../src/forwarder/io/ring.ts', import.meta.url));
 
 const PRODUCER = `'use strict';
+require('tsx/cjs');
+const { RingProducer } = require(${JSON.stringify(RING_MODULE)});
 const { workerData, parentPort } = require('node:worker_threads');
 const { sab, layout, total } = workerData;
-${RING_PRODUCER_SOURCE}
+const producer = new RingProducer(sab, layout);
 const words = new Int32Array(sab, layout.cellsOffset, (layout.cells * layout.cellSize) / 4);
 let head = 0;
 let seq = 0;
-while (!ringStopping() && seq < total) {
-  const room = ringRoom(head, 100);
+while (!producer.stopping && seq < total) {
+  const room = producer.room(head, 100);
   if (room <= 0) continue;
   const n = Math.min(room, total - seq, 7);
   for (let j = 0; j < n; j++) {
-    const k = head & ringMask;
+    const k = head & producer.mask;
     words[(k * layout.cellSize) / 4] = seq;
     words[(k * layout.cellSize) / 4 + 1] = ~seq;
-    ringLengths[k] = 8 + (seq % 50);
+    producer.lengths[k] = 8 + (seq % 50);
     seq++;
     head = (head + 1) | 0;
   }
-  if (ringPublish(head)) parentPort.postMessage('wake');
+  if (producer.publish(head)) parentPort.postMessage('wake');
 }
 parentPort.postMessage({ produced: seq });
 `;
