@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { barChart } from '../../bench/charts/svg';
-import { forwarderTcpChart } from '../../bench/charts/render';
+import { forwarderLatencyChart, forwarderTcpChart } from '../../bench/charts/render';
 import type { BenchResult } from '../../bench/forwarder/report';
 
 function assertSelfContained(svg: string) {
@@ -51,6 +51,24 @@ test('forwarderTcpChart: the median of the repeats per path and direction, from 
   assert.match(svg, /kernel ↔ kernel, host A → host B: 14\.0</);
   assert.match(svg, /forwarder ↔ forwarder, defaults, host A → host B: 1\.10</);
   assert.match(svg, /host B → host A: not measured/);
+});
+
+test('forwarderLatencyChart: p50 bars per path, idle and under load; a p99 of tens of ms does not set the axis', () => {
+  const q = (p50: number, p99: number) => ({ p50, p99, samples: 100 });
+  const round = (path: string, ms: number) => ({ path, round: 0, idle: { ping: q(ms, 50), tcp: q(ms / 4, 40), udp: q(ms / 4, 40) }, load: { ping: q(ms * 2, 60), tcp: q(ms, 60), udp: q(ms, 60) }, loadGbps: 5 });
+  const result = {
+    machine: { cpuModel: 'test CPU', logicalCores: 2, node: 'v20', gitCommit: 'abcdef0123456789', date: '2026-12-07T10:00:00.000Z', loadAverageAtStart: [1, 1, 1] },
+    settings: { latencyRounds: 1 },
+    latency: [round('kernel', 0.04), round('fk', 0.4)],
+  } as unknown as BenchResult;
+  const svg = forwarderLatencyChart(result);
+  assertSelfContained(svg);
+  assert.match(svg, /run abcdef012345@2026-12-07T10:00:00\.000Z/);
+  assert.match(svg, /forwarder ↔ kernel, defaults, ping, under load: 0\.800</);
+  assert.match(svg, /kernel ↔ kernel, sockperf TCP, idle: 0\.010</);
+  // The axis ends at a nice value above the largest p50 (0.8 ms), not at the p99s (≥ 40 ms).
+  const ticks = [...svg.matchAll(/text-anchor="middle" font-size="11" fill="#444">([\d.]+)</g)].map((m) => Number(m[1]));
+  assert.ok(Math.max(...ticks) < 2, `axis ticks ${ticks.join(', ')}`);
 });
 
 test.run();
