@@ -9,9 +9,9 @@ import {
   VNET_GSO_TYPE, VNET_HDR_LEN, VNET_HDR_LEN_FIELD,
 } from '../wasm/abi';
 import { internetChecksum, onesComplementSum } from './checksum';
-import { readU16, writeU16 } from '../wire/fields';
+import { readU16, readU32, writeU16 } from '../wire/fields';
 import { findL3, pseudoHeaderSumAt, setIpLength, TCP_CHECKSUM } from './inner';
-import { readU32, TCP_DATA_OFFSET, TCP_FLAG_ACK, TCP_FLAG_PSH, TCP_FLAGS, TCP_SEQUENCE } from './tso';
+import { TCP_DATA_OFFSET, TCP_FLAG_ACK, TCP_FLAG_PSH, TCP_FLAGS, TCP_SEQUENCE } from './tso';
 
 interface Segment {
   frame: number;

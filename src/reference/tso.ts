@@ -8,7 +8,7 @@ import {
   META_LEN, META_PEER, RESULT_INNER, RESULT_INNER_LEN, SLOT_HEADROOM, TSO_LAST, TSO_MALFORMED, TSO_OVERSIZE,
 } from '../wasm/abi';
 import { onesComplementSum } from './checksum';
-import { readU16, writeU16 } from '../wire/fields';
+import { readU16, readU32, writeU16, writeU32 } from '../wire/fields';
 import { findL3, l4ChecksumOf, setIpLength, TCP_CHECKSUM } from './inner';
 
 /** TCP header fields (RFC 9293 §3.1), as assembly/tso.ts names them. */
@@ -21,17 +21,6 @@ export const TCP_FLAG_ACK = 0x10;
 export const TCP_FLAG_CWR = 0x80;
 const TCP = 6;
 const UDP = 17;
-
-export function readU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
-}
-
-export function writeU32(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value >>> 24;
-  bytes[at + 1] = (value >>> 16) & 0xff;
-  bytes[at + 2] = (value >>> 8) & 0xff;
-  bytes[at + 3] = value & 0xff;
-}
 
 function fits(bytes: Uint8Array, ptr: number, count: number, size: number): boolean {
   return ptr + count * size <= bytes.length;
