@@ -9,7 +9,7 @@
 // forwarder's veth (its tx offload off: the case is about that switch), the kernel finishes each
 // segment's outer UDP checksum from the pseudo-header sum the forwarder wrote: the kernel peer
 // counts no checksum error, and tshark (checksum validation on) reads every captured segment's
-// outer UDP and inner TCP checksums as good. Forwarder ↔ forwarder over IPv6: whole both ways, 64 MiB each way.
+// outer UDP and inner TCP checksums as good. IPv6 inside too: 64 MiB each way in both topologies. Forwarder ↔ forwarder over IPv6: whole both ways, 64 MiB each way.
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -26,9 +26,9 @@ const TAP = 'vx6t0';
 const EGRESS = `${TAP}.gso`;
 const MIB = TRANSFER_BYTES / 2 ** 20;
 const TESTS = [
-  `kernel vxlan over IPv6 (veth offloads on) ↔ vxlan-wasm forward (defaults): tunnel GSO on both ways; ping, iperf3 both ways, ${MIB} MiB each way with the same sha256; whole out and in; scapy's bad and zero UDP checksums counted; clean stop`,
+  `kernel vxlan over IPv6 (veth offloads on) ↔ vxlan-wasm forward (defaults): tunnel GSO on both ways; ping, iperf3 both ways, ${MIB} MiB each way with the same sha256 (IPv4 and IPv6 inside); whole out and in; scapy's bad and zero UDP checksums counted; clean stop`,
   'vxlan-wasm forward (defaults, IPv6) with software segmentation on its veth: the kernel finishes every segment\'s outer UDP checksum from the partial sum; the kernel peer counts no UDP checksum error, tshark reads every segment\'s checksums as good',
-  `vxlan-wasm forward ↔ vxlan-wasm forward over IPv6 (defaults, --queues 2 in B): tunnel GSO on both; iperf3 both ways, ${MIB} MiB each way with the same sha256; whole both ways`,
+  `vxlan-wasm forward ↔ vxlan-wasm forward over IPv6 (defaults, --queues 2 in B): tunnel GSO on both; iperf3 both ways, ${MIB} MiB each way with the same sha256 (IPv4 and IPv6 inside); whole both ways`,
 ];
 
 /** The forwarding line's tunnel GSO text. */
@@ -77,6 +77,21 @@ function judgeCapture(file: string): { all: number; good: number; bad: number; m
   };
 }
 
+/** Overlay IPv6 addresses of A and B (/64), for traffic with IPv6 inside. */
+const OVERLAY6 = { a: 'fd42::1', b: 'fd42::2' } as const;
+
+/** IPv6 on A's TAP and B's overlay device `deviceB` with OVERLAY6's addresses, a ping over it, and a transfer each way with IPv6 inside. */
+async function inner6Transfers(lab: Lab, a: string, b: string, deviceB: string): Promise<void> {
+  for (const [ns, device, address] of [[a, TAP, OVERLAY6.a], [b, deviceB, OVERLAY6.b]] as const) {
+    lab.exec(ns, 'sysctl', '-qw', `net.ipv6.conf.${device}.disable_ipv6=0`);
+    lab.addresses(ns, device, [`${address}/64`]);
+  }
+  const result = ping(lab, a, OVERLAY6.b);
+  assert.ok(result.transmitted > 0 && result.received === result.transmitted, `ping over IPv6 inside\n${result.output}`);
+  await transfer(lab, b, OVERLAY6.b, a, false, 'A → B, IPv6 inside IPv6');
+  await transfer(lab, b, OVERLAY6.b, a, true, 'B → A, IPv6 inside IPv6');
+}
+
 /** Udp6InCsumErrors of `ns` (/proc/net/snmp6): datagrams its UDP stack dropped for a bad checksum. */
 function udp6ChecksumErrors(lab: Lab, ns: string): number {
   const line = lab.exec(ns, 'cat', '/proc/net/snmp6').split('\n').find((candidate) => candidate.startsWith('Udp6InCsumErrors'));
@@ -111,6 +126,9 @@ if (labReady(test, 'forwarder e2e (tunnel GSO over IPv6)', ['ping', 'iperf3', 't
         assert.ok(out.bytes > 1e6 && back.bytes > 1e6, 'bytes arrived both ways');
         await transfer(lab, b, OVERLAY.b, a, false, 'forwarder → kernel over IPv6, whole super-frames out');
         await transfer(lab, b, OVERLAY.b, a, true, 'kernel → forwarder over IPv6, whole super-packets in');
+        // IPv6 inside too (TCPV6 super-frames in IPv6 tunnels): the overlay devices get IPv6 (the
+        // lab's namespaces make devices without it) and addresses of their own.
+        await inner6Transfers(lab, a, b, 'vx0');
         // What the redirect skips the IPv6 and UDP stack for, checked by the forwarder instead: a
         // wrong outer UDP checksum, and none at all (0, which IPv6 does not allow), raw on B's veth.
         const mac = (JSON.parse(lab.exec(a, 'ip', '-j', 'link', 'show', 'veth0')) as { address: string }[])[0].address;
@@ -190,6 +208,7 @@ if (labReady(test, 'forwarder e2e (tunnel GSO over IPv6)', ['ping', 'iperf3', 't
         assert.ok(out.bytes > 1e6 && back.bytes > 1e6, 'bytes arrived both ways');
         await transfer(lab, b, OVERLAY.b, a, false, 'A → B over IPv6, whole both ways');
         await transfer(lab, b, OVERLAY.b, a, true, 'B → A over IPv6, whole both ways');
+        await inner6Transfers(lab, a, b, TAP);
         for (const [ns, cli, what] of [[b, fb, 'B (two queues)'], [a, fa, 'A']] as const) {
           const counters = await stop(lab, ns, cli, what);
           assert.ok(counters.superFrames > 100 && counters.receivedWhole > 100, `${what}: whole out and in\n${cli.stderr}`);
