@@ -5,7 +5,7 @@
  */
 import { readU16, readU32 } from '../../../wire/fields';
 import { EtherType } from '../../../wire/protocols';
-import { ARP_LEN, ARP_REPLY, ARP_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, writeArp } from '../../neighbour-messages';
+import { ARP_LEN, ARP_OP, ARP_REPLY, ARP_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, writeArp } from '../../neighbour-messages';
 import type { HostContext } from './context';
 import type { NeighbourCache } from './neighbour-cache';
 import { ETH_HEADER_LEN, ipv4Text } from './options';
@@ -29,7 +29,7 @@ export class Arp {
       counters.unsupported++;
       return;
     }
-    const op = readU16(bytes, p + 6);
+    const op = readU16(bytes, p + ARP_OP);
     if (op === ARP_REQUEST) counters.arpRequestsIn++;
     else if (op === ARP_REPLY) counters.arpRepliesIn++;
     else {
