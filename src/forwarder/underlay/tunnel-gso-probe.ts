@@ -26,7 +26,7 @@ import { parseIp } from '../../wire/address';
 import * as C from '../io/libc';
 import { ifreq } from '../device/tap';
 import { addressListArgs, deviceWithAddress } from './ingress-redirect';
-import { ipv6ForwardingMissing } from './tunnel-gso';
+import { ipv6ForwardingMissing, isIpv6LinkLocal } from './tunnel-gso';
 
 export type TunnelGsoDecision =
   /** Usable; `ingress` false when VXLAN must still come in through the socket (`reason` says why). */
@@ -95,7 +95,7 @@ export function probeTunnelGso(options: TunnelGsoProbeOptions): TunnelGsoDecisio
     return { usable: false, reason: `${options.localAddress} is not an IP address` };
   }
   if (local.bytes.every((byte) => byte === 0)) return { usable: false, reason: `the local address is ${options.localAddress}, and tunnel GSO needs the address itself (the outer source of what it writes)` };
-  if (local.version === 6 && local.bytes[0] === 0xfe && (local.bytes[1] & 0xc0) === 0x80) {
+  if (isIpv6LinkLocal(local.bytes)) {
     return { usable: false, reason: `the local address ${options.localAddress} is link-local, and the kernel does not route what the tunnel TAP hands it from a link-local source` };
   }
   if (!options.tapOffloads) return { usable: false, reason: 'the TAP offloads are off, and the super-frames tunnel GSO sends whole come from them' };

@@ -88,6 +88,11 @@ const IPV4_SETTINGS: readonly (readonly [string, string])[] = [['forwarding', '1
 /** Over an IPv6 underlay: no address of its own first, then IPv6 on, then routing what comes in (see the header). */
 const IPV6_SETTINGS: readonly (readonly [string, string])[] = [['addr_gen_mode', '1'], ['accept_ra', '0'], ['disable_ipv6', '0'], ['force_forwarding', '1']];
 
+/** Whether the 16 bytes are an IPv6 link-local address (fe80::/10): ip6_forward does not route such a source. */
+export function isIpv6LinkLocal(bytes: Uint8Array): boolean {
+  return bytes.length === 16 && bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80;
+}
+
 /**
  * Why this host cannot route IPv6 packets that come in on the tunnel TAP, or undefined when it can:
  * it needs net.ipv6.conf.<dev>.force_forwarding (Linux 6.17+, the same kernels whose TAP has tunnel
@@ -297,7 +302,7 @@ export class TunnelGsoTap {
     if (local.bytes.every((byte) => byte === 0)) {
       throw new RangeError(`--tunnel-gso needs the local address itself (the outer source), not ${options.localAddress}`);
     }
-    if (local.version === 6 && local.bytes[0] === 0xfe && (local.bytes[1] & 0xc0) === 0x80) {
+    if (isIpv6LinkLocal(local.bytes)) {
       // ip6_forward refuses to route a link-local source (and a peer could not answer it off-link).
       throw new RangeError(`--tunnel-gso needs a global or unique-local IPv6 address as the outer source, not the link-local ${options.localAddress}`);
     }
