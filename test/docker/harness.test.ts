@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/netns';
 import { BUSYBOX_IMAGE, dockerReady, HOST_RESOLVER, processOnHost, spawnOnHost, startDockerHosts, type DockerHosts } from '../helpers/docker-hosts';
@@ -23,6 +23,7 @@ const TESTS = [
   "Docker's swarm overlay between the two daemons: containers on both ping by address and by name",
   'a daemon restarts on its own directories: image and containers kept, plugins seen again',
   'stop() leaves no namespace, daemon, process, mount, cgroup or directory',
+  'a test process killed outright (SIGKILL): its daemons die with it, the janitor removes the rest',
 ];
 
 /** A named network namespace as /proc/PID/ns/net reads it (`net:[INODE]`). */
@@ -190,6 +191,36 @@ if (dockerReady('docker harness', TESTS)) {
     assert.not.ok(existsSync(lab.dir), `${lab.dir} removed`);
     const cgroups = spawnSync('sh', ['-c', `ls -d /sys/fs/cgroup/*/${lab.namespaces[0].replace(/-sw$/, '')}-* /sys/fs/cgroup/${lab.namespaces[0].replace(/-sw$/, '')}-* 2>/dev/null`], { encoding: 'utf8' }).stdout;
     assert.is(cgroups.trim(), '', 'no cgroup of the hosts left');
+  });
+
+  // Not on the shared lab: its own, in a child process that is killed.
+  harness(TESTS[7], async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/docker-hosts-demo.ts', 'vwdkj', '1'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const deadline = Date.now() + 60_000;
+    while (!/^READY .*$/m.test(out)) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`the demo lab did not come up: ${out}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const made = JSON.parse(/^READY (.*)$/m.exec(out)![1]) as { dir: string; namespaces: string[]; pids: number[] };
+    child.kill('SIGKILL');
+    const gone = () => {
+      const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+      return made.namespaces.every((ns) => !netns.includes(ns)) && made.pids.every((pid) => !existsSync(`/proc/${pid}`)) && !existsSync(made.dir);
+    };
+    for (let waited = 0; waited < 20_000 && !gone(); waited += 200) await new Promise((resolve) => setTimeout(resolve, 200));
+    const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    for (const ns of made.namespaces) assert.not.match(netns, ns, `namespace ${ns} left`);
+    const running = made.pids.filter((pid) => existsSync(`/proc/${pid}`));
+    assert.equal(running, [], 'every process of the lab ended');
+    assert.not.ok(existsSync(made.dir), `${made.dir} removed`);
+    const cgroups = spawnSync('sh', ['-c', 'ls -d /sys/fs/cgroup/*/vwdkj-' + child.pid + '-* /sys/fs/cgroup/vwdkj-' + child.pid + '-* 2>/dev/null'], { encoding: 'utf8' }).stdout;
+    assert.is(cgroups.trim(), '', 'no cgroup left');
   });
 }
 

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { LabProcess, REPO_ROOT } from './netns';
-import { commandLine, kill, namespaceOf, processesOfHost, runCommand, sleep, type CommandResult } from './host-processes';
+import { commandLine, diesWithUs, kill, namespaceOf, processesOfHost, runCommand, sleep, type CommandResult } from './host-processes';
 
 /** Debian docker.io 20.10: the daemon and its own client (not /usr/local/bin/docker, a newer one). */
 export const DOCKERD = '/usr/sbin/dockerd';
@@ -68,7 +68,7 @@ export const hostProcesses = new Map<string, Set<ChildProcess>>();
 export function spawnOnHost(host: DockerHost, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   // --wd: entering a mount namespace moves the caller to its root directory; relative paths
   // (bin/vxlan-wasm.mjs) are the repository's.
-  const child = spawn('nsenter', ['-t', String(host.holderPid), '-n', '-m', `--wd=${REPO_ROOT}`, '--', command, ...args], {
+  const child = spawn(...diesWithUs('nsenter', ['-t', String(host.holderPid), '-n', '-m', `--wd=${REPO_ROOT}`, '--', command, ...args]), {
     cwd: REPO_ROOT,
     env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -172,7 +172,7 @@ export function makeHost(spec: HostSpec): HostState {
       ...spec.daemonArgs,
     ];
     if (spec.verbose) console.log(`[${spec.name}] nsenter ${args.join(' ')}`);
-    const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...diesWithUs('nsenter', args), { stdio: ['ignore', 'pipe', 'pipe'] });
     state.daemon = child;
     const keep = (chunk: Buffer) => {
       state.daemonLog = (state.daemonLog + chunk.toString()).slice(-32_768);
@@ -270,7 +270,7 @@ export async function startHolder(state: HostState): Promise<void> {
     'echo ready',
     'exec sleep infinity',
   ].join('\n');
-  const child = spawn('nsenter', [`--net=/run/netns/${state.netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...diesWithUs('nsenter', [`--net=/run/netns/${state.netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script]), { stdio: ['ignore', 'pipe', 'pipe'] });
   state.holder = child;
   let output = '';
   await new Promise<void>((resolve, reject) => {

@@ -36,12 +36,16 @@
 // stop() removes every container, the daemons, every process started on a host, the namespaces
 // (and with them the veths and the bridge), the cgroups of the daemons' containers, etcd and the
 // temporary directory, even after a failure; a process-exit hook does the same synchronously if
-// a test crashed before its finally.
+// a test crashed before its finally, and Ctrl-C or SIGTERM too. A test process killed outright
+// (SIGKILL, a runner's timeout) runs none of that: then the daemons, holders and helpers die
+// with it (setpriv --pdeathsig), and the janitor (test/helpers/docker-janitor.ts), a process of
+// its own told what the lab makes as it makes it, removes the rest: the containers and their
+// shims, the namespaces, the cgroups and the directories.
 //
 // The pieces: test/helpers/docker-host.ts (one host: its namespaces, daemon, client, processes),
 // test/helpers/host-processes.ts (finding and ending a host's processes, its cgroups),
 // test/helpers/busybox-image.ts (the image), test/helpers/dns-nxdomain.ts (the hosts' resolver),
-// test/helpers/unix-tcp-relay.ts (etcd reached from this process).
+// test/helpers/unix-tcp-relay.ts (etcd reached from this process), test/helpers/docker-janitor.ts.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,11 +53,12 @@ import { join } from 'node:path';
 import type { Server, Socket } from 'node:net';
 import { startEtcd, type EtcdServer } from './etcd';
 import { relay } from './unix-tcp-relay';
+import type { JanitorNote } from './docker-janitor';
 import { isRoot, REPO_ROOT, run, warnSkipped } from './netns';
 import { hasCommand } from '../interop/tools';
 import { BUSYBOX_IMAGE, busyboxTarball } from './busybox-image';
 import { DOCKER, DOCKERD, hostProcesses, makeHost, pingDaemon, startHolder, type DockerHost, type HostState } from './docker-host';
-import { alive, commandLine, kill, processesOfHost, removeCgroups, sleep, stopChild, waitForLine } from './host-processes';
+import { alive, commandLine, diesWithUs, kill, processesOfHost, removeCgroups, sleep, stopChild, waitForLine } from './host-processes';
 
 export { BUSYBOX, BUSYBOX_IMAGE } from './busybox-image';
 export { DOCKER, DOCKERD, processOnHost, spawnOnHost, type DockerHost } from './docker-host';
@@ -185,6 +190,8 @@ interface LabState {
   /** etcd's relay: a unix socket in the underlay's namespace, and the loopback listener to it here. */
   etcdRelay?: ChildProcess;
   etcdLocal?: { server: Server; sockets: Set<Socket> };
+  /** The janitor, told what the lab makes as it makes it (see docker-janitor.ts). */
+  janitor?: ChildProcess;
   stopped: boolean;
 }
 
@@ -229,6 +236,8 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
   const state: LabState = { hosts: [], namespaces: [], resolvers: [], dir, stopped: false };
   live.add(state);
   installExitHook();
+  state.janitor = startJanitor();
+  tellJanitor(state, { dirs: [dir] });
   const sh = (args: string[]) => {
     if (verbose) console.log(`docker-hosts: ${args.join(' ')}`);
     return run(args[0], args.slice(1));
@@ -240,6 +249,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
   let lab: DockerHosts | undefined;
   try {
     // The underlay: a bridge in its own namespace, one veth per host.
+    tellJanitor(state, { namespaces: [switchNetns] });
     sh(['ip', 'netns', 'add', switchNetns]);
     state.namespaces.push(switchNetns);
     inNs(switchNetns, 'ip', 'link', 'set', 'lo', 'up');
@@ -250,6 +260,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     for (let i = 1; i <= count; i++) {
       const name = `h${i}`;
       const netns = `${base}-${name}`;
+      tellJanitor(state, { namespaces: [netns], cgroups: [`${base}-${name}`] });
       sh(['ip', 'netns', 'add', netns]);
       state.namespaces.push(netns);
       inNs(netns, 'ip', 'link', 'set', 'lo', 'up');
@@ -271,6 +282,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     resolverReady.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const daemonsStarted = Date.now();
     await Promise.all(state.hosts.map((h) => startHolder(h)));
+    tellJanitor(state, { mountNamespaces: state.hosts.map((h) => h.holderMountNs).filter((mnt): mnt is string => mnt !== undefined) });
     await Promise.all(state.hosts.map((h) => h.host.startDaemon()));
     const daemonsMs = Date.now() - daemonsStarted;
     const imageStarted = Date.now();
@@ -280,6 +292,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     let localUrl = '';
     if (etcdStart !== undefined) {
       const etcd = (state.etcd = await etcdStart);
+      tellJanitor(state, { pids: etcd.pid === undefined ? [] : [etcd.pid], dirs: [etcd.dir] });
       const socket = join(dir, 'etcd.sock');
       state.etcdRelay = startInNetns(switchNetns, 'test/helpers/unix-tcp-relay.ts', [socket, etcd.host, String(etcd.clientPort)]);
       await waitForLine(state.etcdRelay, 'listening', 20_000);
@@ -371,12 +384,31 @@ async function stopLab(state: LabState): Promise<string[]> {
     problems.push(`rm ${state.dir}: ${(error as Error).message}`);
   }
   live.delete(state);
+  tellJanitor(state, { done: true });
+  state.janitor?.stdin?.end();
   return problems;
+}
+
+/**
+ * test/helpers/docker-janitor.ts, unreferenced (it keeps no test run alive), its stdin a pipe
+ * whose end, when this process dies, tells it to clean up what it was told of.
+ */
+function startJanitor(): ChildProcess | undefined {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/helpers/docker-janitor.ts')], { cwd: REPO_ROOT, stdio: ['pipe', 'ignore', 'inherit'] });
+  child.on('error', () => undefined);
+  child.stdin!.on('error', () => undefined);
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  return child;
+}
+
+function tellJanitor(state: LabState, note: JanitorNote): void {
+  state.janitor?.stdin?.write(`${JSON.stringify(note)}\n`);
 }
 
 /** A helper of this folder (a TypeScript file run through tsx) in the network namespace `ns`. */
 function startInNetns(ns: string, file: string, args: readonly string[]): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(REPO_ROOT, file), ...args], {
+  return spawn(...diesWithUs('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(REPO_ROOT, file), ...args]), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, isRoot } from '../interop/tools';
+import { diesWithUs } from './host-processes';
 
 export const ETCD = process.env.ETCD_BIN ?? 'etcd';
 
@@ -100,7 +101,8 @@ export class EtcdServer {
     ];
     const command = this.options.ns === undefined ? [ETCD, ...args] : ['ip', 'netns', 'exec', this.options.ns, ETCD, ...args];
     this.output = '';
-    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Killed with this process even when it dies by SIGKILL (no exit hook runs then).
+    const child = spawn(...diesWithUs(command[0], command.slice(1)), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout!.on('data', (chunk: Buffer) => this.keep(chunk));
     child.stderr!.on('data', (chunk: Buffer) => this.keep(chunk));

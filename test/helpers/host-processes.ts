@@ -2,7 +2,7 @@
 // with its output kept, finding every process that belongs to a host (by its mount or network
 // namespace, and their descendants) to end them all, removing the cgroups its daemon made, and
 // waiting on or stopping a child process. Used by the host and the lab; nothing here starts one.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './netns';
@@ -172,4 +172,16 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+const hasSetpriv = spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * `command args` wrapped so that the process gets SIGKILL when this one dies (util-linux's
+ * `setpriv --pdeathsig KILL`, kept across exec), as [command, args] for spawn. Why: a test run
+ * killed outright (SIGKILL, a runner's timeout) runs no exit hook, and would leave the hosts'
+ * daemons, holders and helpers running with their namespaces. Without setpriv, as given.
+ */
+export function diesWithUs(command: string, args: readonly string[]): [string, string[]] {
+  return hasSetpriv ? ['setpriv', ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, [...args]];
 }
