@@ -1,9 +1,11 @@
 // What bench/docker-overlay.ts records (the JSON), and what it makes of it: the medians per path,
 // a markdown section (printed, written beside the JSON, and with --write-benchmarks put into
-// BENCHMARKS.md between its markers) and three SVG charts, all from the same run's figures.
+// BENCHMARKS.md between its markers) and three SVG charts, all from the same run's figures, each
+// naming that run (`run <commit>@<start time>`, bench/forwarder/run-id.ts).
 import type { MachineInfo } from '../lib/machine';
 import { barChart, type Bar } from '../charts/svg';
 import { median } from '../forwarder/measure';
+import { runId } from '../forwarder/run-id';
 
 /** The kernel reference's id among the paths (the contenders' ids are theirs). */
 export const KERNEL_PATH = 'kernel';
@@ -86,13 +88,13 @@ export function medianOf(result: DockerOverlayResult, path: string, key: Numeric
   return median(values(result, path, key));
 }
 
-const machineLine = (m: MachineInfo) => `${m.cpuModel}, ${m.logicalCores} cores, kernel ${m.kernel}, Node ${m.node}; commit ${m.gitCommit?.slice(0, 12) ?? 'unknown'}; load ${m.loadAverageAtStart.join(' ')}`;
+const machineLine = (m: MachineInfo) => `${m.cpuModel}, ${m.logicalCores} cores, kernel ${m.kernel}, Node ${m.node}; ${runId(m)}; load ${m.loadAverageAtStart.join(' ')}`;
 
 /** The report: settings, the table of medians, the ratios the issue asks for, and every error. */
 export function dockerOverlayMarkdown(result: DockerOverlayResult): string {
   const { settings } = result;
   const lines: string[] = [];
-  lines.push(`Two Docker 20.10 daemons, each in its own network namespace (test/helpers/docker-hosts.ts), joined by veths to a bridge; ${machineLine(result.machine)}; ${result.machine.date}.`);
+  lines.push(`Two Docker 20.10 daemons, each in its own network namespace (test/helpers/docker-hosts.ts), joined by veths to a bridge; ${machineLine(result.machine)}.`);
   lines.push('');
   lines.push(`Container ↔ container: iperf3 TCP ${settings.tcpSeconds} s each way, ${settings.pingCount} pings ${settings.pingIntervalSeconds * 1000} ms apart, sockperf TCP ping-pong ${settings.sockperfSeconds} s (full round trips), and the time from \`docker run --name X\` on h1 until X resolves (busybox nslookup, polled every 20 ms) in a container on h2. The host's tools run in each container's network namespace (nsenter). ping's round trips start from idle cores (one every ${settings.pingIntervalSeconds * 1000} ms), sockperf's follow each other back to back on busy ones: hence ping's larger figures. Paths interleaved, ${settings.repeats} repetition${settings.repeats === 1 ? '' : 's'}, medians.${settings.quick ? ' **--quick run: figures not for quoting.**' : ''}`);
   lines.push('');
@@ -141,7 +143,7 @@ function spread(result: DockerOverlayResult, path: PathInfo, key: NumericKey, se
 
 /** The charts' subtitle: short enough for their 820 px (the report has the whole machine line). */
 const subtitle = ({ machine, settings }: DockerOverlayResult) =>
-  `${machine.cpuModel}, ${machine.logicalCores} cores; commit ${machine.gitCommit?.slice(0, 12) ?? 'unknown'}; load ${machine.loadAverageAtStart[0]}; median of ${settings.repeats} interleaved runs, whiskers: min–max`;
+  `${runId(machine)}; ${machine.cpuModel}, ${machine.logicalCores} cores, load ${machine.loadAverageAtStart[0]}; median of ${settings.repeats} interleaved runs, whiskers: min–max`;
 
 export function dockerTcpChart(result: DockerOverlayResult): string {
   const series = ['h1 → h2', 'h2 → h1'];
