@@ -132,6 +132,7 @@ const settings = {
   sockperfSeconds: quick ? 1 : 3,
   quick,
   contenders: ids,
+  source: values.source === 'src' ? ('src' as const) : ('dist' as const),
 };
 
 const why = dockerUnusable();

@@ -53,6 +53,8 @@ export interface DockerOverlayResult {
     sockperfSeconds: number;
     quick: boolean;
     contenders: string[];
+    /** Where vxlan-wasm's agent ran from: the built CLI (dist) or the sources through tsx (src); absent in older runs. */
+    source?: 'dist' | 'src';
   };
   /** startDockerHosts: everything, and the two daemons' part (started in parallel). */
   harness: { totalMs: number; daemonsMs: number; imageMs: number };
@@ -98,6 +100,12 @@ export function dockerOverlayMarkdown(result: DockerOverlayResult): string {
   lines.push('');
   lines.push(`Container ↔ container: iperf3 TCP ${settings.tcpSeconds} s each way, ${settings.pingCount} pings ${settings.pingIntervalSeconds * 1000} ms apart, sockperf TCP ping-pong ${settings.sockperfSeconds} s (full round trips), and the time from \`docker run --name X\` on h1 until X resolves (busybox nslookup, polled every 20 ms) in a container on h2. The host's tools run in each container's network namespace (nsenter). ping's round trips start from idle cores (one every ${settings.pingIntervalSeconds * 1000} ms), sockperf's follow each other back to back on busy ones: hence ping's larger figures. Paths interleaved, ${settings.repeats} repetition${settings.repeats === 1 ? '' : 's'}, medians.${settings.quick ? ' **--quick run: figures not for quoting.**' : ''}`);
   lines.push('');
+  if (settings.contenders.includes('vxlan-wasm') && settings.source !== undefined) {
+    lines.push(settings.source === 'src'
+      ? "vxlan-wasm's agent ran from the sources through tsx (--source src), which is much slower than the build: **its figures are not the package's**."
+      : "vxlan-wasm's agent ran from the build (bin/vxlan-wasm.mjs, dist/ built from the run's commit by `npm run bench:docker`).");
+    lines.push('');
+  }
   lines.push(`The daemons started in ${result.harness.daemonsMs} ms (in parallel; the whole harness with the image imported: ${result.harness.totalMs} ms).`);
   lines.push('');
   lines.push(`| path | ${COLUMNS.map((c) => c.label).join(' | ')} |`);
