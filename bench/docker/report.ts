@@ -103,7 +103,7 @@ export function dockerOverlayMarkdown(result: DockerOverlayResult): string {
   if (settings.contenders.includes('vxlan-wasm') && settings.source !== undefined) {
     lines.push(settings.source === 'src'
       ? "vxlan-wasm's agent ran from the sources through tsx (--source src), which is much slower than the build: **its figures are not the package's**."
-      : "vxlan-wasm's agent ran from the build (bin/vxlan-wasm.mjs, dist/ built from the run's commit by `npm run bench:docker`).");
+      : "vxlan-wasm's agent ran from the build (bin/vxlan-wasm.mjs over dist/, which `npm run bench:docker` builds first).");
     lines.push('');
   }
   lines.push(`The daemons started in ${result.harness.daemonsMs} ms (in parallel; the whole harness with the image imported: ${result.harness.totalMs} ms).`);
