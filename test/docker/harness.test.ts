@@ -144,7 +144,8 @@ if (dockerReady('docker harness', TESTS)) {
       const unknown = await h2.docker(['exec', 'c2', 'nslookup', 'nothing-here.invalid'], { timeoutMs: 20_000 });
       const tookMs = Date.now() - started;
       assert.match(unknown.stdout + unknown.stderr, 'NXDOMAIN');
-      assert.ok(tookMs < 2000, `an unknown name took ${tookMs} ms to fail in a container`);
+      // 3.5 s: room for `docker exec` on a loaded machine, still well short of the 5 s timeout.
+      assert.ok(tookMs < 3500, `an unknown name took ${tookMs} ms to fail in a container`);
       await capture.stop(2000);
       const vxlan = capture.lines.filter((line) => /\.4790: /.test(line));
       const dns = capture.lines.filter((line) => /\.53: |\.53 > /.test(line));
