@@ -1,5 +1,5 @@
 // Builds dist/: the codec ('vxlan-wasm', dist/index.*), the forwarder ('vxlan-wasm/forwarder',
-// dist/forwarder.*) and the CLI (dist/cli.mjs), as ESM (.mjs) and CJS (.cjs) with bundled type
+// dist/forwarder.*), the CLI (dist/cli.mjs) and the CNI plugin (dist/cni.mjs), as ESM (.mjs) and CJS (.cjs) with bundled type
 // declarations for each. The entries are built together, so the code they share (the codec and
 // its WASM) lands once, in a shared chunk under dist/chunks/, never copied into each entry. The
 // WASM bytes travel inside the JS (src/wasm/generated.ts): no asset to copy, no file to look up.
@@ -34,7 +34,7 @@ export default [
     // The multi-queue forwarder's worker threads load dist/queue-worker.mjs, and the reader workers
     // dist/reader-thread.mjs (ESM only: a worker started from the CJS build loads them all the same).
     input: {
-      ...libraryEntries, cli: 'src/cli/main.ts', 'queue-worker': 'src/forwarder/multi-queue/queue-worker.ts',
+      ...libraryEntries, cli: 'src/cli/main.ts', cni: 'src/cni/main.ts', 'queue-worker': 'src/forwarder/multi-queue/queue-worker.ts',
       'reader-thread': 'src/forwarder/io/reader-thread.ts',
     },
     external,
