@@ -1,7 +1,7 @@
 /**
  * `vxlan-wasm agent --docker`: this host's side of every overlay network Docker creates with
- * `-d vxlan-wasm --ipam-driver vxlan-wasm`. One UDP underlay and one Forwarder carry all of them
- * (a VNI each); Docker's remote network and IPAM driver protocols are served on a unix socket
+ * `-d vxlan-wasm --ipam-driver vxlan-wasm`. One forwarding engine (src/docker/engine.ts: queue
+ * workers by default, as `forward`) carries all of them on one UDP port (a VNI each); Docker's remote network and IPAM driver protocols are served on a unix socket
  * (/run/docker/plugins/vxlan-wasm.sock by default, where dockerd finds plugins by name).
  *
  *   start     flags checked (exit 2) → etcd reached and the lease granted (exit 1: unreachable,
@@ -12,6 +12,7 @@
  *             endpoints at once), bridges and TAPs removed, exit 0. The networks and endpoints
  *             stay in etcd without a lease: the next start puts them back.
  */
+import { createSocket } from 'node:dgram';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { DATAGRAM_OVERHEAD } from './forward';
 import type { Etcd3 } from 'etcd3';
@@ -19,9 +20,7 @@ import {
   ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
   checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
 } from '../forwarder/config';
-import type { Device, Endpoint, Underlay } from '../forwarder/contracts';
-import { TapDevice } from '../forwarder/device/tap';
-import { Forwarder } from '../forwarder/forwarder';
+import type { Underlay } from '../forwarder/contracts';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { HostAgent, HostAgentError } from '../control/host-agent';
 import { HOST_ID } from '../control/keys';
@@ -32,8 +31,8 @@ import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '
 import { DockerDriver } from '../docker/driver';
 import { dockerNameLookup, dockerSocket } from '../docker/docker-api';
 import { linuxLinks, LinkError, type Links } from '../docker/links';
-import { localNetworkOpener, type ServingForwarder } from '../docker/local-network';
-import type { ForwarderControl } from '../control/reconcile';
+import { localNetworkOpener } from '../docker/local-network';
+import { LazyEngine } from '../docker/engine';
 import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
@@ -56,6 +55,8 @@ flags:
                        unix:///var/run/docker.sock)
   --port N             the UDP port to bind and advertise (default 4789)
   --mtu N              containers' and the TAPs' MTU (default 1450 over an IPv4 underlay)
+  --queues N           forwarding worker threads, 0..64 (default 1, as forward's): each reads its
+                       queue of every TAP and its socket itself; 0: the main thread with reader threads
   --host-id ID         this host's id (default: derived from /etc/machine-id, the address and port)
   --ttl S              the lease's TTL in seconds, 2..300 (default 10): a host that dies is dropped
                        by the others within this long
@@ -81,6 +82,7 @@ const FLAGS = {
   local: { type: 'string' },
   port: { type: 'string' },
   mtu: { type: 'string' },
+  queues: { type: 'string' },
   'host-id': { type: 'string' },
   ttl: { type: 'string' },
   metrics: { type: 'string' },
@@ -93,6 +95,7 @@ export interface DockerAgentConfig {
   family: 4 | 6;
   port: number;
   mtu: number;
+  queues: number;
   hostId: string;
   ttlSeconds: number;
   socketPath: string;
@@ -111,74 +114,12 @@ export interface DockerAgentIo {
   machineIdPath?: string;
   links?: Links;
   openUnderlay?: (options: { address: string; port: number; maxDatagramLength: number }) => Underlay | Promise<Underlay>;
-  openDevice?: (options: { name: string; mtu: number }) => Device | Promise<Device>;
   connect?: (options: StoreOptions) => Etcd3;
   /** DNS port of the networks' name servers (default 53). */
   dnsPort?: number;
   shutdownTimeoutMs?: number;
   exit?: (code: number) => void;
-  onReady?: (ready: { host: HostAgent; driver: DockerDriver; forwarder: FirstNetworkForwarder; socketPath: string }) => void;
-}
-
-/**
- * The one Forwarder, made when the first network's TAP opens: a Forwarder sizes its slots for the
- * devices it is made with, and a TAP with offloads delivers 64 KiB super-frames, which slots sized
- * before any network (1536 bytes) would not hold. Every TAP here is alike, so the first sizes
- * them for all. Until then the control plane has nothing to program (no network, no VNI).
- */
-export class FirstNetworkForwarder implements ServingForwarder, ForwarderControl {
-  forwarder: Forwarder | undefined;
-
-  constructor(private readonly underlay: Underlay, private readonly onCreate: (forwarder: Forwarder) => void) {}
-
-  private made(): Forwarder {
-    if (this.forwarder === undefined) throw new RangeError('no network is served yet');
-    return this.forwarder;
-  }
-
-  addNetwork(options: { vni: number; device: Device }): void {
-    if (this.forwarder !== undefined) {
-      this.forwarder.addNetwork(options);
-      return;
-    }
-    const forwarder = new Forwarder({ underlay: this.underlay, networks: [options] });
-    this.forwarder = forwarder;
-    this.onCreate(forwarder);
-    forwarder.start();
-  }
-
-  removeNetwork(vni: number): Promise<void> {
-    return this.made().removeNetwork(vni);
-  }
-
-  addPeer(vni: number, endpoint: Endpoint): void {
-    this.made().addPeer(vni, endpoint);
-  }
-
-  removePeer(vni: number, endpoint: Endpoint): boolean {
-    return this.made().removePeer(vni, endpoint);
-  }
-
-  addFdbEntry(vni: number, mac: string, endpoint: Endpoint): void {
-    this.made().addFdbEntry(vni, mac, endpoint);
-  }
-
-  removeFdbEntry(vni: number, mac: string): boolean {
-    return this.made().removeFdbEntry(vni, mac);
-  }
-
-  addNeighbour(vni: number, ip: string, mac: string): void {
-    this.made().addNeighbour(vni, ip, mac);
-  }
-
-  removeNeighbour(vni: number, ip: string): boolean {
-    return this.made().removeNeighbour(vni, ip);
-  }
-
-  /** The forwarder (and with it the underlay), or the underlay alone if no network ever came. */
-  close(): Promise<void> {
-    return this.forwarder !== undefined ? this.forwarder.close() : this.underlay.close();
-  }
+  onReady?: (ready: { host: HostAgent; driver: DockerDriver; engine: LazyEngine; socketPath: string }) => void;
 }
 
 export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string): DockerAgentConfig | 'help' {
@@ -201,6 +142,11 @@ export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string)
     mtu = Number(text('mtu'));
     if (!/^[0-9]{2,5}$/.test(text('mtu')!) || mtu < MIN_MTU || mtu > maxMtu) throw new ConfigError('--mtu', `${JSON.stringify(text('mtu'))} is not an MTU in ${MIN_MTU}..${maxMtu}.`);
   }
+  let queues = 1;
+  if (text('queues') !== undefined) {
+    queues = Number(text('queues'));
+    if (!/^[0-9]{1,2}$/.test(text('queues')!) || queues > 64) throw new ConfigError('--queues', `${JSON.stringify(text('queues'))} is not a number of worker threads in 0..64.`);
+  }
   const hostId = text('host-id') ?? defaultHostId(local.address, port, machineIdPath);
   if (!HOST_ID.test(hostId)) throw new ConfigError('--host-id', `${JSON.stringify(hostId)} is not a host id (1..64 of letters, digits, '_', '.', '-').`);
   let ttlSeconds = 10;
@@ -216,7 +162,7 @@ export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string)
   const logLevel = (text('log-level') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
   return {
-    local: local.address, family: local.version, port, mtu, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
+    local: local.address, family: local.version, port, mtu, queues, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
     metrics, logLevel, store: storeOptions(values as EtcdFlags),
   };
 }
@@ -240,6 +186,18 @@ export async function dockerAgentCommand(argv: string[], io: DockerAgentIo = {})
   return run(config, io);
 }
 
+/** Bind and release `port` (EADDRINUSE, EADDRNOTAVAIL: the start fails with the reason). */
+function portFree(address: string, family: 4 | 6, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(family === 4 ? 'udp4' : 'udp6');
+    socket.once('error', (error) => {
+      socket.close();
+      reject(new Error(`cannot use UDP ${endpointText({ address, port })}: ${error.message}`));
+    });
+    socket.bind(port, address, () => socket.close(() => resolve()));
+  });
+}
+
 /** The sentence Docker shows for a failed call. */
 function describe(store: StoreOptions) {
   return (error: unknown): string => {
@@ -258,7 +216,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
   const stop = new StopRequest(io.signals ?? process);
   const client = (io.connect ?? connect)(config.store);
   let underlay: Underlay | undefined;
-  let forwarder: FirstNetworkForwarder | undefined;
+  let engine: LazyEngine | undefined;
   let host: HostAgent | undefined;
   let driver: DockerDriver | undefined;
   let server: PluginServer | undefined;
@@ -267,32 +225,37 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
     await server?.close();
     await host?.close({ leave: true });
     await driver?.close();
-    await Promise.all([observability.close(), forwarder !== undefined ? forwarder.close() : underlay?.close()]);
+    await Promise.all([observability.close(), engine !== undefined ? engine.close() : underlay?.close()]);
     client.close();
   };
 
   let code: number;
   try {
     try {
-      underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
-        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + DATAGRAM_OVERHEAD),
+      const maxDatagramLength = Math.min(65535, config.mtu + DATAGRAM_OVERHEAD);
+      // queues 0: the main thread's underlay, bound now. Queue workers bind their own when the
+      // first network comes; the port is tried now, so a taken one is said at start.
+      if (config.queues === 0) underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({ address: config.local, port: config.port, maxDatagramLength });
+      else await portFree(config.local, config.family, config.port);
+      engine = new LazyEngine({
+        queues: config.queues, underlay, local: { address: config.local, port: config.port, maxDatagramLength },
+        onNotice: (message) => logger.warn(message),
+        onCreate: (made) => {
+          observability.stopOnBrokenPort(made, stop);
+          void observability.report(made, config.metrics).then(
+            (metrics) => metrics.url !== undefined && logger.info({ metrics: metrics.url }, 'metrics served'),
+            (error: Error) => logger.error({ err: error.message }, 'could not serve metrics'),
+          );
+        },
       });
-      forwarder = new FirstNetworkForwarder(underlay, (made) => {
-        observability.stopOnBrokenPort(made, stop);
-        void observability.report(made, config.metrics).then(
-          (metrics) => metrics.url !== undefined && logger.info({ metrics: metrics.url }, 'metrics served'),
-          (error: Error) => logger.error({ err: error.message }, 'could not serve metrics'),
-        );
-      });
-      host = new HostAgent({ client, hostId: config.hostId, vtep: { address: config.local, port: underlay.localPort }, forwarder, ttlSeconds: config.ttlSeconds, logger });
+      host = new HostAgent({ client, hostId: config.hostId, vtep: { address: config.local, port: config.port }, forwarder: engine, ttlSeconds: config.ttlSeconds, logger });
       await host.start();
       const links = io.links ?? linuxLinks;
-      const serving = forwarder;
+      const serving = engine;
       driver = new DockerDriver({
         host, client, links, mtu: config.mtu, logger, lookupNames: dockerNameLookup(config.dockerApi),
         openNetwork: localNetworkOpener({
           forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort,
-          openDevice: io.openDevice ?? ((options) => TapDevice.open({ ...options, create: true })),
         }),
       });
       const restored = await driver.restore();
@@ -301,8 +264,8 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         socketPath: config.socketPath, handlers: driver.handlers(), describe: describe(config.store),
         onCall: (path, ms, err) => (err === undefined ? logger.debug({ path, ms: Math.round(ms) }, 'docker call') : logger.warn({ path, ms: Math.round(ms), err }, 'docker call refused')),
       });
-      logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds }, 'serving Docker');
-      io.onReady?.({ host, driver, forwarder, socketPath: config.socketPath });
+      logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds, queues: config.queues }, 'serving Docker');
+      io.onReady?.({ host, driver, engine, socketPath: config.socketPath });
     } catch (error) {
       const sentence = isUnavailable(error) ? unreachableSentence(config.store, error) : (error as Error).message;
       logger.fatal({ err: error }, `could not start: ${sentence}`);

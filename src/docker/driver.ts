@@ -31,7 +31,7 @@ import { formatMac, parseIpv4 } from '../wire/address';
 import type { AgentLogger } from '../control/agent';
 import type { LocalNetwork, OpenLocalNetwork } from './local-network';
 import { linkNames, type Links } from './links';
-import type { NameLookup } from './docker-api';
+import type { EndpointNames, NameLookup } from './docker-api';
 import {
   array, DRIVER_NAME, GATEWAY_REQUEST, genericOptions, id, object, OPTION_INTERNAL, OPTION_NETWORK, OPTION_VNI,
   ProtocolError, splitCidr, text, type Json,
@@ -388,12 +388,17 @@ export class DockerDriver {
     return {};
   }
 
-  /** Look up the endpoint's container name and aliases until Docker lists it, then publish them. */
+  /**
+   * Look up the endpoint's container name and aliases until Docker lists it and publish them at
+   * once (usually while `docker run` is still starting the container); then once more when the
+   * container runs, from its inspect, in case aliases came later (`network connect --alias`).
+   */
   private async findNames(network: DockerNetwork, endpointId: string): Promise<void> {
     const lookup = this.options.lookupNames;
     if (lookup === undefined) return;
     const deadline = Date.now() + (this.options.namesTimeoutMs ?? 15_000);
-    for (let wait = 20; Date.now() < deadline && !this.closed; wait = Math.min(wait * 2, 500)) {
+    // Often for the first seconds (each try is two small requests on a local socket).
+    for (let tries = 0, wait = 10; Date.now() < deadline && !this.closed; tries++, wait = tries < 100 ? 20 : 250) {
       await delay(wait);
       let names;
       try {
@@ -403,19 +408,36 @@ export class DockerDriver {
         continue;
       }
       if (names === undefined) continue;
-      const served = this.servedOf(network, endpointId);
-      if (served === undefined) return;
-      const endpoint: EndpointRecord = { ...served.endpoint, name: validName(names.name), aliases: names.aliases.filter((alias) => validName(alias) !== '') };
-      try {
-        if (await this.options.host.putEndpoint(network.name, { ...served, endpoint }, { update: true })) {
-          this.logger.info({ network: network.name, endpointId, name: endpoint.name, aliases: endpoint.aliases }, 'endpoint named');
+      if (!(await this.publishNames(network, endpointId, names))) return;
+      // Docker gives every container on a user-defined network at least one alias (its short
+      // id): until the inspect shows one, the container's network settings are not written yet.
+      while (Date.now() < deadline && !this.closed) {
+        const settled = await lookup(network.networkId, endpointId, { settled: true }).catch(() => undefined);
+        if (settled !== undefined && settled.aliases.length > 0) {
+          await this.publishNames(network, endpointId, settled);
+          return;
         }
-      } catch (error) {
-        this.logger.warn({ endpointId, err: (error as Error).message }, 'could not publish the endpoint\'s names');
+        await delay(100);
       }
       return;
     }
     this.logger.warn({ endpointId }, 'Docker did not list the endpoint\'s container in time; it has no name in DNS');
+  }
+
+  /** Put names on a served endpoint (nothing when they are what it has); false when it is gone. */
+  private async publishNames(network: DockerNetwork, endpointId: string, names: EndpointNames): Promise<boolean> {
+    const served = this.servedOf(network, endpointId);
+    if (served === undefined) return false;
+    const endpoint: EndpointRecord = { ...served.endpoint, name: validName(names.name), aliases: names.aliases.filter((alias) => validName(alias) !== '') };
+    if (endpoint.name === served.endpoint.name && endpoint.aliases.join() === served.endpoint.aliases.join()) return true;
+    try {
+      if (!(await this.options.host.putEndpoint(network.name, { ...served, endpoint }, { update: true }))) return false;
+      this.logger.info({ network: network.name, endpointId, name: endpoint.name, aliases: endpoint.aliases }, 'endpoint named');
+      return true;
+    } catch (error) {
+      this.logger.warn({ endpointId, err: (error as Error).message }, 'could not publish the endpoint\'s names');
+      return false;
+    }
   }
 
   // ---- restarts and reaping -----------------------------------------------------------------

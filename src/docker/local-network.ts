@@ -13,15 +13,14 @@
  *
  * Opening undoes its own steps when a later one fails; close() removes all of it.
  */
-import type { Device } from '../forwarder/contracts';
 import type { NetworkRecord, EndpointRecord } from '../control/keys';
 import { parseSubnet } from '../control/ipam';
 import { NameTable, NameServer, type NameServerLogger } from '../dns/index';
 import { linkNames, type Links } from './links';
 
-/** The forwarder methods a local network uses (a Forwarder or a MultiQueueForwarder). */
+/** What a local network needs of the engine (engine.ts): serve a VNI on a TAP it makes, and stop. */
 export interface ServingForwarder {
-  addNetwork(options: { vni: number; device: Device }): void;
+  serveNetwork(vni: number, tap: { name: string; mtu: number }): Promise<void>;
   removeNetwork(vni: number): Promise<void>;
   addNeighbour(vni: number, ip: string, mac: string): void;
 }
@@ -41,7 +40,6 @@ export interface LocalNetworkOptions {
   links: Links;
   /** The MTU of the TAP, the bridge and every veth (the underlay's less VXLAN's overhead). */
   mtu: number;
-  openDevice: (options: { name: string; mtu: number }) => Device | Promise<Device>;
   /** Where names the network does not hold are forwarded (default: the host's resolv.conf). */
   upstreams?: string[];
   /** DNS port (default 53; tests use another). */
@@ -64,15 +62,9 @@ export function localNetworkOpener(options: LocalNetworkOptions): OpenLocalNetwo
     try {
       const bridgeMac = links.createBridge(bridge, { mtu, address: network.gateway, prefixLength: subnet.prefixLength });
       undo.push(() => links.remove(bridge));
-      const device = await options.openDevice({ name: tap, mtu });
-      let served = false;
-      undo.push(async () => {
-        if (served) await forwarder.removeNetwork(network.vni);
-        else await device.close();
-      });
+      await forwarder.serveNetwork(network.vni, { name: tap, mtu });
+      undo.push(() => forwarder.removeNetwork(network.vni));
       links.attach(tap, bridge);
-      forwarder.addNetwork({ vni: network.vni, device });
-      served = true;
       forwarder.addNeighbour(network.vni, network.gateway, bridgeMac);
       const table = new NameTable();
       const server = await NameServer.listen({ address: network.gateway, port: options.dnsPort, table, upstreams: options.upstreams, logger: options.logger });

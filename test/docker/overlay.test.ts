@@ -211,6 +211,8 @@ if (dockerReady('docker overlay', TESTS)) {
     const extra = await until('extra resolvable on h1', async () => {
       const found = await resolve(h1, 'c1', 'extra');
       return found.length === 1 ? found[0] : undefined;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; h2's agent said:\n${agents.get('h2')!.stderr.split('\n').filter((line) => /named|refused|"level":[45]0/.test(line)).slice(-12).join('\n')}`);
     });
     const ping = await inContainer(h1, 'c1', 'ping', '-c', '2', '-W', '2', 'extra');
     assert.match(ping, /2 packets transmitted, 2 packets received/, ping);
