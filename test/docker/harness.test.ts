@@ -7,13 +7,15 @@
 // Root only (namespaces, dockerd); otherwise a loud skip.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/netns';
 import { BUSYBOX_IMAGE, dockerReady, HOST_RESOLVER, processOnHost, spawnOnHost, startDockerHosts, type DockerHosts } from '../helpers/docker-hosts';
 import { Etcd3 } from 'etcd3';
 import { swarmContender } from '../../bench/docker/swarm';
+import { staleLabs, sweep } from '../helpers/docker-janitor';
 
 const TESTS = [
   'two daemons in two namespaces, the image on each, a container runs on each',
@@ -24,6 +26,7 @@ const TESTS = [
   'a daemon restarts on its own directories: image and containers kept, plugins seen again',
   'stop() leaves no namespace, daemon, process, mount, cgroup or directory',
   'a test process killed outright (SIGKILL): its daemons die with it, the janitor removes the rest',
+  "docker-janitor --stale: a lab whose process is gone is found by its names and removed",
 ];
 
 /** A named network namespace as /proc/PID/ns/net reads it (`net:[INODE]`). */
@@ -222,6 +225,37 @@ if (dockerReady('docker harness', TESTS)) {
     assert.not.ok(existsSync(made.dir), `${made.dir} removed`);
     const cgroups = spawnSync('sh', ['-c', 'ls -d /sys/fs/cgroup/*/vwdkj-' + child.pid + '-* /sys/fs/cgroup/vwdkj-' + child.pid + '-* 2>/dev/null'], { encoding: 'utf8' }).stdout;
     assert.is(cgroups.trim(), '', 'no cgroup left');
+  });
+
+  harness(TESTS[8], async () => {
+    // A lab's remains as a run killed before its janitor could act would leave them: a pid that
+    // is gone, namespaces with a process in one, a directory naming the lab.
+    const gone = spawnSync('true').pid!;
+    const lab = `vwdks-${gone}-0`;
+    const dir = mkdtempSync(join(tmpdir(), 'vwdks-'));
+    writeFileSync(join(dir, 'lab'), `${lab}\n`);
+    for (const ns of [`${lab}-sw`, `${lab}-h1`]) spawnSync('ip', ['netns', 'add', ns]);
+    const sleeper = spawn('ip', ['netns', 'exec', `${lab}-h1`, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      // Until `ip netns exec` has become the sleep in the namespace.
+      for (let i = 0; i < 100 && !/^sleep/.test(existsSync(`/proc/${sleeper.pid}/cmdline`) ? readFileSync(`/proc/${sleeper.pid}/cmdline`, 'utf8') : ''); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const found = staleLabs('vwdks').get(lab);
+      assert.ok(found !== undefined, `${lab} found`);
+      assert.equal([...found!.namespaces].sort(), [`${lab}-h1`, `${lab}-sw`]);
+      assert.equal([...found!.dirs], [dir]);
+      // A lab whose process lives (this one's) is not stale.
+      assert.not.ok([...staleLabs('vwdks').keys()].some((name) => name.startsWith(`vwdks-${process.pid}-`)));
+      sweep(found!);
+      const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+      assert.not.match(netns, lab);
+      assert.not.ok(existsSync(dir));
+      for (let i = 0; i < 100 && sleeper.exitCode === null && sleeper.signalCode === null; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.is(sleeper.signalCode, 'SIGKILL', "the process in the lab's namespace was ended");
+    } finally {
+      sleeper.kill('SIGKILL');
+      for (const ns of [`${lab}-sw`, `${lab}-h1`]) spawnSync('ip', ['netns', 'del', ns]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
 

@@ -47,7 +47,7 @@
 // test/helpers/busybox-image.ts (the image), test/helpers/dns-nxdomain.ts (the hosts' resolver),
 // test/helpers/unix-tcp-relay.ts (etcd reached from this process), test/helpers/docker-janitor.ts.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server, Socket } from 'node:net';
@@ -238,6 +238,8 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
   installExitHook();
   state.janitor = startJanitor();
   tellJanitor(state, { dirs: [dir] });
+  // The lab's name in its directory: how `docker-janitor.ts --stale` finds what a lost run left.
+  writeFileSync(join(dir, 'lab'), `${base}\n`);
   const sh = (args: string[]) => {
     if (verbose) console.log(`docker-hosts: ${args.join(' ')}`);
     return run(args[0], args.slice(1));

@@ -7,8 +7,14 @@
 // leaves without touching anything.
 //
 //   node --import tsx test/helpers/docker-janitor.ts      stdin: one JSON JanitorNote per line
+//
+// By hand, for labs left by a run whose janitor could not act (killed too, or from before it
+// existed): `--stale PREFIX` lists the labs named PREFIX-PID-N-… whose PID is gone, and
+// `--stale PREFIX --remove` removes them (their processes, namespaces, cgroups and directories).
 import { spawnSync } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kill, processesOfHost, removeCgroups } from './host-processes';
 
@@ -79,7 +85,63 @@ export function sweep(list: JanitorList): void {
   for (const dir of list.dirs) rmSync(dir, { recursive: true, force: true });
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+/**
+ * What is left of labs named `${prefix}-${pid}-${n}` whose process `pid` is gone: their
+ * namespaces (…-sw, …-hN), the hosts' cgroups, and their directories in the temporary directory
+ * (each holds a file `lab` with the lab's name).
+ */
+export function staleLabs(prefix: string, temporaryDir = tmpdir()): Map<string, JanitorList> {
+  const labs = new Map<string, JanitorList>();
+  const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const labName = new RegExp(`^${escaped}-(\\d+)-\\d+$`);
+  const listOf = (lab: string): JanitorList | undefined => {
+    const match = labName.exec(lab);
+    if (match === null || existsSync(`/proc/${match[1]}`)) return undefined;
+    let list = labs.get(lab);
+    if (list === undefined) labs.set(lab, (list = emptyList()));
+    return list;
+  };
+  const names = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.split(' ')[0]);
+  for (const name of names) {
+    const match = /^(.*)-(sw|h\d+)$/.exec(name);
+    const list = match === null ? undefined : listOf(match[1]);
+    if (list === undefined) continue;
+    list.namespaces.add(name);
+    if (match![2] !== 'sw') list.cgroups.add(name);
+  }
+  for (const entry of readdirSync(temporaryDir)) {
+    if (!entry.startsWith(`${prefix}-`)) continue;
+    const dir = join(temporaryDir, entry);
+    let lab: string;
+    try {
+      lab = readFileSync(join(dir, 'lab'), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const list = listOf(lab);
+    if (list === undefined) continue;
+    list.dirs.add(dir);
+    for (const host of readdirSync(dir).filter((name) => /^h\d+$/.test(name))) list.cgroups.add(`${lab}-${host}`);
+  }
+  return labs;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1] && process.argv[2] === '--stale') {
+  const prefix = process.argv[3];
+  if (prefix === undefined || !/^[a-z][a-z0-9]*$/.test(prefix)) {
+    console.error('usage: node --import tsx test/helpers/docker-janitor.ts --stale PREFIX [--remove]');
+    process.exit(2);
+  }
+  const labs = staleLabs(prefix);
+  for (const [name, list] of labs) {
+    console.log(`${name}: namespaces ${[...list.namespaces].join(' ')}; directories ${[...list.dirs].join(' ') || 'none found'}`);
+    if (process.argv[4] === '--remove') {
+      sweep(list);
+      console.log(`${name}: removed`);
+    }
+  }
+  if (labs.size === 0) console.log(`no stale lab named ${prefix}-PID-…`);
+} else if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const list = emptyList();
   let partial = '';
   process.stdin.setEncoding('utf8');
