@@ -232,10 +232,12 @@ export class HostAgent extends EventEmitter {
     joined.view.close();
     this.joined.delete(name);
     await this.client
-      .if(keys.host(name, this.hostId), 'Create', '>', 0)
+      // All of it whether or not the host record is still there (a lost lease took it): the durable copies must go too.
+      .if(keys.host(name, this.hostId), 'Create', '>', -1)
       .then(
         this.client.delete().key(keys.host(name, this.hostId)),
-        ...[...joined.endpoints.keys()].flatMap((id) => [this.client.delete().key(keys.endpoint(name, id)), this.client.delete().key(keys.served(this.hostId, name, id))]),
+        ...[...joined.endpoints.keys()].map((id) => this.client.delete().key(keys.endpoint(name, id))),
+        this.client.delete().prefix(`${keys.servedPrefix(this.hostId)}${name}/`),
         ...[...joined.claims].map((ip) => this.client.delete().key(keys.ipam(name, ip))),
       )
       .commit();
