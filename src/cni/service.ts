@@ -1,0 +1,315 @@
+/**
+ * The agent's side of the CNI plugin: the calls of protocol.ts turned into etcd transactions (on a
+ * HostAgent) and links, each refusal a CNI error with a sentence.
+ *
+ *   ADD    network joined on first use (bridge, TAP, name server: the Docker code's LocalNetwork;
+ *          or the bridge the Docker driver already made for it) → address claimed in etcd →
+ *          veth pair, host end in the bridge → container end moved into CNI_NETNS as CNI_IFNAME,
+ *          MAC and address set, up → endpoint registered (its name: the container's) → result.
+ *          A step that fails undoes the earlier ones: nothing half-made in the netns or etcd.
+ *   CHECK  the endpoint is served, its host end exists, the container's interface has its MAC and
+ *          address and is up, and prevResult lists that address
+ *   DEL    endpoint and address removed from etcd, the veth pair deleted; success for anything
+ *          already gone (a netns that vanished, a network never joined, an unknown container)
+ *   GC     this network's CNI endpoints on this host that the runtime does not list: removed
+ *   STATUS the agent has etcd and the network exists
+ *
+ * Endpoint ids are derived from (network, container id, ifname), so DEL and CHECK find what ADD
+ * made without any state of their own, and a restarted agent finds its endpoints in etcd (their
+ * durable `served/` copies, told apart from the Docker driver's by the `cni.` prefix).
+ *
+ * Routes: the container gets its subnet's route (from its address) and no default route: the
+ * overlay has no way out to other networks (no NAT on the host), so a default route would only
+ * send traffic where it dies. The gateway in the result is the network's DNS address.
+ */
+import { createHash } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
+import { HostAgentError, type HostAgent } from '../control/host-agent';
+import { ENDPOINT_NAME, type EndpointRecord, type NetworkRecord, type ServedRecord } from '../control/keys';
+import { parseSubnet } from '../control/ipam';
+import { getNetwork } from '../control/networks';
+import { isUnavailable } from '../control/store';
+import type { AgentLogger } from '../control/agent';
+import { macForAddress } from '../docker/driver';
+import { linkNames, type Links } from '../docker/links';
+import type { LocalNetwork, OpenLocalNetwork } from '../docker/local-network';
+import type { Handler } from '../docker/plugin-server';
+import type { Json } from '../docker/protocol';
+import type { ContainerNetns } from './netns';
+import type { AgentAttachment, AgentRequest } from './protocol';
+import { CNI_CODES, CniError, type CniResult } from './spec';
+import type { CallResult, CniCallTally } from './metrics';
+
+export interface CniServiceOptions {
+  host: HostAgent;
+  client: Etcd3;
+  links: Links;
+  netns: ContainerNetns;
+  openNetwork: OpenLocalNetwork;
+  /** The MTU of container interfaces. */
+  mtu: number;
+  tally?: CniCallTally;
+  logger?: AgentLogger;
+}
+
+interface CniNetwork {
+  record: NetworkRecord;
+  prefixLength: number;
+  bridge: string;
+  /** Ours to close; undefined when another runtime adapter (the Docker driver) set the network up. */
+  local?: LocalNetwork;
+}
+
+const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
+const ENDPOINT_PREFIX = 'cni.';
+
+/** The endpoint id of one attachment: stable, so DEL and CHECK need no state of their own. */
+export function endpointIdFor(network: string, containerId: string, ifname: string): string {
+  return ENDPOINT_PREFIX + createHash('sha256').update(`${network}\u0000${containerId}\u0000${ifname}`).digest('hex');
+}
+
+/** Host end and the container end's name before it is moved and renamed (15 bytes at most). */
+export const cniLinkNames = {
+  host: (endpointId: string) => `vwn${endpointId.slice(ENDPOINT_PREFIX.length, ENDPOINT_PREFIX.length + 11)}`,
+  container: (endpointId: string) => `vwm${endpointId.slice(ENDPOINT_PREFIX.length, ENDPOINT_PREFIX.length + 11)}`,
+};
+
+function text(body: Json, field: string, required = true): string {
+  const value = body[field];
+  if (value === undefined && !required) return '';
+  if (typeof value !== 'string') throw new CniError(CNI_CODES.DECODING_FAILURE, `the plugin's request has no ${field} text`, 'run the same version of vxlan-wasm for the plugin and the agent');
+  return value;
+}
+
+function agentRequest(body: Json): AgentRequest {
+  const aliases = Array.isArray(body.aliases) ? body.aliases.filter((alias): alias is string => typeof alias === 'string') : [];
+  return {
+    network: text(body, 'network'), containerId: text(body, 'containerId'), netns: text(body, 'netns', false), ifname: text(body, 'ifname'),
+    containerName: text(body, 'containerName', false), aliases, prevResult: body.prevResult as CniResult | undefined,
+  };
+}
+
+export class CniService {
+  private readonly networks = new Map<string, CniNetwork>();
+  private readonly logger: AgentLogger;
+
+  constructor(private readonly options: CniServiceOptions) {
+    this.logger = options.logger ?? silent;
+  }
+
+  /** The socket's calls, by path; every refusal is `{error}` in the spec's codes. */
+  handlers(): Record<string, Handler> {
+    const wrap = (command: string, handle: (body: Json) => Promise<Json>): Handler => async (body) => {
+      let result: CallResult = 'ok';
+      try {
+        return await handle(body);
+      } catch (error) {
+        const refusal = this.refusal(error);
+        result = `${refusal.code}`;
+        this.logger.warn({ command, code: refusal.code, err: refusal.message }, 'CNI call refused');
+        return { error: { code: refusal.code, msg: refusal.message, ...(refusal.details === '' ? {} : { details: refusal.details }) } };
+      } finally {
+        this.options.tally?.record(command, result);
+      }
+    };
+    return {
+      'Cni.Add': wrap('ADD', (body) => this.add(agentRequest(body))),
+      'Cni.Check': wrap('CHECK', (body) => this.check(agentRequest(body))),
+      'Cni.Del': wrap('DEL', (body) => this.del(agentRequest(body))),
+      'Cni.Gc': wrap('GC', (body) => this.gc(text(body, 'network'), Array.isArray(body.attachments) ? (body.attachments as AgentAttachment[]) : [])),
+      'Cni.Status': wrap('STATUS', (body) => this.status(text(body, 'network'))),
+    };
+  }
+
+  /** Any error as the spec's refusal, with a sentence. */
+  private refusal(error: unknown): CniError {
+    if (error instanceof CniError) return error;
+    if (isUnavailable(error)) return new CniError(CNI_CODES.TRY_AGAIN_LATER, 'the vxlan-wasm agent cannot reach etcd', 'check etcd and the agent\'s --etcd; the call can be retried once etcd answers');
+    if (error instanceof HostAgentError) {
+      if (error.code === 'NETWORK_NOT_FOUND' || error.code === 'NETWORK_GONE') return this.noNetwork(error.message);
+      if (error.code === 'CLOSED') return new CniError(CNI_CODES.TRY_AGAIN_LATER, 'the vxlan-wasm agent is stopping', 'try again once it runs');
+      return new CniError(CNI_CODES.AGENT_FAILED, error.message);
+    }
+    const message = (error as Error).message ?? String(error);
+    const known = ['LinkError', 'NetnsError', 'NetworkError', 'DnsError'].includes((error as Error).name);
+    return new CniError(CNI_CODES.AGENT_FAILED, known ? message : `internal error: ${message}`, known ? '' : 'a bug in the agent; see its log');
+  }
+
+  private noNetwork(why: string): CniError {
+    return new CniError(CNI_CODES.NO_SUCH_NETWORK, why, 'create it once for all hosts with `vxlan-wasm network create NAME --subnet CIDR`, or set "network" in the CNI configuration to an existing one');
+  }
+
+  /** The network on this host, set up on first use. */
+  private async network(name: string): Promise<CniNetwork> {
+    const known = this.networks.get(name);
+    if (known !== undefined) return known;
+    const { host, client } = this.options;
+    const joined = host.network(name);
+    if (joined !== undefined) {
+      // Another adapter (the Docker driver) set it up: its bridge is the one to use.
+      const network: CniNetwork = { record: joined, prefixLength: parseSubnet(joined.subnet).prefixLength, bridge: linkNames.bridge(joined.vni) };
+      this.networks.set(name, network);
+      return network;
+    }
+    const found = await getNetwork(client, name);
+    if (found === undefined) throw this.noNetwork(`no overlay network named ${name} in etcd`);
+    const { revision: _revision, ...record } = found;
+    const local = await this.options.openNetwork(record);
+    try {
+      await host.join(name, { onEndpoint: (endpointId, endpoint) => local.setEndpoint(endpointId, endpoint) });
+    } catch (error) {
+      await local.close().catch(() => undefined);
+      throw error;
+    }
+    const network: CniNetwork = { record, prefixLength: parseSubnet(record.subnet).prefixLength, bridge: local.bridge, local };
+    this.networks.set(name, network);
+    this.logger.info({ network: name, vni: record.vni, subnet: record.subnet }, 'network set up for CNI');
+    return network;
+  }
+
+  private served(network: string, endpointId: string): ServedRecord | undefined {
+    return this.options.host.served(network).find((served) => served.endpoint.endpointId === endpointId);
+  }
+
+  private async add(request: AgentRequest): Promise<Json> {
+    const { host, links, netns, mtu } = this.options;
+    const network = await this.network(request.network);
+    const endpointId = endpointIdFor(request.network, request.containerId, request.ifname);
+    if (this.served(request.network, endpointId) !== undefined) {
+      throw new CniError(CNI_CODES.ALREADY_ATTACHED, `container ${request.containerId.slice(0, 12)} has ${request.ifname} on network ${request.network} already`, 'the spec allows one ADD per container and interface: DEL it first (or give another CNI_IFNAME)');
+    }
+    if (!netns.exists(request.netns)) throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `the network namespace ${request.netns} does not exist`, 'the container is gone or not started; start it again');
+    if (netns.has(request.netns, request.ifname)) throw new CniError(CNI_CODES.AGENT_FAILED, `the container has an interface named ${request.ifname} already`, 'give another CNI_IFNAME, or remove the other network first');
+
+    const undo: (() => Promise<unknown> | unknown)[] = [];
+    try {
+      const ip = await host.claim(request.network, undefined);
+      undo.push(() => host.release(request.network, ip));
+      const mac = macForAddress(ip);
+      const hostEnd = cniLinkNames.host(endpointId);
+      const containerEnd = cniLinkNames.container(endpointId);
+      links.createVeth(hostEnd, containerEnd, { mac, mtu, bridge: network.bridge });
+      undo.push(() => links.remove(hostEnd));
+      const address = `${ip}/${network.prefixLength}`;
+      netns.attach(containerEnd, request.netns, { ifname: request.ifname, address });
+      const name = ENDPOINT_NAME.test(request.containerName) ? request.containerName : request.containerId.slice(0, 12);
+      const endpoint: EndpointRecord = { endpointId, hostId: host.hostId, mac, ipv4: ip, name, aliases: request.aliases.filter((alias) => ENDPOINT_NAME.test(alias)) };
+      await host.putEndpoint(request.network, { network: request.network, endpoint, link: hostEnd });
+      this.logger.info({ network: request.network, containerId: request.containerId.slice(0, 12), ifname: request.ifname, ip, mac, name }, 'CNI endpoint added');
+      const result: CniResult = {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: hostEnd }, { name: request.ifname, mac, mtu, sandbox: request.netns }],
+        ips: [{ address, gateway: network.record.gateway, interface: 1 }],
+        routes: [],
+        dns: { nameservers: [network.record.gateway] },
+      };
+      return { result };
+    } catch (error) {
+      for (const step of undo.reverse()) {
+        try {
+          await step();
+        } catch (undoError) {
+          this.logger.warn({ err: (undoError as Error).message }, 'could not undo a step of a failed ADD');
+        }
+      }
+      throw error;
+    }
+  }
+
+  private async check(request: AgentRequest): Promise<Json> {
+    const { links, netns } = this.options;
+    const endpointId = endpointIdFor(request.network, request.containerId, request.ifname);
+    const served = this.networks.has(request.network) ? this.served(request.network, endpointId) : undefined;
+    const what = `container ${request.containerId.slice(0, 12)}'s ${request.ifname} on network ${request.network}`;
+    if (served === undefined) throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `${what} is not known to this host's agent`, 'ADD it again (DEL, then ADD)');
+    const wrong = (why: string) => new CniError(CNI_CODES.AGENT_FAILED, `${what}: ${why}`, 'DEL and ADD it again');
+    if (served.link !== undefined && !links.exists(served.link)) throw wrong(`its host end ${served.link} is gone`);
+    const seen = netns.inspect(request.netns, request.ifname);
+    if (seen === undefined) throw wrong(`no interface ${request.ifname} in ${request.netns}`);
+    const address = `${served.endpoint.ipv4}/${this.networks.get(request.network)!.prefixLength}`;
+    if (seen.mac.toLowerCase() !== served.endpoint.mac) throw wrong(`its MAC is ${seen.mac}, not ${served.endpoint.mac}`);
+    if (!seen.ipv4.includes(address)) throw wrong(`it has ${seen.ipv4.join(', ') || 'no IPv4 address'}, not ${address}`);
+    if (!seen.up) throw wrong('it is down');
+    if (request.prevResult !== undefined && !(request.prevResult.ips ?? []).some((ip) => ip.address === address)) throw wrong(`prevResult does not list its address ${address}`);
+    return {};
+  }
+
+  private async del(request: AgentRequest): Promise<Json> {
+    const { host, links } = this.options;
+    const endpointId = endpointIdFor(request.network, request.containerId, request.ifname);
+    const hostEnd = cniLinkNames.host(endpointId);
+    // Never set up here (no ADD since the start, no endpoint restored): nothing of ours to remove.
+    if (this.networks.has(request.network)) {
+      const removed = await host.removeEndpoint(request.network, endpointId, { release: true });
+      if (removed !== undefined) this.logger.info({ network: request.network, containerId: request.containerId.slice(0, 12), ifname: request.ifname, ip: removed.endpoint.ipv4 }, 'CNI endpoint deleted');
+    }
+    // The pair goes with its host end, whatever namespace the other end is in.
+    links.remove(hostEnd);
+    return {};
+  }
+
+  private async gc(name: string, attachments: AgentAttachment[]): Promise<Json> {
+    if (!this.networks.has(name)) return { removed: 0 };
+    const valid = new Set(attachments.map((attachment) => endpointIdFor(name, String(attachment.containerId), String(attachment.ifname))));
+    let removed = 0;
+    for (const served of this.options.host.served(name)) {
+      const { endpointId } = served.endpoint;
+      if (!endpointId.startsWith(ENDPOINT_PREFIX) || valid.has(endpointId)) continue;
+      await this.options.host.removeEndpoint(name, endpointId, { release: true });
+      this.options.links.remove(cniLinkNames.host(endpointId));
+      removed++;
+      this.logger.info({ network: name, endpointId, ip: served.endpoint.ipv4 }, 'CNI endpoint collected (GC)');
+    }
+    return { removed };
+  }
+
+  private async status(name: string): Promise<Json> {
+    if (!this.options.host.isConnected) throw new CniError(CNI_CODES.TRY_AGAIN_LATER, 'the vxlan-wasm agent has lost etcd', 'check etcd and the agent\'s --etcd');
+    if (!this.networks.has(name) && (await getNetwork(this.options.client, name)) === undefined) throw this.noNetwork(`no overlay network named ${name} in etcd`);
+    return {};
+  }
+
+  /**
+   * After a restart: this host's CNI endpoints put back under the new lease, their networks set up
+   * again and their veths put in the new bridges; those whose veth is gone (the container died
+   * meanwhile) removed with their address.
+   */
+  async restore(): Promise<{ endpoints: number; reaped: number; lost: number }> {
+    const { host, links } = this.options;
+    let endpoints = 0;
+    let reaped = 0;
+    let lost = 0;
+    for (const record of await host.readServed()) {
+      if (!record.endpoint.endpointId.startsWith(ENDPOINT_PREFIX)) continue;
+      let network: CniNetwork;
+      try {
+        network = await this.network(record.network);
+      } catch (error) {
+        this.logger.warn({ network: record.network, err: (error as Error).message }, 'a CNI endpoint\'s network could not be set up again; it is not restored');
+        lost++;
+        continue;
+      }
+      if (record.link === undefined || !links.exists(record.link)) {
+        await host.removeEndpoint(record.network, record.endpoint.endpointId, { release: true });
+        reaped++;
+        continue;
+      }
+      if (await host.restore(record)) {
+        links.attach(record.link, network.bridge);
+        endpoints++;
+      } else {
+        lost++;
+        this.logger.error({ network: record.network, ip: record.endpoint.ipv4 }, 'a CNI endpoint\'s address was taken while this agent was away; it is not restored');
+      }
+    }
+    return { endpoints, reaped, lost };
+  }
+
+  /** The local networks this service set up go (bridges, TAPs, name servers); containers' veths stay for the next start. */
+  async close(): Promise<void> {
+    for (const [name, network] of this.networks) {
+      await network.local?.close().catch((error: Error) => this.logger.warn({ network: name, err: error.message }, 'could not remove the network\'s links'));
+    }
+    this.networks.clear();
+  }
+}
