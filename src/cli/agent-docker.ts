@@ -37,8 +37,10 @@ import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
 import { defaultHostId } from './agent';
+import { CNI_FLAGS, CNI_FLAGS_HELP, cniSocketOf, startCni, type CniRuntime } from './agent-cni';
 
 export const DOCKER_AGENT_USAGE = `usage: vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]
+       vxlan-wasm agent --cni [--docker] --local ADDR [--etcd URL[,URL…]] [options]
 
 Serve Docker's network and IPAM driver "${DRIVER_NAME}" on this host: networks made with
   docker network create -d ${DRIVER_NAME} --ipam-driver ${DRIVER_NAME} --subnet 10.0.9.0/24 [-o ${DRIVER_NAME}.network=blue] NAME
@@ -48,6 +50,7 @@ first address (10.0.9.1) answers their names: docker run --dns 10.0.9.1 … Need
 
 flags:
   --docker             serve Docker (instead of --network NAME)
+${CNI_FLAGS_HELP}
   --local ADDR         this host's underlay address, which the other hosts send VXLAN to (required)
   --docker-socket PATH the plugin's socket (default ${DEFAULT_SOCKET})
   --docker-host URL    Docker's API, for container names and aliases (default $DOCKER_HOST, else
@@ -76,6 +79,7 @@ exit codes: 0 stopped by SIGINT/SIGTERM; 1 could not start (etcd unreachable, ol
 
 const FLAGS = {
   ...ETCD_FLAGS,
+  ...CNI_FLAGS,
   docker: { type: 'boolean' },
   'docker-socket': { type: 'string' },
   'docker-host': { type: 'string' },
@@ -100,6 +104,10 @@ export interface DockerAgentConfig {
   ttlSeconds: number;
   socketPath: string;
   dockerApi: string;
+  /** Serve Docker's plugin (--docker). */
+  docker: boolean;
+  /** --cni: the CNI plugin's socket. */
+  cniSocket?: string;
   metrics?: { host: string; port: number };
   logLevel: LogLevel;
   store: StoreOptions;
@@ -119,12 +127,14 @@ export interface DockerAgentIo {
   dnsPort?: number;
   shutdownTimeoutMs?: number;
   exit?: (code: number) => void;
-  onReady?: (ready: { host: HostAgent; driver: DockerDriver; engine: LazyEngine; socketPath: string }) => void;
+  onReady?: (ready: { host: HostAgent; driver: DockerDriver; engine: LazyEngine; socketPath: string; cni?: CniRuntime }) => void;
 }
 
 export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string): DockerAgentConfig | 'help' {
   const { values } = parseCommandArgs('agent --docker', argv, FLAGS, false);
   if (values.help === true) return 'help';
+  const cniSocket = cniSocketOf(values);
+  if (values.docker !== true && cniSocket === undefined) throw new ConfigError('--docker', 'or --cni is required: the runtime this agent serves.');
   const text = (flag: string) => values[flag] as string | undefined;
   const localText = text('local');
   if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
@@ -163,7 +173,7 @@ export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string)
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
   return {
     local: local.address, family: local.version, port, mtu, queues, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
-    metrics, logLevel, store: storeOptions(values as EtcdFlags),
+    metrics, logLevel, store: storeOptions(values as EtcdFlags), docker: values.docker === true, cniSocket,
   };
 }
 
@@ -220,11 +230,14 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
   let host: HostAgent | undefined;
   let driver: DockerDriver | undefined;
   let server: PluginServer | undefined;
+  let cni: CniRuntime | undefined;
   const closeAll = async () => {
-    // The socket first (Docker gets no half-closed driver), then leave, then the links and ports.
+    // The sockets first (Docker gets no half-closed driver), then leave, then the links and ports.
     await server?.close();
+    await cni?.closeSocket();
     await host?.close({ leave: true });
     await driver?.close();
+    await cni?.close();
     await Promise.all([observability.close(), engine !== undefined ? engine.close() : underlay?.close()]);
     client.close();
   };
@@ -242,7 +255,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         onNotice: (message) => logger.warn(message),
         onCreate: (made) => {
           observability.stopOnBrokenPort(made, stop);
-          void observability.report(made, config.metrics).then(
+          void observability.report(made, config.metrics, (metrics) => cni?.addMetrics(metrics.registry)).then(
             (metrics) => metrics.url !== undefined && logger.info({ metrics: metrics.url }, 'metrics served'),
             (error: Error) => logger.error({ err: error.message }, 'could not serve metrics'),
           );
@@ -258,14 +271,22 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
           forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort,
         }),
       });
-      const restored = await driver.restore();
+      // Docker's networks first: a CNI endpoint on one of them uses the bridge the driver made.
+      const restored = config.docker ? await driver.restore() : { networks: 0 };
       if (restored.networks > 0) logger.info(restored, 'restored this host\'s networks and endpoints from etcd');
-      server = await PluginServer.listen({
+      if (config.cniSocket !== undefined) {
+        cni = await startCni({
+          host, client, links, mtu: config.mtu, logger, socketPath: config.cniSocket,
+          openNetwork: localNetworkOpener({ forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort }),
+        });
+        logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.cniSocket }, 'serving CNI');
+      }
+      if (config.docker) server = await PluginServer.listen({
         socketPath: config.socketPath, handlers: driver.handlers(), describe: describe(config.store),
         onCall: (path, ms, err) => (err === undefined ? logger.debug({ path, ms: Math.round(ms) }, 'docker call') : logger.warn({ path, ms: Math.round(ms), err }, 'docker call refused')),
       });
-      logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds, queues: config.queues }, 'serving Docker');
-      io.onReady?.({ host, driver, engine, socketPath: config.socketPath });
+      if (config.docker) logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds, queues: config.queues }, 'serving Docker');
+      io.onReady?.({ host, driver, engine, socketPath: config.socketPath, cni });
     } catch (error) {
       const sentence = isUnavailable(error) ? unreachableSentence(config.store, error) : (error as Error).message;
       logger.fatal({ err: error }, `could not start: ${sentence}`);

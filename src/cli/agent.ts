@@ -41,6 +41,7 @@ import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '
 
 export const AGENT_USAGE = `usage: vxlan-wasm agent --network NAME --local ADDR [--etcd URL[,URL…]] [options]
        vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]   (see agent --docker --help)
+       vxlan-wasm agent --cni [--docker] --local ADDR [--etcd URL[,URL…]] [options]   (the same help)
 
 Join this host to an overlay network kept in etcd (made once with \`vxlan-wasm network create\`):
 a TAP interface gets an address from the network's subnet, and frames are switched over VXLAN to
@@ -178,8 +179,8 @@ export function resolveAgentConfig(argv: string[], machineIdPath?: string): Agen
 
 /** Run `vxlan-wasm agent`; resolves to the exit code once everything is closed. */
 export async function agentCommand(argv: string[], io: AgentIo = {}): Promise<number> {
-  // `agent --docker` is another mode with its own flags (src/cli/agent-docker.ts).
-  if (argv.includes('--docker')) {
+  // `agent --docker` and `agent --cni` are another mode with its own flags (src/cli/agent-docker.ts).
+  if (argv.includes('--docker') || argv.includes('--cni')) {
     const { stdout, stderr, log, signals, tunPath, machineIdPath, connect: connectStore, openUnderlay, shutdownTimeoutMs, exit } = io;
     return (await import('./agent-docker')).dockerAgentCommand(argv, { stdout, stderr, log, signals, tunPath, machineIdPath, connect: connectStore, openUnderlay, shutdownTimeoutMs, exit });
   }
