@@ -122,6 +122,8 @@ export interface HostSpec {
   base: string;
   resolver: string;
   daemonArgs: readonly string[];
+  /** overlay2, or vfs where the directory is itself on overlayfs (overlay2 cannot stack on it). */
+  storageDriver: string;
   verbose: boolean;
 }
 
@@ -165,7 +167,7 @@ export function makeHost(spec: HostSpec): HostState {
     const begun = Date.now();
     const args = [
       '-t', String(holderPid()), '-n', '-m', '--', DOCKERD,
-      '--storage-driver=overlay2', '--iptables=false', '--ip6tables=false', '--bridge=none',
+      `--storage-driver=${spec.storageDriver}`, '--iptables=false', '--ip6tables=false', '--bridge=none',
       '--data-root', paths.dataRoot, '--exec-root', paths.execRoot, '-H', `unix://${paths.socket}`, '--pidfile', paths.pidfile,
       // The containers' cgroups under one name per host, removed at stop (not a shared "docker").
       '--cgroup-parent', `/${state.cgroupParent}`,

@@ -259,6 +259,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
     inNs(switchNetns, 'ip', 'addr', 'add', `${underlayGateway}/24`, 'dev', 'br0');
     inNs(switchNetns, 'ip', 'link', 'set', 'br0', 'up');
 
+    const storageDriver = storageDriverFor(dir);
     for (let i = 1; i <= count; i++) {
       const name = `h${i}`;
       const netns = `${base}-${name}`;
@@ -276,7 +277,7 @@ export async function startDockerHosts(options: DockerHostsOptions): Promise<Doc
       inNs(switchNetns, 'ip', 'link', 'set', `p${i}`, 'master', 'br0', 'up');
       inNs(netns, 'ip', 'addr', 'add', `${HOST_RESOLVER}/32`, 'dev', 'lo');
       state.resolvers.push(startInNetns(netns, 'test/helpers/dns-nxdomain.ts', [HOST_RESOLVER, '53']));
-      state.hosts.push(makeHost({ name, index: i, netns, address: `${octets}.${i}`, dir: join(dir, name), base, resolver: HOST_RESOLVER, daemonArgs: options.daemonArgs ?? [], verbose }));
+      state.hosts.push(makeHost({ name, index: i, netns, address: `${octets}.${i}`, dir: join(dir, name), base, resolver: HOST_RESOLVER, daemonArgs: options.daemonArgs ?? [], storageDriver, verbose }));
     }
 
     const etcdStart = options.etcd === true ? startEtcd({ ns: switchNetns, host: underlayGateway }) : undefined;
@@ -389,6 +390,17 @@ async function stopLab(state: LabState): Promise<string[]> {
   tellJanitor(state, { done: true });
   state.janitor?.stdin?.end();
   return problems;
+}
+
+/**
+ * The daemons' storage driver: overlay2, which cannot stack on an overlayfs (a CI container's
+ * root, where /tmp may be one), so vfs there (it copies each layer; the busybox image is 2 MB).
+ * VXLAN_DOCKER_STORAGE_DRIVER overrides.
+ */
+function storageDriverFor(dir: string): string {
+  if (process.env.VXLAN_DOCKER_STORAGE_DRIVER) return process.env.VXLAN_DOCKER_STORAGE_DRIVER;
+  const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
+  return fsType === 'overlayfs' ? 'vfs' : 'overlay2';
 }
 
 /**
