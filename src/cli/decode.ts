@@ -10,6 +10,7 @@
  *                 length of 0 (with or without a hop-by-hop jumbo option), longer than any datagram
  *   UDP port 4790 VXLAN-GPE: recognised and described, its payload not decoded further
  */
+import { VXLAN_HEADER_LEN } from '../wire/vxlan';
 import {
   DecodeError, decapsulate, decapsulateLax, ethernet, ipv4, ipv6, openPcapStream, LinkType,
   onesComplementSum, ipv4HeaderChecksum,
@@ -40,7 +41,6 @@ const GPE_NEXT_PROTOCOL = 3;
 const GPE_NEXT_PROTOCOLS: Record<number, string> = { 1: 'IPv4', 2: 'IPv6', 3: 'Ethernet', 4: 'NSH', 5: 'MPLS' };
 
 const UDP_HEADER_LEN = 8;
-const VXLAN_HEADER_LEN = 8;
 const IPV6_HEADER_LEN = 40;
 const IP_PROTOCOL_UDP = 17;
 const MAX_IP_LENGTH = 0xffff;

@@ -9,17 +9,13 @@
  */
 import { parseIpv4, parseMac } from '../wire/address';
 import * as C from '../forwarder/io/libc';
+import { ifreq } from '../forwarder/device/tap';
 
 const SIOCSIFADDR = 0x8916;
 const SIOCSIFNETMASK = 0x891c;
 const SIOCSIFHWADDR = 0x8924;
 const ARPHRD_ETHER = 1;
 
-function ifreq(name: string): Uint8Array {
-  const request = new Uint8Array(C.IFREQ_SIZE);
-  for (let i = 0; i < name.length; i++) request[i] = name.charCodeAt(i);
-  return request;
-}
 
 /** The ifreq's union at byte 16 holds a sockaddr_in: family (host order), port, then the address. */
 function sockaddrIn(name: string, ip: string): Uint8Array {

@@ -17,9 +17,14 @@
  */
 import type { PacketBatch } from '../batch/packet-batch';
 import { SLOT_HEADROOM } from '../wasm/abi';
+import { VXLAN_HEADER_LEN } from '../wire/vxlan';
 
-/** Bytes of the VXLAN header (RFC 7348 §5), which a UDP underlay sends in front of each inner frame. */
-export const VXLAN_HEADER_LEN = 8;
+/** What became of a super-frame offered to a device whole (Device.transmitSuperFrame). */
+export type SuperFrameWrite = 'written' | 'failed' | 'declined';
+
+// VXLAN_HEADER_LEN (RFC 7348 §5: what a UDP underlay sends in front of each inner frame) is the
+// wire codec's; the forwarder's modules take it from here.
+export { VXLAN_HEADER_LEN };
 
 /**
  * A TCP super-frame (TSO, up to 64 KB) a device read whole, as its virtio-net header describes it.
@@ -91,10 +96,10 @@ export interface Device {
   transmit(batch: PacketBatch, slots: Int32Array, count: number): number;
   /**
    * Optional, devices with TSO only: write one TCP super-frame whole (its virtio-net fields say how
-   * the kernel cuts it), before returning. 1: written; 0: the write failed (the forwarder counts
-   * it); -1: this device cannot take super-frames now (the caller splits it instead).
+   * the kernel cuts it), before returning: 'written'; 'failed' (the write failed: the forwarder
+   * counts it); 'declined' (this device cannot take super-frames now: the caller splits it instead).
    */
-  transmitSuperFrame?(frame: SuperFrame): number;
+  transmitSuperFrame?(frame: SuperFrame): SuperFrameWrite;
   close(): Promise<void>;
 }
 

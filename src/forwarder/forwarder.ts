@@ -720,13 +720,13 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     const device = network.device;
     if (device.transmitSuperFrame === undefined) return false;
     if (this.droppedInner(bytes, frame.start, frame.length)) return true;
-    const written = device.transmitSuperFrame(frame);
-    if (written < 0) return false;
+    const outcome = device.transmitSuperFrame(frame);
+    if (outcome === 'declined') return false;
     if (this.learnsFrom(bytes, vxlanAt)) this.learn(network, macKeyAt(bytes, frame.start + 6), source, this.clock());
     const segments = superFrameSegments(frame);
     this.batchCounters.fromUnderlay++;
     this.batchCounters.fromUnderlayFrames += segments;
-    if (written === 0) {
+    if (outcome === 'failed') {
       this.drops.DEVICE_ERROR += segments;
       return true;
     }

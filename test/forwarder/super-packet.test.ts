@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Forwarder } from '../../src/forwarder/forwarder';
-import { emptySuperFrame, type PortEvents, type SuperFrame } from '../../src/forwarder/contracts';
+import { emptySuperFrame, type PortEvents, type SuperFrame, type SuperFrameWrite } from '../../src/forwarder/contracts';
 import { createKernels } from '../../src/backend';
 import { ethernetFrame, FakeDevice, FakeNetwork, settle, vxlanDatagram } from './fakes';
 
@@ -18,8 +18,8 @@ const peerB = { address: '10.0.0.2', port: 4789 };
 /** A device that takes super-frames whole: it keeps what it was given and answers `result`. */
 class WholeDevice extends FakeDevice {
   readonly whole: Uint8Array[] = [];
-  result = 1;
-  transmitSuperFrame(frame: SuperFrame): number {
+  result: SuperFrameWrite = 'written';
+  transmitSuperFrame(frame: SuperFrame): SuperFrameWrite {
     this.whole.push(frame.bytes.slice(frame.start, frame.start + frame.length));
     return this.result;
   }
@@ -90,7 +90,7 @@ test('a device without transmitSuperFrame: declined (the underlay splits it), no
 
 test('a write the device refuses: taken, its segments counted as DEVICE_ERROR drops', async () => {
   const device = new WholeDevice('a');
-  device.result = 0;
+  device.result = 'failed';
   const { forwarder, underlay } = forwarderWith(device);
   assert.is(underlay.offerWhole(peerB, vxlanDatagram(42, superFrame()), 1400), true);
   assert.is(forwarder.counters().drops.DEVICE_ERROR, 2);

@@ -38,7 +38,7 @@ import {
   VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN, VNET_HDR_LEN_FIELD, type Kernels,
 } from '../../wasm/abi';
 import { formatMac } from '../../wire/address';
-import { emptySuperFrame, superFrameSegments, type Device, type PortEvents, type SuperFrame } from '../contracts';
+import { emptySuperFrame, superFrameSegments, type Device, type PortEvents, type SuperFrame, type SuperFrameWrite } from '../contracts';
 import { HeadedWrite } from '../io/headed-write';
 import * as C from '../io/libc';
 import { ReaderPort } from '../io/reader-port';
@@ -588,25 +588,25 @@ export class TapDevice implements Device {
   /**
    * Write one TCP super-frame whole (a tunnel TAP's super-packet, without its outer headers): its
    * virtio-net header from `frame`, then the frame straight from where it lies (one writev, no
-   * copy), and the kernel takes it as the super-frame a TSO device would get. -1 without offloads.
+   * copy), and the kernel takes it as the super-frame a TSO device would get. Declined without offloads.
    */
-  transmitSuperFrame(frame: SuperFrame): number {
-    if (this.vnetHeaderLength === 0) return -1;
+  transmitSuperFrame(frame: SuperFrame): SuperFrameWrite {
+    if (this.vnetHeaderLength === 0) return 'declined';
     if (this.port.closed) {
       this.counters.writeErrors++;
-      return 0;
+      return 'failed';
     }
     this.wholeWrite ??= new HeadedWrite(VNET_HDR_LEN);
     storeSuperFrameHeader(this.wholeWrite.header, frame, frame.gsoType);
     const segments = superFrameSegments(frame);
     if (!this.wholeWrite.write(this.fd, frame.address, frame.length)) {
       this.counters.writeErrors += segments;
-      return 0;
+      return 'failed';
     }
     this.counters.superFramesOut++;
     this.counters.segmentsOut += segments;
     this.counters.sent += segments;
-    return 1;
+    return 'written';
   }
 
   /** One write() of `length` bytes at `address` (retried once on EINTR); true when the TAP took all of it. */

@@ -38,6 +38,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseIp } from '../../wire/address';
 import type { PortEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
+import { internetChecksum, onesComplementSum } from '../../reference/checksum';
 import { bringUp, ifreq, storeLe16, storeSuperFrameHeader, tapError } from '../device/tap';
 import type { InlinePoller } from '../io/inline-reader';
 import { HeadedWrite } from '../io/headed-write';
@@ -231,7 +232,7 @@ export function storeTunnelHeaders(h: Uint8Array, family: 4 | 6, frame: SuperFra
     h.set(peer, ip + 24);
     // The pseudo-header sum (source, destination, UDP length, next header), not complemented:
     // the partial checksum the kernel finishes per segment (UDP_TUNNEL_CSUM).
-    const partial = fold(sum16(h, ip + 8, 32, udpLength + 17));
+    const partial = onesComplementSum(h, ip + 8, 32, udpLength + 17);
     h[udp + 6] = partial >>> 8;
     h[udp + 7] = partial & 0xff;
     h[VNET_FLAGS] |= VNET_F_UDP_TUNNEL_CSUM;
@@ -244,7 +245,7 @@ export function storeTunnelHeaders(h: Uint8Array, family: 4 | 6, frame: SuperFra
     h.set(peer, ip + 16);
     h[ip + 10] = 0;
     h[ip + 11] = 0;
-    const sum = ~fold(sum16(h, ip, 20, 0)) & 0xffff;
+    const sum = internetChecksum(h, ip, 20);
     h[ip + 10] = sum >>> 8;
     h[ip + 11] = sum & 0xff;
   }
@@ -424,21 +425,11 @@ export interface TunnelPacket {
   burstSegment: number;
 }
 
-/** parseTunnelPacket's verdicts. */
+/** parseTunnelPacket's verdicts: a packet to take, outer headers no stack would take, a bad checksum. */
 export const TUNNEL_PACKET = 0;
 export const TUNNEL_MALFORMED = 1;
 export const TUNNEL_BAD_CHECKSUM = 2;
-
-function sum16(bytes: Uint8Array, at: number, length: number, seed: number): number {
-  let sum = seed;
-  for (let i = 0; i < length; i += 2) sum += (bytes[at + i] << 8) | bytes[at + i + 1];
-  return sum;
-}
-
-function fold(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
+export type TunnelVerdict = typeof TUNNEL_PACKET | typeof TUNNEL_MALFORMED | typeof TUNNEL_BAD_CHECKSUM;
 
 /**
  * Check the outer headers of the packet of `length` bytes at `start` (its tunnel virtio-net header
@@ -451,7 +442,7 @@ function fold(sum: number): number {
  * UDP to `local`:`port`, lengths that fit. Fills `packet` and returns TUNNEL_PACKET, or a verdict
  * to count the drop by.
  */
-export function parseTunnelPacket(bytes: Uint8Array, start: number, length: number, local: Uint8Array, port: number, packet: TunnelPacket): number {
+export function parseTunnelPacket(bytes: Uint8Array, start: number, length: number, local: Uint8Array, port: number, packet: TunnelPacket): TunnelVerdict {
   const v6 = local.length === 16;
   const e = start + TUNNEL_VNET_HDR_LEN;
   const ip = e + 14;
@@ -500,7 +491,7 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
   packet.gsoSize = 0;
   const udpLength = (bytes[udp + 4] << 8) | bytes[udp + 5];
   if (udpLength !== ipPayload) return TUNNEL_MALFORMED;
-  if (!v6 && fold(sum16(bytes, ip, 20, 0)) !== 0xffff) return TUNNEL_BAD_CHECKSUM;
+  if (!v6 && onesComplementSum(bytes, ip, 20, 0) !== 0xffff) return TUNNEL_BAD_CHECKSUM;
   const checksum = (bytes[udp + 6] << 8) | bytes[udp + 7];
   // A zero checksum over IPv6 is none at all, which the UDP stack refuses (a partial one, from a
   // sender on this host, holds the pseudo-header sum, never 0).
@@ -520,8 +511,8 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
   // verifies it over the payload from this seed: the pseudo-header (addresses, length, protocol)
   // and the UDP header.
   if (checksum !== 0 && (flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) === 0) {
-    const addresses = v6 ? sum16(bytes, ip + 8, 32, 17 + udpLength) : sum16(bytes, ip + 12, 8, 17 + udpLength);
-    packet.udpSeed = fold(sum16(bytes, udp, 8, addresses));
+    const addresses = v6 ? onesComplementSum(bytes, ip + 8, 32, 17 + udpLength) : onesComplementSum(bytes, ip + 12, 8, 17 + udpLength);
+    packet.udpSeed = onesComplementSum(bytes, udp, 8, addresses);
   }
   return TUNNEL_PACKET;
 }

@@ -564,10 +564,15 @@ export class UdpUnderlay implements Underlay {
       const next = this.tunnelOffset + PACKED_RECORD_HEADER + (((length < 0 ? PACKED_FRAME_READ : length) + 3) & ~3);
       if (this.tunnelSplit.progress === 0 && this.tunnelBurstOffset === 0) {
         // A new packet (one split or taken part-way was parsed already).
-        const verdict = length < 0 ? -1 : parseTunnelPacket(ring.bytes, record + PACKED_RECORD_HEADER, length, tap.local, this.localPort, packet);
+        // A negative length: the reader could not fit the packet in its cell (read cut short).
+        if (length < 0) {
+          this.counters.oversize++;
+          this.tunnelOffset = next;
+          continue;
+        }
+        const verdict = parseTunnelPacket(ring.bytes, record + PACKED_RECORD_HEADER, length, tap.local, this.localPort, packet);
         if (verdict !== TUNNEL_PACKET) {
-          if (verdict === -1) this.counters.oversize++;
-          else if (verdict === TUNNEL_BAD_CHECKSUM) counters.badChecksum++;
+          if (verdict === TUNNEL_BAD_CHECKSUM) counters.badChecksum++;
           else counters.malformed++;
           this.tunnelOffset = next;
           continue;
