@@ -252,7 +252,9 @@ async function loopbackDemo(count: number, write: (line: string) => void, pcapPa
     write('');
     write(`ping 10.42.0.2 from host a: ARP first, through the overlay (a knows no MAC for 10.42.0.2, no FDB knows a MAC)`);
     tracing = true;
-    const ping = await a.host.ping('10.42.0.2', { count: PINGS, intervalMs: 50, timeoutMs: 1000 });
+    // 3 s for ARP and each reply: on a shared 2-core machine under load a turn of the event loop
+    // can take a second; a reply lost for good still fails the check.
+    const ping = await a.host.ping('10.42.0.2', { count: PINGS, intervalMs: 50, timeoutMs: 3000 });
     tracing = false;
     write(`  a resolved 10.42.0.2 is-at ${a.host.neighbour('10.42.0.2') ?? '(nothing)'}`);
     ping.rttMs.forEach((rtt, i) => write(`  echo reply ${i + 1} from 10.42.0.2: ${ms(rtt)} ms`));
