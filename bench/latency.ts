@@ -377,7 +377,7 @@ async function main(): Promise<void> {
   }
   const tcp = values.throughput ? await throughput(pairs) : undefined;
   const markdown = [
-    `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), commit ${commit}, veths with Linux's default offloads.`,
+    `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), ${values.cli === undefined ? `commit ${commit}` : `the forwarder of ${values.cli} (this checkout: commit ${commit})`}, veths with Linux's default offloads.`,
     `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
     table(results),
     ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}`).join(', ')}.`]),
