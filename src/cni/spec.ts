@@ -85,9 +85,11 @@ export function readEnvironment(env: NodeJS.ProcessEnv): CniEnvironment {
   needs('CNI_CONTAINERID', containerId, ['ADD', 'DEL', 'CHECK']);
   needs('CNI_NETNS', netns, ['ADD', 'CHECK']);
   needs('CNI_IFNAME', ifname, ['ADD', 'DEL', 'CHECK']);
-  if (containerId !== '' && !CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODES.INVALID_ENVIRONMENT, `CNI_CONTAINERID ${JSON.stringify(containerId)} is not a container id (letters, digits, then also '_', '.', '-')`);
-  if (ifname !== '' && (!IFNAME.test(ifname) || ifname === '.' || ifname === '..')) throw new CniError(CNI_CODES.INVALID_ENVIRONMENT, `CNI_IFNAME ${JSON.stringify(ifname)} is not an interface name (1..15 characters, no '/', ':' or spaces)`);
-  if (netns !== '' && !netns.startsWith('/')) throw new CniError(CNI_CODES.INVALID_ENVIRONMENT, `CNI_NETNS ${JSON.stringify(netns)} is not an absolute path to a network namespace`);
+  // Checked only where used: libcni validates a conflist by calling VERSION with CNI_NETNS=dummy.
+  const uses = command === 'ADD' || command === 'DEL' || command === 'CHECK';
+  if (uses && containerId !== '' && !CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODES.INVALID_ENVIRONMENT, `CNI_CONTAINERID ${JSON.stringify(containerId)} is not a container id (letters, digits, then also '_', '.', '-')`);
+  if (uses && ifname !== '' && (!IFNAME.test(ifname) || ifname === '.' || ifname === '..')) throw new CniError(CNI_CODES.INVALID_ENVIRONMENT, `CNI_IFNAME ${JSON.stringify(ifname)} is not an interface name (1..15 characters, no '/', ':' or spaces)`);
+  if (uses && netns !== '' && !netns.startsWith('/')) throw new CniError(CNI_CODES.INVALID_ENVIRONMENT, `CNI_NETNS ${JSON.stringify(netns)} is not an absolute path to a network namespace`);
   return { command: command as CniCommand, containerId, netns, ifname, args: parseArgs(env.CNI_ARGS ?? ''), path: (env.CNI_PATH ?? '').split(':').filter((part) => part !== '') };
 }
 

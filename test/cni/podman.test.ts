@@ -1,0 +1,173 @@
+// The CNI plugin with a real runtime: two hosts in network namespaces (an underlay veth between
+// them, etcd on the first), each with its agent (`agent --cni` from the sources) and its own
+// podman (Debian's 4.3, CNI backend, its own root/runroot/config, the plugin from the sources
+// through a wrapper). One network conflist of type vxlan-wasm on both; a container on each host;
+// they ping each other by name across the overlay (the name server at the network's DNS address).
+// Then: what podman passed (VERSION, ADD with CNI_NETNS and the container's name), a container
+// removed is gone from etcd and its veth from the host, a second ADD refused, bad configurations
+// refused by podman with the plugin's sentence. Needs root; installs podman if missing.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { keys } from '../../src/control/keys';
+import { etcdUnusable, startEtcd, type EtcdServer } from '../helpers/etcd';
+import { Lab, REPO_ROOT, sleep, warnSkipped, type LabProcess } from '../helpers/netns';
+import { PodmanHost, podmanUnusable } from '../helpers/podman-host';
+import { temporaryDirs } from '../helpers/temporary';
+import { BUSYBOX_IMAGE } from '../helpers/busybox-image';
+
+const TESTS = [
+  'podman on two hosts: containers on the vxlan-wasm network ping each other by name; podman passed VERSION, ADD with CNI_NETNS and the name',
+  'podman rm: DEL removes the endpoint from etcd and the veth from the host; a second DEL of it succeeds',
+  'bad input through podman: a network that does not exist in etcd, an unknown key, an agent that is not running: podman fails with the plugin\'s sentence and nothing is left',
+];
+
+const SUBNET = '10.77.0.0/24';
+const DNS = '10.77.0.1';
+const UNDERLAY = ['192.168.77.1', '192.168.77.2'];
+
+let unusable: string | undefined;
+try {
+  unusable = etcdUnusable('cni podman tests') ?? podmanUnusable();
+} catch (error) {
+  unusable = (error as Error).message;
+}
+
+if (unusable !== undefined) {
+  warnSkipped('needs root, network namespaces, etcd and podman', TESTS, `cni podman tests: ${unusable}`);
+} else {
+  const { temporaryDir, removeTemporaryDirs } = temporaryDirs();
+  let lab: Lab;
+  let etcd: EtcdServer | undefined;
+  const hosts: PodmanHost[] = [];
+  const agents: LabProcess[] = [];
+  const sockets: string[] = [];
+  let nsNames: string[] = [];
+
+  const runCli = (ns: string, args: string[]) => lab.exec(ns, process.execPath, '--import', 'tsx', '-e', `import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(${JSON.stringify(args)}); })`);
+  const etcdKeys = async (prefix: string): Promise<string[]> => {
+    // etcd listens inside the first host's namespace: read it from there.
+    const out = lab.exec(nsNames[0], process.execPath, '--import', 'tsx', '-e',
+      `import('etcd3').then(async ({ Etcd3 }) => { const c = new Etcd3({ hosts: ${JSON.stringify(etcd!.url)} }); console.log(JSON.stringify(await c.getAll().prefix(${JSON.stringify(prefix)}).keys())); c.close(); })`);
+    return JSON.parse(out.trim().split('\n').pop()!) as string[];
+  };
+  /** The network namespaces podman made (netns-UUID; other suites' have other names). */
+  const podmanNamespaces = () => readdirSync('/run/netns').filter((name) => name.startsWith('netns-')).sort();
+  /** The CNI veths' host ends on a host. */
+  const hostLinks = (ns: string) => lab.exec(ns, 'ip', '-o', 'link', 'show').split('\n').map((line) => line.split(': ')[1]?.split('@')[0]).filter((name): name is string => name !== undefined && name.startsWith('vwn'));
+
+  test.before(async () => {
+    try {
+      await setUp();
+    } catch (error) {
+      // uvu reports a failing hook with no message: say it here.
+      console.error(`cni podman tests: setup failed: ${(error as Error).stack}`);
+      throw error;
+    }
+  });
+
+  async function setUp(): Promise<void> {
+    lab = new Lab('cni');
+    const dir = temporaryDir('vwcni-podman-');
+    nsNames = [lab.namespace('h1'), lab.namespace('h2')];
+    lab.veth(nsNames[0], nsNames[1], { a: [`${UNDERLAY[0]}/24`], b: [`${UNDERLAY[1]}/24`] });
+    etcd = await startEtcd({ ns: nsNames[0], host: UNDERLAY[0] });
+    runCli(nsNames[0], ['network', 'create', 'blue', '--vni', '7700', '--subnet', SUBNET, '--etcd', etcd.url]);
+    const plugin = `cd ${REPO_ROOT} && exec ${process.execPath} --import tsx test/cni/run-plugin.ts`;
+    for (const [i, ns] of nsNames.entries()) {
+      const hostDir = join(dir, `h${i + 1}`);
+      const socket = join(hostDir, 'cni.sock');
+      const host = new PodmanHost(hostDir, ns, plugin);
+      host.addNetwork('blue', { agentSocket: socket });
+      host.addNetwork('nowhere', { agentSocket: socket, network: 'nowhere' });
+      host.addNetwork('odd', { agentSocket: socket, colour: 'red' });
+      host.addNetwork('noagent', { agentSocket: join(hostDir, 'none.sock'), network: 'blue' });
+      hosts.push(host);
+      sockets.push(socket);
+      agents.push(lab.spawn(ns, process.execPath, ['--import', 'tsx', 'test/docker/run-agent.ts', '--cni', '--cni-socket', socket, '--local', UNDERLAY[i], '--etcd', etcd.url, '--host-id', `h${i + 1}`, '--log-level', 'info'], { label: `agent h${i + 1}` }));
+    }
+    for (const agent of agents) await agent.waitFor('serving CNI', () => agent.stderr.includes('serving CNI') || agent.stdout.includes('serving CNI'), 30_000);
+    const imageDir = temporaryDir('vwcni-image-');
+    for (const host of hosts) host.importBusybox(imageDir);
+  }
+
+  test.after(async () => {
+    const problems: string[] = [];
+    for (const host of hosts) problems.push(...(await host.stop()));
+    await lab?.cleanup();
+    await etcd?.stop();
+    removeTemporaryDirs();
+    if (problems.length > 0) console.warn(`cni podman tests cleanup: ${problems.join('; ')}`);
+  });
+
+  test(TESTS[0], async () => {
+    const [h1, h2] = hosts;
+    h1.podmanOk(['run', '-d', '--name', 'web1', '--network', 'blue', BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
+    h2.podmanOk(['run', '-d', '--name', 'web2', '--network', 'blue', BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
+    const resolv = h1.podmanOk(['exec', 'web1', 'cat', '/etc/resolv.conf']);
+    console.log(`cni podman: web1's resolv.conf: ${resolv.trim().replace(/\n/g, ' | ')}`);
+    const address1 = h1.podmanOk(['exec', 'web1', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+    assert.match(address1, /inet 10\.77\.0\.\d+\/24/);
+    // By name, across the overlay (a few tries: the other host learns the endpoint from etcd's watch).
+    let pinged = { status: -1 as number | null, stdout: '', stderr: '' };
+    for (let tries = 0; tries < 20; tries++) {
+      pinged = h1.podman(['exec', 'web1', 'ping', '-c', '2', '-W', '2', 'web2']);
+      if (pinged.status === 0) break;
+      await sleep(500);
+    }
+    assert.is(pinged.status, 0, `web1 → web2: ${pinged.stdout} ${pinged.stderr}`);
+    assert.match(pinged.stdout, /2 packets received/);
+    const back = h2.podman(['exec', 'web2', 'ping', '-c', '2', '-W', '2', 'web1']);
+    assert.is(back.status, 0, `web2 → web1: ${back.stdout} ${back.stderr}`);
+    assert.match(h2.podmanOk(['exec', 'web2', 'nslookup', 'web1', DNS]), /10\.77\.0\.\d+/);
+
+    const calls = h1.calls();
+    console.log(`cni podman: plugin calls on h1: ${calls.join(' || ')}`);
+    assert.ok(calls.some((line) => line.startsWith('ADD ') && / eth0 \/run\/netns\//.test(line) && /K8S_POD_NAME=web1/.test(line)), calls.join('\n'));
+  });
+
+  test(TESTS[1], async () => {
+    const [h1] = hosts;
+    const before = await etcdKeys(keys.endpointsPrefix('blue'));
+    assert.ok(before.length >= 2, `endpoints in etcd: ${before.join(', ')}`);
+    assert.is(hostLinks(nsNames[0]).length, 1, 'one veth host end on h1');
+    h1.podmanOk(['rm', '-f', '-t', '0', 'web1']);
+    const after = await etcdKeys(keys.endpointsPrefix('blue'));
+    assert.is(after.length, before.length - 1, `endpoints after rm: ${after.join(', ')}`);
+    assert.equal(hostLinks(nsNames[0]), [], 'no veth left on h1');
+    const del = h1.calls().find((line) => line.startsWith('DEL '));
+    assert.ok(del !== undefined, h1.calls().join('\n'));
+    // DEL again, as a runtime retrying would (the plugin as podman runs it): success, nothing to do.
+    const [, containerId, ifname] = del.split(' ');
+    const again = spawnSync(join(h1.pluginDir, 'vxlan-wasm'), [], {
+      input: JSON.stringify({ cniVersion: '1.0.0', name: 'blue', type: 'vxlan-wasm', agentSocket: sockets[0] }),
+      env: { ...process.env, CNI_COMMAND: 'DEL', CNI_CONTAINERID: containerId, CNI_IFNAME: ifname, CNI_NETNS: '', CNI_PATH: h1.pluginDir }, encoding: 'utf8', timeout: 30_000,
+    });
+    assert.is(again.status, 0, `${again.stdout} ${again.stderr}`);
+    assert.is(again.stdout, '');
+    // The address is free again: the next container may take it.
+    const claims = await etcdKeys(keys.ipamPrefix('blue'));
+    assert.is(claims.length, after.length, `claims ${claims.join(', ')} match endpoints`);
+  });
+
+  test(TESTS[2], async () => {
+    const [h1] = hosts;
+    const before = await etcdKeys(keys.networkPrefix('blue'));
+    const namespacesBefore = podmanNamespaces();
+    for (const [network, sentence] of [['nowhere', /no overlay network named nowhere/], ['odd', /unsupported field "colour"/], ['noagent', /agent is not running/]] as const) {
+      const result = h1.podman(['run', '--rm', '--name', `bad-${network}`, '--network', network, BUSYBOX_IMAGE, 'true'], 120_000);
+      assert.ok(result.status !== 0, `podman run on ${network} should fail`);
+      assert.match(result.stderr, sentence, `${network}: ${result.stderr}`);
+      h1.podman(['rm', '-f', `bad-${network}`]);
+    }
+    assert.equal(await etcdKeys(keys.networkPrefix('blue')), before, 'nothing half-made in etcd');
+    assert.equal(hostLinks(nsNames[0]), [], 'no veth left on h1');
+    assert.equal(podmanNamespaces(), namespacesBefore, 'podman\'s namespaces of the failed containers are gone');
+  });
+
+  test.run();
+}
+
+if (unusable !== undefined) test.run();
