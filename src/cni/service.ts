@@ -290,7 +290,9 @@ export class CniService {
         continue;
       }
       if (record.link === undefined || !links.exists(record.link)) {
-        await host.removeEndpoint(record.network, record.endpoint.endpointId, { release: true });
+        // Not restored, so the HostAgent does not know its address: released by name.
+        await host.removeEndpoint(record.network, record.endpoint.endpointId);
+        await host.release(record.network, record.endpoint.ipv4);
         reaped++;
         continue;
       }
