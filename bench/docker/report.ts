@@ -123,7 +123,7 @@ export function dockerOverlayMarkdown(result: DockerOverlayResult): string {
   const kernel = result.paths.find((p) => p.id === KERNEL_PATH && p.error === undefined);
   const ratio = (a: string, b: string, key: NumericKey) => medianOf(result, a, key) / medianOf(result, b, key);
   if (swarm !== undefined && kernel !== undefined) {
-    lines.push(`Swarm's overlay carries ${ratio('swarm', KERNEL_PATH, 'tcpForwardGbps').toFixed(2)}× / ${ratio('swarm', KERNEL_PATH, 'tcpReverseGbps').toFixed(2)}× the TCP of the bare kernel vxlan path (h1 → h2 / h2 → h1); the container's veth and bridge in front of the same kernel device cost the rest.`);
+    lines.push(`Swarm's overlay carries ${ratio('swarm', KERNEL_PATH, 'tcpForwardGbps').toFixed(2)}× / ${ratio('swarm', KERNEL_PATH, 'tcpReverseGbps').toFixed(2)}× the TCP of the bare kernel vxlan path (h1 → h2 / h2 → h1): the same kernel device, behind a container's veth and a bridge (the chart's whiskers show how far the runs of one path spread).`);
   }
   for (const path of result.paths) {
     if (path.id === 'swarm' || path.id === KERNEL_PATH || path.error !== undefined || swarm === undefined) continue;
