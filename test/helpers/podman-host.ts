@@ -2,10 +2,11 @@
 // under one directory — --root, --runroot, its tmp_dir, its CNI configuration directory and a
 // plugin directory holding the plugin under test — so two of them run side by side, each in a
 // network namespace of a Lab, and leave nothing behind. Its containers.conf sets what this machine
-// needs (DESIGN.md): ulimits within the machine's, the CNI network backend, cgroupfs, file events.
+// needs: default ulimits within the machine's (podman's exceed them here), the CNI network
+// backend, cgroupfs, file events.
 //
 // Commands run through `nsenter --net=/run/netns/NS` rather than `ip netns exec`, which remounts
-// /sys and hides the cgroup mount podman needs.
+// /sys (dockerd then loses its cgroup mount; podman is kept clear of it the same way).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
