@@ -19,7 +19,7 @@ import { temporaryDirs } from '../helpers/temporary';
 import { BUSYBOX_IMAGE } from '../helpers/busybox-image';
 
 const TESTS = [
-  'podman on two hosts: containers on the vxlan-wasm network ping each other by name; podman passed VERSION, ADD with CNI_NETNS and the name',
+  'podman on two hosts: containers on the vxlan-wasm network ping each other by name, a --network-alias resolves; podman passed VERSION, ADD with CNI_NETNS and the name',
   'an agent restarted: web2 restored from etcd (its veth put in the new bridge), pinged by name again; the agent\'s metrics count the CNI calls',
   'podman rm: DEL removes the endpoint from etcd and the veth from the host; a second DEL of it succeeds',
   'bad input through podman: a network that does not exist in etcd, an unknown key, an agent that is not running: podman fails with the plugin\'s sentence and nothing is left',
@@ -99,7 +99,8 @@ if (unusable !== undefined) {
       const hostDir = join(dir, `h${i + 1}`);
       const socket = join(hostDir, 'cni.sock');
       const host = new PodmanHost(hostDir, ns, plugin);
-      host.addNetwork('blue', { agentSocket: socket });
+      // capabilities.aliases: podman passes --network-alias in runtimeConfig.aliases.
+      host.addNetwork('blue', { agentSocket: socket, capabilities: { aliases: true } });
       host.addNetwork('nowhere', { agentSocket: socket, network: 'nowhere' });
       host.addNetwork('odd', { agentSocket: socket, colour: 'red' });
       host.addNetwork('noagent', { agentSocket: join(hostDir, 'none.sock'), network: 'blue' });
@@ -127,7 +128,7 @@ if (unusable !== undefined) {
     h1.podmanOk(['run', '-d', '--name', 'web1', '--network', 'blue', BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
     const firstRunMs = performance.now() - started;
     const second = performance.now();
-    h2.podmanOk(['run', '-d', '--name', 'web2', '--network', 'blue', BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
+    h2.podmanOk(['run', '-d', '--name', 'web2', '--network', 'blue', '--network-alias', 'db', BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
     const secondRunMs = performance.now() - second;
     const resolv = h1.podmanOk(['exec', 'web1', 'cat', '/etc/resolv.conf']);
     console.log(`cni podman: web1's resolv.conf: ${resolv.trim().replace(/\n/g, ' | ')}`);
@@ -141,6 +142,10 @@ if (unusable !== undefined) {
     const back = h2.podman(['exec', 'web2', 'ping', '-c', '2', '-W', '2', 'web1']);
     assert.is(back.status, 0, `web2 → web1: ${back.stdout} ${back.stderr}`);
     assert.match(h2.podmanOk(['exec', 'web2', 'nslookup', 'web1', DNS]), /10\.77\.0\.\d+/);
+    // web2's alias, from the other host.
+    const web2 = h2.podmanOk(['exec', 'web2', 'ip', '-o', '-4', 'addr', 'show', 'eth0']).match(/inet (10\.77\.0\.\d+)/)![1];
+    const alias = h1.podmanOk(['exec', 'web1', 'nslookup', 'db', DNS]);
+    assert.ok(alias.includes(web2), `db should be ${web2}: ${alias}`);
 
     const calls = h1.calls();
     console.log(`cni podman: plugin calls on h1: ${calls.join(' || ')}`);
