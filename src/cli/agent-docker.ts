@@ -33,6 +33,10 @@ import { dockerNameLookup, dockerSocket } from '../docker/docker-api';
 import { linuxLinks, LinkError, type Links } from '../docker/links';
 import { localNetworkOpener } from '../docker/local-network';
 import { LazyEngine } from '../docker/engine';
+import { probeTunnelGso } from '../forwarder/underlay/tunnel-gso-probe';
+
+/** The tunnel TAP of `--tunnel-gso` (one per host: the agent serves every network on one port). */
+const TUNNEL_GSO_TAP = 'vwgso';
 import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
@@ -60,6 +64,8 @@ ${CNI_FLAGS_HELP}
   --mtu N              containers' and the TAPs' MTU (default 1450 over an IPv4 underlay)
   --queues N           forwarding worker threads, 0..64 (default 1, as forward's): each reads its
                        queue of every TAP and its socket itself; 0: the main thread with reader threads
+  --no-tunnel-gso      do not send TCP super-frames whole through a tunnel TAP (by default they are,
+                       where this host allows it, as forward does; queue workers only)
   --host-id ID         this host's id (default: derived from /etc/machine-id, the address and port)
   --ttl S              the lease's TTL in seconds, 2..300 (default 10): a host that dies is dropped
                        by the others within this long
@@ -87,6 +93,7 @@ const FLAGS = {
   port: { type: 'string' },
   mtu: { type: 'string' },
   queues: { type: 'string' },
+  'no-tunnel-gso': { type: 'boolean' },
   'host-id': { type: 'string' },
   ttl: { type: 'string' },
   metrics: { type: 'string' },
@@ -100,6 +107,7 @@ export interface DockerAgentConfig {
   port: number;
   mtu: number;
   queues: number;
+  tunnelGso: boolean;
   hostId: string;
   ttlSeconds: number;
   socketPath: string;
@@ -172,7 +180,7 @@ export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string)
   const logLevel = (text('log-level') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
   return {
-    local: local.address, family: local.version, port, mtu, queues, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
+    local: local.address, family: local.version, port, mtu, queues, tunnelGso: values['no-tunnel-gso'] !== true, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
     metrics, logLevel, store: storeOptions(values as EtcdFlags), docker: values.docker === true, cniSocket,
   };
 }
@@ -250,8 +258,15 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
       // first network comes; the port is tried now, so a taken one is said at start.
       if (config.queues === 0) underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({ address: config.local, port: config.port, maxDatagramLength });
       else await portFree(config.local, config.family, config.port);
+      // Tunnel GSO where this host allows it, as `forward` (queue workers only).
+      let tunnelGso: { name: string; ingress: boolean } | undefined;
+      if (config.queues >= 1 && config.tunnelGso) {
+        const decision = probeTunnelGso({ localAddress: config.local, tapOffloads: true, ingress: true });
+        logger.info({ tunnelGso: decision.usable ? (decision.ingress ? 'on' : 'on, out only') : 'off', reason: decision.reason }, 'tunnel GSO decided');
+        if (decision.usable) tunnelGso = { name: TUNNEL_GSO_TAP, ingress: decision.ingress };
+      }
       engine = new LazyEngine({
-        queues: config.queues, underlay, local: { address: config.local, port: config.port, maxDatagramLength },
+        queues: config.queues, underlay, tunnelGso, local: { address: config.local, port: config.port, maxDatagramLength },
         onNotice: (message) => logger.warn(message),
         onCreate: (made) => {
           observability.stopOnBrokenPort(made, stop);

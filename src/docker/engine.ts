@@ -22,6 +22,11 @@ export type MadeEngine = Forwarder | MultiQueueForwarder;
 
 export interface EngineOptions {
   queues: number;
+  /**
+   * queues ≥ 1: TCP super-frames sent whole through a tunnel TAP (and VXLAN taken in whole, when
+   * `ingress`), as `forward` does by default where the host allows it (see probeTunnelGso).
+   */
+  tunnelGso?: { name: string; ingress: boolean };
   /** queues 0: the underlay, opened by the caller at start. */
   underlay?: Underlay;
   /** queues ≥ 1: where the queue workers bind. */
@@ -73,8 +78,10 @@ export class LazyEngine implements ServingForwarder, ForwarderControl {
   private async make(vni: number, tap: { name: string; mtu: number }): Promise<MadeEngine> {
     const { queues, local, underlay } = this.options;
     if (queues >= 1) {
+      const { tunnelGso } = this.options;
       return MultiQueueForwarder.open({
         queues, underlay: local, networks: [{ vni, tap: { ...tap, create: true } }], remotePort: local.port, onNotice: this.options.onNotice,
+        tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: local.address, ingress: tunnelGso.ingress },
       });
     }
     if (underlay === undefined) throw new TypeError('queues 0 needs the underlay');

@@ -68,6 +68,19 @@ async function agentReady(host: DockerHost, agent: LabProcess): Promise<void> {
   await agent.waitFor(`the plugin socket on ${host.name}`, () => existsSync(join(host.pluginDir, 'vxlan-wasm.sock')) && agent.stderr.includes('"serving Docker"'), 30_000);
 }
 
+/** What the agents logged about names, refusals and etcd, and what etcd and h1's name server hold (for a failure's message). */
+async function agentLines(name = 'web'): Promise<string> {
+  const client = etcdClient();
+  let endpoints = '';
+  try {
+    endpoints = Object.values(await client.getAll().prefix(keys.endpointsPrefix('blue')).strings()).join('\n');
+  } finally {
+    client.close();
+  }
+  const lookup = await h1.docker(['exec', 'c1', 'nslookup', name, DNS], { timeoutMs: 20_000 });
+  return `etcd:\n${endpoints}\nnslookup ${name} on h1: ${lookup.stdout} ${lookup.stderr}\n` + [...agents].map(([name, agent]) => `${name}:\n${agent.stderr.split('\n').filter((line) => /named|refused|resync|lost|"level":[45]0/.test(line) && !/dropped since/.test(line)).slice(-10).join('\n')}`).join('\n');
+}
+
 /** Run in a container; returns stdout (throws with stderr on failure). */
 // (busybox-static's wget crashes with -T: no timeout flag; the exec's own timeout bounds it.)
 const inContainer = (host: DockerHost, container: string, ...command: string[]) => host.dockerOk(['exec', container, ...command], { timeoutMs: 20_000 });
@@ -136,6 +149,10 @@ if (dockerReady('docker overlay', TESTS)) {
   });
 
   overlay.after(async () => {
+    // An agent that died on its own says why here (the tests only see its socket gone).
+    for (const [name, agent] of agents) {
+      if (!agent.running && agent.exitSignal !== 'SIGKILL') console.log(`  agent on ${name} exited (${agent.exitCode}):\n${agent.stderr.split('\n').filter((line) => !line.includes('"level":20')).slice(-15).join('\n')}`);
+    }
     await capture?.stop().catch(() => undefined);
     for (const agent of agents.values()) await agent.stop(3000).catch(() => undefined);
     const left = await lab?.stop();
@@ -180,6 +197,8 @@ if (dockerReady('docker overlay', TESTS)) {
     const addresses = await until('three addresses for web', async () => {
       const found = await resolve(h1, 'c1', 'web');
       return found.length === 3 ? found : undefined;
+    }).catch(async (error: Error) => {
+      throw new Error(`${error.message}; the agents said:\n${await agentLines()}`);
     });
     console.log(`  web resolves to ${addresses.value.join(', ')} (after ${addresses.ms.toFixed(0)} ms)`);
     assert.is(new Set(addresses.value).size, 3);
@@ -211,8 +230,8 @@ if (dockerReady('docker overlay', TESTS)) {
     const extra = await until('extra resolvable on h1', async () => {
       const found = await resolve(h1, 'c1', 'extra');
       return found.length === 1 ? found[0] : undefined;
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}; h2's agent said:\n${agents.get('h2')!.stderr.split('\n').filter((line) => /named|refused|"level":[45]0/.test(line)).slice(-12).join('\n')}`);
+    }).catch(async (error: Error) => {
+      throw new Error(`${error.message}; the agents said:\n${await agentLines('extra')}`);
     });
     const ping = await inContainer(h1, 'c1', 'ping', '-c', '2', '-W', '2', 'extra');
     assert.match(ping, /2 packets transmitted, 2 packets received/, ping);
