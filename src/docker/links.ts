@@ -9,7 +9,8 @@
  * Everything is behind the `Links` interface so the driver's tests run on a fake.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 
 export class LinkError extends Error {
   override readonly name = 'LinkError';
@@ -34,11 +35,34 @@ function ip(args: string[]): string {
   return result.stdout;
 }
 
+/**
+ * The MAC a bridge is made with: set explicitly, because a bridge made without one takes the
+ * lowest MAC of its ports and changes it as ports come and go (addr_assign_type "random"), while
+ * the forwarder's neighbour table answers containers' ARP for the gateway with the MAC read at
+ * creation; and stable across agent restarts (from the machine, the network namespace and the
+ * bridge's name), so containers' cached gateway/DNS MAC stays right when the bridge is made again.
+ */
+export function bridgeMac(name: string): string {
+  const read = (read: () => string) => {
+    try {
+      return read();
+    } catch {
+      return '';
+    }
+  };
+  const machine = read(() => readFileSync('/etc/machine-id', 'utf8').trim());
+  const namespace = read(() => readlinkSync('/proc/self/ns/net'));
+  const bytes = createHash('sha256').update(`${machine}\u0000${namespace}\u0000${name}`).digest().subarray(0, 6);
+  // Locally administered, unicast.
+  bytes[0] = (bytes[0] & 0xfc) | 0x02;
+  return [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(':');
+}
+
 /** The real thing, through iproute2 in the agent's network namespace. */
 export const linuxLinks: Links = {
   createBridge(name, { mtu, address, prefixLength }) {
     if (existsSync(`/sys/class/net/${name}`)) ip(['link', 'del', name]);
-    ip(['link', 'add', name, 'type', 'bridge']);
+    ip(['link', 'add', name, 'address', bridgeMac(name), 'type', 'bridge']);
     try {
       ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
       ip(['addr', 'add', `${address}/${prefixLength}`, 'dev', name]);
