@@ -28,6 +28,7 @@ const TESTS = [
   'through the plugin and the socket: ADD (address from etcd, veth, the container end in the netns), CHECK, DEL, DEL again; the other host programmed and unprogrammed',
   'refusals leave nothing: a second ADD (101), a vanished netns (3), an unknown network (100), an ifname taken, a failing move into the netns',
   'etcd away: ADD and STATUS say 11, nothing half-made; back, ADD works',
+  'a network another adapter (the Docker driver) serves on this host: its bridge shared, nothing opened twice, nothing of it closed',
   'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; calls counted',
 ];
 
@@ -255,6 +256,20 @@ if (unusable !== undefined) {
   });
 
   test(TESTS[3], async () => {
+    const a = await host('c-f', 6);
+    // What the Docker driver does for a network: its LocalNetwork opened, then the host joins.
+    const record = await a.agent.join('blue');
+    a.links.createBridge('vwb900');
+    a.netns.add('/run/netns/shared');
+    const added = await a.call('Cni.Add', request('shared'));
+    assert.ok(added.result !== undefined, JSON.stringify(added));
+    assert.is(a.opener.opened.length, 0, 'no second bridge, TAP or name server');
+    assert.is(a.links.links.get(cniLinkNames.host(endpointIdFor('blue', 'shared', 'eth0'))), `vwb${record.vni}`);
+    await a.service.close();
+    assert.ok(a.links.exists('vwb900'), 'the other adapter\'s bridge stays');
+  });
+
+  test(TESTS[4], async () => {
     const links = new CniFakeLinks();
     const a = await host('c-e', 5, { links });
     for (const id of ['keep', 'drop', 'live', 'dead']) a.netns.add(`/run/netns/${id}`);
