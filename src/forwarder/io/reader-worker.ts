@@ -8,9 +8,8 @@
  * running from the sources (through tsx, registered in the thread), or the built
  * dist/reader-thread.mjs when this code is bundled into dist/ (an entry or a shared chunk).
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnModuleWorker } from './module-worker';
 import type { ReaderKind } from './reader-core';
 import type { Ring, RingLayout } from './ring';
 
@@ -35,24 +34,7 @@ export interface ReaderEvents {
 
 /** Start reader-thread's module in a worker (see above for where it is found). */
 function spawnReaderThread(workerData: ReaderThreadData, name: string): Worker {
-  const here = import.meta.url;
-  const module = 'reader-thread';
-  if (here.endsWith('.ts')) {
-    const file = fileURLToPath(new URL(`./${module}.ts`, here));
-    return new Worker(`require('tsx/cjs'); require(${JSON.stringify(file)});`, {
-      eval: true,
-      // The eval'd source is CommonJS (it calls require). A worker inherits the process's
-      // execArgv, and with `node --input-type=module` that would make it an ES module.
-      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
-      workerData,
-      name,
-    });
-  }
-  for (const candidate of [`./${module}.mjs`, `../${module}.mjs`]) {
-    const url = new URL(candidate, here);
-    if (existsSync(url)) return new Worker(url, { workerData, name });
-  }
-  throw new Error(`the reader thread's module (${module}.mjs) is missing next to ${fileURLToPath(here)}: is dist/ complete?`);
+  return spawnModuleWorker(import.meta.url, 'reader-thread', { workerData, name, what: 'the reader thread' });
 }
 
 /** A running reader worker for one fd and ring. */

@@ -25,9 +25,8 @@
  * detaches its queue of the network's TAP.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnModuleWorker } from '../io/module-worker';
 import type { Endpoint, UnderlayCounters } from '../contracts';
 import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
 import type { ControlCall, FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
@@ -90,17 +89,7 @@ interface Queue {
  * into dist/ (an entry, dist/forwarder.*, or a shared chunk in dist/chunks/).
  */
 function spawnQueueWorker(workerData: QueueWorkerData): Worker {
-  const here = import.meta.url;
-  const name = 'queue-worker';
-  if (here.endsWith('.ts')) {
-    const file = fileURLToPath(new URL(`./${name}.ts`, here));
-    return new Worker(`require('tsx/cjs'); require(${JSON.stringify(file)});`, { eval: true, workerData, name: `vxlan queue ${workerData.queue}` });
-  }
-  for (const candidate of [`./${name}.mjs`, `../${name}.mjs`]) {
-    const url = new URL(candidate, here);
-    if (existsSync(url)) return new Worker(url, { workerData, name: `vxlan queue ${workerData.queue}` });
-  }
-  throw new Error(`the queue worker's module (${name}.mjs) is missing next to ${fileURLToPath(here)}: is dist/ complete?`);
+  return spawnModuleWorker(import.meta.url, 'queue-worker', { workerData, name: `vxlan queue ${workerData.queue}`, what: 'the queue worker' });
 }
 
 /** 'error': a queue's port broke or its worker died; the forwarder has closed itself. */
