@@ -47,7 +47,9 @@ if (labReady(test, 'lone frames (inline poller)', ['ping', 'sysctl'], TESTS)) {
       console.log(`  ${pings} pings (rtt min/avg/max ${result.min}/${result.avg}/${result.max} ms): pump runs inline ${delta((c) => c.pumps.inline)}, deferred ${delta((c) => c.pumps.deferred)}; poller waits ${delta((c) => c.poller.waits)}, timeouts ${delta((c) => c.poller.timeouts)}, read passes ${delta((c) => c.poller.reads)}; batches from TAP ${delta((c) => c.batches.fromDevice)} (${delta((c) => c.batches.fromDeviceFrames)} frames), from the socket ${delta((c) => c.batches.fromUnderlay)} (${delta((c) => c.batches.fromUnderlayFrames)} frames)`);
       assert.ok(delta((c) => c.batches.fromDeviceFrames) >= pings && delta((c) => c.batches.fromUnderlayFrames) >= pings, 'every echo went out and every reply came in through the forwarder');
       assert.is(delta((c) => c.pumps.deferred), 0, 'no frame waited for a later turn of the event loop (or a timer, or the poll timeout)');
-      assert.ok(delta((c) => c.pumps.inline) >= 2 * pings, 'each echo and each reply moved by a pump run right after its read');
+      // Not one run per frame: on a loaded machine an echo and its reply can be read in one pass
+      // and moved by one run. What must hold is that runs right after reads moved them all.
+      assert.ok(delta((c) => c.pumps.inline) >= 1, 'echoes and replies moved by pump runs right after their reads');
       assert.ok(delta((c) => c.poller.waits) >= pings, 'the forwarder was idle (waiting in poll) between the pings');
     } finally {
       await lab.cleanup();
