@@ -3,7 +3,7 @@
 // `npm test` builds first.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -150,6 +150,18 @@ test('the WASM is in dist/ once per module format: the codec, the forwarder and 
   assert.ok(existsSync(capture), 'the capture went where --pcap said');
 });
 
+test('the CNI plugin bin (package.json "bin": vxlan-wasm-cni) runs from dist/cni.mjs: VERSION, and the spec\'s error JSON with exit 1', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  assert.is(pkg.bin['vxlan-wasm-cni'], './bin/vxlan-wasm-cni.mjs');
+  const run = (env: Record<string, string>, input: string) => spawnSync(process.execPath, [join(root, 'bin', 'vxlan-wasm-cni.mjs')], { cwd: root, input, env: { ...process.env, ...env }, encoding: 'utf8' });
+  const version = run({ CNI_COMMAND: 'VERSION' }, '{"cniVersion": "1.0.0"}');
+  assert.is(version.status, 0, version.stderr);
+  assert.ok(JSON.parse(version.stdout).supportedVersions.includes('1.0.0'), version.stdout);
+  const refused = run({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/none', CNI_IFNAME: 'eth0' }, '{"cniVersion": "1.0.0", "name": "blue", "type": "bridge"}');
+  assert.is(refused.status, 1, refused.stderr);
+  assert.is(JSON.parse(refused.stdout).code, 7);
+});
+
 test('LICENSE (MIT), repository, homepage and bugs are in the package, and npm pack ships them', () => {
   const license = readFileSync(join(root, 'LICENSE'), 'utf8');
   assert.match(license, /^MIT License\n\nCopyright \(c\) the vxlan-wasm authors\n/);
@@ -160,7 +172,7 @@ test('LICENSE (MIT), repository, homepage and bugs are in the package, and npm p
   assert.equal(pkg.bugs, { url: 'https://github.com/vxlan-wasm/vxlan-wasm/issues' });
   const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }));
   const files = packed.files.map((file: { path: string }) => file.path);
-  for (const file of ['LICENSE', 'README.md', 'package.json', 'bin/vxlan-wasm.mjs', 'dist/index.mjs', 'dist/index.cjs', 'dist/cli.mjs']) {
+  for (const file of ['LICENSE', 'README.md', 'package.json', 'bin/vxlan-wasm.mjs', 'bin/vxlan-wasm-cni.mjs', 'dist/index.mjs', 'dist/index.cjs', 'dist/cli.mjs', 'dist/cni.mjs']) {
     assert.ok(files.includes(file), `npm pack ships ${file}`);
   }
 });
