@@ -53,6 +53,7 @@ let h1: DockerHost;
 let h2: DockerHost;
 const agents = new Map<string, LabProcess>();
 let capture: { stop(): Promise<string> } | undefined;
+let setupError: Error | undefined;
 
 /** h1's agent is told the daemon's API socket; h2's finds it (the dockerd in its network namespace). */
 function startAgent(host: DockerHost): LabProcess {
@@ -136,7 +137,22 @@ async function tsharkCount(file: string, filter: string): Promise<number> {
 }
 
 if (dockerReady('docker overlay', TESTS)) {
+  // uvu reports nothing when a before hook throws (every test then counts as not passed, with no
+  // word why): the set-up's error is kept and each test throws it.
+  overlay.before.each(() => {
+    if (setupError !== undefined) throw setupError;
+  });
+
   overlay.before(async () => {
+    try {
+      await setUp();
+    } catch (error) {
+      setupError = error as Error;
+      console.error(`docker overlay: the set-up failed: ${(error as Error).stack}`);
+    }
+  });
+
+  const setUp = async () => {
     lab = await startDockerHosts({ count: 2, prefix: 'vwct', etcd: true });
     [h1, h2] = lab.hosts;
     const started = [startAgent(h1), startAgent(h2)];
@@ -146,7 +162,7 @@ if (dockerReady('docker overlay', TESTS)) {
     for (const host of [h1, h2]) {
       await host.dockerOk(['network', 'create', '-d', 'vxlan-wasm', '--ipam-driver', 'vxlan-wasm', '--subnet', SUBNET, '-o', 'vxlan-wasm.network=blue', 'blue'], { timeoutMs: 60_000 });
     }
-  });
+  };
 
   overlay.after(async () => {
     // An agent that died on its own says why here (the tests only see its socket gone).
