@@ -4,7 +4,7 @@
  * (bin/vxlan-wasm-cni.mjs) reaches it on a unix socket, /run/vxlan-wasm/cni.sock by default (0600).
  *
  *   start    after the host's lease: CNI endpoints this host had restored from etcd (dead ones
- *            reaped) → socket listening
+ *            reaped) → socket listening; every 5 s, endpoints whose veth vanished are reaped
  *   stop     socket closed first (the plugin gets "agent not running", code 11, not a half-closed
  *            agent), then, after the lease is revoked, the networks' local parts
  */
@@ -63,6 +63,7 @@ export async function startCni(options: {
   const service = new CniService({ host: options.host, client: options.client, links: options.links, netns: options.netns ?? linuxNetns, openNetwork: options.openNetwork, mtu: options.mtu, tally, logger });
   const restored = await service.restore();
   if (restored.endpoints + restored.reaped + restored.lost > 0) logger.info(restored, 'restored this host\'s CNI endpoints from etcd');
+  service.startReaper();
   let server: PluginServer | undefined;
   try {
     server = await PluginServer.listen({

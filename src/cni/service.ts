@@ -50,6 +50,8 @@ export interface CniServiceOptions {
   mtu: number;
   tally?: CniCallTally;
   logger?: AgentLogger;
+  /** How often endpoints are checked for a vanished veth (default 5000 ms; 0: never). */
+  reapIntervalMs?: number;
 }
 
 interface CniNetwork {
@@ -92,6 +94,7 @@ function agentRequest(body: Json): AgentRequest {
 export class CniService {
   private readonly networks = new Map<string, CniNetwork>();
   private readonly logger: AgentLogger;
+  private reaper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: CniServiceOptions) {
     this.logger = options.logger ?? silent;
@@ -307,8 +310,38 @@ export class CniService {
     return { endpoints, reaped, lost };
   }
 
+  /**
+   * Remove this host's CNI endpoints whose veth is gone: a veth pair dies with the container's
+   * network namespace, so such an endpoint's container is gone without a DEL (a runtime that
+   * crashed, a namespace deleted by hand). Runs every `reapIntervalMs` once `startReaper` is called.
+   */
+  async reap(): Promise<number> {
+    let reaped = 0;
+    for (const name of this.networks.keys()) {
+      for (const served of this.options.host.served(name)) {
+        const { endpointId } = served.endpoint;
+        if (!endpointId.startsWith(ENDPOINT_PREFIX) || served.link === undefined || this.options.links.exists(served.link)) continue;
+        await this.options.host.removeEndpoint(name, endpointId, { release: true });
+        reaped++;
+        this.logger.info({ network: name, endpointId, ip: served.endpoint.ipv4 }, 'reaped a CNI endpoint whose container is gone');
+      }
+    }
+    return reaped;
+  }
+
+  startReaper(): void {
+    const every = this.options.reapIntervalMs ?? 5000;
+    if (every <= 0 || this.reaper !== undefined) return;
+    this.reaper = setInterval(() => {
+      void this.reap().catch((error: Error) => this.logger.debug({ err: error.message }, 'reaping failed; next round'));
+    }, every);
+    this.reaper.unref();
+  }
+
   /** The local networks this service set up go (bridges, TAPs, name servers); containers' veths stay for the next start. */
   async close(): Promise<void> {
+    if (this.reaper !== undefined) clearInterval(this.reaper);
+    this.reaper = undefined;
     for (const [name, network] of this.networks) {
       await network.local?.close().catch((error: Error) => this.logger.warn({ network: name, err: error.message }, 'could not remove the network\'s links'));
     }

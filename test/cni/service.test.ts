@@ -29,7 +29,7 @@ const TESTS = [
   'refusals leave nothing: a second ADD (101), a vanished netns (3), an unknown network (100), an ifname taken, a failing move into the netns',
   'etcd away: ADD and STATUS say 11, nothing half-made; back, ADD works',
   'a network another adapter (the Docker driver) serves on this host: its bridge shared, nothing opened twice, nothing of it closed',
-  'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; calls counted',
+  'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; the reaper removes one whose veth vanished; calls counted',
 ];
 
 let unusable: string | undefined;
@@ -98,7 +98,7 @@ async function host(hostId: string, n: number, options: { links?: FakeLinks } = 
   const netns = new FakeNetns(links);
   const opener = fakeOpener(links);
   const tally = new CniCallTally();
-  const service = new CniService({ host: agent, client, links, netns, openNetwork: opener, mtu: 1450, tally });
+  const service = new CniService({ host: agent, client, links, netns, openNetwork: opener, mtu: 1450, tally, reapIntervalMs: 100 });
   closers.push(() => service.close(), () => agent.close(), () => client.close());
   const handlers = service.handlers();
   const call = (path: string, body: Json) => handlers[path](body) as Promise<Json>;
@@ -295,12 +295,20 @@ if (unusable !== undefined) {
     await a.agent.close({ leave: false });
     links.remove(cniLinkNames.host(endpointIdFor('blue', 'dead', 'eth0')));
     const restarted = await host('c-e', 5, { links });
+    restarted.service.startReaper();
     const restored = await restarted.service.restore();
     assert.equal(restored, { endpoints: 2, reaped: 1, lost: 0 }, 'keep and live restored, dead reaped');
     assert.equal(restarted.agent.served('blue').map((s) => s.endpoint.name).sort(), ['keep', 'live']);
     assert.is(links.links.get(cniLinkNames.host(endpointIdFor('blue', 'live', 'eth0'))), 'vwb900', 'put in the new bridge');
     const claims = await restarted.client.getAll().prefix(keys.ipamPrefix('blue')).strings();
     assert.is(Object.values(claims).filter((holder) => holder === 'c-e').length, 2, 'the dead one\'s address released');
+
+    // A container gone without a DEL (its namespace deleted): its veth goes, the reaper removes it.
+    const liveId = endpointIdFor('blue', 'live', 'eth0');
+    links.remove(cniLinkNames.host(liveId));
+    await until('the reaper removes live', () => !restarted.agent.served('blue').some((s) => s.endpoint.endpointId === liveId), 3000);
+    const after = await restarted.client.getAll().prefix(keys.ipamPrefix('blue')).strings();
+    assert.is(Object.values(after).filter((holder) => holder === 'c-e').length, 1, 'its address released');
 
     const registry = new Registry();
     a.tally.register(registry);
