@@ -22,12 +22,14 @@ import type { AddressInfo } from 'node:net';
 import type { Etcd3 } from 'etcd3';
 import { Counter, Gauge } from 'prom-client';
 import {
-  ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
+  ConfigError, DEFAULT_QUEUES, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
   checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
 } from '../forwarder/config';
 import type { Device, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
+import { MAX_QUEUES, MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { probeTunnelGso } from '../forwarder/underlay/tunnel-gso-probe';
 import type { ForwarderMetrics } from '../forwarder/metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
@@ -59,6 +61,10 @@ flags:
                        address and the port, so a restart keeps it, and with it the address and MAC)
   --ttl S              the lease's TTL in seconds, 2..300 (default 10): a host that dies is dropped
                        by the others within this long
+  --queues N           forwarding worker threads, 0..64 (default 1, as forward's: the worker reads its
+                       TAP queue and socket itself, run to completion); 0: the main thread
+  --no-tunnel-gso      do not send TCP super-frames whole through a tunnel TAP (by default they are,
+                       where this host allows it, as with forward; the log says which and why)
   --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           print this help
@@ -85,6 +91,8 @@ const FLAGS = {
   ttl: { type: 'string' },
   metrics: { type: 'string' },
   'log-level': { type: 'string' },
+  queues: { type: 'string' },
+  'no-tunnel-gso': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -100,6 +108,10 @@ export interface AgentConfig {
   metrics?: { host: string; port: number };
   logLevel: LogLevel;
   store: StoreOptions;
+  /** Queue workers (default 1, as forward's: run to completion); 0: the forwarder on the main thread. */
+  queues: number;
+  /** Tunnel GSO where the host allows it (forward's default); false with --no-tunnel-gso. */
+  tunnelGso: boolean;
 }
 
 /** Test and embedding seams; every one defaults to the real thing. */
@@ -121,7 +133,8 @@ export interface AgentIo {
   connect?: (options: StoreOptions) => Etcd3;
   shutdownTimeoutMs?: number;
   exit?: (code: number) => void;
-  onReady?: (ready: { agent: Agent; forwarder: Forwarder; underlay: Underlay; device: Device; metrics?: AddressInfo }) => void;
+  /** Once joined: the agent and its engine (the underlay and device objects only on the main-thread engine). */
+  onReady?: (ready: { agent: Agent; forwarder: Forwarder | MultiQueueForwarder; underlay?: Underlay; device?: Device; metrics?: AddressInfo }) => void;
 }
 
 /** The default host id: a hash of the machine id, the VTEP address and port (stable across restarts, distinct per VTEP). */
@@ -174,7 +187,15 @@ export function resolveAgentConfig(argv: string[], machineIdPath?: string): Agen
   const metrics = text('metrics') === undefined ? undefined : parseListenAddress(text('metrics')!, '--metrics');
   const logLevel = (text('log-level') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
-  return { network, local: local.address, family: local.version, port, tap, mtu, hostId, ttlSeconds, metrics, logLevel, store: storeOptions(values as EtcdFlags) };
+  let queues = DEFAULT_QUEUES;
+  if (text('queues') !== undefined) {
+    queues = Number(text('queues'));
+    if (!/^[0-9]{1,2}$/.test(text('queues')!) || queues > MAX_QUEUES) throw new ConfigError('--queues', `${JSON.stringify(text('queues'))} is not a number of worker threads in 0..${MAX_QUEUES}.`);
+  }
+  return {
+    network, local: local.address, family: local.version, port, tap, mtu, hostId, ttlSeconds, metrics, logLevel, store: storeOptions(values as EtcdFlags),
+    queues, tunnelGso: values['no-tunnel-gso'] !== true,
+  };
 }
 
 /** Run `vxlan-wasm agent`; resolves to the exit code once everything is closed. */
@@ -228,8 +249,10 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
   const client = (io.connect ?? connect)(config.store);
   let underlay: Underlay | undefined;
   let device: Device | undefined;
-  let forwarder: Forwarder | undefined;
+  let forwarder: Forwarder | MultiQueueForwarder | undefined;
   let agent: Agent | undefined;
+  // Ports the embedder opens are opened on this thread: queue workers open their own.
+  const queues = io.openUnderlay !== undefined || io.openDevice !== undefined ? 0 : config.queues;
   const closeAll = async () => {
     // Leave first (the lease revoked while the VTEP still answers), then the ports.
     await agent?.close({ leave: true });
@@ -246,23 +269,46 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       await refuseOldLayout(client);
       const network = await getNetwork(client, config.network);
       if (network === undefined) throw new AgentError(`no network named ${config.network} in etcd (create it with: vxlan-wasm network create ${config.network} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
-      underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({
-        address: config.local, port: config.port, maxDatagramLength: Math.min(65535, config.mtu + DATAGRAM_OVERHEAD),
-      });
-      device = await (io.openDevice ?? ((options) => TapDevice.open(options)))({ name: config.tap, mtu: config.mtu, create: true });
+      const maxDatagramLength = Math.min(65535, config.mtu + DATAGRAM_OVERHEAD);
       const mac = macForHost(config.hostId, config.network);
-      (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(device, mac);
-      const opened = device;
-      forwarder = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
-      observability.stopOnBrokenPort(forwarder, stop);
-      forwarder.start();
+      let setAddress: (ip: string, subnet: Subnet) => void;
+      let vtepPort: number;
+      if (queues === 0) {
+        underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({ address: config.local, port: config.port, maxDatagramLength });
+        device = await (io.openDevice ?? ((options) => TapDevice.open(options)))({ name: config.tap, mtu: config.mtu, create: true });
+        (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(device, mac);
+        const opened = device;
+        setAddress = (ip, subnet) => (io.setAddress ?? ((dev, value, net) => setIpv4Address(dev.name, value, net.netmask)))(opened, ip, subnet);
+        const mainThread = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
+        forwarder = mainThread;
+        observability.stopOnBrokenPort(mainThread, stop);
+        mainThread.start();
+        vtepPort = underlay.localPort;
+      } else {
+        // forward's default engine: queue workers that read their TAP queue and socket themselves,
+        // and tunnel GSO where this host allows it (the log line says which and why).
+        const decision = config.tunnelGso ? probeTunnelGso({ localAddress: config.local, tapOffloads: true, ingress: true }) : undefined;
+        const tunnelGso = decision?.usable === true ? { name: `${config.tap.slice(0, 11)}.gso`, localAddress: config.local, ingress: decision.ingress } : undefined;
+        logger.info({ engine: `${queues} queue worker${queues === 1 ? '' : 's'}`, tunnelGso: decision === undefined ? 'off (--no-tunnel-gso)' : decision.usable ? `on: ${decision.reason}` : `off: ${decision.reason}` }, 'engine');
+        const queued = await MultiQueueForwarder.open({
+          queues, underlay: { address: config.local, port: config.port, maxDatagramLength },
+          networks: [{ vni: network.vni, tap: { name: config.tap, mtu: config.mtu, create: true } }],
+          onNotice: (message) => logger.warn(message), tunnelGso,
+        });
+        forwarder = queued;
+        observability.stopOnBrokenPort(queued, stop);
+        // The TAP is the queue workers'; its MAC and address are set by name (a TAP takes a new MAC while up).
+        setMacAddress(config.tap, mac);
+        setAddress = (ip, subnet) => setIpv4Address(config.tap, ip, subnet.netmask);
+        vtepPort = queued.underlay.localPort;
+      }
       agent = new Agent({
         client, network: config.network, hostId: config.hostId, mac, forwarder, ttlSeconds: config.ttlSeconds,
-        vtep: { address: config.local, port: underlay.localPort },
+        vtep: { address: config.local, port: vtepPort },
         logger,
         onAddress: (ip, subnet) => {
-          (io.setAddress ?? ((dev, value, net) => setIpv4Address(dev.name, value, net.netmask)))(opened, ip, subnet);
-          logger.info({ tap: opened.name, address: `${ip}/${subnet.prefixLength}` }, 'address set');
+          setAddress(ip, subnet);
+          logger.info({ tap: config.tap, address: `${ip}/${subnet.prefixLength}` }, 'address set');
         },
       });
       agent.on('error', (error: Error) => {
@@ -276,7 +322,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       const metrics = await observability.report(forwarder, config.metrics, (forwarderMetrics) => addControlMetrics(forwarderMetrics, joinedAgent));
       logger.info({
         network: joined.network.name, vni: joined.network.vni, subnet: joined.network.subnet, address: joined.ip,
-        hostId: config.hostId, vtep: endpointText(agent.vtep), tap: device.name, mac, ttlSeconds: config.ttlSeconds,
+        hostId: config.hostId, vtep: endpointText(agent.vtep), tap: config.tap, mac, ttlSeconds: config.ttlSeconds,
         hosts: agent.status().hosts,
         metrics: metrics.url,
       }, 'joined');

@@ -4,33 +4,43 @@
 //   {"event":"status","seq":n,"agent":…,"hosts":[…],"counters":…,"peers":[…],"neighbours":[…],"fdb":[…]}
 //                                                                        on SIGUSR2
 // and exits with agentCommand's code.
-import { agentCommand } from '../../../src/cli/agent';
+import { agentCommand, resolveAgentConfig } from '../../../src/cli/agent';
 import type { Agent } from '../../../src/control/agent';
-import type { Forwarder } from '../../../src/forwarder/forwarder';
+import { Forwarder } from '../../../src/forwarder/forwarder';
+import type { MultiQueueForwarder } from '../../../src/forwarder/multi-queue/multi-queue-forwarder';
 
 const print = (object: object) => process.stdout.write(`${JSON.stringify(object)}\n`);
+
+/** The TAP the agent made (its --tap, or the default for its --network). */
+function tapName(): string {
+  const config = resolveAgentConfig(process.argv.slice(2));
+  return config === 'help' ? '' : config.tap;
+}
 let seq = 0;
-let ready: { agent: Agent; forwarder: Forwarder; vni: number } | undefined;
-process.on('SIGUSR2', () => {
-  seq++;
+let ready: { agent: Agent; forwarder: Forwarder | MultiQueueForwarder; vni: number } | undefined;
+process.on('SIGUSR2', async () => {
+  const mine = ++seq;
   if (ready === undefined) {
-    print({ event: 'status', seq, joined: false });
+    print({ event: 'status', seq: mine, joined: false });
     return;
   }
   const { agent, forwarder, vni } = ready;
+  // Queue workers (the default engine) report their counters every 500 ms: wait for one report.
+  if (!(forwarder instanceof Forwarder)) await new Promise((resolve) => setTimeout(resolve, 600));
   print({
-    event: 'status', seq, joined: true, agent: agent.status(),
+    event: 'status', seq: mine, joined: true, agent: agent.status(),
     hosts: agent.hosts().map((host) => host.hostId).sort(),
     counters: forwarder.counters(),
     peers: forwarder.peers(vni).map((peer) => peer.address).sort(),
     neighbours: forwarder.neighbours(vni),
-    fdb: forwarder.fdbEntries(vni).map(({ mac, address }) => ({ mac, address })),
+    // The static entries (every remote host's MAC): what the queues were told, or the one forwarder's table.
+    fdb: (forwarder instanceof Forwarder ? forwarder.fdbEntries(vni) : forwarder.staticFdbEntries(vni)).map(({ mac, address }) => ({ mac, address })),
   });
 });
 
 process.exitCode = await agentCommand(process.argv.slice(2), {
-  onReady: ({ agent, forwarder, device }) => {
+  onReady: ({ agent, forwarder }) => {
     ready = { agent, forwarder, vni: agent.network!.vni };
-    print({ event: 'ready', ip: agent.ip, mac: agent.mac, hostId: agent.hostId, tap: device.name, pid: process.pid });
+    print({ event: 'ready', ip: agent.ip, mac: agent.mac, hostId: agent.hostId, tap: tapName(), pid: process.pid });
   },
 });
