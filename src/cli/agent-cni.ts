@@ -10,7 +10,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import type { Registry } from 'prom-client';
-import { ConfigError } from '../forwarder/config';
+import { ConfigError } from './config';
 import type { HostAgent } from '../control/host-agent';
 import type { AgentLogger } from '../control/agent';
 import type { Links } from '../docker/links';

@@ -19,14 +19,14 @@ import type { Etcd3 } from 'etcd3';
 import {
   ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
   checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
-} from '../forwarder/config';
+} from './config';
 import type { Underlay } from '../forwarder/contracts';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { HostAgent, HostAgentError } from '../control/host-agent';
 import { HOST_ID } from '../control/keys';
 import { LayoutError } from '../control/layout';
 import { NetworkError } from '../control/networks';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
 import { DockerDriver } from '../docker/driver';
 import { dockerNameLookup, dockerSocket } from '../docker/docker-api';

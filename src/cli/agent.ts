@@ -24,13 +24,13 @@ import { Counter, Gauge } from 'prom-client';
 import {
   ConfigError, DEFAULT_QUEUES, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
   checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
-} from '../forwarder/config';
+} from './config';
 import type { Device, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
 import { MAX_QUEUES, MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
 import { probeTunnelGso } from '../forwarder/underlay/tunnel-gso-probe';
-import type { ForwarderMetrics } from '../forwarder/metrics';
+import type { ForwarderMetrics } from './metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
 import { HOST_ID, NETWORK_NAME } from '../control/keys';
@@ -38,7 +38,7 @@ import { macForHost, type Subnet } from '../control/ipam';
 import { getNetwork, NetworkError } from '../control/networks';
 import { LayoutError, refuseOldLayout } from '../control/layout';
 import { setIpv4Address, setMacAddress } from '../control/netif';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
 
 export const AGENT_USAGE = `usage: vxlan-wasm agent --network NAME --local ADDR [--etcd URL[,URL…]] [options]

@@ -29,7 +29,7 @@ import { decapsulate, encapsulate } from '../api';
 import { backendName } from '../backend';
 import type { PacketBatch } from '../batch/packet-batch';
 import { writePcap } from '../pcap/index';
-import { endpointText } from '../forwarder/config';
+import { endpointText } from './config';
 import { formatMac } from '../wire/address';
 import type { Endpoint, Underlay, UnderlayCounters, UnderlayEvents } from '../forwarder/contracts';
 import { datagramLength, datagramStart } from '../forwarder/contracts';

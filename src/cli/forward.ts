@@ -13,18 +13,18 @@ import type { AddressInfo } from 'node:net';
 import {
   ConfigError, checkTunAccess, endpointText, loadConfigFile, resolveConfig,
   type ForwardConfig, type ForwardFlags,
-} from '../forwarder/config';
+} from './config';
 import type { Device, Underlay } from '../forwarder/contracts';
 import type { FdbEvent } from '../forwarder/fdb';
 import { TapDevice, type TapDeviceOptions } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
-import { parseCommandArgs } from '../control/options';
+import { parseCommandArgs } from './options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
 import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
 import { TunnelGsoTap } from '../forwarder/underlay/tunnel-gso';
 import { IngressRedirect } from '../forwarder/underlay/ingress-redirect';
-import type { Logger } from '../forwarder/log';
+import type { Logger } from './log';
 import { probeTunnelGso, type TunnelGsoDecision, type TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
 
 /** The configuration as it runs: tunnel GSO decided (on or off, never 'auto'). */

@@ -4,10 +4,10 @@
  * exits hard with 1 if shutdown hangs — never a process that neither works nor ends.
  */
 import type { AddressInfo } from 'node:net';
-import { endpointText, type LogLevel } from '../forwarder/config';
+import { endpointText, type LogLevel } from './config';
 import type { EventEmitter } from 'node:events';
-import { createLogger, DropReporter, type Logger } from '../forwarder/log';
-import { createMetrics, type ForwarderMetrics, type MetricsSource } from '../forwarder/metrics';
+import { createLogger, DropReporter, type Logger } from './log';
+import { createMetrics, type ForwarderMetrics, type MetricsSource } from './metrics';
 
 /** A Forwarder, or a MultiQueueForwarder: counters to report, and 'error' when a port breaks. */
 export type ObservedForwarder = MetricsSource & Pick<EventEmitter, 'on'>;

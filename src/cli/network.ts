@@ -3,14 +3,14 @@
  * for the layout). Arguments are checked before connecting (a mistake: one sentence, exit 2);
  * refusals and an unreachable etcd are one sentence and exit 1.
  */
-import { endpointText } from '../forwarder/config';
+import { endpointText } from './config';
 import type { Etcd3 } from 'etcd3';
-import { ConfigError } from '../forwarder/config';
+import { ConfigError } from './config';
 import { keys } from '../control/keys';
 import { parseSubnet } from '../control/ipam';
 import { LayoutError } from '../control/layout';
 import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, NetworkError, removeNetwork } from '../control/networks';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from '../control/options';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
 
 export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --subnet CIDR [etcd flags]

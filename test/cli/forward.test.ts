@@ -109,7 +109,7 @@ test('--help exits 0 and documents every flag, every config key and the merge ru
   assert.match(FORWARD_USAGE, /exit codes: 0 .*; 1 .*; 2 /);
   // The example of the file is the JSON the config accepts.
   const example = FORWARD_USAGE.slice(FORWARD_USAGE.indexOf('  {\n'), FORWARD_USAGE.indexOf('\n  }\n') + 4).replace(/ {2,}[a-z][^\n]*$/gm, '');
-  const { resolveConfig } = await import('../../src/forwarder/config');
+  const { resolveConfig } = await import('../../src/cli/config');
   const config = resolveConfig({}, JSON.parse(example));
   assert.equal(config.networks.map((network) => network.vni), [100, 200]);
   assert.is(opened.underlays.length + opened.devices.length, 0);

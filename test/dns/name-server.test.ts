@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import dnsPacket from 'dns-packet';
 import { DnsError, NameServer, NameTable, type NameServerLogger, type NameServerOptions } from '../../src/dns';
-import { createLogger } from '../../src/forwarder/log';
+import { createLogger } from '../../src/cli/log';
 import { warnSkipped } from '../interop/tools';
 import { FakeUpstream, answerData, ask, closedUdpPort, decode, encodeQuery, tcpExchange, udpExchange } from './dns-client';
 

@@ -13,10 +13,10 @@
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { formatMac, parseIp, parseMac, type ParsedIp } from '../wire/address';
-import { canonicalIp, parseCidr } from './address-set';
-import type { Endpoint } from './contracts';
-import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from './fdb';
-import { MAX_QUEUES } from './multi-queue/multi-queue-forwarder';
+import { canonicalIp, parseCidr } from '../forwarder/address-set';
+import type { Endpoint } from '../forwarder/contracts';
+import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from '../forwarder/fdb';
+import { MAX_QUEUES } from '../forwarder/multi-queue/multi-queue-forwarder';
 
 /** Queue workers by default: one, run to completion (the fastest engine on 2 cores, BENCHMARKS.md). */
 export const DEFAULT_QUEUES = 1;

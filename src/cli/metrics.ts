@@ -14,8 +14,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Endpoint, UnderlayCounters } from './contracts';
-import type { ForwarderCounters } from './forwarder';
+import type { Endpoint, UnderlayCounters } from '../forwarder/contracts';
+import type { ForwarderCounters } from '../forwarder/forwarder';
 
 /** What the metrics read: a Forwarder, or anything with its counters. */
 export interface MetricsSource {

@@ -11,8 +11,8 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError } from '../forwarder/config';
-import type { StoreOptions } from './store';
+import { ConfigError } from './config';
+import type { StoreOptions } from '../control/store';
 
 export const ETCD_FLAGS = {
   etcd: { type: 'string' },

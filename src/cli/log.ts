@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import type { UnderlayCounters } from './contracts';
-import type { ForwarderCounters } from './forwarder';
+import type { UnderlayCounters } from '../forwarder/contracts';
+import type { ForwarderCounters } from '../forwarder/forwarder';
 import type { LogLevel } from './config';
 
 export type { Logger } from 'pino';

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ConfigError, checkTunAccess, hasNetAdmin, loadConfigFile, parseEndpointText, resolveConfig, type ForwardFlags,
-} from '../../src/forwarder/config';
+} from '../../src/cli/config';
 import { temporaryDirs } from '../helpers/temporary';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();

@@ -8,12 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { createKernels } from '../../src/backend';
 import { Forwarder } from '../../src/forwarder/forwarder';
-import { createLogger, DropReporter, kernelChecksumErrors } from '../../src/forwarder/log';
+import { createLogger, DropReporter, kernelChecksumErrors } from '../../src/cli/log';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMetrics } from '../../src/forwarder/metrics';
-import { ethernetFrame, FakeDevice, FakeNetwork, settle, vxlanDatagram } from './fakes';
+import { createMetrics } from '../../src/cli/metrics';
+import { ethernetFrame, FakeDevice, FakeNetwork, settle, vxlanDatagram } from '../forwarder/fakes';
 
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 const HOST_A = '02:00:00:00:00:0a';
