@@ -473,6 +473,13 @@ export class DockerDriver {
         }
       }
     }
+    // Durable copies of endpoints in networks this host no longer has (removed with `network rm
+    // --force` while the agent was away, or its Docker network gone): nothing will restore them.
+    const restoredNetworks = new Set([...this.networks.values()].map((network) => network.name));
+    for (const record of served.filter((s) => !restoredNetworks.has(s.network))) {
+      await client.delete().key(keys.served(host.hostId, record.network, record.endpoint.endpointId));
+      lost++;
+    }
     const reaped = await this.reap();
     this.startReaper();
     return { networks: this.networks.size, endpoints, reaped, lost };

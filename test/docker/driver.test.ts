@@ -300,12 +300,16 @@ if (unusable !== undefined) {
     await a.agent.close({ leave: false });
     assert.ok(links.exists(linkNames.hostVeth(endpoints[0].id)), "the agent's stop leaves the containers' veths alone");
     links.remove(linkNames.hostVeth(endpoints[1].id));
-    const restarted = await host('r-a', 1, { links });
-    const result = await restarted.driver.restore();
-    assert.equal(result, { networks: 1, endpoints: 2, reaped: 1, lost: 0 });
-    assert.is(links.links.get(linkNames.hostVeth(endpoints[0].id)), 'vwb600', "the running container's veth is back in the new bridge");
+    // A durable copy in a network that no longer exists: dropped (counted as lost).
     const client = connect({ endpoints: [etcd.url] });
     closers.push(() => client.close());
+    const orphan = { network: 'gone', endpoint: { endpointId: hex(0x999), hostId: 'r-a', mac: '02:42:0a:63:00:02', ipv4: '10.99.0.2', name: '', aliases: [] } };
+    await client.put(keys.served('r-a', 'gone', hex(0x999))).value(JSON.stringify(orphan));
+    const restarted = await host('r-a', 1, { links });
+    const result = await restarted.driver.restore();
+    assert.equal(result, { networks: 1, endpoints: 2, reaped: 1, lost: 1 });
+    assert.is(await client.get(keys.served('r-a', 'gone', hex(0x999))).string(), null, 'the orphan copy is gone');
+    assert.is(links.links.get(linkNames.hostVeth(endpoints[0].id)), 'vwb600', "the running container's veth is back in the new bridge");
     assert.is(await client.get(keys.ipam('10.6.0.0-24', endpoints[1].ip)).string(), null, "the dead one's address is released");
     assert.ok((await client.get(keys.endpoint('10.6.0.0-24', endpoints[0].id)).exec()).kvs[0].lease !== '0', 'the live one is under the new lease');
     // Its old lease expires (TTL 2 s): b still has the restored endpoint and not the reaped one.
