@@ -17,14 +17,17 @@
  */
 import type { PacketBatch } from '../batch/packet-batch';
 import { SLOT_HEADROOM } from '../wasm/abi';
-import { VXLAN_HEADER_LEN } from '../wire/vxlan';
+import { VXLAN_HEADER_LEN as WIRE_VXLAN_HEADER_LEN } from '../wire/vxlan';
 
 /** What became of a super-frame offered to a device whole (Device.transmitSuperFrame). */
 export type SuperFrameWrite = 'written' | 'failed' | 'declined';
 
-// VXLAN_HEADER_LEN (RFC 7348 §5: what a UDP underlay sends in front of each inner frame) is the
-// wire codec's; the forwarder's modules take it from here.
-export { VXLAN_HEADER_LEN };
+/**
+ * Bytes of the VXLAN header (RFC 7348 §5), which a UDP underlay sends in front of each inner
+ * frame: the wire codec's constant. A constant of its own here, not a re-export: re-exported,
+ * rollup-plugin-dts declared the wire codecs' type names as values in dist/index.d.mts (TS2693).
+ */
+export const VXLAN_HEADER_LEN = WIRE_VXLAN_HEADER_LEN;
 
 /**
  * A TCP super-frame (TSO, up to 64 KB) a device read whole, as its virtio-net header describes it.
