@@ -18,7 +18,8 @@
  *           is etcd's lease, never a timer here.
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { HostLease } from './host-lease';
 import type { Endpoint } from '../forwarder/contracts';
 import { keys, parseEndpointRecord, parseHostRecord, type EndpointRecord, type HostRecord, type NetworkRecord } from './keys';
 import { chooseAddress, parseSubnet, type Subnet } from './ipam';
@@ -109,14 +110,12 @@ export class Agent extends EventEmitter {
   private reconciler: Reconciler | undefined;
   private view: NetworkView | undefined;
   private networkRevision = '0';
-  private lease: Lease | undefined;
-  private leaseId = '';
-  private leaseLost = false;
+  private readonly hostLease: HostLease;
   private joined = '';
   private connected = false;
   private recovering = false;
   private closed = false;
-  private readonly counts = { resyncs: 0, leaseRegrants: 0 };
+  private readonly counts = { resyncs: 0 };
   private disconnectedSince: number | undefined;
 
   constructor(options: AgentOptions) {
@@ -128,6 +127,7 @@ export class Agent extends EventEmitter {
     this.vtep = options.vtep;
     this.mac = options.mac.toLowerCase();
     this.ttlSeconds = options.ttlSeconds ?? 10;
+    this.hostLease = new HostLease(this.client, this.ttlSeconds, (why) => this.trouble(why));
     this.logger = options.logger ?? silent;
   }
 
@@ -135,7 +135,7 @@ export class Agent extends EventEmitter {
     return {
       connected: this.connected, hosts: this.reconciler?.size ?? 0, ip: this.ip, revision: this.view?.revision ?? 0,
       resyncs: this.counts.resyncs, events: this.view?.events ?? 0, invalidRecords: (this.view?.invalid ?? 0) + (this.reconciler?.invalid ?? 0),
-      leaseRegrants: this.counts.leaseRegrants, disconnectedSince: this.disconnectedSince,
+      leaseRegrants: this.hostLease.regrants, disconnectedSince: this.disconnectedSince,
     };
   }
 
@@ -171,7 +171,7 @@ export class Agent extends EventEmitter {
     });
     this.view = new NetworkView({
       client: this.client, network: this.networkName, reconciler: this.reconciler, selfHostId: this.hostId,
-      selfLease: () => this.leaseId, watchTimeoutMs: this.options.watchTimeoutMs,
+      selfLease: () => this.hostLease.id, watchTimeoutMs: this.options.watchTimeoutMs,
       onTrouble: (reason) => this.trouble(reason),
       onHost: (hostId, host, result) => {
         this.logger.debug({ hostId, result, vtep: host?.vtep }, 'host changed');
@@ -194,46 +194,13 @@ export class Agent extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.view?.close();
-    const lease = this.lease;
-    this.lease = undefined;
-    if (lease === undefined) return;
-    if (options.leave === false) {
-      lease.release();
-      return;
-    }
-    // etcd down: the lease then expires by itself within the TTL; do not hang shutdown on it.
-    await withTimeout(lease.revoke(), 1500, 'revoking the lease').catch((error: Error) => {
-      this.logger.warn({ err: error.message }, 'could not revoke the lease; the other hosts drop this one when it expires');
-    });
+    await this.hostLease.end(options.leave !== false, this.logger);
   }
 
   // ---- registration ------------------------------------------------------------------------
 
   private async register(): Promise<void> {
-    if (this.lease === undefined || this.leaseLost) {
-      if (this.lease !== undefined) {
-        this.lease.release();
-        this.counts.leaseRegrants++;
-      }
-      const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
-      this.lease = lease;
-      this.leaseLost = false;
-      lease.on('lost', (error: Error) => {
-        if (this.lease !== lease) return;
-        this.leaseLost = true;
-        this.trouble(`the lease was lost (${error.message})`);
-      });
-      // (typed as a response by etcd3; it is the error)
-      lease.on('keepaliveFailed', (error) => {
-        if (this.lease === lease) this.trouble(`a lease keepalive failed (${(error as unknown as Error).message})`);
-      });
-      try {
-        this.leaseId = await lease.grant();
-      } catch (error) {
-        this.leaseLost = true;
-        throw error;
-      }
-    }
+    await this.hostLease.ensure();
     const previous = this.ip;
     const ip = await this.claim();
     this.ip = ip;
@@ -264,7 +231,7 @@ export class Agent extends EventEmitter {
         throw new AgentError(`network ${name} was removed (or removed and made again) while this agent was joining or joined`, 'NETWORK_GONE');
       }
       const existing = host.kvs[0] === undefined ? undefined : parseHostRecord(host.kvs[0].value.toString());
-      if (existing !== undefined && host.kvs[0].lease !== this.leaseId
+      if (existing !== undefined && host.kvs[0].lease !== this.hostLease.id
           && (existing.vtep.address !== this.vtep.address || existing.vtep.port !== this.vtep.port)) {
         throw new AgentError(`host id ${this.hostId} is registered in network ${name} by a live agent at VTEP ${existing.vtep.address}:${existing.vtep.port}; give this host another --host-id (or, if that agent is gone, wait up to ${this.ttlSeconds} s for its lease to expire)`, 'HOST_ID_IN_USE');
       }
@@ -291,9 +258,9 @@ export class Agent extends EventEmitter {
         .if(keys.network(name), 'Create', '==', this.networkRevision)
         .and(keys.ipam(name, ip), ours === undefined ? 'Create' : 'Value', '==', ours === undefined ? 0 : this.hostId)
         .then(
-          this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId),
-          this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.leaseId),
-          this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.leaseId),
+          this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.hostLease.id),
+          this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.hostLease.id),
+          this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.hostLease.id),
           ...stale,
         )
         .commit();
@@ -308,7 +275,7 @@ export class Agent extends EventEmitter {
 
   /** Registered now, under the current lease, with the record we mean? If not, register again. */
   private async ensureRegistered(): Promise<void> {
-    if (this.leaseLost || this.lease === undefined) {
+    if (!this.hostLease.live) {
       await this.register();
       return;
     }
@@ -318,7 +285,7 @@ export class Agent extends EventEmitter {
     ]);
     const kv = hostResponse.kvs[0];
     const tap = tapResponse.kvs[0] === undefined ? undefined : parseEndpointRecord(tapResponse.kvs[0].value.toString());
-    if (kv === undefined || kv.lease !== this.leaseId || tapResponse.kvs[0]?.lease !== this.leaseId || tap?.ipv4 !== this.ip || tap?.mac !== this.mac) await this.register();
+    if (kv === undefined || kv.lease !== this.hostLease.id || tapResponse.kvs[0]?.lease !== this.hostLease.id || tap?.ipv4 !== this.ip || tap?.mac !== this.mac) await this.register();
   }
 
   // ---- desired state -----------------------------------------------------------------------

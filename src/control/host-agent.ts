@@ -24,7 +24,8 @@
  * Nothing here knows Docker: the runtime adapter turns its requests into these calls.
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { HostLease } from './host-lease';
 import type { Endpoint } from '../forwarder/contracts';
 import {
   keys, parseServedRecord, type EndpointRecord, type HostRecord, type NetworkRecord, type ServedRecord,
@@ -89,16 +90,18 @@ export class HostAgent extends EventEmitter {
   private readonly options: HostAgentOptions;
   private readonly logger: AgentLogger;
   private readonly joined = new Map<string, Joined>();
-  private lease: Lease | undefined;
-  private leaseId = '';
-  private leaseLost = false;
+  private readonly hostLease: HostLease;
   private connected = false;
   private recovering = false;
   private closed = false;
   private readonly joinedAt = new Date().toISOString();
   /** Varies the first address guesses from one claim to the next. */
   private claimSeed = 0;
-  readonly counts = { resyncs: 0, leaseRegrants: 0 };
+  private resyncs = 0;
+  /** Recoveries from trouble, and leases granted after the first (the previous one was lost). */
+  get counts(): { resyncs: number; leaseRegrants: number } {
+    return { resyncs: this.resyncs, leaseRegrants: this.hostLease.regrants };
+  }
 
   constructor(options: HostAgentOptions) {
     super();
@@ -107,6 +110,7 @@ export class HostAgent extends EventEmitter {
     this.hostId = options.hostId;
     this.vtep = options.vtep;
     this.ttlSeconds = options.ttlSeconds ?? 10;
+    this.hostLease = new HostLease(this.client, this.ttlSeconds, (why) => this.trouble(why));
     this.logger = options.logger ?? silent;
   }
 
@@ -145,29 +149,8 @@ export class HostAgent extends EventEmitter {
     this.setConnected(true);
   }
 
-  private async grant(): Promise<void> {
-    if (this.lease !== undefined && !this.leaseLost) return;
-    if (this.lease !== undefined) {
-      this.lease.release();
-      this.counts.leaseRegrants++;
-    }
-    const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
-    this.lease = lease;
-    this.leaseLost = false;
-    lease.on('lost', (error: Error) => {
-      if (this.lease !== lease) return;
-      this.leaseLost = true;
-      this.trouble(`the lease was lost (${error.message})`);
-    });
-    lease.on('keepaliveFailed', (error) => {
-      if (this.lease === lease) this.trouble(`a lease keepalive failed (${(error as unknown as Error).message})`);
-    });
-    try {
-      this.leaseId = await lease.grant();
-    } catch (error) {
-      this.leaseLost = true;
-      throw error;
-    }
+  private grant(): Promise<void> {
+    return this.hostLease.ensure();
   }
 
   private checkOpen(): void {
@@ -193,7 +176,7 @@ export class HostAgent extends EventEmitter {
       onInvalid: (id, error) => this.logger.warn({ network: name, id, err: error.message }, 'a record the forwarder refused; ignored until it changes'),
     });
     const view = new NetworkView({
-      client: this.client, network: name, reconciler, selfHostId: this.hostId, selfLease: () => this.leaseId,
+      client: this.client, network: name, reconciler, selfHostId: this.hostId, selfLease: () => this.hostLease.id,
       watchTimeoutMs: this.options.watchTimeoutMs, onTrouble: (reason) => this.trouble(`${name}: ${reason}`),
       onEndpoint: options.onEndpoint,
     });
@@ -217,7 +200,7 @@ export class HostAgent extends EventEmitter {
     const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, joined: this.joinedAt };
     const result = await this.client
       .if(keys.network(name), 'Create', '==', joined.revision)
-      .then(this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.leaseId))
+      .then(this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.hostLease.id))
       .commit();
     if (!result.succeeded) throw new HostAgentError(`network ${name} was removed (or removed and made again) in etcd`, 'NETWORK_GONE');
   }
@@ -258,7 +241,7 @@ export class HostAgent extends EventEmitter {
     const tryClaim = async (ip: string): Promise<boolean> => {
       const result = await this.client
         .if(keys.ipam(name, ip), 'Create', '==', 0)
-        .then(this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.leaseId))
+        .then(this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.hostLease.id))
         .commit();
       if (result.succeeded) joined.claims.add(ip);
       return result.succeeded;
@@ -315,7 +298,7 @@ export class HostAgent extends EventEmitter {
         .if(servedKey, 'Create', '>', 0)
         .and(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
         .then(
-          this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.leaseId),
+          this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.hostLease.id),
           this.client.put(servedKey).value(JSON.stringify(served)),
         )
         .commit();
@@ -326,7 +309,7 @@ export class HostAgent extends EventEmitter {
     const result = await this.client
       .if(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
       .then(
-        this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.leaseId),
+        this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.hostLease.id),
         this.client.put(keys.served(this.hostId, name, endpoint.endpointId)).value(JSON.stringify(served)),
       )
       .commit();
@@ -365,9 +348,9 @@ export class HostAgent extends EventEmitter {
     const joined = this.joinedOrThrow(name);
     const { endpoint } = served;
     const claim = keys.ipam(name, endpoint.ipv4);
-    const free = await this.client.if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+    const free = await this.client.if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
     if (!free.succeeded) {
-      const mine = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+      const mine = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
       if (!mine.succeeded) {
         await this.client.delete().key(keys.served(this.hostId, name, endpoint.endpointId)).exec();
         return false;
@@ -383,16 +366,7 @@ export class HostAgent extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     for (const joined of this.joined.values()) joined.view.close();
-    const lease = this.lease;
-    this.lease = undefined;
-    if (lease === undefined) return;
-    if (options.leave === false) {
-      lease.release();
-      return;
-    }
-    await withTimeout(lease.revoke(), 1500, 'revoking the lease').catch((error: Error) => {
-      this.logger.warn({ err: error.message }, 'could not revoke the lease; the other hosts drop this one when it expires');
-    });
+    await this.hostLease.end(options.leave !== false, this.logger);
   }
 
   // ---- trouble and recovery ----------------------------------------------------------------
@@ -436,9 +410,9 @@ export class HostAgent extends EventEmitter {
           for (const ip of joined.claims) {
             const claim = keys.ipam(joined.network.name, ip);
             const result = await this.client
-              .if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+              .if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
             if (!result.succeeded) {
-              const again = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.leaseId)).commit();
+              const again = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
               if (!again.succeeded) {
                 joined.claims.delete(ip);
                 this.logger.error({ network: joined.network.name, ip }, 'an address of this host was taken by another while this host was away');
@@ -454,7 +428,7 @@ export class HostAgent extends EventEmitter {
           }
           await joined.view.sync();
         }
-        this.counts.resyncs++;
+        this.resyncs++;
         this.recovering = false;
         this.setConnected(true);
         this.logger.info({ reason, attempts, networks: this.joined.size }, 'resynced with etcd');
