@@ -28,7 +28,7 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine';
 import { iperf3, Lab, labUnusable, REPO_ROOT, run, sleep, type LabProcess } from '../test/helpers/netns';
-import { median, pingTimes, quantile } from './forwarder/measure';
+import { median, pingTimes, quantile, sockperfPingPong } from './forwarder/measure';
 
 const { values } = parseArgs({
   options: {
@@ -178,26 +178,9 @@ function ping(pair: Pair): Quantiles {
   return quantiles(times);
 }
 
-/** sockperf's percentile line ("---> percentile 50.000 =    4.507"), in µs. */
-function sockperfPercentile(output: string, percentile: string): number {
-  const match = new RegExp(`percentile ${percentile.replace('.', '\\.')} =\\s*([\\d.]+)`).exec(output);
-  if (match === null) throw new Error(`sockperf printed no ${percentile} percentile:\n${output}`);
-  return Number(match[1]);
-}
-
-async function sockperf(pair: Pair, protocol: 'tcp' | 'udp'): Promise<Quantiles> {
-  const tcp = protocol === 'tcp' ? ['--tcp'] : [];
-  const server = lab.spawn(pair.b, 'sockperf', ['server', '-i', OVERLAY.b, '-p', String(SOCKPERF_PORT), ...tcp], { label: `sockperf server (${protocol})` });
-  try {
-    await sleep(300);
-    const client = lab.spawn(pair.a, 'sockperf', ['ping-pong', '-i', OVERLAY.b, '-p', String(SOCKPERF_PORT), ...tcp, '-t', String(SETTINGS.sockperfSeconds), '--full-rtt'], { label: `sockperf ping-pong (${protocol})` });
-    await client.wait((SETTINGS.sockperfSeconds + 10) * 1000);
-    const output = client.stdout + client.stderr;
-    const samples = Number(/Total (\d+) observations/.exec(output)?.[1] ?? NaN);
-    return { p50: sockperfPercentile(output, '50.000') / 1000, p99: sockperfPercentile(output, '99.000') / 1000, samples };
-  } finally {
-    await server.stop(500);
-  }
+/** sockperf ping-pong from A to B's overlay address (bench:forwarder's measurement, the same parser). */
+function sockperf(pair: Pair, protocol: 'tcp' | 'udp'): Promise<Quantiles> {
+  return sockperfPingPong(lab, { serverNs: pair.b, clientNs: pair.a, address: OVERLAY.b, protocol, seconds: SETTINGS.sockperfSeconds, port: SOCKPERF_PORT });
 }
 
 interface Measurement {
