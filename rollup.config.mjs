@@ -1,5 +1,5 @@
 // Builds dist/: the codec ('vxlan-wasm', dist/index.*), the forwarder ('vxlan-wasm/forwarder',
-// dist/forwarder.*), the CLI (dist/cli.mjs) and the CNI plugin (dist/cni.mjs), as ESM (.mjs) and CJS (.cjs) with bundled type
+// dist/forwarder.*), the control plane ('vxlan-wasm/control', dist/control.*), the CLI (dist/cli.mjs) and the CNI plugin (dist/cni.mjs), as ESM (.mjs) and CJS (.cjs) with bundled type
 // declarations for each. The entries are built together, so the code they share (the codec and
 // its WASM) lands once, in a shared chunk under dist/chunks/, never copied into each entry. The
 // WASM bytes travel inside the JS (src/wasm/generated.ts): no asset to copy, no file to look up.
@@ -26,7 +26,7 @@ const packageVersion = () => ({
 const dependencies = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
 const external = (id) => id.startsWith('node:') || dependencies.some((name) => id === name || id.startsWith(`${name}/`));
 
-const libraryEntries = { index: 'src/index.ts', forwarder: 'src/forwarder/index.ts' };
+const libraryEntries = { index: 'src/index.ts', forwarder: 'src/forwarder/index.ts', control: 'src/control/index.ts' };
 const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, noEmitOnError: true });
 
 export default [

@@ -22,7 +22,7 @@ function node(args: string[]): string {
 }
 
 test('dist/ has been built', () => {
-  for (const file of ['index.mjs', 'index.cjs', 'index.d.mts', 'index.d.cts', 'forwarder.mjs', 'forwarder.cjs', 'forwarder.d.mts', 'forwarder.d.cts', 'cli.mjs']) {
+  for (const file of ['index.mjs', 'index.cjs', 'index.d.mts', 'index.d.cts', 'forwarder.mjs', 'forwarder.cjs', 'forwarder.d.mts', 'forwarder.d.cts', 'control.mjs', 'control.cjs', 'control.d.mts', 'control.d.cts', 'cli.mjs']) {
     assert.ok(existsSync(join(root, 'dist', file)), `dist/${file}`);
   }
 });

@@ -25,7 +25,7 @@ test('the README example prints the VNI, the source port, the address and the in
 
 test('the README\'s twenty-line agent runs as written: two forwarders learn each other\'s host, ping gets its replies', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const example = readme.split('### An agent in twenty lines')[1].match(/```js\n([\s\S]*?)```/)![1];
+  const example = readme.split('### Two VTEPs in twenty lines')[1].match(/```js\n([\s\S]*?)```/)![1];
   assert.ok(example.split('\n').length <= 24, 'about twenty lines');
   const output = execFileSync(process.execPath, ['--input-type=module', '-e', example], {
     cwd: root, encoding: 'utf8', timeout: 20_000, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
@@ -39,8 +39,8 @@ test('the README\'s twenty-line agent runs as written: two forwarders learn each
 
 test('every README example that imports the package compiles with tsc --strict against the built types', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const examples = [...readme.matchAll(/```(ts|js)\n([\s\S]*?)```/g)].map((match) => match[2]).filter((code) => /from 'vxlan-wasm(\/forwarder)?'/.test(code));
-  assert.ok(examples.length >= 4, `${examples.length} examples found`);
+  const examples = [...readme.matchAll(/```(ts|js)\n([\s\S]*?)```/g)].map((match) => match[2]).filter((code) => /from 'vxlan-wasm(\/forwarder|\/control)?'/.test(code));
+  assert.ok(examples.length >= 5, `${examples.length} examples found`);
   // A consumer's project: node_modules holds this package (a link to the repository) and its
   // installed dependencies, as after `npm install vxlan-wasm` and the optional peers.
   const dir = mkdtempSync(join(tmpdir(), 'vxlan-readme-'));

@@ -24,7 +24,7 @@ import type { Endpoint } from '../forwarder/contracts';
 import { keys, parseEndpointRecord, parseHostRecord, type EndpointRecord, type HostRecord, type NetworkRecord } from './keys';
 import { chooseAddress, parseSubnet, type Subnet } from './ipam';
 import { getNetwork, NetworkError } from './networks';
-import { Reconciler, type ForwarderControl, type ResyncResult } from './reconcile';
+import { Reconciler, type ApplyResult, type ForwarderControl, type ResyncResult } from './reconcile';
 import { refuseOldLayout } from './layout';
 import { NetworkView, withTimeout } from './network-view';
 
@@ -94,7 +94,21 @@ export interface AgentStatus {
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 
-export class Agent extends EventEmitter {
+/** The events an Agent emits, typed (`agent.on('error', (error) => …)` needs no annotation). */
+export interface AgentEvents {
+  /** A remote host came, changed or went, and what the forwarder made of it. */
+  host: [hostId: string, result: string, host: HostRecord | undefined];
+  /** IPAM gave this host its overlay address (again after a re-registration that had to take another). */
+  address: [ip: string];
+  /** The forwarder matches the store at a revision (after the start and after every recovery). */
+  synced: [result: ResyncResult];
+  connected: [];
+  disconnected: [];
+  /** A refusal that stopping and restarting will not fix (the network removed, the host id taken). */
+  error: [error: AgentError | NetworkError];
+}
+
+export class Agent extends EventEmitter<AgentEvents> {
   readonly client: Etcd3;
   readonly networkName: string;
   readonly hostId: string;

@@ -82,7 +82,17 @@ interface Joined {
 const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class HostAgent extends EventEmitter {
+/** The events a HostAgent emits, typed. */
+export interface HostAgentEvents {
+  connected: [];
+  disconnected: [];
+  /** A joined network was removed from etcd (or made again under the same name): left. */
+  networkGone: [network: string, error: HostAgentError];
+  /** An endpoint of this host that could not be put back after trouble (its address taken meanwhile). */
+  endpointLost: [network: string, served: ServedRecord];
+}
+
+export class HostAgent extends EventEmitter<HostAgentEvents> {
   readonly client: Etcd3;
   readonly hostId: string;
   readonly vtep: Endpoint;

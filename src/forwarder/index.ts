@@ -11,7 +11,7 @@ export type {
   ForwarderOptions, NetworkOptions, ForwarderCounters, NetworkCounters, DirectionCounters, DropReason, ForwarderEvents, SuperFrameSink,
 } from './forwarder';
 export { VXLAN_HEADER_LEN, datagramStart, datagramLength } from './contracts';
-export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint, SuperFrame } from './contracts';
+export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint, SuperFrame, SuperFrameWrite } from './contracts';
 export { Fdb, DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES, macKey, macKeyAt, macText } from './fdb';
 export type { FdbEvent, FdbEntrySnapshot, FdbOptions, LearnResult } from './fdb';
 export { AddressSet, parseCidr, canonicalIp } from './address-set';
