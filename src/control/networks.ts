@@ -9,7 +9,7 @@ import {
   keys, NETWORK_NAME, parseEndpointRecord, parseHostRecord, parseNetworkRecord,
   type EndpointRecord, type HostRecord, type NetworkRecord,
 } from './keys';
-import { ipv4Text, parseSubnet, type Subnet } from './ipam';
+import { ipv4Number, ipv4Text, parseSubnet, type Subnet } from './ipam';
 import { refuseOldLayout } from './layout';
 
 /** A refusal with one sentence (name, VNI or subnet taken, no such network, hosts still joined, bad input). */
@@ -34,8 +34,29 @@ function subnetOf(text: string): Subnet {
   }
 }
 
+/** Address blocks no overlay can use (RFC 6890): a subnet that touches one is refused, saying which. */
+const RESERVED_BLOCKS: readonly { base: string; prefixLength: number; what: string }[] = [
+  { base: '0.0.0.0', prefixLength: 8, what: '"this network" (0.0.0.0/8), which no host may use as a source' },
+  { base: '127.0.0.0', prefixLength: 8, what: 'loopback (127.0.0.0/8), which never leaves a host' },
+  { base: '169.254.0.0', prefixLength: 16, what: 'link-local (169.254.0.0/16), which routers do not forward and hosts use for themselves' },
+  { base: '224.0.0.0', prefixLength: 4, what: 'multicast (224.0.0.0/4), which is no host address' },
+  { base: '240.0.0.0', prefixLength: 4, what: 'reserved (240.0.0.0/4, and the broadcast address), which hosts refuse' },
+];
+
+/**
+ * Why a subnet cannot serve an overlay (undefined when it can): too small for a gateway, the DNS
+ * address and one container (a /31 or /32), or inside a block no host address may come from.
+ */
+export function unusableSubnetReason(subnet: Subnet): string | undefined {
+  if (subnet.prefixLength > 30) return `subnet ${subnet.cidr} is too small: an overlay needs a gateway (its DNS address) and addresses for endpoints, so at most a /30`;
+  for (const block of RESERVED_BLOCKS) {
+    if (overlaps({ base: ipv4Number(block.base), prefixLength: block.prefixLength }, subnet)) return `subnet ${subnet.cidr} is in ${block.what}`;
+  }
+  return undefined;
+}
+
 /** Whether two subnets share an address. */
-export function overlaps(a: Subnet, b: Subnet): boolean {
+export function overlaps(a: Pick<Subnet, 'base' | 'prefixLength'>, b: Pick<Subnet, 'base' | 'prefixLength'>): boolean {
   const aEnd = a.base + 2 ** (32 - a.prefixLength);
   const bEnd = b.base + 2 ** (32 - b.prefixLength);
   return a.base < bEnd && b.base < aEnd;
@@ -62,7 +83,8 @@ export async function createNetwork(client: Etcd3, input: CreateNetworkInput): P
   checkNetworkName(input.name);
   if (!Number.isInteger(input.vni) || input.vni < 0 || input.vni > 0xffffff) throw new NetworkError(`VNI ${input.vni} is not in 0..16777215`, 'INVALID');
   const subnet = subnetOf(input.subnet);
-  if (subnet.count < 2) throw new NetworkError(`subnet ${subnet.cidr} is too small: it needs a gateway address and at least one more`, 'INVALID');
+  const unusable = unusableSubnetReason(subnet);
+  if (unusable !== undefined) throw new NetworkError(unusable, 'INVALID');
   await refuseOldLayout(client);
   const record: NetworkRecord = {
     name: input.name, vni: input.vni, subnet: subnet.cidr, gateway: defaultGateway(subnet), internal: input.internal === true, created: new Date().toISOString(),

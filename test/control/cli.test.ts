@@ -127,6 +127,22 @@ if (unusable !== undefined) {
     const e = ['--etcd', etcd.url];
     assert.equal(await network('create', 'blue', '--vni', '42', '--subnet', '10.42.0.0/24', ...e), { code: 0, stdout: 'network blue created: VNI 42, subnet 10.42.0.0/24\n', stderr: '' });
     assert.equal(await network('create', 'red', '--vni', '42', '--subnet', '10.43.0.0/24', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: VNI 42 is taken by network blue\n' });
+    // Subnets that cannot serve an overlay, each refused with its reason before anything is written:
+    // an overlap by etcd's answer (exit 1), the others as the mistakes they are (exit 2).
+    for (const [subnet, code, reason] of [
+      ['10.42.0.128/25', 1, /overlaps network blue's subnet 10\.42\.0\.0\/24/],
+      ['10.44.0.0/31', 2, /too small: .* at most a \/30/],
+      ['10.44.0.1/32', 2, /too small/],
+      ['224.1.0.0/16', 2, /multicast/],
+      ['127.10.0.0/16', 2, /loopback/],
+      ['169.254.1.0/24', 2, /link-local/],
+      ['240.0.0.0/8', 2, /reserved/],
+    ] as const) {
+      const refused = await network('create', 'red', '--vni', '43', '--subnet', subnet, ...e);
+      assert.is(refused.code, code, `${subnet}: ${refused.stderr}`);
+      assert.match(refused.stderr, reason, subnet);
+      assert.is(refused.stderr.trim().split('\n').length, 1, 'one sentence');
+    }
     const ls = await network('ls', ...e);
     assert.match(ls.stdout, /^NAME\s+VNI\s+SUBNET\s+HOSTS\s+ENDPOINTS\s+CREATED\nblue\s+42\s+10\.42\.0\.0\/24\s+0\s+0\s+\d{4}-/);
     const json = JSON.parse((await network('ls', '--json', ...e)).stdout);
