@@ -127,7 +127,7 @@ test('every mistake is one sentence on one line with a documented exit code: neg
 });
 
 test('--help on every command, and help COMMAND, print that command\'s usage and exit 0', () => {
-  for (const command of ['decode', 'forward', 'network', 'agent', 'demo']) {
+  for (const command of ['decode', 'forward', 'network', 'endpoint', 'agent', 'demo']) {
     for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
       const run = cli(...args);
       assert.is(run.code, 0, `${args.join(' ')}: ${run.stderr}`);

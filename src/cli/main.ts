@@ -45,6 +45,8 @@ const usage = `usage:
       run a userspace VTEP: a TAP device joined to its peers over VXLAN
   vxlan-wasm network create|ls|inspect|rm ... [--etcd URL,...]
       overlay networks kept in etcd
+  vxlan-wasm endpoint ls|inspect ... [--network NAME] [--etcd URL,...]
+      the endpoints of those networks (containers and hosts' TAPs): name, aliases, host, address, MAC
   vxlan-wasm agent --network NAME --local ADDR [--etcd URL,...] [--tap NAME]
       join this host to a network: register, take an address, program the forwarder
   vxlan-wasm demo [--count N] [--pcap FILE] [--netns]
@@ -179,6 +181,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'network':
         // Its own subcommands, flags, --help and exit codes (2 usage, 1 refused or etcd unreachable).
         return await (await loadCommand('network', () => import('./network'))).networkCommand(rest);
+      case 'endpoint':
+        // Its own subcommands, flags, --help and exit codes (2 usage, 1 not found or etcd unreachable).
+        return await (await loadCommand('endpoint', () => import('./endpoint'))).endpointCommand(rest);
       case 'agent':
         // Its own flags, --help and exit codes; resolves after it has left the network and shut down.
         return await (await loadCommand('agent', () => import('./agent'))).agentCommand(rest);
@@ -194,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'help':
         // `help COMMAND` is `COMMAND --help`; `help` alone the overview.
-        if (rest.length > 0 && ['decode', 'forward', 'network', 'agent', 'demo'].includes(rest[0])) return await main([rest[0], '--help']);
+        if (rest.length > 0 && ['decode', 'forward', 'network', 'endpoint', 'agent', 'demo'].includes(rest[0])) return await main([rest[0], '--help']);
         if (rest.length > 0) throw new UsageError(`help ${rest[0]}: there is no command ${rest[0]}`);
         write(usage);
         return 0;

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { networkCommand } from '../../src/cli/network';
+import { endpointCommand } from '../../src/cli/endpoint';
 import { agentCommand, resolveAgentConfig } from '../../src/cli/agent';
 import { keys } from '../../src/control/keys';
 import { connect } from '../../src/control/store';
@@ -31,6 +32,28 @@ async function network(...argv: string[]) {
   const code = await networkCommand(argv, io);
   return { code, ...text() };
 }
+
+async function endpoint(...argv: string[]) {
+  const { io, text } = streams();
+  const code = await endpointCommand(argv, io);
+  return { code, ...text() };
+}
+
+test('endpoint: usage mistakes are one sentence and exit 2, before connecting', async () => {
+  for (const [argv, message] of [
+    [[], /needs a subcommand: ls or inspect/],
+    [['frob'], /frob is not an endpoint subcommand/],
+    [['inspect'], /endpoint inspect needs the endpoint's id/],
+    [['ls', 'extra'], /extra is one argument too many for endpoint ls/],
+    [['ls', '--network', 'Blue'], /--network: "Blue" is not a network name/],
+  ] as const) {
+    const run = await endpoint(...argv, '--etcd', 'http://127.0.0.1:9');
+    assert.is(run.code, 2, argv.join(' '));
+    assert.match(run.stderr, message);
+    assert.is(run.stderr.trim().split('\n').length, 1);
+  }
+  assert.is((await endpoint('--help')).code, 0);
+});
 
 test('network: usage mistakes are one sentence and exit 2, before connecting', async () => {
   for (const [argv, message] of [
@@ -189,6 +212,13 @@ if (unusable !== undefined) {
       const tap = JSON.parse((await client.get(keys.endpoint('green', 'tap.cli-1')).string())!);
       assert.is(`address fake0 ${tap.ipv4} 255.255.255.0`, set[1], "the TAP's endpoint holds the address set on it");
       assert.is(`mac fake0 ${tap.mac}`, set[0]);
+      // The TAP's endpoint as `endpoint ls` and `inspect` show it, from etcd.
+      const listed = await endpoint('ls', '--network', 'green', '--etcd', etcd.url);
+      assert.is(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(`^NETWORK\\s+NAME\\s+ALIASES\\s+HOST\\s+ADDRESS\\s+MAC\\s+ENDPOINT\\ngreen\\s+\\S+\\s+\\S+\\s+cli-1\\s+${tap.ipv4.replace(/\./g, '\\.')}\\s+${tap.mac}\\s+tap\\.cli-1\\n$`));
+      const inspected = JSON.parse((await endpoint('inspect', 'tap.cli-1', '--json', '--etcd', etcd.url)).stdout);
+      assert.equal([inspected.network, inspected.hostId, inspected.ipv4, inspected.mac], ['green', 'cli-1', tap.ipv4, tap.mac]);
+      assert.equal(await endpoint('inspect', 'nothing-here', '--etcd', etcd.url), { code: 1, stdout: '', stderr: 'vxlan-wasm endpoint: no endpoint nothing-here\n' });
       const metrics = await (await fetch(metricsUrl)).text();
       assert.match(metrics, /^vxlan_control_connected 1$/m);
       assert.match(metrics, /^vxlan_control_hosts 0$/m);

@@ -1,0 +1,139 @@
+/**
+ * `vxlan-wasm endpoint ls|inspect`: the endpoints of the overlay networks kept in etcd (containers
+ * the Docker driver or the CNI plugin attached, and each `agent --network` host's TAP), read from
+ * the store as every host sees them. Arguments are checked before connecting (a mistake: one
+ * sentence, exit 2); an unknown network or endpoint and an unreachable etcd are one sentence, exit 1.
+ */
+import type { Etcd3 } from 'etcd3';
+import { ConfigError } from './config';
+import type { EndpointRecord } from '../control/keys';
+import { LayoutError } from '../control/layout';
+import { checkNetworkName, inspectNetwork, listNetworks, NetworkError } from '../control/networks';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
+import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+
+export const ENDPOINT_USAGE = `usage: vxlan-wasm endpoint ls [--network NAME] [--json] [etcd flags]
+       vxlan-wasm endpoint inspect ID|NAME [--network NAME] [--json] [etcd flags]
+
+The endpoints of the overlay networks in etcd: containers attached by the Docker driver or the CNI
+plugin, and each \`agent --network\` host's TAP, as every host sees them.
+
+  ls       every endpoint (of one network with --network): network, name, aliases, host, address,
+           MAC, endpoint id
+  inspect  one endpoint, by its id (or the start of it) or its name, every field
+
+${ETCD_FLAGS_HELP}
+
+exit codes: 0 done; 1 no such network or endpoint, or etcd unreachable; 2 a usage error.`;
+
+export interface EndpointIo {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+const FLAGS = {
+  ...ETCD_FLAGS,
+  network: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Parsed = { sub: 'ls' | 'inspect'; target?: string; network?: string; json: boolean; store: StoreOptions };
+
+class NotFound extends Error {}
+
+function parse(argv: string[]): Parsed | 'help' {
+  const { values, positionals } = parseCommandArgs('endpoint', argv, FLAGS, true);
+  if (values.help === true) return 'help';
+  const [sub, target, ...extra] = positionals;
+  if (sub === undefined) throw new ConfigError('endpoint', 'needs a subcommand: ls or inspect (see endpoint --help).');
+  const command = sub === 'list' ? 'ls' : sub;
+  if (command !== 'ls' && command !== 'inspect') throw new ConfigError(sub, 'is not an endpoint subcommand (ls, inspect).');
+  if (extra.length > 0) throw new ConfigError(extra[0], `is one argument too many for endpoint ${command}.`);
+  if (command === 'ls' && target !== undefined) throw new ConfigError(target, 'is one argument too many for endpoint ls (give the network with --network).');
+  if (command === 'inspect' && target === undefined) throw new ConfigError('endpoint inspect', 'needs the endpoint\'s id (or the start of it) or its name.');
+  const network = values.network as string | undefined;
+  if (network !== undefined) {
+    try {
+      checkNetworkName(network);
+    } catch (error) {
+      throw new ConfigError('--network', `${(error as Error).message}.`);
+    }
+  }
+  return { sub: command, target, network, json: values.json === true, store: storeOptions(values as EtcdFlags) };
+}
+
+/** Run `vxlan-wasm endpoint …`; resolves to the exit code once the etcd client is closed. */
+export async function endpointCommand(argv: string[], io: EndpointIo = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  let parsed: Parsed | 'help';
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`vxlan-wasm endpoint: ${error.message}\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    stdout.write(`${ENDPOINT_USAGE}\n`);
+    return 0;
+  }
+  const client = connect(parsed.store);
+  try {
+    await run(client, parsed, (line) => stdout.write(`${line}\n`));
+    return 0;
+  } catch (error) {
+    if (error instanceof NetworkError || error instanceof LayoutError || error instanceof NotFound) {
+      stderr.write(`vxlan-wasm endpoint: ${error.message}\n`);
+      return 1;
+    }
+    if (isUnavailable(error)) {
+      stderr.write(`vxlan-wasm endpoint: ${unreachableSentence(parsed.store, error)}\n`);
+      return 1;
+    }
+    stderr.write(`vxlan-wasm endpoint: etcd refused the request: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+type Listed = EndpointRecord & { network: string };
+
+/** Every endpoint of the named network, or of every network. */
+async function endpointsOf(client: Etcd3, network: string | undefined): Promise<Listed[]> {
+  const names = network !== undefined ? [network] : (await listNetworks(client)).map((record) => record.name);
+  const inspections = await Promise.all(names.map((name) => inspectNetwork(client, name)));
+  return inspections.flatMap((inspection) => inspection.endpoints.map((endpoint) => ({ ...endpoint, network: inspection.network.name })));
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+}
+
+async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void): Promise<void> {
+  const endpoints = await endpointsOf(client, parsed.network);
+  if (parsed.sub === 'ls') {
+    if (parsed.json) {
+      write(JSON.stringify(endpoints));
+      return;
+    }
+    const rows = [['NETWORK', 'NAME', 'ALIASES', 'HOST', 'ADDRESS', 'MAC', 'ENDPOINT'], ...endpoints.map((endpoint) => [
+      endpoint.network, endpoint.name || '-', endpoint.aliases.join(',') || '-', endpoint.hostId, endpoint.ipv4, endpoint.mac, endpoint.endpointId.slice(0, 24),
+    ])];
+    for (const line of table(rows)) write(line);
+    return;
+  }
+  const target = parsed.target!;
+  const matches = endpoints.filter((endpoint) => endpoint.endpointId === target || endpoint.name === target || (target.length >= 4 && endpoint.endpointId.startsWith(target)));
+  if (matches.length === 0) throw new NotFound(`no endpoint ${target}${parsed.network === undefined ? '' : ` in network ${parsed.network}`}`);
+  if (matches.length > 1) throw new NotFound(`${target} names ${matches.length} endpoints (${matches.map((endpoint) => `${endpoint.endpointId.slice(0, 12)} in ${endpoint.network}`).join(', ')}): give more of the id, or --network`);
+  const [endpoint] = matches;
+  if (parsed.json) {
+    write(JSON.stringify(endpoint));
+    return;
+  }
+  for (const [field, value] of Object.entries(endpoint)) write(`${field}: ${Array.isArray(value) ? value.join(', ') || '-' : String(value ?? '-')}`);
+}
