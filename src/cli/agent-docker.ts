@@ -31,7 +31,8 @@ import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '
 import { DockerDriver } from '../docker/driver';
 import { dockerNameLookup, dockerSocket } from '../docker/docker-api';
 import { linuxLinks, LinkError, type Links } from '../docker/links';
-import { localNetworkOpener } from '../docker/local-network';
+import { localNetworkOpener, type LocalNetwork } from '../docker/local-network';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { LazyEngine } from '../docker/engine';
 import { probeTunnelGso } from '../forwarder/underlay/tunnel-gso-probe';
 
@@ -226,6 +227,34 @@ function describe(store: StoreOptions) {
   };
 }
 
+/**
+ * The overlay's own gauges and counters on the agent's registry, read at scrape time: endpoints per
+ * network (this host's and every host's, as etcd says), and each network's name server's queries by
+ * outcome (answered from the table, forwarded, refused, failed, malformed).
+ */
+export function addOverlayMetrics(registry: Registry, host: Pick<HostAgent, 'networks' | 'served' | 'endpoints'>, networks: ReadonlySet<Pick<LocalNetwork, 'network' | 'dnsCounters'>>): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'vxlan_endpoints', help: 'Endpoints of each joined network: served by this host (local) or by any host (all).', labelNames: ['network', 'scope'], registers,
+    collect() {
+      this.reset();
+      for (const network of host.networks()) {
+        this.set({ network: network.name, scope: 'local' }, host.served(network.name).length);
+        this.set({ network: network.name, scope: 'all' }, host.endpoints(network.name).length);
+      }
+    },
+  });
+  new Counter({
+    name: 'vxlan_dns_queries_total', help: "Queries to each network's name server, by outcome.", labelNames: ['network', 'outcome'], registers,
+    collect() {
+      this.reset();
+      for (const local of networks) {
+        for (const [outcome, count] of Object.entries(local.dnsCounters())) this.inc({ network: local.network.name, outcome }, count);
+      }
+    },
+  });
+}
+
 async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number> {
   const observability = new ForwarderObservability(config.logLevel, io.log);
   const { logger } = observability;
@@ -234,6 +263,8 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
   const stop = new StopRequest(io.signals ?? process);
   const client = (io.connect ?? connect)(config.store);
   let underlay: Underlay | undefined;
+  // The networks open on this host (the Docker driver's and CNI's): their name servers' counters.
+  const openedNetworks = new Set<LocalNetwork>();
   let engine: LazyEngine | undefined;
   let host: HostAgent | undefined;
   let driver: DockerDriver | undefined;
@@ -270,7 +301,10 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         onNotice: (message) => logger.warn(message),
         onCreate: (made) => {
           observability.stopOnBrokenPort(made, stop);
-          void observability.report(made, config.metrics, (metrics) => cni?.addMetrics(metrics.registry)).then(
+          void observability.report(made, config.metrics, (metrics) => {
+            cni?.addMetrics(metrics.registry);
+            if (host !== undefined) addOverlayMetrics(metrics.registry, host, openedNetworks);
+          }).then(
             (metrics) => metrics.url !== undefined && logger.info({ metrics: metrics.url }, 'metrics served'),
             (error: Error) => logger.error({ err: error.message }, 'could not serve metrics'),
           );
@@ -283,7 +317,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
       driver = new DockerDriver({
         host, client, links, mtu: config.mtu, logger, lookupNames: dockerNameLookup(config.dockerApi),
         openNetwork: localNetworkOpener({
-          forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort,
+          forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort, opened: openedNetworks,
         }),
       });
       // Docker's networks first: a CNI endpoint on one of them uses the bridge the driver made.
@@ -292,7 +326,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
       if (config.cniSocket !== undefined) {
         cni = await startCni({
           host, client, links, mtu: config.mtu, logger, socketPath: config.cniSocket,
-          openNetwork: localNetworkOpener({ forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort }),
+          openNetwork: localNetworkOpener({ forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort, opened: openedNetworks }),
         });
         logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.cniSocket }, 'serving CNI');
       }

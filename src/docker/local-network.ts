@@ -15,7 +15,7 @@
  */
 import type { NetworkRecord, EndpointRecord } from '../control/keys';
 import { parseSubnet } from '../control/ipam';
-import { NameTable, NameServer, type NameServerLogger } from '../dns/index';
+import { NameTable, NameServer, type NameServerCounters, type NameServerLogger } from '../dns/index';
 import { linkNames, type Links } from './links';
 
 /** What a local network needs of the engine (engine.ts): serve a VNI on a TAP it makes, and stop. */
@@ -30,6 +30,8 @@ export interface LocalNetwork {
   readonly bridge: string;
   /** The name server's table: an endpoint's names and address (undefined: gone). */
   setEndpoint(endpointId: string, record: EndpointRecord | undefined): void;
+  /** What the network's name server answered, forwarded, refused (for the agent's metrics). */
+  dnsCounters(): NameServerCounters;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,8 @@ export interface LocalNetworkOptions {
   /** DNS port (default 53; tests use another). */
   dnsPort?: number;
   logger?: NameServerLogger & { error(object: object, message: string): void };
+  /** Where every network opened is kept while open (the agent's metrics read them). */
+  opened?: Set<LocalNetwork>;
 }
 
 /** An endpoint's names for the table: its name and aliases, those that are DNS names. */
@@ -83,11 +87,14 @@ export function localNetworkOpener(options: LocalNetworkOptions): OpenLocalNetwo
             options.logger?.warn({ endpointId, err: (error as Error).message }, 'an endpoint whose names the name server refused');
           }
         },
+        dnsCounters: () => server.counters(),
         async close() {
+          options.opened?.delete(local);
           for (const step of undo.reverse()) await step();
           undo.length = 0;
         },
       };
+      options.opened?.add(local);
       return local;
     } catch (error) {
       for (const step of undo.reverse()) {

@@ -96,6 +96,7 @@ export function fakeOpener(links: FakeLinks): OpenLocalNetwork & { opened: FakeL
         if (record === undefined) local.names.delete(endpointId);
         else local.names.set(endpointId, [record.name, ...record.aliases].filter((n) => n !== ''));
       },
+      dnsCounters: () => ({ answered: 0, forwarded: 0, refused: 0, failed: 0, malformed: 0 }),
       async close() {
         local.closed = true;
         links.remove(bridge);
