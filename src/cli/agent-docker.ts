@@ -232,8 +232,21 @@ function describe(store: StoreOptions) {
  * network (this host's and every host's, as etcd says), and each network's name server's queries by
  * outcome (answered from the table, forwarded, refused, failed, malformed).
  */
-export function addOverlayMetrics(registry: Registry, host: Pick<HostAgent, 'networks' | 'served' | 'endpoints'>, networks: ReadonlySet<Pick<LocalNetwork, 'network' | 'dnsCounters'>>): void {
+export function addOverlayMetrics(
+  registry: Registry, host: Pick<HostAgent, 'networks' | 'served' | 'endpoints'>, networks: ReadonlySet<Pick<LocalNetwork, 'network' | 'dnsCounters'>>,
+  dockerCalls: ReadonlyMap<string, number> = new Map(),
+): void {
   const registers = [registry];
+  new Counter({
+    name: 'vxlan_docker_calls_total', help: "Docker's calls of the network and IPAM driver, by call and result (ok, refused).", labelNames: ['call', 'result'], registers,
+    collect() {
+      this.reset();
+      for (const [key, count] of dockerCalls) {
+        const [call, result] = key.split('\u0000');
+        this.inc({ call, result }, count);
+      }
+    },
+  });
   new Gauge({
     name: 'vxlan_endpoints', help: 'Endpoints of each joined network: served by this host (local) or by any host (all).', labelNames: ['network', 'scope'], registers,
     collect() {
@@ -265,6 +278,8 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
   let underlay: Underlay | undefined;
   // The networks open on this host (the Docker driver's and CNI's): their name servers' counters.
   const openedNetworks = new Set<LocalNetwork>();
+  // Docker's calls of the plugin by call and result ("call\0ok" → count), for vxlan_docker_calls_total.
+  const dockerCalls = new Map<string, number>();
   let engine: LazyEngine | undefined;
   let host: HostAgent | undefined;
   let driver: DockerDriver | undefined;
@@ -303,7 +318,7 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
           observability.stopOnBrokenPort(made, stop);
           void observability.report(made, config.metrics, (metrics) => {
             cni?.addMetrics(metrics.registry);
-            if (host !== undefined) addOverlayMetrics(metrics.registry, host, openedNetworks);
+            if (host !== undefined) addOverlayMetrics(metrics.registry, host, openedNetworks, dockerCalls);
           }).then(
             (metrics) => metrics.url !== undefined && logger.info({ metrics: metrics.url }, 'metrics served'),
             (error: Error) => logger.error({ err: error.message }, 'could not serve metrics'),
@@ -332,7 +347,12 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
       }
       if (config.docker) server = await PluginServer.listen({
         socketPath: config.socketPath, handlers: driver.handlers(), describe: describe(config.store),
-        onCall: (path, ms, err) => (err === undefined ? logger.debug({ path, ms: Math.round(ms) }, 'docker call') : logger.warn({ path, ms: Math.round(ms), err }, 'docker call refused')),
+        onCall: (path, ms, err) => {
+          const key = `${path}\u0000${err === undefined ? 'ok' : 'refused'}`;
+          dockerCalls.set(key, (dockerCalls.get(key) ?? 0) + 1);
+          if (err === undefined) logger.debug({ path, ms: Math.round(ms) }, 'docker call');
+          else logger.warn({ path, ms: Math.round(ms), err }, 'docker call refused');
+        },
       });
       if (config.docker) logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.socketPath, dockerApi: config.dockerApi, ttlSeconds: config.ttlSeconds, queues: config.queues }, 'serving Docker');
       io.onReady?.({ host, driver, engine, socketPath: config.socketPath, cni });
