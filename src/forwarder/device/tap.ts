@@ -34,8 +34,8 @@ import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { PacketBatch } from '../../batch/packet-batch';
 import {
-  GRO_RESULT_LEN, GRO_RESULT_RECORD_LEN, GSO_ECN, GSO_NONE, SLOT_HEADROOM, TSO_LAST, TSO_OVERSIZE, VNET_CSUM_OFFSET, VNET_CSUM_START,
-  VNET_F_NEEDS_CSUM, VNET_FLAGS, VNET_GSO_SIZE, VNET_GSO_TYPE, VNET_HDR_LEN, VNET_HDR_LEN_FIELD, type Kernels,
+  GRO_RESULT_LEN, GRO_RESULT_RECORD_LEN, GSO_ECN, GSO_NONE, SLOT_HEADROOM, TSO_LAST, TSO_OVERSIZE, VNET_F_NEEDS_CSUM, VNET_HDR_LEN,
+  type Kernels,
 } from '../../wasm/abi';
 import { formatMac } from '../../wire/address';
 import { emptySuperFrame, superFrameSegments, type Device, type PortEvents, type SuperFrame, type SuperFrameWrite } from '../contracts';
@@ -44,6 +44,7 @@ import * as C from '../io/libc';
 import { ReaderPort } from '../io/reader-port';
 import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_DROPPED, Ring } from '../io/ring';
+import { decodeVnetHeader, emptyVnetHeader, storeSuperFrameHeader } from './vnet-header';
 
 export interface TapDeviceOptions {
   /** The interface name (1..15 characters). */
@@ -62,7 +63,7 @@ export interface TapDeviceOptions {
    * (see above). Default true (false: plain frames, one per read and write, as before). What the kernel refused is in `offloadFlags` and said once through `log`.
    */
   offloads?: boolean;
-  /** Where to say, once, that the kernel refused some offload (default: nowhere; see `offloadNotes`). */
+  /** Where to say, once, that the kernel refused some offload (default: nowhere). */
   log?: (message: string) => void;
   /**
    * Open one queue of a multi-queue TAP (IFF_MULTI_QUEUE): every open of the same name with this
@@ -129,26 +130,6 @@ interface Scratch {
   listWords: Int32Array;
   resultWords: Int32Array;
   viewsOf: Uint8Array | undefined;
-}
-
-/** The virtio-net header's fields are little-endian u16s. */
-export function storeLe16(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value & 0xff;
-  bytes[at + 1] = value >>> 8;
-}
-
-/**
- * The virtio-net header of a super-frame written whole (NEEDS_CSUM, `gsoType`, its sizes) into
- * `h`. `outerLength`: bytes of outer headers written before the frame (a tunnel TAP's), which the
- * header length and checksum start count too.
- */
-export function storeSuperFrameHeader(h: Uint8Array, frame: SuperFrame, gsoType: number, outerLength = 0): void {
-  h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
-  h[VNET_GSO_TYPE] = gsoType;
-  storeLe16(h, VNET_HDR_LEN_FIELD, outerLength + frame.headerLength);
-  storeLe16(h, VNET_GSO_SIZE, frame.gsoSize);
-  storeLe16(h, VNET_CSUM_START, outerLength + frame.csumStart);
-  storeLe16(h, VNET_CSUM_OFFSET, frame.csumOffset);
 }
 
 const TUN_PATH = '/dev/net/tun';
@@ -230,13 +211,13 @@ export class TapDevice implements Device {
   readonly vnetHeaderLength: number;
   /** The TUN_F_* bits the kernel took (0 without offloads). */
   readonly offloadFlags: number;
-  /** What the kernel refused of the offloads asked for (each said once through `log`). */
-  readonly offloadNotes: readonly string[];
   readonly counters: TapCounters = {
     received: 0, sent: 0, oversize: 0, writeErrors: 0, superFramesIn: 0, segmentsIn: 0, superFramesOut: 0, segmentsOut: 0, malformed: 0, superFramesWhole: 0,
   };
   /** What superFrame() is offered (one object, refilled per super-frame). */
   private readonly offered: SuperFrame = emptySuperFrame();
+  /** The virtio-net header of the frame being received (one object, refilled per frame). */
+  private readonly vnet = emptyVnetHeader();
   /** The TAP's fd (for diagnostics and tests; the forwarder never needs it). */
   readonly fd: number;
 
@@ -253,7 +234,7 @@ export class TapDevice implements Device {
   private stagedFor: Kernels | undefined;
 
   private constructor(
-    fd: number, name: string, mtu: number, mac: string, created: boolean, ringCells: number, offloadFlags: number, notes: string[],
+    fd: number, name: string, mtu: number, mac: string, created: boolean, ringCells: number, offloadFlags: number,
     poller: InlinePoller | undefined,
   ) {
     this.fd = fd;
@@ -264,7 +245,6 @@ export class TapDevice implements Device {
     const offloads = offloadFlags >= 0;
     this.vnetHeaderLength = offloads ? VNET_HDR_LEN : 0;
     this.offloadFlags = offloads ? offloadFlags : 0;
-    this.offloadNotes = notes;
     this.maxFrameLength = mtu + FRAME_OVERHEAD;
     // One byte more than the largest frame: a read that fills the cell was cut, and is dropped.
     // With offloads, frames up to 64 KB (super-frames) arrive whatever the MTU.
@@ -330,7 +310,7 @@ export class TapDevice implements Device {
       }
       const { mtu: actualMtu, mac } = bringUp(name, mtu);
       for (const note of notes) options.log?.(note);
-      return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells, offloadFlags, notes, options.poller);
+      return new TapDevice(fd, name, actualMtu, mac, !existed, ringCells, offloadFlags, options.poller);
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -429,9 +409,9 @@ export class TapDevice implements Device {
         continue;
       }
       const cell = ring.cellStart(k);
-      const flags = cells[cell + VNET_FLAGS];
-      const gsoType = cells[cell + VNET_GSO_TYPE];
-      const csumStart = cells[cell + VNET_CSUM_START] | (cells[cell + VNET_CSUM_START + 1] << 8);
+      const vnet = decodeVnetHeader(cells, cell, this.vnet);
+      const gsoType = vnet.gsoType;
+      const csumStart = vnet.csumStart;
       if ((gsoType & ~GSO_ECN) === GSO_NONE) {
         consumed++;
         if (length > limit) {
@@ -442,9 +422,8 @@ export class TapDevice implements Device {
         const at = batch.slotPointer(slot) + SLOT_HEADROOM;
         cells.copy(bytes, at, cell + VNET_HDR_LEN, cell + VNET_HDR_LEN + length);
         batch.setInner(slot, length, 0);
-        if ((flags & VNET_F_NEEDS_CSUM) !== 0) {
-          const csumOffset = cells[cell + VNET_CSUM_OFFSET] | (cells[cell + VNET_CSUM_OFFSET + 1] << 8);
-          if (kernels.completeInnerChecksum(at, length, csumStart, csumOffset) !== 0) {
+        if ((vnet.flags & VNET_F_NEEDS_CSUM) !== 0) {
+          if (kernels.completeInnerChecksum(at, length, csumStart, vnet.csumOffset) !== 0) {
             counters.malformed++;
             continue;
           }
@@ -452,7 +431,7 @@ export class TapDevice implements Device {
         count++;
         continue;
       }
-      const gsoSize = cells[cell + VNET_GSO_SIZE] | (cells[cell + VNET_GSO_SIZE + 1] << 8);
+      const gsoSize = vnet.gsoSize;
       // A super-frame the forwarder can send whole (--tunnel-gso) is never split here.
       const events = this.port.events;
       if (this.splitProgress === 0 && events?.superFrame !== undefined) {
@@ -464,8 +443,8 @@ export class TapDevice implements Device {
         offered.gsoType = gsoType;
         offered.gsoSize = gsoSize;
         offered.csumStart = csumStart;
-        offered.csumOffset = cells[cell + VNET_CSUM_OFFSET] | (cells[cell + VNET_CSUM_OFFSET + 1] << 8);
-        offered.headerLength = cells[cell + VNET_HDR_LEN_FIELD] | (cells[cell + VNET_HDR_LEN_FIELD + 1] << 8);
+        offered.csumOffset = vnet.csumOffset;
+        offered.headerLength = vnet.headerLength;
         if (events.superFrame(offered)) {
           counters.superFramesWhole++;
           consumed++;

@@ -39,15 +39,15 @@ import { parseIp } from '../../wire/address';
 import type { PortEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
 import { internetChecksum, onesComplementSum } from '../../reference/checksum';
-import { bringUp, ifreq, storeLe16, storeSuperFrameHeader, tapError } from '../device/tap';
+import { bringUp, ifreq, tapError } from '../device/tap';
+import { decodeVnetHeader, emptyVnetHeader, storeLe16, storeSuperFrameHeader } from '../device/vnet-header';
 import type { InlinePoller } from '../io/inline-reader';
 import { HeadedWrite } from '../io/headed-write';
 import {
-  GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_FLAGS,
-  VNET_GSO_SIZE, VNET_GSO_TYPE,
+  GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_FLAGS,
 } from '../../wasm/abi';
 import { ReaderPort } from '../io/reader-port';
-import { CTRL_DROPPED, Ring } from '../io/ring';
+import { Ring } from '../io/ring';
 
 /** struct virtio_net_hdr_v1_hash_tunnel (linux/virtio_net.h): the virtio header, hash fields, outer_th_offset, inner_nh_offset. */
 const TUNNEL_VNET_HDR_LEN = 24;
@@ -390,11 +390,6 @@ export class TunnelGsoTap {
     this.port.start(events, 'packed', `tunnel ${this.name}`, { poller: this.poller, fillLimit: TUNNEL_FILL_LIMIT });
   }
 
-  /** Packets the reader dropped because they did not fit a cell. */
-  get readerDropped(): number {
-    return Atomics.load(this.ring.control, CTRL_DROPPED);
-  }
-
   /** Stop reading and close the TAP (it disappears). Idempotent. */
   close(): Promise<void> {
     return this.port.close();
@@ -424,6 +419,9 @@ export interface TunnelPacket {
   /** A burst's (USO) payload bytes per datagram, each from a VXLAN header on (the last may be shorter); 0 for one datagram. */
   burstSegment: number;
 }
+
+/** parseTunnelPacket's virtio-net header (one object, refilled per packet: JavaScript runs one packet at a time). */
+const parsedVnet = emptyVnetHeader();
 
 /** parseTunnelPacket's verdicts: a packet to take, outer headers no stack would take, a bad checksum. */
 export const TUNNEL_PACKET = 0;
@@ -465,16 +463,17 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
   const destination = ip + (v6 ? 24 : 16);
   for (let i = 0; i < local.length; i++) if (bytes[destination + i] !== local[i]) return TUNNEL_MALFORMED;
   if (((bytes[udp + 2] << 8) | bytes[udp + 3]) !== port) return TUNNEL_MALFORMED;
-  const flags = bytes[start + VNET_FLAGS];
-  const vnetType = bytes[start + VNET_GSO_TYPE];
-  const csumStart = bytes[start + VNET_CSUM_START] | (bytes[start + VNET_CSUM_START + 1] << 8);
+  const vnet = decodeVnetHeader(bytes, start, parsedVnet);
+  const flags = vnet.flags;
+  const vnetType = vnet.gsoType;
+  const csumStart = vnet.csumStart;
   const inner = outerHeaders + 8; // the inner frame, from the outer Ethernet header
   packet.vxlanAt = udp + 8;
   packet.payloadLength = ipPayload - 8;
   packet.sourceAt = ip + (v6 ? 8 : 12);
   packet.sourcePort = (bytes[udp] << 8) | bytes[udp + 1];
   packet.csumStart = (flags & VNET_F_NEEDS_CSUM) !== 0 && csumStart >= inner + 14 ? csumStart - inner : -1;
-  packet.csumOffset = bytes[start + VNET_CSUM_OFFSET] | (bytes[start + VNET_CSUM_OFFSET + 1] << 8);
+  packet.csumOffset = vnet.csumOffset;
   packet.udpSeed = -1;
   packet.burstSegment = 0;
   if (vnetType !== 0 && vnetType !== GSO_UDP_L4) {
@@ -483,7 +482,7 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
     if ((vnetType & (GSO_UDP_TUNNEL_IPV4 | GSO_UDP_TUNNEL_IPV6)) !== (v6 ? GSO_UDP_TUNNEL_IPV6 : GSO_UDP_TUNNEL_IPV4)
       || (base !== GSO_TCPV4 && base !== GSO_TCPV6)) return TUNNEL_MALFORMED;
     packet.gsoType = base | (vnetType & GSO_ECN);
-    packet.gsoSize = bytes[start + VNET_GSO_SIZE] | (bytes[start + VNET_GSO_SIZE + 1] << 8);
+    packet.gsoSize = vnet.gsoSize;
     if (packet.gsoSize === 0 || packet.csumStart < 0) return TUNNEL_MALFORMED;
     return TUNNEL_PACKET;
   }
@@ -500,7 +499,7 @@ export function parseTunnelPacket(bytes: Uint8Array, start: number, length: numb
     // A burst: the device's GRO merged only datagrams whose checksums it checked (DATA_VALID),
     // and a sender on this host leaves them partial (NEEDS_CSUM); without either, no datagram's
     // own checksum is left to check, so it is refused. Its partial checksum is the outer UDP one.
-    const segment = bytes[start + VNET_GSO_SIZE] | (bytes[start + VNET_GSO_SIZE + 1] << 8);
+    const segment = vnet.gsoSize;
     if (segment < 8 + 14 || (checksum !== 0 && (flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) === 0)) return TUNNEL_MALFORMED;
     packet.burstSegment = segment;
     packet.csumStart = -1;

@@ -486,7 +486,7 @@ export class UdpUnderlay implements Underlay {
    * The kernel gives no segment size for it (no UDP_GRO message), so the segments are as large as
    * a datagram may be (an inner IP packet of at most the MTU). They are made here (tsoSplit, as for a TAP
    * super-frame), each behind a copy of the VXLAN header, so the forwarder sees datagrams as
-   * usual. Returns the slots filled; `superProgress` holds the segments done while slots run out.
+   * usual. Returns the slots filled; `state.progress` holds the segments done while slots run out.
    */
   private splitSuperPacket(
     state: SplitState, ring: Ring, batch: PacketBatch, start: number, length: number, gsoType: number, segment: number,
