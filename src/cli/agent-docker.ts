@@ -34,7 +34,7 @@ import { linuxLinks, LinkError, type Links } from '../docker/links';
 import { localNetworkOpener, type LocalNetwork } from '../docker/local-network';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { LazyEngine } from '../docker/engine';
-import { probeTunnelGso } from '../forwarder/underlay/tunnel-gso-probe';
+import { chooseTunnelGso } from './tunnel-gso-choice';
 
 /** The tunnel TAP of `--tunnel-gso` (one per host: the agent serves every network on one port). */
 const TUNNEL_GSO_TAP = 'vwgso';
@@ -307,9 +307,9 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
       // Tunnel GSO where this host allows it, as `forward` (queue workers only).
       let tunnelGso: { name: string; ingress: boolean } | undefined;
       if (config.queues >= 1 && config.tunnelGso) {
-        const decision = probeTunnelGso({ localAddress: config.local, tapOffloads: true, ingress: true });
-        logger.info({ tunnelGso: decision.usable ? (decision.ingress ? 'on' : 'on, out only') : 'off', reason: decision.reason }, 'tunnel GSO decided');
-        if (decision.usable) tunnelGso = { name: TUNNEL_GSO_TAP, ingress: decision.ingress };
+        const choice = chooseTunnelGso('auto', { localAddress: config.local, tapOffloads: true, ingress: true });
+        logger.info({ tunnelGso: choice.note }, 'tunnel GSO decided');
+        if (choice.use) tunnelGso = { name: TUNNEL_GSO_TAP, ingress: choice.ingress };
       }
       engine = new LazyEngine({
         queues: config.queues, underlay, tunnelGso, local: { address: config.local, port: config.port, maxDatagramLength },

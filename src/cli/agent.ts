@@ -29,7 +29,7 @@ import type { Device, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
 import { MAX_QUEUES, MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
-import { probeTunnelGso } from '../forwarder/underlay/tunnel-gso-probe';
+import { chooseTunnelGso } from './tunnel-gso-choice';
 import type { ForwarderMetrics } from './metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
@@ -287,9 +287,9 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       } else {
         // forward's default engine: queue workers that read their TAP queue and socket themselves,
         // and tunnel GSO where this host allows it (the log line says which and why).
-        const decision = config.tunnelGso ? probeTunnelGso({ localAddress: config.local, tapOffloads: true, ingress: true }) : undefined;
-        const tunnelGso = decision?.usable === true ? { name: `${config.tap.slice(0, 11)}.gso`, localAddress: config.local, ingress: decision.ingress } : undefined;
-        logger.info({ engine: `${queues} queue worker${queues === 1 ? '' : 's'}`, tunnelGso: decision === undefined ? 'off (--no-tunnel-gso)' : decision.usable ? `on: ${decision.reason}` : `off: ${decision.reason}` }, 'engine');
+        const choice = chooseTunnelGso(config.tunnelGso && 'auto', { localAddress: config.local, tapOffloads: true, ingress: true });
+        const tunnelGso = choice.use ? { name: `${config.tap.slice(0, 11)}.gso`, localAddress: config.local, ingress: choice.ingress } : undefined;
+        logger.info({ engine: `${queues} queue worker${queues === 1 ? '' : 's'}`, tunnelGso: choice.note }, 'engine');
         const queued = await MultiQueueForwarder.open({
           queues, underlay: { address: config.local, port: config.port, maxDatagramLength },
           networks: [{ vni: network.vni, tap: { name: config.tap, mtu: config.mtu, create: true } }],

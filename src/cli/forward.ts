@@ -25,7 +25,8 @@ import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwar
 import { TunnelGsoTap } from '../forwarder/underlay/tunnel-gso';
 import { IngressRedirect } from '../forwarder/underlay/ingress-redirect';
 import type { Logger } from './log';
-import { probeTunnelGso, type TunnelGsoDecision, type TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
+import type { TunnelGsoDecision, TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
+import { chooseTunnelGso, type TunnelGsoChoice } from './tunnel-gso-choice';
 
 /** The configuration as it runs: tunnel GSO decided (on or off, never 'auto'). */
 type RunConfig = ForwardConfig & { offloads: ForwardConfig['offloads'] & { tunnelGso: boolean } };
@@ -239,17 +240,11 @@ function engineText(queues: number): string {
  * cannot run, 'auto' goes on without it and says why; insisted on (--tunnel-gso), it is an error.
  */
 function decideTunnelGso(config: ForwardConfig, io: ForwardIo, embedderPorts: boolean): { config: RunConfig; note: string } {
-  const off = (note: string) => ({ config: { ...config, offloads: { ...config.offloads, tunnelGso: false, tunnelIngress: false } }, note });
   const mode = config.offloads.tunnelGso;
-  if (mode === false) return off('off (--no-tunnel-gso)');
-  if (mode === 'auto' && embedderPorts && io.probeTunnelGso === undefined) return off("off (the ports are the embedder's own)");
-  const decision = (io.probeTunnelGso ?? probeTunnelGso)({ localAddress: config.local, tapOffloads: config.offloads.tap, ingress: config.offloads.tunnelIngress });
-  if (!decision.usable) {
-    if (mode === true) throw Object.assign(new Error(`--tunnel-gso cannot run here: ${decision.reason}`), { code: 'TUNNEL_GSO_UNAVAILABLE' });
-    return off(`off: ${decision.reason}; VXLAN goes through the UDP socket (--tunnel-gso to insist, --no-tunnel-gso to silence this)`);
-  }
-  const note = decision.ingress ? `on, both ways: ${decision.reason}` : `on, whole out only: ${decision.reason}`;
-  return { config: { ...config, offloads: { ...config.offloads, tunnelGso: true, tunnelIngress: decision.ingress } }, note };
+  const choice: TunnelGsoChoice = mode === 'auto' && embedderPorts && io.probeTunnelGso === undefined
+    ? { use: false, ingress: false, note: "off (the ports are the embedder's own)" }
+    : chooseTunnelGso(mode, { localAddress: config.local, tapOffloads: config.offloads.tap, ingress: config.offloads.tunnelIngress }, io.probeTunnelGso);
+  return { config: { ...config, offloads: { ...config.offloads, tunnelGso: choice.use, tunnelIngress: choice.ingress } }, note: choice.note };
 }
 
 /** The "forwarding" line: what runs where, with which engine and offloads, and why. */
