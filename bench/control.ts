@@ -237,7 +237,7 @@ try {
   if (PARTS.includes('B')) {
     // ---- B. fan-out over many agents ---------------------------------------------------------
     log(`B. ${AGENTS} agents (own client each, fake forwarders) joining one network`);
-    // Not 10.0.0.0/8: that would overlap part A's network, which etcd refuses.
+    // Not 10.0.0.0/8: it would overlap part A's network, which createNetwork refuses.
     await createNetwork(admin, { name: 'scale', vni: 88, subnet: '100.64.0.0/10' });
     const forwarders: TimingForwarder[] = [];
     const agents: Agent[] = [];
