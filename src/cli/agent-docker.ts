@@ -41,7 +41,7 @@ const TUNNEL_GSO_TAP = 'vwgso';
 import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
-import { defaultHostId } from './agent';
+import { defaultHostId } from './host-id';
 import { CNI_FLAGS, CNI_FLAGS_HELP, cniSocketOf, startCni, type CniRuntime } from './agent-cni';
 
 export const DOCKER_AGENT_USAGE = `usage: vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]

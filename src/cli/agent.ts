@@ -15,9 +15,7 @@
  */
 import { DATAGRAM_OVERHEAD } from './forward';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
-import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
+import { defaultHostId } from './host-id';
 import type { AddressInfo } from 'node:net';
 import type { Etcd3 } from 'etcd3';
 import { Counter, Gauge } from 'prom-client';
@@ -137,16 +135,8 @@ export interface AgentIo {
   onReady?: (ready: { agent: Agent; forwarder: Forwarder | MultiQueueForwarder; underlay?: Underlay; device?: Device; metrics?: AddressInfo }) => void;
 }
 
-/** The default host id: a hash of the machine id, the VTEP address and port (stable across restarts, distinct per VTEP). */
-export function defaultHostId(local: string, port: number, machineIdPath = '/etc/machine-id'): string {
-  let machine: string;
-  try {
-    machine = readFileSync(machineIdPath, 'utf8').trim();
-  } catch {
-    machine = hostname();
-  }
-  return `h-${createHash('sha256').update(`${machine}|${local}|${port}`).digest('hex').slice(0, 16)}`;
-}
+// The default host id (a hash of the machine id, the VTEP address and port) is host-id.ts's.
+export { defaultHostId };
 
 /** The flags as an AgentConfig; every mistake a ConfigError (exit 2). */
 export function resolveAgentConfig(argv: string[], machineIdPath?: string): AgentConfig | 'help' {

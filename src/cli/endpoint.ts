@@ -7,10 +7,9 @@
 import type { Etcd3 } from 'etcd3';
 import { ConfigError } from './config';
 import type { EndpointRecord } from '../control/keys';
-import { LayoutError } from '../control/layout';
 import { checkNetworkName, inspectNetwork, listNetworks, NetworkError } from '../control/networks';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
-import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, runWithStore, storeOptions, type EtcdFlags } from './options';
+import type { StoreOptions } from '../control/store';
 
 export const ENDPOINT_USAGE = `usage: vxlan-wasm endpoint ls [--network NAME] [--json] [etcd flags]
        vxlan-wasm endpoint inspect ID|NAME [--network NAME] [--json] [etcd flags]
@@ -39,8 +38,6 @@ const FLAGS = {
 } as const;
 
 type Parsed = { sub: 'ls' | 'inspect'; target?: string; network?: string; json: boolean; store: StoreOptions };
-
-class NotFound extends Error {}
 
 function parse(argv: string[]): Parsed | 'help' {
   const { values, positionals } = parseCommandArgs('endpoint', argv, FLAGS, true);
@@ -79,24 +76,8 @@ export async function endpointCommand(argv: string[], io: EndpointIo = {}): Prom
     stdout.write(`${ENDPOINT_USAGE}\n`);
     return 0;
   }
-  const client = connect(parsed.store);
-  try {
-    await run(client, parsed, (line) => stdout.write(`${line}\n`));
-    return 0;
-  } catch (error) {
-    if (error instanceof NetworkError || error instanceof LayoutError || error instanceof NotFound) {
-      stderr.write(`vxlan-wasm endpoint: ${error.message}\n`);
-      return 1;
-    }
-    if (isUnavailable(error)) {
-      stderr.write(`vxlan-wasm endpoint: ${unreachableSentence(parsed.store, error)}\n`);
-      return 1;
-    }
-    stderr.write(`vxlan-wasm endpoint: etcd refused the request: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  const command = parsed;
+  return runWithStore('endpoint', command.store, stderr, (client) => run(client, command, (line) => stdout.write(`${line}\n`)));
 }
 
 type Listed = EndpointRecord & { network: string };
@@ -128,8 +109,8 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
   }
   const target = parsed.target!;
   const matches = endpoints.filter((endpoint) => endpoint.endpointId === target || endpoint.name === target || (target.length >= 4 && endpoint.endpointId.startsWith(target)));
-  if (matches.length === 0) throw new NotFound(`no endpoint ${target}${parsed.network === undefined ? '' : ` in network ${parsed.network}`}`);
-  if (matches.length > 1) throw new NotFound(`${target} names ${matches.length} endpoints (${matches.map((endpoint) => `${endpoint.endpointId.slice(0, 12)} in ${endpoint.network}`).join(', ')}): give more of the id, or --network`);
+  if (matches.length === 0) throw new NetworkError(`no endpoint ${target}${parsed.network === undefined ? '' : ` in network ${parsed.network}`}`, 'NOT_FOUND');
+  if (matches.length > 1) throw new NetworkError(`${target} names ${matches.length} endpoints (${matches.map((endpoint) => `${endpoint.endpointId.slice(0, 12)} in ${endpoint.network}`).join(', ')}): give more of the id, or --network`, 'NOT_FOUND');
   const [endpoint] = matches;
   if (parsed.json) {
     write(JSON.stringify(endpoint));

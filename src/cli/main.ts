@@ -10,7 +10,7 @@
 import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { joinNegativeValues } from './options';
+import { joinNegativeValues } from './args';
 import { packageVersion } from './version';
 
 // Each command is imported when it runs: `forward` then never loads etcd3 and its gRPC stack, nor

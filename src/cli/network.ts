@@ -8,10 +8,9 @@ import type { Etcd3 } from 'etcd3';
 import { ConfigError } from './config';
 import { keys } from '../control/keys';
 import { parseSubnet } from '../control/ipam';
-import { LayoutError } from '../control/layout';
-import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, NetworkError, removeNetwork } from '../control/networks';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
-import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, removeNetwork } from '../control/networks';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, runWithStore, storeOptions, type EtcdFlags } from './options';
+import type { StoreOptions } from '../control/store';
 
 export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --subnet CIDR [etcd flags]
        vxlan-wasm network ls [--json] [etcd flags]
@@ -109,28 +108,8 @@ export async function networkCommand(argv: string[], io: NetworkIo = {}): Promis
     stdout.write(`${NETWORK_USAGE}\n`);
     return 0;
   }
-  const client = connect(parsed.store);
-  try {
-    await run(client, parsed, (line) => stdout.write(`${line}\n`));
-    return 0;
-  } catch (error) {
-    if (error instanceof NetworkError) {
-      stderr.write(`vxlan-wasm network: ${error.message}\n`);
-      return error.code === 'INVALID' ? 2 : 1;
-    }
-    if (error instanceof LayoutError) {
-      stderr.write(`vxlan-wasm network: ${error.message}\n`);
-      return 1;
-    }
-    if (isUnavailable(error)) {
-      stderr.write(`vxlan-wasm network: ${unreachableSentence(parsed.store, error)}\n`);
-      return 1;
-    }
-    stderr.write(`vxlan-wasm network: etcd refused the request: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  const command = parsed;
+  return runWithStore('network', command.store, stderr, (client) => run(client, command, (line) => stdout.write(`${line}\n`)));
 }
 
 function table(rows: string[][]): string[] {

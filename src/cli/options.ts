@@ -12,7 +12,11 @@
 import { accessSync, constants } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from './config';
-import type { StoreOptions } from '../control/store';
+import { joinNegativeValues } from './args';
+import type { Etcd3 } from 'etcd3';
+import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
+import { LayoutError } from '../control/layout';
+import { NetworkError } from '../control/networks';
 
 export const ETCD_FLAGS = {
   etcd: { type: 'string' },
@@ -98,25 +102,6 @@ export function storeOptions(flags: EtcdFlags): StoreOptions {
   };
 }
 
-/**
- * `--vni -1` as `--vni=-1`: node:util's parseArgs takes a value that starts with a dash for a
- * flag and refuses it as "ambiguous" in three lines; joined, the value reaches the command's own
- * check, which says in one sentence why -1 is no VNI.
- */
-export function joinNegativeValues(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
-  const joined: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const name = /^--([^=]+)$/.exec(argv[i])?.[1];
-    if (name !== undefined && options[name]?.type === 'string' && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
-      joined.push(`${argv[i]}=${argv[i + 1]}`);
-      i++;
-    } else {
-      joined.push(argv[i]);
-    }
-  }
-  return joined;
-}
-
 /** node:util parseArgs with its errors as ConfigErrors naming the flag (exit 2). */
 export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
   command: string, argv: string[], options: T, allowPositionals: boolean,
@@ -137,5 +122,34 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
       default:
         throw error;
     }
+  }
+}
+
+/**
+ * Run a command's work against etcd and turn what fails into its one sentence and exit code: a
+ * refusal the control plane names (no such network, exists, in use: 1; INVALID, a mistake: 2), the
+ * old key layout (1), etcd unreachable (1, saying which URLs), anything else etcd refused (1).
+ * The client is closed whatever happens.
+ */
+export async function runWithStore(
+  command: string, store: StoreOptions, stderr: NodeJS.WritableStream, work: (client: Etcd3) => Promise<void>,
+): Promise<number> {
+  const client = connect(store);
+  try {
+    await work(client);
+    return 0;
+  } catch (error) {
+    if (error instanceof NetworkError || error instanceof LayoutError) {
+      stderr.write(`vxlan-wasm ${command}: ${error.message}\n`);
+      return error instanceof NetworkError && error.code === 'INVALID' ? 2 : 1;
+    }
+    if (isUnavailable(error)) {
+      stderr.write(`vxlan-wasm ${command}: ${unreachableSentence(store, error)}\n`);
+      return 1;
+    }
+    stderr.write(`vxlan-wasm ${command}: etcd refused the request: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    client.close();
   }
 }

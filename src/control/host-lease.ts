@@ -8,7 +8,6 @@
  */
 import type { Etcd3, Lease } from 'etcd3';
 import { withTimeout } from './network-view';
-import type { AgentLogger } from './agent';
 
 export class HostLease {
   private lease: Lease | undefined;
@@ -61,7 +60,7 @@ export class HostLease {
    * Let go of the lease: `leave` revokes it (the other hosts drop this one now; with etcd away it
    * expires by itself within the TTL, so shutdown never hangs on it), else it is only released.
    */
-  async end(leave: boolean, logger: AgentLogger): Promise<void> {
+  async end(leave: boolean, logger: { warn(object: object, message: string): void }): Promise<void> {
     const lease = this.lease;
     this.lease = undefined;
     if (lease === undefined) return;
