@@ -17,13 +17,11 @@ import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { DATAGRAM_OVERHEAD } from './forward';
 import type { Etcd3 } from 'etcd3';
 import {
-  ConfigError, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
-  checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
+  ConfigError, checkTunAccess, endpointText, type LogLevel,
 } from './config';
 import type { Underlay } from '../forwarder/contracts';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { HostAgent, HostAgentError } from '../control/host-agent';
-import { HOST_ID } from '../control/keys';
 import { LayoutError } from '../control/layout';
 import { NetworkError } from '../control/networks';
 import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
@@ -41,7 +39,7 @@ const TUNNEL_GSO_TAP = 'vwgso';
 import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
-import { defaultHostId } from './host-id';
+import { resolveAgentFlags } from './agent-flags';
 import { CNI_FLAGS, CNI_FLAGS_HELP, cniSocketOf, startCni, type CniRuntime } from './agent-cni';
 
 export const DOCKER_AGENT_USAGE = `usage: vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]
@@ -145,44 +143,13 @@ export function resolveDockerAgentConfig(argv: string[], machineIdPath?: string)
   const cniSocket = cniSocketOf(values);
   if (values.docker !== true && cniSocket === undefined) throw new ConfigError('--docker', 'or --cni is required: the runtime this agent serves.');
   const text = (flag: string) => values[flag] as string | undefined;
-  const localText = text('local');
-  if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
-  const local = parseEndpointText(localText.split(':').length > 2 && !localText.startsWith('[') ? `[${localText}]` : localText, '--local');
-  if (local.port !== undefined) throw new ConfigError('--local', `${JSON.stringify(localText)} has a port; give the address alone and the port with --port.`);
-  if (/^(0\.0\.0\.0|::)$/.test(local.address)) throw new ConfigError('--local', `${local.address} is not an address the other hosts can send to; give this host's own underlay address.`);
-  let port = DEFAULT_VXLAN_PORT;
-  if (text('port') !== undefined) {
-    if (!/^[0-9]{1,5}$/.test(text('port')!) || Number(text('port')) > 65535 || Number(text('port')) === 0) throw new ConfigError('--port', `${JSON.stringify(text('port'))} is not a UDP port (1..65535).`);
-    port = Number(text('port'));
-  }
-  const maxMtu = 65535 - VXLAN_OVERHEAD[local.version];
-  let mtu = UNDERLAY_MTU - VXLAN_OVERHEAD[local.version];
-  if (text('mtu') !== undefined) {
-    mtu = Number(text('mtu'));
-    if (!/^[0-9]{2,5}$/.test(text('mtu')!) || mtu < MIN_MTU || mtu > maxMtu) throw new ConfigError('--mtu', `${JSON.stringify(text('mtu'))} is not an MTU in ${MIN_MTU}..${maxMtu}.`);
-  }
-  let queues = 1;
-  if (text('queues') !== undefined) {
-    queues = Number(text('queues'));
-    if (!/^[0-9]{1,2}$/.test(text('queues')!) || queues > 64) throw new ConfigError('--queues', `${JSON.stringify(text('queues'))} is not a number of worker threads in 0..64.`);
-  }
-  const hostId = text('host-id') ?? defaultHostId(local.address, port, machineIdPath);
-  if (!HOST_ID.test(hostId)) throw new ConfigError('--host-id', `${JSON.stringify(hostId)} is not a host id (1..64 of letters, digits, '_', '.', '-').`);
-  let ttlSeconds = 10;
-  if (text('ttl') !== undefined) {
-    ttlSeconds = Number(text('ttl'));
-    if (!/^[0-9]{1,3}$/.test(text('ttl')!) || ttlSeconds < 2 || ttlSeconds > 300) throw new ConfigError('--ttl', `${JSON.stringify(text('ttl'))} is not a whole number of seconds in 2..300.`);
-  }
+  const flags = resolveAgentFlags(text, values['no-tunnel-gso'] === true, { machineIdPath, portZero: false });
   const socketPath = text('docker-socket') ?? DEFAULT_SOCKET;
   if (!socketPath.startsWith('/')) throw new ConfigError('--docker-socket', `${JSON.stringify(socketPath)} is not an absolute path.`);
   const dockerHost = text('docker-host');
   if (dockerHost !== undefined && !/^(unix:\/\/)?\//.test(dockerHost)) throw new ConfigError('--docker-host', `${JSON.stringify(dockerHost)} is not unix:///PATH (only a local socket is supported).`);
-  const metrics = text('metrics') === undefined ? undefined : parseListenAddress(text('metrics')!, '--metrics');
-  const logLevel = (text('log-level') ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
   return {
-    local: local.address, family: local.version, port, mtu, queues, tunnelGso: values['no-tunnel-gso'] !== true, hostId, ttlSeconds, socketPath, dockerApi: dockerSocket(dockerHost),
-    metrics, logLevel, store: storeOptions(values as EtcdFlags), docker: values.docker === true, cniSocket,
+    ...flags, socketPath, dockerApi: dockerSocket(dockerHost), store: storeOptions(values as EtcdFlags), docker: values.docker === true, cniSocket,
   };
 }
 

@@ -16,22 +16,22 @@
 import { DATAGRAM_OVERHEAD } from './forward';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { defaultHostId } from './host-id';
+import { resolveAgentFlags } from './agent-flags';
 import type { AddressInfo } from 'node:net';
 import type { Etcd3 } from 'etcd3';
 import { Counter, Gauge } from 'prom-client';
 import {
-  ConfigError, DEFAULT_QUEUES, DEFAULT_VXLAN_PORT, LOG_LEVELS, MIN_MTU, UNDERLAY_MTU, VXLAN_OVERHEAD,
-  checkTunAccess, endpointText, parseEndpointText, parseListenAddress, type LogLevel,
+  ConfigError, checkTunAccess, endpointText, type LogLevel,
 } from './config';
 import type { Device, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { Forwarder } from '../forwarder/forwarder';
-import { MAX_QUEUES, MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
 import { chooseTunnelGso } from './tunnel-gso-choice';
 import type { ForwarderMetrics } from './metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
-import { HOST_ID, NETWORK_NAME } from '../control/keys';
+import { NETWORK_NAME } from '../control/keys';
 import { macForHost, type Subnet } from '../control/ipam';
 import { getNetwork, NetworkError } from '../control/networks';
 import { LayoutError, refuseOldLayout } from '../control/layout';
@@ -146,46 +146,12 @@ export function resolveAgentConfig(argv: string[], machineIdPath?: string): Agen
   const network = text('network');
   if (network === undefined) throw new ConfigError('--network', 'is required: the network to join (see vxlan-wasm network ls).');
   if (!NETWORK_NAME.test(network)) throw new ConfigError('--network', `${JSON.stringify(network)} is not a network name.`);
-  const localText = text('local');
-  if (localText === undefined) throw new ConfigError('--local', 'is required: this host\'s underlay address, which the other hosts send VXLAN to.');
-  // A bare IPv6 address has several colons; ADDR:PORT (a mistake here) has one.
-  const local = parseEndpointText(localText.split(':').length > 2 && !localText.startsWith('[') ? `[${localText}]` : localText, '--local');
-  if (local.port !== undefined) throw new ConfigError('--local', `${JSON.stringify(localText)} has a port; give the address alone and the port with --port.`);
-  if (/^(0\.0\.0\.0|::)$/.test(local.address)) throw new ConfigError('--local', `${local.address} is not an address the other hosts can send to; give this host's own underlay address.`);
-  let port = DEFAULT_VXLAN_PORT;
-  if (text('port') !== undefined) {
-    if (!/^[0-9]{1,5}$/.test(text('port')!) || Number(text('port')) > 65535) throw new ConfigError('--port', `${JSON.stringify(text('port'))} is not a UDP port (1..65535, or 0 for any free one).`);
-    port = Number(text('port'));
-  }
   const tap = text('tap') ?? `vx-${network}`.slice(0, 15);
   if (Buffer.byteLength(tap) > 15 || tap === '.' || tap === '..' || /[/:\s]/.test(tap) || tap === '') {
     throw new ConfigError('--tap', `${JSON.stringify(tap)} is not an interface name (1..15 bytes, no slash, colon or white space).`);
   }
-  const maxMtu = 65535 - VXLAN_OVERHEAD[local.version];
-  let mtu = UNDERLAY_MTU - VXLAN_OVERHEAD[local.version];
-  if (text('mtu') !== undefined) {
-    mtu = Number(text('mtu'));
-    if (!/^[0-9]{2,5}$/.test(text('mtu')!) || mtu < MIN_MTU || mtu > maxMtu) throw new ConfigError('--mtu', `${JSON.stringify(text('mtu'))} is not an MTU in ${MIN_MTU}..${maxMtu}.`);
-  }
-  const hostId = text('host-id') ?? defaultHostId(local.address, port, machineIdPath);
-  if (!HOST_ID.test(hostId)) throw new ConfigError('--host-id', `${JSON.stringify(hostId)} is not a host id (1..64 of letters, digits, '_', '.', '-').`);
-  let ttlSeconds = 10;
-  if (text('ttl') !== undefined) {
-    ttlSeconds = Number(text('ttl'));
-    if (!/^[0-9]{1,3}$/.test(text('ttl')!) || ttlSeconds < 2 || ttlSeconds > 300) throw new ConfigError('--ttl', `${JSON.stringify(text('ttl'))} is not a whole number of seconds in 2..300.`);
-  }
-  const metrics = text('metrics') === undefined ? undefined : parseListenAddress(text('metrics')!, '--metrics');
-  const logLevel = (text('log-level') ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}.`);
-  let queues = DEFAULT_QUEUES;
-  if (text('queues') !== undefined) {
-    queues = Number(text('queues'));
-    if (!/^[0-9]{1,2}$/.test(text('queues')!) || queues > MAX_QUEUES) throw new ConfigError('--queues', `${JSON.stringify(text('queues'))} is not a number of worker threads in 0..${MAX_QUEUES}.`);
-  }
-  return {
-    network, local: local.address, family: local.version, port, tap, mtu, hostId, ttlSeconds, metrics, logLevel, store: storeOptions(values as EtcdFlags),
-    queues, tunnelGso: values['no-tunnel-gso'] !== true,
-  };
+  const flags = resolveAgentFlags(text, values['no-tunnel-gso'] === true, { machineIdPath, portZero: true });
+  return { network, tap, ...flags, store: storeOptions(values as EtcdFlags) };
 }
 
 /** Run `vxlan-wasm agent`; resolves to the exit code once everything is closed. */
