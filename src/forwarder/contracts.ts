@@ -1,10 +1,10 @@
 /**
- * The two ports of a forwarder, as interfaces with written contracts. The forwarder never sees a
- * file descriptor: a Device is an Ethernet port on this host (a Linux TAP, the in-process
+ * The two sides of a forwarder, as interfaces with written contracts. The forwarder never sees a
+ * file descriptor: a Device is an Ethernet interface on this host (a Linux TAP, the in-process
  * UserspaceHost, or one an embedding agent supplies); an Underlay carries VXLAN datagrams to and
  * from the other hosts (a UDP socket). Tests plug in-memory fakes into both.
  *
- * Both are pull-based and batch-shaped: the port calls `wake()` when something is waiting, and the
+ * Both are pull-based and batch-shaped: each side calls `wake()` when something is waiting, and the
  * forwarder then asks it to move what is waiting straight into PacketBatch slots. Frames never
  * become per-frame objects on the way.
  *
@@ -47,7 +47,7 @@ export interface SuperFrame {
   headerLength: number;
 }
 
-/** A fresh SuperFrame for a port to refill per super-frame. */
+/** A fresh SuperFrame for a device to refill per super-frame. */
 export function emptySuperFrame(): SuperFrame {
   return { bytes: new Uint8Array(0), start: 0, length: 0, address: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, headerLength: 0 };
 }
@@ -62,11 +62,11 @@ export function superFrameSegmentBytes(frame: SuperFrame): number {
   return frame.length + (superFrameSegments(frame) - 1) * frame.headerLength;
 }
 
-/** Callbacks a port uses to reach the forwarder. Both are cheap and may be called from any event-loop tick. */
-export interface PortEvents {
+/** Callbacks a device (or the underlay) uses to reach the forwarder. Both are cheap and may be called from any event-loop tick. */
+export interface DeviceEvents {
   /** Something is waiting: the forwarder will call `receive` (soon, not inside this call). Calling it again before that is harmless. */
   wake(): void;
-  /** The port broke for good (its worker died, its fd failed): the forwarder stops, loudly. */
+  /** The device broke for good (its worker died, its fd failed): the forwarder stops, loudly. */
   fail(error: Error): void;
   /**
    * Optional, devices with TSO only: a super-frame is offered whole before it is split into slots;
@@ -77,24 +77,27 @@ export interface PortEvents {
 }
 
 /**
- * An Ethernet port. Contract:
+ * An Ethernet device (the host side). Contract:
  * - `start` is called once; frames may be delivered only after it.
  * - `receive(batch, first, max)` moves up to `max` waiting frames into slots first..first+count-1:
  *   for each, the frame's bytes go to `batch.payload(i)` and `batch.setInner(i, length, 0)` is
  *   called. It returns `count` and never blocks. A frame longer than the slot is dropped and
  *   counted by the device (`oversize`), never truncated.
  * - `transmit(batch, slots, count)` writes the inner frames of slots `slots[0..count)` (bytes
- *   `batch.innerStart(i)` .. `+ batch.innerLength(i)`) out of the port, before it returns; the
- *   slots are reused right after. It returns how many the port took; the rest are counted by the
+ *   `batch.innerStart(i)` .. `+ batch.innerLength(i)`) out of the device, before it returns; the
+ *   slots are reused right after. It returns how many the device took; the rest are counted by the
  *   forwarder as `DEVICE_ERROR` drops.
  * - `close()` stops delivery and releases everything (a TAP it created is removed). Idempotent.
  */
+/** @deprecated The old name of DeviceEvents (0.1): "port" meant four things in this code. */
+export type PortEvents = DeviceEvents;
+
 export interface Device {
   /** For logs and metrics, e.g. the TAP's interface name. */
   readonly name: string;
   /** The largest frame (Ethernet header included, no FCS) the device delivers or takes. */
   readonly maxFrameLength: number;
-  start(events: PortEvents): void;
+  start(events: DeviceEvents): void;
   receive(batch: PacketBatch, first: number, max: number): number;
   transmit(batch: PacketBatch, slots: Int32Array, count: number): number;
   /**
@@ -112,7 +115,7 @@ export interface Endpoint {
   readonly port: number;
 }
 
-export interface UnderlayEvents extends PortEvents {
+export interface UnderlayEvents extends DeviceEvents {
   /**
    * A datagram came from an endpoint that has no id yet. Return the id it gets from now on (the
    * forwarder then calls `setEndpoint(id, endpoint)` itself), or -1 to refuse it: the datagram is

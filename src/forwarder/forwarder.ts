@@ -152,7 +152,7 @@ const GBP_D_A = 0x48;
 /**
  * The events a Forwarder emits, typed: `forwarder.on('fdb', (events) => …)` needs no annotation.
  * 'fdb': learned, moved and aged entries, in batches (at most one per pump turn, never one per
- * frame). 'error': a port broke; the forwarder has closed itself.
+ * frame). 'error': the device or the underlay broke; the forwarder has closed itself.
  */
 export interface ForwarderEvents {
   fdb: [events: FdbEvent[]];
@@ -196,7 +196,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   private pumpScheduled = false;
   /**
    * Pump runs that moved frames: `inline` run by pumpNow right after the reads that brought them,
-   * `deferred` on a later turn of the event loop (every run for ports read by worker threads, and a
+   * `deferred` on a later turn of the event loop (every run for sides read by worker threads, and a
    * busy run's continuation). With pumpNow, a lone frame at idle is always moved inline.
    */
   readonly pumpCounters = { inline: 0, deferred: 0 };
@@ -437,7 +437,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
-  /** Start moving frames. Ports fail loudly: a broken device or underlay closes the forwarder and emits 'error'. */
+  /** Start moving frames. Both sides fail loudly: a broken device or underlay closes the forwarder and emits 'error'. */
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -516,7 +516,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     this.emit('fdb', events);
   }
 
-  /** A port woke the forwarder: pump on the next turn of the event loop, unless pumpNow runs it first. */
+  /** The device or the underlay woke the forwarder: pump on the next turn of the event loop, unless pumpNow runs it first. */
   private schedulePump(): void {
     if (this.pumpScheduled || this.closing !== undefined) return;
     this.pumpScheduled = true;
@@ -529,11 +529,11 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   };
 
   /**
-   * Run the pump now, in this call, when a port has woken it since it last ran; returns true when
-   * work is left (the pump is then scheduled again). For a thread that reads its ports itself (a
+   * Run the pump now, in this call, when a side has woken it since it last ran; returns true when
+   * work is left (the pump is then scheduled again). For a thread that reads its device and underlay itself (a
    * queue worker's InlinePoller, whose loop calls this right after its reads): a frame that
    * arrives alone is switched and sent before the thread polls again, with no turn of the event
-   * loop in between. Without it the pump runs on the next turn, as for ports read by workers.
+   * loop in between. Without it the pump runs on the next turn, as for sides read by workers.
    */
   pumpNow(): boolean {
     if (!this.pumpScheduled || this.closing !== undefined) return false;

@@ -11,7 +11,7 @@ export type {
   ForwarderOptions, NetworkOptions, ForwarderCounters, NetworkCounters, DirectionCounters, DropReason, ForwarderEvents, SuperFrameSink,
 } from './forwarder';
 export { VXLAN_HEADER_LEN, datagramStart, datagramLength } from './contracts';
-export type { Device, Underlay, UnderlayEvents, UnderlayCounters, PortEvents, Endpoint, SuperFrame, SuperFrameWrite } from './contracts';
+export type { Device, Underlay, UnderlayEvents, UnderlayCounters, DeviceEvents, PortEvents, Endpoint, SuperFrame, SuperFrameWrite } from './contracts';
 export { Fdb, DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES, macKey, macKeyAt, macText } from './fdb';
 export type { FdbEvent, FdbEntrySnapshot, FdbOptions, LearnResult } from './fdb';
 export { AddressSet, parseCidr, canonicalIp } from './address-set';
@@ -23,8 +23,8 @@ export { UserspaceHost } from './device/userspace-host';
 export type {
   UserspaceHostOptions, UserspaceHostCounters, PingOptions, PingResult, UdpStreamOptions, UdpStreamResult, UdpPortStats,
 } from './device/userspace-host';
-export { MemoryDevice, connectDevices } from './device/memory-port';
-export type { MemoryDeviceOptions, MemoryDeviceCounters, Wire, WireOptions, WireCounters } from './device/memory-port';
+export { MemoryDevice, connectDevices } from './device/memory-device';
+export type { MemoryDeviceOptions, MemoryDeviceCounters, Wire, WireOptions, WireCounters } from './device/memory-device';
 export { UdpUnderlay } from './underlay/udp';
 export type { UdpUnderlayOptions } from './underlay/udp';
 export { TunnelGsoTap } from './underlay/tunnel-gso';

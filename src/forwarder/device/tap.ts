@@ -38,10 +38,10 @@ import {
   type Kernels,
 } from '../../wasm/abi';
 import { formatMac } from '../../wire/address';
-import { emptySuperFrame, superFrameSegments, type Device, type PortEvents, type SuperFrame, type SuperFrameWrite } from '../contracts';
+import { emptySuperFrame, superFrameSegments, type Device, type DeviceEvents, type SuperFrame, type SuperFrameWrite } from '../contracts';
 import { HeadedWrite } from '../io/headed-write';
 import * as C from '../io/libc';
-import { ReaderPort } from '../io/reader-port';
+import { FdReader } from '../io/fd-reader';
 import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_DROPPED, Ring } from '../io/ring';
 import { decodeVnetHeader, emptyVnetHeader, storeSuperFrameHeader } from './vnet-header';
@@ -91,7 +91,7 @@ export interface TapCounters {
   segmentsOut: number;
   /** Offloads: frames read whose vnet header or headers the kernels refused (dropped, counted). */
   malformed: number;
-  /** Offloads: super-frames the forwarder took whole (PortEvents.superFrame: `--tunnel-gso`), never split here. */
+  /** Offloads: super-frames the forwarder took whole (DeviceEvents.superFrame: `--tunnel-gso`), never split here. */
   superFramesWhole: number;
 }
 
@@ -223,7 +223,7 @@ export class TapDevice implements Device {
 
   private readonly ring: Ring;
   /** The fd, the ring and the reader worker's life cycle. */
-  private readonly port: ReaderPort<PortEvents>;
+  private readonly reader: FdReader<DeviceEvents>;
   /** Per kernels object (a forwarder has one): the areas reserved in its memory. */
   private readonly scratches = new WeakMap<Kernels, Scratch>();
   /** transmitSuperFrame's writev: its virtio-net header, then the frame where it lies. */
@@ -251,7 +251,7 @@ export class TapDevice implements Device {
     const largest = offloads ? Math.max(MAX_SUPER_FRAME, this.maxFrameLength) : this.maxFrameLength;
     this.poller = poller;
     this.ring = new Ring(ringCells, this.vnetHeaderLength + largest + 1, poller === undefined);
-    this.port = new ReaderPort(fd, this.ring, `TapDevice ${name}`);
+    this.reader = new FdReader(fd, this.ring, `TapDevice ${name}`);
   }
 
   /**
@@ -317,8 +317,8 @@ export class TapDevice implements Device {
     }
   }
 
-  start(events: PortEvents): void {
-    this.port.start(events, 'frames', `tap ${this.name}`, { poller: this.poller });
+  start(events: DeviceEvents): void {
+    this.reader.start(events, 'frames', `tap ${this.name}`, { poller: this.poller });
   }
 
   /** Frames the reader dropped because they did not fit its buffer (the TAP said EFAULT). */
@@ -348,7 +348,7 @@ export class TapDevice implements Device {
       count++;
     }
     this.counters.received += count;
-    this.port.release(consumed);
+    this.reader.release(consumed);
     return count;
   }
 
@@ -433,7 +433,7 @@ export class TapDevice implements Device {
       }
       const gsoSize = vnet.gsoSize;
       // A super-frame the forwarder can send whole (--tunnel-gso) is never split here.
-      const events = this.port.events;
+      const events = this.reader.events;
       if (this.splitProgress === 0 && events?.superFrame !== undefined) {
         const offered = this.offered;
         offered.bytes = cells;
@@ -482,12 +482,12 @@ export class TapDevice implements Device {
       consumed++;
     }
     counters.received += count;
-    this.port.release(consumed);
+    this.reader.release(consumed);
     return count;
   }
 
   transmit(batch: PacketBatch, slots: Int32Array, count: number): number {
-    if (this.port.closed) {
+    if (this.reader.closed) {
       this.counters.writeErrors += count;
       return 0;
     }
@@ -571,7 +571,7 @@ export class TapDevice implements Device {
    */
   transmitSuperFrame(frame: SuperFrame): SuperFrameWrite {
     if (this.vnetHeaderLength === 0) return 'declined';
-    if (this.port.closed) {
+    if (this.reader.closed) {
       this.counters.writeErrors++;
       return 'failed';
     }
@@ -597,7 +597,7 @@ export class TapDevice implements Device {
 
   /** Stop the reader, close the fd: a TAP this process created disappears with it. Idempotent. */
   close(): Promise<void> {
-    return this.port.close(() => {
+    return this.reader.close(() => {
       this.counters.oversize += this.readerDropped;
     });
   }

@@ -58,7 +58,7 @@ export type FromQueue =
   | { type: 'networkFailed'; id: number; message: string; code?: string }
   /** Opening failed: nothing of this queue stays open. `code` as the thrown error's (TAP_PERMISSION, EADDRINUSE, …). */
   | { type: 'failed'; message: string; code?: string }
-  /** A port broke after start: the queue's forwarder closed itself. */
+  /** A device or underlay broke after start: the queue's forwarder closed itself. */
   | { type: 'broken'; message: string }
   | { type: 'notice'; message: string }
   | { type: 'counters'; forwarder: ForwarderCounters; underlay: UnderlayCounters; tunnelGso?: TunnelGsoCounters }

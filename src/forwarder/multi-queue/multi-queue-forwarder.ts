@@ -16,7 +16,7 @@
  * ages out only when no worker hears the MAC any more.
  *
  * Counters are the sums of the workers' (sent every `countersIntervalMs`, and once more on close);
- * it is a MetricsSource and an EventEmitter ('error' when a worker's port breaks) like Forwarder.
+ * it is a MetricsSource and an EventEmitter ('error' when a worker's device or underlay breaks) like Forwarder.
  *
  * Runtime control (what an agent programs: peers, static FDB entries, neighbours, networks) has
  * the Forwarder's methods: each change is checked here, at once (a bad one throws as Forwarder's
@@ -92,7 +92,7 @@ function spawnQueueWorker(workerData: QueueWorkerData): Worker {
   return spawnModuleWorker(import.meta.url, 'queue-worker', { workerData, name: `vxlan queue ${workerData.queue}`, what: 'the queue worker' });
 }
 
-/** 'error': a queue's port broke or its worker died; the forwarder has closed itself. */
+/** 'error': a queue's device or underlay broke or its worker died; the forwarder has closed itself. */
 export interface MultiQueueForwarderEvents {
   error: [error: Error];
 }

@@ -36,7 +36,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseIp } from '../../wire/address';
-import type { PortEvents, SuperFrame } from '../contracts';
+import type { DeviceEvents, SuperFrame } from '../contracts';
 import * as C from '../io/libc';
 import { internetChecksum, onesComplementSum } from '../../reference/checksum';
 import { bringUp, ifreq, tapError } from '../device/tap';
@@ -46,7 +46,7 @@ import { HeadedWrite } from '../io/headed-write';
 import {
   GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_FLAGS,
 } from '../../wasm/abi';
-import { ReaderPort } from '../io/reader-port';
+import { FdReader } from '../io/fd-reader';
 import { Ring } from '../io/ring';
 
 /** struct virtio_net_hdr_v1_hash_tunnel (linux/virtio_net.h): the virtio header, hash fields, outer_th_offset, inner_nh_offset. */
@@ -278,7 +278,7 @@ export class TunnelGsoTap {
   /** What the kernel hands the TAP (read by the UdpUnderlay the TAP is attached to). */
   readonly ring: Ring;
   /** The fd, the ring and the reader's life cycle. */
-  readonly port: ReaderPort<PortEvents>;
+  readonly reader: FdReader<DeviceEvents>;
   private readonly poller: InlinePoller | undefined;
   private readonly fd: number;
   /** Each send's writev: the vnet and outer headers (rewritten per super-frame), then the frame where it lies. */
@@ -294,7 +294,7 @@ export class TunnelGsoTap {
     this.headedWrite = new HeadedWrite(tunnelHeaderLength(this.family));
     this.poller = poller;
     this.ring = new Ring(RING_CELLS, CELL_SIZE, poller === undefined);
-    this.port = new ReaderPort(fd, this.ring, `TunnelGsoTap ${name}`);
+    this.reader = new FdReader(fd, this.ring, `TunnelGsoTap ${name}`);
     storeFixedTunnelHeaders(this.headedWrite.header, Uint8Array.from(mac.split(':'), (byte) => parseInt(byte, 16)), localAddress);
   }
 
@@ -369,7 +369,7 @@ export class TunnelGsoTap {
     const udpLength = 8 + 8 + frame.length;
     // What the 16-bit length field holds: IPv4's total length, IPv6's payload length (the UDP datagram).
     const ipLength = v6 ? udpLength : 20 + udpLength;
-    if (this.port.closed || ipLength > MAX_IP_LENGTH || address.includes(':') !== v6) {
+    if (this.reader.closed || ipLength > MAX_IP_LENGTH || address.includes(':') !== v6) {
       this.counters.refused++;
       return false;
     }
@@ -385,14 +385,14 @@ export class TunnelGsoTap {
   }
 
   /** Start reading what the kernel hands the TAP (the UdpUnderlay it is attached to does, with its own events). */
-  start(events: PortEvents): void {
+  start(events: DeviceEvents): void {
     // Read with a poller: many packets a turn, not a TAP's few (FILL_LIMIT): most are datagram-sized.
-    this.port.start(events, 'packed', `tunnel ${this.name}`, { poller: this.poller, fillLimit: TUNNEL_FILL_LIMIT });
+    this.reader.start(events, 'packed', `tunnel ${this.name}`, { poller: this.poller, fillLimit: TUNNEL_FILL_LIMIT });
   }
 
   /** Stop reading and close the TAP (it disappears). Idempotent. */
   close(): Promise<void> {
-    return this.port.close();
+    return this.reader.close();
   }
 }
 

@@ -147,7 +147,7 @@ export class TunnelReceiver {
     }
     const count = d.slot - first;
     this.counters.received += count;
-    tap.port.release(consumed);
+    tap.reader.release(consumed);
     return count;
   }
 

@@ -11,7 +11,7 @@ import type { PacketBatch } from '../../batch/packet-batch';
 import { GSO_TCPV4, GSO_TCPV6, SLOT_HEADROOM, TSO_LAST, type Kernels } from '../../wasm/abi';
 import { VXLAN_HEADER_LEN, datagramStart, type UnderlayCounters, type UnderlayEvents } from '../contracts';
 import * as C from '../io/libc';
-import type { ReaderPort } from '../io/reader-port';
+import type { FdReader } from '../io/fd-reader';
 import { GRO_SEGMENT_WORD } from '../io/reader-worker';
 import type { Ring } from '../io/ring';
 import type { SourceTable } from './source-table';
@@ -202,7 +202,7 @@ export class SocketReceiver {
 
   constructor(
     private readonly ring: Ring,
-    private readonly port: ReaderPort<UnderlayEvents>,
+    private readonly reader: FdReader<UnderlayEvents>,
     private readonly sourceTable: SourceTable,
     /** UDP_GRO is on: cells may hold coalesced datagrams. */
     private readonly gro: boolean,
@@ -281,7 +281,7 @@ export class SocketReceiver {
     this.offloadCounters.groMessages += groMessages;
     this.offloadCounters.groDatagrams += groDatagrams;
     this.counters.received += count;
-    this.port.release(consumed);
+    this.reader.release(consumed);
     return count;
   }
 

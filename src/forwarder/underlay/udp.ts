@@ -39,7 +39,7 @@ import type { PacketBatch } from '../../batch/packet-batch';
 import { parseIp } from '../../wire/address';
 import { VXLAN_HEADER_LEN, type Endpoint, type Underlay, type UnderlayCounters, type UnderlayEvents } from '../contracts';
 import * as C from '../io/libc';
-import { ReaderPort } from '../io/reader-port';
+import { FdReader } from '../io/fd-reader';
 import type { InlinePoller } from '../io/inline-reader';
 import { CTRL_ERRORS, Ring } from '../io/ring';
 import { SourceTable } from './source-table';
@@ -106,7 +106,7 @@ export class UdpUnderlay implements Underlay {
   readonly gro: boolean;
   private readonly ring: Ring;
   /** The fd, the ring and the reader worker's life cycle. */
-  private readonly port: ReaderPort<UnderlayEvents>;
+  private readonly reader: FdReader<UnderlayEvents>;
 
   private readonly poller: InlinePoller | undefined;
   /** Endpoint ids ↔ sockaddrs. */
@@ -128,13 +128,13 @@ export class UdpUnderlay implements Underlay {
     this.gro = offload.gro;
     this.poller = offload.poller;
     this.ring = new Ring(ringCells, cellSize, offload.poller === undefined);
-    this.port = new ReaderPort(fd, this.ring, `UdpUnderlay ${localAddress}:${localPort}`);
+    this.reader = new FdReader(fd, this.ring, `UdpUnderlay ${localAddress}:${localPort}`);
     this.sources = new SourceTable(family, localAddress, (endpoint) => {
-      const events = this.port.events;
+      const events = this.reader.events;
       return events === undefined ? -1 : events.admit(endpoint);
     });
     const sockaddrLength = family === 4 ? C.SOCKADDR_IN_SIZE : C.SOCKADDR_IN6_SIZE;
-    this.socketReceiver = new SocketReceiver(this.ring, this.port, this.sources, offload.gro, this.counters, this.offloadCounters);
+    this.socketReceiver = new SocketReceiver(this.ring, this.reader, this.sources, offload.gro, this.counters, this.offloadCounters);
     this.delivery = new Delivery(this.counters, this.offloadCounters, offload.maxDatagram);
     this.sender = new UdpSender(fd, sockaddrLength, offload.gso, this.sources.endpointAddress, this.counters, this.offloadCounters, offload.onNotice);
   }
@@ -181,14 +181,14 @@ export class UdpUnderlay implements Underlay {
    * its opener's to close. Of this underlay's family, and the TAP's local address must be this underlay's.
    */
   attachTunnel(tap: TunnelGsoTap): void {
-    if (this.port.events !== undefined) throw new Error('attachTunnel must be called before start');
+    if (this.reader.events !== undefined) throw new Error('attachTunnel must be called before start');
     if (tap.family !== this.family) throw new Error(`the tunnel TAP carries IPv${tap.family} VXLAN; this underlay is IPv${this.family}`);
     this.tunnel = tap;
-    this.tunnelReceiver = new TunnelReceiver(tap, this.family, this.localPort, this.sources, this.counters, () => this.port.events);
+    this.tunnelReceiver = new TunnelReceiver(tap, this.family, this.localPort, this.sources, this.counters, () => this.reader.events);
   }
 
   start(events: UnderlayEvents): void {
-    this.port.start(events, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, { gro: this.gro, poller: this.poller });
+    this.reader.start(events, 'datagrams', `udp ${this.localAddress}:${this.localPort}`, { gro: this.gro, poller: this.poller });
     this.tunnel?.start(events);
   }
 
@@ -204,7 +204,7 @@ export class UdpUnderlay implements Underlay {
   }
 
   transmit(batch: PacketBatch, slots: Int32Array, destinations: Int32Array, count: number): number {
-    if (this.port.closed) {
+    if (this.reader.closed) {
       this.counters.sendErrors += count;
       return 0;
     }
@@ -212,6 +212,6 @@ export class UdpUnderlay implements Underlay {
   }
 
   close(): Promise<void> {
-    return this.port.close();
+    return this.reader.close();
   }
 }

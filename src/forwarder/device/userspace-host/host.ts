@@ -9,7 +9,7 @@ import type { PacketBatch } from '../../../batch/packet-batch';
 import { formatMac } from '../../../wire/address';
 import { checkInteger, readU16 } from '../../../wire/fields';
 import { EtherType } from '../../../wire/protocols';
-import type { Device, PortEvents } from '../../contracts';
+import type { Device, DeviceEvents } from '../../contracts';
 import { Arp, BROADCAST_MAC } from './arp';
 import type { HostContext } from './context';
 import { zeroCounters, type UserspaceHostCounters } from './counters';
@@ -72,7 +72,7 @@ export class UserspaceHost implements Device {
 
   // ------------------------------------------------------------------------------ Device
 
-  start(events: PortEvents): void {
+  start(events: DeviceEvents): void {
     if (typeof events !== 'object' || events === null || typeof events.wake !== 'function' || typeof events.fail !== 'function') {
       throw new TypeError('events must be an object with wake() and fail() functions');
     }

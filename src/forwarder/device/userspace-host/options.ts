@@ -5,7 +5,7 @@
  */
 import { formatIpv4, parseIpv4, parseIpv6, parseMac } from '../../../wire/address';
 import { checkInteger, readU32, writeU32 } from '../../../wire/fields';
-import { DEFAULT_QUEUE_CAPACITY } from '../memory-port';
+import { DEFAULT_QUEUE_CAPACITY } from '../memory-device';
 
 export const ETH_HEADER_LEN = 14;
 

@@ -5,8 +5,8 @@
  */
 import type { PacketBatch } from '../../../batch/packet-batch';
 import { writeU16 } from '../../../wire/fields';
-import type { PortEvents } from '../../contracts';
-import { DeferredWake, FrameQueue } from '../memory-port';
+import type { DeviceEvents } from '../../contracts';
+import { DeferredWake, FrameQueue } from '../memory-device';
 import type { UserspaceHostCounters } from './counters';
 import type { Wakeable } from './waits';
 
@@ -40,7 +40,7 @@ export class Outbox {
   }
 
   /** Wake `events` from now on (undefined: nobody); wake at once when frames are already waiting. */
-  attach(events: PortEvents | undefined): void {
+  attach(events: DeviceEvents | undefined): void {
     this.wake.attach(events);
     if (events !== undefined && this.queue.count > 0) this.wake.schedule();
   }

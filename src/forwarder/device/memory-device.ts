@@ -14,7 +14,7 @@
  */
 import { PacketBatch } from '../../batch/packet-batch';
 import { checkInteger } from '../../wire/fields';
-import type { Device, PortEvents } from '../contracts';
+import type { Device, DeviceEvents } from '../contracts';
 
 /** Default queue bound: frames, not bytes, because each cell holds one frame of maxFrameLength. */
 export const DEFAULT_QUEUE_CAPACITY = 1024;
@@ -127,7 +127,7 @@ export class FrameQueue {
  */
 export class DeferredWake {
   private scheduled = false;
-  private events: PortEvents | undefined;
+  private events: DeviceEvents | undefined;
   private readonly fire = (): void => {
     this.scheduled = false;
     if (this.events !== undefined && this.pending()) this.events.wake();
@@ -135,7 +135,7 @@ export class DeferredWake {
 
   constructor(private readonly pending: () => boolean) {}
 
-  attach(events: PortEvents | undefined): void {
+  attach(events: DeviceEvents | undefined): void {
     this.events = events;
   }
 
@@ -146,7 +146,7 @@ export class DeferredWake {
   }
 }
 
-function checkEvents(events: PortEvents): void {
+function checkEvents(events: DeviceEvents): void {
   if (typeof events !== 'object' || events === null || typeof events.wake !== 'function' || typeof events.fail !== 'function') {
     throw new TypeError('events must be an object with wake() and fail() functions');
   }
@@ -227,7 +227,7 @@ export class MemoryDevice implements Device {
     return frames;
   }
 
-  start(events: PortEvents): void {
+  start(events: DeviceEvents): void {
     checkEvents(events);
     if (this.started) throw new Error(`device ${this.name} was already started`);
     this.started = true;
@@ -350,7 +350,7 @@ export function connectDevices(a: Device, b: Device, options: WireOptions = {}):
     setImmediate(pump);
   };
 
-  const events: PortEvents = {
+  const events: DeviceEvents = {
     wake: schedule,
     fail(failure: Error) {
       error ??= failure;

@@ -1,15 +1,15 @@
 /**
- * What every port read by a ReaderWorker shares (the TAP device, the UDP underlay): its fd and
+ * What every fd the forwarder reads shares (the TAP device, the UDP underlay): its fd and
  * Ring, a start that spawns the worker once, the end of each receive (cells released, the
  * forwarder woken again when it should be) and a close that stops the worker before it closes
- * the fd. The port keeps its own receive and transmit; this holds the life cycle around them.
+ * the fd. The device or underlay keeps its own receive and transmit; this holds the life cycle around them.
  */
 import * as C from './libc';
 import { ReaderWorker, type ReaderEvents, type ReaderKind } from './reader-worker';
 import type { InlinePoller, InlineReader } from './inline-reader';
 import type { Ring } from './ring';
 
-export class ReaderPort<Events extends ReaderEvents> {
+export class FdReader<Events extends ReaderEvents> {
   /** The events given to start(), undefined before. */
   events: Events | undefined;
   private reader: ReaderWorker | undefined;
