@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FORWARD_USAGE, forwardCommand, type ForwardIo } from '../../src/cli/forward';
-import type { PortEvents } from '../../src/forwarder/contracts';
+import type { DeviceEvents } from '../../src/forwarder/contracts';
 import { ethernetFrame, FakeDevice, FakeNetwork, settle } from '../forwarder/fakes';
 import { temporaryDirs } from '../helpers/temporary';
 
@@ -23,11 +23,11 @@ const RUN_FORWARD = "import('./src/cli/forward.ts').then(m => m.forwardCommand(p
 
 interface LogLine { level: number; msg: string; [key: string]: unknown }
 
-/** A FakeDevice that hands its PortEvents to the test (to break it) and can hang on close. */
+/** A FakeDevice that hands its DeviceEvents to the test (to break it) and can hang on close. */
 class TestDevice extends FakeDevice {
-  portEvents: PortEvents | undefined;
+  portEvents: DeviceEvents | undefined;
   hang = false;
-  override start(events: PortEvents): void {
+  override start(events: DeviceEvents): void {
     this.portEvents = events;
     super.start(events);
   }

@@ -1,7 +1,7 @@
 // In-memory ports for unit tests of the forwarder's logic: a Device that records what it is given
 // and emits what a test queues, and Underlays joined by a Map that stands in for the network.
 import type { PacketBatch } from '../../src/batch/packet-batch';
-import type { Device, Endpoint, PortEvents, SuperFrame, Underlay, UnderlayCounters, UnderlayEvents } from '../../src/forwarder/contracts';
+import type { Device, Endpoint, DeviceEvents, SuperFrame, Underlay, UnderlayCounters, UnderlayEvents } from '../../src/forwarder/contracts';
 import { datagramLength, datagramStart, emptySuperFrame, VXLAN_HEADER_LEN } from '../../src/forwarder/contracts';
 import { SLOT_HEADROOM } from '../../src/wasm/abi';
 
@@ -10,9 +10,9 @@ export class FakeDevice implements Device {
   readonly queued: Uint8Array[] = [];
   readonly written: Uint8Array[] = [];
   closed = false;
-  private events: PortEvents | undefined;
+  private events: DeviceEvents | undefined;
   constructor(readonly name: string) {}
-  start(events: PortEvents): void {
+  start(events: DeviceEvents): void {
     this.events = events;
     if (this.queued.length > 0) events.wake();
   }

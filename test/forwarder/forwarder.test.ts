@@ -222,8 +222,8 @@ test('a broken port stops the forwarder loudly', async () => {
   const network = new FakeNetwork();
   const underlay = network.underlay('10.0.0.1');
   const device = new FakeDevice('a');
-  let captured: PortEventsLike | undefined;
-  type PortEventsLike = { fail(error: Error): void };
+  let captured: DeviceEventsLike | undefined;
+  type DeviceEventsLike = { fail(error: Error): void };
   const start = device.start.bind(device);
   device.start = (events) => { captured = events; start(events); };
   const forwarder = new Forwarder({ underlay, networks: [{ vni: 1, device }], kernels: createKernels('reference') });

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Forwarder } from '../../src/forwarder/forwarder';
-import { emptySuperFrame, type PortEvents, type SuperFrame, type SuperFrameWrite } from '../../src/forwarder/contracts';
+import { emptySuperFrame, type DeviceEvents, type SuperFrame, type SuperFrameWrite } from '../../src/forwarder/contracts';
 import { createKernels } from '../../src/backend';
 import { ethernetFrame, FakeDevice, FakeNetwork, settle, vxlanDatagram } from './fakes';
 
@@ -52,8 +52,8 @@ test('a device that takes super-frames gets it whole, the source is learned, and
 
 test('the other way: a device\'s super-frame for a MAC behind one known VTEP goes to the sink whole, counted as its segments and their bytes; a broadcast or unknown one is declined', async () => {
   class OfferingDevice extends FakeDevice {
-    portEvents: PortEvents | undefined;
-    override start(events: PortEvents): void {
+    portEvents: DeviceEvents | undefined;
+    override start(events: DeviceEvents): void {
       this.portEvents = events;
       super.start(events);
     }

@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PacketBatch } from '../../../../src/batch/packet-batch';
-import type { PortEvents } from '../../../../src/forwarder/contracts';
-import { connectDevices, MemoryDevice } from '../../../../src/forwarder/device/memory-port';
+import type { DeviceEvents } from '../../../../src/forwarder/contracts';
+import { connectDevices, MemoryDevice } from '../../../../src/forwarder/device/memory-device';
 import { UserspaceHost } from '../../../../src/forwarder/device/userspace-host';
 import { parseIpv6 } from '../../../../src/wire/address';
 import { prng } from '../../../helpers/random';
@@ -69,7 +69,7 @@ function echoRequest(id: number, seq: number, data: number[]): number[] {
 }
 
 /** A device started with events that record wakes and never drain it. */
-function startIdle(device: { start(events: PortEvents): void }): { wakes: number; failures: Error[] } {
+function startIdle(device: { start(events: DeviceEvents): void }): { wakes: number; failures: Error[] } {
   const record = { wakes: 0, failures: [] as Error[] };
   device.start({ wake: () => record.wakes++, fail: (error) => record.failures.push(error) });
   return record;
