@@ -69,6 +69,9 @@ export const linuxNetns: ContainerNetns = {
     run(['ip', 'link', 'set', link, 'netns', netns]);
     try {
       inNetns(netns, ['link', 'set', link, 'name', ifname]);
+      // /proc/sys/net is the namespace of whoever opens it: a shell in the container's turns IPv6
+      // on for the interface (a runtime may make links with it off by default).
+      if (addresses.some((address) => address.includes(':'))) run(['nsenter', `--net=${netns}`, 'sh', '-c', 'echo 0 > "/proc/sys/net/ipv6/conf/$1/disable_ipv6"', 'sh', ifname]);
       // IPv6: the address is unique by IPAM in etcd, so no duplicate address detection: usable at
       // once rather than "tentative" for a second or more (a ping right after ADD would fail).
       for (const address of addresses) inNetns(netns, ['addr', 'add', address, 'dev', ifname, ...(address.includes(':') ? ['nodad'] : [])]);

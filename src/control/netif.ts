@@ -70,6 +70,9 @@ const EEXIST = 17;
 export function setIpv6Address(name: string, ip: string, prefixLength: number): void {
   const sysctl = `/proc/sys/net/ipv6/conf/${name}`;
   try {
+    // A namespace may make new links with IPv6 off (net.ipv6.conf.default.disable_ipv6); a network
+    // with an IPv6 subnet needs it on for this one.
+    writeFileSync(`${sysctl}/disable_ipv6`, '0');
     writeFileSync(`${sysctl}/accept_dad`, '0');
   } catch (error) {
     throw new Error(`cannot switch off duplicate address detection on ${name} (${sysctl}/accept_dad): ${(error as Error).message}; is IPv6 enabled on this host?`);

@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 export class LinkError extends Error {
   override readonly name = 'LinkError';
@@ -69,6 +69,8 @@ export const linuxLinks: Links = {
     try {
       // IPAM in etcd made the IPv6 gateway unique: `nodad`, so it is usable at once (not
       // "tentative" for a second or more, which a name server cannot bind to).
+      // A namespace may make new links with IPv6 off (net.ipv6.conf.default.disable_ipv6).
+      if (addresses.some((address) => address.includes(':'))) writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '0');
       ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
       for (const address of addresses) ip(['addr', 'add', address, 'dev', name, ...(address.includes(':') ? ['nodad'] : [])]);
       return readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
