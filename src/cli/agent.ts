@@ -32,10 +32,11 @@ import type { ForwarderMetrics } from './metrics';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
 import { NETWORK_NAME } from '../control/keys';
-import { macForHost, type Subnet } from '../control/ipam';
+import { macForHost } from '../control/ipam';
+import type { AddressPool } from '../control/address-pool';
 import { getNetwork, NetworkError } from '../control/networks';
 import { LayoutError, refuseOldLayout } from '../control/layout';
-import { setIpv4Address, setMacAddress } from '../control/netif';
+import { setInterfaceAddress, setMacAddress } from '../control/netif';
 import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
 import { connect, isUnavailable, unreachableSentence, type StoreOptions } from '../control/store';
 
@@ -127,7 +128,7 @@ export interface AgentIo {
   openDevice?: (options: { name: string; mtu: number; create: boolean }) => Device | Promise<Device>;
   /** Give the device its MAC (default SIOCSIFHWADDR) and later its address (default SIOCSIFADDR). */
   setMac?: (device: Device, mac: string) => void;
-  setAddress?: (device: Device, ip: string, subnet: Subnet) => void;
+  setAddress?: (device: Device, ip: string, pool: AddressPool) => void;
   connect?: (options: StoreOptions) => Etcd3;
   shutdownTimeoutMs?: number;
   exit?: (code: number) => void;
@@ -227,14 +228,14 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       if (network === undefined) throw new AgentError(`no network named ${config.network} in etcd (create it with: vxlan-wasm network create ${config.network} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
       const maxDatagramLength = Math.min(65535, config.mtu + DATAGRAM_OVERHEAD);
       const mac = macForHost(config.hostId, config.network);
-      let setAddress: (ip: string, subnet: Subnet) => void;
+      let setAddress: (ip: string, pool: AddressPool) => void;
       let vtepPort: number;
       if (queues === 0) {
         underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({ address: config.local, port: config.port, maxDatagramLength });
         device = await (io.openDevice ?? ((options) => TapDevice.open(options)))({ name: config.tap, mtu: config.mtu, create: true });
         (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(device, mac);
         const opened = device;
-        setAddress = (ip, subnet) => (io.setAddress ?? ((dev, value, net) => setIpv4Address(dev.name, value, net.netmask)))(opened, ip, subnet);
+        setAddress = (ip, pool) => (io.setAddress ?? ((dev, value, net) => setInterfaceAddress(dev.name, value, net.prefixLength)))(opened, ip, pool);
         const mainThread = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
         forwarder = mainThread;
         observability.stopOnBrokenPort(mainThread, stop);
@@ -255,16 +256,16 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
         observability.stopOnBrokenPort(queued, stop);
         // The TAP is the queue workers'; its MAC and address are set by name (a TAP takes a new MAC while up).
         setMacAddress(config.tap, mac);
-        setAddress = (ip, subnet) => setIpv4Address(config.tap, ip, subnet.netmask);
+        setAddress = (ip, pool) => setInterfaceAddress(config.tap, ip, pool.prefixLength);
         vtepPort = queued.underlay.localPort;
       }
       agent = new Agent({
         client, network: config.network, hostId: config.hostId, mac, forwarder, ttlSeconds: config.ttlSeconds,
         vtep: { address: config.local, port: vtepPort },
         logger,
-        onAddress: (ip, subnet) => {
-          setAddress(ip, subnet);
-          logger.info({ tap: config.tap, address: `${ip}/${subnet.prefixLength}` }, 'address set');
+        onAddress: (ip, pool) => {
+          setAddress(ip, pool);
+          logger.info({ tap: config.tap, address: `${ip}/${pool.prefixLength}` }, 'address set');
         },
       });
       agent.on('error', (error: Error) => {
@@ -277,7 +278,7 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       const joinedAgent = agent;
       const metrics = await observability.report(forwarder, config.metrics, (forwarderMetrics) => addControlMetrics(forwarderMetrics, joinedAgent));
       logger.info({
-        network: joined.network.name, vni: joined.network.vni, subnet: joined.network.subnet, address: joined.ip,
+        network: joined.network.name, vni: joined.network.vni, subnet: joined.network.subnet, subnet6: joined.network.subnet6, address: joined.ip, address6: agent.addresses.ipv6,
         hostId: config.hostId, vtep: endpointText(agent.vtep), tap: config.tap, mac, ttlSeconds: config.ttlSeconds,
         hosts: agent.status().hosts,
         metrics: metrics.url,

@@ -5,6 +5,7 @@
  * sentence, exit 2); an unknown network or endpoint and an unreachable etcd are one sentence, exit 1.
  */
 import type { Etcd3 } from 'etcd3';
+import { addressesText } from '../control/address-pool';
 import { ConfigError } from './config';
 import type { EndpointRecord } from '../control/keys';
 import { checkNetworkName, inspectNetwork, listNetworks, NetworkError } from '../control/networks';
@@ -102,7 +103,7 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
       return;
     }
     const rows = [['NETWORK', 'NAME', 'ALIASES', 'HOST', 'ADDRESS', 'MAC', 'ENDPOINT'], ...endpoints.map((endpoint) => [
-      endpoint.network, endpoint.name || '-', endpoint.aliases.join(',') || '-', endpoint.hostId, endpoint.ipv4, endpoint.mac, endpoint.endpointId.slice(0, 24),
+      endpoint.network, endpoint.name || '-', endpoint.aliases.join(',') || '-', endpoint.hostId, addressesText(endpoint), endpoint.mac, endpoint.endpointId.slice(0, 24),
     ])];
     for (const line of table(rows)) write(line);
     return;

@@ -7,12 +7,12 @@ import { endpointText } from './config';
 import type { Etcd3 } from 'etcd3';
 import { ConfigError } from './config';
 import { keys } from '../control/keys';
-import { parseSubnet } from '../control/ipam';
-import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, removeNetwork } from '../control/networks';
+import { addressesText, subnetsText } from '../control/address-pool';
+import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, parseNetworkSubnets, removeNetwork } from '../control/networks';
 import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, runWithStore, storeOptions, type EtcdFlags } from './options';
 import type { StoreOptions } from '../control/store';
 
-export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --subnet CIDR [etcd flags]
+export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --subnet CIDR [--subnet CIDR6] [etcd flags]
        vxlan-wasm network ls [--json] [etcd flags]
        vxlan-wasm network inspect NAME [--json] [etcd flags]
        vxlan-wasm network rm NAME [--force] [etcd flags]
@@ -20,11 +20,12 @@ export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --su
 Overlay networks shared by many hosts through etcd: create one once, then run
 \`vxlan-wasm agent --network NAME\` on every host that joins it.
 
-  create   a network: its VNI (0..16777215) and IPv4 subnet (agents take addresses from it);
-           refused if the name or the VNI is taken
-  ls       every network: name, VNI, subnet, live hosts
+  create   a network: its VNI (0..16777215) and its subnets (agents take addresses from them):
+           an IPv4 subnet (/8../30), an IPv6 subnet (/48../120), or one of each for dual stack;
+           refused if the name or the VNI is taken or a subnet overlaps another network's
+  ls       every network: name, VNI, subnets, live hosts
   inspect  a network, its live hosts (host id, VTEP, lease and its seconds left) and its endpoints
-           (name, aliases, host, address, MAC)
+           (name, aliases, host, addresses, MAC)
   rm       remove a network; refused while hosts are joined, unless --force
 
 ${ETCD_FLAGS_HELP}
@@ -39,7 +40,7 @@ export interface NetworkIo {
 const FLAGS = {
   ...ETCD_FLAGS,
   vni: { type: 'string' },
-  subnet: { type: 'string' },
+  subnet: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -47,7 +48,7 @@ const FLAGS = {
 
 const sentence = (text: string) => (/[.?]$/.test(text) ? text : `${text}.`);
 
-type Parsed = { sub: string; name?: string; vni?: number; subnet?: string; json: boolean; force: boolean; store: StoreOptions };
+type Parsed = { sub: string; name?: string; vni?: number; subnets?: string[]; json: boolean; force: boolean; store: StoreOptions };
 
 function parse(argv: string[]): Parsed | 'help' {
   const { values, positionals } = parseCommandArgs('network', argv, FLAGS, true);
@@ -75,21 +76,22 @@ function parse(argv: string[]): Parsed | 'help' {
   only('force', ['rm']);
   only('json', ['ls', 'inspect']);
   let vni: number | undefined;
-  let subnet: string | undefined;
+  let subnets: string[] | undefined;
   if (command === 'create') {
     const vniText = values.vni as string | undefined;
     if (vniText === undefined) throw new ConfigError('--vni', 'is required: the network\'s VXLAN network identifier, 0..16777215.');
     if (!/^[0-9]{1,8}$/.test(vniText) || Number(vniText) > 0xffffff) throw new ConfigError('--vni', `${JSON.stringify(vniText)} is not a VNI (an integer in 0..16777215).`);
     vni = Number(vniText);
-    const subnetText = values.subnet as string | undefined;
-    if (subnetText === undefined) throw new ConfigError('--subnet', 'is required: the IPv4 subnet agents take addresses from, e.g. 10.42.0.0/24.');
+    const subnetTexts = (values.subnet as string[] | undefined) ?? [];
+    if (subnetTexts.length === 0) throw new ConfigError('--subnet', 'is required: the subnet agents take addresses from, e.g. 10.42.0.0/24, and again for an IPv6 one, e.g. fd00:42::/64.');
     try {
-      subnet = parseSubnet(subnetText).cidr;
+      const parsed = parseNetworkSubnets(subnetTexts);
+      subnets = [parsed.v4?.cidr, parsed.v6?.cidr].filter((cidr) => cidr !== undefined);
     } catch (error) {
       throw new ConfigError('--subnet', sentence((error as Error).message));
     }
   }
-  return { sub: command, name, vni, subnet, json: values.json === true, force: values.force === true, store: storeOptions(values as EtcdFlags) };
+  return { sub: command, name, vni, subnets, json: values.json === true, force: values.force === true, store: storeOptions(values as EtcdFlags) };
 }
 
 /** Run `vxlan-wasm network …`; resolves to the exit code once the etcd client is closed. */
@@ -120,8 +122,9 @@ function table(rows: string[][]): string[] {
 async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void): Promise<void> {
   switch (parsed.sub) {
     case 'create': {
-      const record = await createNetwork(client, { name: parsed.name!, vni: parsed.vni!, subnet: parsed.subnet! });
-      write(`network ${record.name} created: VNI ${record.vni}, subnet ${record.subnet}`);
+      const record = await createNetwork(client, { name: parsed.name!, vni: parsed.vni!, subnets: parsed.subnets! });
+      const subnets = subnetsText(record);
+      write(`network ${record.name} created: VNI ${record.vni}, subnet${subnets.includes(',') ? 's' : ''} ${subnets}`);
       return;
     }
     case 'ls': {
@@ -132,7 +135,7 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
         write(JSON.stringify(networks.map((network, i) => ({ ...network, hosts: counts[i], endpoints: endpoints[i] }))));
         return;
       }
-      const rows = [['NAME', 'VNI', 'SUBNET', 'HOSTS', 'ENDPOINTS', 'CREATED'], ...networks.map((network, i) => [network.name, String(network.vni), network.subnet, String(counts[i]), String(endpoints[i]), network.created])];
+      const rows = [['NAME', 'VNI', 'SUBNET', 'HOSTS', 'ENDPOINTS', 'CREATED'], ...networks.map((network, i) => [network.name, String(network.vni), subnetsText(network), String(counts[i]), String(endpoints[i]), network.created])];
       for (const line of table(rows)) write(line);
       return;
     }
@@ -143,7 +146,9 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
         return;
       }
       const { network, hosts, endpoints, invalidKeys } = inspection;
-      write(`network ${network.name}: VNI ${network.vni}, subnet ${network.subnet}, gateway and DNS ${network.gateway}${network.internal ? ', internal' : ''}, created ${network.created}, ${hosts.length} live host(s), ${endpoints.length} endpoint(s)`);
+      const subnets = subnetsText(network);
+      const gateways = [network.gateway, network.gateway6].filter((ip) => ip !== undefined).join(', ');
+      write(`network ${network.name}: VNI ${network.vni}, subnet${subnets.includes(',') ? 's' : ''} ${subnets}, gateway and DNS ${gateways}${network.internal ? ', internal' : ''}, created ${network.created}, ${hosts.length} live host(s), ${endpoints.length} endpoint(s)`);
       if (hosts.length > 0) {
         const rows = [['HOST ID', 'VTEP', 'LEASE', 'TTL LEFT', 'JOINED'], ...hosts.map((host) => [
           host.hostId, endpointText(host.vtep), host.lease, host.ttlSeconds < 0 ? '-' : `${host.ttlSeconds} s`, host.joined,
@@ -153,7 +158,7 @@ async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void)
       if (endpoints.length > 0) {
         write('  endpoints:');
         const rows = [['NAME', 'ALIASES', 'HOST', 'ADDRESS', 'MAC', 'ENDPOINT'], ...endpoints.map((endpoint) => [
-          endpoint.name || '-', endpoint.aliases.join(',') || '-', endpoint.hostId, endpoint.ipv4, endpoint.mac, endpoint.endpointId.slice(0, 24),
+          endpoint.name || '-', endpoint.aliases.join(',') || '-', endpoint.hostId, addressesText(endpoint), endpoint.mac, endpoint.endpointId.slice(0, 24),
         ])];
         for (const line of table(rows)) write(`  ${line}`);
       }

@@ -21,6 +21,8 @@ export interface ContainerInterface {
   mac: string;
   /** IPv4 addresses as "IP/LEN". */
   ipv4: string[];
+  /** Global IPv6 addresses as "IP/LEN" (link-local ones left out). */
+  ipv6: string[];
   up: boolean;
   mtu: number;
 }
@@ -29,10 +31,11 @@ export interface ContainerNetns {
   /** Whether the namespace file is there (a container that is gone has none). */
   exists(netns: string): boolean;
   /**
-   * Move `link` (a veth end in the agent's namespace) into `netns` as `ifname` with `address`
-   * ("IP/LEN"), up. On failure nothing of it stays in `netns` (the caller removes the pair).
+   * Move `link` (a veth end in the agent's namespace) into `netns` as `ifname` with `addresses`
+   * ("IP/LEN", IPv4 and/or IPv6), up, with `routes` through it. On failure nothing of it stays in
+   * `netns` (the caller removes the pair).
    */
-  attach(link: string, netns: string, options: { ifname: string; address: string }): void;
+  attach(link: string, netns: string, options: { ifname: string; addresses: readonly string[]; routes?: readonly { dst: string; gw: string }[] }): void;
   /** The interface as the container sees it, or undefined when there is none. */
   inspect(netns: string, ifname: string): ContainerInterface | undefined;
   /** Whether `ifname` exists in `netns` (false when the namespace is gone). */
@@ -62,12 +65,18 @@ export const linuxNetns: ContainerNetns = {
   exists(netns) {
     return existsSync(netns);
   },
-  attach(link, netns, { ifname, address }) {
+  attach(link, netns, { ifname, addresses, routes = [] }) {
     run(['ip', 'link', 'set', link, 'netns', netns]);
     try {
       inNetns(netns, ['link', 'set', link, 'name', ifname]);
-      inNetns(netns, ['addr', 'add', address, 'dev', ifname]);
+      // /proc/sys/net is the namespace of whoever opens it: a shell in the container's turns IPv6
+      // on for the interface (a runtime may make links with it off by default).
+      if (addresses.some((address) => address.includes(':'))) run(['nsenter', `--net=${netns}`, 'sh', '-c', 'echo 0 > "/proc/sys/net/ipv6/conf/$1/disable_ipv6"', 'sh', ifname]);
+      // IPv6: the address is unique by IPAM in etcd, so no duplicate address detection: usable at
+      // once rather than "tentative" for a second or more (a ping right after ADD would fail).
+      for (const address of addresses) inNetns(netns, ['addr', 'add', address, 'dev', ifname, ...(address.includes(':') ? ['nodad'] : [])]);
       inNetns(netns, ['link', 'set', ifname, 'up']);
+      for (const route of routes) inNetns(netns, [route.dst.includes(':') ? '-6' : '-4', 'route', 'add', route.dst, 'via', route.gw, 'dev', ifname]);
     } catch (error) {
       // Whatever name it has by now, it goes (its host end then goes with it).
       for (const name of [ifname, link]) spawnSync('nsenter', [`--net=${netns}`, 'ip', 'link', 'del', name]);
@@ -83,6 +92,7 @@ export const linuxNetns: ContainerNetns = {
     return {
       mac: link.address,
       ipv4: (link.addr_info ?? []).filter((info) => info.family === 'inet').map((info) => `${info.local}/${info.prefixlen}`),
+      ipv6: (link.addr_info ?? []).filter((info) => info.family === 'inet6' && !/^fe[89ab]/i.test(info.local)).map((info) => `${info.local}/${info.prefixlen}`),
       up: link.flags.includes('UP'),
       mtu: link.mtu,
     };

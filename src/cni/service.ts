@@ -26,7 +26,8 @@ import { createHash } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { HostAgentError, type HostAgent } from '../control/host-agent';
 import { ENDPOINT_NAME, type EndpointRecord, type NetworkRecord, type ServedRecord } from '../control/keys';
-import { parseSubnet } from '../control/ipam';
+import { poolsOf, type AddressPool } from '../control/address-pool';
+import { addressesOf } from '../control/host-agent';
 import { getNetwork } from '../control/networks';
 import { isUnavailable } from '../control/store';
 import type { AgentLogger } from '../control/agent';
@@ -56,7 +57,8 @@ export interface CniServiceOptions {
 
 interface CniNetwork {
   record: NetworkRecord;
-  prefixLength: number;
+  /** One per family the network has, IPv4 first. */
+  pools: AddressPool[];
   bridge: string;
   /** Ours to close; undefined when another runtime adapter (the Docker driver) set the network up. */
   local?: LocalNetwork;
@@ -150,7 +152,7 @@ export class CniService {
     const joined = host.network(name);
     if (joined !== undefined) {
       // Another adapter (the Docker driver) set it up: its bridge is the one to use.
-      const network: CniNetwork = { record: joined, prefixLength: parseSubnet(joined.subnet).prefixLength, bridge: linkNames.bridge(joined.vni) };
+      const network: CniNetwork = { record: joined, pools: poolsOf(joined), bridge: linkNames.bridge(joined.vni) };
       this.networks.set(name, network);
       return network;
     }
@@ -164,9 +166,9 @@ export class CniService {
       await local.close().catch(() => undefined);
       throw error;
     }
-    const network: CniNetwork = { record, prefixLength: parseSubnet(record.subnet).prefixLength, bridge: local.bridge, local };
+    const network: CniNetwork = { record, pools: poolsOf(record), bridge: local.bridge, local };
     this.networks.set(name, network);
-    this.logger.info({ network: name, vni: record.vni, subnet: record.subnet }, 'network set up for CNI');
+    this.logger.info({ network: name, vni: record.vni, subnet: record.subnet, subnet6: record.subnet6 }, 'network set up for CNI');
     return network;
   }
 
@@ -186,25 +188,32 @@ export class CniService {
 
     const undo: (() => Promise<unknown> | unknown)[] = [];
     try {
-      const ip = await host.claim(request.network, undefined);
-      undo.push(() => host.release(request.network, ip));
-      const mac = macForAddress(ip);
+      // One address per family the network has, all or none.
+      const claimed = await host.claimAll(request.network);
+      const ips = addressesOf(claimed);
+      undo.push(async () => {
+        for (const ip of ips) await host.release(request.network, ip);
+      });
+      const mac = macForAddress(ips[0]);
       const hostEnd = cniLinkNames.host(endpointId);
       const containerEnd = cniLinkNames.container(endpointId);
       links.createVeth(hostEnd, containerEnd, { mac, mtu, bridge: network.bridge });
       undo.push(() => links.remove(hostEnd));
-      const address = `${ip}/${network.prefixLength}`;
-      netns.attach(containerEnd, request.netns, { ifname: request.ifname, address });
+      const assigned = network.pools.map((pool) => ({ pool, address: `${pool.family === 4 ? claimed.ipv4 : claimed.ipv6}/${pool.prefixLength}` }));
+      // IPv6: a default route through the network's IPv6 gateway (the container's IPv6 world is
+      // the overlay); IPv4 keeps its subnet route only, as before.
+      const routes = network.pools.filter((pool) => pool.family === 6).map((pool) => ({ dst: '::/0', gw: pool.gateway }));
+      netns.attach(containerEnd, request.netns, { ifname: request.ifname, addresses: assigned.map(({ address }) => address), routes });
       const name = ENDPOINT_NAME.test(request.containerName) ? request.containerName : request.containerId.slice(0, 12);
-      const endpoint: EndpointRecord = { endpointId, hostId: host.hostId, mac, ipv4: ip, name, aliases: request.aliases.filter((alias) => ENDPOINT_NAME.test(alias)) };
+      const endpoint: EndpointRecord = { endpointId, hostId: host.hostId, mac, ...claimed, name, aliases: request.aliases.filter((alias) => ENDPOINT_NAME.test(alias)) };
       await host.putEndpoint(request.network, { network: request.network, endpoint, link: hostEnd });
-      this.logger.info({ network: request.network, containerId: request.containerId.slice(0, 12), ifname: request.ifname, ip, mac, name }, 'CNI endpoint added');
+      this.logger.info({ network: request.network, containerId: request.containerId.slice(0, 12), ifname: request.ifname, ips, mac, name }, 'CNI endpoint added');
       const result: CniResult = {
         cniVersion: '1.0.0',
         interfaces: [{ name: hostEnd }, { name: request.ifname, mac, mtu, sandbox: request.netns }],
-        ips: [{ address, gateway: network.record.gateway, interface: 1 }],
-        routes: [],
-        dns: { nameservers: [network.record.gateway] },
+        ips: assigned.map(({ pool, address }) => ({ address, gateway: pool.gateway, interface: 1 })),
+        routes,
+        dns: { nameservers: network.pools.map((pool) => pool.gateway) },
       };
       return { result };
     } catch (error) {
@@ -229,11 +238,15 @@ export class CniService {
     if (served.link !== undefined && !links.exists(served.link)) throw wrong(`its host end ${served.link} is gone`);
     const seen = netns.inspect(request.netns, request.ifname);
     if (seen === undefined) throw wrong(`no interface ${request.ifname} in ${request.netns}`);
-    const address = `${served.endpoint.ipv4}/${this.networks.get(request.network)!.prefixLength}`;
     if (seen.mac.toLowerCase() !== served.endpoint.mac) throw wrong(`its MAC is ${seen.mac}, not ${served.endpoint.mac}`);
-    if (!seen.ipv4.includes(address)) throw wrong(`it has ${seen.ipv4.join(', ') || 'no IPv4 address'}, not ${address}`);
+    for (const pool of this.networks.get(request.network)!.pools) {
+      const ip = pool.family === 4 ? served.endpoint.ipv4 : served.endpoint.ipv6;
+      const address = `${ip}/${pool.prefixLength}`;
+      const has = pool.family === 4 ? seen.ipv4 : seen.ipv6;
+      if (!has.includes(address)) throw wrong(`it has ${has.join(', ') || `no IPv${pool.family} address`}, not ${address}`);
+      if (request.prevResult !== undefined && !(request.prevResult.ips ?? []).some((listed) => listed.address === address)) throw wrong(`prevResult does not list its address ${address}`);
+    }
     if (!seen.up) throw wrong('it is down');
-    if (request.prevResult !== undefined && !(request.prevResult.ips ?? []).some((ip) => ip.address === address)) throw wrong(`prevResult does not list its address ${address}`);
     return {};
   }
 
@@ -244,7 +257,7 @@ export class CniService {
     // Never set up here (no ADD since the start, no endpoint restored): nothing of ours to remove.
     if (this.networks.has(request.network)) {
       const removed = await host.removeEndpoint(request.network, endpointId, { release: true });
-      if (removed !== undefined) this.logger.info({ network: request.network, containerId: request.containerId.slice(0, 12), ifname: request.ifname, ip: removed.endpoint.ipv4 }, 'CNI endpoint deleted');
+      if (removed !== undefined) this.logger.info({ network: request.network, containerId: request.containerId.slice(0, 12), ifname: request.ifname, ips: addressesOf(removed.endpoint) }, 'CNI endpoint deleted');
     }
     // The pair goes with its host end, whatever namespace the other end is in.
     links.remove(hostEnd);
@@ -295,7 +308,7 @@ export class CniService {
       if (record.link === undefined || !links.exists(record.link)) {
         // Not restored, so the HostAgent does not know its address: released by name.
         await host.removeEndpoint(record.network, record.endpoint.endpointId);
-        await host.release(record.network, record.endpoint.ipv4);
+        for (const ip of addressesOf(record.endpoint)) await host.release(record.network, ip);
         reaped++;
         continue;
       }

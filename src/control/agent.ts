@@ -22,7 +22,7 @@ import type { Etcd3 } from 'etcd3';
 import { HostLease } from './host-lease';
 import type { Endpoint } from '../forwarder/contracts';
 import { keys, parseEndpointRecord, parseHostRecord, type EndpointRecord, type HostRecord, type NetworkRecord } from './keys';
-import { chooseAddress, parseSubnet, type Subnet } from './ipam';
+import { poolsOf, type AddressPool } from './address-pool';
 import { getNetwork, NetworkError } from './networks';
 import { Reconciler, type ApplyResult, type ForwarderControl, type ResyncResult } from './reconcile';
 import { refuseOldLayout } from './layout';
@@ -52,10 +52,13 @@ export interface AgentOptions {
   forwarder: ForwarderControl;
   /** The lease's TTL (default 10 s): how long a dead host stays visible to the others at most. */
   ttlSeconds?: number;
-  /** Try this address first (e.g. the one this host had before); default: the host id's own start. */
+  /** Try this address first (e.g. the one this host had before; either family); default: the host id's own start. */
   preferredIp?: string;
-  /** Called with the address IPAM gave, before the first sync; again if a later re-registration had to take another. */
-  onAddress?: (ip: string, subnet: Subnet) => void | Promise<void>;
+  /**
+   * Called with each address IPAM gave (one per family the network has) and its pool, before the
+   * first sync; again if a later re-registration had to take another.
+   */
+  onAddress?: (ip: string, pool: AddressPool) => void | Promise<void>;
   logger?: AgentLogger;
   /** Resync backoff: first wait and cap (default 200 ms, 2000 ms). */
   retryMinMs?: number;
@@ -116,7 +119,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly mac: string;
   readonly ttlSeconds: number;
   network: NetworkRecord | undefined;
-  subnet: Subnet | undefined;
+  /** One per family the network has, IPv4 first. */
+  pools: AddressPool[] = [];
+  /** This host's addresses by family (its TAP's), and the first of them (IPv4 if the network has it). */
+  addresses: { ipv4?: string; ipv6?: string } = {};
   ip: string | undefined;
 
   private readonly options: AgentOptions;
@@ -176,7 +182,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.network = record;
     this.networkRevision = revision;
     try {
-      this.subnet = parseSubnet(record.subnet);
+      this.pools = poolsOf(record);
     } catch (error) {
       throw new AgentError(`network ${record.name} has an unusable subnet: ${(error as Error).message}`, 'INVALID');
     }
@@ -215,12 +221,16 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private async register(): Promise<void> {
     await this.hostLease.ensure();
-    const previous = this.ip;
-    const ip = await this.claim();
-    this.ip = ip;
-    if (ip !== previous) {
-      if (previous !== undefined) this.logger.warn({ previous, ip }, 'this host had to take another address (its old one was taken while it was away)');
-      await this.options.onAddress?.(ip, this.subnet!);
+    const previous = this.addresses;
+    const addresses = await this.claim();
+    this.addresses = addresses;
+    this.ip = addresses.ipv4 ?? addresses.ipv6;
+    for (const pool of this.pools) {
+      const ip = pool.family === 4 ? addresses.ipv4! : addresses.ipv6!;
+      const before = pool.family === 4 ? previous.ipv4 : previous.ipv6;
+      if (ip === before) continue;
+      if (before !== undefined) this.logger.warn({ previous: before, ip }, 'this host had to take another address (its old one was taken while it was away)');
+      await this.options.onAddress?.(ip, pool);
       this.emit('address', ip);
     }
   }
@@ -231,9 +241,8 @@ export class Agent extends EventEmitter<AgentEvents> {
    * `ipam/NAME/IP` = our host id, e.g. left by our previous run whose lease has not expired yet).
    * A lost race reads again and tries the next candidate.
    */
-  private async claim(): Promise<string> {
+  private async claim(): Promise<{ ipv4?: string; ipv6?: string }> {
     const name = this.networkName;
-    const subnet = this.subnet!;
     for (let attempt = 0; attempt < 16; attempt++) {
       const [network, host, ipam, tap] = await Promise.all([
         this.client.get(keys.network(name)).exec(),
@@ -249,40 +258,53 @@ export class Agent extends EventEmitter<AgentEvents> {
           && (existing.vtep.address !== this.vtep.address || existing.vtep.port !== this.vtep.port)) {
         throw new AgentError(`host id ${this.hostId} is registered in network ${name} by a live agent at VTEP ${existing.vtep.address}:${existing.vtep.port}; give this host another --host-id (or, if that agent is gone, wait up to ${this.ttlSeconds} s for its lease to expire)`, 'HOST_ID_IN_USE');
       }
-      // The gateway (and DNS) address is on every Docker host's bridge: never an endpoint's.
-      const taken = new Set<string>([this.network!.gateway]);
+      // The gateway (and DNS) addresses are on every Docker host's bridge: never an endpoint's.
+      const taken = new Set<string>(this.pools.map((pool) => pool.gateway));
       const mine: string[] = [];
       for (const kv of ipam.kvs) {
         const ip = kv.key.toString().slice(keys.ipamPrefix(name).length);
         if (kv.value.toString() === this.hostId) mine.push(ip);
         else taken.add(ip);
       }
-      // Ours and worth keeping: the address our TAP's endpoint had (a restart whose old lease still lives).
-      const preferred = this.ip ?? this.options.preferredIp ?? (tap === null ? undefined : parseEndpointRecord(tap)?.ipv4);
-      const ours = mine.find((ip) => ip === preferred) ?? mine[0];
-      const ip = ours ?? chooseAddress(subnet, this.hostId, taken, preferred);
-      if (ip === undefined) {
-        throw new AgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count - 1} (the gateway aside) are taken by live endpoints`, 'NO_ADDRESS');
+      // Ours and worth keeping: the addresses our TAP's endpoint had (a restart whose old lease still lives).
+      const old = tap === null ? undefined : parseEndpointRecord(tap);
+      // One address per family: ours if we hold one (the one we had first), else a free one.
+      const chosen: { pool: AddressPool; ip: string; ours: boolean }[] = [];
+      for (const pool of this.pools) {
+        const had = pool.family === 4 ? this.addresses.ipv4 ?? old?.ipv4 : this.addresses.ipv6 ?? old?.ipv6;
+        const wished = this.options.preferredIp !== undefined && pool.contains(this.options.preferredIp) ? this.options.preferredIp : undefined;
+        const preferred = had ?? wished;
+        const held = mine.filter((ip) => pool.contains(ip));
+        const ours = held.find((ip) => ip === preferred) ?? held[0];
+        const ip = ours ?? pool.choose(this.hostId, taken, preferred);
+        if (ip === undefined) {
+          throw new AgentError(`no free address in network ${name}'s subnet ${pool.cidr}: all ${BigInt(pool.size) - 1n} (the gateway aside) are taken by live endpoints`, 'NO_ADDRESS');
+        }
+        chosen.push({ pool, ip, ours: ours !== undefined });
       }
+      const addresses = {
+        ...Object.fromEntries(chosen.map(({ pool, ip }) => [pool.family === 4 ? 'ipv4' : 'ipv6', ip])),
+      } as { ipv4?: string; ipv6?: string };
       this.joined ||= existing?.joined || new Date().toISOString();
       const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, joined: this.joined };
-      const endpoint: EndpointRecord = { endpointId: tapEndpointId(this.hostId), hostId: this.hostId, mac: this.mac, ipv4: ip, name: this.hostId, aliases: [] };
-      const stale = mine.filter((other) => other !== ip).map((other) => this.client.delete().key(keys.ipam(name, other)));
-      const result = await this.client
-        .if(keys.network(name), 'Create', '==', this.networkRevision)
-        .and(keys.ipam(name, ip), ours === undefined ? 'Create' : 'Value', '==', ours === undefined ? 0 : this.hostId)
+      const endpoint: EndpointRecord = { endpointId: tapEndpointId(this.hostId), hostId: this.hostId, mac: this.mac, ...addresses, name: this.hostId, aliases: [] };
+      const keep = new Set(chosen.map(({ ip }) => ip));
+      const stale = mine.filter((other) => !keep.has(other)).map((other) => this.client.delete().key(keys.ipam(name, other)));
+      let transaction = this.client.if(keys.network(name), 'Create', '==', this.networkRevision);
+      for (const { ip, ours } of chosen) transaction = transaction.and(keys.ipam(name, ip), ours ? 'Value' : 'Create', '==', ours ? this.hostId : 0);
+      const result = await transaction
         .then(
-          this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.hostLease.id),
+          ...chosen.map(({ ip }) => this.client.put(keys.ipam(name, ip)).value(this.hostId).lease(this.hostLease.id)),
           this.client.put(keys.host(name, this.hostId)).value(JSON.stringify(record)).lease(this.hostLease.id),
           this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.hostLease.id),
           ...stale,
         )
         .commit();
       if (result.succeeded) {
-        this.logger.debug({ ip, attempt, revision: result.header.revision }, 'registered');
-        return ip;
+        this.logger.debug({ ...addresses, attempt, revision: result.header.revision }, 'registered');
+        return addresses;
       }
-      this.logger.debug({ ip, attempt }, 'lost the race for an address; trying again');
+      this.logger.debug({ ips: chosen.map(({ ip }) => ip), attempt }, 'lost the race for an address; trying again');
     }
     throw new AgentError(`could not claim an address in network ${name} after 16 tries (heavy contention)`, 'NO_ADDRESS');
   }
@@ -299,7 +321,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     ]);
     const kv = hostResponse.kvs[0];
     const tap = tapResponse.kvs[0] === undefined ? undefined : parseEndpointRecord(tapResponse.kvs[0].value.toString());
-    if (kv === undefined || kv.lease !== this.hostLease.id || tapResponse.kvs[0]?.lease !== this.hostLease.id || tap?.ipv4 !== this.ip || tap?.mac !== this.mac) await this.register();
+    if (kv === undefined || kv.lease !== this.hostLease.id || tapResponse.kvs[0]?.lease !== this.hostLease.id || tap?.ipv4 !== this.addresses.ipv4 || tap?.ipv6 !== this.addresses.ipv6 || tap?.mac !== this.mac) await this.register();
   }
 
   // ---- desired state -----------------------------------------------------------------------

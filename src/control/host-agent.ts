@@ -30,8 +30,9 @@ import type { Endpoint } from '../forwarder/contracts';
 import {
   keys, parseServedRecord, type EndpointRecord, type HostRecord, type NetworkRecord, type ServedRecord,
 } from './keys';
-import { chooseAddress, contains, ipv4Text, parseSubnet, startIndex, type Subnet } from './ipam';
+import { familyOf, poolsOf, type AddressPool, type Family } from './address-pool';
 import { refuseOldLayout } from './layout';
+import { canonicalIp } from '../forwarder/address-set';
 import { getNetwork } from './networks';
 import { NetworkView, withTimeout } from './network-view';
 import { Reconciler, type ForwarderControl } from './reconcile';
@@ -70,7 +71,8 @@ interface Joined {
   network: NetworkRecord;
   /** The network key's create revision: a network removed and made again is another network. */
   revision: string;
-  subnet: Subnet;
+  /** One pool per family the network has (IPv4, IPv6 or both). */
+  pools: AddressPool[];
   reconciler: Reconciler;
   view: NetworkView;
   /** This host's endpoints in the network, as served. */
@@ -190,7 +192,7 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
       watchTimeoutMs: this.options.watchTimeoutMs, onTrouble: (reason) => this.trouble(`${name}: ${reason}`),
       onEndpoint: options.onEndpoint,
     });
-    const joined: Joined = { network, revision, subnet: parseSubnet(network.subnet), reconciler, view, endpoints: new Map(), claims: new Set() };
+    const joined: Joined = { network, revision, pools: poolsOf(network), reconciler, view, endpoints: new Map(), claims: new Set() };
     await this.putHost(joined);
     this.joined.set(name, joined);
     try {
@@ -236,17 +238,47 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
       .commit();
   }
 
+  /** The address families of a joined network (4, 6 or both). */
+  families(name: string): Family[] {
+    return this.joinedOrThrow(name).pools.map((pool) => pool.family);
+  }
+
+  /**
+   * Claim one address of each family the network has (see claim); all or none: a failure releases
+   * what was claimed before it.
+   */
+  async claimAll(name: string, requested: { ipv4?: string; ipv6?: string } = {}): Promise<{ ipv4?: string; ipv6?: string }> {
+    const claimed: { ipv4?: string; ipv6?: string } = {};
+    try {
+      for (const family of this.families(name)) {
+        const ip = await this.claim(name, family === 4 ? requested.ipv4 : requested.ipv6, family);
+        if (family === 4) claimed.ipv4 = ip;
+        else claimed.ipv6 = ip;
+      }
+    } catch (error) {
+      for (const ip of [claimed.ipv4, claimed.ipv6]) if (ip !== undefined) await this.release(name, ip).catch(() => undefined);
+      throw error;
+    }
+    return claimed;
+  }
+
   /**
    * Claim an address in a joined network: `requested` (taken by another: ADDRESS_TAKEN) or any
-   * free one (none: NO_ADDRESS). The gateway is never handed out.
+   * free one of `family` (default: the requested address's, else the network's first: IPv4 when
+   * it has one) (none: NO_ADDRESS). The gateway is never handed out.
    */
-  async claim(name: string, requested?: string): Promise<string> {
+  async claim(name: string, requested?: string, family?: Family): Promise<string> {
     this.checkOpen();
     const joined = this.joinedOrThrow(name);
-    const { subnet, network } = joined;
+    const wanted = family ?? (requested !== undefined ? familyOf(requested) : joined.pools[0].family);
+    const pool = joined.pools.find((candidate) => candidate.family === wanted);
+    if (pool === undefined) {
+      throw new HostAgentError(`network ${name} has no IPv${wanted} subnet${requested !== undefined ? ` for address ${requested}` : ''}`, 'NOT_IN_SUBNET');
+    }
     if (requested !== undefined) {
-      if (!contains(subnet, requested)) throw new HostAgentError(`address ${requested} is not in network ${name}'s subnet ${subnet.cidr}`, 'NOT_IN_SUBNET');
-      if (requested === network.gateway) throw new HostAgentError(`address ${requested} is network ${name}'s gateway and DNS address`, 'ADDRESS_TAKEN');
+      if (!pool.contains(requested)) throw new HostAgentError(`address ${requested} is not in network ${name}'s subnet ${pool.cidr}`, 'NOT_IN_SUBNET');
+      requested = canonicalIp(requested);
+      if (requested === pool.gateway) throw new HostAgentError(`address ${requested} is network ${name}'s gateway and DNS address`, 'ADDRESS_TAKEN');
     }
     const tryClaim = async (ip: string): Promise<boolean> => {
       const result = await this.client
@@ -260,13 +292,13 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
     // nothing read. Only when they are all taken is every claim read to find a free one.
     if (requested === undefined) {
       for (let guess = 0; guess < 3; guess++) {
-        const ip = ipv4Text(subnet.first + startIndex(`${this.hostId}/${this.claimSeed++}`, subnet.count));
-        if (ip !== network.gateway && await tryClaim(ip)) return ip;
+        const ip = pool.guess(`${this.hostId}/${this.claimSeed++}`);
+        if (ip !== pool.gateway && await tryClaim(ip)) return ip;
       }
     }
     for (let attempt = 0; attempt < 16; attempt++) {
       const ipam = await this.client.getAll().prefix(keys.ipamPrefix(name)).strings();
-      const taken = new Set<string>([network.gateway]);
+      const taken = new Set<string>([pool.gateway]);
       for (const key of Object.keys(ipam)) taken.add(key.slice(keys.ipamPrefix(name).length));
       let ip: string | undefined;
       if (requested !== undefined) {
@@ -274,8 +306,8 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
         ip = requested;
       } else {
         // Each attempt starts somewhere else, so hosts racing for addresses mostly try different ones.
-        ip = chooseAddress(subnet, `${this.hostId}/${attempt}/${taken.size}`, taken);
-        if (ip === undefined) throw new HostAgentError(`no free address in network ${name}'s subnet ${subnet.cidr}: all ${subnet.count - 1} (the gateway aside) are taken`, 'NO_ADDRESS');
+        ip = pool.choose(`${this.hostId}/${attempt}/${taken.size}`, taken);
+        if (ip === undefined) throw new HostAgentError(`no free address in network ${name}'s subnet ${pool.cidr}: all ${BigInt(pool.size) - 1n} (the gateway aside) are taken`, 'NO_ADDRESS');
       }
       if (await tryClaim(ip)) return ip;
     }
@@ -304,9 +336,9 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
       // An update (names found later) must not bring back an endpoint removed meanwhile: it
       // requires the durable copy that a removal deletes in the same transaction as the record.
       if (!joined.endpoints.has(endpoint.endpointId)) return false;
-      const result = await this.client
-        .if(servedKey, 'Create', '>', 0)
-        .and(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
+      let update = this.client.if(servedKey, 'Create', '>', 0);
+      for (const ip of addressesOf(endpoint)) update = update.and(keys.ipam(name, ip), 'Value', '==', this.hostId);
+      const result = await update
         .then(
           this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.hostLease.id),
           this.client.put(servedKey).value(JSON.stringify(served)),
@@ -316,16 +348,19 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
       joined.endpoints.set(endpoint.endpointId, served);
       return true;
     }
-    const result = await this.client
-      .if(keys.ipam(name, endpoint.ipv4), 'Value', '==', this.hostId)
+    const ips = addressesOf(endpoint);
+    if (ips.length === 0) throw new RangeError(`endpoint ${endpoint.endpointId} has no address`);
+    let add = this.client.if(keys.ipam(name, ips[0]), 'Value', '==', this.hostId);
+    for (const ip of ips.slice(1)) add = add.and(keys.ipam(name, ip), 'Value', '==', this.hostId);
+    const result = await add
       .then(
         this.client.put(keys.endpoint(name, endpoint.endpointId)).value(JSON.stringify(endpoint)).lease(this.hostLease.id),
         this.client.put(keys.served(this.hostId, name, endpoint.endpointId)).value(JSON.stringify(served)),
       )
       .commit();
-    if (!result.succeeded) throw new HostAgentError(`address ${endpoint.ipv4} is not claimed by this host in network ${name}`, 'NOT_CLAIMED');
+    if (!result.succeeded) throw new HostAgentError(`address ${ips.join(' or ')} is not claimed by this host in network ${name}`, 'NOT_CLAIMED');
     joined.endpoints.set(endpoint.endpointId, served);
-    joined.claims.add(endpoint.ipv4);
+    for (const ip of ips) joined.claims.add(ip);
     return true;
   }
 
@@ -338,7 +373,7 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
     await this.client.if(keys.endpoint(name, endpointId), 'Create', '>', -1)
       .then(this.client.delete().key(keys.endpoint(name, endpointId)), this.client.delete().key(keys.served(this.hostId, name, endpointId)))
       .commit();
-    if (options.release === true && served !== undefined) await this.release(name, served.endpoint.ipv4);
+    if (options.release === true && served !== undefined) for (const ip of addressesOf(served.endpoint)) await this.release(name, ip);
     return served;
   }
 
@@ -357,18 +392,26 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
     const name = served.network;
     const joined = this.joinedOrThrow(name);
     const { endpoint } = served;
-    const claim = keys.ipam(name, endpoint.ipv4);
-    const free = await this.client.if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
-    if (!free.succeeded) {
-      const mine = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
-      if (!mine.succeeded) {
-        await this.client.delete().key(keys.served(this.hostId, name, endpoint.endpointId)).exec();
-        return false;
-      }
+    const ips = addressesOf(endpoint);
+    for (const ip of ips) {
+      if (await this.reclaim(name, ip)) continue;
+      // One address gone is the endpoint gone: give back the ones put back before it.
+      for (const other of ips) if (other !== ip) await this.release(name, other);
+      await this.client.delete().key(keys.served(this.hostId, name, endpoint.endpointId)).exec();
+      return false;
     }
-    joined.claims.add(endpoint.ipv4);
+    for (const ip of ips) joined.claims.add(ip);
     await this.putEndpoint(name, served);
     return true;
+  }
+
+  /** Put a claim (back) under the current lease: true when it was free or already this host's. */
+  private async reclaim(name: string, ip: string): Promise<boolean> {
+    const claim = keys.ipam(name, ip);
+    const free = await this.client.if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
+    if (free.succeeded) return true;
+    const mine = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
+    return mine.succeeded;
   }
 
   /** Stop: no more watching; `leave` (default) revokes the lease so the others drop this host now. */
@@ -417,20 +460,14 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
             this.emit('networkGone', joined.network.name, error);
             continue;
           }
-          for (const ip of joined.claims) {
-            const claim = keys.ipam(joined.network.name, ip);
-            const result = await this.client
-              .if(claim, 'Create', '==', 0).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
-            if (!result.succeeded) {
-              const again = await this.client.if(claim, 'Value', '==', this.hostId).then(this.client.put(claim).value(this.hostId).lease(this.hostLease.id)).commit();
-              if (!again.succeeded) {
-                joined.claims.delete(ip);
-                this.logger.error({ network: joined.network.name, ip }, 'an address of this host was taken by another while this host was away');
-              }
+          for (const ip of [...joined.claims]) {
+            if (!await this.reclaim(joined.network.name, ip)) {
+              joined.claims.delete(ip);
+              this.logger.error({ network: joined.network.name, ip }, 'an address of this host was taken by another while this host was away');
             }
           }
           for (const served of [...joined.endpoints.values()]) {
-            if (joined.claims.has(served.endpoint.ipv4)) await this.putEndpoint(joined.network.name, served);
+            if (addressesOf(served.endpoint).every((ip) => joined.claims.has(ip))) await this.putEndpoint(joined.network.name, served);
             else {
               joined.endpoints.delete(served.endpoint.endpointId);
               this.emit('endpointLost', joined.network.name, served);
@@ -450,4 +487,9 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
     }
     this.recovering = false;
   }
+}
+
+/** An endpoint's addresses, IPv4 first. */
+export function addressesOf(endpoint: Pick<EndpointRecord, 'ipv4' | 'ipv6'>): string[] {
+  return [endpoint.ipv4, endpoint.ipv6].filter((ip): ip is string => ip !== undefined);
 }

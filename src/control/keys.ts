@@ -3,14 +3,14 @@
  * layout's version in it; a store that still holds version 1 keys is refused with a sentence
  * (see layout.ts), never read as if it were version 2.
  *
- *   /vxlan-wasm/v2/networks/NAME                 {"name","vni","subnet","gateway","internal","created"}   no lease
+ *   /vxlan-wasm/v2/networks/NAME                 {"name","vni","subnet"?,"gateway"?,"subnet6"?,"gateway6"?,"internal","created"}   no lease
  *   /vxlan-wasm/v2/networks-changed              a counter every create and remove bumps (see networks.ts)  no lease
  *   /vxlan-wasm/v2/vni/VNI                       NAME: a VNI names one network                       no lease
  *   /vxlan-wasm/v2/subnets/A.B.C.D_N             NAME: a subnet names one network (Docker finds a
- *                                                network by its subnet: it sends drivers no name)     no lease
+ *   /vxlan-wasm/v2/subnets/fd00:9::_64           network by its subnet: it sends drivers no name)     no lease
  *   /vxlan-wasm/v2/net/NAME/hosts/HOSTID         {"hostId","vtep":{"address","port"},"joined"}       the host's lease
- *   /vxlan-wasm/v2/net/NAME/endpoints/ENDPOINTID {"endpointId","hostId","mac","ipv4","name","aliases"} the host's lease
- *   /vxlan-wasm/v2/net/NAME/ipam/IP              HOSTID: that overlay address is taken              the host's lease
+ *   /vxlan-wasm/v2/net/NAME/endpoints/ENDPOINTID {"endpointId","hostId","mac","ipv4"?,"ipv6"?,"name","aliases"} the host's lease
+ *   /vxlan-wasm/v2/net/NAME/ipam/IP              HOSTID: that overlay address (IPv4 or IPv6) is taken  the host's lease
  *   /vxlan-wasm/v2/served/HOSTID/NAME/ENDPOINTID {"endpoint":{…},"link"?}: what a host serves       no lease
  *   /vxlan-wasm/v2/docker/HOSTID/NETWORKID       NAME: this host's Docker network id → network       no lease
  *
@@ -20,6 +20,11 @@
  * lease (`served/`, `docker/`): Docker does not call CreateEndpoint again for a running container,
  * so a restarted agent puts its endpoints and claims back under its new lease from `served/`.
  * An agent watches one prefix per network (`net/NAME/`): hosts, endpoints and claims.
+ *
+ * Dual stack: a network has an IPv4 subnet, an IPv6 subnet, or both (`subnet`/`gateway` are the
+ * IPv4 pair, `subnet6`/`gateway6` the IPv6 one), so a record written before IPv6 existed (with
+ * `subnet`/`gateway` only) reads as the IPv4 network it is. An endpoint has an address of each
+ * family its network has.
  *
  * Values are JSON (or plain text for the index keys); a value that does not parse is ignored
  * and counted by whoever reads it, never trusted.
@@ -67,10 +72,14 @@ export const keys = {
 export interface NetworkRecord {
   name: string;
   vni: number;
-  /** The overlay subnet (IPv4 CIDR, canonical: host bits zero). */
-  subnet: string;
-  /** The gateway and DNS address (the subnet's first address): on every host's bridge, never claimed by an endpoint. */
-  gateway: string;
+  /** The IPv4 overlay subnet (CIDR, canonical: host bits zero); absent on an IPv6-only network. */
+  subnet?: string;
+  /** The IPv4 gateway and DNS address (the subnet's first address): on every host's bridge, never claimed by an endpoint. */
+  gateway?: string;
+  /** The IPv6 overlay subnet (CIDR, RFC 5952 text); absent on an IPv4-only network. */
+  subnet6?: string;
+  /** The IPv6 gateway and DNS address (the subnet's first usable address, base + 1). */
+  gateway6?: string;
   /** No egress to the outside world (Docker: no docker_gwbridge). */
   internal: boolean;
   /** ISO time of creation (for `network ls`). */
@@ -92,8 +101,10 @@ export interface EndpointRecord {
   hostId: string;
   /** Lower case. */
   mac: string;
-  /** Canonical IPv4 address in the network's subnet. */
-  ipv4: string;
+  /** Canonical IPv4 address in the network's IPv4 subnet (absent when the network has none). */
+  ipv4?: string;
+  /** Canonical IPv6 address in the network's IPv6 subnet (absent when the network has none). */
+  ipv6?: string;
   /** The name it answers to in DNS (a container's name), or '' for none. */
   name: string;
   /** More names (Docker's --network-alias); several endpoints may share one (replicas). */
@@ -119,13 +130,22 @@ function json(text: string): Record<string, unknown> | undefined {
   }
 }
 
-function ipv4(text: unknown): string | undefined {
+function address(text: unknown, version: 4 | 6): string | undefined {
   if (typeof text !== 'string') return undefined;
   try {
-    return parseIp(text).version === 4 ? canonicalIp(text) : undefined;
+    return parseIp(text).version === version ? canonicalIp(text) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A CIDR of one family, canonical; undefined when it is not one. */
+function cidr(text: unknown, version: 4 | 6): string | undefined {
+  if (typeof text !== 'string') return undefined;
+  const [ip, length, extra] = text.split('/');
+  if (extra !== undefined || length === undefined || !/^[0-9]{1,3}$/.test(length)) return undefined;
+  const canonical = address(ip, version);
+  return canonical === undefined ? undefined : `${canonical}/${Number(length)}`;
 }
 
 function mac(text: unknown): string | undefined {
@@ -142,13 +162,21 @@ function mac(text: unknown): string | undefined {
 export function parseNetworkRecord(text: string): NetworkRecord | undefined {
   const value = json(text);
   if (value === undefined) return undefined;
-  const { name, vni, subnet, created, internal } = value;
+  const { name, vni, created, internal } = value;
   if (typeof name !== 'string' || !NETWORK_NAME.test(name)) return undefined;
   if (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 0 || vni > 0xffffff) return undefined;
-  if (typeof subnet !== 'string') return undefined;
-  const gateway = ipv4(value.gateway);
-  if (gateway === undefined) return undefined;
-  return { name, vni, subnet, gateway, internal: internal === true, created: typeof created === 'string' ? created : '' };
+  // Each family is both fields or neither; a record with neither family is no network.
+  const subnet = cidr(value.subnet, 4);
+  const gateway = address(value.gateway, 4);
+  const subnet6 = cidr(value.subnet6, 6);
+  const gateway6 = address(value.gateway6, 6);
+  if ((subnet === undefined) !== (gateway === undefined) || (subnet6 === undefined) !== (gateway6 === undefined)) return undefined;
+  if ((value.subnet !== undefined && subnet === undefined) || (value.subnet6 !== undefined && subnet6 === undefined)) return undefined;
+  if (subnet === undefined && subnet6 === undefined) return undefined;
+  return {
+    name, vni, ...(subnet !== undefined ? { subnet, gateway } : {}), ...(subnet6 !== undefined ? { subnet6, gateway6 } : {}),
+    internal: internal === true, created: typeof created === 'string' ? created : '',
+  };
 }
 
 /** Parse a host value (address canonical); undefined when invalid. */
@@ -172,12 +200,17 @@ export function checkEndpointRecord(value: unknown): EndpointRecord | undefined 
   const { endpointId, hostId, name, aliases } = value;
   if (typeof endpointId !== 'string' || !ENDPOINT_ID.test(endpointId)) return undefined;
   if (typeof hostId !== 'string' || !HOST_ID.test(hostId)) return undefined;
-  const address = ipv4(value.ipv4);
+  const ipv4 = address(value.ipv4, 4);
+  const ipv6 = address(value.ipv6, 6);
   const hardware = mac(value.mac);
-  if (address === undefined || hardware === undefined) return undefined;
+  if (hardware === undefined || (ipv4 === undefined && ipv6 === undefined)) return undefined;
+  // A field that is there must be valid: a bad address is not silently dropped.
+  if ((value.ipv4 !== undefined && ipv4 === undefined) || (value.ipv6 !== undefined && ipv6 === undefined)) return undefined;
   if (typeof name !== 'string' || (name !== '' && !ENDPOINT_NAME.test(name))) return undefined;
   if (!Array.isArray(aliases) || !aliases.every((alias) => typeof alias === 'string' && ENDPOINT_NAME.test(alias))) return undefined;
-  return { endpointId, hostId, mac: hardware, ipv4: address, name, aliases: [...aliases] as string[] };
+  return {
+    endpointId, hostId, mac: hardware, ...(ipv4 !== undefined ? { ipv4 } : {}), ...(ipv6 !== undefined ? { ipv6 } : {}), name, aliases: [...aliases] as string[],
+  };
 }
 
 export function parseEndpointRecord(text: string): EndpointRecord | undefined {

@@ -10,6 +10,7 @@ import {
   type EndpointRecord, type HostRecord, type NetworkRecord,
 } from './keys';
 import { ipv4Number, ipv4Text, parseSubnet, type Subnet } from './ipam';
+import { defaultGateway6, overlaps6, parseSubnet6, unusableSubnet6Reason, type Subnet6 } from './ipam6';
 import { refuseOldLayout } from './layout';
 
 /** A refusal with one sentence (name, VNI or subnet taken, no such network, hosts still joined, bad input). */
@@ -70,25 +71,80 @@ export function defaultGateway(subnet: Subnet): string {
 export interface CreateNetworkInput {
   name: string;
   vni: number;
-  subnet: string;
+  /** One subnet (IPv4 or IPv6), as before dual stack. */
+  subnet?: string;
+  /** Subnets: at most one IPv4 and one IPv6 (with `subnet`, all of them count). */
+  subnets?: readonly string[];
   internal?: boolean;
 }
 
+/** A network's subnets, parsed and checked: at least one, at most one per family. */
+export interface NetworkSubnets {
+  v4?: Subnet;
+  v6?: Subnet6;
+}
+
 /**
- * Create a network. Refused when the name, the VNI or the subnet is taken (EXISTS) or the subnet
- * overlaps another network's (OVERLAP), decided by etcd in one transaction; a create that raced
+ * Parse the subnets of a new network: each IPv4 (8..30 usable, see unusableSubnetReason) or IPv6
+ * (48..120, see ipam6.ts), at most one of each family, at least one. NetworkError INVALID with a
+ * sentence for every mistake.
+ */
+export function parseNetworkSubnets(texts: readonly string[]): NetworkSubnets {
+  if (texts.length === 0) throw new NetworkError('a network needs a subnet (IPv4, IPv6 or one of each)', 'INVALID');
+  const result: NetworkSubnets = {};
+  for (const text of texts) {
+    if (typeof text === 'string' && text.includes(':')) {
+      let subnet: Subnet6;
+      try {
+        subnet = parseSubnet6(text);
+      } catch (error) {
+        throw new NetworkError((error as Error).message, 'INVALID');
+      }
+      if (result.v6 !== undefined) throw new NetworkError(`a network has at most one IPv6 subnet, not ${result.v6.cidr} and ${subnet.cidr}`, 'INVALID');
+      const unusable = unusableSubnet6Reason(subnet);
+      if (unusable !== undefined) throw new NetworkError(unusable, 'INVALID');
+      result.v6 = subnet;
+    } else {
+      const subnet = subnetOf(text);
+      if (result.v4 !== undefined) throw new NetworkError(`a network has at most one IPv4 subnet, not ${result.v4.cidr} and ${subnet.cidr}`, 'INVALID');
+      const unusable = unusableSubnetReason(subnet);
+      if (unusable !== undefined) throw new NetworkError(unusable, 'INVALID');
+      result.v4 = subnet;
+    }
+  }
+  return result;
+}
+
+/** The first network of `existing` whose subnet of the same family overlaps one of `subnets`, and which. */
+function findOverlap(existing: readonly NetworkRecord[], subnets: NetworkSubnets): { network: NetworkRecord; theirs: string; ours: string } | undefined {
+  for (const network of existing) {
+    if (subnets.v4 !== undefined && network.subnet !== undefined && overlaps(parseSubnet(network.subnet), subnets.v4)) {
+      return { network, theirs: network.subnet, ours: subnets.v4.cidr };
+    }
+    if (subnets.v6 !== undefined && network.subnet6 !== undefined && overlaps6(parseSubnet6(network.subnet6), subnets.v6)) {
+      return { network, theirs: network.subnet6, ours: subnets.v6.cidr };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Create a network. Refused when the name, the VNI or a subnet is taken (EXISTS) or a subnet
+ * overlaps another network's of the same family (OVERLAP), decided by etcd in one transaction; a create that raced
  * another one reads again and decides again.
  */
 export async function createNetwork(client: Etcd3, input: CreateNetworkInput): Promise<NetworkRecord> {
   checkNetworkName(input.name);
   if (!Number.isInteger(input.vni) || input.vni < 0 || input.vni > 0xffffff) throw new NetworkError(`VNI ${input.vni} is not in 0..16777215`, 'INVALID');
-  const subnet = subnetOf(input.subnet);
-  const unusable = unusableSubnetReason(subnet);
-  if (unusable !== undefined) throw new NetworkError(unusable, 'INVALID');
+  const subnets = parseNetworkSubnets([...(input.subnet !== undefined ? [input.subnet] : []), ...(input.subnets ?? [])]);
   await refuseOldLayout(client);
   const record: NetworkRecord = {
-    name: input.name, vni: input.vni, subnet: subnet.cidr, gateway: defaultGateway(subnet), internal: input.internal === true, created: new Date().toISOString(),
+    name: input.name, vni: input.vni,
+    ...(subnets.v4 !== undefined ? { subnet: subnets.v4.cidr, gateway: defaultGateway(subnets.v4) } : {}),
+    ...(subnets.v6 !== undefined ? { subnet6: subnets.v6.cidr, gateway6: defaultGateway6(subnets.v6) } : {}),
+    internal: input.internal === true, created: new Date().toISOString(),
   };
+  const cidrs = [subnets.v4?.cidr, subnets.v6?.cidr].filter((cidr) => cidr !== undefined);
   for (let attempt = 0; attempt < 8; attempt++) {
     const [guard, existing] = await Promise.all([client.get(keys.networksGuard).exec(), listNetworks(client)]);
     const guardRevision = guard.kvs[0]?.mod_revision ?? '0';
@@ -96,19 +152,20 @@ export async function createNetwork(client: Etcd3, input: CreateNetworkInput): P
     if (byName !== undefined) throw new NetworkError(`a network named ${input.name} exists already`, 'EXISTS');
     const byVni = existing.find((network) => network.vni === input.vni);
     if (byVni !== undefined) throw new NetworkError(`VNI ${input.vni} is taken by network ${byVni.name}`, 'EXISTS');
-    const overlapping = existing.find((network) => overlaps(parseSubnet(network.subnet), subnet));
-    if (overlapping !== undefined) {
-      throw new NetworkError(`subnet ${subnet.cidr} overlaps network ${overlapping.name}'s subnet ${overlapping.subnet}`, overlapping.subnet === subnet.cidr ? 'EXISTS' : 'OVERLAP');
+    const overlap = findOverlap(existing, subnets);
+    if (overlap !== undefined) {
+      throw new NetworkError(`subnet ${overlap.ours} overlaps network ${overlap.network.name}'s subnet ${overlap.theirs}`, overlap.theirs === overlap.ours ? 'EXISTS' : 'OVERLAP');
     }
-    const result = await client
+    let transaction = client
       .if(keys.network(input.name), 'Create', '==', 0)
       .and(keys.vni(input.vni), 'Create', '==', 0)
-      .and(keys.subnet(subnet.cidr), 'Create', '==', 0)
-      .and(keys.networksGuard, 'Mod', '==', guardRevision)
+      .and(keys.networksGuard, 'Mod', '==', guardRevision);
+    for (const cidr of cidrs) transaction = transaction.and(keys.subnet(cidr), 'Create', '==', 0);
+    const result = await transaction
       .then(
         client.put(keys.network(input.name)).value(JSON.stringify(record)),
         client.put(keys.vni(input.vni)).value(input.name),
-        client.put(keys.subnet(subnet.cidr)).value(input.name),
+        ...cidrs.map((cidr) => client.put(keys.subnet(cidr)).value(input.name)),
         client.put(keys.networksGuard).value(record.created),
       )
       .commit();
@@ -135,7 +192,7 @@ export async function getNetwork(client: Etcd3, name: string): Promise<(NetworkR
   return { ...record, revision: kv.create_revision };
 }
 
-/** The network whose subnet is exactly `cidr`, if any. */
+/** The network whose subnet (of either family) is exactly `cidr`, if any. */
 export async function findNetworkBySubnet(client: Etcd3, cidr: string): Promise<(NetworkRecord & { revision: string }) | undefined> {
   const name = await client.get(keys.subnet(cidr)).string();
   if (name === null) return undefined;
@@ -226,7 +283,7 @@ export async function removeNetwork(client: Etcd3, name: string, options: { forc
       .then(
         client.delete().key(keys.network(name)),
         client.delete().key(keys.vni(network.vni)),
-        client.delete().key(keys.subnet(network.subnet)),
+        ...[network.subnet, network.subnet6].filter((cidr) => cidr !== undefined).map((cidr) => client.delete().key(keys.subnet(cidr))),
         client.delete().prefix(keys.networkPrefix(name)),
         client.put(keys.networksGuard).value(new Date().toISOString()),
       )

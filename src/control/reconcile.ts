@@ -59,7 +59,8 @@ const endpointKey = (endpoint: Endpoint) => `${endpoint.address}|${endpoint.port
 /** What one endpoint puts into the forwarder: a neighbour always, an FDB entry when it is remote. */
 interface Programmed {
   mac: string;
-  ip: string;
+  /** Its addresses (IPv4, IPv6 or both: ARP and ND both answered locally). */
+  ips: string[];
   vtep?: Endpoint;
 }
 
@@ -203,9 +204,10 @@ export class Reconciler {
   private wanted(endpointId: string): Programmed | undefined {
     const record = this.desiredEndpoints.get(endpointId);
     if (record === undefined) return undefined;
-    if (record.hostId === this.selfHostId) return this.localNeighbours ? { mac: record.mac, ip: record.ipv4 } : undefined;
+    const ips = [record.ipv4, record.ipv6].filter((ip): ip is string => ip !== undefined);
+    if (record.hostId === this.selfHostId) return this.localNeighbours ? { mac: record.mac, ips } : undefined;
     const host = this.peers.get(record.hostId);
-    return host === undefined ? undefined : { mac: record.mac, ip: record.ipv4, vtep: host.vtep };
+    return host === undefined ? undefined : { mac: record.mac, ips, vtep: host.vtep };
   }
 
   /** Bring one endpoint's programmed pieces to what it wants; false when the forwarder refused them (rolled back). */
@@ -222,8 +224,10 @@ export class Reconciler {
         this.macHolders.add(want.mac, endpointId, want.vtep);
         this.forwarder.addFdbEntry(this.vni, want.mac, want.vtep);
       }
-      this.ipHolders.add(want.ip, endpointId, want.mac);
-      this.forwarder.addNeighbour(this.vni, want.ip, want.mac);
+      for (const ip of want.ips) {
+        this.ipHolders.add(ip, endpointId, want.mac);
+        this.forwarder.addNeighbour(this.vni, ip, want.mac);
+      }
       this.programmed.set(endpointId, want);
       return true;
     } catch (error) {
@@ -241,9 +245,11 @@ export class Reconciler {
 
   private unprogram(endpointId: string, pieces: Programmed): void {
     this.programmed.delete(endpointId);
-    const ipNow = this.ipHolders.remove(pieces.ip, endpointId);
-    if (ipNow === null) this.forwarder.removeNeighbour(this.vni, pieces.ip);
-    else this.forwarder.addNeighbour(this.vni, pieces.ip, ipNow);
+    for (const ip of pieces.ips) {
+      const ipNow = this.ipHolders.remove(ip, endpointId);
+      if (ipNow === null) this.forwarder.removeNeighbour(this.vni, ip);
+      else this.forwarder.addNeighbour(this.vni, ip, ipNow);
+    }
     if (pieces.vtep === undefined) return;
     const macNow = this.macHolders.remove(pieces.mac, endpointId);
     if (macNow === null) this.forwarder.removeFdbEntry(this.vni, pieces.mac);
@@ -258,9 +264,9 @@ export class Reconciler {
 }
 
 function sameEndpoint(a: EndpointRecord, b: EndpointRecord): boolean {
-  return a.mac === b.mac && a.ipv4 === b.ipv4 && a.hostId === b.hostId;
+  return a.mac === b.mac && a.ipv4 === b.ipv4 && a.ipv6 === b.ipv6 && a.hostId === b.hostId;
 }
 
 function samePieces(a: Programmed, b: Programmed): boolean {
-  return a.mac === b.mac && a.ip === b.ip && (a.vtep === undefined ? b.vtep === undefined : b.vtep !== undefined && endpointKey(a.vtep) === endpointKey(b.vtep));
+  return a.mac === b.mac && a.ips.join() === b.ips.join() && (a.vtep === undefined ? b.vtep === undefined : b.vtep !== undefined && endpointKey(a.vtep) === endpointKey(b.vtep));
 }

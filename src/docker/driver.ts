@@ -28,6 +28,8 @@ import { contains, ipv4Text, parseSubnet } from '../control/ipam';
 import type { HostAgent } from '../control/host-agent';
 import { createNetwork, findNetworkBySubnet, freeVni, getNetwork, listNetworks, NetworkError, overlaps } from '../control/networks';
 import { formatMac, parseIpv4 } from '../wire/address';
+import { canonicalIp } from '../forwarder/address-set';
+import { createHash } from 'node:crypto';
 import type { AgentLogger } from '../control/agent';
 import type { LocalNetwork, OpenLocalNetwork } from './local-network';
 import { linkNames, type Links } from './links';
@@ -69,8 +71,13 @@ interface DockerNetwork {
 const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Docker's own MAC scheme for an address (02:42 and the IPv4 bytes): stable, unique where addresses are. */
+/**
+ * Docker's own MAC scheme for an address (02:42 and the IPv4 bytes): stable, unique where addresses
+ * are. An IPv6-only endpoint's is from a hash of its address (locally administered, 02 and five
+ * bytes): its low 32 bits alone would repeat across a /64's hashed picks far sooner.
+ */
 export function macForAddress(ip: string): string {
+  if (ip.includes(':')) return formatMac(Uint8Array.of(0x02, ...createHash('sha256').update(canonicalIp(ip)).digest().subarray(0, 5)));
   return formatMac(Uint8Array.of(0x02, 0x42, ...parseIpv4(ip)));
 }
 
@@ -162,7 +169,7 @@ export class DockerDriver {
     }
     if (subnet.count < 2) throw new DriverError(`subnet ${subnet.cidr} is too small: it needs a gateway address and at least one more`);
     for (const network of await listNetworks(this.options.client)) {
-      if (network.subnet !== subnet.cidr && overlaps(parseSubnet(network.subnet), subnet)) {
+      if (network.subnet !== undefined && network.subnet !== subnet.cidr && overlaps(parseSubnet(network.subnet), subnet)) {
         throw new DriverError(`subnet ${subnet.cidr} overlaps network ${network.name}'s subnet ${network.subnet}`);
       }
     }
@@ -316,7 +323,7 @@ export class DockerDriver {
     const address = text(iface, 'Address');
     if (address === '') throw new DriverError(`endpoint ${endpointId.slice(0, 12)} has no IPv4 address; use --ipam-driver ${DRIVER_NAME} with this driver`);
     const { ip } = splitCidr(address, 'Interface.Address');
-    if (!contains(parseSubnet(network.record.subnet), ip)) throw new DriverError(`address ${ip} is not in network ${network.name}'s subnet ${network.record.subnet}`);
+    if (network.record.subnet === undefined || !contains(parseSubnet(network.record.subnet), ip)) throw new DriverError(`address ${ip} is not in network ${network.name}'s subnet ${network.record.subnet}`);
     const given = text(iface, 'MacAddress');
     const existing = this.servedOf(network, endpointId);
     if (existing !== undefined) {

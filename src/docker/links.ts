@@ -10,15 +10,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 export class LinkError extends Error {
   override readonly name = 'LinkError';
 }
 
 export interface Links {
-  /** Make a bridge (up, MTU, the address on it); a leftover of the same name is replaced. Returns its MAC. */
-  createBridge(name: string, options: { mtu: number; address: string; prefixLength: number }): string;
+  /**
+   * Make a bridge (up, MTU, its addresses "IP/LEN": the network's gateways, IPv4 and/or IPv6); a
+   * leftover of the same name is replaced. Returns its MAC.
+   */
+  createBridge(name: string, options: { mtu: number; addresses: readonly string[] }): string;
   /** Put a link in a bridge and bring it up. */
   attach(name: string, bridge: string): void;
   /** A veth pair: `hostName` up in `bridge`; `peerName` with `mac` and `mtu`, left down for Docker to move. */
@@ -60,12 +63,16 @@ export function bridgeMac(name: string): string {
 
 /** The real thing, through iproute2 in the agent's network namespace. */
 export const linuxLinks: Links = {
-  createBridge(name, { mtu, address, prefixLength }) {
+  createBridge(name, { mtu, addresses }) {
     if (existsSync(`/sys/class/net/${name}`)) ip(['link', 'del', name]);
     ip(['link', 'add', name, 'address', bridgeMac(name), 'type', 'bridge']);
     try {
+      // IPAM in etcd made the IPv6 gateway unique: `nodad`, so it is usable at once (not
+      // "tentative" for a second or more, which a name server cannot bind to).
+      // A namespace may make new links with IPv6 off (net.ipv6.conf.default.disable_ipv6).
+      if (addresses.some((address) => address.includes(':'))) writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '0');
       ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
-      ip(['addr', 'add', `${address}/${prefixLength}`, 'dev', name]);
+      for (const address of addresses) ip(['addr', 'add', address, 'dev', name, ...(address.includes(':') ? ['nodad'] : [])]);
       return readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
     } catch (error) {
       spawnSync('ip', ['link', 'del', name]);

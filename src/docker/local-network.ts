@@ -4,17 +4,19 @@
  * and a NameServer on the gateway address answering the network's names.
  *
  *   container ─veth─┐
- *   container ─veth─┼─ bridge vwbVNI (10.0.9.1/24, the name server) ─ TAP vwtVNI ─ Forwarder ─ UDP ─ other hosts
+ *   container ─veth─┼─ bridge vwbVNI (10.0.9.1/24 and/or fd00:9::1/64, the name server) ─ TAP vwtVNI ─ Forwarder ─ UDP ─ other hosts
  *
  * Containers on this host reach each other through the bridge alone, at Linux bridge speed,
  * never through the underlay. The gateway address is the same on every host, and the forwarder's
  * neighbour table maps it to THIS host's bridge MAC, so a container's ARP for its name server is
- * answered here and never crosses the underlay; nor do its DNS queries.
+ * answered here and never crosses the underlay; nor do its DNS queries. A dual-stack network has
+ * both gateways on the bridge, and a name server on each (one table: A and AAAA from the same
+ * records).
  *
  * Opening undoes its own steps when a later one fails; close() removes all of it.
  */
 import type { NetworkRecord, EndpointRecord } from '../control/keys';
-import { parseSubnet } from '../control/ipam';
+import { poolsOf } from '../control/address-pool';
 import { NameTable, NameServer, type NameServerCounters, type NameServerLogger } from '../dns/index';
 import { linkNames, type Links } from './links';
 
@@ -56,23 +58,34 @@ function names(record: EndpointRecord): string[] {
   return [record.name, ...record.aliases].filter((name) => name !== '');
 }
 
+function sumCounters(all: NameServerCounters[]): NameServerCounters {
+  const sum: NameServerCounters = { answered: 0, forwarded: 0, refused: 0, failed: 0, malformed: 0 };
+  for (const counters of all) for (const key of Object.keys(sum) as (keyof NameServerCounters)[]) sum[key] += counters[key];
+  return sum;
+}
+
 export function localNetworkOpener(options: LocalNetworkOptions): OpenLocalNetwork {
   return async (network) => {
     const { links, forwarder, mtu } = options;
-    const subnet = parseSubnet(network.subnet);
+    const pools = poolsOf(network);
     const bridge = linkNames.bridge(network.vni);
     const tap = linkNames.tap(network.vni);
     const undo: (() => Promise<void> | void)[] = [];
     try {
-      const bridgeMac = links.createBridge(bridge, { mtu, address: network.gateway, prefixLength: subnet.prefixLength });
+      const bridgeMac = links.createBridge(bridge, { mtu, addresses: pools.map((pool) => `${pool.gateway}/${pool.prefixLength}`) });
       undo.push(() => links.remove(bridge));
       await forwarder.serveNetwork(network.vni, { name: tap, mtu });
       undo.push(() => forwarder.removeNetwork(network.vni));
       links.attach(tap, bridge);
-      forwarder.addNeighbour(network.vni, network.gateway, bridgeMac);
+      for (const pool of pools) forwarder.addNeighbour(network.vni, pool.gateway, bridgeMac);
       const table = new NameTable();
-      const server = await NameServer.listen({ address: network.gateway, port: options.dnsPort, table, upstreams: options.upstreams, logger: options.logger });
-      undo.push(() => server.close());
+      // One name server per gateway address (IPv4 and/or IPv6), all on one table.
+      const servers: NameServer[] = [];
+      for (const pool of pools) {
+        const server = await NameServer.listen({ address: pool.gateway, port: options.dnsPort, table, upstreams: options.upstreams, logger: options.logger });
+        servers.push(server);
+        undo.push(() => server.close());
+      }
       const local: LocalNetwork = {
         network,
         bridge,
@@ -82,12 +95,12 @@ export function localNetworkOpener(options: LocalNetworkOptions): OpenLocalNetwo
             return;
           }
           try {
-            table.set(endpointId, { names: names(record), ipv4: [record.ipv4] });
+            table.set(endpointId, { names: names(record), ipv4: record.ipv4 === undefined ? [] : [record.ipv4], ipv6: record.ipv6 === undefined ? [] : [record.ipv6] });
           } catch (error) {
             options.logger?.warn({ endpointId, err: (error as Error).message }, 'an endpoint whose names the name server refused');
           }
         },
-        dnsCounters: () => server.counters(),
+        dnsCounters: () => sumCounters(servers.map((server) => server.counters())),
         async close() {
           options.opened?.delete(local);
           for (const step of undo.reverse()) await step();

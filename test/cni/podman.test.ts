@@ -5,7 +5,9 @@
 // they ping each other by name across the overlay (the name server at the network's DNS address).
 // Then: what podman passed (VERSION, ADD with CNI_NETNS and the container's name), a container
 // removed is gone from etcd and its veth from the host, a second ADD refused, bad configurations
-// refused by podman with the plugin's sentence. Needs root; installs podman if missing.
+// refused by podman with the plugin's sentence. Last, dual stack: a network with both families and
+// an IPv6-only one, containers on both hosts pinging each other by name with ping -6.
+// Needs root; installs podman if missing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -23,6 +25,7 @@ const TESTS = [
   'an agent restarted: web2 restored from etcd (its veth put in the new bridge), pinged by name again; the agent\'s metrics count the CNI calls',
   'podman rm: DEL removes the endpoint from etcd and the veth from the host; a second DEL of it succeeds',
   'bad input through podman: a network that does not exist in etcd, an unknown key, an agent that is not running: podman fails with the plugin\'s sentence and nothing is left',
+  'dual stack and IPv6 only: containers on two hosts get an address of each family of their network, and ping -6 each other by name (AAAA from the name server on the IPv6 gateway)',
 ];
 
 const SUBNET = '10.77.0.0/24';
@@ -108,6 +111,8 @@ if (unusable !== undefined) {
       host.addNetwork('nowhere', { agentSocket: socket, network: 'nowhere' });
       host.addNetwork('odd', { agentSocket: socket, colour: 'red' });
       host.addNetwork('noagent', { agentSocket: join(hostDir, 'none.sock'), network: 'blue' });
+      host.addNetwork('dual', { agentSocket: socket });
+      host.addNetwork('six', { agentSocket: socket });
       hosts.push(host);
       sockets.push(socket);
       agents.push(startAgent(i));
@@ -211,6 +216,51 @@ if (unusable !== undefined) {
     assert.equal(await etcdKeys(keys.networkPrefix('blue')), before, 'nothing half-made in etcd');
     assert.equal(hostLinks(nsNames[0]), [], 'no veth left on h1');
     assert.equal(podmanNamespaces(), namespacesBefore, 'podman\'s namespaces of the failed containers are gone');
+  });
+
+  test(TESTS[4], async () => {
+    const [h1, h2] = hosts;
+    runCli(nsNames[0], ['network', 'create', 'dual', '--vni', '7800', '--subnet', '10.78.0.0/24', '--subnet', 'fd00:78::/64', '--etcd', etcd!.url]);
+    runCli(nsNames[0], ['network', 'create', 'six', '--vni', '7900', '--subnet', 'fd00:79::/64', '--etcd', etcd!.url]);
+    const started = performance.now();
+    for (const [host, name, network] of [[h1, 'd1', 'dual'], [h2, 'd2', 'dual'], [h1, 's1', 'six'], [h2, 's2', 'six']] as const) {
+      host.podmanOk(['run', '-d', '--name', name, '--network', network, BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
+    }
+    console.log(`cni podman: four containers on dual and six started in ${Math.round(performance.now() - started)} ms`);
+    const d1 = h1.podmanOk(['exec', 'd1', 'ip', '-o', 'addr', 'show', 'eth0']);
+    assert.match(d1, /inet 10\.78\.0\.\d+\/24/, d1);
+    assert.match(d1, /inet6 fd00:78::[0-9a-f:]+\/64 scope global/, d1);
+    assert.not.match(d1.split('\n').filter((line) => line.includes('fd00:78::')).join('\n'), /tentative/, 'the IPv6 address is usable at once');
+    const s1 = h1.podmanOk(['exec', 's1', 'ip', '-o', 'addr', 'show', 'eth0']);
+    assert.not.match(s1, /inet /, `no IPv4 address on an IPv6-only network: ${s1}`);
+    assert.match(s1, /inet6 fd00:79::[0-9a-f:]+\/64 scope global/, s1);
+    assert.match(h1.podmanOk(['exec', 's1', 'ip', '-6', 'route']), /default via fd00:79::1 dev eth0/);
+    console.log(`cni podman: s1's resolv.conf: ${h1.podmanOk(['exec', 's1', 'cat', '/etc/resolv.conf']).trim().replace(/\n/g, ' | ')}`);
+    const ping6 = async (host: PodmanHost, container: string, target: string) => {
+      let result = { status: -1 as number | null, stdout: '', stderr: '' };
+      for (let i = 0; i < 20 && result.status !== 0; i++) {
+        if (i > 0) await sleep(500);
+        result = host.podman(['exec', container, 'ping', '-6', '-c', '2', '-W', '2', target]);
+      }
+      return result;
+    };
+    for (const [host, from, to] of [[h1, 'd1', 'd2'], [h2, 'd2', 'd1'], [h1, 's1', 's2'], [h2, 's2', 's1']] as const) {
+      const pinged = await ping6(host, from, to);
+      assert.is(pinged.status, 0, `${from} → ${to} (ping -6 by name): ${pinged.stdout} ${pinged.stderr}`);
+      assert.match(pinged.stdout, /PING \S+ \(fd00:7[89]::[0-9a-f:]+\)/, pinged.stdout);
+      assert.match(pinged.stdout, /2 packets received/);
+    }
+    // The dual-stack name answers A and AAAA; the IPv6-only one has no A record (NODATA, not NXDOMAIN).
+    const both = h1.podmanOk(['exec', 'd1', 'nslookup', 'd2', '10.78.0.1']);
+    assert.match(both, /10\.78\.0\.\d+/, both);
+    assert.match(both, /fd00:78::/, both);
+    const v4 = h1.podman(['exec', 'd1', 'ping', '-4', '-c', '1', '-W', '2', 'd2']);
+    assert.is(v4.status, 0, `d1 → d2 over IPv4 too: ${v4.stdout} ${v4.stderr}`);
+    const sixNameA = h1.podman(['exec', 's1', 'nslookup', '-type=a', 's2', 'fd00:79::1']);
+    assert.not.match(sixNameA.stdout + sixNameA.stderr, /NXDOMAIN/, `an A query for an IPv6-only name is NODATA: ${sixNameA.stdout}`);
+    for (const [host, name] of [[h1, 'd1'], [h2, 'd2'], [h1, 's1'], [h2, 's2']] as const) host.podmanOk(['rm', '-f', '-t', '0', name]);
+    assert.equal(await etcdKeys(keys.ipamPrefix('dual')), [], 'every claim of dual released');
+    assert.equal(await etcdKeys(keys.ipamPrefix('six')), [], 'every claim of six released');
   });
 
   test.run();

@@ -58,7 +58,7 @@ class FakeNetns implements ContainerNetns {
   exists(netns: string): boolean {
     return this.namespaces.has(netns);
   }
-  attach(link: string, netns: string, options: { ifname: string; address: string }): void {
+  attach(link: string, netns: string, options: { ifname: string; addresses: readonly string[] }): void {
     if (this.failNext !== undefined) {
       const error = this.failNext;
       this.failNext = undefined;
@@ -67,7 +67,7 @@ class FakeNetns implements ContainerNetns {
     const made = this.links.calls.filter((call) => call.startsWith('veth ') && call.split(' ')[2] === link).pop();
     if (made === undefined || !this.links.exists(link)) throw new Error(`no link ${link}`);
     this.links.links.delete(link);
-    this.namespaces.get(netns)!.set(options.ifname, { mac: made.split(' ')[3], ipv4: [options.address], up: true, mtu: 1450, hostEnd: made.split(' ')[1] });
+    this.namespaces.get(netns)!.set(options.ifname, { mac: made.split(' ')[3], ipv4: options.addresses.filter((address) => !address.includes(':')), ipv6: options.addresses.filter((address) => address.includes(':')), up: true, mtu: 1450, hostEnd: made.split(' ')[1] });
   }
   private live(netns: string): Map<string, ContainerInterface & { hostEnd: string }> {
     const interfaces = this.namespaces.get(netns) ?? new Map();
@@ -199,7 +199,7 @@ if (unusable !== undefined) {
       ['an unknown network', request('one', { network: 'nowhere', ifname: 'eth1' }), 100, /no overlay network named nowhere/],
     ];
     a.netns.add('/run/netns/busy');
-    a.netns.namespaces.get('/run/netns/busy')!.set('eth0', { mac: '02:00:00:00:00:09', ipv4: [], up: true, mtu: 1500, hostEnd: 'lo' });
+    a.netns.namespaces.get('/run/netns/busy')!.set('eth0', { mac: '02:00:00:00:00:09', ipv4: [], ipv6: [], up: true, mtu: 1500, hostEnd: 'lo' });
     a.links.links.set('lo', undefined);
     const linksBefore = [...a.links.links.keys()].sort();
     cases.push(['an ifname taken', request('busy'), 102, /has an interface named eth0 already/]);

@@ -66,6 +66,13 @@ test('network: usage mistakes are one sentence and exit 2, before connecting', a
     [['create', 'blue', '--vni', '1'], /--subnet is required/],
     [['create', 'blue', '--vni', '1', '--subnet', '10.0.0.1/24'], /host bits set; did you mean 10\.0\.0\.0\/24\?$/m],
     [['create', 'blue', '--vni', '1', '--subnet', '10.0.0.0/24', '--force'], /--force is not a flag of network create/],
+    [['create', 'blue', '--vni', '1', '--subnet', '10.0.0.0/24', '--subnet', '10.1.0.0/24'], /--subnet: a network has at most one IPv4 subnet, not 10\.0\.0\.0\/24 and 10\.1\.0\.0\/24\.$/m],
+    [['create', 'blue', '--vni', '1', '--subnet', 'fd00:1::/64', '--subnet', 'fd00:2::/64'], /--subnet: a network has at most one IPv6 subnet/],
+    [['create', 'blue', '--vni', '1', '--subnet', 'fd00:1::/40'], /--subnet: subnet fd00:1::\/40: the prefix length of an IPv6 overlay must be 48\.\.120\.$/m],
+    [['create', 'blue', '--vni', '1', '--subnet', 'fd00:1::1/64'], /host bits set; did you mean fd00:1::\/64\?$/m],
+    [['create', 'blue', '--vni', '1', '--subnet', 'ff02::/64'], /multicast \(ff00::\/8\)/],
+    [['create', 'blue', '--vni', '1', '--subnet', 'fe80::/64'], /link-local/],
+    [['create', 'blue', '--vni', '1', '--subnet', '::ffff:0:0/96'], /IPv4-mapped/],
     [['ls', 'extra'], /extra is one argument too many for network ls/],
     [['rm', 'a', 'b'], /b is one argument too many for network rm/],
     [['ls', '--bogus'], /--bogus is not a flag of network/],
@@ -172,6 +179,13 @@ if (unusable !== undefined) {
     assert.equal(json.map((n: { name: string; hosts: number }) => [n.name, n.hosts]), [['blue', 0]]);
     assert.match((await network('inspect', 'blue', ...e)).stdout, /^network blue: VNI 42, subnet 10\.42\.0\.0\/24, gateway and DNS 10\.42\.0\.1, created .*, 0 live host\(s\), 0 endpoint\(s\)\n$/);
     assert.equal(await network('inspect', 'nope', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: no network named nope\n' });
+    // Dual stack and IPv6 only: both subnets shown by create, ls and inspect; an IPv6 overlap refused (exit 1).
+    assert.equal(await network('create', 'dual', '--vni', '44', '--subnet', '10.45.0.0/24', '--subnet', 'FD00:45::/64', ...e), { code: 0, stdout: 'network dual created: VNI 44, subnets 10.45.0.0/24, fd00:45::/64\n', stderr: '' });
+    assert.equal(await network('create', 'six', '--vni', '46', '--subnet', 'fd00:46::/64', ...e), { code: 0, stdout: 'network six created: VNI 46, subnet fd00:46::/64\n', stderr: '' });
+    assert.equal(await network('create', 'over', '--vni', '47', '--subnet', 'fd00:45::/48', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: subnet fd00:45::/48 overlaps network dual\'s subnet fd00:45::/64\n' });
+    assert.match((await network('ls', ...e)).stdout, /\ndual\s+44\s+10\.45\.0\.0\/24, fd00:45::\/64\s+0\s+0\s+\d{4}-.*\nsix\s+46\s+fd00:46::\/64\s+0/s);
+    assert.match((await network('inspect', 'dual', ...e)).stdout, /^network dual: VNI 44, subnets 10\.45\.0\.0\/24, fd00:45::\/64, gateway and DNS 10\.45\.0\.1, fd00:45::1, created /);
+    for (const name of ['dual', 'six']) assert.is((await network('rm', name, ...e)).code, 0);
     assert.equal(await network('rm', 'blue', ...e), { code: 0, stdout: 'network blue removed\n', stderr: '' });
     assert.equal(await network('rm', 'blue', ...e), { code: 1, stdout: '', stderr: 'vxlan-wasm network: no network named blue\n' });
   });
@@ -193,7 +207,7 @@ if (unusable !== undefined) {
         openDevice: () => device,
         openUnderlay: (options) => UdpUnderlay.open({ ...options, address: '127.0.0.1', port: 0 }),
         setMac: (dev, mac) => set.push(`mac ${dev.name} ${mac}`),
-        setAddress: (dev, ip, subnet) => set.push(`address ${dev.name} ${ip} ${subnet.netmask}`),
+        setAddress: (dev, ip, pool) => set.push(`address ${dev.name} ${ip}/${pool.prefixLength}`),
         onReady: ({ metrics }) => {
           metricsUrl = `http://127.0.0.1:${metrics!.port}/metrics`;
           resolve();
@@ -203,14 +217,14 @@ if (unusable !== undefined) {
     await ready;
     assert.is(set.length, 2);
     assert.match(set[0], /^mac fake0 02(:[0-9a-f]{2}){5}$/);
-    assert.match(set[1], /^address fake0 10\.7\.0\.\d+ 255\.255\.255\.0$/);
+    assert.match(set[1], /^address fake0 10\.7\.0\.\d+\/24$/);
     const client = connect({ endpoints: [etcd.url] });
     try {
       const record = JSON.parse((await client.get(keys.host('green', 'cli-1')).string())!);
       assert.is(record.vtep.address, '127.0.0.1');
       assert.ok(record.vtep.port > 0, 'the bound port is advertised');
       const tap = JSON.parse((await client.get(keys.endpoint('green', 'tap.cli-1')).string())!);
-      assert.is(`address fake0 ${tap.ipv4} 255.255.255.0`, set[1], "the TAP's endpoint holds the address set on it");
+      assert.is(`address fake0 ${tap.ipv4}/24`, set[1], "the TAP's endpoint holds the address set on it");
       assert.is(`mac fake0 ${tap.mac}`, set[0]);
       // The TAP's endpoint as `endpoint ls` and `inspect` show it, from etcd.
       const listed = await endpoint('ls', '--network', 'green', '--etcd', etcd.url);

@@ -47,6 +47,20 @@ test('a remote host is a peer; its endpoints a static FDB entry and a neighbour 
   assert.is(reconciler.size, 0);
 });
 
+test('dual stack: an endpoint with IPv4 and IPv6 is two neighbours (ARP and ND answered locally); IPv6-only is one; a changed IPv6 address moves', () => {
+  const forwarder = new FakeForwarder();
+  const reconciler = new Reconciler(forwarder, 42, 'self');
+  reconciler.setHost('h1', host(1));
+  assert.is(reconciler.setEndpoint('e1', endpoint(1, 1, { ipv6: 'fd00:9::1:1' })), 'added');
+  assert.is(reconciler.setEndpoint('e2', endpoint(2, 1, { ipv4: undefined, ipv6: 'fd00:9::1:2' })), 'added');
+  assert.equal(forwarder.state().neighbours, ['10.42.0.1=02:00:00:00:00:01', 'fd00:9::1:1=02:00:00:00:00:01', 'fd00:9::1:2=02:00:00:00:00:02']);
+  assert.is(reconciler.setEndpoint('e1', endpoint(1, 1, { ipv6: 'fd00:9::1:1' })), 'unchanged');
+  assert.is(reconciler.setEndpoint('e1', endpoint(1, 1, { ipv6: 'fd00:9::1:3' })), 'changed');
+  assert.equal(forwarder.state().neighbours, ['10.42.0.1=02:00:00:00:00:01', 'fd00:9::1:2=02:00:00:00:00:02', 'fd00:9::1:3=02:00:00:00:00:01']);
+  reconciler.setHost('h1', undefined);
+  assert.equal(forwarder.state(), { peers: [], fdb: [], neighbours: [] }, 'both families go with the host');
+});
+
 test('an endpoint that arrives before its host waits for it, and is programmed when the host comes', () => {
   const forwarder = new FakeForwarder();
   const reconciler = new Reconciler(forwarder, 42, 'self');

@@ -27,6 +27,8 @@ const TESTS = [
   'agent: cut off from etcd (proxy closed) it keeps forwarding state; changes and a compaction meanwhile; back, it resyncs exactly',
   'agent: refuses a host id held by a live agent at another VTEP; stops with NETWORK_GONE when its network is removed',
   'layout: keys of layout v1 in etcd are refused with a sentence by network ls, network create and the agent',
+  'dual stack: a network with an IPv4 and an IPv6 subnet; mistakes (two of a family, wrong size, IPv6 overlap) refused with nothing written; a record of the previous version still joins',
+  'dual stack: agents on a dual-stack /120 and on an IPv6-only network get distinct addresses of each family and program each other\'s IPv6 neighbours; addresses released on leave',
 ];
 
 let unusable: string | undefined;
@@ -299,6 +301,70 @@ if (unusable !== undefined) {
     } finally {
       await c.delete().prefix('/vxlan-wasm/v1/');
     }
+  });
+  test(TESTS[8], async () => {
+    const c = client();
+    const record = await createNetwork(c, { name: 'd0', vni: 800, subnets: ['10.80.0.0/24', 'FD00:80::/64'] });
+    assert.equal([record.subnet, record.gateway, record.subnet6, record.gateway6], ['10.80.0.0/24', '10.80.0.1', 'fd00:80::/64', 'fd00:80::1']);
+    assert.is(await c.get(keys.subnet('fd00:80::/64')).string(), 'd0', 'the IPv6 subnet names its network too');
+    const before = await c.getAll().prefix('/vxlan-wasm/v2/').count();
+    for (const [subnets, message] of [
+      [['10.81.0.0/24', '10.82.0.0/24'], /at most one IPv4 subnet, not 10\.81\.0\.0\/24 and 10\.82\.0\.0\/24/],
+      [['fd00:81::/64', 'fd00:82::/64'], /at most one IPv6 subnet/],
+      [['fd00:81::/40'], /prefix length of an IPv6 overlay must be 48\.\.120/],
+      [['10.81.0.0/24', 'fd00:80:0:0:1::/80'], /subnet fd00:80:0:0:1::\/80 overlaps network d0's subnet fd00:80::\/64/],
+      [['fe80::/64'], /link-local/],
+      [[], /needs a subnet/],
+    ] as const) {
+      await rejects(() => createNetwork(client(), { name: 'd1', vni: 801, subnets }), message);
+    }
+    assert.is(await c.getAll().prefix('/vxlan-wasm/v2/').count(), before, 'nothing half-made in etcd');
+    // Same IPv6 subnet, another family's subnet free: refused as taken.
+    await rejects(() => createNetwork(client(), { name: 'd1', vni: 801, subnets: ['10.81.0.0/24', 'fd00:80::/64'] }), /overlaps network d0/);
+    // An IPv6-only network beside it, and an IPv4 subnet equal to another network's IPv6-only one's absence: fine.
+    await createNetwork(c, { name: 'd1', vni: 801, subnets: ['fd00:81::/64'] });
+    // A record as the previous version wrote it (subnet and gateway only) joins as an IPv4 network.
+    await c.put(keys.network('old4')).value(JSON.stringify({ name: 'old4', vni: 802, subnet: '10.83.0.0/24', gateway: '10.83.0.1', internal: false, created: '2026-01-01T00:00:00.000Z' }));
+    const a = agent('old4', 80);
+    const joined = await a.start();
+    assert.match(joined.ip, /^10\.83\.0\.\d+$/);
+    assert.is(a.addresses.ipv6, undefined);
+    await a.close();
+    assert.ok((await listNetworks(c)).some((network) => network.name === 'old4' && network.subnet6 === undefined));
+    await removeNetwork(c, 'd0');
+    assert.is(await c.get(keys.subnet('fd00:80::/64')).string(), null, 'rm takes the IPv6 subnet key too');
+  });
+
+  test(TESTS[9], async () => {
+    const c = client();
+    await createNetwork(c, { name: 'd2', vni: 810, subnets: ['10.91.0.0/29', 'fd00:91::/120'] });
+    await createNetwork(c, { name: 'd3', vni: 811, subnets: ['fd00:92::/64'] });
+    const forwarders = [new FakeForwarder(810), new FakeForwarder(810)];
+    const dual = [agent('d2', 90, { forwarder: forwarders[0] }), agent('d2', 91, { forwarder: forwarders[1] })];
+    await Promise.all(dual.map((a) => a.start()));
+    for (const a of dual) {
+      assert.match(a.addresses.ipv4 ?? '', /^10\.91\.0\.[2-6]$/);
+      assert.match(a.addresses.ipv6 ?? '', /^fd00:91::[0-9a-f]{1,2}$/);
+      assert.is.not(a.addresses.ipv6, 'fd00:91::1', 'never the IPv6 gateway');
+    }
+    assert.is.not(dual[0].addresses.ipv6, dual[1].addresses.ipv6);
+    await until('each programs the other\'s IPv4 and IPv6 neighbours', () => dual.every((a, i) => {
+      const other = dual[1 - i].addresses;
+      return forwarders[i].neighbours.has(other.ipv4!) && forwarders[i].neighbours.has(other.ipv6!);
+    }));
+    const ipam = Object.keys(await c.getAll().prefix(keys.ipamPrefix('d2')).strings());
+    assert.is(ipam.length, 4, 'one claim per family per host');
+    const v6only = [agent('d3', 92, { forwarder: new FakeForwarder(811) }), agent('d3', 93, { forwarder: new FakeForwarder(811) })];
+    const results = await Promise.all(v6only.map((a) => a.start()));
+    for (const [i, result] of results.entries()) {
+      assert.match(result.ip, /^fd00:92::/, 'an IPv6-only network gives IPv6 addresses');
+      assert.is(v6only[i].addresses.ipv4, undefined);
+    }
+    const tap = (await inspectNetwork(c, 'd3')).endpoints.map((endpoint) => [endpoint.ipv4, endpoint.ipv6]);
+    assert.equal(tap.map(([v4]) => v4), [undefined, undefined]);
+    await Promise.all([...dual, ...v6only].map((a) => a.close()));
+    assert.is(await c.getAll().prefix(keys.ipamPrefix('d2')).count(), 0, 'released on leave');
+    assert.is(await c.getAll().prefix(keys.ipamPrefix('d3')).count(), 0, 'released on leave');
   });
 }
 

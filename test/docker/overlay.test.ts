@@ -276,8 +276,8 @@ if (dockerReady('docker overlay', TESTS)) {
       await h2.dockerOk(['kill', 'web3']);
       const gone = await until('web3 gone from etcd', async () => ((await inspectNetwork(client, 'blue')).endpoints.some((e) => e.name === 'web3') ? undefined : true));
       console.log(`  web3 killed: its endpoint left etcd after ${gone.ms.toFixed(0)} ms`);
-      assert.is(await client.get(keys.ipam('blue', before!.ipv4)).string(), null, 'its address is released');
-      await until('web without web3 on h1', async () => ((await resolve(h1, 'c1', 'web')).includes(before!.ipv4) ? undefined : true));
+      assert.is(await client.get(keys.ipam('blue', before!.ipv4!)).string(), null, 'its address is released');
+      await until('web without web3 on h1', async () => ((await resolve(h1, 'c1', 'web')).includes(before!.ipv4!) ? undefined : true));
     } finally {
       client.close();
     }

@@ -7,7 +7,9 @@ import type { Lab, LabProcess } from '../../helpers/netns';
 export const AGENT_RUNNER = 'test/control/e2e/run-agent.ts';
 
 export interface AgentReady {
+  /** Its first address (IPv4 when the network has it) and its IPv6 one, if the network has IPv6. */
   ip: string;
+  ip6?: string;
   mac: string;
   hostId: string;
   tap: string;

@@ -1,6 +1,6 @@
 // `vxlan-wasm agent …` from the sources (agentCommand), as a process inside a test's namespace.
 // Besides the agent's own logs (stderr) it prints JSON lines on stdout for the test:
-//   {"event":"ready","ip":…,"mac":…,"hostId":…,"tap":…}                 once joined
+//   {"event":"ready","ip":…,"ip6":…,"mac":…,"hostId":…,"tap":…}                 once joined
 //   {"event":"status","seq":n,"agent":…,"hosts":[…],"counters":…,"peers":[…],"neighbours":[…],"fdb":[…]}
 //                                                                        on SIGUSR2
 // and exits with agentCommand's code.
@@ -41,6 +41,6 @@ process.on('SIGUSR2', async () => {
 process.exitCode = await agentCommand(process.argv.slice(2), {
   onReady: ({ agent, forwarder }) => {
     ready = { agent, forwarder, vni: agent.network!.vni };
-    print({ event: 'ready', ip: agent.ip, mac: agent.mac, hostId: agent.hostId, tap: tapName(), pid: process.pid });
+    print({ event: 'ready', ip: agent.ip, ip6: agent.addresses.ipv6, mac: agent.mac, hostId: agent.hostId, tap: tapName(), pid: process.pid });
   },
 });
