@@ -1,7 +1,7 @@
 // buildVtep on this thread (queues 0) with in-memory ports: the order in which it opens, wires
 // and starts, and that a failing step closes what the earlier ones opened. The queue engine is
-// built by the same function and run for real by test/forwarder/multi-queue.test.ts and the e2e
-// suites that start the CLI.
+// built by the same function and run for real by
+// test/forwarder/multi-queue/multi-queue-forwarder.test.ts and the e2e suites that start the CLI.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildVtep, type VtepSpec } from '../../src/forwarder/vtep';

@@ -13,15 +13,15 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IngressRedirect, deviceWithAddress, redirectPreference, runCommand } from '../../src/forwarder/underlay/ingress-redirect';
+import { IngressRedirect, deviceWithAddress, redirectPreference, runCommand } from '../../../src/forwarder/underlay/ingress-redirect';
 import {
   TUNNEL_BAD_CHECKSUM, TUNNEL_MALFORMED, TUNNEL_PACKET, TunnelGsoTap, parseTunnelPacket, storeFixedTunnelHeaders, storeTunnelHeaders,
   tunnelHeaderLength, type TunnelPacket,
-} from '../../src/forwarder/underlay/tunnel-gso';
-import { probeTunnelGso } from '../../src/forwarder/underlay/tunnel-gso-probe';
-import { emptySuperFrame, type SuperFrame } from '../../src/forwarder/contracts';
-import { onesComplementSum } from '../../src/reference/checksum';
-import { temporaryDirs } from '../helpers/temporary';
+} from '../../../src/forwarder/underlay/tunnel-gso';
+import { probeTunnelGso } from '../../../src/forwarder/underlay/tunnel-gso-probe';
+import { emptySuperFrame, type SuperFrame } from '../../../src/forwarder/contracts';
+import { onesComplementSum } from '../../../src/reference/checksum';
+import { temporaryDirs } from '../../helpers/temporary';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
