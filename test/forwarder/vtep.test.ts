@@ -4,10 +4,10 @@
 // test/forwarder/multi-queue/multi-queue-forwarder.test.ts and the e2e suites that start the CLI.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildVtep, type VtepSpec } from '../../src/forwarder/vtep';
+import { buildVtep, type VtepHooks, type VtepSpec } from '../../src/forwarder/vtep';
 import type { DeviceEvents } from '../../src/forwarder/contracts';
 import type { TunnelGsoTap } from '../../src/forwarder/underlay/tunnel-gso';
-import { ethernetFrame, FakeDevice, FakeNetwork, settle } from './fakes';
+import { ethernetFrame, FakeDevice, FakeNetwork, settle, type FakeUnderlay } from './fakes';
 
 /** A FakeDevice that says when it was started. */
 class StartedDevice extends FakeDevice {
@@ -32,21 +32,37 @@ function spec(extra: Partial<VtepSpec> = {}): VtepSpec {
   };
 }
 
-test('engine 0: opens the underlay and a device per network in order, calls beforeStart before reading, and forwards', async () => {
+/**
+ * In-memory ports for buildVtep's hooks, and what was opened through them. `failOn`: the device
+ * of that name cannot open (as a TAP without permission).
+ */
+function fakePorts(failOn?: string) {
   const network = new FakeNetwork();
   const devices: StartedDevice[] = [];
+  const underlays: FakeUnderlay[] = [];
   const underlayOptions: object[] = [];
-  const startedAtHook: boolean[] = [];
-  const vtep = await buildVtep(spec(), {
+  const hooks: VtepHooks = {
     openUnderlay: (options) => {
       underlayOptions.push(options);
-      return network.underlay(options.address, options.port);
+      const underlay = network.underlay(options.address, options.port);
+      underlays.push(underlay);
+      return underlay;
     },
     openDevice: (options) => {
+      if (options.name === failOn) throw Object.assign(new Error(`no TAP ${failOn}`), { code: 'TAP_PERMISSION' });
       const device = new StartedDevice(options.name);
       devices.push(device);
       return device;
     },
+  };
+  return { network, devices, underlays, underlayOptions, hooks };
+}
+
+test('engine 0: opens the underlay and a device per network in order, calls beforeStart before reading, and forwards', async () => {
+  const { devices, underlays, underlayOptions, hooks } = fakePorts();
+  const startedAtHook: boolean[] = [];
+  const vtep = await buildVtep(spec(), {
+    ...hooks,
     beforeStart: (made) => {
       assert.is(made.engine, 'thread');
       startedAtHook.push(...devices.map((device) => device.started));
@@ -63,76 +79,48 @@ test('engine 0: opens the underlay and a device per network in order, calls befo
   assert.equal(vtep.forwarder.vnis().sort(), [100, 200]);
 
   // A broadcast on VNI 100 is flooded to its peer: the forwarder runs.
-  const underlay = network.underlays.get('192.0.2.1|4789')!;
   devices[0].inject(ethernetFrame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:01'));
   await settle();
-  assert.equal(underlay.sentLog.map((sent) => sent.to), [PEER]);
+  assert.equal(underlays[0].sentLog.map((sent) => sent.to), [PEER]);
 
   await vtep.close();
-  assert.ok(underlay.closed);
+  assert.ok(underlays[0].closed);
   assert.ok(devices.every((device) => device.closed));
 });
 
 test('engine 0: a device that cannot open closes the devices and underlay opened before it', async () => {
-  const network = new FakeNetwork();
-  const devices: FakeDevice[] = [];
-  let underlay: ReturnType<FakeNetwork['underlay']> | undefined;
-  const failure = await buildVtep(spec(), {
-    openUnderlay: (options) => (underlay = network.underlay(options.address, options.port)),
-    openDevice: (options) => {
-      if (options.name === 'b') throw Object.assign(new Error('no TAP b'), { code: 'TAP_PERMISSION' });
-      const device = new FakeDevice(options.name);
-      devices.push(device);
-      return device;
-    },
-  }).then(() => undefined, (error: NodeJS.ErrnoException) => error);
+  const { devices, underlays, hooks } = fakePorts('b');
+  const failure = await buildVtep(spec(), hooks).then(() => undefined, (error: NodeJS.ErrnoException) => error);
   assert.is(failure?.message, 'no TAP b');
   assert.is(failure?.code, 'TAP_PERMISSION', 'the error is passed on as it was thrown');
   assert.is(devices.length, 1);
   assert.ok(devices[0].closed, 'the first device was closed');
-  assert.ok(underlay?.closed, 'the underlay was closed');
+  assert.ok(underlays[0].closed, 'the underlay was closed');
 });
 
 test('engine 0: a shared underlay is used, and left open when a later step fails', async () => {
-  const network = new FakeNetwork();
+  const { network, devices, underlays, hooks } = fakePorts();
   const shared = network.underlay('192.0.2.1', 4789);
-  const devices: FakeDevice[] = [];
   // Two networks with one VNI: the Forwarder refuses them, after both devices opened.
   const duplicate = spec({ networks: [{ vni: 100, tap: { name: 'a' } }, { vni: 100, tap: { name: 'b' } }] });
-  const failure = await buildVtep(duplicate, {
-    sharedUnderlay: shared,
-    openUnderlay: () => {
-      throw new Error('a shared underlay is not opened again');
-    },
-    openDevice: (options) => {
-      const device = new FakeDevice(options.name);
-      devices.push(device);
-      return device;
-    },
-  }).then(() => undefined, (error: Error) => error);
-  assert.ok(failure instanceof Error);
+  const failure = await buildVtep(duplicate, { ...hooks, sharedUnderlay: shared }).then(() => undefined, (error: Error) => error);
+  assert.match(failure?.message ?? '', 'vni 100 is already served');
+  assert.is(underlays.length, 0, 'a shared underlay is not opened again');
   assert.ok(devices.length === 2 && devices.every((device) => device.closed), 'both devices closed');
   assert.not.ok(shared.closed, 'the shared underlay stays its opener\'s');
 });
 
 test('engine 0: beforeStart throwing closes the forwarder with its ports, and nothing was read', async () => {
-  const network = new FakeNetwork();
-  const devices: StartedDevice[] = [];
-  let underlay: ReturnType<FakeNetwork['underlay']> | undefined;
+  const { devices, underlays, hooks } = fakePorts();
   const failure = await buildVtep(spec(), {
-    openUnderlay: (options) => (underlay = network.underlay(options.address, options.port)),
-    openDevice: (options) => {
-      const device = new StartedDevice(options.name);
-      devices.push(device);
-      return device;
-    },
+    ...hooks,
     beforeStart: () => {
       throw new Error('listener refused');
     },
   }).then(() => undefined, (error: Error) => error);
   assert.is(failure?.message, 'listener refused');
-  assert.ok(underlay?.closed);
-  assert.ok(devices.every((device) => device.closed && !device.started));
+  assert.ok(underlays[0].closed);
+  assert.ok(devices.length === 2 && devices.every((device) => device.closed && !device.started));
 });
 
 test('engine 0: tunnel GSO over an underlay that is not UDP is refused, the tunnel TAP closed after the devices', async () => {
