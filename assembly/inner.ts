@@ -207,7 +207,7 @@ export function completeInnerChecksum(frame: usize, len: i32, csumStart: i32, cs
  * pseudo-header sum AND the segment does not verify with it. A segment that verifies is left alone
  * whatever its field holds; a corrupt one whose field happens to equal its pseudo-header sum
  * (2^-16 of corrupt segments, and only those the outer checks let through) would be finished;
- * every other wrong checksum stays wrong, and the receiving stack drops it as before.
+ * every other wrong checksum stays wrong, and the receiving stack drops it.
  *
  * Cost: the header parse and one compare per segment; the sum over the segment only when the
  * field matches. Returns PARTIAL_FINISHED or PARTIAL_UNTOUCHED.

@@ -24,12 +24,11 @@ import {
   ConfigError, checkTunAccess, endpointText, type LogLevel,
 } from './config';
 import type { Device, Underlay } from '../forwarder/contracts';
-import { TapDevice } from '../forwarder/device/tap';
-import { Forwarder } from '../forwarder/forwarder';
-import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import type { Forwarder } from '../forwarder/forwarder';
+import type { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { buildVtep, type Vtep, type VtepSpec } from '../forwarder/vtep';
 import { chooseTunnelGso } from './tunnel-gso-choice';
 import type { ForwarderMetrics } from './metrics';
-import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { Agent, AgentError } from '../control/agent';
 import { NETWORK_NAME } from '../control/keys';
 import { macForHost } from '../control/ipam';
@@ -207,16 +206,14 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
   let underlay: Underlay | undefined;
   let device: Device | undefined;
   let forwarder: Forwarder | MultiQueueForwarder | undefined;
+  let vtep: Vtep | undefined;
   let agent: Agent | undefined;
   // Ports the embedder opens are opened on this thread: queue workers open their own.
   const queues = io.openUnderlay !== undefined || io.openDevice !== undefined ? 0 : config.queues;
   const closeAll = async () => {
     // Leave first (the lease revoked while the VTEP still answers), then the ports.
     await agent?.close({ leave: true });
-    await Promise.all([
-      observability.close(),
-      forwarder !== undefined ? forwarder.close() : Promise.all([device?.close(), underlay?.close()]),
-    ]);
+    await Promise.all([observability.close(), vtep?.close()]);
     client.close();
   };
 
@@ -228,37 +225,42 @@ async function run(config: AgentConfig, io: AgentIo): Promise<number> {
       if (network === undefined) throw new AgentError(`no network named ${config.network} in etcd (create it with: vxlan-wasm network create ${config.network} --vni N --subnet CIDR)`, 'NETWORK_NOT_FOUND');
       const maxDatagramLength = Math.min(65535, config.mtu + DATAGRAM_OVERHEAD);
       const mac = macForHost(config.hostId, config.network);
-      let setAddress: (ip: string, pool: AddressPool) => void;
-      let vtepPort: number;
-      if (queues === 0) {
-        underlay = await (io.openUnderlay ?? ((options) => UdpUnderlay.open(options)))({ address: config.local, port: config.port, maxDatagramLength });
-        device = await (io.openDevice ?? ((options) => TapDevice.open(options)))({ name: config.tap, mtu: config.mtu, create: true });
-        (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(device, mac);
-        const opened = device;
-        setAddress = (ip, pool) => (io.setAddress ?? ((dev, value, net) => setInterfaceAddress(dev.name, value, net.prefixLength)))(opened, ip, pool);
-        const mainThread = new Forwarder({ underlay, networks: [{ vni: network.vni, device }] });
-        forwarder = mainThread;
-        observability.stopOnBrokenPort(mainThread, stop);
-        mainThread.start();
-        vtepPort = underlay.localPort;
-      } else {
-        // forward's default engine: queue workers that read their TAP queue and socket themselves,
-        // and tunnel GSO where this host allows it (the log line says which and why).
+      // forward's default engine: queue workers that read their TAP queue and socket themselves,
+      // and tunnel GSO where this host allows it (the log line says which and why).
+      let tunnelGso: VtepSpec['tunnelGso'];
+      if (queues > 0) {
         const choice = chooseTunnelGso(config.tunnelGso && 'auto', { localAddress: config.local, tapOffloads: true, ingress: true });
-        const tunnelGso = choice.use ? { name: `${config.tap.slice(0, 11)}.gso`, localAddress: config.local, ingress: choice.ingress } : undefined;
+        tunnelGso = choice.use ? { name: `${config.tap.slice(0, 11)}.gso`, localAddress: config.local, ingress: choice.ingress } : undefined;
         logger.info({ engine: `${queues} queue worker${queues === 1 ? '' : 's'}`, tunnelGso: choice.note }, 'engine');
-        const queued = await MultiQueueForwarder.open({
-          queues, underlay: { address: config.local, port: config.port, maxDatagramLength },
-          networks: [{ vni: network.vni, tap: { name: config.tap, mtu: config.mtu, create: true } }],
-          onNotice: (message) => logger.warn(message), tunnelGso,
-        });
-        forwarder = queued;
-        observability.stopOnBrokenPort(queued, stop);
+      }
+      const built = await buildVtep({
+        queues, underlay: { address: config.local, port: config.port, maxDatagramLength },
+        networks: [{ vni: network.vni, tap: { name: config.tap, mtu: config.mtu, create: true } }],
+        tunnelGso,
+      }, {
+        openUnderlay: io.openUnderlay && ((options) => io.openUnderlay!({ address: options.address, port: options.port, maxDatagramLength })),
+        openDevice: io.openDevice && (() => io.openDevice!({ name: config.tap, mtu: config.mtu, create: true })),
+        // The queue workers' notices; on this thread the underlay's are not asked for.
+        onNotice: queues > 0 ? (message) => logger.warn(message) : undefined,
+        beforeStart: (made) => {
+          observability.stopOnBrokenPort(made.forwarder, stop);
+          if (made.engine === 'thread') (io.setMac ?? ((dev, value) => setMacAddress(dev.name, value)))(made.devices[0], mac);
+        },
+      });
+      vtep = built;
+      forwarder = built.forwarder;
+      let setAddress: (ip: string, pool: AddressPool) => void;
+      if (built.engine === 'thread') {
+        underlay = built.underlay;
+        const opened = built.devices[0];
+        device = opened;
+        setAddress = (ip, pool) => (io.setAddress ?? ((dev, value, net) => setInterfaceAddress(dev.name, value, net.prefixLength)))(opened, ip, pool);
+      } else {
         // The TAP is the queue workers'; its MAC and address are set by name (a TAP takes a new MAC while up).
         setMacAddress(config.tap, mac);
         setAddress = (ip, pool) => setInterfaceAddress(config.tap, ip, pool.prefixLength);
-        vtepPort = queued.underlay.localPort;
       }
+      const vtepPort = built.forwarder.underlay.localPort;
       agent = new Agent({
         client, network: config.network, hostId: config.hostId, mac, forwarder, ttlSeconds: config.ttlSeconds,
         vtep: { address: config.local, port: vtepPort },

@@ -16,14 +16,12 @@ import {
 } from './config';
 import type { Device, Underlay } from '../forwarder/contracts';
 import type { FdbEvent } from '../forwarder/fdb';
-import { TapDevice, type TapDeviceOptions } from '../forwarder/device/tap';
-import { Forwarder } from '../forwarder/forwarder';
+import type { TapDeviceOptions } from '../forwarder/device/tap';
+import type { Forwarder } from '../forwarder/forwarder';
 import { parseCommandArgs } from './options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
-import { UdpUnderlay, type UdpUnderlayOptions } from '../forwarder/underlay/udp';
-import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
-import { TunnelGsoTap } from '../forwarder/underlay/tunnel-gso';
-import { IngressRedirect } from '../forwarder/underlay/ingress-redirect';
+import type { UdpUnderlayOptions } from '../forwarder/underlay/udp';
+import { buildVtep, type Vtep, type VtepSpec } from '../forwarder/vtep';
 import type { Logger } from './log';
 import type { TunnelGsoDecision, TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
 import { chooseTunnelGso, type TunnelGsoChoice } from './tunnel-gso-choice';
@@ -193,40 +191,19 @@ export async function forwardCommand(argv: string[], io: ForwardIo = {}): Promis
 }
 
 interface Opened {
-  underlay?: Underlay;
-  devices: Device[];
-  /** --tunnel-gso: the tunnel TAP (main thread; queue workers open their own queues of it) and the tc filter that feeds it. */
-  tunnel?: TunnelGsoTap;
-  redirect?: IngressRedirect;
-  forwarder?: Forwarder | MultiQueueForwarder;
+  /** The VTEP once built (buildVtep closes what it opened when building fails). */
+  vtep?: Vtep;
   observability: ForwarderObservability;
 }
 
-/** Close whatever was opened, the forwarder first (it closes its devices and underlay). */
+/** Close whatever was opened: the VTEP (redirect, forwarder, ports, tunnel TAP) and the observability. */
 async function closeAll(opened: Opened): Promise<void> {
-  // First: VXLAN reaches the socket again, not a TAP about to close.
-  opened.redirect?.remove();
-  const closing: Promise<void>[] = [opened.observability.close()];
-  if (opened.forwarder !== undefined) closing.push(opened.forwarder.close());
-  else closing.push(...opened.devices.map((device) => device.close()), ...(opened.underlay ? [opened.underlay.close()] : []));
-  await Promise.all(closing);
-  // After the devices: no super-frame is offered to it any more.
-  await opened.tunnel?.close();
+  await Promise.all([opened.observability.close(), opened.vtep?.close()]);
 }
 
 /** The `--tunnel-gso` tunnel TAP: named after the first network's TAP (at most 15 characters). */
 function egressName(config: ForwardConfig): string {
   return `${config.networks[0].tap.slice(0, 11)}.gso`;
-}
-
-/**
- * --tunnel-gso on the main thread, once the tunnel TAP exists and is read: VXLAN for the local
- * address and port is handed to it at the underlay device's ingress (ingress-redirect.ts). With
- * --queues the MultiQueueForwarder installs it itself (`tunnelGso.ingress`).
- */
-function redirectIngress(config: RunConfig, opened: Opened, port: number, logger: Logger): void {
-  if (!config.offloads.tunnelIngress) return;
-  opened.redirect = IngressRedirect.install({ localAddress: config.local, port, tap: egressName(config), log: (message) => logger.info(message) });
 }
 
 /** The engine as the log says it. */
@@ -266,57 +243,10 @@ function logForwarding(
   }, 'forwarding');
 }
 
-/**
- * The default (no --queues): the underlay, one TAP per network and the Forwarder on this thread,
- * each port read by its reader worker. What opened is recorded in `opened` as it opens (so a later
- * failure closes it); the forwarder is returned not yet started.
- */
-async function openOnMainThread(config: RunConfig, io: ForwardIo, opened: Opened, logger: Logger): Promise<Forwarder> {
-  const openUnderlay = io.openUnderlay ?? ((options) => UdpUnderlay.open(options));
-  const openDevice = io.openDevice ?? ((options) => TapDevice.open(options));
+/** The VTEP the configuration describes: on this thread (--queues 0) or on N queue workers. */
+function vtepSpec(config: RunConfig): VtepSpec {
   const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
-  const underlay = await openUnderlay({
-    address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
-    gso: config.offloads.gso, gro: config.offloads.gro,
-    // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
-    onNotice: (message) => logger.warn(message),
-  });
-  opened.underlay = underlay;
-  for (const network of config.networks) {
-    opened.devices.push(await openDevice({ name: network.tap, mtu: network.mtu, create: true, offloads: config.offloads.tap }));
-  }
-  if (config.offloads.tunnelGso) {
-    opened.tunnel = TunnelGsoTap.open({ name: egressName(config), localAddress: config.local, log: (message) => logger.info(message) });
-    if (!(underlay instanceof UdpUnderlay)) throw new Error('--tunnel-gso needs the UDP underlay');
-    underlay.attachTunnel(opened.tunnel);
-  }
-  const forwarder = new Forwarder({
-    superFrames: opened.tunnel,
-    underlay,
-    networks: config.networks.map((network, i) => ({ vni: network.vni, device: opened.devices[i], peers: network.peers, fdb: network.fdb })),
-    allowedSources: config.allowedSources,
-    ageingMs: config.ageingSeconds * 1000,
-    maxFdbEntries: config.maxFdbEntries,
-    // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
-    remotePort: config.port === 0 ? undefined : config.port,
-  });
-  opened.forwarder = forwarder;
-  forwarder.on('fdb', (events: FdbEvent[]) => {
-    // One line per batch of events (one per pump turn at most), only at debug, at most 32 shown.
-    if (!logger.isLevelEnabled('debug')) return;
-    const shown = events.slice(0, 32).map((event) => {
-      const endpoint = forwarder.endpoint(event.endpoint);
-      return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
-    });
-    logger.debug({ events: shown, count: events.length }, 'fdb changes');
-  });
-  return forwarder;
-}
-
-/** --queues N (N ≥ 1): the forwarder on N worker threads, each with a queue of every TAP and its own socket. */
-function openQueues(config: RunConfig, logger: Logger): Promise<MultiQueueForwarder> {
-  const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
-  return MultiQueueForwarder.open({
+  return {
     queues: config.queues,
     underlay: {
       address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
@@ -328,16 +258,28 @@ function openQueues(config: RunConfig, logger: Logger): Promise<MultiQueueForwar
     allowedSources: config.allowedSources,
     ageingMs: config.ageingSeconds * 1000,
     maxFdbEntries: config.maxFdbEntries,
+    // Sources admitted by --allow are answered on the VXLAN port, as Linux does.
     remotePort: config.port === 0 ? undefined : config.port,
-    onNotice: (message) => logger.warn(message),
     tunnelGso: config.offloads.tunnelGso ? { name: egressName(config), localAddress: config.local, ingress: config.offloads.tunnelIngress } : undefined,
+  };
+}
+
+/** Learned, moved and aged MACs: one line per batch of events (one per pump turn at most), only at debug, at most 32 shown. */
+function logFdbEvents(forwarder: Forwarder, logger: Logger): void {
+  forwarder.on('fdb', (events: FdbEvent[]) => {
+    if (!logger.isLevelEnabled('debug')) return;
+    const shown = events.slice(0, 32).map((event) => {
+      const endpoint = forwarder.endpoint(event.endpoint);
+      return { ...event, endpoint: endpoint === undefined ? event.endpoint : endpointText(endpoint) };
+    });
+    logger.debug({ events: shown, count: events.length }, 'fdb changes');
   });
 }
 
 async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
   const observability = new ForwarderObservability(config.logLevel, io.log);
   const { logger } = observability;
-  const opened: Opened = { devices: [], observability };
+  const opened: Opened = { observability };
 
   // Until the forwarder is up, a signal only asks to stop once opening is done.
   const stop = new StopRequest(io.signals ?? process);
@@ -349,21 +291,22 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
       const embedderPorts = io.openUnderlay !== undefined || io.openDevice !== undefined;
       const decided = decideTunnelGso(embedderPorts ? { ...config, queues: 0 } : config, io, embedderPorts);
       const runConfig = decided.config;
-      if (runConfig.queues > 0) {
-        const forwarder = await openQueues(runConfig, logger);
-        opened.forwarder = forwarder;
-        observability.stopOnBrokenPort(forwarder, stop);
-        const metrics = await observability.report(forwarder, runConfig.metrics);
-        logForwarding(logger, runConfig, forwarder.underlay, forwarder.devices, metrics.url, decided.note);
-      } else {
-        const forwarder = await openOnMainThread(runConfig, io, opened, logger);
-        observability.stopOnBrokenPort(forwarder, stop);
-        forwarder.start();
-        redirectIngress(runConfig, opened, forwarder.underlay.localPort, logger);
-        const metrics = await observability.report(forwarder, runConfig.metrics);
-        logForwarding(logger, runConfig, forwarder.underlay, opened.devices as { name: string; mac?: string }[], metrics.url, decided.note);
-        io.onReady?.({ underlay: forwarder.underlay, forwarder, metrics: metrics.address });
-      }
+      const vtep = await buildVtep(vtepSpec(runConfig), {
+        openUnderlay: io.openUnderlay,
+        openDevice: io.openDevice,
+        // The kernel refused GSO (at most twice, then it stays off): said once, never per packet.
+        onNotice: (message) => logger.warn(message),
+        log: (message) => logger.info(message),
+        beforeStart: (made) => {
+          observability.stopOnBrokenPort(made.forwarder, stop);
+          if (made.engine === 'thread') logFdbEvents(made.forwarder, logger);
+        },
+      });
+      opened.vtep = vtep;
+      const metrics = await observability.report(vtep.forwarder, runConfig.metrics);
+      const devices = vtep.engine === 'thread' ? vtep.devices : vtep.forwarder.devices;
+      logForwarding(logger, runConfig, vtep.forwarder.underlay, devices as readonly { name: string; mac?: string }[], metrics.url, decided.note);
+      if (vtep.engine === 'thread') io.onReady?.({ underlay: vtep.forwarder.underlay, forwarder: vtep.forwarder, metrics: metrics.address });
     } catch (error) {
       const { code: errorCode, message } = error as NodeJS.ErrnoException;
       // TapDevice checks what checkTunAccess cannot (CAP_NET_ADMIN): still a permission problem, exit 2.
@@ -384,15 +327,16 @@ async function run(config: ForwardConfig, io: ForwardIo): Promise<number> {
     command: 'forward', timeoutMs: io.shutdownTimeoutMs ?? 2000, logger, stderr: io.stderr ?? process.stderr, exit: io.exit,
   });
   // With several queues, how the kernel spread the frames over them (their last counters, sent as they closed).
-  const queues = opened.forwarder instanceof MultiQueueForwarder
-    ? opened.forwarder.queueCounters().map((counters) => ({
+  const vtep = opened.vtep;
+  const queues = vtep?.engine === 'queues'
+    ? vtep.forwarder.queueCounters().map((counters) => ({
       toUnderlay: counters?.networks.reduce((sum, network) => sum + network.toUnderlay.frames, 0) ?? 0,
       toDevice: counters?.networks.reduce((sum, network) => sum + network.toDevice.frames, 0) ?? 0,
     }))
     : undefined;
-  const tunnelGso = opened.forwarder instanceof MultiQueueForwarder ? opened.forwarder.tunnelGsoCounters() : opened.tunnel?.counters;
+  const tunnelGso = vtep?.engine === 'queues' ? vtep.forwarder.tunnelGsoCounters() : vtep?.tunnel?.counters;
   // What it did, in one line: frames each way, inner checksums finished, drops by reason (non-zero).
-  const counters = opened.forwarder?.counters();
+  const counters = vtep?.forwarder.counters();
   const totals = counters === undefined ? undefined : {
     toUnderlay: counters.networks.reduce((sum, network) => sum + network.toUnderlay.frames, 0),
     toDevice: counters.networks.reduce((sum, network) => sum + network.toDevice.frames, 0),

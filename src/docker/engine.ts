@@ -13,8 +13,9 @@
  */
 import type { Endpoint, Underlay } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
-import { Forwarder } from '../forwarder/forwarder';
+import type { Forwarder } from '../forwarder/forwarder';
 import { MultiQueueForwarder } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { buildVtep } from '../forwarder/vtep';
 import type { ForwarderControl } from '../control/reconcile';
 import type { ServingForwarder } from './local-network';
 
@@ -76,24 +77,13 @@ export class LazyEngine implements ServingForwarder, ForwarderControl {
   }
 
   private async make(vni: number, tap: { name: string; mtu: number }): Promise<MadeEngine> {
-    const { queues, local, underlay } = this.options;
-    if (queues >= 1) {
-      const { tunnelGso } = this.options;
-      return MultiQueueForwarder.open({
-        queues, underlay: local, networks: [{ vni, tap: { ...tap, create: true } }], remotePort: local.port, onNotice: this.options.onNotice,
-        tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: local.address, ingress: tunnelGso.ingress },
-      });
-    }
-    if (underlay === undefined) throw new TypeError('queues 0 needs the underlay');
-    const device = TapDevice.open({ ...tap, create: true });
-    try {
-      const forwarder = new Forwarder({ underlay, networks: [{ vni, device }], remotePort: local.port });
-      forwarder.start();
-      return forwarder;
-    } catch (error) {
-      await device.close();
-      throw error;
-    }
+    const { queues, local, underlay, tunnelGso } = this.options;
+    if (queues === 0 && underlay === undefined) throw new TypeError('queues 0 needs the underlay');
+    const vtep = await buildVtep({
+      queues, underlay: local, networks: [{ vni, tap: { ...tap, create: true } }], remotePort: local.port,
+      tunnelGso: queues >= 1 && tunnelGso !== undefined ? { name: tunnelGso.name, localAddress: local.address, ingress: tunnelGso.ingress } : undefined,
+    }, { sharedUnderlay: queues === 0 ? underlay : undefined, onNotice: this.options.onNotice });
+    return vtep.forwarder;
   }
 
   removeNetwork(vni: number): Promise<void> {

@@ -89,7 +89,7 @@ export interface DeviceEvents {
  *   forwarder as `DEVICE_ERROR` drops.
  * - `close()` stops delivery and releases everything (a TAP it created is removed). Idempotent.
  */
-/** @deprecated The old name of DeviceEvents (0.1): "port" meant four things in this code. */
+/** @deprecated Use DeviceEvents: this name stays only so that code written against 0.1 compiles. */
 export type PortEvents = DeviceEvents;
 
 export interface Device {

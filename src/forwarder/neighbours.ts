@@ -10,7 +10,7 @@
  *   from the target address, Solicited and Override set, with a Target Link-Layer Address option.
  *
  * Requests the table cannot answer, gratuitous ARP, and duplicate address detection (an NS from
- * the unspecified address) are left alone: the forwarder floods them as before.
+ * the unspecified address) are left alone: the forwarder floods them like any broadcast.
  */
 import { formatIpv4, formatIpv6, parseIp } from '../wire/address';
 import { readU32 } from '../wire/fields';
@@ -31,9 +31,9 @@ export interface NeighbourCounters {
   arpAnswered: number;
   /** IPv6 neighbour solicitations answered from the table. */
   ndAnswered: number;
-  /** ARP requests the table could not answer (flooded as before). */
+  /** ARP requests the table could not answer (flooded, as any broadcast). */
   arpFlooded: number;
-  /** Neighbour solicitations the table could not answer, DAD included (flooded as before). */
+  /** Neighbour solicitations the table could not answer, DAD included (flooded, as any multicast). */
   ndFlooded: number;
 }
 

@@ -60,7 +60,8 @@ export interface TapDeviceOptions {
   ringCells?: number;
   /**
    * TSO/GRO with the kernel: IFF_VNET_HDR and TUNSETOFFLOAD, segments split and merged in WASM
-   * (see above). Default true (false: plain frames, one per read and write, as before). What the kernel refused is in `offloadFlags` and said once through `log`.
+   * (see above). Default true (false: plain frames, one per read and write). What the kernel
+   * refused is in `offloadFlags` and said once through `log`.
    */
   offloads?: boolean;
   /** Where to say, once, that the kernel refused some offload (default: nowhere). */

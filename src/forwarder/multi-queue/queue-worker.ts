@@ -10,7 +10,8 @@
  * here, so the other queues' copies age out only when no queue hears the MAC any more.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Forwarder } from '../forwarder';
+import type { Forwarder } from '../forwarder';
+import { buildVtep, type ThreadVtep } from '../vtep';
 import { TapDevice } from '../device/tap';
 import { UdpUnderlay } from '../underlay/udp';
 import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
@@ -36,54 +37,41 @@ function postCounters(): void {
   post({ type: 'counters', forwarder: forwarder.counters(), underlay: { ...forwarder.underlay.counters }, tunnelGso: tunnel === undefined ? undefined : { ...tunnel.counters } });
 }
 
-function open(): { forwarder: Forwarder; devices: TapDevice[] } {
+/**
+ * This queue's VTEP, built on this thread: its own socket in the port's SO_REUSEPORT group, a
+ * queue of each TAP and of the tunnel TAP (whose ingress redirect is the owner's), all read by
+ * this thread's poller. Resolves within this turn (nothing here waits on I/O), so the owner's
+ * messages find the forwarder set.
+ */
+async function start(): Promise<void> {
   const notice = (message: string): void => post({ type: 'notice', message: `queue ${data.queue}: ${message}` });
-  const underlay = UdpUnderlay.open({ ...data.underlay, reusePort: true, onNotice: notice, poller });
-  const devices: TapDevice[] = [];
+  let vtep: ThreadVtep;
+  // The TAPs as opened (their MACs and whether this queue made them go to the owner).
+  const taps: TapDevice[] = [];
   try {
-    for (const network of data.networks) devices.push(TapDevice.open({ ...network.tap, multiQueue: true, log: notice, poller }));
-    if (data.tunnelGso !== undefined) {
-      // This queue of the tunnel TAP: super-frames go out through it, and what the kernel hands it
-      // (the owner's IngressRedirect) is read with the socket.
-      tunnel = TunnelGsoTap.open({ ...data.tunnelGso, multiQueue: true, log: data.queue === 0 ? notice : undefined, poller });
-      underlay.attachTunnel(tunnel);
-    }
-    const opened = new Forwarder({
-      ...data.forwarder,
-      superFrames: tunnel,
-      underlay,
-      networks: data.networks.map((network, i) => ({ vni: network.vni, device: devices[i], peers: network.peers, fdb: network.fdb })),
-    });
-    return { forwarder: opened, devices };
-  } catch (error) {
-    void Promise.all([underlay.close(), ...devices.map((device) => device.close()), tunnel?.close()]);
-    throw error;
-  }
-}
-
-function start(): void {
-  let opened: Forwarder;
-  let devices: TapDevice[];
-  try {
-    ({ forwarder: opened, devices } = open());
+    vtep = await buildVtep({ ...data.forwarder, queues: 0, underlay: data.underlay, networks: data.networks, tunnelGso: data.tunnelGso }, {
+      openUnderlay: (options) => UdpUnderlay.open({ ...options, reusePort: true, poller }),
+      openDevice: (options) => {
+        const tap = TapDevice.open({ ...options, multiQueue: true, log: notice, poller });
+        taps.push(tap);
+        return tap;
+      },
+      // Queue 0 alone says what the tunnel TAP set up: the others attach the same TAP.
+      openTunnel: (options) => TunnelGsoTap.open({ ...options, multiQueue: true, log: data.queue === 0 ? notice : undefined, poller }),
+      onNotice: notice,
+      beforeStart: (made) => {
+        if (made.engine === 'thread') listen(made.forwarder);
+      },
+    }) as ThreadVtep;
   } catch (error) {
     const { message, code } = error as NodeJS.ErrnoException;
     post({ type: 'failed', message, code });
     owner.close();
     return;
   }
+  const opened = vtep.forwarder;
   forwarder = opened;
-  opened.on('error', (error: Error) => post({ type: 'broken', message: error.message }));
-  opened.on('fdb', (events: FdbEvent[]) => {
-    const entries: LearnedEntry[] = [];
-    for (const event of events) {
-      if (event.type === 'aged') continue;
-      const endpoint = opened.endpoint(event.endpoint);
-      if (endpoint !== undefined) entries.push({ vni: event.vni, mac: event.mac, endpoint });
-    }
-    if (entries.length > 0) post({ type: 'learned', entries });
-  });
-  opened.start();
+  tunnel = vtep.tunnel;
   // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again.
   poller.run(() => opened.pumpNow()).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
   const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
@@ -94,7 +82,21 @@ function start(): void {
   post({
     type: 'ready',
     localPort: opened.underlay.localPort,
-    devices: devices.map((device) => ({ name: device.name, mac: device.mac, created: device.created })),
+    devices: taps.map((device) => ({ name: device.name, mac: device.mac, created: device.created })),
+  });
+}
+
+/** The owner hears of a broken port and of what this queue learned. */
+function listen(opened: Forwarder): void {
+  opened.on('error', (error: Error) => post({ type: 'broken', message: error.message }));
+  opened.on('fdb', (events: FdbEvent[]) => {
+    const entries: LearnedEntry[] = [];
+    for (const event of events) {
+      if (event.type === 'aged') continue;
+      const endpoint = opened.endpoint(event.endpoint);
+      if (endpoint !== undefined) entries.push({ vni: event.vni, mac: event.mac, endpoint });
+    }
+    if (entries.length > 0) post({ type: 'learned', entries });
   });
 }
 
@@ -165,4 +167,4 @@ owner.on('message', (message: ToQueue) => {
   }
 });
 
-start();
+void start();

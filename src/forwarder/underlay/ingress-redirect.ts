@@ -74,7 +74,8 @@ function canonicalIpv6(text: string): string {
 /** The filter's preference: one per local address and port, so forwarders on one device keep apart. */
 export function redirectPreference(localAddress: string, port: number): number {
   const bytes = parseIp(localAddress).bytes;
-  // The address as one word (IPv6: its four words xored), as for IPv4 since the first version.
+  // The address as one word: IPv4's own, IPv6's four words xored. An IPv4 address keeps the
+  // preference every version gave it, so the filter a killed forwarder left behind is found.
   let word = 0;
   for (let i = 0; i < bytes.length; i += 4) word ^= bytes[i] << 24 | bytes[i + 1] << 16 | bytes[i + 2] << 8 | bytes[i + 3];
   const hash = Math.imul(word ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b) >>> 0;

@@ -79,7 +79,8 @@ const CELL_SIZE = 131072;
 const TUNNEL_FILL_LIMIT = 32;
 /**
  * The TAP's transmit queue (the kernel's hand-over queue to our reads; Linux's default is 500):
- * room for a burst of datagram-sized packets while the reader is busy, which at 500 were dropped.
+ * room for a burst of datagram-sized packets while the reader is busy (500 overflows under such
+ * bursts, and the kernel drops what does not fit).
  */
 const TUNNEL_TX_QUEUE = 4096;
 /** The egress TAP's MAC as the outer Ethernet source (any unicast address; nothing answers to it). */

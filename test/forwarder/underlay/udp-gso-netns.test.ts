@@ -12,11 +12,11 @@
 // EIO); A gets `gro on`, which gives the veth the NAPI receive path where the kernel coalesces
 // datagrams for a socket with UDP_GRO.
 //
-//   npx uvu -r tsx test 'forwarder/udp-gso-netns'      (GSO_IPERF_SECONDS=5 for longer runs)
+//   npx uvu -r tsx test 'underlay/udp-gso-netns'      (GSO_IPERF_SECONDS=5 for longer runs)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { iperf3, Lab, labUnusable, ping, warnSkipped, type PingResult } from '../helpers/netns';
-import { startForwarder, type Snapshot } from './e2e/forwarder-process';
+import { iperf3, Lab, labUnusable, ping, warnSkipped, type PingResult } from '../../helpers/netns';
+import { startForwarder, type Snapshot } from '../e2e/forwarder-process';
 
 const VNI = 42;
 const KERNEL_MAC = '02:42:0a:2a:00:02';

@@ -1,7 +1,7 @@
 // UdpUnderlay loopback rate: a child process sends batches of 64 datagrams of 1450 bytes with
 // transmit() (one sendmmsg each) as fast as it can; this process receives them with receive()
 // on wake-ups. Prints datagrams/s both ways. Short by default (0.5 s); for the figure:
-//   UDP_RATE_SECONDS=2 npx uvu -r tsx test 'forwarder/io/udp-rate'
+//   UDP_RATE_SECONDS=2 npx uvu -r tsx test 'underlay/udp-rate'
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';

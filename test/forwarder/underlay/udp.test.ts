@@ -8,16 +8,16 @@ import { createSocket } from 'node:dgram';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PacketBatch } from '../../src/batch/index';
-import { SLOT_HEADROOM } from '../../src/wasm/abi';
-import { VXLAN_HEADER_LEN, datagramLength, datagramStart, type Endpoint, type UnderlayEvents } from '../../src/forwarder/contracts';
-import { UdpUnderlay } from '../../src/forwarder/underlay/udp';
-import { InlinePoller } from '../../src/forwarder/io/inline-reader';
-import { temporaryDirs } from '../helpers/temporary';
+import { PacketBatch } from '../../../src/batch/index';
+import { SLOT_HEADROOM } from '../../../src/wasm/abi';
+import { VXLAN_HEADER_LEN, datagramLength, datagramStart, type Endpoint, type UnderlayEvents } from '../../../src/forwarder/contracts';
+import { UdpUnderlay } from '../../../src/forwarder/underlay/udp';
+import { InlinePoller } from '../../../src/forwarder/io/inline-reader';
+import { temporaryDirs } from '../../helpers/temporary';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 interface Recorder extends UnderlayEvents {
   admitted: Endpoint[];

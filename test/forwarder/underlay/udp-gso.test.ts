@@ -7,10 +7,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket, type Socket } from 'node:dgram';
-import { PacketBatch } from '../../src/batch/index';
-import { VXLAN_HEADER_LEN, datagramLength, datagramStart, type UnderlayEvents } from '../../src/forwarder/contracts';
-import * as C from '../../src/forwarder/io/libc';
-import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, UdpUnderlay } from '../../src/forwarder/underlay/udp';
+import { PacketBatch } from '../../../src/batch/index';
+import { VXLAN_HEADER_LEN, datagramLength, datagramStart, type UnderlayEvents } from '../../../src/forwarder/contracts';
+import * as C from '../../../src/forwarder/io/libc';
+import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, UdpUnderlay } from '../../../src/forwarder/underlay/udp';
 
 const HOST = '127.0.0.1';
 

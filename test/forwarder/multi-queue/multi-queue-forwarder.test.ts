@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync } from 'node:fs';
-import { isRoot } from '../interop/tools';
+import { isRoot } from '../../interop/tools';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MultiQueueForwarder, type MultiQueueForwarderOptions } from '../../src/forwarder/multi-queue/multi-queue-forwarder';
+import { MultiQueueForwarder, type MultiQueueForwarderOptions } from '../../../src/forwarder/multi-queue/multi-queue-forwarder';
 
 const NETWORKS: MultiQueueForwarderOptions['networks'] = [{ vni: 42, tap: { name: 'vxmqunit0' }, peers: [{ address: '127.0.0.2', port: 4789 }] }];
 

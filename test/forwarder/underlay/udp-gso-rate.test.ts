@@ -4,20 +4,20 @@
 // receive() on wake-ups (with GRO a GSO burst arrives coalesced and is split in receive()).
 // Loopback never segments a GSO message, so with GRO on at the receiver it is handed over whole.
 // Short by default (0.5 s per setting); for the figures:
-//   UDP_RATE_SECONDS=2 npx uvu -r tsx test 'forwarder/udp-gso-rate'
+//   UDP_RATE_SECONDS=2 npx uvu -r tsx test 'underlay/udp-gso-rate'
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PacketBatch } from '../../src/batch/index';
-import { UdpUnderlay } from '../../src/forwarder/underlay/udp';
-import { temporaryDirs } from '../helpers/temporary';
+import { PacketBatch } from '../../../src/batch/index';
+import { UdpUnderlay } from '../../../src/forwarder/underlay/udp';
+import { temporaryDirs } from '../../helpers/temporary';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 const seconds = Number(process.env.UDP_RATE_SECONDS ?? 0.5);
 const DATAGRAM = 1450;
 const BATCH = 64;

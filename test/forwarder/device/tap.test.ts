@@ -9,13 +9,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tapError } from '../../src/forwarder/device/tap';
-import { EACCES, EBUSY, ENOENT, EPERM } from '../../src/forwarder/io/libc';
-import { temporaryDirs } from '../helpers/temporary';
+import { tapError } from '../../../src/forwarder/device/tap';
+import { EACCES, EBUSY, ENOENT, EPERM } from '../../../src/forwarder/io/libc';
+import { temporaryDirs } from '../../helpers/temporary';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 
 test('the errors of opening a TAP say what is needed (TAP_PERMISSION for EPERM, EACCES, no /dev/net/tun)', () => {
