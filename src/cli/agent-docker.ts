@@ -49,7 +49,9 @@ Serve Docker's network and IPAM driver "${DRIVER_NAME}" on this host: networks m
   docker network create -d ${DRIVER_NAME} --ipam-driver ${DRIVER_NAME} --subnet 10.0.9.0/24 [-o ${DRIVER_NAME}.network=blue] NAME
 on every host are one overlay network (found in etcd by the subnet); containers on it reach each
 other across hosts over VXLAN, addresses come from etcd (unique on every host), and the network's
-first address (10.0.9.1) answers their names: docker run --dns 10.0.9.1 … Needs root.
+first address (10.0.9.1) answers their names: docker run --dns 10.0.9.1 … With --ipv6 and a
+second --subnet (e.g. fd00:9::/64, the same on every host) containers get IPv6 addresses from etcd
+too, and their names answer AAAA. Needs root.
 
 flags:
   --docker             serve Docker (instead of --network NAME)

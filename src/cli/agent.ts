@@ -44,7 +44,8 @@ export const AGENT_USAGE = `usage: vxlan-wasm agent --network NAME --local ADDR 
        vxlan-wasm agent --cni [--docker] --local ADDR [--etcd URL[,URL…]] [options]   (the same help)
 
 Join this host to an overlay network kept in etcd (made once with \`vxlan-wasm network create\`):
-a TAP interface gets an address from the network's subnet, and frames are switched over VXLAN to
+a TAP interface gets an address from each of the network's subnets (IPv4, IPv6 or both; IPv6 with
+no duplicate address detection), and frames are switched over VXLAN to
 every other host of the network, which the agent learns from etcd and keeps current. ARP and IPv6
 neighbour discovery for the other hosts are answered locally. Needs root (or CAP_NET_ADMIN).
 

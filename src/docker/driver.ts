@@ -15,6 +15,13 @@
  * RequestAddress claims in etcd, so no two containers anywhere share an address; the gateway
  * request gets the subnet's first address (the network's DNS address), which no container gets.
  *
+ * Dual stack (`docker network create --ipv6 --subnet 10.0.9.0/24 --subnet fd00:9::/64`): Docker
+ * asks this IPAM driver for a V6 pool as well; the etcd network (still found by its IPv4 subnet:
+ * Docker 20.10 always has one) carries both subnets, every host must give the same IPv6 one;
+ * endpoints get AddressIPv6 from the same claims in etcd, and Join answers GatewayIPv6 (the
+ * network's IPv6 gateway and DNS address, on every host's bridge). An IPv6 pool from another
+ * IPAM driver is refused: its addresses would not be claimed in etcd.
+ *
  * Restarts: what Docker will not tell again lives in etcd without a lease (`docker/HOSTID/NETID`
  * → network, `served/HOSTID/…` → endpoints): `restore()` sets the networks up again, puts the
  * endpoints back under the new lease, and reaps those whose container is gone — found by the
@@ -25,6 +32,7 @@
 import type { Etcd3 } from 'etcd3';
 import { ENDPOINT_NAME, keys, type EndpointRecord, type NetworkRecord, type ServedRecord } from '../control/keys';
 import { contains, ipv4Text, parseSubnet } from '../control/ipam';
+import { contains6, defaultGateway6, overlaps6, parseSubnet6, unusableSubnet6Reason } from '../control/ipam6';
 import type { HostAgent } from '../control/host-agent';
 import { createNetwork, findNetworkBySubnet, freeVni, getNetwork, listNetworks, NetworkError, overlaps } from '../control/networks';
 import { formatMac, parseIpv4 } from '../wire/address';
@@ -145,7 +153,7 @@ export class DockerDriver {
   }
 
   private byPool(poolId: string): DockerNetwork | undefined {
-    for (const network of this.networks.values()) if (network.record.subnet === poolId) return network;
+    for (const network of this.networks.values()) if (network.record.subnet === poolId || network.record.subnet6 === poolId) return network;
     return undefined;
   }
 
@@ -156,8 +164,29 @@ export class DockerDriver {
 
   // ---- IPAM ---------------------------------------------------------------------------------
 
+  /** A V6 pool: an IPv6 subnet (48..120) no other network's IPv6 subnet overlaps (the same one is another host's share of it). */
+  private async requestPool6(body: Json): Promise<Json> {
+    const pool = text(body, 'Pool');
+    if (pool === '') throw new DriverError(`${DRIVER_NAME} needs an IPv6 --subnet with --ipv6 (give every host the same one, e.g. --subnet fd00:9::/64)`);
+    if (text(body, 'SubPool') !== '') throw new DriverError(`${DRIVER_NAME} does not take --ip-range; addresses come from the whole subnet, through etcd`);
+    let subnet;
+    try {
+      subnet = parseSubnet6(pool);
+    } catch (error) {
+      throw new DriverError((error as Error).message);
+    }
+    const unusable = unusableSubnet6Reason(subnet);
+    if (unusable !== undefined) throw new DriverError(unusable);
+    for (const network of await listNetworks(this.options.client)) {
+      if (network.subnet6 !== undefined && network.subnet6 !== subnet.cidr && overlaps6(parseSubnet6(network.subnet6), subnet)) {
+        throw new DriverError(`subnet ${subnet.cidr} overlaps network ${network.name}'s subnet ${network.subnet6}`);
+      }
+    }
+    return { PoolID: subnet.cidr, Pool: subnet.cidr, Data: {} };
+  }
+
   private async requestPool(body: Json): Promise<Json> {
-    if (body.V6 === true) throw new DriverError(`${DRIVER_NAME} has no IPv6 pools yet; create the network without --ipv6`);
+    if (body.V6 === true) return this.requestPool6(body);
     const pool = text(body, 'Pool');
     if (pool === '') throw new DriverError(`${DRIVER_NAME} needs --subnet: the subnet is how the hosts of one network find each other (give every host the same one, e.g. --subnet 10.0.9.0/24)`);
     if (text(body, 'SubPool') !== '') throw new DriverError(`${DRIVER_NAME} does not take --ip-range; addresses come from the whole subnet, through etcd`);
@@ -178,9 +207,16 @@ export class DockerDriver {
 
   private async requestAddress(body: Json): Promise<Json> {
     const poolId = text(body, 'PoolID');
-    let subnet;
+    const family = poolId.includes(':') ? 6 : 4;
+    let subnet: { cidr: string; prefixLength: number; firstText: string };
     try {
-      subnet = parseSubnet(poolId);
+      if (family === 4) {
+        const parsed = parseSubnet(poolId);
+        subnet = { cidr: parsed.cidr, prefixLength: parsed.prefixLength, firstText: ipv4Text(parsed.first) };
+      } else {
+        const parsed = parseSubnet6(poolId);
+        subnet = { cidr: parsed.cidr, prefixLength: parsed.prefixLength, firstText: defaultGateway6(parsed) };
+      }
     } catch {
       throw new ProtocolError(`PoolID ${JSON.stringify(poolId)} is not a pool of this driver`);
     }
@@ -188,7 +224,8 @@ export class DockerDriver {
     const requestedIp = requested === '' ? undefined : splitCidr(requested, 'Address').ip;
     const options = object(body, 'Options');
     if (options.RequestAddressType === GATEWAY_REQUEST) {
-      const gateway = this.byPool(subnet.cidr)?.record.gateway ?? (await findNetworkBySubnet(this.options.client, subnet.cidr))?.gateway ?? ipv4Text(subnet.first);
+      const gatewayOf = (record: NetworkRecord | undefined) => (family === 4 ? record?.gateway : record?.gateway6);
+      const gateway = gatewayOf(this.byPool(subnet.cidr)?.record) ?? gatewayOf(await findNetworkBySubnet(this.options.client, subnet.cidr)) ?? subnet.firstText;
       if (requestedIp !== undefined && requestedIp !== gateway) {
         throw new DriverError(`the gateway of a ${DRIVER_NAME} network is its DNS address ${gateway} on every host; leave --gateway out`);
       }
@@ -196,7 +233,7 @@ export class DockerDriver {
     }
     const network = this.byPool(subnet.cidr);
     if (network === undefined) throw new DriverError(`no ${DRIVER_NAME} network with subnet ${subnet.cidr} is set up on this host`);
-    const ip = await this.options.host.claim(network.name, requestedIp);
+    const ip = await this.options.host.claim(network.name, requestedIp, family);
     this.logger.debug({ network: network.name, ip }, 'address claimed');
     return { Address: `${ip}/${subnet.prefixLength}`, Data: {} };
   }
@@ -206,9 +243,9 @@ export class DockerDriver {
     const { ip } = splitCidr(text(body, 'Address'), 'Address');
     const network = this.byPool(poolId);
     // Unknown pool (the network is gone) or the gateway: nothing of ours to release.
-    if (network === undefined || ip === network.record.gateway) return {};
+    if (network === undefined || ip === network.record.gateway || ip === network.record.gateway6) return {};
     // An address still used by one of our endpoints is not released (Docker releases after DeleteEndpoint).
-    if (this.options.host.served(network.name).some((served) => served.endpoint.ipv4 === ip)) return {};
+    if (this.options.host.served(network.name).some((served) => served.endpoint.ipv4 === ip || served.endpoint.ipv6 === ip)) return {};
     await this.options.host.release(network.name, ip);
     return {};
   }
@@ -218,8 +255,24 @@ export class DockerDriver {
   private async createNetwork(body: Json): Promise<Json> {
     const networkId = id(body, 'NetworkID');
     const ipv4 = array(body, 'IPv4Data');
-    if (array(body, 'IPv6Data').length > 0) throw new DriverError(`${DRIVER_NAME} has no IPv6 yet; create the network without --ipv6`);
+    const ipv6 = array(body, 'IPv6Data');
     if (ipv4.length !== 1) throw new DriverError(`${DRIVER_NAME} needs exactly one IPv4 subnet (got ${ipv4.length})`);
+    if (ipv6.length > 1) throw new DriverError(`${DRIVER_NAME} takes at most one IPv6 subnet (got ${ipv6.length})`);
+    let subnet6: string | undefined;
+    let gateway6 = '';
+    if (ipv6.length === 1) {
+      const space = text(ipv6[0], 'AddressSpace');
+      const pool6 = text(ipv6[0], 'Pool');
+      if (space !== DRIVER_NAME && space !== `${DRIVER_NAME}-local`) {
+        throw new DriverError(`the IPv6 pool ${pool6} comes from another IPAM driver (address space ${JSON.stringify(space)}), whose addresses etcd does not know; create the network with --ipam-driver ${DRIVER_NAME}`);
+      }
+      try {
+        subnet6 = parseSubnet6(pool6).cidr;
+      } catch (error) {
+        throw new DriverError((error as Error).message);
+      }
+      gateway6 = text(ipv6[0], 'Gateway');
+    }
     const generic = genericOptions(body);
     for (const key of Object.keys(generic)) {
       if (key.startsWith(`${DRIVER_NAME}.`) && ![OPTION_VNI, OPTION_NETWORK, OPTION_INTERNAL].includes(key)) {
@@ -242,18 +295,21 @@ export class DockerDriver {
     const twin = this.byPool(subnet.cidr);
     if (twin !== undefined) throw new DriverError(`this host has a ${DRIVER_NAME} network on subnet ${subnet.cidr} already (Docker network ${twin.networkId.slice(0, 12)})`);
 
-    const record = await this.findOrCreate(subnet.cidr, { name, vni, internal });
+    const record = await this.findOrCreate(subnet.cidr, { name, vni, internal, subnet6 });
     if (gateway !== '' && splitCidr(gateway, 'Gateway').ip !== record.gateway) {
       throw new DriverError(`network ${record.name}'s gateway and DNS address is ${record.gateway}, not ${splitCidr(gateway, 'Gateway').ip}`);
     }
+    if (gateway6 !== '' && splitCidr(gateway6, 'Gateway').ip !== record.gateway6) {
+      throw new DriverError(`network ${record.name}'s IPv6 gateway and DNS address is ${record.gateway6}, not ${splitCidr(gateway6, 'Gateway').ip}`);
+    }
     await this.setUp(networkId, record);
     await this.options.client.put(keys.docker(this.options.host.hostId, networkId)).value(record.name);
-    this.logger.info({ networkId, network: record.name, vni: record.vni, subnet: record.subnet }, 'network created');
+    this.logger.info({ networkId, network: record.name, vni: record.vni, subnet: record.subnet, subnet6: record.subnet6 }, 'network created');
     return {};
   }
 
   /** The etcd network of a subnet: checked against what this host asked for, or made. */
-  private async findOrCreate(cidr: string, wanted: { name?: string; vni?: number; internal?: boolean }): Promise<NetworkRecord> {
+  private async findOrCreate(cidr: string, wanted: { name?: string; vni?: number; internal?: boolean; subnet6?: string }): Promise<NetworkRecord> {
     const { client } = this.options;
     for (let attempt = 0; attempt < 5; attempt++) {
       const found = await findNetworkBySubnet(client, cidr);
@@ -262,11 +318,16 @@ export class DockerDriver {
         if (wanted.vni !== undefined && wanted.vni !== record.vni) throw new DriverError(`network ${record.name} (subnet ${cidr}) has VNI ${record.vni} in etcd, not ${wanted.vni}; give the same -o ${OPTION_VNI} on every host, or none`);
         if (wanted.name !== undefined && wanted.name !== record.name) throw new DriverError(`subnet ${cidr} belongs to network ${record.name} in etcd, not ${wanted.name}`);
         if (wanted.internal !== undefined && wanted.internal !== record.internal) throw new DriverError(`network ${record.name} is ${record.internal ? '' : 'not '}internal in etcd; give the same -o ${OPTION_INTERNAL} on every host`);
+        if (wanted.subnet6 !== record.subnet6) {
+          throw new DriverError(record.subnet6 === undefined
+            ? `network ${record.name} (subnet ${cidr}) has no IPv6 subnet in etcd, not ${wanted.subnet6}; create it the same way on every host (without --ipv6 here)`
+            : `network ${record.name} (subnet ${cidr}) has IPv6 subnet ${record.subnet6} in etcd; create it with --ipv6 --subnet ${record.subnet6} on this host too`);
+        }
         return record;
       }
       try {
         return await createNetwork(client, {
-          name: wanted.name ?? nameForSubnet(cidr), vni: wanted.vni ?? (await freeVni(client)), subnet: cidr, internal: wanted.internal,
+          name: wanted.name ?? nameForSubnet(cidr), vni: wanted.vni ?? (await freeVni(client)), subnets: [cidr, ...(wanted.subnet6 !== undefined ? [wanted.subnet6] : [])], internal: wanted.internal,
         });
       } catch (error) {
         if (!(error instanceof NetworkError)) throw error;
@@ -319,7 +380,15 @@ export class DockerDriver {
     const network = this.network(id(body, 'NetworkID'));
     const endpointId = id(body, 'EndpointID');
     const iface = object(body, 'Interface');
-    if (text(iface, 'AddressIPv6') !== '') throw new DriverError(`${DRIVER_NAME} has no IPv6 yet`);
+    const address6 = text(iface, 'AddressIPv6');
+    const { subnet6 } = network.record;
+    let ip6: string | undefined;
+    if (address6 !== '') {
+      ip6 = splitCidr(address6, 'Interface.AddressIPv6').ip;
+      if (subnet6 === undefined || !contains6(parseSubnet6(subnet6), ip6)) throw new DriverError(`address ${ip6} is not in network ${network.name}'s IPv6 subnet${subnet6 === undefined ? ' (it has none)' : ` ${subnet6}`}`);
+    } else if (subnet6 !== undefined) {
+      throw new DriverError(`endpoint ${endpointId.slice(0, 12)} has no IPv6 address on network ${network.name}, which has IPv6 subnet ${subnet6}; create the Docker network with --ipv6 --subnet ${subnet6}`);
+    }
     const address = text(iface, 'Address');
     if (address === '') throw new DriverError(`endpoint ${endpointId.slice(0, 12)} has no IPv4 address; use --ipam-driver ${DRIVER_NAME} with this driver`);
     const { ip } = splitCidr(address, 'Interface.Address');
@@ -327,7 +396,7 @@ export class DockerDriver {
     const given = text(iface, 'MacAddress');
     const existing = this.servedOf(network, endpointId);
     if (existing !== undefined) {
-      if (existing.endpoint.ipv4 !== ip) throw new DriverError(`endpoint ${endpointId.slice(0, 12)} exists with address ${existing.endpoint.ipv4}`);
+      if (existing.endpoint.ipv4 !== ip || existing.endpoint.ipv6 !== ip6) throw new DriverError(`endpoint ${endpointId.slice(0, 12)} exists with address ${[existing.endpoint.ipv4, existing.endpoint.ipv6].filter(Boolean).join(' and ')}`);
       return given === '' ? { Interface: { MacAddress: existing.endpoint.mac } } : { Interface: {} };
     }
     let mac: string;
@@ -336,10 +405,10 @@ export class DockerDriver {
     } catch {
       throw new DriverError(`MacAddress ${JSON.stringify(given)} is not a MAC address`);
     }
-    const endpoint: EndpointRecord = { endpointId, hostId: this.options.host.hostId, mac, ipv4: ip, name: '', aliases: [] };
+    const endpoint: EndpointRecord = { endpointId, hostId: this.options.host.hostId, mac, ipv4: ip, ...(ip6 !== undefined ? { ipv6: ip6 } : {}), name: '', aliases: [] };
     await this.options.host.putEndpoint(network.name, { network: network.name, endpoint });
     this.endpointNetworks.set(endpointId, network.networkId);
-    this.logger.info({ network: network.name, endpointId, ip, mac }, 'endpoint created');
+    this.logger.info({ network: network.name, endpointId, ip, ip6, mac }, 'endpoint created');
     // Only what Docker did not give (it refuses a driver that sets what it set).
     return given === '' ? { Interface: { MacAddress: mac } } : { Interface: {} };
   }
@@ -348,7 +417,7 @@ export class DockerDriver {
     const network = this.network(id(body, 'NetworkID'));
     const served = this.servedOf(network, id(body, 'EndpointID'));
     if (served === undefined) throw new DriverError(`no endpoint ${text(body, 'EndpointID').slice(0, 12)} in network ${network.name} on this host`);
-    return { Value: { ip: served.endpoint.ipv4, mac: served.endpoint.mac, name: served.endpoint.name, vxlanNetwork: network.name, vni: network.record.vni } };
+    return { Value: { ip: served.endpoint.ipv4, ...(served.endpoint.ipv6 !== undefined ? { ip6: served.endpoint.ipv6 } : {}), mac: served.endpoint.mac, name: served.endpoint.name, vxlanNetwork: network.name, vni: network.record.vni } };
   }
 
   private async deleteEndpoint(body: Json): Promise<Json> {
@@ -381,6 +450,8 @@ export class DockerDriver {
     const answer: Json = { InterfaceName: { SrcName: containerEnd, DstPrefix: 'eth' } };
     // Internal: no docker_gwbridge, no way out. Otherwise Docker adds one for egress, as for its overlay.
     if (network.record.internal) answer.DisableGatewayService = true;
+    // IPv6 has no docker_gwbridge: the container's IPv6 default route is the network's IPv6 gateway.
+    if (network.record.gateway6 !== undefined) answer.GatewayIPv6 = network.record.gateway6;
     return answer;
   }
 

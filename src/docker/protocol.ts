@@ -24,6 +24,7 @@
  * Validation happens here, once, at the edge: a handler gets typed fields or the request is
  * refused with a sentence naming the field (a ProtocolError).
  */
+import { canonicalIp } from '../forwarder/address-set';
 
 /** A request that is not what the protocol says (Err back to Docker). */
 export class ProtocolError extends Error {
@@ -99,10 +100,18 @@ export function genericOptions(body: Json): Record<string, string> {
   return out;
 }
 
-/** "10.0.9.2/24" → its address and length; "10.0.9.2" → the address alone. */
+/** "10.0.9.2/24" → its address and length; "10.0.9.2" → the address alone (IPv6 too: canonical text). */
 export function splitCidr(value: string, field: string): { ip: string; prefixLength?: number } {
   const match = /^([0-9.]+)(?:\/([0-9]{1,2}))?$/.exec(value);
-  if (match === null) throw new ProtocolError(`${field} ${JSON.stringify(value)} is not an IPv4 address`);
-  return { ip: match[1], prefixLength: match[2] === undefined ? undefined : Number(match[2]) };
+  if (match !== null) return { ip: match[1], prefixLength: match[2] === undefined ? undefined : Number(match[2]) };
+  const six = /^([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(?:\/([0-9]{1,3}))?$/.exec(value);
+  if (six !== null) {
+    try {
+      return { ip: canonicalIp(six[1]), prefixLength: six[2] === undefined ? undefined : Number(six[2]) };
+    } catch {
+      // Falls through to the sentence below.
+    }
+  }
+  throw new ProtocolError(`${field} ${JSON.stringify(value)} is not an IPv4 address${value.includes(':') ? ' or an IPv6 one' : ''}`);
 }
 

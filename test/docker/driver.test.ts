@@ -29,6 +29,7 @@ const TESTS = [
   'a restart: networks and endpoints restored under a new lease, an endpoint whose veth is gone reaped with its address',
   'etcd away: CreateNetwork and RequestAddress say so in Err, nothing half-made; back, the same calls work',
   'a lease lost under a running agent (revoked from outside): it puts its host, claims and endpoints back under a new lease; the other host sees them again',
+  'dual stack (--ipv6): V6 pools, IPv6 gateway and addresses claimed in etcd, CreateEndpoint with AddressIPv6, Join with GatewayIPv6, ND programmed on the other host; mismatches and a foreign IPv6 pool refused, nothing half-made',
 ];
 
 let unusable: string | undefined;
@@ -92,6 +93,14 @@ function createNetworkBody(networkId: string, subnet: string, options: Record<st
     IPv4Data: [{ AddressSpace: 'vxlan-wasm-local', Pool: subnet, Gateway: gateway ?? `${subnet.replace(/\.0\/(\d+)$/, '.1')}/${subnet.split('/')[1]}` }],
     IPv6Data: [],
   };
+}
+
+/** CreateNetwork as Docker sends it for `--ipv6 --subnet V4 --subnet V6` (the pools from `space`). */
+function createDualBody(networkId: string, subnet: string, subnet6: string, options: Record<string, string> = {}, space = 'vxlan-wasm-local'): Json {
+  const body = createNetworkBody(networkId, subnet, options);
+  body.Options = { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': options };
+  body.IPv6Data = [{ AddressSpace: space, Pool: subnet6, Gateway: `${subnet6.split('/')[0]}1/${subnet6.split('/')[1]}` }];
+  return body;
 }
 
 function post(socketPath: string, path: string, body: string): Promise<{ status: number; type: string; json: Json }> {
@@ -165,7 +174,7 @@ if (unusable !== undefined) {
     assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody('c'.repeat(64), '10.1.0.0/24')), { Err: `this host has a vxlan-wasm network on subnet 10.1.0.0/24 already (Docker network ${'b'.repeat(12)})` });
     assert.equal(await a.call('IpamDriver.RequestPool', { Pool: '10.1.0.128/25' }), { Err: "subnet 10.1.0.128/25 overlaps network blue's subnet 10.1.0.0/24" });
     assert.equal(await a.call('IpamDriver.RequestPool', { Pool: '' }), { Err: 'vxlan-wasm needs --subnet: the subnet is how the hosts of one network find each other (give every host the same one, e.g. --subnet 10.0.9.0/24)' });
-    assert.equal(await a.call('IpamDriver.RequestPool', { Pool: '10.1.0.0/24', V6: true }), { Err: 'vxlan-wasm has no IPv6 pools yet; create the network without --ipv6' });
+    assert.equal(await a.call('IpamDriver.RequestPool', { Pool: '10.1.0.0/24', V6: true }), { Err: '"10.1.0.0/24" is not an IPv6 subnet like fd00:9::/64' });
     assert.equal(await a.call('IpamDriver.RequestPool', { Pool: '10.9.0.7/24' }), { Err: 'subnet 10.9.0.7/24 has host bits set; did you mean 10.9.0.0/24?' });
     assert.equal(await a.call('IpamDriver.RequestAddress', { PoolID: '10.1.0.0/24', Address: '10.1.0.9', Options: { RequestAddressType: 'com.docker.network.gateway' } }),
       { Err: 'the gateway of a vxlan-wasm network is its DNS address 10.1.0.1 on every host; leave --gateway out' });
@@ -371,6 +380,66 @@ if (unusable !== undefined) {
     assert.ok(kv !== undefined && kv.lease !== lease, 'under a new lease');
     assert.is(await client.get(keys.ipam('10.11.0.0-24', ip)).string(), 'l-a', 'its claim back too');
     assert.equal(a.forwarder.state(1100).peers, ['192.0.2.2:4789'], 'and a still has b');
+  });
+
+  test(TESTS[8], async () => {
+    const a = await host('v6-a', 1);
+    const b = await host('v6-b', 2);
+    const client = connect({ endpoints: [etcd.url] });
+    closers.push(() => client.close());
+    assert.equal(await a.call('IpamDriver.RequestPool', { AddressSpace: 'vxlan-wasm-local', Pool: 'FD00:61::/64', V6: true }), { PoolID: 'fd00:61::/64', Pool: 'fd00:61::/64', Data: {} });
+    assert.equal(await a.call('IpamDriver.RequestPool', { Pool: '', V6: true }), { Err: 'vxlan-wasm needs an IPv6 --subnet with --ipv6 (give every host the same one, e.g. --subnet fd00:9::/64)' });
+    assert.equal(await a.call('IpamDriver.RequestPool', { Pool: 'fe80::/64', V6: true }), { Err: 'subnet fe80::/64 is in link-local (fe80::/10), which every interface makes for itself and routers do not forward' });
+    assert.equal(await a.call('IpamDriver.RequestPool', { Pool: 'fd00:61::/40', V6: true }), { Err: 'subnet fd00:61::/40: the prefix length of an IPv6 overlay must be 48..120' });
+    assert.equal(await a.call('IpamDriver.RequestAddress', { PoolID: 'fd00:61::/64', Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } }), { Address: 'fd00:61::1/64', Data: {} });
+    const before = await client.getAll().prefix('/vxlan-wasm/v2/').count();
+    // A foreign IPv6 pool (Docker's default IPAM), two IPv6 pools: refused, nothing written.
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createDualBody('a6'.repeat(32), '10.61.0.0/24', 'fd00:61::/64', {}, 'LocalDefault')),
+      { Err: 'the IPv6 pool fd00:61::/64 comes from another IPAM driver (address space "LocalDefault"), whose addresses etcd does not know; create the network with --ipam-driver vxlan-wasm' });
+    const two = createDualBody('a6'.repeat(32), '10.61.0.0/24', 'fd00:61::/64');
+    two.IPv6Data = [...(two.IPv6Data as Json[]), { AddressSpace: 'vxlan-wasm-local', Pool: 'fd00:62::/64' }];
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', two), { Err: 'vxlan-wasm takes at most one IPv6 subnet (got 2)' });
+    assert.is(await client.getAll().prefix('/vxlan-wasm/v2/').count(), before, 'nothing half-made in etcd');
+    assert.equal(a.opener.opened.length, 0);
+    // Both hosts: one etcd network with both subnets; b without --ipv6 refused with what to do.
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createDualBody('a6'.repeat(32), '10.61.0.0/24', 'fd00:61::/64', { 'vxlan-wasm.vni': '610', 'vxlan-wasm.network': 'six' })), {});
+    assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody('b6'.repeat(32), '10.61.0.0/24')),
+      { Err: 'network six (subnet 10.61.0.0/24) has IPv6 subnet fd00:61::/64 in etcd; create it with --ipv6 --subnet fd00:61::/64 on this host too' });
+    assert.equal(await b.call('NetworkDriver.CreateNetwork', createDualBody('b6'.repeat(32), '10.61.0.0/24', 'fd00:61::/64')), {});
+    const record = JSON.parse((await client.get(keys.network('six')).string())!);
+    assert.equal([record.subnet, record.gateway, record.subnet6, record.gateway6], ['10.61.0.0/24', '10.61.0.1', 'fd00:61::/64', 'fd00:61::1']);
+    // A network of IPv4 only in etcd, asked for with --ipv6 on another host: refused.
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createNetworkBody('c4'.repeat(32), '10.62.0.0/24')), {});
+    assert.equal(await b.call('NetworkDriver.CreateNetwork', createDualBody('d4'.repeat(32), '10.62.0.0/24', 'fd00:62::/64')),
+      { Err: 'network 10.62.0.0-24 (subnet 10.62.0.0/24) has no IPv6 subnet in etcd, not fd00:62::/64; create it the same way on every host (without --ipv6 here)' });
+    // An endpoint with both addresses, each claimed from its pool.
+    const net = 'a6'.repeat(32);
+    const { Address: address } = await a.call('IpamDriver.RequestAddress', { PoolID: '10.61.0.0/24', Address: '', Options: null });
+    const { Address: address6 } = await a.call('IpamDriver.RequestAddress', { PoolID: 'fd00:61::/64', Address: '', Options: null });
+    assert.match(String(address6), /^fd00:61::[0-9a-f:]+\/64$/);
+    assert.is.not(address6, 'fd00:61::1/64', 'never the gateway');
+    const ip = String(address).split('/')[0];
+    const ip6 = String(address6).split('/')[0];
+    assert.is(await client.get(keys.ipam('six', ip6)).string(), 'v6-a', 'the IPv6 address is claimed in etcd');
+    const endpointId = hex(0x66);
+    assert.equal(await a.call('NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: hex(0x67), Interface: { Address: address, AddressIPv6: '', MacAddress: '' } }),
+      { Err: `endpoint ${hex(0x67).slice(0, 12)} has no IPv6 address on network six, which has IPv6 subnet fd00:61::/64; create the Docker network with --ipv6 --subnet fd00:61::/64` });
+    assert.equal(await a.call('NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: hex(0x67), Interface: { Address: address, AddressIPv6: 'fd00:99::5/64', MacAddress: '' } }),
+      { Err: 'address fd00:99::5 is not in network six\'s IPv6 subnet fd00:61::/64' });
+    const created = await a.call('NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: endpointId, Interface: { Address: address, AddressIPv6: address6, MacAddress: '' } });
+    const mac = String((created.Interface as Json).MacAddress);
+    names.set(endpointId, { name: 'six1', aliases: [] });
+    const joined = await a.call('NetworkDriver.Join', { NetworkID: net, EndpointID: endpointId, SandboxKey: '/var/run/docker/netns/y', Options: {} });
+    assert.equal(joined, { InterfaceName: { SrcName: linkNames.containerVeth(endpointId), DstPrefix: 'eth' }, GatewayIPv6: 'fd00:61::1' });
+    await until('b programs both addresses (ARP and ND answered locally)', () => b.forwarder.state(610).neighbours.includes(`${ip6}=${mac}`) && b.forwarder.state(610).neighbours.includes(`${ip}=${mac}`));
+    await until('b has the name', () => b.opener.opened.some((opened) => opened.names.get(endpointId)?.join(',') === 'six1'));
+    assert.equal((await a.call('NetworkDriver.EndpointOperInfo', { NetworkID: net, EndpointID: endpointId })).Value, { ip, ip6, mac, name: 'six1', vxlanNetwork: 'six', vni: 610 });
+    // Gone: both claims released.
+    assert.equal(await a.call('NetworkDriver.Leave', { NetworkID: net, EndpointID: endpointId }), {});
+    assert.equal(await a.call('NetworkDriver.DeleteEndpoint', { NetworkID: net, EndpointID: endpointId }), {});
+    for (const released of [ip, ip6]) assert.equal(await a.call('IpamDriver.ReleaseAddress', { PoolID: released.includes(':') ? 'fd00:61::/64' : '10.61.0.0/24', Address: released }), {});
+    assert.is(await client.get(keys.ipam('six', ip6)).string(), null, 'the IPv6 claim released');
+    await until('b drops both', () => !b.forwarder.state(610).neighbours.some((entry) => entry.startsWith(`${ip6}=`) || entry.startsWith(`${ip}=`)));
   });
 }
 

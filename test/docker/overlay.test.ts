@@ -16,6 +16,8 @@
 //      started again it restores them (the container still running) and the name pings again
 //   7. a daemon restarted: the network works again on it (a new container is reachable by name
 //      from the other host), and no address is leaked (claims = endpoints)
+//   8. dual stack: `--ipv6 --subnet 10.0.11.0/24 --subnet fd00:11::/64` on both hosts; containers
+//      get both addresses (the IPv6 one claimed in etcd) and ping -6 each other by name
 // One lab for the file; everything is removed in the after hook, even on failure.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -38,6 +40,7 @@ const TESTS = [
   'a killed container: its endpoint, name and address are gone everywhere',
   'a SIGKILLed agent: its endpoints vanish from the other host within the TTL; restarted, it restores them and pings work again',
   'a restarted daemon: the network works again on it, and no address is leaked',
+  'dual stack: docker network create --ipv6 with an IPv6 subnet on both hosts; containers get IPv6 addresses from etcd and ping -6 each other by name',
 ];
 
 const TTL = 3;
@@ -320,6 +323,43 @@ if (dockerReady('docker overlay', TESTS)) {
     } finally {
       client.close();
     }
+  });
+
+  overlay(TESTS[7], async () => {
+    for (const host of [h1, h2]) {
+      await host.dockerOk(['network', 'create', '-d', 'vxlan-wasm', '--ipam-driver', 'vxlan-wasm', '--ipv6', '--subnet', '10.0.11.0/24', '--subnet', 'fd00:11::/64', '-o', 'vxlan-wasm.network=violet', 'violet'], { timeoutMs: 60_000 });
+    }
+    for (const [host, name] of [[h1, 'v1'], [h2, 'v2']] as const) {
+      await host.dockerOk(['run', '-d', '--name', name, '--network', 'violet', '--dns', '10.0.11.1', IMAGE, 'sleep', '3600'], { timeoutMs: 60_000 });
+    }
+    const v6 = async (host: DockerHost, name: string) => (await host.dockerOk(['inspect', '-f', '{{(index .NetworkSettings.Networks "violet").GlobalIPv6Address}}', name])).trim();
+    const [v1, v2] = [await v6(h1, 'v1'), await v6(h2, 'v2')];
+    console.log(`  violet: v1 on h1 ${v1}, v2 on h2 ${v2}`);
+    for (const ip of [v1, v2]) assert.match(ip, /^fd00:11::[0-9a-f:]+$/);
+    assert.is.not(v1, v2);
+    const client = etcdClient();
+    try {
+      const claims = await client.getAll().prefix(keys.ipamPrefix('violet')).keys();
+      assert.ok(claims.includes(keys.ipam('violet', v1)) && claims.includes(keys.ipam('violet', v2)), `both IPv6 addresses claimed in etcd: ${claims.join(', ')}`);
+    } finally {
+      client.close();
+    }
+    // (Join answers GatewayIPv6, but Docker 20.10 takes default routes from the sandbox's gateway
+    // endpoint only, docker_gwbridge here: the container's IPv6 is the overlay's /64, on-link.)
+    const route = await inContainer(h1, 'v1', 'ip', '-6', 'route');
+    assert.match(route, /fd00:11::\/64 dev eth0/, `the overlay's IPv6 subnet is on-link: ${route}`);
+    const ping6 = async (host: DockerHost, from: string, to: string) => until(`${from} pings ${to} over IPv6 by name`, async () => {
+      const result = await host.docker(['exec', from, 'ping', '-6', '-c', '2', '-W', '2', to], { timeoutMs: 20_000 });
+      return /2 packets received/.test(result.stdout) ? result.stdout : undefined;
+    }, 20_000);
+    const there = await ping6(h1, 'v1', 'v2');
+    assert.ok(there.value.includes(`(${v2})`), there.value);
+    console.log(`  v1 → v2 by name over IPv6 answered after ${there.ms.toFixed(0)} ms`);
+    const back = await ping6(h2, 'v2', 'v1');
+    assert.ok(back.value.includes(`(${v1})`), back.value);
+    const removing = performance.now();
+    for (const [host, name] of [[h1, 'v1'], [h2, 'v2']] as const) await host.dockerOk(['rm', '-f', name], { timeoutMs: 30_000 });
+    console.log(`  v1 and v2 removed in ${(performance.now() - removing).toFixed(0)} ms`);
   });
 }
 
