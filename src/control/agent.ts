@@ -271,9 +271,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       // One address per family: ours if we hold one (the one we had first), else a free one.
       const chosen: { pool: AddressPool; ip: string; ours: boolean }[] = [];
       for (const pool of this.pools) {
-        const had = pool.family === 4 ? this.addresses.ipv4 ?? old?.ipv4 : this.addresses.ipv6 ?? old?.ipv6;
+        // The address this run has, else the one asked for, else the one the TAP's record had.
         const wished = this.options.preferredIp !== undefined && pool.contains(this.options.preferredIp) ? this.options.preferredIp : undefined;
-        const preferred = had ?? wished;
+        const preferred = pool.family === 4 ? this.addresses.ipv4 ?? wished ?? old?.ipv4 : this.addresses.ipv6 ?? wished ?? old?.ipv6;
         const held = mine.filter((ip) => pool.contains(ip));
         const ours = held.find((ip) => ip === preferred) ?? held[0];
         const ip = ours ?? pool.choose(this.hostId, taken, preferred);
@@ -282,9 +282,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         chosen.push({ pool, ip, ours: ours !== undefined });
       }
-      const addresses = {
-        ...Object.fromEntries(chosen.map(({ pool, ip }) => [pool.family === 4 ? 'ipv4' : 'ipv6', ip])),
-      } as { ipv4?: string; ipv6?: string };
+      const addresses: { ipv4?: string; ipv6?: string } = {};
+      for (const { pool, ip } of chosen) addresses[pool.family === 4 ? 'ipv4' : 'ipv6'] = ip;
       this.joined ||= existing?.joined || new Date().toISOString();
       const record: HostRecord = { hostId: this.hostId, vtep: this.vtep, joined: this.joined };
       const endpoint: EndpointRecord = { endpointId: tapEndpointId(this.hostId), hostId: this.hostId, mac: this.mac, ...addresses, name: this.hostId, aliases: [] };

@@ -70,7 +70,13 @@ export const linuxLinks: Links = {
       // IPAM in etcd made the IPv6 gateway unique: `nodad`, so it is usable at once (not
       // "tentative" for a second or more, which a name server cannot bind to).
       // A namespace may make new links with IPv6 off (net.ipv6.conf.default.disable_ipv6).
-      if (addresses.some((address) => address.includes(':'))) writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '0');
+      if (addresses.some((address) => address.includes(':'))) {
+        try {
+          writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '0');
+        } catch (error) {
+          throw new LinkError(`cannot turn IPv6 on for bridge ${name} (${(error as Error).message}); a network with an IPv6 subnet needs IPv6 on this host`);
+        }
+      }
       ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
       for (const address of addresses) ip(['addr', 'add', address, 'dev', name, ...(address.includes(':') ? ['nodad'] : [])]);
       return readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();

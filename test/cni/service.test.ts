@@ -30,6 +30,7 @@ const TESTS = [
   'etcd away: ADD and STATUS say 11, nothing half-made; back, ADD works',
   'a network another adapter (the Docker driver) serves on this host: its bridge shared, nothing opened twice, nothing of it closed',
   'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; the reaper removes one whose veth vanished; calls counted',
+  'dual stack and IPv6 only: ADD gives an address of each family (one IP each in the result, gateways, ::/0 via the IPv6 gateway, both nameservers), CHECK checks both, DEL releases both; the other host programs both neighbours',
 ];
 
 let unusable: string | undefined;
@@ -123,6 +124,8 @@ if (unusable !== undefined) {
     const client = connect({ endpoints: [etcd.url] });
     await createNetwork(client, { name: 'blue', vni: 900, subnet: '10.90.0.0/24' });
     await createNetwork(client, { name: 'small', vni: 901, subnet: '10.91.0.0/30' });
+    await createNetwork(client, { name: 'dual', vni: 902, subnets: ['10.92.0.0/24', 'fd00:92::/64'] });
+    await createNetwork(client, { name: 'six', vni: 903, subnets: ['fd00:93::/120'] });
     client.close();
   });
   test.after(async () => {
@@ -316,6 +319,42 @@ if (unusable !== undefined) {
     assert.match(text, /vxlan_cni_calls_total\{command="ADD",result="ok"\} 4/);
     assert.match(text, /vxlan_cni_calls_total\{command="CHECK",result="102"\} 1/);
     assert.match(text, /vxlan_cni_calls_total\{command="GC",result="ok"\} 1/);
+  });
+
+  test(TESTS[5], async () => {
+    const a = await host('c-d6', 6);
+    const b = await host('c-e6', 7);
+    b.netns.add('/run/netns/peer6');
+    assert.ok((await b.call('Cni.Add', request('peer6', { network: 'dual' }))).result !== undefined, 'b serves dual too');
+    a.netns.add('/run/netns/d6');
+    const added = await a.call('Cni.Add', request('d6', { network: 'dual', containerName: 'd6' }));
+    const result = added.result as CniResult;
+    assert.ok(result !== undefined, JSON.stringify(added));
+    assert.equal(result.ips!.map((ip) => [ip.address.replace(/(\.|::)[0-9a-f:]+\//, '$1X/'), ip.gateway, ip.interface]), [['10.92.0.X/24', '10.92.0.1', 1], ['fd00:92::X/64', 'fd00:92::1', 1]]);
+    assert.equal(result.routes, [{ dst: '::/0', gw: 'fd00:92::1' }]);
+    assert.equal(result.dns!.nameservers, ['10.92.0.1', 'fd00:92::1']);
+    const iface = a.netns.inspect('/run/netns/d6', 'eth0')!;
+    assert.equal([...iface.ipv4, ...iface.ipv6], result.ips!.map((ip) => ip.address), 'the interface has both addresses');
+    const ip6 = result.ips![1].address.split('/')[0];
+    await until('b programs the IPv6 neighbour', () => b.forwarder.state(902).neighbours.includes(`${ip6}=${iface.mac}`));
+    const checked = await a.call('Cni.Check', request('d6', { network: 'dual', prevResult: result }));
+    assert.equal(checked, {}, JSON.stringify(checked));
+    // The IPv6 address gone from the interface: CHECK says so.
+    iface.ipv6 = [];
+    assert.match(JSON.stringify(await a.call('Cni.Check', request('d6', { network: 'dual' })).catch((error: Error) => ({ error: error.message }))), /no IPv6 address, not fd00:92::/);
+    assert.equal(await a.call('Cni.Del', request('d6', { network: 'dual' })), {});
+    const claims = (await a.client.getAll().prefix(keys.ipamPrefix('dual')).strings());
+    assert.not.ok(Object.values(claims).includes('c-d6'), `both claims released: ${JSON.stringify(claims)}`);
+    await until('b drops it', () => !b.forwarder.state(902).neighbours.includes(`${ip6}=${iface.mac}`));
+    // IPv6 only: one IP, an IPv6 one; the MAC from a hash of it.
+    a.netns.add('/run/netns/s6');
+    const six = (await a.call('Cni.Add', request('s6', { network: 'six' }))).result as CniResult;
+    assert.equal(six.ips!.length, 1);
+    assert.match(six.ips![0].address, /^fd00:93::[0-9a-f]{1,2}\/120$/);
+    assert.equal(six.dns!.nameservers, ['fd00:93::1']);
+    assert.match(six.interfaces![1].mac!, /^02(:[0-9a-f]{2}){5}$/);
+    assert.equal(await a.call('Cni.Del', request('s6', { network: 'six' })), {});
+    assert.is(await a.client.getAll().prefix(keys.ipamPrefix('six')).count(), 0);
   });
 
   test.run();

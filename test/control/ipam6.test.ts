@@ -72,7 +72,7 @@ test('chooseAddress6: preferred when free; else from the seed\'s start, skipping
   const started = performance.now();
   const taken = new Set(Array.from({ length: 1000 }, (_, i) => ipv6Text(subnet.first + BigInt(i))));
   assert.ok(chooseAddress6(subnet, 'busy', taken) !== undefined);
-  assert.ok(performance.now() - started < 500, 'a /64 with 1,000 taken is answered at once');
+  assert.ok(performance.now() - started < 2000, 'a /64 with 1,000 taken is answered at once (a walk over it would never end)');
 });
 
 test('address pools: one per family a network has, the same interface for both', () => {

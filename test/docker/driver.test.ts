@@ -383,7 +383,8 @@ if (unusable !== undefined) {
   });
 
   test(TESTS[8], async () => {
-    const a = await host('v6-a', 1);
+    const links = new FakeLinks();
+    let a = await host('v6-a', 1, { links });
     const b = await host('v6-b', 2);
     const client = connect({ endpoints: [etcd.url] });
     closers.push(() => client.close());
@@ -434,6 +435,14 @@ if (unusable !== undefined) {
     await until('b programs both addresses (ARP and ND answered locally)', () => b.forwarder.state(610).neighbours.includes(`${ip6}=${mac}`) && b.forwarder.state(610).neighbours.includes(`${ip}=${mac}`));
     await until('b has the name', () => b.opener.opened.some((opened) => opened.names.get(endpointId)?.join(',') === 'six1'));
     assert.equal((await a.call('NetworkDriver.EndpointOperInfo', { NetworkID: net, EndpointID: endpointId })).Value, { ip, ip6, mac, name: 'six1', vxlanNetwork: 'six', vni: 610 });
+    // The agent on a dies and comes back: the endpoint restored with both claims under the new lease.
+    await a.driver.close();
+    await a.agent.close({ leave: false });
+    a = await host('v6-a', 1, { links });
+    assert.equal(await a.driver.restore(), { networks: 2, endpoints: 1, reaped: 0, lost: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 2800));
+    assert.is(await client.get(keys.ipam('six', ip6)).string(), 'v6-a', 'the IPv6 claim survived the old lease');
+    assert.ok(b.forwarder.state(610).neighbours.includes(`${ip6}=${mac}`), 'b still answers ND for it');
     // Gone: both claims released.
     assert.equal(await a.call('NetworkDriver.Leave', { NetworkID: net, EndpointID: endpointId }), {});
     assert.equal(await a.call('NetworkDriver.DeleteEndpoint', { NetworkID: net, EndpointID: endpointId }), {});
