@@ -3,6 +3,7 @@
  * case and contender, judged against each run's own noise.
  *
  *   node --import tsx bench/compare.ts A.json B.json [--all]
+ *   node --import tsx bench/compare.ts A1.json,A2.json,… B1.json,B2.json,… [--all]
  *   node --import tsx bench/compare.ts --quick [A.json]
  *
  * For each (suite, case, contender) timed in both: the median ns of A and of B, the change, and
@@ -11,6 +12,11 @@
  * of per-round ratios, so load that hit a whole round cancels) is compared too: it is what holds
  * from one machine to another, where absolute times differ by up to 2×.
  * Rows within noise are left out unless --all.
+ *
+ * Several runs a side (comma-separated; interleaved A, B, A, B… on a busy machine): their rounds
+ * are pooled per figure, so medians and bands are over every round of every run, and the ratio
+ * to the baseline is the median of the runs' ratios. One noisy run then widens a band instead of
+ * deciding a verdict.
  *
  * --quick: the smoke run, under a minute: `bench/run.ts --quick` (every suite, every contender
  * validated against the reference before and after timing; exit 1 on a wrong or failed one),
@@ -21,6 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, stats } from './lib/harness';
 import type { MachineInfo } from './lib/machine';
 import type { Measurement, SuiteResult } from './lib/types';
 
@@ -88,13 +95,63 @@ export function compareRuns(a: RunFile, b: RunFile): { rows: Row[]; onlyInA: str
   return { rows, onlyInA, onlyInB, notComparable };
 }
 
+/**
+ * Several runs of one side as one: per (suite, case, contender), the per-round samples of every
+ * run pooled (stats over all of them) and the median of the runs' ratios to the baseline. A figure
+ * missing from a run, or untimed there, is left as the first run that has it says.
+ */
+export function poolRuns(runs: RunFile[]): RunFile {
+  if (runs.length === 1) return runs[0];
+  const first = runs[0];
+  const suites = first.suites.map((suite) => ({
+    ...suite,
+    measurements: suite.measurements.map((m) => {
+      const same = runs.flatMap((run) => run.suites.find((s) => s.name === suite.name)?.measurements
+        .filter((o) => o.caseId === m.caseId && o.contender === m.contender && o.stats !== undefined && o.samplesNs !== undefined) ?? []);
+      if (same.length < runs.length || m.stats === undefined) return m;
+      const samplesNs = same.flatMap((o) => o.samplesNs!);
+      const ratios = same.flatMap((o) => (o.ratioToBaseline === undefined ? [] : [o.ratioToBaseline]));
+      return { ...m, samplesNs, stats: stats(samplesNs), ratioToBaseline: ratios.length === same.length ? median(ratios) : undefined };
+    }),
+  }));
+  const dates = runs.map((run) => run.machine.date).sort();
+  const commits = [...new Set(runs.map((run) => run.machine.gitCommit?.slice(0, 12) ?? 'unknown'))];
+  return {
+    machine: {
+      ...first.machine,
+      gitCommit: commits.join('/'),
+      gitDirty: runs.some((run) => run.machine.gitDirty === true),
+      date: `${runs.length} runs, ${dates[0]} … ${dates[dates.length - 1]}`,
+    },
+    settings: first.settings,
+    suites,
+  };
+}
+
 const ns = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const percent = (value: number) => `${value >= 0 ? '+' : ''}${(value * 100).toFixed(1)}%`;
 const band = (s: { medianNs: number; p25Ns: number; p75Ns: number }) => `${ns(s.p25Ns)}–${ns(s.p75Ns)} (±${((50 * (s.p75Ns - s.p25Ns)) / s.medianNs).toFixed(1)}%)`;
 
+/** B's medians over A's, per contender across its cases: the geometric mean and the range. */
+function byContender(rows: Row[]): string[] {
+  const groups = new Map<string, number[]>();
+  for (const row of rows) {
+    const key = `${row.suite} / ${row.contender}`;
+    groups.set(key, [...(groups.get(key) ?? []), row.b.medianNs / row.a.medianNs]);
+  }
+  if (groups.size === 0) return [];
+  const lines = ['| suite / contender | figures | B / A median, geometric mean | lowest | highest |', '|---|---:|---:|---:|---:|'];
+  for (const [key, ratios] of groups) {
+    const mean = Math.exp(ratios.reduce((sum, ratio) => sum + Math.log(ratio), 0) / ratios.length);
+    lines.push(`| ${key} | ${ratios.length} | ${mean.toFixed(3)} | ${Math.min(...ratios).toFixed(2)} | ${Math.max(...ratios).toFixed(2)} |`);
+  }
+  return [...lines, ''];
+}
+
 export function compareMarkdown(a: RunFile, b: RunFile, names: [string, string], all: boolean): string {
   const { rows, onlyInA, onlyInB, notComparable } = compareRuns(a, b);
-  const describe = (run: RunFile) => `commit ${run.machine.gitCommit?.slice(0, 12) ?? 'unknown'}${run.machine.gitDirty ? '+' : ''}, ${run.machine.date}, ${run.machine.cpuModel}, load ${run.machine.loadAverageAtStart.join(' ')}${run.settings?.quick ? ', QUICK' : ''}`;
+  const commits = (run: RunFile) => run.machine.gitCommit?.split('/').map((commit) => commit.slice(0, 12)).join('/') ?? 'unknown';
+  const describe = (run: RunFile) => `commit ${commits(run)}${run.machine.gitDirty ? '+' : ''}, ${run.machine.date}, ${run.machine.cpuModel}, load ${run.machine.loadAverageAtStart.join(' ')}${run.settings?.quick ? ', QUICK' : ''}`;
   const lines = [
     `# ${names[0]} → ${names[1]}`,
     '',
@@ -107,6 +164,7 @@ export function compareMarkdown(a: RunFile, b: RunFile, names: [string, string],
   const counts = { faster: 0, slower: 0, 'within noise': 0 };
   for (const row of rows) counts[row.verdict]++;
   lines.push(`- ${rows.length} figures in both: ${counts.faster} faster, ${counts.slower} slower, ${counts['within noise']} within noise (p25–p75 bands overlap)`, '');
+  lines.push(...byContender(rows));
   const shown = all ? rows : rows.filter((row) => row.verdict !== 'within noise');
   if (shown.length > 0) {
     lines.push('| suite | case | contender | A median ns | B median ns | change | A p25–p75 | B p25–p75 | verdict | vs baseline A → B |', '|---|---|---|---:|---:|---:|---:|---:|---|---:|');
@@ -137,7 +195,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     allowPositionals: true,
     options: { quick: { type: 'boolean', default: false }, all: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
-  const usage = 'usage: node --import tsx bench/compare.ts A.json B.json [--all]\n       node --import tsx bench/compare.ts --quick [A.json]';
+  const usage = 'usage: node --import tsx bench/compare.ts A.json B.json [--all]\n'
+    + '       node --import tsx bench/compare.ts A1.json,A2.json,… B1.json,B2.json,… [--all]   (several runs a side, pooled)\n'
+    + '       node --import tsx bench/compare.ts --quick [A.json]';
   if (values.help) {
     console.log(usage);
     process.exit(0);
@@ -154,7 +214,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       if (positionals.length === 1) console.log(`\n${compareMarkdown(readRun(positionals[0]), readRun(out), [positionals[0], 'this quick run'], values.all!)}`);
     } else {
       if (positionals.length !== 2) throw new Error(usage);
-      console.log(compareMarkdown(readRun(positionals[0]), readRun(positionals[1]), [positionals[0], positionals[1]], values.all!));
+      const side = (list: string) => poolRuns(list.split(',').filter(Boolean).map(readRun));
+      console.log(compareMarkdown(side(positionals[0]), side(positionals[1]), [positionals[0], positionals[1]], values.all!));
     }
   } catch (error) {
     console.error((error as Error).message);

@@ -64,7 +64,8 @@ export function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 0.5);
 }
 
-function stats(samples: number[]): Stats {
+/** Median, quartiles and minimum of per-round samples (also of several runs' rounds pooled: bench/compare.ts). */
+export function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
     medianNs: percentile(sorted, 0.5),

@@ -35,5 +35,9 @@ export { MultiQueueForwarder, MAX_QUEUES } from './multi-queue/multi-queue-forwa
 export type {
   MultiQueueForwarderOptions, MultiQueueForwarderEvents, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions,
 } from './multi-queue/multi-queue-forwarder';
+export { buildVtep, buildThreadVtep } from './vtep';
+export type {
+  VtepSpec, VtepHooks, VtepPorts, Vtep, ThreadVtep, QueuesVtep, ThreadVtepSpec, ThreadVtepHooks, VtepNetwork, VtepForwarderOptions,
+} from './vtep';
 export { probeTunnelGso, kernelTakesTunnelGso } from './underlay/tunnel-gso-probe';
 export type { TunnelGsoDecision, TunnelGsoProbeOptions } from './underlay/tunnel-gso-probe';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compareMarkdown, compareRuns, judge, type RunFile } from '../../bench/compare';
+import { compareMarkdown, compareRuns, judge, poolRuns, type RunFile } from '../../bench/compare';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -51,6 +51,40 @@ test('compareRuns: per case and contender, change of the medians, verdict agains
   assert.match(text, /\| batch \| UDP checksum 0, inner 64 B \| wasm-simd \| 10\.0 \| 7\.5 \| -25\.0% \| 9\.0–11\.0 \(±10\.0%\) \| 7\.0–8\.0 \(±6\.7%\) \| \*\*faster\*\* \|/);
   assert.not.match(text, /\| reference \|/, 'rows within noise are left out without --all');
   assert.match(compareMarkdown(a, b, ['A.json', 'B.json'], true), /\| reference \| 100 \| 102 \| \+2\.0% \|/);
+});
+
+/** One run whose only figure (wasm-simd) has these per-round samples and this ratio to the baseline. */
+function sampled(samplesNs: number[], ratioToBaseline: number, commit: string, date: string): RunFile {
+  const one = run({ 'wasm-simd': [0, 0, 0] }, commit);
+  one.machine.date = date;
+  const m = one.suites[0].measurements[0];
+  const sorted = [...samplesNs].sort((x, y) => x - y);
+  Object.assign(m, { samplesNs, ratioToBaseline, stats: { p25Ns: sorted[0], medianNs: sorted[1], p75Ns: sorted[2], minNs: sorted[0], samples: samplesNs.length } });
+  return one;
+}
+
+test('poolRuns: several runs of a side as one, over every round of every run; the ratio the median of the runs\'', () => {
+  const pooled = poolRuns([
+    sampled([10, 11, 12], 1.0, 'aaaa', '2026-01-02'),
+    sampled([20, 21, 22], 1.2, 'aaaa', '2026-01-01'),
+    sampled([13, 14, 15], 1.1, 'bbbb', '2026-01-03'),
+  ]);
+  const m = pooled.suites[0].measurements[0];
+  assert.equal(m.samplesNs, [10, 11, 12, 20, 21, 22, 13, 14, 15]);
+  assert.is(m.stats!.medianNs, 14, 'the median of the nine rounds');
+  assert.is(m.stats!.p25Ns, 12);
+  assert.is(m.stats!.p75Ns, 20);
+  assert.is(m.stats!.samples, 9);
+  assert.is(m.ratioToBaseline, 1.1);
+  assert.is(pooled.machine.gitCommit, 'aaaa/bbbb');
+  assert.is(pooled.machine.date, '3 runs, 2026-01-01 … 2026-01-03');
+
+  // A noisy run widens the band: one run alone says slower, the pooled runs within noise.
+  const base = poolRuns([sampled([10, 10, 10], 1, 'a', 'd'), sampled([10, 16, 18], 1, 'a', 'd')]);
+  const one = sampled([13, 13, 13], 1, 'b', 'd');
+  assert.is(compareRuns(sampled([10, 10, 10], 1, 'a', 'd'), one).rows[0].verdict, 'slower');
+  assert.is(compareRuns(base, one).rows[0].verdict, 'within noise');
+  assert.match(compareMarkdown(base, one, ['A', 'B'], false), /\| batch \/ wasm-simd \| 1 \| 1\.300 \|/);
 });
 
 test('bench/compare.ts: two files are required; a file that is not a result is named', () => {

@@ -1,6 +1,6 @@
-// buildVtep on this thread (queues 0) with in-memory ports: the order in which it opens, wires
-// and starts, and that a failing step closes what the earlier ones opened. The queue engine is
-// built by the same function and run for real by
+// buildVtep on this thread (queues 0, which is buildThreadVtep of thread-vtep.ts) with in-memory
+// ports: the order in which it opens, wires and starts, and that a failing step closes what the
+// earlier ones opened. The queue engine is built by the same function and run for real by
 // test/forwarder/multi-queue/multi-queue-forwarder.test.ts and the e2e suites that start the CLI.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -4,21 +4,16 @@
  * with the endpoint's address (endpoint ids are each instance's own).
  */
 import type { Endpoint, UnderlayCounters } from '../contracts';
-import type { ForwarderCounters, ForwarderOptions } from '../forwarder';
-import type { TapDeviceOptions } from '../device/tap';
+import type { ForwarderCounters } from '../forwarder';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
+import type { VtepForwarderOptions, VtepNetwork } from '../thread-vtep';
 
 /** One network of every queue: its VNI, its TAP (each worker attaches one queue of it), peers and static entries. */
-export interface QueueNetworkOptions {
-  vni: number;
-  tap: Omit<TapDeviceOptions, 'log' | 'multiQueue' | 'poller'>;
-  peers?: readonly Endpoint[];
-  fdb?: readonly { mac: string; endpoint: Endpoint }[];
-}
+export type QueueNetworkOptions = VtepNetwork;
 
 /** The Forwarder options every queue's instance gets (the ones that are plain data). */
-export type QueueForwarderOptions = Pick<ForwarderOptions, 'allowedSources' | 'ageingMs' | 'maxFdbEntries' | 'gbp' | 'remotePort' | 'batchSize'>;
+export type QueueForwarderOptions = VtepForwarderOptions;
 
 export interface QueueWorkerData {
   /** 0 .. queues-1: queue 0 opens first (it makes the TAPs and, for port 0, picks the port). */

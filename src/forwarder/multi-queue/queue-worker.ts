@@ -11,7 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Forwarder } from '../forwarder';
-import { buildVtep, type ThreadVtep } from '../vtep';
+import { buildThreadVtep, type ThreadVtep } from '../thread-vtep';
 import { TapDevice } from '../device/tap';
 import { UdpUnderlay } from '../underlay/udp';
 import { DEFAULT_AGEING_MS, type FdbEvent } from '../fdb';
@@ -49,7 +49,7 @@ async function start(): Promise<void> {
   // The TAPs as opened (their MACs and whether this queue made them go to the owner).
   const taps: TapDevice[] = [];
   try {
-    vtep = await buildVtep({ ...data.forwarder, queues: 0, underlay: data.underlay, networks: data.networks, tunnelGso: data.tunnelGso }, {
+    vtep = await buildThreadVtep({ ...data.forwarder, underlay: data.underlay, networks: data.networks, tunnelGso: data.tunnelGso }, {
       openUnderlay: (options) => UdpUnderlay.open({ ...options, reusePort: true, poller }),
       openDevice: (options) => {
         const tap = TapDevice.open({ ...options, multiQueue: true, log: notice, poller });
@@ -59,10 +59,8 @@ async function start(): Promise<void> {
       // Queue 0 alone says what the tunnel TAP set up: the others attach the same TAP.
       openTunnel: (options) => TunnelGsoTap.open({ ...options, multiQueue: true, log: data.queue === 0 ? notice : undefined, poller }),
       onNotice: notice,
-      beforeStart: (made) => {
-        if (made.engine === 'thread') listen(made.forwarder);
-      },
-    }) as ThreadVtep;
+      beforeStart: (made) => listen(made.forwarder),
+    });
   } catch (error) {
     const { message, code } = error as NodeJS.ErrnoException;
     post({ type: 'failed', message, code });
