@@ -76,7 +76,16 @@ export const linuxNetns: ContainerNetns = {
       // once rather than "tentative" for a second or more (a ping right after ADD would fail).
       for (const address of addresses) inNetns(netns, ['addr', 'add', address, 'dev', ifname, ...(address.includes(':') ? ['nodad'] : [])]);
       inNetns(netns, ['link', 'set', ifname, 'up']);
-      for (const route of routes) inNetns(netns, [route.dst.includes(':') ? '-6' : '-4', 'route', 'add', route.dst, 'via', route.gw, 'dev', ifname]);
+      for (const route of routes) {
+        const args = [route.dst.includes(':') ? '-6' : '-4', 'route', 'add', route.dst, 'via', route.gw, 'dev', ifname];
+        try {
+          inNetns(netns, args);
+        } catch (error) {
+          // A default route from another network the container joined first wins: ours would
+          // only fight it. The overlay's own subnet stays reachable on-link.
+          if (!/File exists/.test((error as Error).message)) throw error;
+        }
+      }
     } catch (error) {
       // Whatever name it has by now, it goes (its host end then goes with it).
       for (const name of [ifname, link]) spawnSync('nsenter', [`--net=${netns}`, 'ip', 'link', 'del', name]);

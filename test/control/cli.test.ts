@@ -140,6 +140,7 @@ const WITH_ETCD = [
   'network create, ls, inspect, rm against etcd; refusals exit 1',
   'agent: joins with a fake device (address and MAC set, metrics of the control plane), leaves on SIGTERM (its keys gone), resolves 0',
   'agent: no such network, or etcd unreachable: one sentence, exit 1, nothing left open',
+  'dual stack: endpoint ls, endpoint inspect and network inspect show an endpoint\'s IPv4 and IPv6 addresses',
 ];
 
 if (unusable !== undefined) {
@@ -263,6 +264,27 @@ if (unusable !== undefined) {
     assert.is(await agentCommand(['--etcd', `http://127.0.0.1:${port}`, '--etcd-timeout', '1', '--network', 'x', '--local', '127.0.0.1'], { ...second.io, ...io() }), 1);
     assert.match(second.text().stderr, /^vxlan-wasm agent: could not reach etcd at http:\/\/127\.0\.0\.1:\d+ within 1 s/);
     assert.ok(performance.now() - started < 3000);
+  });
+
+  test(WITH_ETCD[3], async () => {
+    const e = ['--etcd', etcd.url];
+    assert.is((await network('create', 'duo', '--vni', '48', '--subnet', '10.48.0.0/24', '--subnet', 'fd00:48::/64', ...e)).code, 0);
+    const client = connect({ endpoints: [etcd.url] });
+    try {
+      const record = { endpointId: 'ep.duo', hostId: 'h-duo', mac: '02:00:00:00:48:02', ipv4: '10.48.0.2', ipv6: 'fd00:48::2', name: 'web', aliases: [] };
+      await client.put(keys.endpoint('duo', 'ep.duo')).value(JSON.stringify(record));
+      const listed = await endpoint('ls', '--network', 'duo', ...e);
+      assert.is(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /\nduo\s+web\s+-\s+h-duo\s+10\.48\.0\.2,fd00:48::2\s+02:00:00:00:48:02\s+ep\.duo\n$/);
+      const inspected = await endpoint('inspect', 'web', ...e);
+      assert.match(inspected.stdout, /^ipv4: 10\.48\.0\.2$/m);
+      assert.match(inspected.stdout, /^ipv6: fd00:48::2$/m);
+      assert.match((await network('inspect', 'duo', ...e)).stdout, /web\s+-\s+h-duo\s+10\.48\.0\.2,fd00:48::2\s+02:00:00:00:48:02/);
+      await client.delete().key(keys.endpoint('duo', 'ep.duo'));
+      assert.is((await network('rm', 'duo', ...e)).code, 0);
+    } finally {
+      client.close();
+    }
   });
 }
 
