@@ -36,6 +36,7 @@ import { datagramLength, datagramStart } from '../forwarder/contracts';
 import { TapDevice } from '../forwarder/device/tap';
 import { UserspaceHost } from '../forwarder/device/userspace-host';
 import { DROP_REASONS, Forwarder, type ForwarderCounters } from '../forwarder/forwarder';
+import * as C from '../forwarder/io/libc';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
 import { formatInnerSummary, summarizeInner } from './inner-summary';
 
@@ -50,6 +51,12 @@ export interface DemoOptions {
   netns?: boolean;
   /** Where to write the capture (default: overlay.pcap in a new temporary directory, kept). */
   pcap?: string;
+  /**
+   * SO_RCVBUF and SO_SNDBUF asked for the rootless demo's two underlay sockets, in bytes (default
+   * UdpUnderlay's 4 MiB; without root the kernel grants at most net.core.rmem_max, doubled). The
+   * tests ask for a stock kernel's 212992 to see the stream fit in what a user gets there.
+   */
+  underlaySocketBytes?: number;
 }
 
 export const DEFAULT_STREAM_COUNT = 20_000;
@@ -61,12 +68,20 @@ const PINGS = 3;
 /** Datagrams copied per VTEP before the stream (ARP and pings: 8 in all), and of the stream. */
 const CAPTURE_BEFORE_STREAM = 32;
 const CAPTURE_OF_STREAM = 2;
-/** Datagrams the stream keeps in flight at most, and how many it queues at a time. */
+/** Datagrams the stream keeps in flight at most (fewer when b's socket buffer holds fewer). */
 const STREAM_WINDOW = 1024;
-const STREAM_CHUNK = 256;
-/** Nothing arrived for this long: the datagrams in flight are lost. */
-const STREAM_STALL_MS = 300;
-const STREAM_LIMIT_MS = 8000;
+/**
+ * Bytes of b's socket receive buffer one datagram in flight is counted for. The kernel charges a
+ * 1450-byte datagram 2304 bytes (its 2 KiB data allocation and the sk_buff; 1477 when GRO keeps a
+ * GSO burst whole), as SO_MEMINFO shows on Linux 6.x; the rest is a margin for other kernels.
+ */
+const STREAM_DATAGRAM_CHARGE = 4096;
+/**
+ * Nothing arrived for this long with datagrams in flight: the stream stops and fails. Not a
+ * measure of loss (the window never holds more than b's socket buffer, so none is dropped for
+ * want of room while the reader thread waits for a core); a guard against a forwarder that stopped.
+ */
+const STREAM_STALL_MS = 5000;
 
 // ---------------------------------------------------------------------------- capture tap
 
@@ -189,22 +204,26 @@ function counterRows(names: string[], snapshots: ForwarderCounters[], underlays:
 export async function demoCommand(options: DemoOptions): Promise<number> {
   const count = options.count ?? DEFAULT_STREAM_COUNT;
   if (!Number.isInteger(count) || count < 1 || count > MAX_STREAM_COUNT) throw new RangeError(`--count must be 1..${MAX_STREAM_COUNT}`);
+  const socketBytes = options.underlaySocketBytes;
+  if (socketBytes !== undefined && !(Number.isInteger(socketBytes) && socketBytes >= 4096 && socketBytes <= 2 ** 30)) {
+    throw new RangeError(`underlaySocketBytes must be an integer in 4096..${2 ** 30}, got ${String(socketBytes)}`);
+  }
   const writeError = options.writeError ?? ((line: string) => process.stderr.write(line + '\n'));
   if (process.platform !== 'linux') {
     writeError(`vxlan-wasm demo: the forwarder's sockets and TAP are made through Linux system calls; this is ${process.platform}`);
     return 2;
   }
-  return options.netns ? netnsDemo(options.write, writeError) : loopbackDemo(count, options.write, options.pcap);
+  return options.netns ? netnsDemo(options.write, writeError) : loopbackDemo(count, options.write, options.pcap, options.underlaySocketBytes);
 }
 
 // ---------------------------------------------------------------------------- rootless demo
 
-async function loopbackDemo(count: number, write: (line: string) => void, pcapPath: string | undefined): Promise<number> {
+async function loopbackDemo(count: number, write: (line: string) => void, pcapPath: string | undefined, socketBuffer: number | undefined): Promise<number> {
   const failures: string[] = [];
-  const underlayA = new CapturingUnderlay(UdpUnderlay.open({ address: '127.0.0.1', port: 0 }));
+  const underlayA = new CapturingUnderlay(UdpUnderlay.open({ address: '127.0.0.1', port: 0, socketBuffer }));
   let underlayB: CapturingUnderlay;
   try {
-    underlayB = new CapturingUnderlay(UdpUnderlay.open({ address: '127.0.0.2', port: 0 }));
+    underlayB = new CapturingUnderlay(UdpUnderlay.open({ address: '127.0.0.2', port: 0, socketBuffer }));
   } catch (error) {
     await underlayA.close();
     throw error;
@@ -263,9 +282,11 @@ async function loopbackDemo(count: number, write: (line: string) => void, pcapPa
     if (ping.received !== PINGS) failures.push(`ping: ${ping.received} of ${PINGS} echo replies`);
 
     write('');
-    write(`UDP stream a -> b (10.42.0.2:${STREAM_PORT}): ${count} datagrams of ${STREAM_PAYLOAD} B payload (${STREAM_PAYLOAD + 42} B frames), at most ${STREAM_WINDOW} in flight`);
+    const window = streamWindow(underlayB.inner as UdpUnderlay);
+    write(`UDP stream a -> b (10.42.0.2:${STREAM_PORT}): ${count} datagrams of ${STREAM_PAYLOAD} B payload (${STREAM_PAYLOAD + 42} B frames), at most ${window.datagrams} in flight (${window.why})`);
     for (const v of vteps) v.underlay.budget = CAPTURE_OF_STREAM;
-    const stream = await sendWindowed(a.host, b.host, count);
+    const stream = await sendWindowed(a.host, b.host, count, window.datagrams);
+    if (stream.stalled) failures.push(`UDP stream: nothing arrived for ${STREAM_STALL_MS} ms with ${stream.sent - b.host.udpReceived(STREAM_PORT).count} datagrams in flight`);
     const stats = b.host.udpReceived(STREAM_PORT);
     const seconds = Math.max(stream.elapsedMs, 0.001) / 1000;
     const lost = stream.sent - stats.count;
@@ -319,36 +340,53 @@ async function loopbackDemo(count: number, write: (line: string) => void, pcapPa
 }
 
 /**
- * The stream, with a window: UDP has no flow control, and a burst larger than what the receiving
- * side buffers (its socket buffer, the reader's ring) would be lost on the way however fast the
- * forwarders are. So a sends in chunks and keeps at most STREAM_WINDOW datagrams in flight, as a
- * TCP sender would; the rate is then what the two forwarders sustain. Gives up when nothing
- * arrives for STREAM_STALL_MS, or after STREAM_LIMIT_MS in all.
+ * How many stream datagrams may be in flight: STREAM_WINDOW, or fewer when b's socket receive
+ * buffer (what the kernel granted: without root, at most net.core.rmem_max, 208 KiB on a stock
+ * kernel, doubled) holds fewer. B's reader thread takes datagrams off that socket; on a busy
+ * machine it may wait for a core while a, on the main thread, keeps sending, and whatever the
+ * buffer cannot hold the kernel drops. A window the buffer holds cannot overflow it.
  */
-async function sendWindowed(sender: UserspaceHost, receiver: UserspaceHost, count: number): Promise<{ sent: number; elapsedMs: number }> {
+function streamWindow(underlay: UdpUnderlay): { datagrams: number; why: string } {
+  const value = new Uint32Array(1);
+  const granted = C.libc().getsockopt(underlay.fd, C.SOL_SOCKET, C.SO_RCVBUF, value, new Uint32Array([4])) === 0 ? value[0] : 0;
+  const fits = Math.floor(granted / STREAM_DATAGRAM_CHARGE);
+  if (fits >= STREAM_WINDOW) return { datagrams: STREAM_WINDOW, why: `b's socket buffer of ${granted >> 10} KiB holds more` };
+  return { datagrams: Math.max(1, fits), why: `what b's socket buffer of ${granted >> 10} KiB holds` };
+}
+
+/**
+ * The stream, with a window: UDP has no flow control, and a burst larger than what the receiving
+ * side buffers would be lost on the way however fast the forwarders are. So a keeps at most
+ * `window` datagrams in flight, as a TCP sender would, and sends a quarter window at a time when
+ * that much has arrived; both hosts are in this process, so a knows what b received, and waits
+ * for it without spinning (udpArrival: woken by the arrival itself), leaving the cores to the
+ * reader threads. The rate is then what the two forwarders sustain. Stops (stalled) only when
+ * nothing arrives for STREAM_STALL_MS.
+ */
+async function sendWindowed(sender: UserspaceHost, receiver: UserspaceHost, count: number, window: number): Promise<{ sent: number; elapsedMs: number; stalled: boolean }> {
+  const chunk = Math.max(1, window >> 2);
+  const base = receiver.udpReceived(STREAM_PORT).count;
   const started = performance.now();
   let sent = 0;
-  let arrived = receiver.udpReceived(STREAM_PORT).count;
   let lastAt = started;
+  let arrived = 0;
   while (arrived < count) {
-    if (sent < count && sent - arrived <= STREAM_WINDOW - STREAM_CHUNK) {
-      sent += (await sender.sendUdpStream('10.42.0.2', STREAM_PORT, { count: Math.min(STREAM_CHUNK, count - sent), payloadLength: STREAM_PAYLOAD, stallTimeoutMs: STREAM_STALL_MS })).sent;
+    if (sent < count && sent - arrived <= window - chunk) {
+      sent += (await sender.sendUdpStream('10.42.0.2', STREAM_PORT, { count: Math.min(chunk, count - sent), payloadLength: STREAM_PAYLOAD, stallTimeoutMs: STREAM_STALL_MS })).sent;
       continue;
     }
-    // One event-loop turn: the forwarders move frames in the same turns.
-    await new Promise((resolve) => setImmediate(resolve));
-    const now = receiver.udpReceived(STREAM_PORT).count;
+    // Room for the next chunk, or after the last one every datagram.
+    const needed = sent < count ? sent - (window - chunk) : sent;
+    const reached = await receiver.udpArrival(STREAM_PORT, base + needed, STREAM_STALL_MS);
+    const now = receiver.udpReceived(STREAM_PORT).count - base;
     if (now !== arrived) {
       arrived = now;
       lastAt = performance.now();
-    } else if (performance.now() - lastAt > STREAM_STALL_MS) {
-      if (sent === count) break;
-      arrived = sent; // a lost datagram leaves the window; count it lost and go on
-      lastAt = performance.now();
+    } else if (!reached) {
+      return { sent, elapsedMs: lastAt - started, stalled: true };
     }
-    if (performance.now() - started > STREAM_LIMIT_MS) break;
   }
-  return { sent, elapsedMs: lastAt - started };
+  return { sent, elapsedMs: lastAt - started, stalled: false };
 }
 
 /**

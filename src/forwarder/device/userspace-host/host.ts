@@ -22,7 +22,7 @@ import { NeighbourDiscovery } from './neighbour-discovery';
 import { ETH_HEADER_LEN, hostSettings, ipv4Number, type HostAddresses, type UserspaceHostOptions } from './options';
 import { Outbox } from './outbox';
 import { Pinger, type PingOptions, type PingResult } from './ping';
-import { UdpReceiver } from './udp-receiver';
+import { UdpReceiver, type ArrivalWaiter } from './udp-receiver';
 import { UdpStreamSender, type UdpStreamOptions, type UdpStreamResult } from './udp-stream';
 import type { UdpPortStats } from './udp-stream-tally';
 import { Waits } from './waits';
@@ -124,6 +124,25 @@ export class UserspaceHost implements Device {
   udpReceived(port: number): UdpPortStats {
     checkInteger(port, 'port', 0, 65535);
     return this.udp.stats(port);
+  }
+
+  /**
+   * Wait until `count` datagrams in all have arrived on UDP port `port` (at once when they have):
+   * true then, false when `timeoutMs` passed first. A sender in the same process keeps a window
+   * with it, woken by the arrival itself rather than polling.
+   */
+  async udpArrival(port: number, count: number, timeoutMs: number): Promise<boolean> {
+    checkInteger(port, 'port', 0, 65535);
+    checkInteger(count, 'count', 0, 2 ** 53);
+    checkInteger(timeoutMs, 'timeoutMs', 1, 3_600_000);
+    if (this.udp.stats(port).count >= count) return true;
+    const waiter: ArrivalWaiter = { port, count };
+    this.udp.arrivalWaiters.add(waiter);
+    try {
+      return await this.waits.delay(timeoutMs, waiter);
+    } finally {
+      this.udp.arrivalWaiters.delete(waiter);
+    }
   }
 
   // ------------------------------------------------------------------------------ sending

@@ -1,17 +1,27 @@
 /**
  * UDP to the host: the length field must match the packet and a checksum, when there is one,
- * must verify; then the datagram is tallied by destination port (UdpStreamTally).
+ * must verify; then the datagram is tallied by destination port (UdpStreamTally), and whoever
+ * waits for that port's count to reach a number (a sender keeping a window) is woken.
  */
 import type { PacketBatch } from '../../../batch/packet-batch';
 import { ipv4PseudoHeaderSum, onesComplementSum } from '../../../reference/checksum';
 import { readU16, readU32 } from '../../../wire/fields';
 import { IpProtocol } from '../../../wire/protocols';
 import type { UserspaceHostCounters } from './counters';
+import type { Wakeable } from './waits';
 import { UDP_HEADER_LEN, UDP_SEQUENCE_LEN } from './udp-stream';
 import { NO_DATAGRAMS, UdpStreamTally, type UdpPortStats } from './udp-stream-tally';
 
+/** Someone waiting until `count` datagrams in all have arrived on `port`. */
+export interface ArrivalWaiter extends Wakeable {
+  port: number;
+  count: number;
+}
+
 export class UdpReceiver {
   private readonly tallies = new Map<number, UdpStreamTally>();
+  /** Woken (and removed) when their port's count reaches theirs; a handful at most. */
+  readonly arrivalWaiters = new Set<ArrivalWaiter>();
 
   constructor(private readonly counters: UserspaceHostCounters) {}
 
@@ -56,5 +66,14 @@ export class UdpReceiver {
     }
     const payload = segment - UDP_HEADER_LEN;
     tally.add(payload, payload >= UDP_SEQUENCE_LEN ? readU32(bytes, l4 + UDP_HEADER_LEN) : -1);
+    if (this.arrivalWaiters.size > 0) this.wakeArrivals(port, tally.count);
+  }
+
+  private wakeArrivals(port: number, count: number): void {
+    for (const waiter of this.arrivalWaiters) {
+      if (waiter.port !== port || count < waiter.count) continue;
+      this.arrivalWaiters.delete(waiter);
+      waiter.wake?.();
+    }
   }
 }

@@ -179,6 +179,35 @@ test('a UDP stream of 1000 datagrams arrives complete and in order, every one ve
   }
 });
 
+test('udpArrival resolves when the port\'s count reaches the number asked (at once when it has), false at its time limit', async () => {
+  const a = new UserspaceHost(A);
+  const b = new UserspaceHost(B);
+  const wire = connectDevices(a, b);
+  try {
+    await a.ping(B.ip); // ARP out of the way
+    const woken: number[] = [];
+    const waits = [50, 100].map((count) => b.udpArrival(5003, count, 60_000).then((reached) => {
+      woken.push(b.udpReceived(5003).count);
+      return reached;
+    }));
+    const other = b.udpArrival(5004, 1, 60_000);
+    await a.sendUdpStream(B.ip, 5003, { count: 100, payloadLength: 16 });
+    assert.equal(await Promise.all(waits), [true, true]);
+    // Woken by the arrival that reached each number (the wire moves a batch at a time, so by then
+    // the rest of that batch has arrived too), not at the time limit.
+    assert.ok(woken[0] >= 50 && woken[0] <= 100 && woken[1] === 100, `woken at ${woken}`);
+    assert.is(await b.udpArrival(5003, 100, 1), true, 'already there');
+    assert.is(await b.udpArrival(5003, 101, 20), false, 'never comes');
+    await a.sendUdpStream(B.ip, 5004, { count: 1 });
+    assert.is(await other, true, 'another port has its own count');
+    await b.udpArrival(70_000, 1, 10).then(() => assert.unreachable('port 70000 was taken'), (error: Error) => assert.match(error.message, /port must be an integer/));
+  } finally {
+    wire.close();
+    await a.close();
+    await b.close();
+  }
+});
+
 test('a paced UDP stream keeps its rate', async () => {
   const a = new UserspaceHost(A);
   const b = new UserspaceHost(B);
