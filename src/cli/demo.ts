@@ -489,6 +489,8 @@ async function installed(command: string, args: string[]): Promise<boolean> {
 const CLONE_NEWNET = 0x40000000;
 /** An iperf3 run of 3 s, with its connection and report, gets this long before it is killed. */
 const IPERF_LIMIT_MS = 8000;
+/** Seconds the first ping through the --netns forwarder may take (see netnsDemo). */
+const WARM_UP_S = 10;
 
 /**
  * Run `open` with this thread inside the named network namespace, then come back. What `open`
@@ -598,6 +600,17 @@ async function netnsDemo(write: (line: string) => void, writeError: (line: strin
     f.on('error', (error: Error) => failures.push(`forwarder failed: ${error.message}`));
     f.start();
     write(`  ${nsA}: forwarder, TAP ${tap.name} ${tap.mac} mtu ${tap.mtu} 10.42.0.1/24, underlay udp 10.77.0.1:4789, peer 10.77.0.2:4789`);
+
+    // The forwarder reads its TAP and socket in reader threads, which start after start()
+    // returns; on a busy machine that takes seconds, longer than the kernel's ARP in A tries
+    // (3 probes a second apart) before it drops what waits for an answer. So one ping, resent
+    // each second, first: the three that are counted then find the path up, ARP answered.
+    write('');
+    write(`ping 10.42.0.2 in ${nsA} until the first reply (the forwarder's reader threads may still be starting)`);
+    const warmUpStarted = performance.now();
+    const warmUp = await run('ip', ['netns', 'exec', nsA, 'ping', '-c', '1', '-i', '1', '-w', String(WARM_UP_S), '10.42.0.2'], (WARM_UP_S + 5) * 1000);
+    if (/\b1 (?:packets )?received/.test(warmUp.stdout)) write(`  first reply after ${ms(performance.now() - warmUpStarted)} ms`);
+    else failures.push(`no ping reply from 10.42.0.2 in ${nsA} within ${WARM_UP_S} s${warmUp.stderr ? ` (${warmUp.stderr.trim()})` : ''}`);
 
     for (const [namespace, target] of [[nsA, '10.42.0.2'], [nsB, '10.42.0.1']]) {
       write('');
