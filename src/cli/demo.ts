@@ -65,7 +65,8 @@ const VNI = 42;
 const STREAM_PORT = 9000;
 const STREAM_PAYLOAD = 1400;
 const PINGS = 3;
-/** Datagrams copied per VTEP before the stream (ARP and pings: 8 in all), and of the stream. */
+const PING_TIMEOUT_MS = 10_000;
+/** Datagrams copied per VTEP before the stream (ARP and pings: 8 in all, more when ARP is retried), and of the stream. */
 const CAPTURE_BEFORE_STREAM = 32;
 const CAPTURE_OF_STREAM = 2;
 /** Datagrams the stream keeps in flight at most (fewer when b's socket buffer holds fewer). */
@@ -271,9 +272,11 @@ async function loopbackDemo(count: number, write: (line: string) => void, pcapPa
     write('');
     write(`ping 10.42.0.2 from host a: ARP first, through the overlay (a knows no MAC for 10.42.0.2, no FDB knows a MAC)`);
     tracing = true;
-    // 3 s for ARP and each reply: on a shared 2-core machine under load a turn of the event loop
-    // can take a second; a reply lost for good still fails the check.
-    const ping = await a.host.ping('10.42.0.2', { count: PINGS, intervalMs: 50, timeoutMs: 3000 });
+    // 10 s for ARP and each reply. The first ARP request waits in B's socket until B's reader
+    // thread runs, which starts after fb.start() returns: on a shared 2-core machine under load
+    // that took more than 3 s. The requests are retried, less and less often (at most 12 in 10 s);
+    // a reply lost for good still fails the check.
+    const ping = await a.host.ping('10.42.0.2', { count: PINGS, intervalMs: 50, timeoutMs: PING_TIMEOUT_MS });
     tracing = false;
     write(`  a resolved 10.42.0.2 is-at ${a.host.neighbour('10.42.0.2') ?? '(nothing)'}`);
     ping.rttMs.forEach((rtt, i) => write(`  echo reply ${i + 1} from 10.42.0.2: ${ms(rtt)} ms`));

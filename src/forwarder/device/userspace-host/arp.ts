@@ -13,6 +13,8 @@ import type { Wakeable } from './waits';
 
 export const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = new Uint8Array(6);
+/** The longest wait between two ARP requests for one address. */
+const MAX_RETRY_MS = 1000;
 
 export class Arp {
   constructor(private readonly host: HostContext, private readonly cache: NeighbourCache) {}
@@ -55,12 +57,17 @@ export class Arp {
     }
   }
 
-  /** The MAC for `ip` (a copy): from the cache, else by ARP requests every timeoutMs/4 (10..250 ms) until timeoutMs. */
+  /**
+   * The MAC for `ip` (a copy): from the cache, else by ARP requests until timeoutMs. The first
+   * retry comes after timeoutMs/4 (10..250 ms), each next one twice as late, up to one a second
+   * (RFC 1122 2.3.2.1: at most one a second per address is recommended): a peer that answers only
+   * after seconds (its reader thread still starting on a busy machine) is not sent dozens.
+   */
   async resolve(ip: number, timeoutMs: number): Promise<Uint8Array> {
     const known = this.cache.get(ip);
     if (known !== undefined) return known.slice();
     const started = performance.now();
-    const retryMs = Math.max(10, Math.min(250, Math.floor(timeoutMs / 4)));
+    let retryMs = Math.max(10, Math.min(250, Math.floor(timeoutMs / 4)));
     const waiter: Wakeable = {};
     this.cache.addWaiter(ip, waiter);
     let requests = 0;
@@ -76,6 +83,7 @@ export class Arp {
         this.request(ip);
         requests++;
         await this.host.waits.delay(Math.max(1, Math.min(retryMs, Math.ceil(left))), waiter);
+        retryMs = Math.min(MAX_RETRY_MS, retryMs * 2);
       }
     } finally {
       this.cache.removeWaiter(ip, waiter);
