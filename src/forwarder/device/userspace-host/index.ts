@@ -9,7 +9,8 @@
  *   MAC by ARP (broadcast requests, retried, time-limited), sends echo requests and measures RTTs;
  * - sends numbered UDP streams (`sendUdpStream`, udp-stream.ts) and counts what arrives per
  *   destination port (`udpReceived`, udp-receiver.ts and udp-stream-tally.ts), after verifying
- *   the IPv4 header checksum (ipv4-input.ts), the UDP length and checksum;
+ *   the IPv4 header checksum (ipv4-input.ts), the UDP length and checksum; `udpArrival` waits,
+ *   woken by the arrival, until a port's count reaches a number (a sender's window);
  * - with an IPv6 address (optional), answers neighbour solicitations for it (RFC 4861,
  *   neighbour-discovery.ts) and ICMPv6 echo requests (ipv6-input.ts); it does not ping over IPv6;
  * - counts everything, including frames it does not understand (counters.ts); bad input never throws.
