@@ -174,4 +174,26 @@ test('demo (the built CLI): two forwarders on loopback pass every check, and the
 
 test.after(removeTemporaryDirs);
 
+if (process.getuid?.() === 0) {
+  test('demo --netns whose stdout is closed early (| head -1) still removes its namespaces and exits by itself', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'vxlan-wasm.mjs'), 'demo', '--netns'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const hang = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      // The first line names the namespaces; then the reader goes away, as head's would.
+      const first = await new Promise<string>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+      assert.match(first, new RegExp(`vxdemo-a-${child.pid}`));
+      child.stdout.destroy();
+      const code = await exited;
+      assert.ok(code !== null, 'the demo did not finish within 60 s once its stdout was gone');
+      const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes(`-${child.pid}`));
+      assert.equal(left, [], 'the demo removed its namespaces');
+    } finally {
+      clearTimeout(hang);
+      child.kill('SIGKILL');
+      for (const side of ['a', 'b']) spawnSync('ip', ['netns', 'del', `vxdemo-${side}-${child.pid}`], { stdio: 'ignore' });
+    }
+  });
+}
+
 test.run();

@@ -146,14 +146,20 @@ function parseCount(text: string): number {
 
 /** Run the CLI; resolves to the process exit code once all work is done. */
 export async function main(argv: string[]): Promise<number> {
-  // `vxlan-wasm decode big.pcap | head` closes our stdout early: that is not an error.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
-  });
-  const write = (line: string) => process.stdout.write(line + '\n');
-  const drain = () => once(process.stdout, 'drain');
   const [command, ...rest] = argv;
+  // `vxlan-wasm decode big.pcap | head` closes our stdout early: that is not an error. decode
+  // stops there; every other command goes on without its output, so what it made (the --netns
+  // demo's namespaces, a forwarder's TAP) is still removed by its own cleanup.
+  let stdoutClosed = false;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (command === 'decode') process.exit(0);
+    stdoutClosed = true;
+  });
+  const write = (line: string) => {
+    if (!stdoutClosed) process.stdout.write(line + '\n');
+  };
+  const drain = () => (stdoutClosed ? Promise.resolve() : once(process.stdout, 'drain').then(() => undefined));
   try {
     switch (command) {
       case 'decode': {
