@@ -313,7 +313,7 @@ export class CniService {
         continue;
       }
       if (await host.restore(record)) {
-        links.attach(record.link, network.bridge);
+        links.attach(record.link, network.bridge, { mac: record.endpoint.mac });
         endpoints++;
       } else {
         lost++;

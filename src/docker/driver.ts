@@ -544,7 +544,7 @@ export class DockerDriver {
           endpoints++;
           this.endpointNetworks.set(record.endpoint.endpointId, networkId);
           // A running container's veth outlived the agent; the bridge is new: put it back in.
-          if (record.link !== undefined && this.options.links.exists(record.link)) this.options.links.attach(record.link, network.local.bridge);
+          if (record.link !== undefined && this.options.links.exists(record.link)) this.options.links.attach(record.link, network.local.bridge, { mac: record.endpoint.mac });
         } else {
           lost++;
           this.logger.error({ network: name, endpointId: record.endpoint.endpointId, ip: record.endpoint.ipv4 }, 'an endpoint\'s address was taken while this agent was away; it is not restored');

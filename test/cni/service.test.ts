@@ -303,6 +303,9 @@ if (unusable !== undefined) {
     assert.equal(restored, { endpoints: 2, reaped: 1, lost: 0 }, 'keep and live restored, dead reaped');
     assert.equal(restarted.agent.served('blue').map((s) => s.endpoint.name).sort(), ['keep', 'live']);
     assert.is(links.links.get(cniLinkNames.host(endpointIdFor('blue', 'live', 'eth0'))), 'vwb900', 'put in the new bridge');
+    const liveVeth = cniLinkNames.host(endpointIdFor('blue', 'live', 'eth0'));
+    const liveMac = links.calls.find((call) => call.startsWith(`veth ${liveVeth} `))!.split(' ')[3];
+    assert.ok(links.calls.includes(`attach ${liveVeth} vwb900 ${liveMac}`), `its MAC pinned to its port in the new bridge: ${links.calls.filter((call) => call.startsWith('attach')).join(', ')}`);
     const claims = await restarted.client.getAll().prefix(keys.ipamPrefix('blue')).strings();
     assert.is(Object.values(claims).filter((holder) => holder === 'c-e').length, 2, 'the dead one\'s address released');
 

@@ -319,6 +319,8 @@ if (unusable !== undefined) {
     assert.equal(result, { networks: 1, endpoints: 2, reaped: 1, lost: 1 });
     assert.is(await client.get(keys.served('r-a', 'gone', hex(0x999))).string(), null, 'the orphan copy is gone');
     assert.is(links.links.get(linkNames.hostVeth(endpoints[0].id)), 'vwb600', "the running container's veth is back in the new bridge");
+    const madeWith = links.calls.find((call) => call.startsWith(`veth ${linkNames.hostVeth(endpoints[0].id)} `))!.split(' ')[3];
+    assert.ok(links.calls.includes(`attach ${linkNames.hostVeth(endpoints[0].id)} vwb600 ${madeWith}`), `its MAC pinned to its port in the new bridge: ${links.calls.filter((call) => call.startsWith('attach')).join(', ')}`);
     assert.is(await client.get(keys.ipam('10.6.0.0-24', endpoints[1].ip)).string(), null, "the dead one's address is released");
     assert.ok((await client.get(keys.endpoint('10.6.0.0-24', endpoints[0].id)).exec()).kvs[0].lease !== '0', 'the live one is under the new lease');
     // Its old lease expires (TTL 2 s): b still has the restored endpoint and not the reaped one.
