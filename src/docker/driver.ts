@@ -302,6 +302,12 @@ export class DockerDriver {
     if (gateway6 !== '' && splitCidr(gateway6, 'Gateway').ip !== record.gateway6) {
       throw new DriverError(`network ${record.name}'s IPv6 gateway and DNS address is ${record.gateway6}, not ${splitCidr(gateway6, 'Gateway').ip}`);
     }
+    // Set up on this host by the agent's CNI side (a podman container joined it first): a second
+    // bridge, TAP and name server for the same network would replace the ones its containers are
+    // on (seen: the CNI bridge deleted, then "vni … is already served"). Refused, nothing touched.
+    if (this.options.host.network(record.name) !== undefined && ![...this.networks.values()].some((network) => network.name === record.name)) {
+      throw new DriverError(`network ${record.name} is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)`);
+    }
     await this.setUp(networkId, record);
     await this.options.client.put(keys.docker(this.options.host.hostId, networkId)).value(record.name);
     this.logger.info({ networkId, network: record.name, vni: record.vni, subnet: record.subnet, subnet6: record.subnet6 }, 'network created');

@@ -110,13 +110,17 @@ if (podmanProblem !== undefined) {
 
   both.after(async () => {
     const problems: string[] = [];
+    const started = performance.now();
     if (podman !== undefined) problems.push(...(await podman.stop()));
+    const podmanMs = performance.now() - started;
     for (const agent of agents) {
       await agent.stop(3000).catch(() => undefined);
       if (agent.exitCode !== 0 && agent.exitCode !== null) console.log(`  ${agent.label} exited ${agent.exitCode}:\n${agent.stderr.split('\n').slice(-15).join('\n')}`);
     }
     await procs?.cleanup();
+    const labStarted = performance.now();
     problems.push(...((await lab?.stop()) ?? []));
+    console.log(`  clean-up: podman ${Math.round(podmanMs)} ms, the Docker hosts ${Math.round(performance.now() - labStarted)} ms, in all ${Math.round(performance.now() - started)} ms`);
     if (problems.length > 0) console.log(`  agent --cni --docker cleanup: ${problems.join('; ')}`);
   });
 

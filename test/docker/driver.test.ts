@@ -22,7 +22,7 @@ import { FakeLinks, fakeOpener, MultiForwarder } from './fakes';
 
 const TESTS = [
   'the socket: Activate and capabilities; an unknown path is 404; a body that is not JSON is a sentence in Err (IPAM: in Error)',
-  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err',
+  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the agent's CNI side set up first on this host refused, nothing touched',
   'addresses: the gateway is the first address; 24 requests over two hosts for a /27 get distinct addresses, the rest refused; a taken or outside address refused',
   'endpoints: create, join (veth, interface name), named from the daemon, programmed on the other host; leave, delete, release',
   'out of order and unknown ids: CreateEndpoint/Join on unknown ids refused, Delete* of unknown ids succeed, RequestAddress before CreateNetwork refused',
@@ -188,6 +188,12 @@ if (unusable !== undefined) {
     assert.equal(await b.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_B }), {});
     assert.ok(b.opener.opened[0].closed, "b's local network closed");
     await until('a drops b', () => a.forwarder.state(77).peers.length === 0);
+    // blue joined on b by the agent's CNI side (a podman container first): Docker's create refused, nothing set up.
+    await b.agent.join('blue');
+    const openedBefore = b.opener.opened.length;
+    assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody(NET_B, '10.1.0.0/24')),
+      { Err: 'network blue is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)' });
+    assert.is(b.opener.opened.length, openedBefore, 'no second bridge, TAP or name server for blue on b');
   });
 
   test(TESTS[2], async () => {
