@@ -22,7 +22,7 @@ import { FakeLinks, fakeOpener, MultiForwarder } from './fakes';
 
 const TESTS = [
   'the socket: Activate and capabilities; an unknown path is 404; a body that is not JSON is a sentence in Err (IPAM: in Error)',
-  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the agent's CNI side set up first on this host refused, nothing touched',
+  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the CNI side of the agent set up first on this host refused, nothing touched',
   'addresses: the gateway is the first address; 24 requests over two hosts for a /27 get distinct addresses, the rest refused; a taken or outside address refused',
   'endpoints: create, join (veth, interface name), named from the daemon, programmed on the other host; leave, delete, release',
   'out of order and unknown ids: CreateEndpoint/Join on unknown ids refused, Delete* of unknown ids succeed, RequestAddress before CreateNetwork refused',
