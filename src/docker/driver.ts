@@ -363,6 +363,12 @@ export class DockerDriver {
   private async deleteNetwork(body: Json): Promise<Json> {
     const networkId = id(body, 'NetworkID');
     const network = this.networks.get(networkId);
+    // CNI containers (the agent's other side) on this network's bridge: leaving would cut them
+    // off and remove their veths with Docker's. Refused; Docker keeps the network.
+    const others = network === undefined ? [] : this.options.host.served(network.name).filter((served) => !this.endpointNetworks.has(served.endpoint.endpointId));
+    if (others.length > 0) {
+      throw new DriverError(`network ${network!.name} still has ${others.length} CNI container${others.length === 1 ? '' : 's'} on this host (${others.map((served) => served.endpoint.name || served.endpoint.endpointId).join(', ')}); remove ${others.length === 1 ? 'it' : 'them'} first`);
+    }
     await this.options.client.delete().key(keys.docker(this.options.host.hostId, networkId));
     if (network === undefined) return {};
     this.networks.delete(networkId);

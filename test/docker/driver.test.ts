@@ -22,7 +22,7 @@ import { FakeLinks, fakeOpener, MultiForwarder } from './fakes';
 
 const TESTS = [
   'the socket: Activate and capabilities; an unknown path is 404; a body that is not JSON is a sentence in Err (IPAM: in Error)',
-  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the CNI side of the agent set up first on this host refused, nothing touched',
+  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the CNI side of the agent set up first on this host refused, nothing touched; DeleteNetwork refused while CNI containers are on it',
   'addresses: the gateway is the first address; 24 requests over two hosts for a /27 get distinct addresses, the rest refused; a taken or outside address refused',
   'endpoints: create, join (veth, interface name), named from the daemon, programmed on the other host; leave, delete, release',
   'out of order and unknown ids: CreateEndpoint/Join on unknown ids refused, Delete* of unknown ids succeed, RequestAddress before CreateNetwork refused',
@@ -194,6 +194,14 @@ if (unusable !== undefined) {
     assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody(NET_B, '10.1.0.0/24')),
       { Err: 'network blue is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)' });
     assert.is(b.opener.opened.length, openedBefore, 'no second bridge, TAP or name server for blue on b');
+    // A CNI container on a's blue (the agent's other side): Docker's DeleteNetwork refused while it is there.
+    const cniIp = await a.agent.claim('blue');
+    await a.agent.putEndpoint('blue', { network: 'blue', endpoint: { endpointId: 'cni-x', hostId: 'n-a', mac: '02:00:00:00:0c:01', ipv4: cniIp, name: 'p1', aliases: [] }, link: 'vwnx' });
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_A }), { Err: 'network blue still has 1 CNI container on this host (p1); remove it first' });
+    assert.ok(a.agent.network('blue') !== undefined && !a.opener.opened[0].closed, 'a still in blue, its local network open');
+    await a.agent.removeEndpoint('blue', 'cni-x', { release: true });
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_A }), {}, 'gone, the Docker network goes');
+    assert.ok(a.opener.opened[0].closed);
   });
 
   test(TESTS[2], async () => {
