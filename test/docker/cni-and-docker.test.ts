@@ -28,7 +28,7 @@ import { getNetwork } from '../../src/control/networks';
 import { linkNames } from '../../src/docker/links';
 
 const TESTS = [
-  'one agent serving --docker and --cni on h1: a Docker container and a podman container on one overlay network ping each other by name; both reach a Docker container on h2 by name, and it reaches them',
+  'one agent serving --docker and --cni on h1: a Docker container and a podman container on one overlay network ping each other by name; both reach a Docker container on h2 by name, and it reaches them; docker network rm leaves the podman container connected, and the network created again is shared again',
 ];
 
 const SUBNET = '10.0.96.0/24';
@@ -180,6 +180,25 @@ if (podmanProblem !== undefined) {
     for (const [name, mac] of [['d1', macOf((await inDocker(h1, 'd1', 'ip', '-o', 'link', 'show', 'eth0')).stdout)], ['p1', macOf(podman!.podmanOk(['exec', 'p1', 'ip', '-o', 'link', 'show', 'eth0']))]]) {
       const entries = fdb.filter((line) => line.startsWith(`${mac} `));
       assert.equal(entries.map((line) => line.split(' ')[2].slice(0, 3)), [name === 'd1' ? 'vwh' : 'vwn'], `${name}'s MAC ${mac} in the bridge: ${entries.join(' | ')}`);
+    }
+    // docker network rm on h1 while p1 is on blue: Docker removes its network (it ignores a
+    // driver's refusal), the agent keeps blue's bridge for p1, which still reaches d2 by name.
+    // Created again on h1, blue is Docker's again: a new Docker container and p1 ping each other.
+    await h1.dockerOk(['rm', '-f', 'd1']);
+    await h1.dockerOk(['network', 'rm', 'blue']);
+    assert.match(agents[0].stderr, /its bridge kept for the CNI containers on it/);
+    const still = await retry(() => podman!.podman(['exec', 'p1', 'ping', '-c', '2', '-W', '2', 'd2']));
+    assert.is(still.status, 0, `p1 → d2 after docker network rm on h1: ${still.stdout} ${still.stderr}`);
+    assert.match(still.stdout, /2 packets received/);
+    await h1.dockerOk(['network', 'create', '-d', 'vxlan-wasm', '--ipam-driver', 'vxlan-wasm', '--subnet', SUBNET, '-o', 'vxlan-wasm.network=blue', 'blue'], { timeoutMs: 60_000 });
+    await h1.dockerOk(['run', '-d', '--name', 'd3', '--network', 'blue', '--dns', DNS, 'local/busybox', 'sleep', '600'], { timeoutMs: 60_000 });
+    for (const [what, ping] of [
+      ['d3 (Docker, the network created again) → p1', () => inDocker(h1, 'd3', 'ping', '-c', '2', '-W', '2', 'p1')],
+      ['p1 → d3', () => podman!.podman(['exec', 'p1', 'ping', '-c', '2', '-W', '2', 'd3'])],
+    ] as const) {
+      const result = await retry(ping);
+      assert.is(result.status, 0, `${what} by name: ${result.stdout} ${result.stderr}`);
+      assert.match(result.stdout, /2 packets received/, `${what}: ${result.stdout}`);
     }
     console.log(`  three containers started in ${Math.round(started3Ms)} ms; every pair pinged by name within ${Math.round(performance.now() - started)} ms of the first docker run; h1's bridge ports: ${ports.join(', ')}`);
   });

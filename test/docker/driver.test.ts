@@ -22,7 +22,7 @@ import { FakeLinks, fakeOpener, MultiForwarder } from './fakes';
 
 const TESTS = [
   'the socket: Activate and capabilities; an unknown path is 404; a body that is not JSON is a sentence in Err (IPAM: in Error)',
-  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the CNI side of the agent set up first on this host refused, nothing touched; DeleteNetwork refused while CNI containers are on it',
+  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the CNI side of the agent set up first on this host refused, nothing touched; a network Docker deletes while CNI containers are on it kept for them, and taken back by a new create',
   'addresses: the gateway is the first address; 24 requests over two hosts for a /27 get distinct addresses, the rest refused; a taken or outside address refused',
   'endpoints: create, join (veth, interface name), named from the daemon, programmed on the other host; leave, delete, release',
   'out of order and unknown ids: CreateEndpoint/Join on unknown ids refused, Delete* of unknown ids succeed, RequestAddress before CreateNetwork refused',
@@ -194,14 +194,23 @@ if (unusable !== undefined) {
     assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody(NET_B, '10.1.0.0/24')),
       { Err: 'network blue is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)' });
     assert.is(b.opener.opened.length, openedBefore, 'no second bridge, TAP or name server for blue on b');
-    // A CNI container on a's blue (the agent's other side): Docker's DeleteNetwork refused while it is there.
+    // A CNI container on a's blue (the agent's other side). Docker removes its network whatever the
+    // driver answers: the bridge, TAP and name server stay for the CNI container, a still in blue.
     const cniIp = await a.agent.claim('blue');
     await a.agent.putEndpoint('blue', { network: 'blue', endpoint: { endpointId: 'cni-x', hostId: 'n-a', mac: '02:00:00:00:0c:01', ipv4: cniIp, name: 'p1', aliases: [] }, link: 'vwnx' });
-    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_A }), { Err: 'network blue still has 1 CNI container on this host (p1); remove it first' });
-    assert.ok(a.agent.network('blue') !== undefined && !a.opener.opened[0].closed, 'a still in blue, its local network open');
+    const openedOnA = a.opener.opened.length;
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_A }), {});
+    assert.ok(a.agent.network('blue') !== undefined && !a.opener.opened[0].closed, 'a still in blue, its local network open for p1');
+    assert.ok(!a.driver.dockerNetworks().some((n) => n.name === 'blue'), 'no Docker network blue on a');
+    // Docker creates it again: the kept local network is Docker's again, nothing opened twice.
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createNetworkBody('e'.repeat(64), '10.1.0.0/24')), {});
+    assert.is(a.opener.opened.length, openedOnA, 'the kept bridge, TAP and name server taken back');
+    assert.ok(a.driver.dockerNetworks().some((n) => n.networkId === 'e'.repeat(64) && n.name === 'blue'));
+    // p1 gone, Docker deletes it: now it goes.
     await a.agent.removeEndpoint('blue', 'cni-x', { release: true });
-    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_A }), {}, 'gone, the Docker network goes');
-    assert.ok(a.opener.opened[0].closed);
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: 'e'.repeat(64) }), {});
+    assert.ok(a.opener.opened[0].closed, 'closed once no CNI container is on it');
+    assert.is(a.agent.network('blue'), undefined, 'a left blue');
   });
 
   test(TESTS[2], async () => {
