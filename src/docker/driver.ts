@@ -308,9 +308,7 @@ export class DockerDriver {
     if (gateway6 !== '' && splitCidr(gateway6, 'Gateway').ip !== record.gateway6) {
       throw new DriverError(`network ${record.name}'s IPv6 gateway and DNS address is ${record.gateway6}, not ${splitCidr(gateway6, 'Gateway').ip}`);
     }
-    // Set up on this host by the agent's CNI side (a podman container joined it first): a second
-    // bridge, TAP and name server for the same network would replace the ones its containers are
-    // on (seen: the CNI bridge deleted, then "vni … is already served"). Refused, nothing touched.
+    // Removed by Docker while CNI containers were on it, and now created again: Docker's again.
     const kept = this.keptForCni.get(record.name);
     if (kept !== undefined) {
       this.keptForCni.delete(record.name);
@@ -319,6 +317,9 @@ export class DockerDriver {
       this.logger.info({ networkId, network: record.name }, 'network created again; its bridge kept for CNI containers is Docker\'s again');
       return {};
     }
+    // Set up on this host by the agent's CNI side (a podman container joined it first): a second
+    // bridge, TAP and name server for the same network would replace the ones its containers are
+    // on (seen: the CNI bridge deleted, then "vni … is already served"). Refused, nothing touched.
     if (this.options.host.network(record.name) !== undefined && ![...this.networks.values()].some((network) => network.name === record.name)) {
       throw new DriverError(`network ${record.name} is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)`);
     }
