@@ -111,8 +111,17 @@ if (podmanProblem !== undefined) {
   both.after(async () => {
     const problems: string[] = [];
     const started = performance.now();
+    // Docker's containers and podman's while the agents still answer their Leave and DEL calls
+    // (dockerd waits out a plugin that is gone, tens of seconds).
+    for (const host of lab?.hosts ?? []) {
+      const ids = (await host.docker(['ps', '-aq'], { timeoutMs: 20_000 })).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) {
+        const removed = await host.docker(['rm', '-f', ...ids], { timeoutMs: 60_000 });
+        if (removed.code !== 0) problems.push(`${host.name}: docker rm -f: ${removed.stderr.trim()}`);
+      }
+    }
     if (podman !== undefined) problems.push(...(await podman.stop()));
-    const podmanMs = performance.now() - started;
+    const containersMs = performance.now() - started;
     for (const agent of agents) {
       await agent.stop(3000).catch(() => undefined);
       if (agent.exitCode !== 0 && agent.exitCode !== null) console.log(`  ${agent.label} exited ${agent.exitCode}:\n${agent.stderr.split('\n').slice(-15).join('\n')}`);
@@ -120,7 +129,7 @@ if (podmanProblem !== undefined) {
     await procs?.cleanup();
     const labStarted = performance.now();
     problems.push(...((await lab?.stop()) ?? []));
-    console.log(`  clean-up: podman ${Math.round(podmanMs)} ms, the Docker hosts ${Math.round(performance.now() - labStarted)} ms, in all ${Math.round(performance.now() - started)} ms`);
+    console.log(`  clean-up: the containers ${Math.round(containersMs)} ms, the Docker hosts ${Math.round(performance.now() - labStarted)} ms, in all ${Math.round(performance.now() - started)} ms`);
     if (problems.length > 0) console.log(`  agent --cni --docker cleanup: ${problems.join('; ')}`);
   });
 
