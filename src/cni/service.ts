@@ -146,9 +146,11 @@ export class CniService {
 
   /** The network on this host, set up on first use. */
   private async network(name: string): Promise<CniNetwork> {
-    const known = this.networks.get(name);
-    if (known !== undefined) return known;
     const { host, client } = this.options;
+    const known = this.networks.get(name);
+    // One the Docker driver set up is borrowed: once it left (docker network rm), set it up anew.
+    if (known !== undefined && (known.local !== undefined || host.network(name) !== undefined)) return known;
+    this.networks.delete(name);
     const joined = host.network(name);
     if (joined !== undefined) {
       // Another adapter (the Docker driver) set it up: its bridge is the one to use.
@@ -313,7 +315,7 @@ export class CniService {
         continue;
       }
       if (await host.restore(record)) {
-        links.attach(record.link, network.bridge);
+        links.attach(record.link, network.bridge, { mac: record.endpoint.mac });
         endpoints++;
       } else {
         lost++;

@@ -108,6 +108,12 @@ export class DockerDriver {
   private readonly networks = new Map<string, DockerNetwork>();
   /** Endpoint id → Docker network id, for this host's endpoints. */
   private readonly endpointNetworks = new Map<string, string>();
+  /**
+   * Networks Docker removed while CNI containers (the agent's other side) were on them on this
+   * host: their local part (bridge, TAP, name server) is kept for those containers, by network
+   * name, until the agent stops or Docker creates the network again (then it is Docker's again).
+   */
+  private readonly keptForCni = new Map<string, LocalNetwork>();
   private readonly logger: AgentLogger;
   private reaper: NodeJS.Timeout | undefined;
   private closed = false;
@@ -302,6 +308,21 @@ export class DockerDriver {
     if (gateway6 !== '' && splitCidr(gateway6, 'Gateway').ip !== record.gateway6) {
       throw new DriverError(`network ${record.name}'s IPv6 gateway and DNS address is ${record.gateway6}, not ${splitCidr(gateway6, 'Gateway').ip}`);
     }
+    // Removed by Docker while CNI containers were on it, and now created again: Docker's again.
+    const kept = this.keptForCni.get(record.name);
+    if (kept !== undefined) {
+      this.keptForCni.delete(record.name);
+      this.networks.set(networkId, { networkId, name: record.name, record, local: kept });
+      await this.options.client.put(keys.docker(this.options.host.hostId, networkId)).value(record.name);
+      this.logger.info({ networkId, network: record.name }, 'network created again; its bridge kept for CNI containers is Docker\'s again');
+      return {};
+    }
+    // Set up on this host by the agent's CNI side (a podman container joined it first): a second
+    // bridge, TAP and name server for the same network would replace the ones its containers are
+    // on (seen: the CNI bridge deleted, then "vni … is already served"). Refused, nothing touched.
+    if (this.options.host.network(record.name) !== undefined && ![...this.networks.values()].some((network) => network.name === record.name)) {
+      throw new DriverError(`network ${record.name} is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)`);
+    }
     await this.setUp(networkId, record);
     await this.options.client.put(keys.docker(this.options.host.hostId, networkId)).value(record.name);
     this.logger.info({ networkId, network: record.name, vni: record.vni, subnet: record.subnet, subnet6: record.subnet6 }, 'network created');
@@ -360,9 +381,22 @@ export class DockerDriver {
     await this.options.client.delete().key(keys.docker(this.options.host.hostId, networkId));
     if (network === undefined) return {};
     this.networks.delete(networkId);
+    // Docker's own endpoints only (by now normally none: Docker removes a network without containers).
+    const cniServed: ServedRecord[] = [];
     for (const served of this.options.host.served(network.name)) {
+      if (!this.endpointNetworks.has(served.endpoint.endpointId)) {
+        cniServed.push(served);
+        continue;
+      }
       this.endpointNetworks.delete(served.endpoint.endpointId);
       if (served.link !== undefined) this.options.links.remove(served.link);
+    }
+    // CNI containers on its bridge: leaving would cut them off. Docker ignores a driver's refusal
+    // here (its network goes anyway), so the local part stays for them instead.
+    if (cniServed.length > 0) {
+      this.keptForCni.set(network.name, network.local);
+      this.logger.info({ networkId, network: network.name, cniEndpoints: cniServed.length }, 'network deleted by Docker on this host; its bridge kept for the CNI containers on it');
+      return {};
     }
     await this.options.host.leave(network.name);
     await network.local.close();
@@ -544,7 +578,7 @@ export class DockerDriver {
           endpoints++;
           this.endpointNetworks.set(record.endpoint.endpointId, networkId);
           // A running container's veth outlived the agent; the bridge is new: put it back in.
-          if (record.link !== undefined && this.options.links.exists(record.link)) this.options.links.attach(record.link, network.local.bridge);
+          if (record.link !== undefined && this.options.links.exists(record.link)) this.options.links.attach(record.link, network.local.bridge, { mac: record.endpoint.mac });
         } else {
           lost++;
           this.logger.error({ network: name, endpointId: record.endpoint.endpointId, ip: record.endpoint.ipv4 }, 'an endpoint\'s address was taken while this agent was away; it is not restored');
@@ -595,10 +629,11 @@ export class DockerDriver {
   async close(): Promise<void> {
     this.closed = true;
     if (this.reaper !== undefined) clearInterval(this.reaper);
-    for (const network of this.networks.values()) {
-      await network.local.close().catch((error: Error) => this.logger.warn({ network: network.name, err: error.message }, 'could not remove the network\'s links'));
+    for (const [name, local] of [...[...this.networks.values()].map((network) => [network.name, network.local] as const), ...this.keptForCni]) {
+      await local.close().catch((error: Error) => this.logger.warn({ network: name, err: error.message }, 'could not remove the network\'s links'));
     }
     this.networks.clear();
+    this.keptForCni.clear();
   }
 }
 

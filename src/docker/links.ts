@@ -22,9 +22,15 @@ export interface Links {
    * leftover of the same name is replaced. Returns its MAC.
    */
   createBridge(name: string, options: { mtu: number; addresses: readonly string[] }): string;
-  /** Put a link in a bridge and bring it up. */
-  attach(name: string, bridge: string): void;
-  /** A veth pair: `hostName` up in `bridge`; `peerName` with `mac` and `mtu`, left down for Docker to move. */
+  /**
+   * Put a link in a bridge and bring it up. With `mac` (a container's veth: the MAC of its other
+   * end), that MAC is pinned to this port in the bridge (see pinMac).
+   */
+  attach(name: string, bridge: string, options?: { mac?: string }): void;
+  /**
+   * A veth pair: `hostName` up in `bridge`, `mac` pinned to it there (see pinMac); `peerName`
+   * with `mac` and `mtu`, left down for Docker to move.
+   */
   createVeth(hostName: string, peerName: string, options: { mac: string; mtu: number; bridge: string }): void;
   /** Delete a link; no error when it is gone already. */
   remove(name: string): void;
@@ -61,6 +67,22 @@ export function bridgeMac(name: string): string {
   return [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(':');
 }
 
+/**
+ * A container's MAC pinned to its veth's port in the bridge: a static, sticky FDB entry. Why: the
+ * forwarder answers a container's ARP (and ND) for another container of this host from its
+ * neighbour table, into the TAP, from that container's MAC (as Linux's vxlan `proxy` answers for
+ * remote ones); the bridge would then learn the other container's MAC on the TAP's port, and
+ * frames to it would go to the forwarder (which floods them to the other hosts) instead of to
+ * its veth, until it spoke again (seen: a podman and a Docker container on one host lost every
+ * other ping). A static entry alone still moves with learning; sticky ones never do. The entry
+ * goes with the port.
+ */
+function pinMac(link: string, mac: string): void {
+  const result = spawnSync('bridge', ['fdb', 'replace', mac, 'dev', link, 'master', 'static', 'sticky'], { encoding: 'utf8', timeout: 10_000 });
+  if (result.error !== undefined) throw new LinkError(`bridge fdb replace ${mac} dev ${link}: ${result.error.message}`);
+  if (result.status !== 0) throw new LinkError(`bridge fdb replace ${mac} dev ${link}: ${result.stderr.trim() || `exit ${result.status}`}`);
+}
+
 /** The real thing, through iproute2 in the agent's network namespace. */
 export const linuxLinks: Links = {
   createBridge(name, { mtu, addresses }) {
@@ -85,8 +107,9 @@ export const linuxLinks: Links = {
       throw error;
     }
   },
-  attach(name, bridge) {
+  attach(name, bridge, options = {}) {
     ip(['link', 'set', name, 'master', bridge, 'up']);
+    if (options.mac !== undefined) pinMac(name, options.mac);
   },
   createVeth(hostName, peerName, { mac, mtu, bridge }) {
     // Leftovers of a crashed run with these names would make `add` fail.
@@ -94,6 +117,7 @@ export const linuxLinks: Links = {
     ip(['link', 'add', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu), 'address', mac]);
     try {
       ip(['link', 'set', hostName, 'master', bridge, 'up']);
+      pinMac(hostName, mac);
     } catch (error) {
       spawnSync('ip', ['link', 'del', hostName]);
       throw error;

@@ -28,7 +28,7 @@ const TESTS = [
   'through the plugin and the socket: ADD (address from etcd, veth, the container end in the netns), CHECK, DEL, DEL again; the other host programmed and unprogrammed',
   'refusals leave nothing: a second ADD (101), a vanished netns (3), an unknown network (100), an ifname taken, a failing move into the netns',
   'etcd away: ADD and STATUS say 11, nothing half-made; back, ADD works',
-  'a network another adapter (the Docker driver) serves on this host: its bridge shared, nothing opened twice, nothing of it closed',
+  'a network another adapter (the Docker driver) serves on this host: its bridge shared, nothing opened twice, nothing of it closed; once that adapter left, set up anew',
   'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; the reaper removes one whose veth vanished; calls counted',
   'dual stack and IPv6 only: ADD gives an address of each family (one IP each in the result, gateways, ::/0 via the IPv6 gateway, both nameservers), CHECK checks both, DEL releases both; the other host programs both neighbours',
 ];
@@ -270,6 +270,20 @@ if (unusable !== undefined) {
     assert.is(a.links.links.get(cniLinkNames.host(endpointIdFor('blue', 'shared', 'eth0'))), `vwb${record.vni}`);
     await a.service.close();
     assert.ok(a.links.exists('vwb900'), 'the other adapter\'s bridge stays');
+
+    // The other adapter leaves (docker network rm, once no CNI container is on it): the next ADD sets the network up itself.
+    const b = await host('c-g', 8);
+    await b.agent.join('blue');
+    b.links.createBridge('vwb900');
+    for (const id of ['borrowed', 'after']) b.netns.add(`/run/netns/${id}`);
+    assert.ok((await b.call('Cni.Add', request('borrowed'))).result !== undefined);
+    assert.equal(await b.call('Cni.Del', request('borrowed')), {});
+    await b.agent.leave('blue');
+    b.links.remove('vwb900');
+    const again = await b.call('Cni.Add', request('after'));
+    assert.ok(again.result !== undefined, JSON.stringify(again));
+    assert.is(b.opener.opened.length, 1, 'its own bridge, TAP and name server now');
+    assert.ok(b.agent.network('blue') !== undefined, 'joined again');
   });
 
   test(TESTS[4], async () => {
@@ -303,6 +317,9 @@ if (unusable !== undefined) {
     assert.equal(restored, { endpoints: 2, reaped: 1, lost: 0 }, 'keep and live restored, dead reaped');
     assert.equal(restarted.agent.served('blue').map((s) => s.endpoint.name).sort(), ['keep', 'live']);
     assert.is(links.links.get(cniLinkNames.host(endpointIdFor('blue', 'live', 'eth0'))), 'vwb900', 'put in the new bridge');
+    const liveVeth = cniLinkNames.host(endpointIdFor('blue', 'live', 'eth0'));
+    const liveMac = links.calls.find((call) => call.startsWith(`veth ${liveVeth} `))!.split(' ')[3];
+    assert.ok(links.calls.includes(`attach ${liveVeth} vwb900 ${liveMac}`), `its MAC pinned to its port in the new bridge: ${links.calls.filter((call) => call.startsWith('attach')).join(', ')}`);
     const claims = await restarted.client.getAll().prefix(keys.ipamPrefix('blue')).strings();
     assert.is(Object.values(claims).filter((holder) => holder === 'c-e').length, 2, 'the dead one\'s address released');
 
@@ -310,8 +327,15 @@ if (unusable !== undefined) {
     const liveId = endpointIdFor('blue', 'live', 'eth0');
     links.remove(cniLinkNames.host(liveId));
     await until('the reaper removes live', () => !restarted.agent.served('blue').some((s) => s.endpoint.endpointId === liveId), 3000);
-    const after = await restarted.client.getAll().prefix(keys.ipamPrefix('blue')).strings();
-    assert.is(Object.values(after).filter((holder) => holder === 'c-e').length, 1, 'its address released');
+    // The reaper drops the endpoint from the agent's memory first, then deletes it and releases
+    // its address in etcd: read the claims until the release lands (or 3 s).
+    const claimsOfCe = async () => Object.values(await restarted.client.getAll().prefix(keys.ipamPrefix('blue')).strings()).filter((holder) => holder === 'c-e').length;
+    let left = await claimsOfCe();
+    for (let tries = 0; tries < 60 && left !== 1; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = await claimsOfCe();
+    }
+    assert.is(left, 1, 'its address released');
 
     const registry = new Registry();
     a.tally.register(registry);

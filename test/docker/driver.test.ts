@@ -22,7 +22,7 @@ import { FakeLinks, fakeOpener, MultiForwarder } from './fakes';
 
 const TESTS = [
   'the socket: Activate and capabilities; an unknown path is 404; a body that is not JSON is a sentence in Err (IPAM: in Error)',
-  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err',
+  'networks: two hosts meet by subnet; a VNI, name or internal flag that disagrees, an overlapping subnet, no subnet, IPv6: each an Err; a network the CNI side of the agent set up first on this host refused, nothing touched; a network Docker deletes while CNI containers are on it kept for them, and taken back by a new create',
   'addresses: the gateway is the first address; 24 requests over two hosts for a /27 get distinct addresses, the rest refused; a taken or outside address refused',
   'endpoints: create, join (veth, interface name), named from the daemon, programmed on the other host; leave, delete, release',
   'out of order and unknown ids: CreateEndpoint/Join on unknown ids refused, Delete* of unknown ids succeed, RequestAddress before CreateNetwork refused',
@@ -188,6 +188,29 @@ if (unusable !== undefined) {
     assert.equal(await b.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_B }), {});
     assert.ok(b.opener.opened[0].closed, "b's local network closed");
     await until('a drops b', () => a.forwarder.state(77).peers.length === 0);
+    // blue joined on b by the agent's CNI side (a podman container first): Docker's create refused, nothing set up.
+    await b.agent.join('blue');
+    const openedBefore = b.opener.opened.length;
+    assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody(NET_B, '10.1.0.0/24')),
+      { Err: 'network blue is already set up on this host for CNI containers; on a host that serves both, create the Docker network before the first CNI container joins it (or remove those containers first)' });
+    assert.is(b.opener.opened.length, openedBefore, 'no second bridge, TAP or name server for blue on b');
+    // A CNI container on a's blue (the agent's other side). Docker removes its network whatever the
+    // driver answers: the bridge, TAP and name server stay for the CNI container, a still in blue.
+    const cniIp = await a.agent.claim('blue');
+    await a.agent.putEndpoint('blue', { network: 'blue', endpoint: { endpointId: 'cni-x', hostId: 'n-a', mac: '02:00:00:00:0c:01', ipv4: cniIp, name: 'p1', aliases: [] }, link: 'vwnx' });
+    const openedOnA = a.opener.opened.length;
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: NET_A }), {});
+    assert.ok(a.agent.network('blue') !== undefined && !a.opener.opened[0].closed, 'a still in blue, its local network open for p1');
+    assert.ok(!a.driver.dockerNetworks().some((n) => n.name === 'blue'), 'no Docker network blue on a');
+    // Docker creates it again: the kept local network is Docker's again, nothing opened twice.
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createNetworkBody('e'.repeat(64), '10.1.0.0/24')), {});
+    assert.is(a.opener.opened.length, openedOnA, 'the kept bridge, TAP and name server taken back');
+    assert.ok(a.driver.dockerNetworks().some((n) => n.networkId === 'e'.repeat(64) && n.name === 'blue'));
+    // p1 gone, Docker deletes it: now it goes.
+    await a.agent.removeEndpoint('blue', 'cni-x', { release: true });
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: 'e'.repeat(64) }), {});
+    assert.ok(a.opener.opened[0].closed, 'closed once no CNI container is on it');
+    assert.is(a.agent.network('blue'), undefined, 'a left blue');
   });
 
   test(TESTS[2], async () => {
@@ -319,6 +342,8 @@ if (unusable !== undefined) {
     assert.equal(result, { networks: 1, endpoints: 2, reaped: 1, lost: 1 });
     assert.is(await client.get(keys.served('r-a', 'gone', hex(0x999))).string(), null, 'the orphan copy is gone');
     assert.is(links.links.get(linkNames.hostVeth(endpoints[0].id)), 'vwb600', "the running container's veth is back in the new bridge");
+    const madeWith = links.calls.find((call) => call.startsWith(`veth ${linkNames.hostVeth(endpoints[0].id)} `))!.split(' ')[3];
+    assert.ok(links.calls.includes(`attach ${linkNames.hostVeth(endpoints[0].id)} vwb600 ${madeWith}`), `its MAC pinned to its port in the new bridge: ${links.calls.filter((call) => call.startsWith('attach')).join(', ')}`);
     assert.is(await client.get(keys.ipam('10.6.0.0-24', endpoints[1].ip)).string(), null, "the dead one's address is released");
     assert.ok((await client.get(keys.endpoint('10.6.0.0-24', endpoints[0].id)).exec()).kvs[0].lease !== '0', 'the live one is under the new lease');
     // Its old lease expires (TTL 2 s): b still has the restored endpoint and not the reaped one.

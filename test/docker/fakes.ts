@@ -55,8 +55,8 @@ export class FakeLinks implements Links {
     this.links.set(name, undefined);
     return '02:00:00:00:be:ef';
   }
-  attach(name: string, bridge: string): void {
-    this.calls.push(`attach ${name} ${bridge}`);
+  attach(name: string, bridge: string, options: { mac?: string } = {}): void {
+    this.calls.push(`attach ${name} ${bridge}${options.mac === undefined ? '' : ` ${options.mac}`}`);
     this.links.set(name, bridge);
   }
   createVeth(hostName: string, peerName: string, options: { mac: string; bridge: string }): void {
