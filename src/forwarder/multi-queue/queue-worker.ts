@@ -83,9 +83,11 @@ function start(): void {
     }
     if (entries.length > 0) post({ type: 'learned', entries });
   });
+  // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again,
+  // and the loop turns the event loop only when the owner rings (a message) or a timer is due.
+  opened.pumpedByCaller();
   opened.start();
-  // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again.
-  poller.run(() => opened.pumpNow()).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
+  poller.run(() => opened.pumpNow(), { doorbell: data.doorbell }).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
   const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
   timers.push(setInterval(postCounters, data.countersIntervalMs), setInterval(() => {
     const entries = opened.recentlyLearned(refreshMs);
