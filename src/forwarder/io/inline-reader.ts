@@ -36,8 +36,14 @@ export const INLINE_POLL_TIMEOUT_MS = 20;
 export const INLINE_TURN_MS = 1;
 /** With a doorbell: the event loop turns at least this often when nothing rings it (timers, ms). */
 export const INLINE_IDLE_TURN_MS = 100;
-/** Frames (a TAP, each up to 64 KB with offloads) or datagrams (one recvmmsg) read per port per turn. */
-const FILL_LIMIT: Record<ReaderKind, number> = { frames: 4, datagrams: 64, packed: 32 };
+/**
+ * Frames (a TAP) or datagrams (one recvmmsg) read per port per pass. A TAP's frames stop at
+ * FRAME_FILL_BYTES too: four 64 KB super-frames with offloads, as many as the ring takes (32 cells)
+ * of small ones, where four frames a pass made a 64-byte frame pay a poll() and a quarter of a
+ * sendmmsg() and of a pump run.
+ */
+const FILL_LIMIT: Record<ReaderKind, number> = { frames: 32, datagrams: 64, packed: 32 };
+const FRAME_FILL_BYTES = 4 * 65_536;
 /** Ports one poller reads at most (its poll set holds one more: the doorbell). */
 const MAX_FDS = 64;
 
@@ -50,7 +56,7 @@ export class InlineReader {
 
   /** Read what is waiting (at most `limit`) into the ring and publish it; true when something was read. */
   fill(limit: number): boolean {
-    if (!this.core.read(limit)) return false;
+    if (!this.core.read(limit, this.kind === 'frames' ? FRAME_FILL_BYTES : Infinity)) return false;
     this.core.publish();
     return true;
   }
