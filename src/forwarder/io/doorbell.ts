@@ -10,8 +10,13 @@
  */
 import * as C from './libc';
 
-/** The u64 1 written by ring(). */
-const ONE = new Uint32Array([1, 0]);
+/**
+ * The u64 1 written by ring(), in a SharedArrayBuffer: its bytes never move. (A typed array this
+ * small over a plain ArrayBuffer lives inside V8's heap, which the garbage collector moves: an
+ * address taken once would go stale.)
+ */
+const ONE = new Uint32Array(new SharedArrayBuffer(8));
+ONE[0] = 1;
 
 export class Doorbell {
   readonly fd: number;

@@ -91,6 +91,13 @@ export class InlinePoller {
   private readonly pollWords = new Int32Array(this.pollBuffer);
   private readonly pollHalves = new Int16Array(this.pollBuffer);
   private readonly pollAddress = C.addressOf(new Uint8Array(this.pollBuffer));
+  /**
+   * Where the doorbell's count is read to. Kept in a field: the kernel writes there, so the buffer
+   * must live as long as the poller (a buffer only a local held could be collected and its memory
+   * reused while read() still wrote into it), and shared memory never moves.
+   */
+  private readonly bellBuffer = new SharedArrayBuffer(8);
+  private readonly bellAddress = C.addressOf(new Uint8Array(this.bellBuffer));
   private running: Promise<void> | undefined;
   private stopping = false;
 
@@ -132,8 +139,6 @@ export class InlinePoller {
     const counters = this.counters;
     const doorbell = options.doorbell;
     const idleTurnMs = options.idleTurnMs ?? INLINE_IDLE_TURN_MS;
-    const bell = new Uint32Array(2);
-    const bellAddress = C.addressOf(bell);
     // Something was read in the last pass: poll only looks (no wait), and the event loop turns
     // only when the burst has gone on for INLINE_TURN_MS since the loop last turned or waited.
     let busy = false;
@@ -202,7 +207,7 @@ export class InlinePoller {
       }
       if (ready > 0 && doorbell !== undefined && this.pollHalves[count * 4 + 3] !== 0) {
         // A message waits for the event loop: reset the eventfd, turn before the next poll.
-        libc.readAt(doorbell, bellAddress, 8);
+        libc.readAt(doorbell, this.bellAddress, 8);
         counters.rings++;
         rang = true;
       }
