@@ -17,7 +17,9 @@
  * CPU per ping (/proc/PID/task/TID/schedstat, less their idle CPU): how much of a round trip is
  * the forwarder waking cold after idling (caches gone cold, code back in V8's baseline tier).
  * `--throughput` adds iperf3 TCP both ways (interleaved rounds, medians), to check that a change
- * for latency costs no bandwidth.
+ * for latency costs no bandwidth. `--udp64` adds 64-byte UDP from A to B (into the forwarder's TAP,
+ * out to B) offered at UDP64_OFFERED_PPS, the rate delivered (interleaved rounds, medians): the
+ * small-frame rate, where per-pass costs (poll, pump, sendmmsg) dominate.
  *
  * Output: progress lines, a markdown table (ms; "added" is p50 minus kernel ↔ kernel's p50 of the
  * same run), and JSON in bench/results/latency.json (--quick: latency-quick.json). `--cli FILE`
@@ -28,7 +30,7 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine';
 import { iperf3, Lab, labUnusable, REPO_ROOT, run, sleep, type LabProcess } from '../test/helpers/netns';
-import { median, pingTimes, quantile, sockperfPingPong } from './forwarder/measure';
+import { iperf3Udp, median, pingTimes, quantile, sockperfPingPong } from './forwarder/measure';
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +38,8 @@ const { values } = parseArgs({
     paths: { type: 'string' },
     rounds: { type: 'string' },
     throughput: { type: 'boolean', default: false },
+    udp64: { type: 'boolean', default: false },
+    'rates-only': { type: 'boolean', default: false },
     cli: { type: 'string' },
     source: { type: 'string', default: 'dist' },
     'idle-only': { type: 'boolean', default: false },
@@ -66,6 +70,8 @@ if (values.help) {
   console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
   console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
   console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
+  console.log('  --rates-only     measure no round trips: only --throughput and --udp64 (for a quick before/after of a rate)');
+  console.log('  --udp64          also 64-byte UDP A → B offered at 400k datagrams/s: the rate delivered (5 s, 3 interleaved rounds, medians)');
   console.log('  --cli FILE       the forwarder to run (default bin/vxlan-wasm.mjs of this checkout; run `npm run build` first)');
   console.log('  --source src     run the forwarder from the sources through tsx (test/forwarder/e2e/run-cli.ts) instead of a build');
   console.log('  --idle-only      measure idle round trips only (no iperf3 stream)');
@@ -291,6 +297,21 @@ async function throughput(pairs: readonly Pair[]): Promise<{ path: string; direc
   return results;
 }
 
+/** 64-byte UDP offered from A (datagrams/s): above what any path here carries, so the delivered rate is the path's. */
+const UDP64_OFFERED_PPS = 400_000;
+
+async function udp64(pairs: readonly Pair[]): Promise<{ path: string; kpps: number[] }[]> {
+  const results = pairs.map((pair) => ({ path: pair.path.id, kpps: [] as number[] }));
+  for (let round = 0; round < SETTINGS.tcpRounds; round++) {
+    for (const pair of pairs) {
+      const step = await iperf3Udp(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, pps: UDP64_OFFERED_PPS, payload: 64, seconds: SETTINGS.tcpSeconds });
+      results.find((r) => r.path === pair.path.id)!.kpps.push(step.receivedPps / 1000);
+      progress(`64-byte UDP round ${round + 1}: ${pair.path.id} sent ${(step.sentPps / 1000).toFixed(0)}k/s, delivered ${(step.receivedPps / 1000).toFixed(0)}k/s`);
+    }
+  }
+  return results;
+}
+
 const fmt = (ms: number): string => (Number.isFinite(ms) ? ms.toFixed(3) : '–');
 
 function table(results: readonly RoundResult[]): string {
@@ -343,7 +364,7 @@ async function main(): Promise<void> {
   const pairs: Pair[] = [];
   for (const path of chosen) pairs.push(await makePair(path));
   const results: RoundResult[] = [];
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < (values['rates-only'] ? 0 : rounds); round++) {
     for (const pair of pairs) {
       progress(`round ${round + 1}: ${pair.path.id} idle`);
       const idle = await measure(pair);
@@ -359,16 +380,18 @@ async function main(): Promise<void> {
     }
   }
   const tcp = values.throughput ? await throughput(pairs) : undefined;
+  const small = values.udp64 ? await udp64(pairs) : undefined;
   const markdown = [
     `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), ${values.cli === undefined ? `commit ${commit}` : `the forwarder of ${values.cli} (this checkout: commit ${commit})`}, veths with Linux's default offloads.`,
     `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
-    table(results),
+    ...(results.length === 0 ? [] : [table(results)]),
+    ...(small === undefined ? [] : ['', `**64-byte UDP A → B** (offered ${UDP64_OFFERED_PPS / 1000}k/s, ${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median k datagrams/s delivered): ${small.map((u) => `${u.path} ${median(u.kpps).toFixed(0)}`).join(', ')}.`]),
     ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}`).join(', ')}.`]),
   ].join('\n');
   console.log(`\n${markdown}`);
   const out = values.out ?? join(REPO_ROOT, `bench/results/latency${values.quick ? '-quick' : ''}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, results, throughput: tcp, markdown }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, results, throughput: tcp, udp64: small, markdown }, null, 2)}\n`);
   console.log(`\nJSON: ${relative(REPO_ROOT, out)}`);
 }
 

@@ -194,12 +194,15 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   private started = false;
   private closing: Promise<void> | undefined;
   private pumpScheduled = false;
+  /** The caller runs the pump (pumpedByCaller): a wake only marks it due, nothing is scheduled. */
+  private callerPumps = false;
   /**
    * Pump runs that moved frames: `inline` run by pumpNow right after the reads that brought them,
    * `deferred` on a later turn of the event loop (every run for sides read by worker threads, and a
    * busy run's continuation). With pumpNow, a lone frame at idle is always moved inline.
+   * `scheduled`: pump runs put on the event loop (setImmediate); none once pumpedByCaller.
    */
-  readonly pumpCounters = { inline: 0, deferred: 0 };
+  readonly pumpCounters = { inline: 0, deferred: 0, scheduled: 0 };
   private ageingTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ForwarderOptions) {
@@ -516,11 +519,27 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
     this.emit('fdb', events);
   }
 
-  /** The device or the underlay woke the forwarder: pump on the next turn of the event loop, unless pumpNow runs it first. */
+  /**
+   * The device or the underlay woke the forwarder: pump on the next turn of the event loop, unless
+   * pumpNow runs it first; once pumpedByCaller, only marked due for the caller's next pumpNow.
+   */
   private schedulePump(): void {
     if (this.pumpScheduled || this.closing !== undefined) return;
     this.pumpScheduled = true;
+    if (this.callerPumps) return;
+    this.pumpCounters.scheduled++;
     setImmediate(this.deferredPump);
+  }
+
+  /**
+   * From now on the caller runs the pump: it calls pumpNow after every read of the forwarder's
+   * sides and after every turn of the event loop (where a control call or a released ring may
+   * wake it), and again while pumpNow says work is left: a queue worker's InlinePoller does. A
+   * wake then costs no setImmediate (an allocation, a ref toggle, and a run that finds nothing on
+   * the next turn) on a lone frame's way.
+   */
+  pumpedByCaller(): void {
+    this.callerPumps = true;
   }
 
   /** The scheduled pump; nothing to do when pumpNow has run it since (it clears the flag). */

@@ -13,9 +13,17 @@
  * A lone frame leaves at once: with a `drain` (the Forwarder's pumpNow) what a pass read is
  * switched and sent in that pass, and the loop polls again straight away, so the answer to what
  * was just sent (a peer on this host answers within the send itself) is read and written in the
- * same burst. The event loop turns before each wait and at least every INLINE_TURN_MS while frames
- * keep coming, not between a read and its send: a turn (libuv's poll, timers, immediates) costs
- * more than the frame's own work when the thread wakes cold.
+ * same burst. The event loop turns at least every INLINE_TURN_MS while frames keep coming, never
+ * between a read and its send: a turn (libuv's poll, timers, immediates, a promise) costs more than
+ * the frame's own work when the thread wakes cold.
+ *
+ * Without a doorbell the loop also turns before every wait, and waits at most
+ * INLINE_POLL_TIMEOUT_MS, so messages and timers run soon. With one (`run`'s `doorbell`: the fd a
+ * queue's owner rings after each message it posts) the loop turns when the bell rings, and
+ * otherwise only every `idleTurnMs` (timers: counters, FDB refresh and ageing); between a burst
+ * and the next frame it does nothing but wait in poll(). That is what a request/response exchange
+ * meets: the next request is read the moment it comes, not after a turn; and an idle queue wakes
+ * ten times a second, not 50.
  */
 import * as C from './libc';
 import { ReaderCore, type ReaderKind } from './reader-core';
@@ -26,8 +34,17 @@ import type { Ring } from './ring';
 export const INLINE_POLL_TIMEOUT_MS = 20;
 /** While frames keep coming, the event loop still turns (timers, messages) at least this often (ms). */
 export const INLINE_TURN_MS = 1;
-/** Frames (a TAP, each up to 64 KB with offloads) or datagrams (one recvmmsg) read per port per turn. */
-const FILL_LIMIT: Record<ReaderKind, number> = { frames: 4, datagrams: 64, packed: 32 };
+/** With a doorbell: the event loop turns at least this often when nothing rings it (timers, ms). */
+export const INLINE_IDLE_TURN_MS = 100;
+/**
+ * Frames (a TAP) or datagrams (one recvmmsg) read per port per pass. A TAP's frames stop at
+ * FRAME_FILL_BYTES too: four 64 KB super-frames with offloads, as many as the ring takes (32 cells)
+ * of small ones, where four frames a pass made a 64-byte frame pay a poll() and a quarter of a
+ * sendmmsg() and of a pump run.
+ */
+const FILL_LIMIT: Record<ReaderKind, number> = { frames: 32, datagrams: 64, packed: 32 };
+const FRAME_FILL_BYTES = 4 * 65_536;
+/** Ports one poller reads at most (its poll set holds one more: the doorbell). */
 const MAX_FDS = 64;
 
 /** One port's fd and ring, read by an InlinePoller (or by a test, through `fill`). */
@@ -39,7 +56,7 @@ export class InlineReader {
 
   /** Read what is waiting (at most `limit`) into the ring and publish it; true when something was read. */
   fill(limit: number): boolean {
-    if (!this.core.read(limit)) return false;
+    if (!this.core.read(limit, this.kind === 'frames' ? FRAME_FILL_BYTES : Infinity)) return false;
     this.core.publish();
     return true;
   }
@@ -54,15 +71,33 @@ export interface InlinePollerCounters {
   reads: number;
   /** Drains that left work (more than a pump's worth was waiting): drained again before the next poll. */
   drainsBusy: number;
+  /** Turns of the event loop the loop made (timers, messages, immediates), and how often the doorbell rang. */
+  turns: number;
+  rings: number;
+}
+
+/** How an InlinePoller's loop runs (see run). */
+export interface InlineRunOptions {
+  /** An fd (eventfd, see doorbell.ts) the thread's message senders ring: the loop turns the event loop when it is readable. */
+  doorbell?: number;
+  /** With a doorbell, the event loop turns at least this often (ms; default INLINE_IDLE_TURN_MS). */
+  idleTurnMs?: number;
 }
 
 export class InlinePoller {
-  readonly counters: InlinePollerCounters = { waits: 0, timeouts: 0, reads: 0, drainsBusy: 0 };
+  readonly counters: InlinePollerCounters = { waits: 0, timeouts: 0, reads: 0, drainsBusy: 0, turns: 0, rings: 0 };
   private readers: InlineReader[] = [];
-  private readonly pollBuffer = new SharedArrayBuffer(MAX_FDS * C.POLLFD_SIZE);
+  private readonly pollBuffer = new SharedArrayBuffer((MAX_FDS + 1) * C.POLLFD_SIZE);
   private readonly pollWords = new Int32Array(this.pollBuffer);
   private readonly pollHalves = new Int16Array(this.pollBuffer);
   private readonly pollAddress = C.addressOf(new Uint8Array(this.pollBuffer));
+  /**
+   * Where the doorbell's count is read to. Kept in a field: the kernel writes there, so the buffer
+   * must live as long as the poller (a buffer only a local held could be collected and its memory
+   * reused while read() still wrote into it), and shared memory never moves.
+   */
+  private readonly bellBuffer = new SharedArrayBuffer(8);
+  private readonly bellAddress = C.addressOf(new Uint8Array(this.bellBuffer));
   private running: Promise<void> | undefined;
   private stopping = false;
 
@@ -84,52 +119,75 @@ export class InlinePoller {
 
   /**
    * Poll and read until stop(); resolves once stopped. Reading errors go to the port's `fail`.
-   * `drain`, called after every pass that read something, moves what was read (the Forwarder's
-   * pumpNow) and returns true when work is left; without it the ports' `wake` alone moves it, on
-   * the event loop's next turn.
+   * `drain`, called after every pass that read something and after every turn of the event loop,
+   * moves what was read (the Forwarder's pumpNow) and returns true when work is left; without it
+   * the ports' `wake` alone moves it, on the event loop's next turn.
    */
-  run(drain?: () => boolean): Promise<void> {
-    this.running ??= this.loop(drain);
+  run(drain?: () => boolean, options: InlineRunOptions = {}): Promise<void> {
+    this.running ??= this.loop(drain, options);
     return this.running;
   }
 
-  /** Stop the loop (within INLINE_POLL_TIMEOUT_MS). */
+  /** Stop the loop (within INLINE_POLL_TIMEOUT_MS; with a doorbell, once it rings or idleTurnMs have passed). */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
   }
 
-  private async loop(drain: (() => boolean) | undefined): Promise<void> {
+  private async loop(drain: (() => boolean) | undefined, options: InlineRunOptions): Promise<void> {
     const libc = C.libc();
     const counters = this.counters;
+    const doorbell = options.doorbell;
+    const idleTurnMs = options.idleTurnMs ?? INLINE_IDLE_TURN_MS;
     // Something was read in the last pass: poll only looks (no wait), and the event loop turns
-    // only when INLINE_TURN_MS have passed since it last did.
+    // only when the burst has gone on for INLINE_TURN_MS since the loop last turned or waited.
     let busy = false;
     // The drain left work: drain again before polling (the pump's own turn is a no-op then).
     let workLeft = false;
+    // The doorbell rang (or the loop just started): turn the event loop before the next poll.
+    let rang = true;
     let turnedAt = performance.now();
+    // When the last wait in poll() ended: a burst's first frames are not kept waiting for a turn
+    // (an echo sent, its reply already back on the socket, is read and written before any turn).
+    let wokeAt = turnedAt;
     while (!this.stopping) {
-      // Without a drain, what was read moves on the pump's turn: the loop must turn each pass.
-      if (!busy || drain === undefined || performance.now() - turnedAt >= INLINE_TURN_MS) {
-        // Timers and messages run now (and the pump, without a drain or with work left).
+      // Without a drain, what was read moves on the pump's turn: the loop turns every pass. Without
+      // a doorbell, messages are seen only on a turn: it turns before every wait.
+      const now = performance.now();
+      const due = busy || workLeft ? now - Math.max(turnedAt, wokeAt) >= INLINE_TURN_MS : doorbell === undefined || now - turnedAt >= idleTurnMs;
+      if (drain === undefined || rang || due) {
+        // Timers and messages run now (and the pump, without a drain).
         await new Promise<void>((resolve) => setImmediate(resolve));
         turnedAt = performance.now();
+        counters.turns++;
+        rang = false;
         if (this.stopping) break;
+        // What the turn woke (a message's change, a port's release) moves now, not after the next read.
+        if (drain !== undefined && !workLeft) workLeft = drain();
       }
       const readers = this.readers;
-      for (let i = 0; i < readers.length; i++) {
+      const count = readers.length;
+      for (let i = 0; i < count; i++) {
         this.pollWords[i * 2] = readers[i].fd;
         this.pollHalves[i * 4 + 2] = C.POLLIN;
         this.pollHalves[i * 4 + 3] = 0;
       }
-      const wait = busy || workLeft ? 0 : INLINE_POLL_TIMEOUT_MS;
-      if (wait !== 0) counters.waits++;
+      let fds = count;
+      if (doorbell !== undefined) {
+        this.pollWords[count * 2] = doorbell;
+        this.pollHalves[count * 4 + 2] = C.POLLIN;
+        this.pollHalves[count * 4 + 3] = 0;
+        fds++;
+      }
       // Busy: only look. Idle: wait, but not past the next turn's timers.
-      const ready = readers.length === 0 ? 0 : libc.pollAt(this.pollAddress, readers.length, wait);
+      const wait = busy || workLeft ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.ceil(idleTurnMs - (performance.now() - turnedAt)));
+      if (wait !== 0) counters.waits++;
+      const ready = fds === 0 ? 0 : libc.pollAt(this.pollAddress, fds, wait);
       if (ready < 0 && C.errno() !== C.EINTR) throw C.syscallError('poll', C.errno());
       if (ready === 0 && wait !== 0) counters.timeouts++;
+      if (wait !== 0) wokeAt = performance.now();
       busy = false;
-      for (let i = 0; ready > 0 && i < readers.length; i++) {
+      for (let i = 0; ready > 0 && i < count; i++) {
         const revents = this.pollHalves[i * 4 + 3];
         if (revents === 0) continue;
         const reader = readers[i];
@@ -146,6 +204,12 @@ export class InlinePoller {
           this.remove(reader);
           reader.events.fail(error as Error);
         }
+      }
+      if (ready > 0 && doorbell !== undefined && this.pollHalves[count * 4 + 3] !== 0) {
+        // A message waits for the event loop: reset the eventfd, turn before the next poll.
+        libc.readAt(doorbell, this.bellAddress, 8);
+        counters.rings++;
+        rang = true;
       }
       if (busy) counters.reads++;
       if (drain !== undefined && (busy || workLeft)) {

@@ -35,6 +35,8 @@ export const LIBC_PROTOTYPES = {
   pollAt: 'int poll(uintptr_t fds, unsigned long nfds, int timeout)',
   sendmmsgAt: 'int sendmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags)',
   recvmmsgAt: 'int recvmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags, uintptr_t timeout)',
+  /** A queue worker's doorbell (doorbell.ts): EFD_NONBLOCK | EFD_CLOEXEC. */
+  eventfd: 'int eventfd(unsigned int initval, int flags)',
   /** Copies out of a SharedArrayBuffer (see Ring.copyOut); returns dest, unused. */
   memcpyAt: 'uintptr_t memcpy(uintptr_t dest, uintptr_t src, size_t n)',
 } as const;
@@ -67,6 +69,8 @@ export const UDP_GRO = 104;
 export const O_RDWR = 2;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const POLLIN = 0x1;

@@ -109,11 +109,12 @@ export class ReaderCore {
 
   /**
    * Read what is waiting (at most `limit` frames or datagrams) into the ring, without waiting and
-   * without publishing it; true when something was read.
+   * without publishing it; true when something was read. 'frames' stop early once `bytes` have
+   * been read (small frames come many to a pass, 64 KB ones few).
    */
-  read(limit: number): boolean {
+  read(limit: number, bytes = Infinity): boolean {
     const before = this.head;
-    if (this.kind === 'frames') this.readFrames(limit);
+    if (this.kind === 'frames') this.readFrames(limit, bytes);
     else if (this.kind === 'packed') this.readPacked(limit);
     else this.readDatagrams(limit);
     return this.head !== before;
@@ -131,10 +132,11 @@ export class ReaderCore {
     mm[(byteOffset >>> 2) + 1] = Math.floor(value / TWO_32);
   }
 
-  private readFrames(limit: number): void {
+  private readFrames(limit: number, bytes: number): void {
     const producer = this.producer;
     let room = Math.min(producer.room(this.head, 0), limit);
-    while (room > 0) {
+    let left = bytes;
+    while (room > 0 && left > 0) {
       const k = this.head & producer.mask;
       const n = this.libc.readAt(this.fd, this.cellsAddress + k * this.cellSize, this.readLength);
       if (n < 0) {
@@ -153,6 +155,7 @@ export class ReaderCore {
       producer.lengths[k] = n >= this.readLength ? -1 : n;
       this.head = (this.head + 1) | 0;
       room--;
+      left -= n;
     }
   }
 

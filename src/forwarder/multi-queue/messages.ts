@@ -23,6 +23,8 @@ export interface QueueWorkerData {
   forwarder: QueueForwarderOptions;
   /** How often the worker sends its counters (ms). */
   countersIntervalMs: number;
+  /** The owner's doorbell for this worker (an eventfd it rings after each message; see io/doorbell.ts). */
+  doorbell?: number;
   /** Send TCP super-frames whole through a queue of this egress TAP (`--tunnel-gso`). */
   tunnelGso?: { name: string; localAddress: string };
 }

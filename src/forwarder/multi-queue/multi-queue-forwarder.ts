@@ -27,6 +27,7 @@
 import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { spawnModuleWorker } from '../io/module-worker';
+import { Doorbell } from '../io/doorbell';
 import type { Endpoint, UnderlayCounters } from '../contracts';
 import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
 import type { ControlCall, FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
@@ -74,6 +75,8 @@ export type QueueOpenError = Error & { code?: string };
 
 interface Queue {
   readonly worker: Worker;
+  /** Rung after every message posted to the worker (it waits in poll(), see inline-reader.ts); closed once the worker has exited. */
+  readonly doorbell: Doorbell;
   forwarder?: ForwarderCounters;
   underlay?: UnderlayCounters;
   tunnelGso?: TunnelGsoCounters;
@@ -88,6 +91,12 @@ interface Queue {
  * tsx, registered in the worker), or the built dist/queue-worker.mjs when this code is bundled
  * into dist/ (an entry, dist/forwarder.*, or a shared chunk in dist/chunks/).
  */
+/** Post `message` to a queue's worker and ring its doorbell, so its loop turns for it now. */
+function tell(queue: Queue, message: ToQueue): void {
+  queue.worker.postMessage(message);
+  queue.doorbell.ring();
+}
+
 function spawnQueueWorker(workerData: QueueWorkerData): Worker {
   return spawnModuleWorker(import.meta.url, 'queue-worker', { workerData, name: `vxlan queue ${workerData.queue}`, what: 'the queue worker' });
 }
@@ -156,11 +165,22 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, tunnelGso, ...forwarder } = options;
     const started: Queue[] = [];
     const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
-      const worker = spawnQueueWorker({
-        queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs,
-        tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: tunnelGso.localAddress },
-      });
-      const closed = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      const doorbell = new Doorbell();
+      let worker: Worker;
+      try {
+        worker = spawnQueueWorker({
+          queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, doorbell: doorbell.fd,
+          tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: tunnelGso.localAddress },
+        });
+      } catch (error) {
+        doorbell.close();
+        throw error;
+      }
+      // The fd is closed only once the worker that polls it is gone.
+      const closed = new Promise<void>((resolve) => worker.once('exit', () => {
+        doorbell.close();
+        resolve();
+      }));
       return new Promise((resolve, reject) => {
         const early = (message: FromQueue): void => {
           if (message.type === 'ready') resolve({ queue: entry, ready: message });
@@ -174,6 +194,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
         // listener would be thrown, and an early exit must fail the open.
         const entry: Queue = {
           worker,
+          doorbell,
           closed,
           detachStartListeners: () => {
             worker.off('message', early);
@@ -221,7 +242,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
           case 'learned':
             // To every other queue: the one that learned it has it.
             for (const other of this.workers) {
-              if (other !== queue) other.worker.postMessage({ type: 'learned', entries: message.entries } satisfies ToQueue);
+              if (other !== queue) tell(other, { type: 'learned', entries: message.entries });
             }
             break;
           case 'notice':
@@ -253,7 +274,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
 
   /** Ask a worker to close its forwarder (its TAP queues and socket), then wait for it to exit. */
   private static async stopWorker(queue: Queue): Promise<void> {
-    queue.worker.postMessage({ type: 'close' } satisfies ToQueue);
+    tell(queue, { type: 'close' });
     await queue.closed;
   }
 
@@ -301,7 +322,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     const calls = this.pendingCalls;
     this.pendingCalls = [];
     if (calls.length === 0 || this.closing !== undefined) return;
-    for (const queue of this.workers) queue.worker.postMessage({ type: 'control', calls } satisfies ToQueue);
+    for (const queue of this.workers) tell(queue, { type: 'control', calls });
   }
 
   /** Add a remote VTEP to a VNI's flood list (idempotent). */
@@ -368,7 +389,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
       return new Promise((resolve, reject) => {
         const settle = () => this.requests.delete(id);
         this.requests.set(id, { resolve: (message) => { settle(); resolve(message); }, reject: (error) => { settle(); reject(error); } });
-        queue.worker.postMessage(make(id));
+        tell(queue, make(id));
       });
     };
     if (order === 'together') return Promise.all(this.workers.map(ask));

@@ -59,7 +59,11 @@ async function start(): Promise<void> {
       // Queue 0 alone says what the tunnel TAP set up: the others attach the same TAP.
       openTunnel: (options) => TunnelGsoTap.open({ ...options, multiQueue: true, log: data.queue === 0 ? notice : undefined, poller }),
       onNotice: notice,
-      beforeStart: (made) => listen(made.forwarder),
+      beforeStart: (made) => {
+        listen(made.forwarder);
+        // This thread pumps after each pass itself (poller.run below): no setImmediate per wake.
+        made.forwarder.pumpedByCaller();
+      },
     });
   } catch (error) {
     const { message, code } = error as NodeJS.ErrnoException;
@@ -70,8 +74,9 @@ async function start(): Promise<void> {
   const opened = vtep.forwarder;
   forwarder = opened;
   tunnel = vtep.tunnel;
-  // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again.
-  poller.run(() => opened.pumpNow()).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
+  // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again,
+  // and the loop turns the event loop only when the owner rings (a message) or a timer is due.
+  poller.run(() => opened.pumpNow(), { doorbell: data.doorbell }).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
   const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
   timers.push(setInterval(postCounters, data.countersIntervalMs), setInterval(() => {
     const entries = opened.recentlyLearned(refreshMs);

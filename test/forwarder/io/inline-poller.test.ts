@@ -4,7 +4,8 @@
 // after a read, so what is already waiting on another port (a pipe here) is drained in the same burst; the
 // drain's "work left" makes it drain again without a poll's wait; without a drain, the ports' wake
 // still moves everything (one turn later); timers keep running while datagrams keep coming; stop()
-// ends the loop.
+// ends the loop. With a doorbell (a queue worker's), lone datagrams are drained with no turn of the
+// event loop between them, and a message from another thread is seen when that thread rings.
 import { createSocket, type Socket } from 'node:dgram';
 import { writeSync } from 'node:fs';
 import { test } from 'uvu';
@@ -12,6 +13,8 @@ import * as assert from 'uvu/assert';
 import * as C from '../../../src/forwarder/io/libc';
 import { INLINE_POLL_TIMEOUT_MS, InlinePoller } from '../../../src/forwarder/io/inline-reader';
 import { Ring } from '../../../src/forwarder/io/ring';
+import { Doorbell } from '../../../src/forwarder/io/doorbell';
+import { Worker } from 'node:worker_threads';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -76,10 +79,12 @@ test('with a drain, each lone datagram is drained before the event loop turns', 
   const drainsAfterTurn: number[] = [];
   let drains = 0;
   const sender = createSocket('udp4');
+  // The loop also drains after each turn of the event loop (for what a message woke): only drains
+  // that found a datagram count.
   const running = poller.run(() => {
     drains++;
-    if (turnedSinceWake) drainsAfterTurn.push(drains);
-    p.consume();
+    const turned = turnedSinceWake;
+    if (p.consume() > 0 && turned) drainsAfterTurn.push(drains);
     return false;
   });
   try {
@@ -101,6 +106,69 @@ test('with a drain, each lone datagram is drained before the event loop turns', 
     await poller.stop();
     await running;
     C.libc().close(p.fd);
+  }
+});
+
+/**
+ * Another thread (as a queue's owner is): sends `count` datagrams to `port` `gapMs` apart, then posts
+ * 'done' and rings the doorbell (an eventfd: any 8-byte write rings it).
+ */
+function senderThread(port: number, count: number, gapMs: number, doorbell: number): Worker {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { writeSync } = require('node:fs');
+    const socket = require('node:dgram').createSocket('udp4');
+    let sent = 0;
+    const next = () => {
+      if (sent === workerData.count) {
+        socket.close();
+        parentPort.postMessage('done');
+        writeSync(workerData.doorbell, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+        return;
+      }
+      socket.send(Buffer.from([++sent]), workerData.port, '127.0.0.1', () => setTimeout(next, workerData.gapMs));
+    };
+    next();
+  `;
+  return new Worker(code, { eval: true, workerData: { port, count, gapMs, doorbell } });
+}
+
+test('with a doorbell, lone datagrams are drained with no turn of the event loop between them; a message turns it when its sender rings', async () => {
+  const poller = new InlinePoller();
+  const bell = new Doorbell();
+  const p = port(poller);
+  let drains = 0;
+  // Timers alone would turn the loop only every 5 s: the message below can come only through the bell.
+  const running = poller.run(() => {
+    drains++;
+    p.consume();
+    return false;
+  }, { doorbell: bell.fd, idleTurnMs: 5000 });
+  const lone = 20;
+  const started = performance.now();
+  const sender = senderThread(p.port, lone, 5, bell.fd);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sender.once('message', () => resolve());
+      sender.once('error', reject);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(p.payloads, Array.from({ length: lone }, (_, i) => i + 1), 'each datagram once, in order');
+    assert.ok(poller.counters.rings >= 1, `the doorbell rang (${poller.counters.rings})`);
+    assert.ok(seconds < 4, `the message was seen when the sender rang, not on the idle turn (${seconds.toFixed(2)} s)`);
+    // The first pass turns, the bell's message turns it; a few more for the worker's own start and
+    // exit events at most, never one per datagram.
+    assert.ok(poller.counters.turns < lone / 2, `${poller.counters.turns} turns of the event loop for ${lone} lone datagrams`);
+    assert.ok(poller.counters.reads >= lone / 2 && drains >= poller.counters.reads, `drains right after the reads (${poller.counters.reads} reads, ${drains} drains)`);
+    assert.equal(p.failures, []);
+  } finally {
+    await sender.terminate();
+    const stopped = poller.stop();
+    bell.ring();
+    await stopped;
+    await running;
+    C.libc().close(p.fd);
+    bell.close();
   }
 });
 

@@ -3,7 +3,9 @@
 // pumpNow) in namespace A, the kernel's vxlan in B (veth with Linux's default offloads). Spaced
 // pings (each echo and each reply alone in the forwarder) are each moved by a pump run in the same
 // pass as the read that brought them: no frame waits for a turn of the event loop, a timer or the
-// poll timeout (Forwarder.pumpCounters.deferred stays 0). How fast that is, bench:latency shows.
+// poll timeout (Forwarder.pumpCounters.deferred stays 0), no pump is put on the event loop at all
+// (pumpCounters.scheduled stays 0), and the event loop does not turn once per frame (its turns
+// follow the idle cadence, not the pings). How fast that is, bench:latency shows.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Lab, labReady, ping, type LabProcess } from '../../helpers/netns';
@@ -13,8 +15,8 @@ import type { InlineRunnerConfig } from './run-inline-forwarder';
 const TESTS = ['spaced pings through a run-to-completion forwarder: every frame moved by the pump run right after its read (none deferred)'];
 
 interface Counters {
-  pumps: { inline: number; deferred: number };
-  poller: { waits: number; timeouts: number; reads: number; drainsBusy: number };
+  pumps: { inline: number; deferred: number; scheduled: number };
+  poller: { waits: number; timeouts: number; reads: number; drainsBusy: number; turns: number; rings: number };
   batches: { fromDevice: number; fromDeviceFrames: number; fromUnderlay: number; fromUnderlayFrames: number };
 }
 
@@ -44,9 +46,13 @@ if (labReady(test, 'lone frames (inline poller)', ['ping', 'sysctl'], TESTS)) {
       assert.is(result.received, pings, `every spaced ping answered\n${result.output}`);
       const after = await counters(proc, 2);
       const delta = (pick: (c: Counters) => number) => pick(after) - pick(before);
-      console.log(`  ${pings} pings (rtt min/avg/max ${result.min}/${result.avg}/${result.max} ms): pump runs inline ${delta((c) => c.pumps.inline)}, deferred ${delta((c) => c.pumps.deferred)}; poller waits ${delta((c) => c.poller.waits)}, timeouts ${delta((c) => c.poller.timeouts)}, read passes ${delta((c) => c.poller.reads)}; batches from TAP ${delta((c) => c.batches.fromDevice)} (${delta((c) => c.batches.fromDeviceFrames)} frames), from the socket ${delta((c) => c.batches.fromUnderlay)} (${delta((c) => c.batches.fromUnderlayFrames)} frames)`);
+      console.log(`  ${pings} pings (rtt min/avg/max ${result.min}/${result.avg}/${result.max} ms): pump runs inline ${delta((c) => c.pumps.inline)}, deferred ${delta((c) => c.pumps.deferred)}, scheduled ${delta((c) => c.pumps.scheduled)}; event-loop turns ${delta((c) => c.poller.turns)}; poller waits ${delta((c) => c.poller.waits)}, timeouts ${delta((c) => c.poller.timeouts)}, read passes ${delta((c) => c.poller.reads)}; batches from TAP ${delta((c) => c.batches.fromDevice)} (${delta((c) => c.batches.fromDeviceFrames)} frames), from the socket ${delta((c) => c.batches.fromUnderlay)} (${delta((c) => c.batches.fromUnderlayFrames)} frames)`);
       assert.ok(delta((c) => c.batches.fromDeviceFrames) >= pings && delta((c) => c.batches.fromUnderlayFrames) >= pings, 'every echo went out and every reply came in through the forwarder');
       assert.is(delta((c) => c.pumps.deferred), 0, 'no frame waited for a later turn of the event loop (or a timer, or the poll timeout)');
+      assert.is(delta((c) => c.pumps.scheduled), 0, 'no pump was put on the event loop (no setImmediate per wake)');
+      // 20 pings 50 ms apart take about a second: some ten idle turns (INLINE_IDLE_TURN_MS) and the
+      // signals', against 40 frames each read alone.
+      assert.ok(delta((c) => c.poller.turns) < pings, `the event loop turned on its own cadence, not once per frame (${delta((c) => c.poller.turns)} turns for ${pings} pings)`);
       // Not one run per frame: on a loaded machine an echo and its reply can be read in one pass
       // and moved by one run. What must hold is that runs right after reads moved them all.
       assert.ok(delta((c) => c.pumps.inline) >= 1, 'echoes and replies moved by pump runs right after their reads');

@@ -1,5 +1,6 @@
 // A forwarder read as a queue worker reads it (run to completion: one InlinePoller over the TAP and
-// the socket, its drain the Forwarder's pumpNow; queue-worker.ts wires the same two), as a process
+// the socket, its drain the Forwarder's pumpNow, the pump run by the caller alone, a doorbell that
+// turns the event loop; queue-worker.ts wires the same), as a process
 // started INSIDE a test's network namespace:
 //   ip netns exec NS node --import tsx test/forwarder/io/run-inline-forwarder.ts '<json>'
 // Argument: {"tap","mtu","vni","local","peer"}. Output, one JSON object per line on stdout:
@@ -11,6 +12,7 @@ import { TapDevice } from '../../../src/forwarder/device/tap';
 import { Forwarder } from '../../../src/forwarder/forwarder';
 import { InlinePoller } from '../../../src/forwarder/io/inline-reader';
 import { UdpUnderlay } from '../../../src/forwarder/underlay/udp';
+import { Doorbell } from '../../../src/forwarder/io/doorbell';
 
 export interface InlineRunnerConfig {
   tap: string;
@@ -38,8 +40,12 @@ try {
 }
 const forwarder = new Forwarder({ underlay, networks: [{ vni: config.vni, device: tap, peers: [{ address: config.peer, port: 4789 }] }] });
 forwarder.on('error', (error: Error) => fail(error.message));
+forwarder.pumpedByCaller();
 forwarder.start();
-const running = poller.run(() => forwarder.pumpNow());
+// Nothing else rings it: the event loop turns on the idle cadence (timers, these signals) and for
+// busy bursts, as a queue worker's does between its owner's messages.
+const doorbell = new Doorbell();
+const running = poller.run(() => forwarder.pumpNow(), { doorbell: doorbell.fd });
 running.catch((error: Error) => fail(`polling: ${error.message}`));
 
 let seq = 0;
