@@ -44,7 +44,7 @@ export function runCommand(command: string, args: string[]): string {
     return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
     const { code, stderr } = error as NodeJS.ErrnoException & { stderr?: string };
-    if (code === 'ENOENT') throw new Error(`--tunnel-gso needs iproute2's ${command} (not found on PATH) to take VXLAN in whole; install it, or add --no-tunnel-ingress`);
+    if (code === 'ENOENT') throw new Error(`tunnel GSO needs iproute2's ${command} (not found on PATH) to take VXLAN in whole; install it, or leave the way in to the socket (ingress: false; forward's --no-tunnel-ingress)`);
     throw new Error(`${command} ${args.join(' ')}: ${String(stderr ?? '').trim() || (error as Error).message}`);
   }
 }
@@ -114,8 +114,8 @@ export class IngressRedirect {
     const run = options.run ?? runCommand;
     const { localAddress, port, tap } = options;
     const device = deviceWithAddress(run('ip', addressListArgs(localAddress)), localAddress);
-    if (device === undefined) throw new Error(`--tunnel-gso: no device has the local address ${localAddress}`);
-    if (device === 'lo') throw new Error(`--tunnel-gso: the local address ${localAddress} is on lo; tunnel GSO needs an underlay device (a veth, a NIC)`);
+    if (device === undefined) throw new Error(`tunnel GSO: no device has the local address ${localAddress}`);
+    if (device === 'lo') throw new Error(`tunnel GSO: the local address ${localAddress} is on lo; tunnel GSO needs an underlay device (a veth, a NIC)`);
     let madeQdisc = true;
     try {
       run('tc', ['qdisc', 'add', 'dev', device, 'clsact']);

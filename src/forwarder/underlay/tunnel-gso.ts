@@ -302,22 +302,22 @@ export class TunnelGsoTap {
   static open(options: TunnelGsoOptions): TunnelGsoTap {
     const local = parseIp(options.localAddress);
     if (local.bytes.every((byte) => byte === 0)) {
-      throw new RangeError(`--tunnel-gso needs the local address itself (the outer source), not ${options.localAddress}`);
+      throw new RangeError(`tunnel GSO needs the local address itself (the outer source), not ${options.localAddress}`);
     }
     if (isIpv6LinkLocal(local.bytes)) {
       // ip6_forward refuses to route a link-local source (and a peer could not answer it off-link).
-      throw new RangeError(`--tunnel-gso needs a global or unique-local IPv6 address as the outer source, not the link-local ${options.localAddress}`);
+      throw new RangeError(`tunnel GSO needs a global or unique-local IPv6 address as the outer source, not the link-local ${options.localAddress}`);
     }
     const conf = options.confPath ?? '/proc/sys/net/ipv4/conf';
     const conf6 = options.ipv6ConfPath ?? '/proc/sys/net/ipv6/conf';
     if (local.version === 4) {
       const strict = readFileSync(`${conf}/all/rp_filter`, 'utf8').trim() === '1';
       if (strict) {
-        throw new Error(`--tunnel-gso: ${conf}/all/rp_filter is 1 (strict reverse-path filtering), which drops the super-packets the forwarder hands the kernel; set it to 2 (loose) or 0, or run without --tunnel-gso`);
+        throw new Error(`tunnel GSO: ${conf}/all/rp_filter is 1 (strict reverse-path filtering), which drops the super-packets the forwarder hands the kernel; set it to 2 (loose) or 0, or run without tunnel GSO`);
       }
     } else {
       const why = ipv6ForwardingMissing(conf6);
-      if (why !== undefined) throw new Error(`--tunnel-gso: ${why}`);
+      if (why !== undefined) throw new Error(`tunnel GSO: ${why}`);
     }
     const libc = C.libc();
     const name = options.name;
