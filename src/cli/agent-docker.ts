@@ -311,6 +311,8 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         cni = await startCni({
           host, client, links, mtu: config.mtu, logger, socketPath: config.cniSocket,
           openNetwork: localNetworkOpener({ forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort, opened: openedNetworks }),
+          // A network Docker removed while CNI containers were on it goes with the last of them.
+          onEndpointRemoved: (network) => driver!.releaseKeptForCni(network),
         });
         logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.cniSocket }, 'serving CNI');
       }
