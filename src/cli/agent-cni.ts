@@ -57,10 +57,11 @@ export interface CniRuntime {
 
 export async function startCni(options: {
   host: HostAgent; client: Etcd3; links: Links; openNetwork: OpenLocalNetwork; mtu: number; socketPath: string; logger: AgentLogger; netns?: ContainerNetns;
+  onEndpointRemoved?: (network: string) => Promise<unknown>;
 }): Promise<CniRuntime> {
   const { logger } = options;
   const tally = new CniCallTally();
-  const service = new CniService({ host: options.host, client: options.client, links: options.links, netns: options.netns ?? linuxNetns, openNetwork: options.openNetwork, mtu: options.mtu, tally, logger });
+  const service = new CniService({ host: options.host, client: options.client, links: options.links, netns: options.netns ?? linuxNetns, openNetwork: options.openNetwork, mtu: options.mtu, tally, logger, onEndpointRemoved: options.onEndpointRemoved });
   const restored = await service.restore();
   if (restored.endpoints + restored.reaped + restored.lost > 0) logger.info(restored, 'restored this host\'s CNI endpoints from etcd');
   service.startReaper();

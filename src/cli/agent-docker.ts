@@ -53,6 +53,12 @@ first address (10.0.9.1) answers their names: docker run --dns 10.0.9.1 … With
 second --subnet (e.g. fd00:9::/64, the same on every host) containers get IPv6 addresses from etcd
 too, and their names answer AAAA. Needs root.
 
+With --docker and --cni on one host, Docker and podman containers share a network's bridge: create
+the Docker network (docker network create …) before the first podman container on that host joins
+it; the other way round Docker's create is refused (remove those containers first). docker network
+rm while podman containers are on it keeps the bridge for them, until the last of them is deleted
+or Docker creates the network again.
+
 flags:
   --docker             serve Docker (instead of --network NAME)
 ${CNI_FLAGS_HELP}
@@ -311,6 +317,8 @@ async function run(config: DockerAgentConfig, io: DockerAgentIo): Promise<number
         cni = await startCni({
           host, client, links, mtu: config.mtu, logger, socketPath: config.cniSocket,
           openNetwork: localNetworkOpener({ forwarder: serving, links, mtu: config.mtu, logger, dnsPort: io.dnsPort, opened: openedNetworks }),
+          // A network Docker removed while CNI containers were on it goes with the last of them.
+          onEndpointRemoved: (network) => driver!.releaseKeptForCni(network),
         });
         logger.info({ hostId: config.hostId, vtep: endpointText(host.vtep), socket: config.cniSocket }, 'serving CNI');
       }

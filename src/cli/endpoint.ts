@@ -6,10 +6,10 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { addressesText } from '../control/address-pool';
-import { ConfigError } from './config';
 import type { EndpointRecord } from '../control/keys';
-import { checkNetworkName, inspectNetwork, listNetworks, NetworkError } from '../control/networks';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, runWithStore, storeOptions, type EtcdFlags } from './options';
+import { inspectNetwork, listNetworks, NetworkError } from '../control/networks';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
+import { checkNetworkNameArgument, runStoreCommand, subcommandOf, table, type StoreCommandIo, type SubcommandRules } from './store-command';
 import type { StoreOptions } from '../control/store';
 
 export const ENDPOINT_USAGE = `usage: vxlan-wasm endpoint ls [--network NAME] [--json] [etcd flags]
@@ -26,10 +26,7 @@ ${ETCD_FLAGS_HELP}
 
 exit codes: 0 done; 1 no such network or endpoint, or etcd unreachable; 2 a usage error.`;
 
-export interface EndpointIo {
-  stdout?: NodeJS.WritableStream;
-  stderr?: NodeJS.WritableStream;
-}
+export type EndpointIo = StoreCommandIo;
 
 const FLAGS = {
   ...ETCD_FLAGS,
@@ -38,47 +35,25 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+export const ENDPOINT_SUBCOMMANDS: SubcommandRules = {
+  commands: ['ls', 'inspect'], aliases: { list: 'ls' },
+  noArgument: { ls: ' (give the network with --network)' }, needsArgument: { inspect: 'the endpoint\'s id (or the start of it) or its name' },
+};
+
 type Parsed = { sub: 'ls' | 'inspect'; target?: string; network?: string; json: boolean; store: StoreOptions };
 
 function parse(argv: string[]): Parsed | 'help' {
   const { values, positionals } = parseCommandArgs('endpoint', argv, FLAGS, true);
   if (values.help === true) return 'help';
-  const [sub, target, ...extra] = positionals;
-  if (sub === undefined) throw new ConfigError('endpoint', 'needs a subcommand: ls or inspect (see endpoint --help).');
-  const command = sub === 'list' ? 'ls' : sub;
-  if (command !== 'ls' && command !== 'inspect') throw new ConfigError(sub, 'is not an endpoint subcommand (ls, inspect).');
-  if (extra.length > 0) throw new ConfigError(extra[0], `is one argument too many for endpoint ${command}.`);
-  if (command === 'ls' && target !== undefined) throw new ConfigError(target, 'is one argument too many for endpoint ls (give the network with --network).');
-  if (command === 'inspect' && target === undefined) throw new ConfigError('endpoint inspect', 'needs the endpoint\'s id (or the start of it) or its name.');
+  const { command, argument: target } = subcommandOf('endpoint', positionals, ENDPOINT_SUBCOMMANDS);
   const network = values.network as string | undefined;
-  if (network !== undefined) {
-    try {
-      checkNetworkName(network);
-    } catch (error) {
-      throw new ConfigError('--network', `${(error as Error).message}.`);
-    }
-  }
-  return { sub: command, target, network, json: values.json === true, store: storeOptions(values as EtcdFlags) };
+  if (network !== undefined) checkNetworkNameArgument('--network', network);
+  return { sub: command as Parsed['sub'], target, network, json: values.json === true, store: storeOptions(values as EtcdFlags) };
 }
 
 /** Run `vxlan-wasm endpoint …`; resolves to the exit code once the etcd client is closed. */
-export async function endpointCommand(argv: string[], io: EndpointIo = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  let parsed: Parsed | 'help';
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    stderr.write(`vxlan-wasm endpoint: ${error.message}\n`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    stdout.write(`${ENDPOINT_USAGE}\n`);
-    return 0;
-  }
-  const command = parsed;
-  return runWithStore('endpoint', command.store, stderr, (client) => run(client, command, (line) => stdout.write(`${line}\n`)));
+export function endpointCommand(argv: string[], io: EndpointIo = {}): Promise<number> {
+  return runStoreCommand('endpoint', argv, io, ENDPOINT_USAGE, parse, run);
 }
 
 type Listed = EndpointRecord & { network: string };
@@ -88,11 +63,6 @@ async function endpointsOf(client: Etcd3, network: string | undefined): Promise<
   const names = network !== undefined ? [network] : (await listNetworks(client)).map((record) => record.name);
   const inspections = await Promise.all(names.map((name) => inspectNetwork(client, name)));
   return inspections.flatMap((inspection) => inspection.endpoints.map((endpoint) => ({ ...endpoint, network: inspection.network.name })));
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
 }
 
 async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void): Promise<void> {

@@ -8,8 +8,9 @@ import type { Etcd3 } from 'etcd3';
 import { ConfigError } from './config';
 import { keys } from '../control/keys';
 import { addressesText, subnetsText } from '../control/address-pool';
-import { checkNetworkName, createNetwork, inspectNetwork, listNetworks, parseNetworkSubnets, removeNetwork } from '../control/networks';
-import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, runWithStore, storeOptions, type EtcdFlags } from './options';
+import { createNetwork, inspectNetwork, listNetworks, parseNetworkSubnets, removeNetwork } from '../control/networks';
+import { ETCD_FLAGS, ETCD_FLAGS_HELP, parseCommandArgs, storeOptions, type EtcdFlags } from './options';
+import { checkNetworkNameArgument, runStoreCommand, sentence, subcommandOf, table, type StoreCommandIo, type SubcommandRules } from './store-command';
 import type { StoreOptions } from '../control/store';
 
 export const NETWORK_USAGE = `usage: vxlan-wasm network create NAME --vni N --subnet CIDR [--subnet CIDR6] [etcd flags]
@@ -32,10 +33,7 @@ ${ETCD_FLAGS_HELP}
 
 exit codes: 0 done; 1 refused (exists, not found, in use) or etcd unreachable; 2 a usage error.`;
 
-export interface NetworkIo {
-  stdout?: NodeJS.WritableStream;
-  stderr?: NodeJS.WritableStream;
-}
+export type NetworkIo = StoreCommandIo;
 
 const FLAGS = {
   ...ETCD_FLAGS,
@@ -46,28 +44,18 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const sentence = (text: string) => (/[.?]$/.test(text) ? text : `${text}.`);
+export const NETWORK_SUBCOMMANDS: SubcommandRules = {
+  commands: ['create', 'ls', 'inspect', 'rm'], aliases: { list: 'ls', remove: 'rm' },
+  noArgument: { ls: '' }, needsArgument: { create: 'the network\'s NAME', inspect: 'the network\'s NAME', rm: 'the network\'s NAME' },
+};
 
 type Parsed = { sub: string; name?: string; vni?: number; subnets?: string[]; json: boolean; force: boolean; store: StoreOptions };
 
 function parse(argv: string[]): Parsed | 'help' {
   const { values, positionals } = parseCommandArgs('network', argv, FLAGS, true);
   if (values.help === true) return 'help';
-  const [sub, name, ...extra] = positionals;
-  const subs = ['create', 'ls', 'list', 'inspect', 'rm', 'remove'];
-  if (sub === undefined) throw new ConfigError('network', 'needs a subcommand: create, ls, inspect or rm (see network --help).');
-  if (!subs.includes(sub)) throw new ConfigError(sub, 'is not a network subcommand (create, ls, inspect, rm).');
-  const command = sub === 'list' ? 'ls' : sub === 'remove' ? 'rm' : sub;
-  if (extra.length > 0) throw new ConfigError(extra[0], `is one argument too many for network ${command}.`);
-  if (command === 'ls' && name !== undefined) throw new ConfigError(name, 'is one argument too many for network ls.');
-  if (command !== 'ls') {
-    if (name === undefined) throw new ConfigError(`network ${command}`, 'needs the network\'s NAME.');
-    try {
-      checkNetworkName(name);
-    } catch (error) {
-      throw new ConfigError('NAME', sentence((error as Error).message));
-    }
-  }
+  const { command, argument: name } = subcommandOf('network', positionals, NETWORK_SUBCOMMANDS);
+  if (name !== undefined) checkNetworkNameArgument('NAME', name);
   const only = (flag: 'vni' | 'subnet' | 'force' | 'json', commands: string[]) => {
     if (values[flag] !== undefined && !commands.includes(command)) throw new ConfigError(`--${flag}`, `is not a flag of network ${command}.`);
   };
@@ -95,28 +83,8 @@ function parse(argv: string[]): Parsed | 'help' {
 }
 
 /** Run `vxlan-wasm network …`; resolves to the exit code once the etcd client is closed. */
-export async function networkCommand(argv: string[], io: NetworkIo = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  let parsed: Parsed | 'help';
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    stderr.write(`vxlan-wasm network: ${error.message}\n`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    stdout.write(`${NETWORK_USAGE}\n`);
-    return 0;
-  }
-  const command = parsed;
-  return runWithStore('network', command.store, stderr, (client) => run(client, command, (line) => stdout.write(`${line}\n`)));
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+export function networkCommand(argv: string[], io: NetworkIo = {}): Promise<number> {
+  return runStoreCommand('network', argv, io, NETWORK_USAGE, parse, run);
 }
 
 async function run(client: Etcd3, parsed: Parsed, write: (line: string) => void): Promise<void> {

@@ -53,6 +53,11 @@ export interface CniServiceOptions {
   logger?: AgentLogger;
   /** How often endpoints are checked for a vanished veth (default 5000 ms; 0: never). */
   reapIntervalMs?: number;
+  /**
+   * Called after DEL, GC or the reaper removed an endpoint of `network`: with --docker too, the
+   * Docker driver releases a network it kept for CNI containers once the last of them is gone.
+   */
+  onEndpointRemoved?: (network: string) => Promise<unknown>;
 }
 
 interface CniNetwork {
@@ -263,6 +268,7 @@ export class CniService {
     }
     // The pair goes with its host end, whatever namespace the other end is in.
     links.remove(hostEnd);
+    if (this.networks.has(request.network)) await this.endpointRemoved(request.network);
     return {};
   }
 
@@ -278,6 +284,7 @@ export class CniService {
       removed++;
       this.logger.info({ network: name, endpointId, ip: served.endpoint.ipv4 }, 'CNI endpoint collected (GC)');
     }
+    if (removed > 0) await this.endpointRemoved(name);
     return { removed };
   }
 
@@ -339,9 +346,19 @@ export class CniService {
         await this.options.host.removeEndpoint(name, endpointId, { release: true });
         reaped++;
         this.logger.info({ network: name, endpointId, ip: served.endpoint.ipv4 }, 'reaped a CNI endpoint whose container is gone');
+        await this.endpointRemoved(name);
       }
     }
     return reaped;
+  }
+
+  /** Tells onEndpointRemoved; its failure is logged, never the call's (the endpoint is gone either way). */
+  private async endpointRemoved(network: string): Promise<void> {
+    try {
+      await this.options.onEndpointRemoved?.(network);
+    } catch (error) {
+      this.logger.warn({ network, err: (error as Error).message }, 'could not release the network after its endpoint was removed');
+    }
   }
 
   startReaper(): void {

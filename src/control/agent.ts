@@ -20,6 +20,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import { HostLease } from './host-lease';
+import { Recovery } from './recovery';
 import type { Endpoint } from '../forwarder/contracts';
 import { keys, parseEndpointRecord, parseHostRecord, type EndpointRecord, type HostRecord, type NetworkRecord } from './keys';
 import { poolsOf, type AddressPool } from './address-pool';
@@ -94,7 +95,6 @@ export interface AgentStatus {
   disconnectedSince?: number;
 }
 
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 
 /** The events an Agent emits, typed (`agent.on('error', (error) => …)` needs no annotation). */
@@ -132,11 +132,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private networkRevision = '0';
   private readonly hostLease: HostLease;
   private joined = '';
-  private connected = false;
-  private recovering = false;
+  private readonly recovery: Recovery;
   private closed = false;
-  private readonly counts = { resyncs: 0 };
-  private disconnectedSince: number | undefined;
 
   constructor(options: AgentOptions) {
     super();
@@ -149,13 +146,31 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.ttlSeconds = options.ttlSeconds ?? 10;
     this.hostLease = new HostLease(this.client, this.ttlSeconds, (why) => this.trouble(why));
     this.logger = options.logger ?? silent;
+    this.recovery = new Recovery({
+      logger: this.logger, retryMinMs: options.retryMinMs, retryMaxMs: options.retryMaxMs,
+      onConnected: (connected) => this.emit(connected ? 'connected' : 'disconnected'),
+      onTrouble: () => this.view?.dropWatcher(),
+      describe: () => ({ hosts: this.reconciler?.size ?? 0 }),
+      // A recovery is a start minus the first read of the network.
+      attempt: async () => {
+        await this.ensureRegistered();
+        const result = await this.sync();
+        return { ...result, hosts: this.reconciler!.size, revision: this.view!.revision };
+      },
+      // Retrying will not help: the network is gone or the host cannot register. Stop loudly.
+      isFatal: (error) => error instanceof AgentError || error instanceof NetworkError,
+      onFatal: (error) => {
+        this.logger.error({ err: error.message }, 'cannot rejoin the network');
+        this.emit('error', error as AgentError | NetworkError); // (isFatal let only these through)
+      },
+    });
   }
 
   status(): AgentStatus {
     return {
-      connected: this.connected, hosts: this.reconciler?.size ?? 0, ip: this.ip, revision: this.view?.revision ?? 0,
-      resyncs: this.counts.resyncs, events: this.view?.events ?? 0, invalidRecords: (this.view?.invalid ?? 0) + (this.reconciler?.invalid ?? 0),
-      leaseRegrants: this.hostLease.regrants, disconnectedSince: this.disconnectedSince,
+      connected: this.recovery.connected, hosts: this.reconciler?.size ?? 0, ip: this.ip, revision: this.view?.revision ?? 0,
+      resyncs: this.recovery.resyncs, events: this.view?.events ?? 0, invalidRecords: (this.view?.invalid ?? 0) + (this.reconciler?.invalid ?? 0),
+      leaseRegrants: this.hostLease.regrants, disconnectedSince: this.recovery.disconnectedSince,
     };
   }
 
@@ -205,7 +220,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       await this.close({ leave: true });
       throw error;
     }
-    this.setConnected(true);
+    this.recovery.setConnected(true);
     return { network: record, ip: this.ip! };
   }
 
@@ -213,6 +228,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async close(options: { leave?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.recovery.close();
     this.view?.close();
     await this.hostLease.end(options.leave !== false, this.logger);
   }
@@ -335,53 +351,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   // ---- trouble and recovery ----------------------------------------------------------------
 
-  private setConnected(connected: boolean): void {
-    if (this.connected === connected) return;
-    this.connected = connected;
-    this.disconnectedSince = connected ? undefined : Date.now();
-    this.emit(connected ? 'connected' : 'disconnected');
-  }
-
-
-  /** Something broke: keep forwarding on the last state, and resync until it works again. */
+  /** Something broke (after the start): the shared recovery resyncs until it works again. */
   private trouble(reason: string): void {
-    if (this.closed || this.recovering || this.reconciler === undefined) return;
-    this.recovering = true;
-    if (this.connected) {
-      this.logger.warn({ reason, hosts: this.reconciler.size }, 'lost etcd; forwarding continues on the last known state');
-    }
-    this.setConnected(false);
-    this.view?.dropWatcher();
-    void this.recover(reason);
-  }
-
-  private async recover(reason: string): Promise<void> {
-    let wait = this.options.retryMinMs ?? 200;
-    let attempts = 0;
-    while (!this.closed) {
-      await delay(wait);
-      if (this.closed) break;
-      attempts++;
-      try {
-        await this.ensureRegistered();
-        const result = await this.sync();
-        this.counts.resyncs++;
-        this.recovering = false;
-        this.setConnected(true);
-        this.logger.info({ reason, attempts, ...result, hosts: this.reconciler!.size, revision: this.view!.revision }, 'resynced with etcd');
-        return;
-      } catch (error) {
-        if (error instanceof AgentError || error instanceof NetworkError) {
-          // Retrying will not help: the network is gone or the host cannot register. Stop loudly.
-          this.recovering = false;
-          this.logger.error({ err: error.message }, 'cannot rejoin the network');
-          this.emit('error', error);
-          return;
-        }
-        this.logger.debug({ err: (error as Error).message, attempts }, 'resync failed; retrying');
-        wait = Math.min(wait * 2, this.options.retryMaxMs ?? 2000);
-      }
-    }
-    this.recovering = false;
+    if (this.reconciler !== undefined) this.recovery.trouble(reason);
   }
 }

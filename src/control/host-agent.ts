@@ -26,6 +26,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import { HostLease } from './host-lease';
+import { Recovery } from './recovery';
 import type { Endpoint } from '../forwarder/contracts';
 import {
   keys, parseServedRecord, type EndpointRecord, type HostRecord, type NetworkRecord, type ServedRecord,
@@ -82,7 +83,6 @@ interface Joined {
 }
 
 const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The events a HostAgent emits, typed. */
 export interface HostAgentEvents {
@@ -103,16 +103,14 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
   private readonly logger: AgentLogger;
   private readonly joined = new Map<string, Joined>();
   private readonly hostLease: HostLease;
-  private connected = false;
-  private recovering = false;
+  private readonly recovery: Recovery;
   private closed = false;
   private readonly joinedAt = new Date().toISOString();
   /** Varies the first address guesses from one claim to the next. */
   private claimSeed = 0;
-  private resyncs = 0;
   /** Recoveries from trouble, and leases granted after the first (the previous one was lost). */
   get counts(): { resyncs: number; leaseRegrants: number } {
-    return { resyncs: this.resyncs, leaseRegrants: this.hostLease.regrants };
+    return { resyncs: this.recovery.resyncs, leaseRegrants: this.hostLease.regrants };
   }
 
   constructor(options: HostAgentOptions) {
@@ -124,10 +122,18 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
     this.ttlSeconds = options.ttlSeconds ?? 10;
     this.hostLease = new HostLease(this.client, this.ttlSeconds, (why) => this.trouble(why));
     this.logger = options.logger ?? silent;
+    this.recovery = new Recovery({
+      logger: this.logger, retryMinMs: options.retryMinMs, retryMaxMs: options.retryMaxMs,
+      onConnected: (connected) => this.emit(connected ? 'connected' : 'disconnected'),
+      onTrouble: () => {
+        for (const joined of this.joined.values()) joined.view.dropWatcher();
+      },
+      attempt: () => this.putBack(),
+    });
   }
 
   get isConnected(): boolean {
-    return this.connected;
+    return this.recovery.connected;
   }
 
   /** The networks joined, by name. */
@@ -158,7 +164,7 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
   async start(): Promise<void> {
     await refuseOldLayout(this.client);
     await this.grant();
-    this.setConnected(true);
+    this.recovery.setConnected(true);
   }
 
   private grant(): Promise<void> {
@@ -418,74 +424,47 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
   async close(options: { leave?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.recovery.close();
     for (const joined of this.joined.values()) joined.view.close();
     await this.hostLease.end(options.leave !== false, this.logger);
   }
 
   // ---- trouble and recovery ----------------------------------------------------------------
 
-  private setConnected(connected: boolean): void {
-    if (this.connected === connected) return;
-    this.connected = connected;
-    this.emit(connected ? 'connected' : 'disconnected');
-  }
-
   private trouble(reason: string): void {
-    if (this.closed || this.recovering) return;
-    this.recovering = true;
-    if (this.connected) this.logger.warn({ reason }, 'lost etcd; forwarding continues on the last known state');
-    this.setConnected(false);
-    for (const joined of this.joined.values()) joined.view.dropWatcher();
-    void this.recover(reason);
+    this.recovery.trouble(reason);
   }
 
-  /** Put back everything this host holds (under a new lease if the old one is gone) and resync every view. */
-  private async recover(reason: string): Promise<void> {
-    let wait = this.options.retryMinMs ?? 200;
-    let attempts = 0;
-    while (!this.closed) {
-      await delay(wait);
-      if (this.closed) break;
-      attempts++;
+  /** One recovery attempt: put back everything this host holds (under a new lease if the old one is gone) and resync every view. */
+  private async putBack(): Promise<{ networks: number }> {
+    await this.grant();
+    for (const joined of [...this.joined.values()]) {
       try {
-        await this.grant();
-        for (const joined of [...this.joined.values()]) {
-          try {
-            await this.putHost(joined);
-          } catch (error) {
-            if (!(error instanceof HostAgentError)) throw error;
-            // The network was removed: stop serving it, say so once.
-            joined.view.close();
-            this.joined.delete(joined.network.name);
-            this.emit('networkGone', joined.network.name, error);
-            continue;
-          }
-          for (const ip of [...joined.claims]) {
-            if (!await this.reclaim(joined.network.name, ip)) {
-              joined.claims.delete(ip);
-              this.logger.error({ network: joined.network.name, ip }, 'an address of this host was taken by another while this host was away');
-            }
-          }
-          for (const served of [...joined.endpoints.values()]) {
-            if (addressesOf(served.endpoint).every((ip) => joined.claims.has(ip))) await this.putEndpoint(joined.network.name, served);
-            else {
-              joined.endpoints.delete(served.endpoint.endpointId);
-              this.emit('endpointLost', joined.network.name, served);
-            }
-          }
-          await joined.view.sync();
-        }
-        this.resyncs++;
-        this.recovering = false;
-        this.setConnected(true);
-        this.logger.info({ reason, attempts, networks: this.joined.size }, 'resynced with etcd');
-        return;
+        await this.putHost(joined);
       } catch (error) {
-        this.logger.debug({ err: (error as Error).message, attempts }, 'resync failed; retrying');
-        wait = Math.min(wait * 2, this.options.retryMaxMs ?? 2000);
+        if (!(error instanceof HostAgentError)) throw error;
+        // The network was removed: stop serving it, say so once.
+        joined.view.close();
+        this.joined.delete(joined.network.name);
+        this.emit('networkGone', joined.network.name, error);
+        continue;
       }
+      for (const ip of [...joined.claims]) {
+        if (!await this.reclaim(joined.network.name, ip)) {
+          joined.claims.delete(ip);
+          this.logger.error({ network: joined.network.name, ip }, 'an address of this host was taken by another while this host was away');
+        }
+      }
+      for (const served of [...joined.endpoints.values()]) {
+        if (addressesOf(served.endpoint).every((ip) => joined.claims.has(ip))) await this.putEndpoint(joined.network.name, served);
+        else {
+          joined.endpoints.delete(served.endpoint.endpointId);
+          this.emit('endpointLost', joined.network.name, served);
+        }
+      }
+      await joined.view.sync();
     }
-    this.recovering = false;
+    return { networks: this.joined.size };
   }
 }
 

@@ -111,7 +111,9 @@ export class DockerDriver {
   /**
    * Networks Docker removed while CNI containers (the agent's other side) were on them on this
    * host: their local part (bridge, TAP, name server) is kept for those containers, by network
-   * name, until the agent stops or Docker creates the network again (then it is Docker's again).
+   * name, until the last of those containers is gone (releaseKeptForCni, which the CNI side calls
+   * after each endpoint it removes), Docker creates the network again (then it is Docker's
+   * again) or the agent stops.
    */
   private readonly keptForCni = new Map<string, LocalNetwork>();
   private readonly logger: AgentLogger;
@@ -402,6 +404,22 @@ export class DockerDriver {
     await network.local.close();
     this.logger.info({ networkId, network: network.name }, 'network deleted on this host');
     return {};
+  }
+
+  /**
+   * A network kept for CNI containers after `docker network rm` is left (etcd, bridge, TAP, name
+   * server) once no endpoint is served on it on this host: its last CNI container was deleted.
+   * Anything else (a Docker network, one the CNI side set up itself, one still in use) is not the
+   * driver's to release. True when it left.
+   */
+  async releaseKeptForCni(name: string): Promise<boolean> {
+    const kept = this.keptForCni.get(name);
+    if (kept === undefined || this.options.host.served(name).length > 0) return false;
+    this.keptForCni.delete(name);
+    await this.options.host.leave(name);
+    await kept.close();
+    this.logger.info({ network: name }, 'network kept for CNI containers left: its last CNI container is gone');
+    return true;
   }
 
   // ---- endpoints ----------------------------------------------------------------------------

@@ -48,6 +48,8 @@ test('--cni alone, --cni with --docker, the default socket; --help names the fla
   assert.is(help.code, 0);
   assert.match(help.stdout, /--cni-socket PATH/);
   assert.match(help.stdout, /vxlan-wasm-cni/);
+  // The order rule of one host serving both, which Docker's refusal alone used to say.
+  assert.match(help.stdout.replace(/\s+/g, ' '), /create the Docker network \(docker network create …\) before the first podman container on that host/);
 });
 
 test.run();

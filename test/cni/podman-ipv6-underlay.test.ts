@@ -7,12 +7,11 @@
 // Needs root; installs podman if missing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import { keys } from '../../src/control/keys';
-import { etcdUnusable, startEtcd, type EtcdServer } from '../helpers/etcd';
-import { Lab, REPO_ROOT, sleep, warnSkipped, type LabProcess } from '../helpers/netns';
-import { PodmanHost, podmanUnusable, type PodmanResult } from '../helpers/podman-host';
-import { temporaryDirs } from '../helpers/temporary';
+import { etcdUnusable } from '../helpers/etcd';
+import { warnSkipped } from '../helpers/netns';
+import { podmanUnusable } from '../helpers/podman-host';
+import { execUntilOk, PodmanLab } from '../helpers/podman-lab';
 import { BUSYBOX_IMAGE } from '../helpers/busybox-image';
 import { missingTools } from '../interop/tools';
 
@@ -33,32 +32,22 @@ try {
 if (unusable !== undefined) {
   warnSkipped('needs root, network namespaces, etcd and podman', TESTS, `cni podman IPv6 underlay tests: ${unusable}`);
 } else {
-  const { temporaryDir, removeTemporaryDirs } = temporaryDirs();
-  let lab: Lab;
-  let etcd: EtcdServer | undefined;
-  const hosts: PodmanHost[] = [];
-  const agents: LabProcess[] = [];
-  let nsNames: string[] = [];
-
-  const runCli = (ns: string, args: string[]) => lab.exec(ns, process.execPath, '--import', 'tsx', '-e', `import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(${JSON.stringify(args)}); })`);
-  const etcdValues = async (prefix: string): Promise<Record<string, string>> => {
-    const out = lab.exec(nsNames[0], process.execPath, '--import', 'tsx', '-e',
-      `import('etcd3').then(async ({ Etcd3 }) => { const c = new Etcd3({ hosts: ${JSON.stringify(etcd!.url)} }); console.log(JSON.stringify(await c.getAll().prefix(${JSON.stringify(prefix)}).strings())); c.close(); })`);
-    return JSON.parse(out.trim().split('\n').pop()!) as Record<string, string>;
-  };
-  /** Run `args` in `container` until it succeeds (the other host learns endpoints through etcd's watch). */
-  const retry = async (host: PodmanHost, container: string, args: string[], tries = 20): Promise<PodmanResult> => {
-    let result: PodmanResult = { status: -1, stdout: '', stderr: '' };
-    for (let i = 0; i < tries && result.status !== 0; i++) {
-      if (i > 0) await sleep(500);
-      result = host.podman(['exec', container, ...args]);
-    }
-    return result;
-  };
+  const podmanLab = new PodmanLab({
+    tag: 'c6',
+    underlay: [[`${UNDERLAY4[0]}/24`, `${UNDERLAY6[0]}/64`], [`${UNDERLAY4[1]}/24`, `${UNDERLAY6[1]}/64`]],
+    etcdHost: UNDERLAY4[0],
+    local: [UNDERLAY6[0], UNDERLAY6[1]],
+    hostIds: ['c6-h1', 'c6-h2'],
+    beforeAgents: (it) => { it.runCli(it.nsNames[0], ['network', 'create', 'green', '--vni', '7600', '--subnet', '10.76.0.0/24', '--subnet', 'fd00:7a::/64', '--etcd', it.etcdUrl]); },
+    addNetworks: (host, socket) => host.addNetwork('green', { agentSocket: socket }),
+  });
+  const { hosts, agents } = podmanLab;
+  const etcdValues = (prefix: string) => podmanLab.etcdValues(prefix);
+  const retry = execUntilOk;
 
   test.before(async () => {
     try {
-      await setUp();
+      await podmanLab.setUp();
     } catch (error) {
       // uvu reports a failing hook with no message: say it here.
       console.error(`cni podman IPv6 underlay tests: setup failed: ${(error as Error).stack}`);
@@ -66,38 +55,8 @@ if (unusable !== undefined) {
     }
   });
 
-  async function setUp(): Promise<void> {
-    lab = new Lab('c6');
-    const dir = temporaryDir('vwc6-podman6-');
-    nsNames = [lab.namespace('h1'), lab.namespace('h2')];
-    lab.veth(nsNames[0], nsNames[1], { a: [`${UNDERLAY4[0]}/24`, `${UNDERLAY6[0]}/64`], b: [`${UNDERLAY4[1]}/24`, `${UNDERLAY6[1]}/64`] });
-    etcd = await startEtcd({ ns: nsNames[0], host: UNDERLAY4[0] });
-    runCli(nsNames[0], ['network', 'create', 'green', '--vni', '7600', '--subnet', '10.76.0.0/24', '--subnet', 'fd00:7a::/64', '--etcd', etcd.url]);
-    const plugin = process.env.VXLAN_CNI_E2E_BUILT === '1'
-      ? `exec ${process.execPath} ${join(REPO_ROOT, 'bin', 'vxlan-wasm-cni.mjs')}`
-      : `cd ${REPO_ROOT} && exec ${process.execPath} --import tsx test/cni/run-plugin.ts`;
-    for (const [i, ns] of nsNames.entries()) {
-      const hostDir = join(dir, `h${i + 1}`);
-      const socket = join(hostDir, 'cni.sock');
-      const host = new PodmanHost(hostDir, ns, plugin);
-      host.addNetwork('green', { agentSocket: socket });
-      hosts.push(host);
-      agents.push(lab.spawn(ns, process.execPath, [
-        '--import', 'tsx', 'test/docker/run-agent.ts', '--cni', '--cni-socket', socket, '--local', UNDERLAY6[i], '--etcd', etcd.url,
-        '--host-id', `c6-h${i + 1}`, '--log-level', 'info',
-      ], { label: `agent c6-h${i + 1}` }));
-    }
-    for (const agent of agents) await agent.waitFor('serving CNI', () => agent.stderr.includes('serving CNI') || agent.stdout.includes('serving CNI'), 30_000);
-    const imageDir = temporaryDir('vwc6-image-');
-    for (const host of hosts) host.importBusybox(imageDir);
-  }
-
   test.after(async () => {
-    const problems: string[] = [];
-    for (const host of hosts) problems.push(...(await host.stop()));
-    await lab?.cleanup();
-    await etcd?.stop();
-    removeTemporaryDirs();
+    const problems = await podmanLab.cleanup();
     if (problems.length > 0) console.warn(`cni podman IPv6 underlay tests cleanup: ${problems.join('; ')}`);
   });
 
@@ -120,7 +79,7 @@ if (unusable !== undefined) {
     // What crosses h2's underlay link to port 4789 while the containers ping, seen by tcpdump (a
     // packet tap sees it before the tunnel-GSO tc filter takes VXLAN away from the UDP stack, so
     // the UDP counters of /proc/net/snmp6 would not).
-    const tcpdump = lab.spawn(nsNames[1], 'tcpdump', ['-Z', 'root', '--immediate-mode', '-l', '-n', '-i', 'veth0', 'udp dst port 4789'], { label: 'tcpdump on h2' });
+    const tcpdump = podmanLab.lab.spawn(podmanLab.nsNames[1], 'tcpdump', ['-Z', 'root', '--immediate-mode', '-l', '-n', '-i', 'veth0', 'udp dst port 4789'], { label: 'tcpdump on h2' });
     await tcpdump.waitFor('tcpdump listening', () => tcpdump.stderr.includes('listening on'), 10_000);
     for (const [host, from, to] of [[h1, 'g1', 'g2'], [h2, 'g2', 'g1']] as const) {
       const v4 = await retry(host, from, ['ping', '-4', '-c', '2', '-W', '2', to]);

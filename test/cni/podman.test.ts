@@ -14,10 +14,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { keys } from '../../src/control/keys';
-import { etcdUnusable, startEtcd, type EtcdServer } from '../helpers/etcd';
-import { Lab, REPO_ROOT, sleep, warnSkipped, type LabProcess } from '../helpers/netns';
-import { PodmanHost, podmanUnusable } from '../helpers/podman-host';
-import { temporaryDirs } from '../helpers/temporary';
+import { etcdUnusable } from '../helpers/etcd';
+import { warnSkipped } from '../helpers/netns';
+import { podmanUnusable, type PodmanHost } from '../helpers/podman-host';
+import { execUntilOk, PodmanLab } from '../helpers/podman-lab';
 import { BUSYBOX_IMAGE } from '../helpers/busybox-image';
 
 const TESTS = [
@@ -43,69 +43,15 @@ try {
 if (unusable !== undefined) {
   warnSkipped('needs root, network namespaces, etcd and podman', TESTS, `cni podman tests: ${unusable}`);
 } else {
-  const { temporaryDir, removeTemporaryDirs } = temporaryDirs();
-  let lab: Lab;
-  let etcd: EtcdServer | undefined;
-  const hosts: PodmanHost[] = [];
-  const agents: LabProcess[] = [];
-  const sockets: string[] = [];
-  let nsNames: string[] = [];
-
-  const runCli = (ns: string, args: string[]) => lab.exec(ns, process.execPath, '--import', 'tsx', '-e', `import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(${JSON.stringify(args)}); })`);
-  const etcdKeys = async (prefix: string): Promise<string[]> => {
-    // etcd listens inside the first host's namespace: read it from there.
-    const out = lab.exec(nsNames[0], process.execPath, '--import', 'tsx', '-e',
-      `import('etcd3').then(async ({ Etcd3 }) => { const c = new Etcd3({ hosts: ${JSON.stringify(etcd!.url)} }); console.log(JSON.stringify(await c.getAll().prefix(${JSON.stringify(prefix)}).keys())); c.close(); })`);
-    return JSON.parse(out.trim().split('\n').pop()!) as string[];
-  };
-  /** The network namespaces podman made (netns-UUID; other suites' have other names). */
-  const podmanNamespaces = () => readdirSync('/run/netns').filter((name) => name.startsWith('netns-')).sort();
-  /** The CNI veths' host ends on a host. */
-  const hostLinks = (ns: string) => lab.exec(ns, 'ip', '-o', 'link', 'show').split('\n').map((line) => line.split(': ')[1]?.split('@')[0]).filter((name): name is string => name !== undefined && name.startsWith('vwn'));
-
-  test.before(async () => {
-    try {
-      await setUp();
-    } catch (error) {
-      // uvu reports a failing hook with no message: say it here.
-      console.error(`cni podman tests: setup failed: ${(error as Error).stack}`);
-      throw error;
-    }
-  });
-
-  /** Host i's agent, from the sources (--metrics inside the host's namespace). */
-  const startAgent = (i: number): LabProcess => lab.spawn(nsNames[i], process.execPath, [
-    '--import', 'tsx', 'test/docker/run-agent.ts', '--cni', '--cni-socket', sockets[i], '--local', UNDERLAY[i], '--etcd', etcd!.url,
-    '--host-id', `h${i + 1}`, '--log-level', 'info', '--metrics', METRICS,
-  ], { label: `agent h${i + 1}` });
-  const serving = (agent: LabProcess) => agent.waitFor('serving CNI', () => agent.stderr.includes('serving CNI') || agent.stdout.includes('serving CNI'), 30_000);
-  /** Ping `target` by name from `container` until it answers (the other host learns endpoints through etcd's watch). */
-  const pingByName = async (host: PodmanHost, container: string, target: string, tries = 20) => {
-    let pinged = { status: -1 as number | null, stdout: '', stderr: '' };
-    for (let i = 0; i < tries; i++) {
-      pinged = host.podman(['exec', container, 'ping', '-c', '2', '-W', '2', target]);
-      if (pinged.status === 0) break;
-      await sleep(500);
-    }
-    return pinged;
-  };
-
-  async function setUp(): Promise<void> {
-    lab = new Lab('cni');
-    const dir = temporaryDir('vwcni-podman-');
-    nsNames = [lab.namespace('h1'), lab.namespace('h2')];
-    lab.veth(nsNames[0], nsNames[1], { a: [`${UNDERLAY[0]}/24`], b: [`${UNDERLAY[1]}/24`] });
-    etcd = await startEtcd({ ns: nsNames[0], host: UNDERLAY[0] });
-    runCli(nsNames[0], ['network', 'create', 'blue', '--vni', '7700', '--subnet', SUBNET, '--etcd', etcd.url]);
-    // From the sources (no build needed); VXLAN_CNI_E2E_BUILT=1 runs the built bin instead, as a
-    // user's runtime would (~0.1 s per call, where tsx takes ~1 s): for podman run's real time.
-    const plugin = process.env.VXLAN_CNI_E2E_BUILT === '1'
-      ? `exec ${process.execPath} ${join(REPO_ROOT, 'bin', 'vxlan-wasm-cni.mjs')}`
-      : `cd ${REPO_ROOT} && exec ${process.execPath} --import tsx test/cni/run-plugin.ts`;
-    for (const [i, ns] of nsNames.entries()) {
-      const hostDir = join(dir, `h${i + 1}`);
-      const socket = join(hostDir, 'cni.sock');
-      const host = new PodmanHost(hostDir, ns, plugin);
+  const podmanLab = new PodmanLab({
+    tag: 'cni',
+    underlay: [[`${UNDERLAY[0]}/24`], [`${UNDERLAY[1]}/24`]],
+    etcdHost: UNDERLAY[0],
+    local: [UNDERLAY[0], UNDERLAY[1]],
+    hostIds: ['h1', 'h2'],
+    agentArgs: ['--metrics', METRICS],
+    beforeAgents: (it) => { it.runCli(it.nsNames[0], ['network', 'create', 'blue', '--vni', '7700', '--subnet', SUBNET, '--etcd', it.etcdUrl]); },
+    addNetworks: (host, socket, hostDir) => {
       // capabilities.aliases: podman passes --network-alias in runtimeConfig.aliases.
       host.addNetwork('blue', { agentSocket: socket, capabilities: { aliases: true } });
       host.addNetwork('nowhere', { agentSocket: socket, network: 'nowhere' });
@@ -113,21 +59,29 @@ if (unusable !== undefined) {
       host.addNetwork('noagent', { agentSocket: join(hostDir, 'none.sock'), network: 'blue' });
       host.addNetwork('dual', { agentSocket: socket });
       host.addNetwork('six', { agentSocket: socket });
-      hosts.push(host);
-      sockets.push(socket);
-      agents.push(startAgent(i));
+    },
+  });
+  const { hosts, agents, sockets } = podmanLab;
+  const runCli = (ns: string, args: string[]) => podmanLab.runCli(ns, args);
+  const etcdKeys = (prefix: string) => podmanLab.etcdKeys(prefix);
+  /** The network namespaces podman made (netns-UUID; other suites' have other names). */
+  const podmanNamespaces = () => readdirSync('/run/netns').filter((name) => name.startsWith('netns-')).sort();
+  /** The CNI veths' host ends on a host. */
+  const hostLinks = (ns: string) => podmanLab.lab.exec(ns, 'ip', '-o', 'link', 'show').split('\n').map((line) => line.split(': ')[1]?.split('@')[0]).filter((name): name is string => name !== undefined && name.startsWith('vwn'));
+  const pingByName = (host: PodmanHost, container: string, target: string, tries = 20) => execUntilOk(host, container, ['ping', '-c', '2', '-W', '2', target], tries);
+
+  test.before(async () => {
+    try {
+      await podmanLab.setUp();
+    } catch (error) {
+      // uvu reports a failing hook with no message: say it here.
+      console.error(`cni podman tests: setup failed: ${(error as Error).stack}`);
+      throw error;
     }
-    for (const agent of agents) await serving(agent);
-    const imageDir = temporaryDir('vwcni-image-');
-    for (const host of hosts) host.importBusybox(imageDir);
-  }
+  });
 
   test.after(async () => {
-    const problems: string[] = [];
-    for (const host of hosts) problems.push(...(await host.stop()));
-    await lab?.cleanup();
-    await etcd?.stop();
-    removeTemporaryDirs();
+    const problems = await podmanLab.cleanup();
     if (problems.length > 0) console.warn(`cni podman tests cleanup: ${problems.join('; ')}`);
   });
 
@@ -165,8 +119,8 @@ if (unusable !== undefined) {
     const [h1, h2] = hosts;
     await agents[1].stop(5000);
     assert.is(agents[1].exitCode, 0, agents[1].stderr);
-    agents[1] = startAgent(1);
-    await serving(agents[1]);
+    agents[1] = podmanLab.startAgent(1);
+    await podmanLab.serving(agents[1]);
     assert.match(agents[1].stderr + agents[1].stdout, /restored this host's CNI endpoints from etcd/);
     const restarted = performance.now();
     const pinged = await pingByName(h1, 'web1', 'web2', 30);
@@ -175,7 +129,7 @@ if (unusable !== undefined) {
     assert.is(back.status, 0, `web2 → web1 after h2's agent restarted: ${back.stdout} ${back.stderr}\nagent h2: ${agents[1].stderr.slice(-2000)}`);
     console.log(`cni podman: after h2's agent restarted, pings by name both ways answered within ${Math.round(performance.now() - restarted)} ms of it serving again`);
 
-    const metrics = lab.exec(nsNames[0], 'curl', '-sf', '--max-time', '5', `http://${METRICS}/metrics`);
+    const metrics = podmanLab.lab.exec(podmanLab.nsNames[0], 'curl', '-sf', '--max-time', '5', `http://${METRICS}/metrics`);
     assert.match(metrics, /vxlan_cni_calls_total\{command="ADD",result="ok"\} 1/, metrics.split('\n').filter((line) => line.includes('cni')).join('\n'));
   });
 
@@ -183,11 +137,11 @@ if (unusable !== undefined) {
     const [h1] = hosts;
     const before = await etcdKeys(keys.endpointsPrefix('blue'));
     assert.ok(before.length >= 2, `endpoints in etcd: ${before.join(', ')}`);
-    assert.is(hostLinks(nsNames[0]).length, 1, 'one veth host end on h1');
+    assert.is(hostLinks(podmanLab.nsNames[0]).length, 1, 'one veth host end on h1');
     h1.podmanOk(['rm', '-f', '-t', '0', 'web1']);
     const after = await etcdKeys(keys.endpointsPrefix('blue'));
     assert.is(after.length, before.length - 1, `endpoints after rm: ${after.join(', ')}`);
-    assert.equal(hostLinks(nsNames[0]), [], 'no veth left on h1');
+    assert.equal(hostLinks(podmanLab.nsNames[0]), [], 'no veth left on h1');
     const del = h1.calls().find((line) => line.startsWith('DEL '));
     assert.ok(del !== undefined, h1.calls().join('\n'));
     // DEL again, as a runtime retrying would (the plugin as podman runs it): success, nothing to do.
@@ -214,14 +168,14 @@ if (unusable !== undefined) {
       h1.podman(['rm', '-f', `bad-${network}`]);
     }
     assert.equal(await etcdKeys(keys.networkPrefix('blue')), before, 'nothing half-made in etcd');
-    assert.equal(hostLinks(nsNames[0]), [], 'no veth left on h1');
+    assert.equal(hostLinks(podmanLab.nsNames[0]), [], 'no veth left on h1');
     assert.equal(podmanNamespaces(), namespacesBefore, 'podman\'s namespaces of the failed containers are gone');
   });
 
   test(TESTS[4], async () => {
     const [h1, h2] = hosts;
-    runCli(nsNames[0], ['network', 'create', 'dual', '--vni', '7800', '--subnet', '10.78.0.0/24', '--subnet', 'fd00:78::/64', '--etcd', etcd!.url]);
-    runCli(nsNames[0], ['network', 'create', 'six', '--vni', '7900', '--subnet', 'fd00:79::/64', '--etcd', etcd!.url]);
+    runCli(podmanLab.nsNames[0], ['network', 'create', 'dual', '--vni', '7800', '--subnet', '10.78.0.0/24', '--subnet', 'fd00:78::/64', '--etcd', podmanLab.etcdUrl]);
+    runCli(podmanLab.nsNames[0], ['network', 'create', 'six', '--vni', '7900', '--subnet', 'fd00:79::/64', '--etcd', podmanLab.etcdUrl]);
     const started = performance.now();
     for (const [host, name, network] of [[h1, 'd1', 'dual'], [h2, 'd2', 'dual'], [h1, 's1', 'six'], [h2, 's2', 'six']] as const) {
       host.podmanOk(['run', '-d', '--name', name, '--network', network, BUSYBOX_IMAGE, 'sleep', '600'], 120_000);
@@ -236,14 +190,7 @@ if (unusable !== undefined) {
     assert.match(s1, /inet6 fd00:79::[0-9a-f:]+\/64 scope global/, s1);
     assert.match(h1.podmanOk(['exec', 's1', 'ip', '-6', 'route']), /default via fd00:79::1 dev eth0/);
     console.log(`cni podman: s1's resolv.conf: ${h1.podmanOk(['exec', 's1', 'cat', '/etc/resolv.conf']).trim().replace(/\n/g, ' | ')}`);
-    const ping6 = async (host: PodmanHost, container: string, target: string) => {
-      let result = { status: -1 as number | null, stdout: '', stderr: '' };
-      for (let i = 0; i < 20 && result.status !== 0; i++) {
-        if (i > 0) await sleep(500);
-        result = host.podman(['exec', container, 'ping', '-6', '-c', '2', '-W', '2', target]);
-      }
-      return result;
-    };
+    const ping6 = (host: PodmanHost, container: string, target: string) => execUntilOk(host, container, ['ping', '-6', '-c', '2', '-W', '2', target]);
     for (const [host, from, to] of [[h1, 'd1', 'd2'], [h2, 'd2', 'd1'], [h1, 's1', 's2'], [h2, 's2', 's1']] as const) {
       const pinged = await ping6(host, from, to);
       assert.is(pinged.status, 0, `${from} → ${to} (ping -6 by name): ${pinged.stdout} ${pinged.stderr}`);

@@ -31,6 +31,7 @@ const TESTS = [
   'a network another adapter (the Docker driver) serves on this host: its bridge shared, nothing opened twice, nothing of it closed; once that adapter left, set up anew',
   'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; the reaper removes one whose veth vanished; calls counted',
   'dual stack and IPv6 only: ADD gives an address of each family (one IP each in the result, gateways, ::/0 via the IPv6 gateway, both nameservers), CHECK checks both, DEL releases both; the other host programs both neighbours',
+  'onEndpointRemoved is told the network after DEL, GC and the reaper remove an endpoint (with --docker, the driver then releases a network it kept for CNI containers); a DEL of nothing tells nothing; its failure is logged, never the call\'s',
 ];
 
 let unusable: string | undefined;
@@ -90,7 +91,7 @@ const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 let etcd: EtcdServer;
 const closers: (() => Promise<unknown> | unknown)[] = [];
 
-async function host(hostId: string, n: number, options: { links?: FakeLinks } = {}) {
+async function host(hostId: string, n: number, options: { links?: FakeLinks; onEndpointRemoved?: (network: string) => Promise<unknown> } = {}) {
   const client = connect({ endpoints: [etcd.url], callTimeoutMs: 2000 });
   const forwarder = new MultiForwarder();
   const agent = new HostAgent({ client, hostId, vtep: { address: `192.0.2.${n}`, port: 4789 }, forwarder, ttlSeconds: 2, retryMinMs: 50, retryMaxMs: 300 });
@@ -99,7 +100,7 @@ async function host(hostId: string, n: number, options: { links?: FakeLinks } = 
   const netns = new FakeNetns(links);
   const opener = fakeOpener(links);
   const tally = new CniCallTally();
-  const service = new CniService({ host: agent, client, links, netns, openNetwork: opener, mtu: 1450, tally, reapIntervalMs: 100 });
+  const service = new CniService({ host: agent, client, links, netns, openNetwork: opener, mtu: 1450, tally, reapIntervalMs: 100, onEndpointRemoved: options.onEndpointRemoved });
   closers.push(() => service.close(), () => agent.close(), () => client.close());
   const handlers = service.handlers();
   const call = (path: string, body: Json) => handlers[path](body) as Promise<Json>;
@@ -343,6 +344,36 @@ if (unusable !== undefined) {
     assert.match(text, /vxlan_cni_calls_total\{command="ADD",result="ok"\} 4/);
     assert.match(text, /vxlan_cni_calls_total\{command="CHECK",result="102"\} 1/);
     assert.match(text, /vxlan_cni_calls_total\{command="GC",result="ok"\} 1/);
+  });
+
+  test(TESTS[6], async () => {
+    const told: string[] = [];
+    let fail = false;
+    const a = await host('c-h', 9, {
+      onEndpointRemoved: async (network) => {
+        told.push(network);
+        if (fail) throw new Error('the driver could not leave');
+      },
+    });
+    for (const id of ['r1', 'r2', 'r3', 'r4']) {
+      a.netns.add(`/run/netns/${id}`);
+      assert.ok((await a.call('Cni.Add', request(id))).result !== undefined);
+    }
+    assert.equal(told, [], 'nothing removed yet');
+    assert.equal(await a.call('Cni.Del', request('r1')), {});
+    assert.equal(told, ['blue'], 'after DEL');
+    assert.equal(await a.call('Cni.Del', request('nobody', { network: 'small' })), {});
+    assert.equal(told, ['blue'], 'a DEL on a network never set up here tells nothing');
+    assert.equal(await a.call('Cni.Gc', { network: 'blue', attachments: [{ containerId: 'r3', ifname: 'eth0' }, { containerId: 'r4', ifname: 'eth0' }] }), { removed: 1 });
+    assert.equal(told, ['blue', 'blue'], 'after GC removed r2');
+    a.service.startReaper();
+    a.links.remove(cniLinkNames.host(endpointIdFor('blue', 'r3', 'eth0')));
+    await until('the reaper tells', () => told.length === 3);
+    assert.equal(told, ['blue', 'blue', 'blue'], 'after the reaper removed r3');
+    fail = true;
+    assert.equal(await a.call('Cni.Del', request('r4')), {}, 'the callback\'s failure is not DEL\'s');
+    assert.is(told.length, 4);
+    assert.equal(a.agent.served('blue'), [], 'every endpoint gone');
   });
 
   test(TESTS[5], async () => {

@@ -28,7 +28,7 @@ import { getNetwork } from '../../src/control/networks';
 import { linkNames } from '../../src/docker/links';
 
 const TESTS = [
-  'one agent serving --docker and --cni on h1: a Docker container and a podman container on one overlay network ping each other by name; both reach a Docker container on h2 by name, and it reaches them; docker network rm leaves the podman container connected, and the network created again is shared again',
+  'one agent serving --docker and --cni on h1: a Docker container and a podman container on one overlay network ping each other by name; both reach a Docker container on h2 by name, and it reaches them; docker network rm leaves the podman container connected, and the network created again is shared again; removed again, it is left once the podman container is deleted',
 ];
 
 const SUBNET = '10.0.96.0/24';
@@ -209,6 +209,14 @@ if (podmanProblem !== undefined) {
       assert.is(result.status, 0, `${what} by name: ${result.stdout} ${result.stderr}`);
       assert.match(result.stdout, /2 packets received/, `${what}: ${result.stdout}`);
     }
+    // Removed again while p1 is on it, then p1 deleted: with its last CNI container gone, h1
+    // leaves blue at once (not only when the agent stops) and the kept bridge goes.
+    await h1.dockerOk(['rm', '-f', 'd3']);
+    await h1.dockerOk(['network', 'rm', 'blue']);
+    assert.ok(procs!.exec(h1.netns, 'ip', '-o', 'link', 'show').includes(`${linkNames.bridge(vni)}:`), 'kept for p1');
+    podman!.podmanOk(['rm', '-f', '-t', '0', 'p1']);
+    await agents[0].waitFor('h1 leaves blue', () => agents[0].stderr.includes('its last CNI container is gone'), 15_000);
+    assert.not.ok(procs!.exec(h1.netns, 'ip', '-o', 'link', 'show').includes(`${linkNames.bridge(vni)}:`), 'blue\'s bridge gone from h1 with p1');
     console.log(`  three containers started in ${Math.round(started3Ms)} ms; every pair pinged by name within ${Math.round(performance.now() - started)} ms of the first docker run; h1's bridge ports: ${ports.join(', ')}`);
   });
 

@@ -30,6 +30,7 @@ const TESTS = [
   'etcd away: CreateNetwork and RequestAddress say so in Err, nothing half-made; back, the same calls work',
   'a lease lost under a running agent (revoked from outside): it puts its host, claims and endpoints back under a new lease; the other host sees them again',
   'dual stack (--ipv6): V6 pools, IPv6 gateway and addresses claimed in etcd, CreateEndpoint with AddressIPv6, Join with GatewayIPv6, ND programmed on the other host; mismatches and a foreign IPv6 pool refused, nothing half-made',
+  'a network kept for CNI containers after DeleteNetwork is left (etcd, bridge, TAP, name server) when its last CNI endpoint goes (releaseKeptForCni); not before, and never a Docker network',
 ];
 
 let unusable: string | undefined;
@@ -474,6 +475,40 @@ if (unusable !== undefined) {
     for (const released of [ip, ip6]) assert.equal(await a.call('IpamDriver.ReleaseAddress', { PoolID: released.includes(':') ? 'fd00:61::/64' : '10.61.0.0/24', Address: released }), {});
     assert.is(await client.get(keys.ipam('six', ip6)).string(), null, 'the IPv6 claim released');
     await until('b drops both', () => !b.forwarder.state(610).neighbours.some((entry) => entry.startsWith(`${ip6}=`) || entry.startsWith(`${ip}=`)));
+  });
+
+  test(TESTS[9], async () => {
+    const a = await host('k-a', 1);
+    const b = await host('k-b', 2);
+    const netA = 'f'.repeat(64);
+    const netB = 'e'.repeat(64);
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createNetworkBody(netA, '10.91.0.0/24', { 'vxlan-wasm.vni': '91', 'vxlan-wasm.network': 'kept' })), {});
+    assert.equal(await b.call('NetworkDriver.CreateNetwork', createNetworkBody(netB, '10.91.0.0/24')), {});
+    await until('b sees a', () => b.forwarder.state(91).peers.includes('192.0.2.1:4789'));
+    assert.is(await a.driver.releaseKeptForCni('kept'), false, 'a Docker network is not released');
+    // Two CNI containers on a's kept; Docker removes its network: kept for them.
+    for (const [n, endpointId] of [[1, 'cni-k1'], [2, 'cni-k2']] as const) {
+      const ip = await a.agent.claim('kept');
+      await a.agent.putEndpoint('kept', { network: 'kept', endpoint: { endpointId, hostId: 'k-a', mac: `02:00:00:00:0d:0${n}`, ipv4: ip, name: `k${n}`, aliases: [] }, link: `vwnk${n}` });
+    }
+    assert.equal(await a.call('NetworkDriver.DeleteNetwork', { NetworkID: netA }), {});
+    const local = a.opener.opened[0];
+    assert.ok(a.agent.network('kept') !== undefined && !local.closed, 'kept for the CNI containers');
+    // The first goes: one is left, nothing released.
+    await a.agent.removeEndpoint('kept', 'cni-k1', { release: true });
+    assert.is(await a.driver.releaseKeptForCni('kept'), false, 'one CNI container still on it');
+    assert.ok(a.agent.network('kept') !== undefined && !local.closed, 'still kept');
+    // The last goes: left on this host, its bridge, TAP and name server closed; b drops a.
+    await a.agent.removeEndpoint('kept', 'cni-k2', { release: true });
+    assert.is(await a.driver.releaseKeptForCni('kept'), true);
+    assert.ok(local.closed, 'the kept local network closed');
+    assert.is(a.agent.network('kept'), undefined, 'a left kept');
+    await until('b drops a', () => b.forwarder.state(91).peers.length === 0);
+    assert.is(await a.driver.releaseKeptForCni('kept'), false, 'released once');
+    // Docker may create it again afresh.
+    const opened = a.opener.opened.length;
+    assert.equal(await a.call('NetworkDriver.CreateNetwork', createNetworkBody(netA, '10.91.0.0/24')), {});
+    assert.is(a.opener.opened.length, opened + 1, 'set up anew');
   });
 }
 
