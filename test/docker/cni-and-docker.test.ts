@@ -84,7 +84,7 @@ if (podmanProblem !== undefined) {
     const started = performance.now();
     lab = await startDockerHosts({ count: 2, prefix: 'vwc6', etcd: true, underlayPrefix: '10.96.0' });
     const [h1, h2] = lab.hosts;
-    procs = new Lab('c6');
+    procs = new Lab('cd');
     const cniSocket = join(h1.dir, 'cni.sock');
     agents.push(procs.spawn(h1.netns, process.execPath, [
       '--import', 'tsx', 'test/docker/run-agent.ts', '--docker', '--cni', '--cni-socket', cniSocket,
