@@ -120,6 +120,7 @@ export function chooseAddress6(subnet: Subnet6, seed: string, taken: ReadonlySet
 const RESERVED_BLOCKS6: readonly { cidr: string; what: string }[] = [
   { cidr: '::/96', what: 'the unspecified, loopback and IPv4-compatible addresses (::/96), which no host may use on a link' },
   { cidr: '::ffff:0:0/96', what: 'IPv4-mapped addresses (::ffff:0:0/96), which stand for IPv4 hosts inside a host\'s stack' },
+  { cidr: '64:ff9b::/96', what: 'the NAT64 well-known prefix (64:ff9b::/96, RFC 6052), whose addresses stand for IPv4 hosts behind a translator' },
   { cidr: 'fe80::/10', what: 'link-local (fe80::/10), which every interface makes for itself and routers do not forward' },
   { cidr: 'ff00::/8', what: 'multicast (ff00::/8), which is no host address' },
 ];

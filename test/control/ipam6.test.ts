@@ -39,13 +39,15 @@ test('reserved IPv6 blocks are refused with a sentence that says which; ULA and 
     ['::/96', /unspecified, loopback/],
     ['::/64', /unspecified, loopback/],
     ['::ffff:0:0/96', /IPv4-mapped/],
+    ['64:ff9b::/96', /NAT64 well-known prefix/],
+    ['64:ff9b::/100', /NAT64/],
     ['fe80::/64', /link-local \(fe80::\/10\)/],
     ['febf:1::/64', /link-local/],
     ['ff02::/64', /multicast \(ff00::\/8\)/],
   ] as const) {
     assert.match(unusableSubnet6Reason(parseSubnet6(cidr)) ?? 'accepted', what, cidr);
   }
-  for (const cidr of ['fd00:9::/64', '2001:db8:1::/64', '2a01:4f8::/48', 'fec0::/64']) assert.is(unusableSubnet6Reason(parseSubnet6(cidr)), undefined, cidr);
+  for (const cidr of ['fd00:9::/64', '64:ff9b:1::/64', '2001:db8:1::/64', '2a01:4f8::/48', 'fec0::/64']) assert.is(unusableSubnet6Reason(parseSubnet6(cidr)), undefined, cidr);
 });
 
 test('overlaps6: nested and equal prefixes overlap, neighbours do not', () => {
