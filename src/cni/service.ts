@@ -12,6 +12,10 @@
  *   DEL    endpoint and address removed from etcd, the veth pair deleted; success for anything
  *          already gone (a netns that vanished, a network never joined, an unknown container)
  *   GC     this network's CNI endpoints on this host that the runtime does not list: removed
+ *
+ * A network this service set up itself is left (etcd membership, bridge, TAP, name server) once
+ * DEL, GC or the reaper removed its last endpoint on this host, and set up again by the next ADD;
+ * one the Docker driver set up is the driver's to leave (onEndpointRemoved).
  *   STATUS the agent has etcd and the network exists
  *
  * Endpoint ids are derived from (network, container id, ifname), so DEL and CHECK find what ADD
@@ -102,6 +106,10 @@ export class CniService {
   private readonly networks = new Map<string, CniNetwork>();
   private readonly logger: AgentLogger;
   private reaper: NodeJS.Timeout | undefined;
+  /** ADDs under way, by network: a network is not left under an ADD that has not put its endpoint yet. */
+  private readonly adding = new Map<string, number>();
+  /** Networks being left: an ADD waits for it, then sets the network up again. */
+  private readonly leaving = new Map<string, Promise<void>>();
 
   constructor(private readonly options: CniServiceOptions) {
     this.logger = options.logger ?? silent;
@@ -152,6 +160,7 @@ export class CniService {
   /** The network on this host, set up on first use. */
   private async network(name: string): Promise<CniNetwork> {
     const { host, client } = this.options;
+    await this.leaving.get(name);
     const known = this.networks.get(name);
     // One the Docker driver set up is borrowed: once it left (docker network rm), set it up anew.
     if (known !== undefined && (known.local !== undefined || host.network(name) !== undefined)) return known;
@@ -184,6 +193,19 @@ export class CniService {
   }
 
   private async add(request: AgentRequest): Promise<Json> {
+    this.adding.set(request.network, (this.adding.get(request.network) ?? 0) + 1);
+    try {
+      return await this.addTo(request);
+    } finally {
+      const left = (this.adding.get(request.network) ?? 1) - 1;
+      if (left > 0) this.adding.set(request.network, left);
+      else this.adding.delete(request.network);
+      // A failed ADD may have set up a network nothing uses.
+      if (left === 0) await this.leaveIfUnused(request.network);
+    }
+  }
+
+  private async addTo(request: AgentRequest): Promise<Json> {
     const { host, links, netns, mtu } = this.options;
     const network = await this.network(request.network);
     const endpointId = endpointIdFor(request.network, request.containerId, request.ifname);
@@ -297,7 +319,7 @@ export class CniService {
   /**
    * After a restart: this host's CNI endpoints put back under the new lease, their networks set up
    * again and their veths put in the new bridges; those whose veth is gone (the container died
-   * meanwhile) removed with their address.
+   * meanwhile) removed with their address, and a network left with none of them left again.
    */
   async restore(): Promise<{ endpoints: number; reaped: number; lost: number }> {
     const { host, links } = this.options;
@@ -329,6 +351,8 @@ export class CniService {
         this.logger.error({ network: record.network, ip: record.endpoint.ipv4 }, 'a CNI endpoint\'s address was taken while this agent was away; it is not restored');
       }
     }
+    // A network whose every endpoint died while the agent was away is not kept.
+    for (const name of [...this.networks.keys()]) await this.leaveIfUnused(name);
     return { endpoints, reaped, lost };
   }
 
@@ -352,12 +376,40 @@ export class CniService {
     return reaped;
   }
 
-  /** Tells onEndpointRemoved; its failure is logged, never the call's (the endpoint is gone either way). */
+  /**
+   * After an endpoint was removed: a network this service set up is left once it has no endpoint
+   * on this host and no ADD under way; then onEndpointRemoved is told (the Docker driver releases
+   * a network it kept). Failures are logged, never the call's (the endpoint is gone either way).
+   */
   private async endpointRemoved(network: string): Promise<void> {
+    await this.leaveIfUnused(network);
     try {
       await this.options.onEndpointRemoved?.(network);
     } catch (error) {
       this.logger.warn({ network, err: (error as Error).message }, 'could not release the network after its endpoint was removed');
+    }
+  }
+
+  /** Leave a network this service set up (not one it borrowed) when nothing of it is in use here. */
+  private async leaveIfUnused(name: string): Promise<void> {
+    const network = this.networks.get(name);
+    if (network?.local === undefined || (this.adding.get(name) ?? 0) > 0 || this.options.host.served(name).length > 0) return;
+    const local = network.local;
+    this.networks.delete(name);
+    const leaving = (async () => {
+      try {
+        await this.options.host.leave(name);
+      } catch (error) {
+        this.logger.warn({ network: name, err: (error as Error).message }, 'could not leave the network in etcd; its lease takes this host\'s record with it');
+      }
+      await local.close().catch((error: Error) => this.logger.warn({ network: name, err: error.message }, 'could not remove the network\'s links'));
+      this.logger.info({ network: name }, 'network left: its last CNI endpoint on this host is gone');
+    })();
+    this.leaving.set(name, leaving);
+    try {
+      await leaving;
+    } finally {
+      if (this.leaving.get(name) === leaving) this.leaving.delete(name);
     }
   }
 

@@ -3,7 +3,8 @@
 // netns, the first also behind the real PluginServer and called by the real plugin. ADD, CHECK,
 // DEL, DEL again; the other host programmed; a second ADD, a vanished netns, an unknown network,
 // a failing step and etcd away each refused with the spec's code and nothing half-made; GC, STATUS,
-// a restart that restores one endpoint and reaps another; the calls counted.
+// a restart that restores one endpoint and reaps another; the calls counted; a network the service
+// set up left after its last endpoint goes, and set up again by the next ADD.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
@@ -32,6 +33,7 @@ const TESTS = [
   'GC removes what the runtime no longer lists; CHECK finds a changed interface; a restart restores a live endpoint and reaps a dead one; the reaper removes one whose veth vanished; calls counted',
   'dual stack and IPv6 only: ADD gives an address of each family (one IP each in the result, gateways, ::/0 via the IPv6 gateway, both nameservers), CHECK checks both, DEL releases both; the other host programs both neighbours',
   'onEndpointRemoved is told the network after DEL, GC and the reaper remove an endpoint (with --docker, the driver then releases a network it kept for CNI containers); a DEL of nothing tells nothing; its failure is logged, never the call\'s',
+  'a network set up for CNI is left (etcd membership, bridge, TAP, name server) after its last endpoint goes by DEL, GC or the reaper, not before; the next ADD sets it up again; a failed first ADD leaves nothing joined',
 ];
 
 let unusable: string | undefined;
@@ -374,6 +376,53 @@ if (unusable !== undefined) {
     assert.equal(await a.call('Cni.Del', request('r4')), {}, 'the callback\'s failure is not DEL\'s');
     assert.is(told.length, 4);
     assert.equal(a.agent.served('blue'), [], 'every endpoint gone');
+  });
+
+  test(TESTS[7], async () => {
+    const a = await host('c-l', 10);
+    const joined = async () => (await a.client.get(keys.host('blue', 'c-l')).string()) !== null;
+    const served = async () => a.client.getAll().prefix(`${keys.servedPrefix('c-l')}blue/`).keys();
+    for (const id of ['l1', 'l2', 'l3', 'l4', 'l5']) a.netns.add(`/run/netns/${id}`);
+    for (const id of ['l1', 'l2']) assert.ok((await a.call('Cni.Add', request(id))).result !== undefined);
+    assert.ok(await joined(), 'joined in etcd');
+    assert.equal(a.opener.opened.length, 1);
+    const first = a.opener.opened[0];
+
+    // DEL: not left while another endpoint is on it; left after the last.
+    assert.equal(await a.call('Cni.Del', request('l1')), {});
+    assert.ok(a.agent.network('blue') !== undefined && await joined() && !first.closed && a.links.exists('vwb900'), 'one endpoint still on it: kept');
+    assert.equal(await a.call('Cni.Del', request('l2')), {});
+    assert.is(a.agent.network('blue'), undefined, 'the host agent left');
+    assert.not.ok(await joined(), 'its host record gone from etcd');
+    assert.equal(await served(), [], 'no durable copies left');
+    assert.ok(first.closed, 'bridge, TAP and name server closed');
+    assert.not.ok(a.links.exists('vwb900'), 'the bridge is gone');
+    assert.equal(await a.call('Cni.Del', request('l2')), {}, 'DEL again: still success');
+
+    // The next ADD sets it up again; GC removing the last endpoint leaves it.
+    assert.ok((await a.call('Cni.Add', request('l3'))).result !== undefined);
+    assert.is(a.opener.opened.length, 2, 'set up anew');
+    assert.ok(await joined() && a.links.exists('vwb900'));
+    assert.equal(await a.call('Cni.Gc', { network: 'blue', attachments: [] }), { removed: 1 });
+    assert.ok(a.opener.opened[1].closed && a.agent.network('blue') === undefined && !(await joined()), 'left after GC');
+
+    // The reaper too.
+    assert.ok((await a.call('Cni.Add', request('l4'))).result !== undefined);
+    assert.is(a.opener.opened.length, 3);
+    a.service.startReaper();
+    a.links.remove(cniLinkNames.host(endpointIdFor('blue', 'l4', 'eth0')));
+    await until('the reaper leaves the network', () => a.opener.opened[2].closed);
+    assert.is(a.agent.network('blue'), undefined);
+    assert.not.ok(await joined(), 'left after the reaper');
+
+    // A first ADD that fails (the move into the netns): nothing stays joined for it.
+    a.netns.failNext = Object.assign(new Error('nsenter: cannot open /run/netns/l5'), { name: 'NetnsError' });
+    const failed = await a.call('Cni.Add', request('l5')) as { error?: { code: number } };
+    assert.is(failed.error?.code, 102);
+    assert.is(a.opener.opened.length, 4);
+    assert.ok(a.opener.opened[3].closed && a.agent.network('blue') === undefined && !(await joined()), 'left after the failed ADD');
+    assert.ok((await a.call('Cni.Add', request('l5'))).result !== undefined, 'and the retry works');
+    assert.ok(await joined());
   });
 
   test(TESTS[5], async () => {
