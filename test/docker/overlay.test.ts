@@ -173,6 +173,12 @@ if (dockerReady('docker overlay', TESTS)) {
       if (!agent.running && agent.exitSignal !== 'SIGKILL') console.log(`  agent on ${name} exited (${agent.exitCode}):\n${agent.stderr.split('\n').filter((line) => !line.includes('"level":20')).slice(-15).join('\n')}`);
     }
     await capture?.stop().catch(() => undefined);
+    // The containers go while the agents still answer Docker's Leave calls: with the plugin gone,
+    // dockerd waits out each call (tens of seconds) before it removes a container.
+    for (const host of lab?.hosts ?? []) {
+      const ids = (await host.docker(['ps', '-aq'], { timeoutMs: 20_000 }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) await host.docker(['rm', '-f', ...ids], { timeoutMs: 60_000 }).catch(() => undefined);
+    }
     for (const agent of agents.values()) await agent.stop(3000).catch(() => undefined);
     const left = await lab?.stop();
     if (left !== undefined && left.length > 0) console.log(`  docker-hosts stop: ${left.join('; ')}`);
