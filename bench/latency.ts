@@ -37,6 +37,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     paths: { type: 'string' },
     rounds: { type: 'string' },
+    'tcp-rounds': { type: 'string' },
+    tag: { type: 'string', default: 'latb' },
     throughput: { type: 'boolean', default: false },
     udp64: { type: 'boolean', default: false },
     'rates-only': { type: 'boolean', default: false },
@@ -70,6 +72,8 @@ if (values.help) {
   console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
   console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
   console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
+  console.log('  --tcp-rounds N   interleaved rounds of --throughput and --udp64 (default 3)');
+  console.log('  --tag TAG        the Lab tag of the namespaces (default latb; another engineer\'s run at the same time takes another)');
   console.log('  --rates-only     measure no round trips: only --throughput and --udp64 (for a quick before/after of a rate)');
   console.log('  --udp64          also 64-byte UDP A → B offered at 400k datagrams/s: the rate delivered (5 s, 3 interleaved rounds, medians)');
   console.log('  --cli FILE       the forwarder to run (default bin/vxlan-wasm.mjs of this checkout; run `npm run build` first)');
@@ -106,7 +110,12 @@ if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) {
   console.error('--rounds is a whole number from 1 to 10');
   process.exit(2);
 }
-const SETTINGS = values.quick ? { pings: 100, sockperfSeconds: 2, tcpSeconds: 3, tcpRounds: 1 } : { pings: 200, sockperfSeconds: 5, tcpSeconds: 5, tcpRounds: 3 };
+const tcpRounds = values['tcp-rounds'] === undefined ? (values.quick ? 1 : 3) : Number(values['tcp-rounds']);
+if (!Number.isInteger(tcpRounds) || tcpRounds < 1 || tcpRounds > 10) {
+  console.error('--tcp-rounds is a whole number from 1 to 10');
+  process.exit(2);
+}
+const SETTINGS = values.quick ? { pings: 100, sockperfSeconds: 2, tcpSeconds: 3, tcpRounds } : { pings: 200, sockperfSeconds: 5, tcpSeconds: 5, tcpRounds };
 const PING_INTERVAL_S = 0.01;
 const VNI = 42;
 const TAP = 'vxtap0';
@@ -120,7 +129,7 @@ function progress(line: string): void {
   console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`);
 }
 
-const lab = new Lab('latb');
+const lab = new Lab(values.tag);
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
@@ -285,13 +294,28 @@ async function underLoad(pair: Pair): Promise<{ measurement: Measurement; gbps: 
   }
 }
 
-async function throughput(pairs: readonly Pair[]): Promise<{ path: string; direction: 'ab' | 'ba'; gbps: number[] }[]> {
-  const results = pairs.flatMap((pair) => (['ab', 'ba'] as const).map((direction) => ({ path: pair.path.id, direction, gbps: [] as number[] })));
+/** One direction of one path over the rounds: Gbit/s, and each forwarder's CPU (every thread) per Gbit carried, A's then B's. */
+interface ThroughputResult {
+  path: string;
+  direction: 'ab' | 'ba';
+  gbps: number[];
+  /** CPU seconds per Gbit (= CPU ms per 1 Gbit/s·s): [A's forwarder, B's forwarder] per round; [] for a kernel side. */
+  cpuSecondsPerGbit: number[][];
+}
+
+async function throughput(pairs: readonly Pair[]): Promise<ThroughputResult[]> {
+  const results: ThroughputResult[] = pairs.flatMap((pair) => (['ab', 'ba'] as const).map((direction) => ({ path: pair.path.id, direction, gbps: [] as number[], cpuSecondsPerGbit: [] as number[][] })));
   for (let round = 0; round < SETTINGS.tcpRounds; round++) {
     for (const pair of pairs) for (const direction of ['ab', 'ba'] as const) {
+      const before = pair.forwarders.map((proc) => processRunNs(proc.pid));
       const result = await iperf3(lab, { serverNs: pair.b, serverAddress: OVERLAY.b, clientNs: pair.a, seconds: SETTINGS.tcpSeconds, reverse: direction === 'ba' });
-      results.find((r) => r.path === pair.path.id && r.direction === direction)!.gbps.push(result.gbps);
-      progress(`throughput round ${round + 1}: ${pair.path.id} ${direction === 'ab' ? 'A → B' : 'B → A'} ${result.gbps.toFixed(2)} Gbit/s`);
+      // The whole run's CPU (connect and teardown too) over the bits carried: which side works harder per bit.
+      const cpu = pair.forwarders.map((proc, i) => (processRunNs(proc.pid) - before[i]!) / 1e9 / (result.bytes * 8 / 1e9));
+      const entry = results.find((r) => r.path === pair.path.id && r.direction === direction)!;
+      entry.gbps.push(result.gbps);
+      entry.cpuSecondsPerGbit.push(cpu);
+      const sides = cpu.length === 0 ? '' : ` (forwarder CPU s per Gbit: ${cpu.map((c, i) => `${i === 0 ? 'A' : 'B'} ${c.toFixed(3)}`).join(', ')})`;
+      progress(`throughput round ${round + 1}: ${pair.path.id} ${direction === 'ab' ? 'A → B' : 'B → A'} ${result.gbps.toFixed(2)} Gbit/s${sides}`);
     }
   }
   return results;
@@ -386,7 +410,7 @@ async function main(): Promise<void> {
     `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
     ...(results.length === 0 ? [] : [table(results)]),
     ...(small === undefined ? [] : ['', `**64-byte UDP A → B** (offered ${UDP64_OFFERED_PPS / 1000}k/s, ${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median k datagrams/s delivered): ${small.map((u) => `${u.path} ${median(u.kpps).toFixed(0)}`).join(', ')}.`]),
-    ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}`).join(', ')}.`]),
+    ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s; forwarders' median CPU s per Gbit, A / B): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}${t.cpuSecondsPerGbit[0]!.length === 0 ? '' : ` (${t.cpuSecondsPerGbit[0]!.map((_, i) => median(t.cpuSecondsPerGbit.map((c) => c[i]!)).toFixed(3)).join(' / ')})`}`).join(', ')}.`]),
   ].join('\n');
   console.log(`\n${markdown}`);
   const out = values.out ?? join(REPO_ROOT, `bench/results/latency${values.quick ? '-quick' : ''}.json`);
