@@ -17,7 +17,7 @@ import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import { DATAGRAM_OVERHEAD } from './forward';
 import type { Etcd3 } from 'etcd3';
 import {
-  ConfigError, checkTunAccess, endpointText, type LogLevel,
+  ConfigError, checkTunAccess, endpointText,
 } from './config';
 import type { Underlay } from '../forwarder/contracts';
 import { UdpUnderlay } from '../forwarder/underlay/udp';
@@ -39,7 +39,7 @@ const TUNNEL_GSO_TAP = 'vwgso';
 import { PluginServer } from '../docker/plugin-server';
 import { DEFAULT_SOCKET, DRIVER_NAME } from '../docker/protocol';
 import { DnsError } from '../dns/index';
-import { resolveAgentFlags } from './agent-flags';
+import { resolveAgentFlags, type AgentFlags } from './agent-flags';
 import { CNI_FLAGS, CNI_FLAGS_HELP, cniSocketOf, startCni, type CniRuntime } from './agent-cni';
 
 export const DOCKER_AGENT_USAGE = `usage: vxlan-wasm agent --docker --local ADDR [--etcd URL[,URL…]] [options]
@@ -108,23 +108,14 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface DockerAgentConfig {
-  local: string;
-  family: 4 | 6;
-  port: number;
-  mtu: number;
-  queues: number;
-  tunnelGso: boolean;
-  hostId: string;
-  ttlSeconds: number;
+/** The flags both agent modes share (agent-flags.ts), and what only the Docker/CNI agent has. */
+export interface DockerAgentConfig extends AgentFlags {
   socketPath: string;
   dockerApi: string;
   /** Serve Docker's plugin (--docker). */
   docker: boolean;
   /** --cni: the CNI plugin's socket. */
   cniSocket?: string;
-  metrics?: { host: string; port: number };
-  logLevel: LogLevel;
   store: StoreOptions;
 }
 
