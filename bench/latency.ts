@@ -11,6 +11,10 @@
  *   fkNoTunnelGso   the same with --no-tunnel-gso (the socket path both ways)
  *   fkMain          `vxlan-wasm forward --queues 0` on A (the main thread, with reader threads)
  *   ffDefault       `vxlan-wasm forward` with no flags on both hosts
+ *   fkNative        on A, bench/native/tap-vxlan.c: a minimal forwarder in C (one thread, poll, a
+ *                   syscall per frame, nothing else), the kernel's vxlan on B: what a round trip
+ *                   costs any userspace forwarder on this machine (built with gcc; not in the
+ *                   default set of paths, which needs no compiler)
  * and for each, from A to B's overlay address: ping (`ping -i 0.01`), `sockperf ping-pong` over TCP
  * and over UDP (round trips: --full-rtt), p50 and p99, first idle, then while an iperf3 TCP stream
  * runs from B to A (the other way). Then idle pings 1, 10 and 100 ms apart, with the forwarders'
@@ -56,6 +60,8 @@ interface PathConfig {
   /** The forwarder's CLI flags on A (undefined: the kernel's vxlan), and on B when `both`. */
   flags?: readonly string[];
   both?: boolean;
+  /** On A, bench/native/tap-vxlan.c instead of vxlan-wasm (flags unused): the floor of any userspace forwarder here. */
+  native?: boolean;
 }
 
 const PATHS: readonly PathConfig[] = [
@@ -64,6 +70,7 @@ const PATHS: readonly PathConfig[] = [
   { id: 'fkNoTunnelGso', label: 'forwarder `--no-tunnel-gso` ↔ kernel', flags: ['--no-tunnel-gso'] },
   { id: 'fkMain', label: 'forwarder `--queues 0` (main thread, reader threads) ↔ kernel', flags: ['--queues', '0'] },
   { id: 'ffDefault', label: 'forwarder ↔ forwarder (defaults)', flags: [], both: true },
+  { id: 'fkNative', label: 'a minimal forwarder in C (bench/native/tap-vxlan.c) ↔ kernel', flags: [], native: true },
 ];
 
 if (values.help) {
@@ -97,7 +104,7 @@ if (!fromSources && (!existsSync(CLI) || (values.cli === undefined && !existsSyn
   console.error(`bench:latency runs the built forwarder and ${values.cli ?? 'dist/cli.mjs'} does not exist: run \`npm run build\` first.`);
   process.exit(2);
 }
-const chosen = values.paths === undefined ? PATHS : values.paths.split(',').map((id) => {
+const chosen = values.paths === undefined ? PATHS.filter((path) => path.native !== true) : values.paths.split(',').map((id) => {
   const path = PATHS.find((candidate) => candidate.id === id.trim());
   if (path === undefined) {
     console.error(`--paths: no path "${id}" (there are ${PATHS.map((p) => p.id).join(', ')})`);
@@ -147,10 +154,24 @@ interface Pair {
   forwarders: LabProcess[];
 }
 
-async function startForwarder(ns: string, local: string, peer: string, overlay: string, flags: readonly string[]): Promise<LabProcess> {
+/** bench/native/tap-vxlan.c built (gcc -O2) on first use: the floor forwarder of path fkNative. */
+function nativeForwarder(): string {
+  const source = join(REPO_ROOT, 'bench/native/tap-vxlan.c');
+  const binary = join(REPO_ROOT, 'bench/native/tap-vxlan.out');
+  try {
+    run('gcc', ['-O2', '-o', binary, source]);
+  } catch (error) {
+    throw new Error(`fkNative needs gcc to build bench/native/tap-vxlan.c: ${(error as Error).message}`);
+  }
+  return binary;
+}
+
+async function startForwarder(ns: string, local: string, peer: string, overlay: string, flags: readonly string[], native = false): Promise<LabProcess> {
   const entry = fromSources ? ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'] : [CLI, 'forward'];
   const args = [...entry, '--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info', ...flags];
-  const proc = lab.spawn(ns, process.execPath, args, { label: `vxlan-wasm forward ${flags.join(' ')} in ${ns}` });
+  const proc = native
+    ? lab.spawn(ns, nativeForwarder(), [TAP, String(VNI), local, peer, '4789', '1450'], { label: `tap-vxlan.c in ${ns}` })
+    : lab.spawn(ns, process.execPath, args, { label: `vxlan-wasm forward ${flags.join(' ')} in ${ns}` });
   await proc.waitFor('its "forwarding" log line', () => proc.stderr.includes('"msg":"forwarding"'), 15_000);
   lab.addresses(ns, TAP, [`${overlay}/${OVERLAY.prefix}`]);
   return proc;
@@ -167,7 +188,7 @@ async function makePair(path: PathConfig): Promise<Pair> {
   const kernel = (ns: string, local: string, remote: string, overlay: string) =>
     lab.kernelVxlan(ns, { vni: VNI, local, remote, address: `${overlay}/${OVERLAY.prefix}`, mtu: 1450 });
   if (path.flags === undefined) kernel(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
-  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, path.flags));
+  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, path.flags, path.native === true));
   if (path.flags !== undefined && path.both === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, path.flags));
   else kernel(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
