@@ -415,7 +415,11 @@ async function main(): Promise<void> {
       const idle = await measure(pair);
       let load = idle;
       let gbps = NaN;
-      if (!values['idle-only']) {
+      if (pair.path.native === true) {
+        // The floor forwarder has no offloads: a stream through it measures its bandwidth, not a round trip's tail.
+        const none: Quantiles = { p50: NaN, p99: NaN, samples: 0 };
+        load = { ping: none, tcp: none, udp: none };
+      } else if (!values['idle-only']) {
         progress(`round ${round + 1}: ${pair.path.id} under load`);
         ({ measurement: load, gbps } = await underLoad(pair));
       }
@@ -424,8 +428,10 @@ async function main(): Promise<void> {
       progress(`  ping p50 ${fmt(idle.ping.p50)} ms (load ${fmt(load.ping.p50)}), sockperf TCP p50 ${fmt(idle.tcp.p50)} ms (load ${fmt(load.tcp.p50)}), UDP p50 ${fmt(idle.udp.p50)} ms (load ${fmt(load.udp.p50)})`);
     }
   }
-  const tcp = values.throughput ? await throughput(pairs) : undefined;
-  const small = values.udp64 ? await udp64(pairs) : undefined;
+  // The floor forwarder (no offloads) is for round trips only.
+  const rated = pairs.filter((pair) => pair.path.native !== true);
+  const tcp = values.throughput ? await throughput(rated) : undefined;
+  const small = values.udp64 ? await udp64(rated) : undefined;
   const markdown = [
     `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), ${values.cli === undefined ? `commit ${commit}` : `the forwarder of ${values.cli} (this checkout: commit ${commit})`}, veths with Linux's default offloads.`,
     `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
