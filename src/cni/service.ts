@@ -35,6 +35,7 @@ import { addressesOf } from '../control/host-agent';
 import { getNetwork } from '../control/networks';
 import { isUnavailable } from '../control/store';
 import type { AgentLogger } from '../control/agent';
+import { startReaping } from '../control/reaper';
 import { macForAddress } from '../docker/driver';
 import { linkNames, type Links } from '../docker/links';
 import type { LocalNetwork, OpenLocalNetwork } from '../docker/local-network';
@@ -414,12 +415,8 @@ export class CniService {
   }
 
   startReaper(): void {
-    const every = this.options.reapIntervalMs ?? 5000;
-    if (every <= 0 || this.reaper !== undefined) return;
-    this.reaper = setInterval(() => {
-      void this.reap().catch((error: Error) => this.logger.debug({ err: error.message }, 'reaping failed; next round'));
-    }, every);
-    this.reaper.unref();
+    if (this.reaper !== undefined) return;
+    this.reaper = startReaping(() => this.reap(), this.options.reapIntervalMs ?? 5000, this.logger);
   }
 
   /** The local networks this service set up go (bridges, TAPs, name servers); containers' veths stay for the next start. */

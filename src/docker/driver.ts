@@ -30,6 +30,7 @@
  * killed its containers, a Leave that never came). The same check runs every `reapIntervalMs`.
  */
 import type { Etcd3 } from 'etcd3';
+import { startReaping } from '../control/reaper';
 import { ENDPOINT_NAME, keys, type EndpointRecord, type NetworkRecord, type ServedRecord } from '../control/keys';
 import { contains, ipv4Text, parseSubnet } from '../control/ipam';
 import { contains6, defaultGateway6, overlaps6, parseSubnet6, unusableSubnet6Reason } from '../control/ipam6';
@@ -631,12 +632,8 @@ export class DockerDriver {
   }
 
   private startReaper(): void {
-    const every = this.options.reapIntervalMs ?? 5000;
-    if (every <= 0 || this.reaper !== undefined) return;
-    this.reaper = setInterval(() => {
-      void this.reap().catch((error: Error) => this.logger.debug({ err: error.message }, 'reaping failed; next round'));
-    }, every);
-    this.reaper.unref();
+    if (this.reaper !== undefined) return;
+    this.reaper = startReaping(() => this.reap(), this.options.reapIntervalMs ?? 5000, this.logger);
   }
 
   /**
