@@ -15,6 +15,9 @@
  *                   syscall per frame, nothing else), the kernel's vxlan on B: what a round trip
  *                   costs any userspace forwarder on this machine (built with gcc; not in the
  *                   default set of paths, which needs no compiler)
+ * Each pair is first timed just started (200 pings 10 ms apart: V8 has not yet optimised the code
+ * on a frame's way), then warmed up with 2,000 pings 1 ms apart, so that the rounds measure a
+ * forwarder that has been running;
  * and for each, from A to B's overlay address: ping (`ping -i 0.01`), `sockperf ping-pong` over TCP
  * and over UDP (round trips: --full-rtt), p50 and p99, first idle, then while an iperf3 TCP stream
  * runs from B to A (the other way). Then idle pings 1, 10 and 100 ms apart, with the forwarders'
@@ -152,7 +155,12 @@ interface Pair {
   a: string;
   b: string;
   forwarders: LabProcess[];
+  /** The first pings after the start (see makePair). */
+  fresh: Quantiles;
 }
+
+/** Pings 1 ms apart after the fresh measurement, before the rounds: enough for V8 to optimise a frame's way. */
+const WARM_UP_PINGS = 2000;
 
 /** bench/native/tap-vxlan.c built (gcc -O2) on first use: the floor forwarder of path fkNative. */
 function nativeForwarder(): string {
@@ -194,7 +202,14 @@ async function makePair(path: PathConfig): Promise<Pair> {
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
   if (warm.times.length === 0) throw new Error(`${path.id}: no ping reply from ${OVERLAY.b} through the tunnel`);
-  return { path, a, b, forwarders };
+  const pair: Pair = { path, a, b, forwarders, fresh: { p50: NaN, p99: NaN, samples: 0 } };
+  // Just started: V8 has not yet optimised the code on a frame's way (that takes a few hundred
+  // frames). Timed apart, then warmed, so the rounds measure a forwarder that has been running.
+  if (!values['rates-only']) {
+    pair.fresh = ping(pair);
+    pingTimes(lab, a, OVERLAY.b, WARM_UP_PINGS, 0.001);
+  }
+  return pair;
 }
 
 /** p50 and p99 of one measurement, in ms, and how many samples they are of. */
@@ -359,7 +374,7 @@ async function udp64(pairs: readonly Pair[]): Promise<{ path: string; kpps: numb
 
 const fmt = (ms: number): string => (Number.isFinite(ms) ? ms.toFixed(3) : '–');
 
-function table(results: readonly RoundResult[]): string {
+function table(results: readonly RoundResult[], freshOf: ReadonlyMap<string, Quantiles>): string {
   const kinds = ['ping', 'tcp', 'udp'] as const;
   const names = { ping: 'ping', tcp: 'sockperf TCP', udp: 'sockperf UDP' };
   const med = (path: string, state: 'idle' | 'load', kind: (typeof kinds)[number], q: 'p50' | 'p99'): number =>
@@ -379,6 +394,10 @@ function table(results: readonly RoundResult[]): string {
       lines.push(`| ${path.label} | ${cells.join(' | ')} |`);
     }
   }
+  lines.push('', `**Just started** (the first ${SETTINGS.pings} pings ${PING_INTERVAL_S * 1000} ms apart after the forwarder's start, before any other traffic; then ${WARM_UP_PINGS} pings 1 ms apart warm it up for the rounds): ${chosen.map((path) => {
+    const fresh = freshOf.get(path.id);
+    return fresh === undefined ? '' : `${path.id} ${fmt(fresh.p50)} / ${fmt(fresh.p99)}`;
+  }).filter((text) => text !== '').join(', ')} (ping p50 / p99, ms).`);
   lines.push('', '**Idle pings by interval** (round trip p50 / p99 in ms; the forwarders\' CPU per ping in µs, every thread, less their idle CPU over as long): a forwarder that idles longer wakes colder', '');
   lines.push(`| path | ${SWEEP.map((step) => `every ${step.intervalS * 1000} ms | CPU/ping`).join(' | ')} |`);
   lines.push(`|---|${SWEEP.map(() => '---|---').join('|')}|`);
@@ -435,14 +454,14 @@ async function main(): Promise<void> {
   const markdown = [
     `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), ${values.cli === undefined ? `commit ${commit}` : `the forwarder of ${values.cli} (this checkout: commit ${commit})`}, veths with Linux's default offloads.`,
     `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
-    ...(results.length === 0 ? [] : [table(results)]),
+    ...(results.length === 0 ? [] : [table(results, new Map(pairs.map((pair) => [pair.path.id, pair.fresh])))]),
     ...(small === undefined ? [] : ['', `**64-byte UDP A → B** (offered ${UDP64_OFFERED_PPS / 1000}k/s, ${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median k datagrams/s delivered): ${small.map((u) => `${u.path} ${median(u.kpps).toFixed(0)}`).join(', ')}.`]),
     ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s; forwarders' median CPU s per Gbit, A / B): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}${t.cpuSecondsPerGbit[0]!.length === 0 ? '' : ` (${t.cpuSecondsPerGbit[0]!.map((_, i) => median(t.cpuSecondsPerGbit.map((c) => c[i]!)).toFixed(3)).join(' / ')})`}`).join(', ')}.`]),
   ].join('\n');
   console.log(`\n${markdown}`);
   const out = values.out ?? join(REPO_ROOT, `bench/results/latency${values.quick ? '-quick' : ''}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, results, throughput: tcp, udp64: small, markdown }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, fresh: pairs.map((pair) => ({ path: pair.path.id, ping: pair.fresh })), results, throughput: tcp, udp64: small, markdown }, null, 2)}\n`);
   console.log(`\nJSON: ${relative(REPO_ROOT, out)}`);
 }
 
