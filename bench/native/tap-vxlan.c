@@ -139,15 +139,13 @@ int main(int argc, char **argv) {
     for (;;) {
       ssize_t n = recv(udp, buffer, sizeof buffer, 0);
       if (n < 0) break;
-      uint8_t *datagram = buffer;
-      uint32_t got = (uint32_t)datagram[4] << 16 | (uint32_t)datagram[5] << 8 | datagram[6];
-      if (n < VXLAN_LEN + ETH_LEN || (datagram[0] & 0x08) == 0 || got != vni) {
+      if (n < VXLAN_LEN + ETH_LEN || (buffer[0] & 0x08) == 0 || ((uint32_t)buffer[4] << 16 | (uint32_t)buffer[5] << 8 | buffer[6]) != vni) {
         dropped++;
         continue;
       }
       struct virtio_net_hdr hdr;
-      partial_checksum(datagram + VXLAN_LEN, (size_t)n - VXLAN_LEN, &hdr);
-      struct iovec iov[2] = { { &hdr, sizeof hdr }, { datagram + VXLAN_LEN, (size_t)n - VXLAN_LEN } };
+      partial_checksum(buffer + VXLAN_LEN, (size_t)n - VXLAN_LEN, &hdr);
+      struct iovec iov[2] = { { &hdr, sizeof hdr }, { buffer + VXLAN_LEN, (size_t)n - VXLAN_LEN } };
       if (writev(tap, iov, 2) < 0) dropped++;
       else toTap++;
     }
