@@ -78,7 +78,7 @@ const PATHS: readonly PathConfig[] = [
 
 if (values.help) {
   console.log('usage: node --import tsx bench/latency.ts [--quick] [--paths ID,…] [--rounds N] [--throughput] [--cli FILE] [--out FILE]');
-  console.log(`  --paths ID,…     which paths (default all): ${PATHS.map((path) => path.id).join(', ')}`);
+  console.log(`  --paths ID,…     which paths (default all but fkNative, which needs gcc): ${PATHS.map((path) => path.id).join(', ')}`);
   console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
   console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
   console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
