@@ -50,6 +50,37 @@ import {
 import type { Handler } from './plugin-server';
 
 /** A refusal of a well-formed request (Err back to Docker). */
+/** A subnet asked for as a pool: why it cannot serve (undefined: it can), and whether another network's subnet overlaps it. */
+interface PoolSubnet {
+  cidr: string;
+  unusable: string | undefined;
+  overlaps(other: string): boolean;
+}
+
+/** What RequestPool does differently per family: the sentence for a missing subnet, the parse, the record's field. */
+const POOL_FAMILIES: Record<4 | 6, { missing: string; parse(text: string): PoolSubnet; of(network: NetworkRecord): string | undefined }> = {
+  4: {
+    missing: `${DRIVER_NAME} needs --subnet: the subnet is how the hosts of one network find each other (give every host the same one, e.g. --subnet 10.0.9.0/24)`,
+    parse(pool) {
+      const subnet = parseSubnet(pool);
+      return {
+        cidr: subnet.cidr,
+        unusable: subnet.count < 2 ? `subnet ${subnet.cidr} is too small: it needs a gateway address and at least one more` : undefined,
+        overlaps: (other) => overlaps(parseSubnet(other), subnet),
+      };
+    },
+    of: (network) => network.subnet,
+  },
+  6: {
+    missing: `${DRIVER_NAME} needs an IPv6 --subnet with --ipv6 (give every host the same one, e.g. --subnet fd00:9::/64)`,
+    parse(pool) {
+      const subnet = parseSubnet6(pool);
+      return { cidr: subnet.cidr, unusable: unusableSubnet6Reason(subnet), overlaps: (other) => overlaps6(parseSubnet6(other), subnet) };
+    },
+    of: (network) => network.subnet6,
+  },
+};
+
 export class DriverError extends Error {
   override readonly name = 'DriverError';
 }
@@ -173,42 +204,26 @@ export class DockerDriver {
 
   // ---- IPAM ---------------------------------------------------------------------------------
 
-  /** A V6 pool: an IPv6 subnet (48..120) no other network's IPv6 subnet overlaps (the same one is another host's share of it). */
-  private async requestPool6(body: Json): Promise<Json> {
-    const pool = text(body, 'Pool');
-    if (pool === '') throw new DriverError(`${DRIVER_NAME} needs an IPv6 --subnet with --ipv6 (give every host the same one, e.g. --subnet fd00:9::/64)`);
-    if (text(body, 'SubPool') !== '') throw new DriverError(`${DRIVER_NAME} does not take --ip-range; addresses come from the whole subnet, through etcd`);
-    let subnet;
-    try {
-      subnet = parseSubnet6(pool);
-    } catch (error) {
-      throw new DriverError((error as Error).message);
-    }
-    const unusable = unusableSubnet6Reason(subnet);
-    if (unusable !== undefined) throw new DriverError(unusable);
-    for (const network of await listNetworks(this.options.client)) {
-      if (network.subnet6 !== undefined && network.subnet6 !== subnet.cidr && overlaps6(parseSubnet6(network.subnet6), subnet)) {
-        throw new DriverError(`subnet ${subnet.cidr} overlaps network ${network.name}'s subnet ${network.subnet6}`);
-      }
-    }
-    return { PoolID: subnet.cidr, Pool: subnet.cidr, Data: {} };
-  }
-
+  /**
+   * A pool: the subnet given (IPv4, or IPv6 with --ipv6), whole, usable, and overlapping no other
+   * network's subnet of its family (the same one is another host's share of it).
+   */
   private async requestPool(body: Json): Promise<Json> {
-    if (body.V6 === true) return this.requestPool6(body);
+    const family = POOL_FAMILIES[body.V6 === true ? 6 : 4];
     const pool = text(body, 'Pool');
-    if (pool === '') throw new DriverError(`${DRIVER_NAME} needs --subnet: the subnet is how the hosts of one network find each other (give every host the same one, e.g. --subnet 10.0.9.0/24)`);
+    if (pool === '') throw new DriverError(family.missing);
     if (text(body, 'SubPool') !== '') throw new DriverError(`${DRIVER_NAME} does not take --ip-range; addresses come from the whole subnet, through etcd`);
-    let subnet;
+    let subnet: PoolSubnet;
     try {
-      subnet = parseSubnet(pool);
+      subnet = family.parse(pool);
     } catch (error) {
       throw new DriverError((error as Error).message);
     }
-    if (subnet.count < 2) throw new DriverError(`subnet ${subnet.cidr} is too small: it needs a gateway address and at least one more`);
+    if (subnet.unusable !== undefined) throw new DriverError(subnet.unusable);
     for (const network of await listNetworks(this.options.client)) {
-      if (network.subnet !== undefined && network.subnet !== subnet.cidr && overlaps(parseSubnet(network.subnet), subnet)) {
-        throw new DriverError(`subnet ${subnet.cidr} overlaps network ${network.name}'s subnet ${network.subnet}`);
+      const theirs = family.of(network);
+      if (theirs !== undefined && theirs !== subnet.cidr && subnet.overlaps(theirs)) {
+        throw new DriverError(`subnet ${subnet.cidr} overlaps network ${network.name}'s subnet ${theirs}`);
       }
     }
     return { PoolID: subnet.cidr, Pool: subnet.cidr, Data: {} };
