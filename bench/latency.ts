@@ -11,10 +11,13 @@
  *   fkNoTunnelGso   the same with --no-tunnel-gso (the socket path both ways)
  *   fkMain          `vxlan-wasm forward --queues 0` on A (the main thread, with reader threads)
  *   ffDefault       `vxlan-wasm forward` with no flags on both hosts
+ * and, only when named in --paths:
+ *   fkNoBusyPoll    `vxlan-wasm forward --busy-poll-us 0` on A (the queue worker sleeps as soon as
+ *                   nothing is waiting), the kernel's vxlan on B; ffNoBusyPoll: on both hosts
  *   fkNative        on A, bench/native/tap-vxlan.c: a minimal forwarder in C (one thread, poll, a
  *                   syscall per frame, nothing else), the kernel's vxlan on B: what a round trip
- *                   costs any userspace forwarder on this machine (built with gcc; not in the
- *                   default set of paths, which needs no compiler)
+ *                   costs any userspace forwarder on this machine (built with gcc, which the
+ *                   default set of paths does not need); ffNative: on both hosts
  * Each pair is first timed just started (200 pings 10 ms apart: V8 has not yet optimised the code
  * on a frame's way), then warmed up with 2,000 pings 1 ms apart, so that the rounds measure a
  * forwarder that has been running;
@@ -65,6 +68,8 @@ interface PathConfig {
   both?: boolean;
   /** On A, bench/native/tap-vxlan.c instead of vxlan-wasm (flags unused): the floor of any userspace forwarder here. */
   native?: boolean;
+  /** Run only when named in --paths (the default set needs no compiler and takes about 4 minutes). */
+  optIn?: boolean;
 }
 
 const PATHS: readonly PathConfig[] = [
@@ -73,12 +78,15 @@ const PATHS: readonly PathConfig[] = [
   { id: 'fkNoTunnelGso', label: 'forwarder `--no-tunnel-gso` ↔ kernel', flags: ['--no-tunnel-gso'] },
   { id: 'fkMain', label: 'forwarder `--queues 0` (main thread, reader threads) ↔ kernel', flags: ['--queues', '0'] },
   { id: 'ffDefault', label: 'forwarder ↔ forwarder (defaults)', flags: [], both: true },
-  { id: 'fkNative', label: 'a minimal forwarder in C (bench/native/tap-vxlan.c) ↔ kernel', flags: [], native: true },
+  { id: 'fkNoBusyPoll', label: 'forwarder `--busy-poll-us 0` ↔ kernel', flags: ['--busy-poll-us', '0'], optIn: true },
+  { id: 'ffNoBusyPoll', label: 'forwarder ↔ forwarder, both `--busy-poll-us 0`', flags: ['--busy-poll-us', '0'], both: true, optIn: true },
+  { id: 'fkNative', label: 'a minimal forwarder in C (bench/native/tap-vxlan.c) ↔ kernel', flags: [], native: true, optIn: true },
+  { id: 'ffNative', label: 'the minimal forwarder in C on both hosts', flags: [], native: true, both: true, optIn: true },
 ];
 
 if (values.help) {
   console.log('usage: node --import tsx bench/latency.ts [--quick] [--paths ID,…] [--rounds N] [--throughput] [--cli FILE] [--out FILE]');
-  console.log(`  --paths ID,…     which paths (default all but fkNative, which needs gcc): ${PATHS.map((path) => path.id).join(', ')}`);
+  console.log(`  --paths ID,…     which paths (default all but fkNoBusyPoll, ffNoBusyPoll, fkNative and ffNative; the last two need gcc): ${PATHS.map((path) => path.id).join(', ')}`);
   console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
   console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
   console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
@@ -107,7 +115,7 @@ if (!fromSources && (!existsSync(CLI) || (values.cli === undefined && !existsSyn
   console.error(`bench:latency runs the built forwarder and ${values.cli ?? 'dist/cli.mjs'} does not exist: run \`npm run build\` first.`);
   process.exit(2);
 }
-const chosen = values.paths === undefined ? PATHS.filter((path) => path.native !== true) : values.paths.split(',').map((id) => {
+const chosen = values.paths === undefined ? PATHS.filter((path) => path.optIn !== true) : values.paths.split(',').map((id) => {
   const path = PATHS.find((candidate) => candidate.id === id.trim());
   if (path === undefined) {
     console.error(`--paths: no path "${id}" (there are ${PATHS.map((p) => p.id).join(', ')})`);
@@ -197,7 +205,7 @@ async function makePair(path: PathConfig): Promise<Pair> {
     lab.kernelVxlan(ns, { vni: VNI, local, remote, address: `${overlay}/${OVERLAY.prefix}`, mtu: 1450 });
   if (path.flags === undefined) kernel(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
   else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, path.flags, path.native === true));
-  if (path.flags !== undefined && path.both === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, path.flags));
+  if (path.flags !== undefined && path.both === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, path.flags, path.native === true));
   else kernel(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
@@ -434,11 +442,12 @@ async function main(): Promise<void> {
       const idle = await measure(pair);
       let load = idle;
       let gbps = NaN;
-      if (pair.path.native === true) {
-        // The floor forwarder has no offloads: a stream through it measures its bandwidth, not a round trip's tail.
+      if (pair.path.native === true || values['idle-only']) {
+        // Not measured (--idle-only; and the floor forwarder has no offloads: a stream through it
+        // measures its bandwidth, not a round trip's tail): the table says "–".
         const none: Quantiles = { p50: NaN, p99: NaN, samples: 0 };
         load = { ping: none, tcp: none, udp: none };
-      } else if (!values['idle-only']) {
+      } else {
         progress(`round ${round + 1}: ${pair.path.id} under load`);
         ({ measurement: load, gbps } = await underLoad(pair));
       }

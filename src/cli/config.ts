@@ -16,7 +16,7 @@ import { formatMac, parseIp, parseMac, type ParsedIp } from '../wire/address';
 import { canonicalIp, parseCidr } from '../forwarder/address-set';
 import type { Endpoint } from '../forwarder/contracts';
 import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from '../forwarder/fdb';
-import { MAX_QUEUES } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US, MAX_QUEUES } from '../forwarder/multi-queue/multi-queue-forwarder';
 
 /** Queue workers by default: one, run to completion (the fastest engine on 2 cores, BENCHMARKS.md). */
 export const DEFAULT_QUEUES = 1;
@@ -70,6 +70,7 @@ export interface ForwardFileConfig {
   maxFdbEntries?: number;
   offloads?: OffloadConfig;
   queues?: number;
+  busyPollUs?: number;
 }
 
 /**
@@ -116,6 +117,7 @@ export interface ForwardFlags {
   'no-tunnel-gso'?: boolean;
   'no-tunnel-ingress'?: boolean;
   queues?: string;
+  'busy-poll-us'?: string;
 }
 
 export interface NetworkConfig {
@@ -147,9 +149,14 @@ export interface ForwardConfig {
    * the shortest round trip); 0: the forwarder on the main thread, with a reader thread per port.
    */
   queues: number;
+  /**
+   * With queue workers: after each burst, how long a worker keeps looking for the next frame
+   * before it sleeps (µs; default DEFAULT_BUSY_POLL_US, 0: sleep at once). See InlinePoller.
+   */
+  busyPollUs: number;
 }
 
-const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues'];
+const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues', 'busyPollUs'];
 const OFFLOAD_KEYS = ['gso', 'gro', 'tap', 'tunnelGso', 'tunnelIngress'] as const;
 const NETWORK_KEYS = ['vni', 'tap', 'mtu', 'peers', 'fdb'];
 const FDB_KEYS = ['mac', 'peer'];
@@ -312,6 +319,7 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
     logLevel: fileString(raw.logLevel, 'logLevel') as LogLevel | undefined,
     maxFdbEntries: fileInteger(raw.maxFdbEntries, 'maxFdbEntries', 0, MAX_FDB_ENTRIES, 'a number of FDB entries'),
     queues: fileInteger(raw.queues, 'queues', 0, MAX_QUEUES, 'a number of queues'),
+    busyPollUs: fileInteger(raw.busyPollUs, 'busyPollUs', 0, MAX_BUSY_POLL_US, 'a number of microseconds'),
   };
   if (raw.offloads !== undefined) {
     const offloads = checkKeys(raw.offloads, OFFLOAD_KEYS, 'offloads');
@@ -506,6 +514,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
   }
 
   const queues = flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? DEFAULT_QUEUES;
+  const busyPollUs = flagInteger(flags['busy-poll-us'], '--busy-poll-us', 0, MAX_BUSY_POLL_US, 'a number of microseconds') ?? top.busyPollUs ?? DEFAULT_BUSY_POLL_US;
   if (flags['tunnel-gso'] === true && flags['no-tunnel-gso'] === true) throw new ConfigError('--tunnel-gso', 'cannot go with --no-tunnel-gso: give one or the other.');
   // A --no-* flag turns an offload off whatever the file says.
   const offloads: OffloadConfig = {
@@ -531,6 +540,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     ageingSeconds: top.ageingSeconds ?? DEFAULT_AGEING_MS / 1000,
     maxFdbEntries: top.maxFdbEntries ?? DEFAULT_MAX_ENTRIES,
     queues,
+    busyPollUs,
     offloads,
   };
 }

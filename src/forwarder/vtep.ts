@@ -22,6 +22,8 @@ export interface VtepSpec extends ThreadVtepSpec {
   queues: number;
   /** Queue workers only: how often each sends its counters (default 500 ms). */
   countersIntervalMs?: number;
+  /** Queue workers only: how long each busy-polls after a burst (µs; default DEFAULT_BUSY_POLL_US, see MultiQueueForwarderOptions). */
+  busyPollUs?: number;
 }
 
 export interface VtepHooks extends Omit<ThreadVtepHooks, 'beforeStart'> {
@@ -47,7 +49,7 @@ export type Vtep = ThreadVtep | QueuesVtep;
  */
 export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<Vtep> {
   if (spec.queues === 0) {
-    const { queues: _queues, countersIntervalMs: _interval, ...thread } = spec;
+    const { queues: _queues, countersIntervalMs: _interval, busyPollUs: _busyPoll, ...thread } = spec;
     return buildThreadVtep(thread, hooks);
   }
   return buildOnQueues(spec, hooks);
@@ -55,10 +57,11 @@ export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<
 
 async function buildOnQueues(spec: VtepSpec, hooks: VtepHooks): Promise<QueuesVtep> {
   if (hooks.sharedUnderlay !== undefined) throw new TypeError('queue workers bind their own sockets: a shared underlay needs queues 0');
-  const { queues, underlay, networks, countersIntervalMs, tunnelGso, ...forwarder } = spec;
+  const { queues, underlay, networks, countersIntervalMs, busyPollUs, tunnelGso, ...forwarder } = spec;
   // Only plain data reaches the workers (structured clone): the forwarder options, no hooks.
   const options: MultiQueueForwarderOptions = { ...forwarder, queues, underlay, networks, tunnelGso, onNotice: hooks.onNotice };
   if (countersIntervalMs !== undefined) options.countersIntervalMs = countersIntervalMs;
+  if (busyPollUs !== undefined) options.busyPollUs = busyPollUs;
   const opened = await MultiQueueForwarder.open(options);
   const vtep: QueuesVtep = { engine: 'queues', forwarder: opened, close: () => opened.close() };
   try {

@@ -8,6 +8,7 @@ import {
   ConfigError, checkTunAccess, hasNetAdmin, loadConfigFile, parseEndpointText, resolveConfig, type ForwardFlags,
 } from '../../src/cli/config';
 import { temporaryDirs } from '../helpers/temporary';
+import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../../src/forwarder/multi-queue/multi-queue-forwarder';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
@@ -143,6 +144,19 @@ test('queues: 1 (one run-to-completion worker) by default; the file or --queues 
     assert.throws(() => resolveConfig({ ...flags, queues: bad }), (error: Error) => error instanceof ConfigError && /--queues/.test(error.message), bad);
   }
   assert.throws(() => resolveConfig(flags, { queues: 65 }), (error: Error) => error instanceof ConfigError && /^queues/.test(error.message));
+});
+
+test('busy polling: DEFAULT_BUSY_POLL_US by default; the file or --busy-poll-us (which wins) sets 0..10000 µs; anything else refused, naming the flag or key', () => {
+  const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
+  assert.is(resolveConfig(flags).busyPollUs, DEFAULT_BUSY_POLL_US);
+  assert.ok(DEFAULT_BUSY_POLL_US > 0, 'on by default');
+  assert.is(resolveConfig(flags, { busyPollUs: 300 }).busyPollUs, 300);
+  assert.is(resolveConfig({ ...flags, 'busy-poll-us': '0' }, { busyPollUs: 300 }).busyPollUs, 0, 'the flag wins, and 0 turns it off');
+  assert.is(resolveConfig({ ...flags, 'busy-poll-us': String(MAX_BUSY_POLL_US) }).busyPollUs, MAX_BUSY_POLL_US);
+  for (const bad of [String(MAX_BUSY_POLL_US + 1), 'fast', '-1', '2.5', '']) {
+    assert.throws(() => resolveConfig({ ...flags, 'busy-poll-us': bad }), (error: Error) => error instanceof ConfigError && /--busy-poll-us/.test(error.message), bad);
+  }
+  assert.throws(() => resolveConfig(flags, { busyPollUs: -5 }), (error: Error) => error instanceof ConfigError && /^busyPollUs/.test(error.message));
 });
 
 test('tunnel GSO: "auto" by default (decided at start); --no-tunnel-gso or offloads.tunnelGso false decline it; --tunnel-gso insists, refused without an IPv4 local address or without TAP offloads', () => {

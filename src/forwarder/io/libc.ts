@@ -37,6 +37,8 @@ export const LIBC_PROTOTYPES = {
   recvmmsgAt: 'int recvmmsg(int fd, uintptr_t msgvec, unsigned int vlen, int flags, uintptr_t timeout)',
   /** A queue worker's doorbell (doorbell.ts): EFD_NONBLOCK | EFD_CLOEXEC. */
   eventfd: 'int eventfd(unsigned int initval, int flags)',
+  /** Between an InlinePoller's busy-polling looks: any other thread that wants the CPU runs first. */
+  sched_yield: 'int sched_yield()',
   /** Copies out of a SharedArrayBuffer (see Ring.copyOut); returns dest, unused. */
   memcpyAt: 'uintptr_t memcpy(uintptr_t dest, uintptr_t src, size_t n)',
 } as const;

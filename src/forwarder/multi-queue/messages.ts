@@ -7,6 +7,7 @@ import type { Endpoint, UnderlayCounters } from '../contracts';
 import type { ForwarderCounters } from '../forwarder';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
+import type { InlinePollerCounters } from '../io/inline-reader';
 import type { VtepForwarderOptions, VtepNetwork } from '../thread-vtep';
 
 /** One network of every queue: its VNI, its TAP (each worker attaches one queue of it), peers and static entries. */
@@ -23,6 +24,8 @@ export interface QueueWorkerData {
   forwarder: QueueForwarderOptions;
   /** How often the worker sends its counters (ms). */
   countersIntervalMs: number;
+  /** How long the worker's poller busy-polls after a burst (µs; 0: not at all). */
+  busyPollUs: number;
   /** The owner's doorbell for this worker (an eventfd it rings after each message; see io/doorbell.ts). */
   doorbell?: number;
   /** Send TCP super-frames whole through a queue of this egress TAP (`--tunnel-gso`). */
@@ -58,7 +61,7 @@ export type FromQueue =
   /** A device or underlay broke after start: the queue's forwarder closed itself. */
   | { type: 'broken'; message: string }
   | { type: 'notice'; message: string }
-  | { type: 'counters'; forwarder: ForwarderCounters; underlay: UnderlayCounters; tunnelGso?: TunnelGsoCounters }
+  | { type: 'counters'; forwarder: ForwarderCounters; underlay: UnderlayCounters; tunnelGso?: TunnelGsoCounters; poller: InlinePollerCounters }
   /** Learned or moved here (and, every quarter ageing period, still heard here): for the other queues. */
   | { type: 'learned'; entries: LearnedEntry[] }
   /** Closed on request; the last counters came just before. */

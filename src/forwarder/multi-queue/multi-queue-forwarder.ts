@@ -38,12 +38,20 @@ import { NetworkMirror } from './network-mirror';
 import type { UdpUnderlayOptions } from '../underlay/udp';
 import type { TunnelGsoCounters } from '../underlay/tunnel-gso';
 import { IngressRedirect } from '../underlay/ingress-redirect';
+import type { InlinePollerCounters } from '../io/inline-reader';
 import { checkInteger } from '../../wire/fields';
 
 export type { QueueNetworkOptions, QueueForwarderOptions } from './messages';
 
 /** At most this many queues (the TAP takes up to 256; more workers than cores only cost memory). */
 export const MAX_QUEUES = 64;
+/**
+ * How long a queue worker busy-polls after a burst by default (µs): long enough to catch the reply
+ * to what it just sent when the peer is another forwarder waking cold (BENCHMARKS.md, "Busy
+ * polling"), short enough that a frame every 10 ms costs a few percent of a core.
+ */
+export const DEFAULT_BUSY_POLL_US = 100;
+export const MAX_BUSY_POLL_US = 10_000;
 
 export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
   /** Worker threads, each with a queue of every TAP and a socket: 1..MAX_QUEUES (one per core is the idea). */
@@ -53,6 +61,12 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
   networks: QueueNetworkOptions[];
   /** How often each worker sends its counters (default 500 ms): `counters()` is at most this old. */
   countersIntervalMs?: number;
+  /**
+   * After each burst, how long a worker keeps looking for the next frame (yielding the CPU to any
+   * other thread between looks) before it sleeps: µs, 0..MAX_BUSY_POLL_US, default
+   * DEFAULT_BUSY_POLL_US; 0 sleeps at once. See InlinePoller (io/inline-reader.ts).
+   */
+  busyPollUs?: number;
   /** Told once per kind of event worth a log line (GSO refused, a TAP offload refused), per queue. */
   onNotice?: (message: string) => void;
   /**
@@ -80,6 +94,7 @@ interface Queue {
   forwarder?: ForwarderCounters;
   underlay?: UnderlayCounters;
   tunnelGso?: TunnelGsoCounters;
+  poller?: InlinePollerCounters;
   /** Resolves when the worker has exited. */
   readonly closed: Promise<void>;
   /** Removes the listeners `open` watched the start with, once `listen` has its own. */
@@ -162,14 +177,15 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     // Empty is fine: an agent adds networks as they are made (addNetwork).
     if (!Array.isArray(options.networks)) throw new TypeError('networks must be an array');
     const countersIntervalMs = checkInteger(options.countersIntervalMs ?? 500, 'countersIntervalMs', 10, 60_000);
-    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, onNotice, tunnelGso, ...forwarder } = options;
+    const busyPollUs = checkInteger(options.busyPollUs ?? DEFAULT_BUSY_POLL_US, 'busyPollUs', 0, MAX_BUSY_POLL_US);
+    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, busyPollUs: _busyPoll, onNotice, tunnelGso, ...forwarder } = options;
     const started: Queue[] = [];
     const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
       const doorbell = new Doorbell();
       let worker: Worker;
       try {
         worker = spawnQueueWorker({
-          queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, doorbell: doorbell.fd,
+          queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, busyPollUs, doorbell: doorbell.fd,
           tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: tunnelGso.localAddress },
         });
       } catch (error) {
@@ -238,6 +254,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
             queue.forwarder = message.forwarder;
             queue.underlay = message.underlay;
             queue.tunnelGso = message.tunnelGso;
+            queue.poller = message.poller;
             break;
           case 'learned':
             // To every other queue: the one that learned it has it.
@@ -501,6 +518,15 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     if (reports.length === 0) return undefined;
     const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, bursts: 0, malformed: 0, badChecksum: 0 };
     for (const counters of reports) for (const key of Object.keys(total) as (keyof TunnelGsoCounters)[]) total[key] += counters[key];
+    return total;
+  }
+
+  /** How the workers' loops waited and busy-polled (InlinePoller's counters), summed over the queues (undefined before the first report). */
+  pollerCounters(): InlinePollerCounters | undefined {
+    const reports = this.workers.map((queue) => queue.poller).filter((counters) => counters !== undefined);
+    if (reports.length === 0) return undefined;
+    const total: InlinePollerCounters = { waits: 0, timeouts: 0, reads: 0, drainsBusy: 0, turns: 0, rings: 0, busyPolls: 0, busyPollHits: 0 };
+    for (const counters of reports) for (const key of Object.keys(total) as (keyof InlinePollerCounters)[]) total[key] += counters[key];
     return total;
   }
 

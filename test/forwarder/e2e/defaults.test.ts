@@ -5,7 +5,8 @@
 // forwarder must finish the one and split the other in every receive path, or nothing but ping
 // gets through. Each case: ping both ways, 64 MiB each way with the same sha256, 200 UDP datagrams
 // from the kernel's side all delivered, and the "stopped" line's counters (inner checksums
-// finished where the socket path ran, no drop but the expected ones).
+// finished where the socket path ran, the queue workers' busy polling finding frames, no drop but
+// the expected ones).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Lab, labReady, ping, type LabProcess } from '../../helpers/netns';
@@ -75,6 +76,11 @@ if (labReady(test, 'forwarder e2e (defaults)', ['ping', 'sysctl'], TESTS)) {
         console.log(`  stopped: ${JSON.stringify(stopped && { partialChecksumsFinished: stopped.partialChecksumsFinished, drops: stopped.drops, tunnelGso: (stopped as { tunnelGso?: unknown }).tunnelGso })}`);
         assert.ok(stopped !== undefined, cli.stderr);
         if (!/^on/.test(offloads.tunnelGso)) assert.ok((stopped!.partialChecksumsFinished ?? 0) > 200, 'the kernel\'s partial checksums were finished by the forwarder');
+        // The queue workers busy-poll by default: a transfer's next segments and acks were read without a sleep.
+        const polling = (stopped as { polling?: { busyPolls: number; busyPollHits: number } }).polling;
+        console.log(`  polling: ${JSON.stringify(polling)}`);
+        if (c.flags.includes('--queues')) assert.is(polling, undefined, 'the main-thread engine has no queue workers');
+        else assert.ok(polling !== undefined && polling.busyPollHits > 0, `busy polling on by default, and finding frames: ${JSON.stringify(polling)}`);
         const drops = Object.keys(stopped!.drops ?? {}).filter((reason) => reason !== 'KERNEL_CHECKSUM_ERRORS');
         assert.equal(drops, [], `no drops: ${JSON.stringify(stopped!.drops)}`);
       } finally {

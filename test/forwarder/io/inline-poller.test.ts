@@ -5,7 +5,8 @@
 // drain's "work left" makes it drain again without a poll's wait; without a drain, the ports' wake
 // still moves everything (one turn later); timers keep running while datagrams keep coming; stop()
 // ends the loop. With a doorbell (a queue worker's), lone datagrams are drained with no turn of the
-// event loop between them, and a message from another thread is seen when that thread rings.
+// event loop between them, and a message from another thread is seen when that thread rings. Busy
+// polling reads what comes within its window without a wait in poll(), and ends with the window.
 import { createSocket, type Socket } from 'node:dgram';
 import { writeSync } from 'node:fs';
 import { test } from 'uvu';
@@ -163,6 +164,83 @@ test('with a doorbell, lone datagrams are drained with no turn of the event loop
     assert.equal(p.failures, []);
   } finally {
     await sender.terminate();
+    const stopped = poller.stop();
+    bell.ring();
+    await stopped;
+    await running;
+    C.libc().close(p.fd);
+    bell.close();
+  }
+});
+
+/** Lone datagrams `gapMs` apart from another thread, read by a poller with a doorbell busy-polling `busyPollUs`: its counters once they all came. */
+async function loneDatagrams(busyPollUs: number, count: number, gapMs: number): Promise<{ counters: InlinePoller['counters']; payloads: number[]; waitsAfterFirst: number; waitsAfterLast: number }> {
+  const poller = new InlinePoller();
+  const bell = new Doorbell();
+  const p = port(poller);
+  let waitsAfterFirst = -1;
+  const running = poller.run(() => {
+    p.consume();
+    if (p.payloads.length === 1 && waitsAfterFirst < 0) waitsAfterFirst = poller.counters.waits;
+    return false;
+  }, { doorbell: bell.fd, busyPollUs });
+  const sender = senderThread(p.port, count, gapMs, bell.fd);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sender.once('message', () => resolve());
+      sender.once('error', reject);
+    });
+    await until(`${count} datagrams`, () => p.payloads.length === count);
+    const waitsAfterLast = poller.counters.waits;
+    assert.equal(p.failures, []);
+    return { counters: { ...poller.counters }, payloads: p.payloads, waitsAfterFirst, waitsAfterLast };
+  } finally {
+    await sender.terminate();
+    const stopped = poller.stop();
+    bell.ring();
+    await stopped;
+    await running;
+    C.libc().close(p.fd);
+    bell.close();
+  }
+}
+
+test('busy polling: datagrams that come within busyPollUs of the last read are read without sleeping in poll(); with 0 the loop sleeps between them', async () => {
+  const count = 12;
+  // 5 ms apart, with a 200 ms window: every datagram after the first comes while the loop still looks.
+  const polling = await loneDatagrams(200_000, count, 5);
+  assert.equal(polling.payloads, Array.from({ length: count }, (_, i) => i + 1), 'each datagram once, in order');
+  assert.is(polling.waitsAfterLast, polling.waitsAfterFirst, `no wait in poll() from the first datagram to the last (${polling.waitsAfterFirst} → ${polling.waitsAfterLast})`);
+  assert.ok(polling.counters.busyPollHits >= count - 1, `busy-polling looks found the datagrams (${polling.counters.busyPollHits} hits)`);
+  assert.ok(polling.counters.busyPolls > polling.counters.busyPollHits, `most looks found nothing (${polling.counters.busyPolls} looks)`);
+  const sleeping = await loneDatagrams(0, count, 5);
+  assert.equal(sleeping.payloads, polling.payloads);
+  assert.ok(sleeping.waitsAfterLast - sleeping.waitsAfterFirst >= count - 1, `without busy polling the loop waited before each datagram (${sleeping.waitsAfterFirst} → ${sleeping.waitsAfterLast})`);
+  assert.is(sleeping.counters.busyPolls, 0);
+});
+
+test('busy polling ends busyPollUs after the last read: the loop then sleeps in poll() again', async () => {
+  const poller = new InlinePoller();
+  const bell = new Doorbell();
+  const p = port(poller);
+  const running = poller.run(() => {
+    p.consume();
+    return false;
+  }, { doorbell: bell.fd, busyPollUs: 20_000 });
+  const sender = createSocket('udp4');
+  try {
+    await send(sender, p.port, Buffer.from([1]));
+    await until('the datagram', () => p.payloads.length === 1);
+    const looks = poller.counters.busyPolls;
+    const waits = poller.counters.waits;
+    await sleep(150);
+    assert.ok(poller.counters.waits > waits, `the loop went back to waiting (${waits} → ${poller.counters.waits} waits)`);
+    const settled = poller.counters.busyPolls;
+    assert.ok(settled > looks, 'it looked for a while first');
+    await sleep(100);
+    assert.is(poller.counters.busyPolls, settled, 'and stopped looking once the window passed');
+  } finally {
+    sender.close();
     const stopped = poller.stop();
     bell.ring();
     await stopped;

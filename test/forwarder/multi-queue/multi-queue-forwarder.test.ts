@@ -20,6 +20,9 @@ test('options are checked before any worker starts', async () => {
     [{ ...base, queues: 1.5 }, /queues/],
     [{ ...base, networks: 'vx0' }, /networks/],
     [{ ...base, countersIntervalMs: 1 }, /countersIntervalMs/],
+    [{ ...base, busyPollUs: -1 }, /busyPollUs/],
+    [{ ...base, busyPollUs: 10_001 }, /busyPollUs/],
+    [{ ...base, busyPollUs: 2.5 }, /busyPollUs/],
   ] as const) {
     await MultiQueueForwarder.open(options as MultiQueueForwarderOptions).then(
       () => assert.unreachable(`accepted ${JSON.stringify(options)}`),
