@@ -12,7 +12,7 @@ import { writeSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as C from '../../../src/forwarder/io/libc';
-import { INLINE_POLL_TIMEOUT_MS, InlinePoller } from '../../../src/forwarder/io/inline-reader';
+import { INLINE_POLL_TIMEOUT_MS, InlinePoller, type InlinePollerCounters, type InlineRunOptions } from '../../../src/forwarder/io/inline-reader';
 import { Ring } from '../../../src/forwarder/io/ring';
 import { Doorbell } from '../../../src/forwarder/io/doorbell';
 import { Worker } from 'node:worker_threads';
@@ -134,75 +134,85 @@ function senderThread(port: number, count: number, gapMs: number, doorbell: numb
   return new Worker(code, { eval: true, workerData: { port, count, gapMs, doorbell } });
 }
 
-test('with a doorbell, lone datagrams are drained with no turn of the event loop between them; a message turns it when its sender rings', async () => {
+type Port = ReturnType<typeof port>;
+
+/**
+ * A poller with a doorbell (as a queue worker has) reading one port, running `drain` with `options`
+ * until `body` is done; stopped, and its port and bell closed, whatever happens.
+ */
+async function withBelledPort<T>(options: InlineRunOptions, drain: (p: Port, poller: InlinePoller) => boolean, body: (p: Port, poller: InlinePoller, bell: Doorbell) => Promise<T>): Promise<T> {
   const poller = new InlinePoller();
   const bell = new Doorbell();
   const p = port(poller);
+  const running = poller.run(() => drain(p, poller), { ...options, doorbell: bell.fd });
+  try {
+    return await body(p, poller, bell);
+  } finally {
+    const stopped = poller.stop();
+    bell.ring();
+    await stopped;
+    await running;
+    C.libc().close(p.fd);
+    bell.close();
+  }
+}
+
+/** Resolves once a senderThread has sent everything (and rung). */
+function sent(sender: Worker): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    sender.once('message', () => resolve());
+    sender.once('error', reject);
+  });
+}
+
+test('with a doorbell, lone datagrams are drained with no turn of the event loop between them; a message turns it when its sender rings', async () => {
   let drains = 0;
-  // Timers alone would turn the loop only every 5 s: the message below can come only through the bell.
-  const running = poller.run(() => {
+  const drain = (p: Port): boolean => {
     drains++;
     p.consume();
     return false;
-  }, { doorbell: bell.fd, idleTurnMs: 5000 });
-  const lone = 20;
-  const started = performance.now();
-  const sender = senderThread(p.port, lone, 5, bell.fd);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sender.once('message', () => resolve());
-      sender.once('error', reject);
-    });
-    const seconds = (performance.now() - started) / 1000;
-    assert.equal(p.payloads, Array.from({ length: lone }, (_, i) => i + 1), 'each datagram once, in order');
-    assert.ok(poller.counters.rings >= 1, `the doorbell rang (${poller.counters.rings})`);
-    assert.ok(seconds < 4, `the message was seen when the sender rang, not on the idle turn (${seconds.toFixed(2)} s)`);
-    // The first pass turns, the bell's message turns it; a few more for the worker's own start and
-    // exit events at most, never one per datagram.
-    assert.ok(poller.counters.turns < lone / 2, `${poller.counters.turns} turns of the event loop for ${lone} lone datagrams`);
-    assert.ok(poller.counters.reads >= lone / 2 && drains >= poller.counters.reads, `drains right after the reads (${poller.counters.reads} reads, ${drains} drains)`);
-    assert.equal(p.failures, []);
-  } finally {
-    await sender.terminate();
-    const stopped = poller.stop();
-    bell.ring();
-    await stopped;
-    await running;
-    C.libc().close(p.fd);
-    bell.close();
-  }
+  };
+  // Timers alone would turn the loop only every 5 s: the message below can come only through the bell.
+  await withBelledPort({ idleTurnMs: 5000 }, drain, async (p, poller, bell) => {
+    const lone = 20;
+    const started = performance.now();
+    const sender = senderThread(p.port, lone, 5, bell.fd);
+    try {
+      await sent(sender);
+      const seconds = (performance.now() - started) / 1000;
+      assert.equal(p.payloads, Array.from({ length: lone }, (_, i) => i + 1), 'each datagram once, in order');
+      assert.ok(poller.counters.rings >= 1, `the doorbell rang (${poller.counters.rings})`);
+      assert.ok(seconds < 4, `the message was seen when the sender rang, not on the idle turn (${seconds.toFixed(2)} s)`);
+      // The first pass turns, the bell's message turns it; a few more for the worker's own start and
+      // exit events at most, never one per datagram.
+      assert.ok(poller.counters.turns < lone / 2, `${poller.counters.turns} turns of the event loop for ${lone} lone datagrams`);
+      assert.ok(poller.counters.reads >= lone / 2 && drains >= poller.counters.reads, `drains right after the reads (${poller.counters.reads} reads, ${drains} drains)`);
+      assert.equal(p.failures, []);
+    } finally {
+      await sender.terminate();
+    }
+  });
 });
 
 /** Lone datagrams `gapMs` apart from another thread, read by a poller with a doorbell busy-polling `busyPollUs`: its counters once they all came. */
-async function loneDatagrams(busyPollUs: number, count: number, gapMs: number): Promise<{ counters: InlinePoller['counters']; payloads: number[]; waitsAfterFirst: number; waitsAfterLast: number }> {
-  const poller = new InlinePoller();
-  const bell = new Doorbell();
-  const p = port(poller);
+async function loneDatagrams(busyPollUs: number, count: number, gapMs: number): Promise<{ counters: InlinePollerCounters; payloads: number[]; waitsAfterFirst: number; waitsAfterLast: number }> {
   let waitsAfterFirst = -1;
-  const running = poller.run(() => {
+  const drain = (p: Port, poller: InlinePoller): boolean => {
     p.consume();
     if (p.payloads.length === 1 && waitsAfterFirst < 0) waitsAfterFirst = poller.counters.waits;
     return false;
-  }, { doorbell: bell.fd, busyPollUs });
-  const sender = senderThread(p.port, count, gapMs, bell.fd);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sender.once('message', () => resolve());
-      sender.once('error', reject);
-    });
-    await until(`${count} datagrams`, () => p.payloads.length === count);
-    const waitsAfterLast = poller.counters.waits;
-    assert.equal(p.failures, []);
-    return { counters: { ...poller.counters }, payloads: p.payloads, waitsAfterFirst, waitsAfterLast };
-  } finally {
-    await sender.terminate();
-    const stopped = poller.stop();
-    bell.ring();
-    await stopped;
-    await running;
-    C.libc().close(p.fd);
-    bell.close();
-  }
+  };
+  return withBelledPort({ busyPollUs }, drain, async (p, poller, bell) => {
+    const sender = senderThread(p.port, count, gapMs, bell.fd);
+    try {
+      await sent(sender);
+      await until(`${count} datagrams`, () => p.payloads.length === count);
+      assert.equal(p.failures, []);
+      return { counters: { ...poller.counters }, payloads: p.payloads, waitsAfterFirst, waitsAfterLast: poller.counters.waits };
+    } finally {
+      await sender.terminate();
+    }
+  });
 }
 
 test('busy polling: datagrams that come within busyPollUs of the last read are read without sleeping in poll(); with 0 the loop sleeps between them', async () => {
@@ -220,34 +230,27 @@ test('busy polling: datagrams that come within busyPollUs of the last read are r
 });
 
 test('busy polling ends busyPollUs after the last read: the loop then sleeps in poll() again', async () => {
-  const poller = new InlinePoller();
-  const bell = new Doorbell();
-  const p = port(poller);
-  const running = poller.run(() => {
+  const drain = (p: Port): boolean => {
     p.consume();
     return false;
-  }, { doorbell: bell.fd, busyPollUs: 20_000 });
-  const sender = createSocket('udp4');
-  try {
-    await send(sender, p.port, Buffer.from([1]));
-    await until('the datagram', () => p.payloads.length === 1);
-    const looks = poller.counters.busyPolls;
-    const waits = poller.counters.waits;
-    await sleep(150);
-    assert.ok(poller.counters.waits > waits, `the loop went back to waiting (${waits} → ${poller.counters.waits} waits)`);
-    const settled = poller.counters.busyPolls;
-    assert.ok(settled > looks, 'it looked for a while first');
-    await sleep(100);
-    assert.is(poller.counters.busyPolls, settled, 'and stopped looking once the window passed');
-  } finally {
-    sender.close();
-    const stopped = poller.stop();
-    bell.ring();
-    await stopped;
-    await running;
-    C.libc().close(p.fd);
-    bell.close();
-  }
+  };
+  await withBelledPort({ busyPollUs: 20_000 }, drain, async (p, poller) => {
+    const sender = createSocket('udp4');
+    try {
+      await send(sender, p.port, Buffer.from([1]));
+      await until('the datagram', () => p.payloads.length === 1);
+      const looks = poller.counters.busyPolls;
+      const waits = poller.counters.waits;
+      await sleep(150);
+      assert.ok(poller.counters.waits > waits, `the loop went back to waiting (${waits} → ${poller.counters.waits} waits)`);
+      const settled = poller.counters.busyPolls;
+      assert.ok(settled > looks, 'it looked for a while first');
+      await sleep(100);
+      assert.is(poller.counters.busyPolls, settled, 'and stopped looking once the window passed');
+    } finally {
+      sender.close();
+    }
+  });
 });
 
 /** A nonblocking pipe (read end, write end): read() returns what was written, as a TAP returns a frame. */
