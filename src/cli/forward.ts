@@ -114,7 +114,8 @@ exit codes: 0 stopped by SIGINT/SIGTERM; 1 a port broke or shutdown hung; 2 a co
 logs: pino JSON lines on stderr ("forwarding" once started; drops summed at most every 10 s).
 metrics: vxlan_frames_total, vxlan_bytes_total, vxlan_flooded_total, vxlan_drops_total, vxlan_fdb_entries,
   vxlan_fdb_events_total, vxlan_neighbour_requests_total, vxlan_batches_total, vxlan_batch_frames_total,
-  vxlan_underlay_*, process_*.
+  vxlan_underlay_*, vxlan_queue_polls_total (queue workers: waits, busy-polling looks, looks that found frames),
+  process_*.
 
 example:
   vxlan-wasm forward --tap vx100 --vni 100 --local 192.0.2.1 --peer 192.0.2.2 --metrics 127.0.0.1:9470`;

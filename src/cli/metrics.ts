@@ -10,18 +10,22 @@
  *   vxlan_batches_total{from="device|underlay"}                  vxlan_batch_frames_total{from}
  *   vxlan_underlay_datagrams_total{direction="received|sent"}
  *   vxlan_underlay_errors_total{kind="unknown_source|oversize|send_error"}
+ *   vxlan_queue_polls_total{kind="wait|busy_poll|busy_poll_hit"}   (queue workers only)
  *   plus prom-client's default process metrics (RSS, CPU, heap, event loop lag, ...).
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Endpoint, UnderlayCounters } from '../forwarder/contracts';
 import type { ForwarderCounters } from '../forwarder/forwarder';
+import type { InlinePollerCounters } from '../forwarder/io/inline-reader';
 
 /** What the metrics read: a Forwarder, or anything with its counters. */
 export interface MetricsSource {
   counters(): ForwarderCounters;
   readonly underlay: { readonly counters: UnderlayCounters };
   peers?(vni: number): Endpoint[];
+  /** Queue workers (a MultiQueueForwarder): how their loops waited and busy-polled. */
+  pollerCounters?(): InlinePollerCounters | undefined;
 }
 
 export interface MetricsOptions {
@@ -143,6 +147,15 @@ export function createMetrics(forwarder: MetricsSource, options: MetricsOptions 
     set({ kind: 'oversize' }, underlay.oversize);
     set({ kind: 'send_error' }, underlay.sendErrors);
   });
+  if (forwarder.pollerCounters !== undefined) {
+    counter('vxlan_queue_polls_total', 'Queue workers\' polls: waits that could sleep, busy-polling looks after a burst (--busy-poll-us), and those looks that found frames (a sleep and a wake-up saved).', ['kind'], (set) => {
+      const polls = forwarder.pollerCounters!();
+      if (polls === undefined) return;
+      set({ kind: 'wait' }, polls.waits);
+      set({ kind: 'busy_poll' }, polls.busyPolls);
+      set({ kind: 'busy_poll_hit' }, polls.busyPollHits);
+    });
+  }
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const servers = new Set<Server>();

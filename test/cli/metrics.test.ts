@@ -126,6 +126,25 @@ test('two forwarders in one process: own registries, no clash, the global regist
   }
 });
 
+test("queue workers' polls: vxlan_queue_polls_total by kind where the source reports them (a MultiQueueForwarder), absent where it does not", async () => {
+  const { a, b } = twoHosts();
+  const polls = { waits: 7, timeouts: 1, reads: 3, drainsBusy: 0, turns: 2, rings: 0, busyPolls: 40, busyPollHits: 5 };
+  let reported: typeof polls | undefined;
+  const queued = createMetrics({ counters: () => a.counters(), underlay: a.underlay, pollerCounters: () => reported }, { defaultMetrics: false });
+  const plain = createMetrics(a, { defaultMetrics: false });
+  try {
+    assert.is(value(await queued.registry.metrics(), 'vxlan_queue_polls_total{kind="wait"}'), undefined, 'nothing before the workers first report');
+    reported = polls;
+    const text = await queued.registry.metrics();
+    assert.is(value(text, 'vxlan_queue_polls_total{kind="wait"}'), 7);
+    assert.is(value(text, 'vxlan_queue_polls_total{kind="busy_poll"}'), 40);
+    assert.is(value(text, 'vxlan_queue_polls_total{kind="busy_poll_hit"}'), 5);
+    assert.not.match(await plain.registry.metrics(), /vxlan_queue_polls_total/);
+  } finally {
+    await Promise.all([queued.close(), plain.close(), a.close(), b.close()]);
+  }
+});
+
 test('close() ends a kept-alive scrape connection at once and frees the port', async () => {
   const { a } = twoHosts();
   const metrics = createMetrics(a, { defaultMetrics: false });
