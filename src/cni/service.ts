@@ -34,7 +34,7 @@ import { poolsOf, type AddressPool } from '../control/address-pool';
 import { addressesOf } from '../control/host-agent';
 import { getNetwork } from '../control/networks';
 import { isUnavailable } from '../control/store';
-import type { AgentLogger } from '../control/agent';
+import { silentLogger, type AgentLogger } from '../control/logger';
 import { startReaping } from '../control/reaper';
 import { macForAddress } from '../docker/driver';
 import { linkNames, type Links } from '../docker/links';
@@ -74,7 +74,6 @@ interface CniNetwork {
   local?: LocalNetwork;
 }
 
-const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
 const ENDPOINT_PREFIX = 'cni.';
 
 /** The endpoint id of one attachment: stable, so DEL and CHECK need no state of their own. */
@@ -113,7 +112,7 @@ export class CniService {
   private readonly leaving = new Map<string, Promise<void>>();
 
   constructor(private readonly options: CniServiceOptions) {
-    this.logger = options.logger ?? silent;
+    this.logger = options.logger ?? silentLogger;
   }
 
   /** The socket's calls, by path; every refusal is `{error}` in the spec's codes. */

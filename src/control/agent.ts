@@ -28,19 +28,12 @@ import { getNetwork, NetworkError } from './networks';
 import { Reconciler, type ApplyResult, type ForwarderControl, type ResyncResult } from './reconcile';
 import { refuseOldLayout } from './layout';
 import { NetworkView, withTimeout } from './network-view';
+import { silentLogger, type AgentLogger } from './logger';
 
 /** The endpoint id of an agent's TAP. */
 export const tapEndpointId = (hostId: string) => `tap.${hostId}`;
 
-/** The pino methods the agent logs with (a pino Logger fits). */
-export interface AgentLogger {
-  info(object: object, message: string): void;
-  warn(object: object, message: string): void;
-  error(object: object, message: string): void;
-  debug(object: object, message: string): void;
-}
-
-const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
+export type { AgentLogger } from './logger';
 
 export interface AgentOptions {
   client: Etcd3;
@@ -95,8 +88,6 @@ export interface AgentStatus {
   disconnectedSince?: number;
 }
 
-
-
 /** The events an Agent emits, typed (`agent.on('error', (error) => …)` needs no annotation). */
 export interface AgentEvents {
   /** A remote host came, changed or went, and what the forwarder made of it. */
@@ -145,7 +136,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.mac = options.mac.toLowerCase();
     this.ttlSeconds = options.ttlSeconds ?? 10;
     this.hostLease = new HostLease(this.client, this.ttlSeconds, (why) => this.trouble(why));
-    this.logger = options.logger ?? silent;
+    this.logger = options.logger ?? silentLogger;
     this.recovery = new Recovery({
       logger: this.logger, retryMinMs: options.retryMinMs, retryMaxMs: options.retryMaxMs,
       onConnected: (connected) => this.emit(connected ? 'connected' : 'disconnected'),

@@ -37,7 +37,7 @@ import { canonicalIp } from '../forwarder/address-set';
 import { getNetwork } from './networks';
 import { NetworkView, withTimeout } from './network-view';
 import { Reconciler, type ForwarderControl } from './reconcile';
-import type { AgentLogger } from './agent';
+import { silentLogger, type AgentLogger } from './logger';
 
 export class HostAgentError extends Error {
   override readonly name = 'HostAgentError';
@@ -82,8 +82,6 @@ interface Joined {
   claims: Set<string>;
 }
 
-const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
-
 /** The events a HostAgent emits, typed. */
 export interface HostAgentEvents {
   connected: [];
@@ -121,7 +119,7 @@ export class HostAgent extends EventEmitter<HostAgentEvents> {
     this.vtep = options.vtep;
     this.ttlSeconds = options.ttlSeconds ?? 10;
     this.hostLease = new HostLease(this.client, this.ttlSeconds, (why) => this.trouble(why));
-    this.logger = options.logger ?? silent;
+    this.logger = options.logger ?? silentLogger;
     this.recovery = new Recovery({
       logger: this.logger, retryMinMs: options.retryMinMs, retryMaxMs: options.retryMaxMs,
       onConnected: (connected) => this.emit(connected ? 'connected' : 'disconnected'),

@@ -4,7 +4,7 @@
  * Leave that never came). A failed round is logged at debug and the next one tries again; the
  * timer never keeps the process alive.
  */
-import type { AgentLogger } from './agent';
+import type { AgentLogger } from './logger';
 
 /** Start calling `reap` every `everyMs`; undefined (no timer) when `everyMs` ≤ 0. Stop it with clearInterval. */
 export function startReaping(reap: () => Promise<unknown>, everyMs: number, logger: AgentLogger): NodeJS.Timeout | undefined {

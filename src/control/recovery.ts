@@ -7,7 +7,7 @@
  * cannot mend (the agent says which). Trouble during a recovery joins it: one loop at a time.
  * What an attempt does is the agent's; when to try, the connection state and its log lines are here.
  */
-import type { AgentLogger } from './agent';
+import type { AgentLogger } from './logger';
 
 export interface RecoveryOptions {
   logger: AgentLogger;

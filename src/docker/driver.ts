@@ -39,7 +39,7 @@ import { createNetwork, findNetworkBySubnet, freeVni, getNetwork, listNetworks, 
 import { formatMac, parseIpv4 } from '../wire/address';
 import { canonicalIp } from '../forwarder/address-set';
 import { createHash } from 'node:crypto';
-import type { AgentLogger } from '../control/agent';
+import { silentLogger, type AgentLogger } from '../control/logger';
 import type { LocalNetwork, OpenLocalNetwork } from './local-network';
 import { linkNames, type Links } from './links';
 import type { EndpointNames, NameLookup } from './docker-api';
@@ -108,7 +108,6 @@ interface DockerNetwork {
   local: LocalNetwork;
 }
 
-const silent: AgentLogger = { info() {}, warn() {}, error() {}, debug() {} };
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -153,7 +152,7 @@ export class DockerDriver {
   private closed = false;
 
   constructor(private readonly options: DockerDriverOptions) {
-    this.logger = options.logger ?? silent;
+    this.logger = options.logger ?? silentLogger;
   }
 
   /** The plugin's calls, by path. */
