@@ -515,6 +515,11 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
 
   const queues = flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? DEFAULT_QUEUES;
   const busyPollUs = flagInteger(flags['busy-poll-us'], '--busy-poll-us', 0, MAX_BUSY_POLL_US, 'a number of microseconds') ?? top.busyPollUs ?? DEFAULT_BUSY_POLL_US;
+  // Only queue workers busy-poll: asked for on the main thread, it would be silently ignored.
+  if (queues === 0 && (flags['busy-poll-us'] !== undefined || top.busyPollUs !== undefined)) {
+    const mainThread = flags.queues !== undefined ? '--queues 0' : '"queues": 0';
+    throw new ConfigError(flags['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'busyPollUs', `is for queue workers, and ${mainThread} runs none: leave it out, or run queue workers.`);
+  }
   if (flags['tunnel-gso'] === true && flags['no-tunnel-gso'] === true) throw new ConfigError('--tunnel-gso', 'cannot go with --no-tunnel-gso: give one or the other.');
   // A --no-* flag turns an offload off whatever the file says.
   const offloads: OffloadConfig = {

@@ -77,7 +77,8 @@ flags:
                        frame this long before it sleeps, yielding the CPU to any other thread
                        between looks, 0..10000 (default 100): a reply or the next segment that
                        comes meanwhile is read without a wake-up (which costs 40-50 µs on a VM
-                       whose idle vCPU halts). 0: sleep at once (least CPU when idle)
+                       whose idle vCPU halts). 0: sleep at once (least CPU when idle). Refused
+                       with --queues 0, which has no queue workers
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):

@@ -157,6 +157,10 @@ test('busy polling: DEFAULT_BUSY_POLL_US by default; the file or --busy-poll-us 
     assert.throws(() => resolveConfig({ ...flags, 'busy-poll-us': bad }), (error: Error) => error instanceof ConfigError && /--busy-poll-us/.test(error.message), bad);
   }
   assert.throws(() => resolveConfig(flags, { busyPollUs: -5 }), (error: Error) => error instanceof ConfigError && /^busyPollUs/.test(error.message));
+  // The main thread (--queues 0) does not busy-poll: asking it to is refused, not ignored.
+  assert.is(resolveConfig({ ...flags, queues: '0' }).busyPollUs, DEFAULT_BUSY_POLL_US, 'the default is no request');
+  assert.throws(() => resolveConfig({ ...flags, queues: '0', 'busy-poll-us': '50' }), (error: Error) => error instanceof ConfigError && /--busy-poll-us.*queue workers/.test(error.message));
+  assert.throws(() => resolveConfig(flags, { queues: 0, busyPollUs: 50 }), (error: Error) => error instanceof ConfigError && /^busyPollUs.*queue workers/.test(error.message));
 });
 
 test('tunnel GSO: "auto" by default (decided at start); --no-tunnel-gso or offloads.tunnelGso false decline it; --tunnel-gso insists, refused without an IPv4 local address or without TAP offloads', () => {
