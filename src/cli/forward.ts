@@ -98,7 +98,7 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "maxFdbEntries": 16384,                      learned MACs per VNI at most (then not learned, counted)
     "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false, "tunnelIngress": true },
                                                  flags win: --no-*, --tunnel-gso
-    "queues": 0,                                 as --queues
+    "queues": 1,                                 as --queues
     "busyPollUs": 100                            as --busy-poll-us
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
