@@ -146,8 +146,13 @@ export async function createNetwork(client: Etcd3, input: CreateNetworkInput): P
   };
   const cidrs = [subnets.v4?.cidr, subnets.v6?.cidr].filter((cidr) => cidr !== undefined);
   for (let attempt = 0; attempt < 8; attempt++) {
-    const [guard, existing] = await Promise.all([client.get(keys.networksGuard).exec(), listNetworks(client)]);
+    // The guard first, then the networks: a create that commits after the guard was read changes
+    // it (this transaction then fails and reads again); one that committed before is in the list.
+    // Read together (Promise.all), the list could come first and miss a network whose create then
+    // moved the guard to the revision read next: two overlapping subnets both created.
+    const guard = await client.get(keys.networksGuard).exec();
     const guardRevision = guard.kvs[0]?.mod_revision ?? '0';
+    const existing = await listNetworks(client);
     const byName = existing.find((network) => network.name === input.name);
     if (byName !== undefined) throw new NetworkError(`a network named ${input.name} exists already`, 'EXISTS');
     const byVni = existing.find((network) => network.vni === input.vni);
