@@ -167,6 +167,9 @@ interface Pair {
   fresh: Quantiles;
 }
 
+/** A measurement not taken (the tables print "–"). */
+const NOT_MEASURED: Quantiles = { p50: NaN, p99: NaN, samples: 0 };
+
 /** Pings 1 ms apart after the fresh measurement, before the rounds: enough for V8 to optimise a frame's way. */
 const WARM_UP_PINGS = 2000;
 
@@ -210,7 +213,7 @@ async function makePair(path: PathConfig): Promise<Pair> {
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
   if (warm.times.length === 0) throw new Error(`${path.id}: no ping reply from ${OVERLAY.b} through the tunnel`);
-  const pair: Pair = { path, a, b, forwarders, fresh: { p50: NaN, p99: NaN, samples: 0 } };
+  const pair: Pair = { path, a, b, forwarders, fresh: NOT_MEASURED };
   // Just started: V8 has not yet optimised the code on a frame's way (that takes a few hundred
   // frames). Timed apart, then warmed, so the rounds measure a forwarder that has been running.
   if (!values['rates-only']) {
@@ -445,8 +448,7 @@ async function main(): Promise<void> {
       if (pair.path.native === true || values['idle-only']) {
         // Not measured (--idle-only; and the floor forwarder has no offloads: a stream through it
         // measures its bandwidth, not a round trip's tail): the table says "–".
-        const none: Quantiles = { p50: NaN, p99: NaN, samples: 0 };
-        load = { ping: none, tcp: none, udp: none };
+        load = { ping: NOT_MEASURED, tcp: NOT_MEASURED, udp: NOT_MEASURED };
       } else {
         progress(`round ${round + 1}: ${pair.path.id} under load`);
         ({ measurement: load, gbps } = await underLoad(pair));

@@ -49,7 +49,6 @@ import {
 } from './protocol';
 import type { Handler } from './plugin-server';
 
-/** A refusal of a well-formed request (Err back to Docker). */
 /** A subnet asked for as a pool: why it cannot serve (undefined: it can), and whether another network's subnet overlaps it. */
 interface PoolSubnet {
   cidr: string;
@@ -81,6 +80,7 @@ const POOL_FAMILIES: Record<4 | 6, { missing: string; parse(text: string): PoolS
   },
 };
 
+/** A refusal of a well-formed request (Err back to Docker). */
 export class DriverError extends Error {
   override readonly name = 'DriverError';
 }

@@ -106,6 +106,18 @@ interface Queue {
  * tsx, registered in the worker), or the built dist/queue-worker.mjs when this code is bundled
  * into dist/ (an entry, dist/forwarder.*, or a shared chunk in dist/chunks/).
  */
+/** Flat counters the queues reported, summed field by field (undefined when none has reported). */
+function sumReports<T extends object>(reports: readonly (T | undefined)[]): T | undefined {
+  let total: Record<string, number> | undefined;
+  for (const report of reports) {
+    if (report === undefined) continue;
+    const counters = report as Record<string, number>;
+    if (total === undefined) total = { ...counters };
+    else for (const key of Object.keys(total)) total[key] += counters[key];
+  }
+  return total as T | undefined;
+}
+
 /** Post `message` to a queue's worker and ring its doorbell, so its loop turns for it now. */
 function tell(queue: Queue, message: ToQueue): void {
   queue.worker.postMessage(message);
@@ -514,20 +526,12 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
 
   /** The tunnel TAP counters of `--tunnel-gso` summed over the queues (undefined without it). */
   tunnelGsoCounters(): TunnelGsoCounters | undefined {
-    const reports = this.workers.map((queue) => queue.tunnelGso).filter((counters) => counters !== undefined);
-    if (reports.length === 0) return undefined;
-    const total: TunnelGsoCounters = { superFrames: 0, bytes: 0, refused: 0, writeErrors: 0, received: 0, receivedWhole: 0, bursts: 0, malformed: 0, badChecksum: 0 };
-    for (const counters of reports) for (const key of Object.keys(total) as (keyof TunnelGsoCounters)[]) total[key] += counters[key];
-    return total;
+    return sumReports(this.workers.map((queue) => queue.tunnelGso));
   }
 
   /** How the workers' loops waited and busy-polled (InlinePoller's counters), summed over the queues (undefined before the first report). */
   pollerCounters(): InlinePollerCounters | undefined {
-    const reports = this.workers.map((queue) => queue.poller).filter((counters) => counters !== undefined);
-    if (reports.length === 0) return undefined;
-    const total: InlinePollerCounters = { waits: 0, timeouts: 0, reads: 0, drainsBusy: 0, turns: 0, rings: 0, busyPolls: 0, busyPollHits: 0 };
-    for (const counters of reports) for (const key of Object.keys(total) as (keyof InlinePollerCounters)[]) total[key] += counters[key];
-    return total;
+    return sumReports(this.workers.map((queue) => queue.poller));
   }
 
   /** Each queue's own counters, as it last sent them (undefined before its first report): how the kernel spread the flows. */
