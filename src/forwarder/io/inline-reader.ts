@@ -238,13 +238,14 @@ export class InlinePoller {
       }
       if (busy) {
         counters.reads++;
-        if (busyPollMs > 0) pollUntil = performance.now() + busyPollMs;
       }
       if (drain !== undefined && (busy || workLeft)) {
         // Run to completion: what was read is switched and sent now, before the next poll.
         workLeft = drain();
         if (workLeft) counters.drainsBusy++;
       }
+      // The window opens once what was read has been sent: a reply can only come after that.
+      if (busy && busyPollMs > 0) pollUntil = performance.now() + busyPollMs;
     }
   }
 }

@@ -253,6 +253,27 @@ test('busy polling ends busyPollUs after the last read: the loop then sleeps in 
   });
 });
 
+test('the busy-polling window opens once the drain has sent what was read: a drain slower than busyPollUs still gets its window', async () => {
+  // A cold send can take longer than the window (a forwarder's first frame after idle): the
+  // reply comes after the send, so a window counted from the read would already be over.
+  const drainMs = 30;
+  const drain = (p: Port): boolean => {
+    if (p.consume() > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, drainMs);
+    return false;
+  };
+  await withBelledPort({ busyPollUs: 10_000 }, drain, async (p, poller) => {
+    const sender = createSocket('udp4');
+    try {
+      await send(sender, p.port, Buffer.from([1]));
+      await until('the datagram', () => p.payloads.length === 1);
+      await until('a look after the drain', () => poller.counters.busyPolls > 0, 1000).catch(() => undefined);
+      assert.ok(poller.counters.busyPolls > 0, `the loop looked after the ${drainMs} ms drain (${poller.counters.busyPolls} looks)`);
+    } finally {
+      sender.close();
+    }
+  });
+});
+
 /** A nonblocking pipe (read end, write end): read() returns what was written, as a TAP returns a frame. */
 function pipe(): { read: number; write: number } {
   const pipe2 = C.koffi().load(C.LIBC_SONAME).func('int pipe2(_Out_ int *fds, int flags)');
