@@ -36,6 +36,7 @@ export type {
   MultiQueueForwarderOptions, MultiQueueForwarderEvents, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions,
 } from './multi-queue/multi-queue-forwarder';
 export { buildVtep, buildThreadVtep } from './vtep';
+export { optimizeEarly, EARLY_INTERRUPT_BUDGET } from './io/early-optimization';
 export type {
   VtepSpec, VtepHooks, VtepPorts, Vtep, ThreadVtep, QueuesVtep, ThreadVtepSpec, ThreadVtepHooks, VtepNetwork, VtepForwarderOptions,
 } from './vtep';

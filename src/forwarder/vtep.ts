@@ -12,6 +12,7 @@
  */
 import { buildThreadVtep, type ThreadVtep, type ThreadVtepHooks, type ThreadVtepSpec } from './thread-vtep';
 import { MultiQueueForwarder, type MultiQueueForwarderOptions } from './multi-queue/multi-queue-forwarder';
+import { optimizeEarly } from './io/early-optimization';
 
 export type { ThreadVtep, ThreadVtepHooks, ThreadVtepSpec, VtepForwarderOptions, VtepNetwork, VtepPorts } from './thread-vtep';
 export { buildThreadVtep } from './thread-vtep';
@@ -24,6 +25,8 @@ export interface VtepSpec extends ThreadVtepSpec {
   countersIntervalMs?: number;
   /** Queue workers only: how long each busy-polls after a burst (µs; default DEFAULT_BUSY_POLL_US, see MultiQueueForwarderOptions). */
   busyPollUs?: number;
+  /** Lower V8's optimization budgets for this process first (default true; see optimizeEarly in io/early-optimization.ts). */
+  optimizeEarly?: boolean;
 }
 
 export interface VtepHooks extends Omit<ThreadVtepHooks, 'beforeStart'> {
@@ -49,7 +52,8 @@ export type Vtep = ThreadVtep | QueuesVtep;
  */
 export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<Vtep> {
   if (spec.queues === 0) {
-    const { queues: _queues, countersIntervalMs: _interval, busyPollUs: _busyPoll, ...thread } = spec;
+    const { queues: _queues, countersIntervalMs: _interval, busyPollUs: _busyPoll, optimizeEarly: early = true, ...thread } = spec;
+    if (early) optimizeEarly();
     return buildThreadVtep(thread, hooks);
   }
   return buildOnQueues(spec, hooks);
@@ -57,11 +61,12 @@ export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<
 
 async function buildOnQueues(spec: VtepSpec, hooks: VtepHooks): Promise<QueuesVtep> {
   if (hooks.sharedUnderlay !== undefined) throw new TypeError('queue workers bind their own sockets: a shared underlay needs queues 0');
-  const { queues, underlay, networks, countersIntervalMs, busyPollUs, tunnelGso, ...forwarder } = spec;
+  const { queues, underlay, networks, countersIntervalMs, busyPollUs, optimizeEarly: early, tunnelGso, ...forwarder } = spec;
   // Only plain data reaches the workers (structured clone): the forwarder options, no hooks.
   const options: MultiQueueForwarderOptions = { ...forwarder, queues, underlay, networks, tunnelGso, onNotice: hooks.onNotice };
   if (countersIntervalMs !== undefined) options.countersIntervalMs = countersIntervalMs;
   if (busyPollUs !== undefined) options.busyPollUs = busyPollUs;
+  if (early !== undefined) options.optimizeEarly = early;
   const opened = await MultiQueueForwarder.open(options);
   const vtep: QueuesVtep = { engine: 'queues', forwarder: opened, close: () => opened.close() };
   try {

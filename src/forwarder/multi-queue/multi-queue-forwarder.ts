@@ -28,6 +28,7 @@ import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { spawnModuleWorker } from '../io/module-worker';
 import { Doorbell } from '../io/doorbell';
+import { optimizeEarly } from '../io/early-optimization';
 import type { Endpoint, UnderlayCounters } from '../contracts';
 import { DROP_REASONS, type ForwarderCounters } from '../forwarder';
 import type { ControlCall, FromQueue, QueueForwarderOptions, QueueNetworkOptions, QueueWorkerData, ToQueue } from './messages';
@@ -67,6 +68,12 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
    * DEFAULT_BUSY_POLL_US; 0 sleeps at once. See InlinePoller (io/inline-reader.ts).
    */
   busyPollUs?: number;
+  /**
+   * Lower V8's optimization budgets for this process before the workers start (default true), so
+   * that a lightly loaded forwarder runs optimized code within seconds: see optimizeEarly
+   * (io/early-optimization.ts). The flags are the whole process's: false leaves them alone.
+   */
+  optimizeEarly?: boolean;
   /** Told once per kind of event worth a log line (GSO refused, a TAP offload refused), per queue. */
   onNotice?: (message: string) => void;
   /**
@@ -190,7 +197,10 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     if (!Array.isArray(options.networks)) throw new TypeError('networks must be an array');
     const countersIntervalMs = checkInteger(options.countersIntervalMs ?? 500, 'countersIntervalMs', 10, 60_000);
     const busyPollUs = checkInteger(options.busyPollUs ?? DEFAULT_BUSY_POLL_US, 'busyPollUs', 0, MAX_BUSY_POLL_US);
-    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, busyPollUs: _busyPoll, onNotice, tunnelGso, ...forwarder } = options;
+    if (options.optimizeEarly !== undefined && typeof options.optimizeEarly !== 'boolean') throw new TypeError('optimizeEarly must be a boolean');
+    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, busyPollUs: _busyPoll, optimizeEarly: early = true, onNotice, tunnelGso, ...forwarder } = options;
+    // Before any worker compiles the frame path (flags are read as code is compiled).
+    if (early) optimizeEarly();
     const started: Queue[] = [];
     const launch = (queue: number, port: number): Promise<{ queue: Queue; ready: Extract<FromQueue, { type: 'ready' }> }> => {
       const doorbell = new Doorbell();
