@@ -25,6 +25,8 @@
  * counted by reason; nothing on these paths allocates per frame or makes address text.
  */
 import { EventEmitter } from 'node:events';
+// Imported, not the global: the global `performance` is an accessor that runs a check on every use.
+import { performance } from 'node:perf_hooks';
 import { Encapsulator } from '../batch/encapsulator';
 import { PacketBatch } from '../batch/packet-batch';
 import type { Kernels } from '../wasm/abi';
