@@ -14,6 +14,9 @@
  * and, only when named in --paths:
  *   fkNoBusyPoll    `vxlan-wasm forward --busy-poll-us 0` on A (the queue worker sleeps as soon as
  *                   nothing is waiting), the kernel's vxlan on B; ffNoBusyPoll: on both hosts
+ *   fkLateOpt       `node --interrupt-budget=67584 --wasm-dynamic-tiering` for the forwarder on A:
+ *                   V8's usual optimization budgets, which it keeps (see optimizeEarly in
+ *                   src/forwarder/io/early-optimization.ts); ffLateOpt: on both hosts
  *   fkNative        on A, bench/native/tap-vxlan.c: a minimal forwarder in C (one thread, poll, a
  *                   syscall per frame, nothing else), the kernel's vxlan on B: what a round trip
  *                   costs any userspace forwarder on this machine (built with gcc, which the
@@ -68,10 +71,13 @@ interface PathConfig {
   both?: boolean;
   /** On A, bench/native/tap-vxlan.c instead of vxlan-wasm (flags unused): the floor of any userspace forwarder here. */
   native?: boolean;
+  /** Node's own flags for the forwarder's process (before the CLI's script). */
+  nodeFlags?: readonly string[];
   /** Run only when named in --paths (the default set needs no compiler and takes about 4 minutes). */
   optIn?: boolean;
 }
 
+const USUAL_V8_BUDGETS = ['--interrupt-budget=67584', '--wasm-dynamic-tiering'];
 const PATHS: readonly PathConfig[] = [
   { id: 'kernel', label: 'kernel vxlan ↔ kernel vxlan' },
   { id: 'fkDefault', label: 'forwarder (defaults: one queue worker, tunnel GSO) ↔ kernel', flags: [] },
@@ -80,13 +86,16 @@ const PATHS: readonly PathConfig[] = [
   { id: 'ffDefault', label: 'forwarder ↔ forwarder (defaults)', flags: [], both: true },
   { id: 'fkNoBusyPoll', label: 'forwarder `--busy-poll-us 0` ↔ kernel', flags: ['--busy-poll-us', '0'], optIn: true },
   { id: 'ffNoBusyPoll', label: 'forwarder ↔ forwarder, both `--busy-poll-us 0`', flags: ['--busy-poll-us', '0'], both: true, optIn: true },
+  // V8's usual optimization budgets (the forwarder lowers them unless the process was given its own: optimizeEarly).
+  { id: 'fkLateOpt', label: 'forwarder with V8\'s usual budgets (`node --interrupt-budget=67584 --wasm-dynamic-tiering`) ↔ kernel', flags: [], nodeFlags: USUAL_V8_BUDGETS, optIn: true },
+  { id: 'ffLateOpt', label: 'forwarder ↔ forwarder, both with V8\'s usual budgets', flags: [], nodeFlags: USUAL_V8_BUDGETS, both: true, optIn: true },
   { id: 'fkNative', label: 'a minimal forwarder in C (bench/native/tap-vxlan.c) ↔ kernel', flags: [], native: true, optIn: true },
   { id: 'ffNative', label: 'the minimal forwarder in C on both hosts', flags: [], native: true, both: true, optIn: true },
 ];
 
 if (values.help) {
   console.log('usage: node --import tsx bench/latency.ts [--quick] [--paths ID,…] [--rounds N] [--throughput] [--cli FILE] [--out FILE]');
-  console.log(`  --paths ID,…     which paths (default all but fkNoBusyPoll, ffNoBusyPoll, fkNative and ffNative; the last two need gcc): ${PATHS.map((path) => path.id).join(', ')}`);
+  console.log(`  --paths ID,…     which paths (default all but fkNoBusyPoll, ffNoBusyPoll, fkLateOpt, ffLateOpt, fkNative and ffNative; the last two need gcc): ${PATHS.map((path) => path.id).join(', ')}`);
   console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
   console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
   console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
@@ -185,8 +194,8 @@ function nativeForwarder(): string {
   return binary;
 }
 
-async function startForwarder(ns: string, local: string, peer: string, overlay: string, flags: readonly string[], native = false): Promise<LabProcess> {
-  const entry = fromSources ? ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'] : [CLI, 'forward'];
+async function startForwarder(ns: string, local: string, peer: string, overlay: string, flags: readonly string[], native = false, nodeFlags: readonly string[] = []): Promise<LabProcess> {
+  const entry = [...nodeFlags, ...(fromSources ? ['--import', 'tsx', 'test/forwarder/e2e/run-cli.ts'] : [CLI, 'forward'])];
   const args = [...entry, '--tap', TAP, '--vni', String(VNI), '--local', local, '--peer', peer, '--mtu', '1450', '--log-level', 'info', ...flags];
   const proc = native
     ? lab.spawn(ns, nativeForwarder(), [TAP, String(VNI), local, peer, '4789', '1450'], { label: `tap-vxlan.c in ${ns}` })
@@ -207,8 +216,8 @@ async function makePair(path: PathConfig): Promise<Pair> {
   const kernel = (ns: string, local: string, remote: string, overlay: string) =>
     lab.kernelVxlan(ns, { vni: VNI, local, remote, address: `${overlay}/${OVERLAY.prefix}`, mtu: 1450 });
   if (path.flags === undefined) kernel(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a);
-  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, path.flags, path.native === true));
-  if (path.flags !== undefined && path.both === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, path.flags, path.native === true));
+  else forwarders.push(await startForwarder(a, UNDERLAY.a, UNDERLAY.b, OVERLAY.a, path.flags, path.native === true, path.nodeFlags));
+  if (path.flags !== undefined && path.both === true) forwarders.push(await startForwarder(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b, path.flags, path.native === true, path.nodeFlags));
   else kernel(b, UNDERLAY.b, UNDERLAY.a, OVERLAY.b);
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);

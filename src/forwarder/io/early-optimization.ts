@@ -14,7 +14,8 @@
  * WebAssembly modules compiled after it are optimized in the background as soon as they are
  * compiled. That costs some compile time at start, which is why it is a process's choice: the
  * MultiQueueForwarder (queue workers) and buildVtep make it unless told not to
- * (`optimizeEarly: false`), before the code they start is compiled.
+ * (`optimizeEarly: false`), before the code they start is compiled. A process started with its
+ * own budgets (`node --interrupt-budget=N` or `--[no-]wasm-dynamic-tiering`) keeps them.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -27,9 +28,10 @@ let applied = false;
 export function optimizeEarly(): void {
   if (applied) return;
   applied = true;
+  const chosen = (flag: string): boolean => process.execArgv.some((arg) => arg.replace(/_/g, '-').includes(flag));
   try {
-    setFlagsFromString(`--interrupt-budget=${EARLY_INTERRUPT_BUDGET}`);
-    setFlagsFromString('--no-wasm-dynamic-tiering');
+    if (!chosen('--interrupt-budget')) setFlagsFromString(`--interrupt-budget=${EARLY_INTERRUPT_BUDGET}`);
+    if (!chosen('wasm-dynamic-tiering')) setFlagsFromString('--no-wasm-dynamic-tiering');
   } catch {
     // A runtime that freezes its flags keeps its defaults: slower to warm up, nothing else.
   }

@@ -12,7 +12,7 @@ const MODULE = new URL('../../../src/forwarder/io/early-optimization.ts', import
 const OPTIMIZED = 16;
 
 /** Calls until V8 has optimized a small function, in a fresh process (after optimizeEarly when `early`). */
-function callsUntilOptimized(early: boolean): number {
+function callsUntilOptimized(early: boolean, nodeFlags: readonly string[] = []): number {
   const script = `
     import { optimizeEarly } from ${JSON.stringify(MODULE)};
     if (${early}) optimizeEarly();
@@ -21,7 +21,7 @@ function callsUntilOptimized(early: boolean): number {
     let calls = 0;
     for (; calls < 100000; calls++) { f(data); if ((eval('%GetOptimizationStatus(f)') & ${OPTIMIZED}) !== 0) break; }
     process.stdout.write(String(calls));`;
-  const output = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const output = execFileSync(process.execPath, [...nodeFlags, '--allow-natives-syntax', '--no-concurrent-recompilation', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
   const calls = Number(output.trim());
   if (!Number.isInteger(calls)) throw new Error(`the child printed ${JSON.stringify(output)}, not a count`);
   return calls;
@@ -32,6 +32,12 @@ test('optimizeEarly: a function is optimized after fewer calls than with V8\'s d
   const early = callsUntilOptimized(true);
   assert.ok(usual > 0 && usual < 100000, `V8 optimized the function by itself (${usual} calls)`);
   assert.ok(early * 2 <= usual, `optimized after ${early} calls with optimizeEarly, ${usual} without`);
+});
+
+test('optimizeEarly leaves alone a budget the process was started with', () => {
+  const usual = callsUntilOptimized(false);
+  const chosen = callsUntilOptimized(true, ['--interrupt-budget=67584']);
+  assert.is(chosen, usual, `node --interrupt-budget=67584 kept V8's usual count (${chosen} calls, ${usual} without optimizeEarly)`);
 });
 
 test.run();
