@@ -21,7 +21,7 @@
  *                   syscall per frame, nothing else), the kernel's vxlan on B: what a round trip
  *                   costs any userspace forwarder on this machine (built with gcc, which the
  *                   default set of paths does not need); ffNative: on both hosts
- * Each pair is first timed just started (200 pings 10 ms apart: V8 has not yet optimised the code
+ * Each pair is first timed just started (200 pings 10 ms apart, then 400: V8 has not yet optimised the code
  * on a frame's way), then warmed up with 2,000 pings 1 ms apart, so that the rounds measure a
  * forwarder that has been running;
  * and for each, from A to B's overlay address: ping (`ping -i 0.01`), `sockperf ping-pong` over TCP
@@ -172,8 +172,9 @@ interface Pair {
   a: string;
   b: string;
   forwarders: LabProcess[];
-  /** The first pings after the start (see makePair). */
+  /** The first pings after the start, and the twice as many after them (see makePair). */
   fresh: Quantiles;
+  settling: Quantiles;
 }
 
 /** A measurement not taken (the tables print "–"). */
@@ -222,11 +223,14 @@ async function makePair(path: PathConfig): Promise<Pair> {
   // ARP through the overlay and the forwarders' FDBs learned before anything is timed.
   const warm = pingTimes(lab, a, OVERLAY.b, 3, 0.1);
   if (warm.times.length === 0) throw new Error(`${path.id}: no ping reply from ${OVERLAY.b} through the tunnel`);
-  const pair: Pair = { path, a, b, forwarders, fresh: NOT_MEASURED };
+  const pair: Pair = { path, a, b, forwarders, fresh: NOT_MEASURED, settling: NOT_MEASURED };
   // Just started: V8 has not yet optimised the code on a frame's way (that takes a few hundred
-  // frames). Timed apart, then warmed, so the rounds measure a forwarder that has been running.
+  // frames), and is compiling it. Timed apart (the first pings, then twice as many after them:
+  // what a lightly loaded forwarder meets in its first seconds), then warmed, so the rounds
+  // measure a forwarder that has been running.
   if (!values['rates-only']) {
     pair.fresh = ping(pair);
+    pair.settling = ping(pair, 2);
     pingTimes(lab, a, OVERLAY.b, WARM_UP_PINGS, 0.001);
   }
   return pair;
@@ -243,8 +247,9 @@ function quantiles(times: readonly number[]): Quantiles {
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), samples: times.length };
 }
 
-function ping(pair: Pair): Quantiles {
-  const { sent, times } = pingTimes(lab, pair.a, OVERLAY.b, SETTINGS.pings, PING_INTERVAL_S);
+/** SETTINGS.pings pings (`multiple` times as many) 10 ms apart from A to B's overlay address. */
+function ping(pair: Pair, multiple = 1): Quantiles {
+  const { sent, times } = pingTimes(lab, pair.a, OVERLAY.b, SETTINGS.pings * multiple, PING_INTERVAL_S);
   if (times.length < sent * 0.9) throw new Error(`${pair.path.id}: only ${times.length} of ${sent} pings answered`);
   return quantiles(times);
 }
@@ -394,7 +399,7 @@ async function udp64(pairs: readonly Pair[]): Promise<{ path: string; kpps: numb
 
 const fmt = (ms: number): string => (Number.isFinite(ms) ? ms.toFixed(3) : '–');
 
-function table(results: readonly RoundResult[], freshOf: ReadonlyMap<string, Quantiles>): string {
+function table(results: readonly RoundResult[], freshOf: ReadonlyMap<string, { fresh: Quantiles; settling: Quantiles }>): string {
   const kinds = ['ping', 'tcp', 'udp'] as const;
   const names = { ping: 'ping', tcp: 'sockperf TCP', udp: 'sockperf UDP' };
   const med = (path: string, state: 'idle' | 'load', kind: (typeof kinds)[number], q: 'p50' | 'p99'): number =>
@@ -414,10 +419,10 @@ function table(results: readonly RoundResult[], freshOf: ReadonlyMap<string, Qua
       lines.push(`| ${path.label} | ${cells.join(' | ')} |`);
     }
   }
-  lines.push('', `**Just started** (the first ${SETTINGS.pings} pings ${PING_INTERVAL_S * 1000} ms apart after the forwarder's start, before any other traffic; then ${WARM_UP_PINGS} pings 1 ms apart warm it up for the rounds): ${chosen.map((path) => {
-    const fresh = freshOf.get(path.id);
-    return fresh === undefined ? '' : `${path.id} ${fmt(fresh.p50)} / ${fmt(fresh.p99)}`;
-  }).filter((text) => text !== '').join(', ')} (ping p50 / p99, ms).`);
+  lines.push('', `**Just started** (the first ${SETTINGS.pings} pings ${PING_INTERVAL_S * 1000} ms apart after the forwarder's start, before any other traffic; then the next ${SETTINGS.pings * 2}; then ${WARM_UP_PINGS} pings 1 ms apart warm it up for the rounds): ${chosen.map((path) => {
+    const start = freshOf.get(path.id);
+    return start === undefined ? '' : `${path.id} ${fmt(start.fresh.p50)} / ${fmt(start.fresh.p99)}, then ${fmt(start.settling.p50)} / ${fmt(start.settling.p99)}`;
+  }).filter((text) => text !== '').join('; ')} (ping p50 / p99, ms).`);
   lines.push('', '**Idle pings by interval** (round trip p50 / p99 in ms; the forwarders\' CPU per ping in µs, every thread, less their idle CPU over as long): a forwarder that idles longer wakes colder', '');
   lines.push(`| path | ${SWEEP.map((step) => `every ${step.intervalS * 1000} ms | CPU/ping`).join(' | ')} |`);
   lines.push(`|---|${SWEEP.map(() => '---|---').join('|')}|`);
@@ -474,14 +479,14 @@ async function main(): Promise<void> {
   const markdown = [
     `Round trips from A to B's overlay address, ${rounds} round${rounds > 1 ? 's' : ''} (medians of rounds), ${values.cli === undefined ? `commit ${commit}` : `the forwarder of ${values.cli} (this checkout: commit ${commit})`}, veths with Linux's default offloads.`,
     `Measured with \`${process.env.npm_lifecycle_event === 'bench:latency' ? 'npm run bench:latency' : 'node --import tsx bench/latency.ts'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`: ping -c ${SETTINGS.pings} -i ${PING_INTERVAL_S}; sockperf ping-pong -t ${SETTINGS.sockperfSeconds} --full-rtt (TCP and UDP).`,
-    ...(results.length === 0 ? [] : [table(results, new Map(pairs.map((pair) => [pair.path.id, pair.fresh])))]),
+    ...(results.length === 0 ? [] : [table(results, new Map(pairs.map((pair) => [pair.path.id, { fresh: pair.fresh, settling: pair.settling }])))]),
     ...(small === undefined ? [] : ['', `**64-byte UDP A → B** (offered ${UDP64_OFFERED_PPS / 1000}k/s, ${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median k datagrams/s delivered): ${small.map((u) => `${u.path} ${median(u.kpps).toFixed(0)}`).join(', ')}.`]),
     ...(tcp === undefined ? [] : ['', `**iperf3 TCP** (${SETTINGS.tcpSeconds} s, ${SETTINGS.tcpRounds} interleaved rounds, median Gbit/s; forwarders' median CPU s per Gbit, A / B): ${tcp.map((t) => `${t.path} ${t.direction === 'ab' ? 'A→B' : 'B→A'} ${median(t.gbps).toFixed(2)}${t.cpuSecondsPerGbit[0]!.length === 0 ? '' : ` (${t.cpuSecondsPerGbit[0]!.map((_, i) => median(t.cpuSecondsPerGbit.map((c) => c[i]!)).toFixed(3)).join(' / ')})`}`).join(', ')}.`]),
   ].join('\n');
   console.log(`\n${markdown}`);
   const out = values.out ?? join(REPO_ROOT, `bench/results/latency${values.quick ? '-quick' : ''}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, fresh: pairs.map((pair) => ({ path: pair.path.id, ping: pair.fresh })), results, throughput: tcp, udp64: small, markdown }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ commit, date: new Date().toISOString(), cli: CLI, settings: SETTINGS, rounds, paths: chosen, fresh: pairs.map((pair) => ({ path: pair.path.id, ping: pair.fresh, settling: pair.settling })), results, throughput: tcp, udp64: small, markdown }, null, 2)}\n`);
   console.log(`\nJSON: ${relative(REPO_ROOT, out)}`);
 }
 
