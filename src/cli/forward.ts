@@ -22,6 +22,7 @@ import { parseCommandArgs } from './options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import type { UdpUnderlayOptions } from '../forwarder/underlay/udp';
 import { buildVtep, type Vtep, type VtepSpec } from '../forwarder/vtep';
+import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../forwarder/multi-queue/multi-queue-forwarder';
 import type { Logger } from './log';
 import type { TunnelGsoDecision, TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
 import { chooseTunnelGso, type TunnelGsoChoice } from './tunnel-gso-choice';
@@ -75,7 +76,7 @@ flags:
                        TAP and socket
   --busy-poll-us N     with queue workers: after each burst a worker keeps looking for the next
                        frame this long before it sleeps, yielding the CPU to any other thread
-                       between looks, 0..10000 (default 100): a reply or the next segment that
+                       between looks, 0..${MAX_BUSY_POLL_US} (default ${DEFAULT_BUSY_POLL_US}): a reply or the next segment that
                        comes meanwhile is read without a wake-up (which costs 40-50 µs on a VM
                        whose idle vCPU halts). 0: sleep at once (least CPU when idle). Refused
                        with --queues 0, which has no queue workers
@@ -99,7 +100,7 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false, "tunnelIngress": true },
                                                  flags win: --no-*, --tunnel-gso
     "queues": 1,                                 as --queues
-    "busyPollUs": 100                            as --busy-poll-us
+    "busyPollUs": ${DEFAULT_BUSY_POLL_US}                            as --busy-poll-us
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
 
