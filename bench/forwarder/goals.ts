@@ -1,10 +1,10 @@
 // Issue 19's goals, judged from one run: TCP both ways ≥ 0.6× kernel ↔ kernel, ping added
-// ≤ 0.1 ms, sockperf TCP ping-pong p50 ≤ 1.5× the kernel path's, for the defaults and for
+// ≤ 0.1 ms per forwarder on the round trip (two forwarder ↔ forwarder), sockperf TCP ping-pong p50 ≤ 1.5× the kernel path's, for the defaults and for
 // `--no-tunnel-gso` (and the old default beside them). The report's first table, and the summary
 // at the top of BENCHMARKS.md (written with it, from the same run).
 import { latencyOf } from './latency';
 import { median } from './measure';
-import type { PathId } from './paths';
+import { MAIN_PATHS, type PathId } from './paths';
 import type { BenchResult } from './result';
 import { runId } from './run-id';
 
@@ -47,7 +47,11 @@ export function judge(result: BenchResult, path: PathId): { ab: Judged; ba: Judg
     return { text: `${ratio.toFixed(2)}× (${gbps.toFixed(2)} Gbit/s) ${verdict(met)}`, met };
   };
   const added = (result.ping[path]?.median ?? NaN) - (result.ping.kernel?.median ?? NaN);
-  const ping: Judged = Number.isFinite(added) ? { text: `${added >= 0 ? '+' : ''}${added.toFixed(3)} ms ${verdict(added <= GOALS.pingAddedMs)}`, met: added <= GOALS.pingAddedMs } : { text: '–', met: null };
+  // The goal is per forwarder: a round trip through two of them may add twice as much.
+  const forwarders = MAIN_PATHS.find((p) => p.id === path)?.peerForwarder === true ? 2 : 1;
+  const perForwarder = forwarders === 2 ? ` (${(added / 2).toFixed(3)} per forwarder)` : '';
+  const pingMet = added <= GOALS.pingAddedMs * forwarders;
+  const ping: Judged = Number.isFinite(added) ? { text: `${added >= 0 ? '+' : ''}${added.toFixed(3)} ms${perForwarder} ${verdict(pingMet)}`, met: pingMet } : { text: '–', met: null };
   const rounds = result.latency ?? [];
   const p50 = latencyOf(rounds, path, 'idle', 'tcp', 'p50');
   const ratio = p50 / latencyOf(rounds, 'kernel', 'idle', 'tcp', 'p50');
@@ -66,7 +70,7 @@ export function goalsTable(result: BenchResult): string[] {
   const lines = [
     `| configuration | path | TCP A → B vs kernel ↔ kernel | TCP B → A vs kernel ↔ kernel | ping added (median − kernel ↔ kernel's) | sockperf TCP p50 vs kernel ↔ kernel |`,
     '|---|---|---:|---:|---:|---:|',
-    `| *issue 19's goal* | | *≥ ${GOALS.tcpRatio}×* | *≥ ${GOALS.tcpRatio}×* | *≤ ${GOALS.pingAddedMs} ms* | *≤ ${GOALS.sockperfTcpRatio}×* |`,
+    `| *issue 19's goal* | | *≥ ${GOALS.tcpRatio}×* | *≥ ${GOALS.tcpRatio}×* | *≤ ${GOALS.pingAddedMs} ms per forwarder* | *≤ ${GOALS.sockperfTcpRatio}×* |`,
     `| kernel vxlan ↔ kernel vxlan | (the reference) | ${kernelAb.toFixed(2)} Gbit/s | ${kernelBa.toFixed(2)} Gbit/s | ${kernelPing.toFixed(3)} ms | ${Number.isFinite(kernelSockperf) ? `${(kernelSockperf * 1000).toFixed(0)} µs` : '–'} |`,
   ];
   for (const row of ROWS) {
@@ -74,7 +78,7 @@ export function goalsTable(result: BenchResult): string[] {
     const judged = judge(result, row.path);
     lines.push(`| ${row.configuration} | ${row.pathName} | ${judged.ab.text} | ${judged.ba.text} | ${judged.ping.text} | ${judged.sockperf.text} |`);
   }
-  lines.push('', "A → B: the forwarder (on A) sends; B → A: the kernel vxlan (or B's forwarder) sends. Ping: from A, 3 × 50 echoes interleaved with the other paths' (the ping table below). sockperf: idle p50, median over the rounds (the round-trip table below).");
+  lines.push('', "A → B: the forwarder (on A) sends; B → A: the kernel vxlan (or B's forwarder) sends. Ping: from A, 3 × 50 echoes 20 ms apart interleaved with the other paths', after 2,000 1 ms apart through each tunnel (the ping table below); forwarder ↔ forwarder crosses two forwarders. sockperf: idle p50, median over the rounds (the round-trip table below).");
   return lines;
 }
 

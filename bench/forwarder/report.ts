@@ -120,7 +120,7 @@ export function forwarderMarkdown(result: BenchResult): string {
   // Ping
   const pingMedian = (pingId: string) => result.ping[pingId]?.median ?? NaN;
   lines.push(
-    `**Ping round trip** (${s.pingRounds} × ${s.pings} echo requests at ${s.pingIntervalSeconds * 1000} ms, interleaved by path; from host A unless said; ms)`,
+    `**Ping round trip** (${s.pingRounds} × ${s.pings} echo requests at ${s.pingIntervalSeconds * 1000} ms, interleaved by path${s.warmUpPings === undefined ? '' : `, after ${s.warmUpPings} pings 1 ms apart through each tunnel (a forwarder that has been running: V8 has optimized its frame path)`}; from host A unless said; ms)`,
     '',
     '| path | median | p10–p90 | replies | added vs veth alone | added vs kernel ↔ kernel |',
     '|---|---:|---:|---:|---:|---:|',

@@ -66,8 +66,8 @@ test("the forwarder's charts, report and summary drawn from one result all name 
     command: 'node --import tsx bench/forwarder.ts', quick: false, source: 'dist', iperf3: 'iperf 3.12', durationSeconds: 1500,
     machine: { cpuModel: 'test CPU', logicalCores: 2, memoryGiB: 4, kernel: 'Linux', node: 'v20', v8: '11', gitCommit: 'feac39e98eef0123', gitDirty: false, distBuiltAt: null, date: '2026-11-30T05:53:17.506Z', loadAverageAtStart: [1, 1, 1] },
     settings: { repeats: 3, tcpSeconds: 5, udpSeconds: 2, udpMaxSteps: 8, udpPayload: 64, pings: 50, pingRounds: 3, pingIntervalSeconds: 0.02, latencyRounds: 1, sockperfSeconds: 4, latencyPings: 100, latencyPingIntervalSeconds: 0.01 },
-    ping: { veth: { sent: 150, received: 150, median: 0.05, p10: 0.04, p90: 0.06 }, kernel: { sent: 150, received: 150, median: 0.07, p10: 0.05, p90: 0.09 }, fk: { sent: 150, received: 150, median: 0.15, p10: 0.1, p90: 0.2 } },
-    tcp: [...runs('kernel', 'ab', 14), ...runs('kernel', 'ba', 13), ...runs('fk', 'ab', 10), ...runs('fk', 'ba', 6.5)],
+    ping: { veth: { sent: 150, received: 150, median: 0.05, p10: 0.04, p90: 0.06 }, kernel: { sent: 150, received: 150, median: 0.07, p10: 0.05, p90: 0.09 }, fk: { sent: 150, received: 150, median: 0.15, p10: 0.1, p90: 0.2 }, ff: { sent: 150, received: 150, median: 0.23, p10: 0.2, p90: 0.3 } },
+    tcp: [...runs('kernel', 'ab', 14), ...runs('kernel', 'ba', 13), ...runs('fk', 'ab', 10), ...runs('fk', 'ba', 6.5), ...runs('ff', 'ab', 7), ...runs('ff', 'ba', 7)],
     udp: [{ path: 'kernel', direction: 'ab', steps: [], retries: [], bestPps: 100_000, bestAskedPps: 100_000, bestLossPercent: 0, firstLossyPps: null, senderBound: true }],
     latency: [latencyRound('kernel', 0.05), latencyRound('fk', 0.3)],
     rss: { idleKiB: 80_000, idleFfKiB: [], beforeGarbageKiB: 90_000, peakDuringGarbageKiB: 95_000, afterGarbageKiB: 95_000, garbageSent: 1000, garbageMs: 10_000, pingAfter: '5/5' },
@@ -86,6 +86,8 @@ test("the forwarder's charts, report and summary drawn from one result all name 
   }
   // The goals in the first table, judged: 10/14 = 0.71× met, 6.5/13 = 0.50× not met, ping +0.080 ms met, sockperf 6× not met.
   assert.match(doc, /\| defaults \(no flags\) \| forwarder ↔ kernel \| 0\.71× \(10\.00 Gbit\/s\) met \| 0\.50× \(6\.50 Gbit\/s\) \*\*not met\*\* \| \+0\.080 ms met \| 6\.00× \(150 µs\) \*\*not met\*\* \|/);
+  // Forwarder ↔ forwarder crosses two forwarders: +0.160 ms is 0.080 per forwarder, within 0.1 each.
+  assert.match(doc, /\| defaults \(no flags\) \| forwarder ↔ forwarder \| 0\.50× \(7\.00 Gbit\/s\) \*\*not met\*\* \| 0\.54× \(7\.00 Gbit\/s\) \*\*not met\*\* \| \+0\.160 ms \(0\.080 per forwarder\) met \|/);
 });
 
 test('BENCHMARKS.md: every chart it shows names the run its section names', () => {
