@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 
 const MODULE = new URL('../../../src/forwarder/io/early-optimization.ts', import.meta.url).href;
-/** V8's OptimizationStatus bit for "optimized" (src/runtime/runtime.h, kOptimized). */
+/** V8's OptimizationStatus bit for "optimized" (kOptimized, in V8's runtime header). */
 const OPTIMIZED = 16;
 
 /** Calls until V8 has optimized a small function, in a fresh process (after optimizeEarly when `early`). */
