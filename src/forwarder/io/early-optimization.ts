@@ -7,7 +7,7 @@
  * carrying a request every 10 ms stays that long on baseline code: profiled on this project's
  * machines, a lone frame's path then spent most of its time in V8's generic property-load and call
  * stubs, and a ping through two forwarders took 0.1 ms longer than once they were optimized
- * (BENCHMARKS.md, "JIT warm-up"). A stream reaches the budgets within a second either way.
+ * (BENCHMARKS.md, "A lone frame after idle"). A stream reaches the budgets within a second either way.
  *
  * The budgets are V8 flags, and V8 flags belong to the whole process: every thread and every
  * function compiled after the call is optimized after an eighth of the usual bytecode, and
@@ -28,10 +28,11 @@ let applied = false;
 export function optimizeEarly(): void {
   if (applied) return;
   applied = true;
-  const chosen = (flag: string): boolean => process.execArgv.some((arg) => arg.replace(/_/g, '-').includes(flag));
+  // The exact flags (V8 takes _ for -), not their longer cousins such as --interrupt-budget-for-feedback-allocation.
+  const chosen = (pattern: RegExp): boolean => process.execArgv.some((arg) => pattern.test(arg.replace(/_/g, '-')));
   try {
-    if (!chosen('--interrupt-budget')) setFlagsFromString(`--interrupt-budget=${EARLY_INTERRUPT_BUDGET}`);
-    if (!chosen('wasm-dynamic-tiering')) setFlagsFromString('--no-wasm-dynamic-tiering');
+    if (!chosen(/^--interrupt-budget=/)) setFlagsFromString(`--interrupt-budget=${EARLY_INTERRUPT_BUDGET}`);
+    if (!chosen(/^--(no-)?wasm-dynamic-tiering$/)) setFlagsFromString('--no-wasm-dynamic-tiering');
   } catch {
     // A runtime that freezes its flags keeps its defaults: slower to warm up, nothing else.
   }

@@ -238,9 +238,7 @@ export class InlinePoller {
         counters.rings++;
         rang = true;
       }
-      if (busy) {
-        counters.reads++;
-      }
+      if (busy) counters.reads++;
       if (drain !== undefined && (busy || workLeft)) {
         // Run to completion: what was read is switched and sent now, before the next poll.
         workLeft = drain();
