@@ -23,6 +23,7 @@ test('options are checked before any worker starts', async () => {
     [{ ...base, busyPollUs: -1 }, /busyPollUs/],
     [{ ...base, busyPollUs: 10_001 }, /busyPollUs/],
     [{ ...base, busyPollUs: 2.5 }, /busyPollUs/],
+    [{ ...base, optimizeEarly: 'yes' }, /optimizeEarly must be a boolean/],
   ] as const) {
     await MultiQueueForwarder.open(options as MultiQueueForwarderOptions).then(
       () => assert.unreachable(`accepted ${JSON.stringify(options)}`),
