@@ -16,7 +16,7 @@ import { formatMac, parseIp, parseMac, type ParsedIp } from '../wire/address';
 import { canonicalIp, parseCidr } from '../forwarder/address-set';
 import type { Endpoint } from '../forwarder/contracts';
 import { DEFAULT_AGEING_MS, DEFAULT_MAX_ENTRIES } from '../forwarder/fdb';
-import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US, MAX_QUEUES } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { DEFAULT_BUSY_POLL_US, DEFAULT_IDLE_WAKE_MS, MAX_BUSY_POLL_US, MAX_IDLE_WAKE_MS, MAX_QUEUES } from '../forwarder/multi-queue/multi-queue-forwarder';
 
 /** Queue workers by default: one, run to completion (the fastest engine on 2 cores, BENCHMARKS.md). */
 export const DEFAULT_QUEUES = 1;
@@ -71,6 +71,7 @@ export interface ForwardFileConfig {
   offloads?: OffloadConfig;
   queues?: number;
   busyPollUs?: number;
+  idleWakeMs?: number;
 }
 
 /**
@@ -118,6 +119,7 @@ export interface ForwardFlags {
   'no-tunnel-ingress'?: boolean;
   queues?: string;
   'busy-poll-us'?: string;
+  'idle-wake-ms'?: string;
 }
 
 export interface NetworkConfig {
@@ -154,9 +156,11 @@ export interface ForwardConfig {
    * before it sleeps (µs; default DEFAULT_BUSY_POLL_US, 0: sleep at once). See InlinePoller.
    */
   busyPollUs: number;
+  /** With queue workers: how often an idle worker wakes to poll again (ms; default DEFAULT_IDLE_WAKE_MS, 0: never). */
+  idleWakeMs: number;
 }
 
-const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues', 'busyPollUs'];
+const FILE_KEYS = ['local', 'port', 'networks', 'allowedSources', 'metrics', 'logLevel', 'ageingSeconds', 'maxFdbEntries', 'offloads', 'queues', 'busyPollUs', 'idleWakeMs'];
 const OFFLOAD_KEYS = ['gso', 'gro', 'tap', 'tunnelGso', 'tunnelIngress'] as const;
 const NETWORK_KEYS = ['vni', 'tap', 'mtu', 'peers', 'fdb'];
 const FDB_KEYS = ['mac', 'peer'];
@@ -320,6 +324,7 @@ function readFile(file: unknown): { top: ForwardFileConfig; networks: Draft[] } 
     maxFdbEntries: fileInteger(raw.maxFdbEntries, 'maxFdbEntries', 0, MAX_FDB_ENTRIES, 'a number of FDB entries'),
     queues: fileInteger(raw.queues, 'queues', 0, MAX_QUEUES, 'a number of queues'),
     busyPollUs: fileInteger(raw.busyPollUs, 'busyPollUs', 0, MAX_BUSY_POLL_US, 'a number of microseconds'),
+    idleWakeMs: fileInteger(raw.idleWakeMs, 'idleWakeMs', 0, MAX_IDLE_WAKE_MS, 'a number of milliseconds'),
   };
   if (raw.offloads !== undefined) {
     const offloads = checkKeys(raw.offloads, OFFLOAD_KEYS, 'offloads');
@@ -515,10 +520,13 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
 
   const queues = flagInteger(flags.queues, '--queues', 0, MAX_QUEUES, 'a number of queues') ?? top.queues ?? DEFAULT_QUEUES;
   const busyPollUs = flagInteger(flags['busy-poll-us'], '--busy-poll-us', 0, MAX_BUSY_POLL_US, 'a number of microseconds') ?? top.busyPollUs ?? DEFAULT_BUSY_POLL_US;
-  // Only queue workers busy-poll: asked for on the main thread, it would be silently ignored.
-  if (queues === 0 && (flags['busy-poll-us'] !== undefined || top.busyPollUs !== undefined)) {
-    const mainThread = flags.queues !== undefined ? '--queues 0' : '"queues": 0';
-    throw new ConfigError(flags['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'busyPollUs', `is for queue workers, and ${mainThread} runs none: leave it out, or run queue workers.`);
+  const idleWakeMs = flagInteger(flags['idle-wake-ms'], '--idle-wake-ms', 0, MAX_IDLE_WAKE_MS, 'a number of milliseconds') ?? top.idleWakeMs ?? DEFAULT_IDLE_WAKE_MS;
+  // Only queue workers busy-poll and wake while idle: asked for on the main thread, it would be silently ignored.
+  for (const [flag, key] of [['busy-poll-us', 'busyPollUs'], ['idle-wake-ms', 'idleWakeMs']] as const) {
+    if (queues === 0 && (flags[flag] !== undefined || top[key] !== undefined)) {
+      const mainThread = flags.queues !== undefined ? '--queues 0' : '"queues": 0';
+      throw new ConfigError(flags[flag] !== undefined ? `--${flag}` : key, `is for queue workers, and ${mainThread} runs none: leave it out, or run queue workers.`);
+    }
   }
   if (flags['tunnel-gso'] === true && flags['no-tunnel-gso'] === true) throw new ConfigError('--tunnel-gso', 'cannot go with --no-tunnel-gso: give one or the other.');
   // A --no-* flag turns an offload off whatever the file says.
@@ -546,6 +554,7 @@ export function resolveConfig(flags: ForwardFlags, file?: unknown): ForwardConfi
     maxFdbEntries: top.maxFdbEntries ?? DEFAULT_MAX_ENTRIES,
     queues,
     busyPollUs,
+    idleWakeMs,
     offloads,
   };
 }

@@ -22,7 +22,7 @@ import { parseCommandArgs } from './options';
 import { closeWithin, ForwarderObservability, StopRequest } from './lifecycle';
 import type { UdpUnderlayOptions } from '../forwarder/underlay/udp';
 import { buildVtep, type Vtep, type VtepSpec } from '../forwarder/vtep';
-import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../forwarder/multi-queue/multi-queue-forwarder';
+import { DEFAULT_BUSY_POLL_US, DEFAULT_IDLE_WAKE_MS, MAX_BUSY_POLL_US, MAX_IDLE_WAKE_MS } from '../forwarder/multi-queue/multi-queue-forwarder';
 import type { Logger } from './log';
 import type { TunnelGsoDecision, TunnelGsoProbeOptions } from '../forwarder/underlay/tunnel-gso-probe';
 import { chooseTunnelGso, type TunnelGsoChoice } from './tunnel-gso-choice';
@@ -80,6 +80,10 @@ flags:
                        comes meanwhile is read without a wake-up (which costs 40-50 µs on a VM
                        whose idle vCPU halts). 0: sleep at once (least CPU when idle). Refused
                        with --queues 0, which has no queue workers
+  --idle-wake-ms N     with queue workers: while idle a worker still wakes this often, only to
+                       poll again, 0..${MAX_IDLE_WAKE_MS} (default ${DEFAULT_IDLE_WAKE_MS}): a frame after a quiet spell then
+                       meets a warm worker (about 1% of a core per worker every 5 ms). 0: sleep
+                       until a frame comes. Refused with --queues 0
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):
@@ -100,12 +104,13 @@ config file (JSON; every key optional unless said, unknown keys are errors):
     "offloads": { "gso": true, "gro": true, "tap": true, "tunnelGso": false, "tunnelIngress": true },
                                                  flags win: --no-*, --tunnel-gso
     "queues": 1,                                 as --queues
-    "busyPollUs": ${DEFAULT_BUSY_POLL_US}                            as --busy-poll-us
+    "busyPollUs": ${DEFAULT_BUSY_POLL_US},                           as --busy-poll-us
+    "idleWakeMs": ${DEFAULT_IDLE_WAKE_MS}                              as --idle-wake-ms
   }
   "fdb" holds static entries: that MAC is behind that VTEP (never moved by learning, never aged).
 
 flags over the file:
-  --local, --port, --metrics, --log-level, --queues, --busy-poll-us replace the file's value; --allow replaces its whole list.
+  --local, --port, --metrics, --log-level, --queues, --busy-poll-us, --idle-wake-ms replace the file's value; --allow replaces its whole list.
   --vni, --tap, --mtu, --peer describe one network: --vni N picks the file's network with VNI N
   (--tap, --mtu replace its values, --peer its whole peer list) or adds a network when the file has
   none with that VNI (then --tap is needed). Without --vni they change the file's only network; with
@@ -169,6 +174,7 @@ const PARSE_OPTIONS = {
   'no-tunnel-gso': { type: 'boolean' },
   queues: { type: 'string' },
   'busy-poll-us': { type: 'string' },
+  'idle-wake-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -217,10 +223,11 @@ function egressName(config: ForwardConfig): string {
 }
 
 /** The engine as the log says it. */
-function engineText(queues: number, busyPollUs: number): string {
+function engineText(queues: number, busyPollUs: number, idleWakeMs: number): string {
   if (queues === 0) return 'main thread, a reader thread per TAP and socket';
   const polling = busyPollUs === 0 ? 'sleeping as soon as nothing is waiting' : `busy-polling ${busyPollUs} µs after each burst`;
-  return `${queues} queue worker${queues === 1 ? '' : 's'}, each reading its TAP queues and socket itself (run to completion), ${polling}`;
+  const waking = idleWakeMs === 0 ? 'sleeping while idle until a frame comes' : `waking every ${idleWakeMs} ms while idle`;
+  return `${queues} queue worker${queues === 1 ? '' : 's'}, each reading its TAP queues and socket itself (run to completion), ${polling}, ${waking}`;
 }
 
 /**
@@ -248,7 +255,7 @@ function logForwarding(
       peers: network.peers.map(endpointText), staticFdbEntries: network.fdb.length,
     })),
     allowedSources: config.allowedSources,
-    engine: engineText(config.queues, config.busyPollUs),
+    engine: engineText(config.queues, config.busyPollUs, config.idleWakeMs),
     offloads: { tap: tap ? 'TSO and GRO through a virtio-net header' : 'off', udpGso: gso, udpGro: gro, tunnelGso },
     metrics,
   }, 'forwarding');
@@ -260,6 +267,7 @@ function vtepSpec(config: RunConfig): VtepSpec {
   return {
     queues: config.queues,
     busyPollUs: config.busyPollUs,
+    idleWakeMs: config.idleWakeMs,
     underlay: {
       address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
       gso: config.offloads.gso, gro: config.offloads.gro,

@@ -31,7 +31,7 @@ export { TunnelGsoTap } from './underlay/tunnel-gso';
 export type { TunnelGsoOptions, TunnelGsoCounters } from './underlay/tunnel-gso';
 export { IngressRedirect } from './underlay/ingress-redirect';
 export type { IngressRedirectOptions } from './underlay/ingress-redirect';
-export { MultiQueueForwarder, MAX_QUEUES, DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from './multi-queue/multi-queue-forwarder';
+export { MultiQueueForwarder, MAX_QUEUES, DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US, DEFAULT_IDLE_WAKE_MS, MAX_IDLE_WAKE_MS } from './multi-queue/multi-queue-forwarder';
 export type {
   MultiQueueForwarderOptions, MultiQueueForwarderEvents, QueueDeviceInfo, QueueNetworkOptions, QueueForwarderOptions,
 } from './multi-queue/multi-queue-forwarder';

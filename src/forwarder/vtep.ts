@@ -25,6 +25,8 @@ export interface VtepSpec extends ThreadVtepSpec {
   countersIntervalMs?: number;
   /** Queue workers only: how long each busy-polls after a burst (µs; default DEFAULT_BUSY_POLL_US, see MultiQueueForwarderOptions). */
   busyPollUs?: number;
+  /** Queue workers only: how often each wakes while idle to poll again (ms; default DEFAULT_IDLE_WAKE_MS, see MultiQueueForwarderOptions). */
+  idleWakeMs?: number;
   /** Lower V8's optimization budgets for this process first (default true; see optimizeEarly in io/early-optimization.ts). */
   optimizeEarly?: boolean;
 }
@@ -52,7 +54,7 @@ export type Vtep = ThreadVtep | QueuesVtep;
  */
 export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<Vtep> {
   if (spec.queues === 0) {
-    const { queues: _queues, countersIntervalMs: _interval, busyPollUs: _busyPoll, optimizeEarly: early = true, ...thread } = spec;
+    const { queues: _queues, countersIntervalMs: _interval, busyPollUs: _busyPoll, idleWakeMs: _idleWake, optimizeEarly: early = true, ...thread } = spec;
     if (early) optimizeEarly();
     return buildThreadVtep(thread, hooks);
   }
@@ -61,11 +63,12 @@ export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<
 
 async function buildOnQueues(spec: VtepSpec, hooks: VtepHooks): Promise<QueuesVtep> {
   if (hooks.sharedUnderlay !== undefined) throw new TypeError('queue workers bind their own sockets: a shared underlay needs queues 0');
-  const { queues, underlay, networks, countersIntervalMs, busyPollUs, optimizeEarly: early, tunnelGso, ...forwarder } = spec;
+  const { queues, underlay, networks, countersIntervalMs, busyPollUs, idleWakeMs, optimizeEarly: early, tunnelGso, ...forwarder } = spec;
   // Only plain data reaches the workers (structured clone): the forwarder options, no hooks.
   const options: MultiQueueForwarderOptions = { ...forwarder, queues, underlay, networks, tunnelGso, onNotice: hooks.onNotice };
   if (countersIntervalMs !== undefined) options.countersIntervalMs = countersIntervalMs;
   if (busyPollUs !== undefined) options.busyPollUs = busyPollUs;
+  if (idleWakeMs !== undefined) options.idleWakeMs = idleWakeMs;
   if (early !== undefined) options.optimizeEarly = early;
   const opened = await MultiQueueForwarder.open(options);
   const vtep: QueuesVtep = { engine: 'queues', forwarder: opened, close: () => opened.close() };

@@ -8,7 +8,7 @@ import {
   ConfigError, checkTunAccess, hasNetAdmin, loadConfigFile, parseEndpointText, resolveConfig, type ForwardFlags,
 } from '../../src/cli/config';
 import { temporaryDirs } from '../helpers/temporary';
-import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../../src/forwarder/multi-queue/multi-queue-forwarder';
+import { DEFAULT_BUSY_POLL_US, DEFAULT_IDLE_WAKE_MS, MAX_BUSY_POLL_US, MAX_IDLE_WAKE_MS } from '../../src/forwarder/multi-queue/multi-queue-forwarder';
 
 const { removeTemporaryDirs, temporaryDir } = temporaryDirs();
 
@@ -161,6 +161,22 @@ test('busy polling: DEFAULT_BUSY_POLL_US by default; the file or --busy-poll-us 
   assert.is(resolveConfig({ ...flags, queues: '0' }).busyPollUs, DEFAULT_BUSY_POLL_US, 'the default is no request');
   assert.throws(() => resolveConfig({ ...flags, queues: '0', 'busy-poll-us': '50' }), (error: Error) => error instanceof ConfigError && /--busy-poll-us.*queue workers/.test(error.message));
   assert.throws(() => resolveConfig(flags, { queues: 0, busyPollUs: 50 }), (error: Error) => error instanceof ConfigError && /^busyPollUs.*queue workers/.test(error.message));
+});
+
+test('idle wakes: DEFAULT_IDLE_WAKE_MS by default; the file or --idle-wake-ms (which wins) sets 0..1000 ms; anything else refused; refused with --queues 0', () => {
+  const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
+  assert.is(resolveConfig(flags).idleWakeMs, DEFAULT_IDLE_WAKE_MS);
+  assert.ok(DEFAULT_IDLE_WAKE_MS > 0, 'on by default');
+  assert.is(resolveConfig(flags, { idleWakeMs: 20 }).idleWakeMs, 20);
+  assert.is(resolveConfig({ ...flags, 'idle-wake-ms': '0' }, { idleWakeMs: 20 }).idleWakeMs, 0, 'the flag wins, and 0 turns it off');
+  assert.is(resolveConfig({ ...flags, 'idle-wake-ms': String(MAX_IDLE_WAKE_MS) }).idleWakeMs, MAX_IDLE_WAKE_MS);
+  for (const bad of [String(MAX_IDLE_WAKE_MS + 1), 'often', '-1', '2.5', '']) {
+    assert.throws(() => resolveConfig({ ...flags, 'idle-wake-ms': bad }), (error: Error) => error instanceof ConfigError && /--idle-wake-ms/.test(error.message), bad);
+  }
+  assert.throws(() => resolveConfig(flags, { idleWakeMs: -5 }), (error: Error) => error instanceof ConfigError && /^idleWakeMs/.test(error.message));
+  assert.is(resolveConfig({ ...flags, queues: '0' }).idleWakeMs, DEFAULT_IDLE_WAKE_MS, 'the default is no request');
+  assert.throws(() => resolveConfig({ ...flags, queues: '0', 'idle-wake-ms': '10' }), (error: Error) => error instanceof ConfigError && /--idle-wake-ms.*queue workers/.test(error.message));
+  assert.throws(() => resolveConfig(flags, { queues: 0, idleWakeMs: 10 }), (error: Error) => error instanceof ConfigError && /^idleWakeMs.*queue workers/.test(error.message));
 });
 
 test('tunnel GSO: "auto" by default (decided at start); --no-tunnel-gso or offloads.tunnelGso false decline it; --tunnel-gso insists, refused without an IPv4 local address or without TAP offloads', () => {

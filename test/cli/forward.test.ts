@@ -97,10 +97,10 @@ test('--help exits 0 and documents every flag, every config key and the merge ru
   const { io, out, opened } = harness();
   assert.is(await forwardCommand(['--help'], io), 0);
   assert.is(out.stdout, `${FORWARD_USAGE}\n`);
-  for (const flag of ['--config', '--tap', '--vni', '--local', '--peer', '--port', '--mtu', '--metrics', '--log-level', '--allow', '--queues', '--busy-poll-us', '--tunnel-gso', '--no-tunnel-ingress', '--help']) {
+  for (const flag of ['--config', '--tap', '--vni', '--local', '--peer', '--port', '--mtu', '--metrics', '--log-level', '--allow', '--queues', '--busy-poll-us', '--idle-wake-ms', '--tunnel-gso', '--no-tunnel-ingress', '--help']) {
     assert.match(FORWARD_USAGE, new RegExp(`^\\s+(-h, )?${flag} `, 'm'), `${flag} has its own line`);
   }
-  for (const key of ['"local"', '"port"', '"networks"', '"vni"', '"tap"', '"mtu"', '"peers"', '"fdb"', '"mac"', '"peer"', '"allowedSources"', '"metrics"', '"logLevel"', '"ageingSeconds"', '"maxFdbEntries"', '"queues"', '"busyPollUs"', '"tunnelGso"', '"tunnelIngress"']) {
+  for (const key of ['"local"', '"port"', '"networks"', '"vni"', '"tap"', '"mtu"', '"peers"', '"fdb"', '"mac"', '"peer"', '"allowedSources"', '"metrics"', '"logLevel"', '"ageingSeconds"', '"maxFdbEntries"', '"queues"', '"busyPollUs"', '"idleWakeMs"', '"tunnelGso"', '"tunnelIngress"']) {
     assert.ok(FORWARD_USAGE.includes(key), `the example shows ${key}`);
   }
   assert.match(FORWARD_USAGE, /8472/);

@@ -25,6 +25,13 @@
  * haltpoll does for a whole guest and NAPI busy polling for a socket; it costs CPU only while
  * nobody else wants it, at most `busyPollUs` after each burst.
  *
+ * Idle wakes (`run`'s `idleWakeMs`, with a doorbell): while nothing comes, the loop still wakes
+ * every few milliseconds, only to poll again. A wake after a long sleep is slow on a shared VM: the
+ * thread's code and data, V8's and the kernel's poll path (a few hundred KB, where a forwarder in C
+ * touches a few pages) have left the caches within 10-20 ms, and the first pass then runs several
+ * times slower. An empty wake costs about 50 µs of CPU, 1% of a core every 5 ms; it keeps the next
+ * frame's pass warm (BENCHMARKS.md, "Idle wakes").
+ *
  * Without a doorbell the loop also turns before every wait, and waits at most
  * INLINE_POLL_TIMEOUT_MS, so messages and timers run soon. With one (`run`'s `doorbell`: the fd a
  * queue's owner rings after each message it posts) the loop turns when the bell rings, and
@@ -97,6 +104,8 @@ export interface InlineRunOptions {
   idleTurnMs?: number;
   /** After a pass that read something, keep looking (yielding the CPU between looks) this long before sleeping in poll() (µs; default 0: sleep at once). */
   busyPollUs?: number;
+  /** With a doorbell: while idle, wake at least this often just to poll again, keeping the frame path warm (ms; default 0: sleep until a frame, the bell or a timer). */
+  idleWakeMs?: number;
 }
 
 export class InlinePoller {
@@ -154,6 +163,8 @@ export class InlinePoller {
     const counters = this.counters;
     const doorbell = options.doorbell;
     const idleTurnMs = options.idleTurnMs ?? INLINE_IDLE_TURN_MS;
+    // The longest sleep in poll() with a doorbell: until the next turn, or the next idle wake.
+    const longestWaitMs = options.idleWakeMs ? Math.min(options.idleWakeMs, idleTurnMs) : idleTurnMs;
     // Something was read in the last pass: poll only looks (no wait), and the event loop turns
     // only when the burst has gone on for INLINE_TURN_MS since the loop last turned or waited.
     let busy = false;
@@ -206,7 +217,7 @@ export class InlinePoller {
         counters.busyPolls++;
       }
       // Busy (or busy polling): only look. Idle: wait, but not past the next turn's timers.
-      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.ceil(idleTurnMs - (performance.now() - turnedAt)));
+      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(longestWaitMs, Math.ceil(idleTurnMs - (performance.now() - turnedAt))));
       if (wait !== 0) counters.waits++;
       const ready = fds === 0 ? 0 : libc.pollAt(this.pollAddress, fds, wait);
       if (busyPolling && ready > 0) counters.busyPollHits++;

@@ -26,6 +26,8 @@ export interface QueueWorkerData {
   countersIntervalMs: number;
   /** How long the worker's poller busy-polls after a burst (µs; 0: not at all). */
   busyPollUs: number;
+  /** How often the idle worker wakes to poll again (ms; 0: only for frames, messages and timers). */
+  idleWakeMs: number;
   /** The owner's doorbell for this worker (an eventfd it rings after each message; see io/doorbell.ts). */
   doorbell?: number;
   /** Send TCP super-frames whole through a queue of this egress TAP (`--tunnel-gso`). */

@@ -54,6 +54,14 @@ export const MAX_QUEUES = 64;
  */
 export const DEFAULT_BUSY_POLL_US = 100;
 export const MAX_BUSY_POLL_US = 10_000;
+/**
+ * How often an idle queue worker wakes just to poll again by default (ms), so that a lone frame
+ * after a quiet spell meets a warm worker (see InlinePoller, io/inline-reader.ts). Side by side,
+ * 5 ms shortened pings 10 and 20 ms apart more than 10 ms did, and 2 ms no further; it costs
+ * about 1% of a core per worker (BENCHMARKS.md, "Idle wakes").
+ */
+export const DEFAULT_IDLE_WAKE_MS = 5;
+export const MAX_IDLE_WAKE_MS = 1_000;
 
 export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
   /** Worker threads, each with a queue of every TAP and a socket: 1..MAX_QUEUES (one per core is the idea). */
@@ -69,6 +77,11 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
    * DEFAULT_BUSY_POLL_US; 0 sleeps at once. See InlinePoller (io/inline-reader.ts).
    */
   busyPollUs?: number;
+  /**
+   * While idle, how often a worker wakes just to poll again, keeping its frame path warm: ms,
+   * 0..MAX_IDLE_WAKE_MS, default DEFAULT_IDLE_WAKE_MS; 0 sleeps until a frame, a message or a timer.
+   */
+  idleWakeMs?: number;
   /**
    * Lower V8's optimization budgets for this process before the workers start (default true), so
    * that a lightly loaded forwarder runs optimized code within seconds: see optimizeEarly
@@ -198,8 +211,9 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
     if (!Array.isArray(options.networks)) throw new TypeError('networks must be an array');
     const countersIntervalMs = checkInteger(options.countersIntervalMs ?? 500, 'countersIntervalMs', 10, 60_000);
     const busyPollUs = checkInteger(options.busyPollUs ?? DEFAULT_BUSY_POLL_US, 'busyPollUs', 0, MAX_BUSY_POLL_US);
+    const idleWakeMs = checkInteger(options.idleWakeMs ?? DEFAULT_IDLE_WAKE_MS, 'idleWakeMs', 0, MAX_IDLE_WAKE_MS);
     if (options.optimizeEarly !== undefined && typeof options.optimizeEarly !== 'boolean') throw new TypeError('optimizeEarly must be a boolean');
-    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, busyPollUs: _busyPoll, optimizeEarly: early = true, onNotice, tunnelGso, ...forwarder } = options;
+    const { queues: _queues, underlay, networks, countersIntervalMs: _interval, busyPollUs: _busyPoll, idleWakeMs: _idleWake, optimizeEarly: early = true, onNotice, tunnelGso, ...forwarder } = options;
     // Before any worker compiles the frame path (flags are read as code is compiled).
     if (early) optimizeEarly();
     const started: Queue[] = [];
@@ -208,7 +222,7 @@ export class MultiQueueForwarder extends EventEmitter<MultiQueueForwarderEvents>
       let worker: Worker;
       try {
         worker = spawnQueueWorker({
-          queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, busyPollUs, doorbell: doorbell.fd,
+          queue, underlay: { ...underlay, port }, networks, forwarder, countersIntervalMs, busyPollUs, idleWakeMs, doorbell: doorbell.fd,
           tunnelGso: tunnelGso === undefined ? undefined : { name: tunnelGso.name, localAddress: tunnelGso.localAddress },
         });
       } catch (error) {

@@ -76,7 +76,7 @@ async function start(): Promise<void> {
   tunnel = vtep.tunnel;
   // Each pass's reads go straight to the pump: a lone frame leaves before the thread polls again,
   // and the loop turns the event loop only when the owner rings (a message) or a timer is due.
-  poller.run(() => opened.pumpNow(), { doorbell: data.doorbell, busyPollUs: data.busyPollUs }).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
+  poller.run(() => opened.pumpNow(), { doorbell: data.doorbell, busyPollUs: data.busyPollUs, idleWakeMs: data.idleWakeMs }).catch((error: Error) => post({ type: 'broken', message: `polling: ${error.message}` }));
   const refreshMs = (data.forwarder.ageingMs ?? DEFAULT_AGEING_MS) / 4;
   timers.push(setInterval(postCounters, data.countersIntervalMs), setInterval(() => {
     const entries = opened.recentlyLearned(refreshMs);

@@ -7,6 +7,7 @@
 // ends the loop. With a doorbell (a queue worker's), lone datagrams are drained with no turn of the
 // event loop between them, and a message from another thread is seen when that thread rings. Busy
 // polling reads what comes within its window without a wait in poll(), and ends with the window.
+// Idle wakes: with nothing coming, the loop still wakes every idleWakeMs (and only with them).
 import { createSocket, type Socket } from 'node:dgram';
 import { writeSync } from 'node:fs';
 import { test } from 'uvu';
@@ -245,6 +246,31 @@ test('busy polling ends busyPollUs after the last read: the loop then sleeps in 
     await sleep(100);
     assert.is(poller.counters.busyPolls, settled, 'and stopped looking once the window passed');
   });
+});
+
+test('idle wakes: with nothing coming, a poller with a doorbell wakes every idleWakeMs; without them only for its idle turns', async () => {
+  const drain = (p: Port): boolean => {
+    p.consume();
+    return false;
+  };
+  // The poller runs on this thread: this test's timers run only on the loop's turns, every 200 ms.
+  const idleTurnMs = 200;
+  const wakesWhileIdle = (options: InlineRunOptions): Promise<{ wakes: number; ms: number }> => withBelledPort({ idleTurnMs, ...options }, drain, async (_p, poller) => {
+    await sleep(10);
+    const before = poller.counters.timeouts;
+    const started = performance.now();
+    await sleep(900);
+    const ms = performance.now() - started;
+    assert.is(poller.counters.reads, 0, 'nothing was read');
+    return { wakes: poller.counters.timeouts - before, ms };
+  });
+  const waking = await wakesWhileIdle({ idleWakeMs: 10 });
+  // A wait never ends early; on a loaded machine it may end late.
+  assert.ok(waking.wakes >= waking.ms / 10 / 3 && waking.wakes <= waking.ms / 10 + 1, `woke ${waking.wakes} times in ${waking.ms.toFixed(0)} ms with idleWakeMs 10`);
+  for (const options of [{}, { idleWakeMs: 0 }]) {
+    const sleeping = await wakesWhileIdle(options);
+    assert.ok(sleeping.wakes <= sleeping.ms / idleTurnMs + 1, `${JSON.stringify(options)}: woke ${sleeping.wakes} times in ${sleeping.ms.toFixed(0)} ms, only for the idle turns`);
+  }
 });
 
 /** One datagram to the port, from a socket of its own, and read by the poller. */

@@ -23,6 +23,9 @@ test('options are checked before any worker starts', async () => {
     [{ ...base, busyPollUs: -1 }, /busyPollUs/],
     [{ ...base, busyPollUs: 10_001 }, /busyPollUs/],
     [{ ...base, busyPollUs: 2.5 }, /busyPollUs/],
+    [{ ...base, idleWakeMs: -1 }, /idleWakeMs/],
+    [{ ...base, idleWakeMs: 1_001 }, /idleWakeMs/],
+    [{ ...base, idleWakeMs: 0.5 }, /idleWakeMs/],
     [{ ...base, optimizeEarly: 'yes' }, /optimizeEarly must be a boolean/],
   ] as const) {
     await MultiQueueForwarder.open(options as MultiQueueForwarderOptions).then(
