@@ -14,6 +14,8 @@
  * and, only when named in --paths:
  *   fkNoBusyPoll    `vxlan-wasm forward --busy-poll-us 0` on A (the queue worker sleeps as soon as
  *                   nothing is waiting), the kernel's vxlan on B; ffNoBusyPoll: on both hosts
+ *   fkNoIdleWake    `vxlan-wasm forward --idle-wake-ms 0` on A (the idle queue worker sleeps until a
+ *                   frame comes, no wake every 5 ms), the kernel's vxlan on B; ffNoIdleWake: on both
  *   fkLateOpt       `node --interrupt-budget=67584 --wasm-dynamic-tiering` for the forwarder on A:
  *                   V8's usual optimization budgets, which it keeps (see optimizeEarly in
  *                   src/forwarder/io/early-optimization.ts); ffLateOpt: on both hosts
@@ -26,7 +28,7 @@
  * forwarder that has been running;
  * and for each, from A to B's overlay address: ping (`ping -i 0.01`), `sockperf ping-pong` over TCP
  * and over UDP (round trips: --full-rtt), p50 and p99, first idle, then while an iperf3 TCP stream
- * runs from B to A (the other way). Then idle pings 1, 10 and 100 ms apart, with the forwarders'
+ * runs from B to A (the other way). Then idle pings 1, 10, 20 and 100 ms apart, with the forwarders'
  * CPU per ping (/proc/PID/task/TID/schedstat, less their idle CPU): how much of a round trip is
  * the forwarder waking cold after idling (caches gone cold, code back in V8's baseline tier).
  * `--throughput` adds iperf3 TCP both ways (interleaved rounds, medians), to check that a change
@@ -86,6 +88,8 @@ const PATHS: readonly PathConfig[] = [
   { id: 'ffDefault', label: 'forwarder ↔ forwarder (defaults)', flags: [], both: true },
   { id: 'fkNoBusyPoll', label: 'forwarder `--busy-poll-us 0` ↔ kernel', flags: ['--busy-poll-us', '0'], optIn: true },
   { id: 'ffNoBusyPoll', label: 'forwarder ↔ forwarder, both `--busy-poll-us 0`', flags: ['--busy-poll-us', '0'], both: true, optIn: true },
+  { id: 'fkNoIdleWake', label: 'forwarder `--idle-wake-ms 0` ↔ kernel', flags: ['--idle-wake-ms', '0'], optIn: true },
+  { id: 'ffNoIdleWake', label: 'forwarder ↔ forwarder, both `--idle-wake-ms 0`', flags: ['--idle-wake-ms', '0'], both: true, optIn: true },
   // V8's usual optimization budgets (the forwarder lowers them unless the process was given its own: optimizeEarly).
   { id: 'fkLateOpt', label: 'forwarder with V8\'s usual budgets (`node --interrupt-budget=67584 --wasm-dynamic-tiering`) ↔ kernel', flags: [], nodeFlags: USUAL_V8_BUDGETS, optIn: true },
   { id: 'ffLateOpt', label: 'forwarder ↔ forwarder, both with V8\'s usual budgets', flags: [], nodeFlags: USUAL_V8_BUDGETS, both: true, optIn: true },
@@ -95,7 +99,7 @@ const PATHS: readonly PathConfig[] = [
 
 if (values.help) {
   console.log('usage: node --import tsx bench/latency.ts [--quick] [--paths ID,…] [--rounds N] [--throughput] [--cli FILE] [--out FILE]');
-  console.log(`  --paths ID,…     which paths (default all but fkNoBusyPoll, ffNoBusyPoll, fkLateOpt, ffLateOpt, fkNative and ffNative; the last two need gcc): ${PATHS.map((path) => path.id).join(', ')}`);
+  console.log(`  --paths ID,…     which paths (default all but fkNoBusyPoll, ffNoBusyPoll, fkNoIdleWake, ffNoIdleWake, fkLateOpt, ffLateOpt, fkNative and ffNative; the last two need gcc): ${PATHS.map((path) => path.id).join(', ')}`);
   console.log('  --quick          shorter runs (100 pings, sockperf 2 s): a smoke run, figures not for quoting');
   console.log('  --rounds N       measure every path N times, interleaved (default 1); a figure is the median of the rounds');
   console.log('  --throughput     also iperf3 TCP both ways (5 s, 3 interleaved rounds, medians)');
@@ -281,6 +285,7 @@ function processRunNs(pid: number): number {
 const SWEEP = [
   { intervalS: 0.001, count: 500 },
   { intervalS: 0.01, count: 200 },
+  { intervalS: 0.02, count: 150 },
   { intervalS: 0.1, count: 40 },
 ] as const;
 
