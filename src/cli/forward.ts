@@ -80,10 +80,10 @@ flags:
                        comes meanwhile is read without a wake-up (which costs 40-50 µs on a VM
                        whose idle vCPU halts). 0: sleep at once (least CPU when idle). Refused
                        with --queues 0, which has no queue workers
-  --idle-wake-ms N     with queue workers: while idle a worker still wakes this often, only to
-                       poll again, 0..${MAX_IDLE_WAKE_MS} (default ${DEFAULT_IDLE_WAKE_MS}): a frame after a quiet spell then
-                       meets a warm worker (about 1% of a core per worker every 5 ms). 0: sleep
-                       until a frame comes. Refused with --queues 0
+  --idle-wake-ms N     with queue workers: for a second after a frame, an idle worker still wakes
+                       this often, only to poll again, 0..${MAX_IDLE_WAKE_MS} (default ${DEFAULT_IDLE_WAKE_MS}): the next frame then
+                       meets a warm worker (about 1% of a core per worker every 5 ms; nothing once
+                       frames stop). 0: sleep until a frame comes. Refused with --queues 0
   -h, --help           print this help
 
 config file (JSON; every key optional unless said, unknown keys are errors):
@@ -226,7 +226,7 @@ function egressName(config: ForwardConfig): string {
 function engineText(queues: number, busyPollUs: number, idleWakeMs: number): string {
   if (queues === 0) return 'main thread, a reader thread per TAP and socket';
   const polling = busyPollUs === 0 ? 'sleeping as soon as nothing is waiting' : `busy-polling ${busyPollUs} µs after each burst`;
-  const waking = idleWakeMs === 0 ? 'sleeping while idle until a frame comes' : `waking every ${idleWakeMs} ms while idle`;
+  const waking = idleWakeMs === 0 ? 'sleeping while idle until a frame comes' : `waking every ${idleWakeMs} ms while idle for a second after a frame`;
   return `${queues} queue worker${queues === 1 ? '' : 's'}, each reading its TAP queues and socket itself (run to completion), ${polling}, ${waking}`;
 }
 

@@ -25,20 +25,21 @@
  * haltpoll does for a whole guest and NAPI busy polling for a socket; it costs CPU only while
  * nobody else wants it, at most `busyPollUs` after each burst.
  *
- * Idle wakes (`run`'s `idleWakeMs`, with a doorbell): while nothing comes, the loop still wakes
- * every few milliseconds, only to poll again. A wake after a long sleep is slow on a shared VM: the
- * thread's code and data, V8's and the kernel's poll path (a few hundred KB, where a forwarder in C
- * touches a few pages) have left the caches within 10-20 ms, and the first pass then runs several
- * times slower. An empty wake costs about 50 µs of CPU, 1% of a core every 5 ms; it keeps the next
- * frame's pass warm (BENCHMARKS.md, "Idle wakes").
+ * Idle wakes (`run`'s `idleWakeMs`, with a doorbell): for IDLE_WAKE_SPAN_MS after the last frame,
+ * the loop wakes every few milliseconds while nothing comes, only to poll again. A wake after a
+ * long sleep is slow on a shared VM: the thread's code and data, V8's and the kernel's poll path (a
+ * few hundred KB, where a forwarder in C touches a few pages) have left the caches within 10-20 ms,
+ * and the first pass then runs several times slower. An empty wake costs about 50 µs of CPU, 1% of
+ * a core every 5 ms; it keeps the next frame's pass warm (BENCHMARKS.md, "Idle wakes"). A
+ * forwarder that carries nothing for longer sleeps, and costs nothing.
  *
  * Without a doorbell the loop also turns before every wait, and waits at most
  * INLINE_POLL_TIMEOUT_MS, so messages and timers run soon. With one (`run`'s `doorbell`: the fd a
  * queue's owner rings after each message it posts) the loop turns when the bell rings, and
  * otherwise only every `idleTurnMs` (timers: counters, FDB refresh and ageing); between a burst
  * and the next frame it does nothing but wait in poll(). That is what a request/response exchange
- * meets: the next request is read the moment it comes, not after a turn; and an idle queue wakes
- * ten times a second, not 50.
+ * meets: the next request is read the moment it comes, not after a turn; and an idle queue turns
+ * its event loop ten times a second, not 50 (its idle wakes, above, only poll).
  */
 // Imported, not the global: the global `performance` is an accessor that runs a check on every use.
 import { performance } from 'node:perf_hooks';
@@ -53,6 +54,8 @@ export const INLINE_POLL_TIMEOUT_MS = 20;
 export const INLINE_TURN_MS = 1;
 /** With a doorbell: the event loop turns at least this often when nothing rings it (timers, ms). */
 export const INLINE_IDLE_TURN_MS = 100;
+/** Idle wakes (`idleWakeMs`) go on this long after the last pass that read something (ms). */
+export const IDLE_WAKE_SPAN_MS = 1000;
 /**
  * Frames (a TAP) or datagrams (one recvmmsg) read per port per pass. A TAP's frames stop at
  * FRAME_FILL_BYTES too: four 64 KB super-frames with offloads, as many as the ring takes (32 cells)
@@ -106,6 +109,8 @@ export interface InlineRunOptions {
   busyPollUs?: number;
   /** With a doorbell: while idle, wake at least this often just to poll again, keeping the frame path warm (ms; default 0: sleep until a frame, the bell or a timer). */
   idleWakeMs?: number;
+  /** How long after the last read idle wakes go on (ms; default IDLE_WAKE_SPAN_MS). */
+  idleWakeSpanMs?: number;
 }
 
 export class InlinePoller {
@@ -163,8 +168,10 @@ export class InlinePoller {
     const counters = this.counters;
     const doorbell = options.doorbell;
     const idleTurnMs = options.idleTurnMs ?? INLINE_IDLE_TURN_MS;
-    // The longest sleep in poll() with a doorbell: until the next turn, or the next idle wake.
-    const longestWaitMs = options.idleWakeMs ? Math.min(options.idleWakeMs, idleTurnMs) : idleTurnMs;
+    // Idle wakes: the longest sleep in poll() with a doorbell until wakeUntil (the span after the last read).
+    const idleWakeMs = options.idleWakeMs ? Math.min(options.idleWakeMs, idleTurnMs) : idleTurnMs;
+    const idleWakeSpanMs = options.idleWakeSpanMs ?? IDLE_WAKE_SPAN_MS;
+    let wakeUntil = 0;
     // Something was read in the last pass: poll only looks (no wait), and the event loop turns
     // only when the burst has gone on for INLINE_TURN_MS since the loop last turned or waited.
     let busy = false;
@@ -217,7 +224,7 @@ export class InlinePoller {
         counters.busyPolls++;
       }
       // Busy (or busy polling): only look. Idle: wait, but not past the next turn's timers.
-      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(longestWaitMs, Math.ceil(idleTurnMs - (performance.now() - turnedAt))));
+      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(now < wakeUntil ? idleWakeMs : idleTurnMs, Math.ceil(idleTurnMs - (performance.now() - turnedAt))));
       if (wait !== 0) counters.waits++;
       const ready = fds === 0 ? 0 : libc.pollAt(this.pollAddress, fds, wait);
       if (busyPolling && ready > 0) counters.busyPollHits++;
@@ -256,7 +263,11 @@ export class InlinePoller {
         if (workLeft) counters.drainsBusy++;
       }
       // The window opens once what was read has been sent: a reply can only come after that.
-      if (busy && busyPollMs > 0) pollUntil = performance.now() + busyPollMs;
+      if (busy) {
+        const sentAt = performance.now();
+        if (busyPollMs > 0) pollUntil = sentAt + busyPollMs;
+        wakeUntil = sentAt + idleWakeSpanMs;
+      }
     }
   }
 }

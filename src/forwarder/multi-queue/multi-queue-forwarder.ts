@@ -55,10 +55,11 @@ export const MAX_QUEUES = 64;
 export const DEFAULT_BUSY_POLL_US = 100;
 export const MAX_BUSY_POLL_US = 10_000;
 /**
- * How often an idle queue worker wakes just to poll again by default (ms), so that a lone frame
- * after a quiet spell meets a warm worker (see InlinePoller, io/inline-reader.ts). Side by side,
- * 5 ms shortened pings 10 and 20 ms apart more than 10 ms did, and 2 ms no further; it costs
- * about 1% of a core per worker (BENCHMARKS.md, "Idle wakes").
+ * How often an idle queue worker wakes just to poll again by default (ms), for a second after its
+ * last frame, so that the next frame meets a warm worker (see InlinePoller, io/inline-reader.ts).
+ * Side by side, 5 ms shortened pings 10 and 20 ms apart more than 10 ms did, and 2 ms no further;
+ * it costs about 1% of a core per worker while frames come, nothing once they stop
+ * (BENCHMARKS.md, "Idle wakes").
  */
 export const DEFAULT_IDLE_WAKE_MS = 5;
 export const MAX_IDLE_WAKE_MS = 1_000;
@@ -78,7 +79,7 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
    */
   busyPollUs?: number;
   /**
-   * While idle, how often a worker wakes just to poll again, keeping its frame path warm: ms,
+   * While idle (for a second after a frame), how often a worker wakes just to poll again, keeping its frame path warm: ms,
    * 0..MAX_IDLE_WAKE_MS, default DEFAULT_IDLE_WAKE_MS; 0 sleeps until a frame, a message or a timer.
    */
   idleWakeMs?: number;

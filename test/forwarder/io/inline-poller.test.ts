@@ -7,7 +7,7 @@
 // ends the loop. With a doorbell (a queue worker's), lone datagrams are drained with no turn of the
 // event loop between them, and a message from another thread is seen when that thread rings. Busy
 // polling reads what comes within its window without a wait in poll(), and ends with the window.
-// Idle wakes: with nothing coming, the loop still wakes every idleWakeMs (and only with them).
+// Idle wakes: for a span after a frame, the loop still wakes every idleWakeMs while nothing comes.
 import { createSocket, type Socket } from 'node:dgram';
 import { writeSync } from 'node:fs';
 import { test } from 'uvu';
@@ -248,29 +248,34 @@ test('busy polling ends busyPollUs after the last read: the loop then sleeps in 
   });
 });
 
-test('idle wakes: with nothing coming, a poller with a doorbell wakes every idleWakeMs; without them only for its idle turns', async () => {
+test('idle wakes: for idleWakeSpanMs after a frame, a poller with a doorbell wakes every idleWakeMs; before any frame, after the span, or with idleWakeMs 0 only for its idle turns', async () => {
   const drain = (p: Port): boolean => {
     p.consume();
     return false;
   };
   // The poller runs on this thread: this test's timers run only on the loop's turns, every 200 ms.
   const idleTurnMs = 200;
-  const wakesWhileIdle = (options: InlineRunOptions): Promise<{ wakes: number; ms: number }> => withBelledPort({ idleTurnMs, ...options }, drain, async (_p, poller) => {
-    await sleep(10);
+  /** Wakes that ended in nothing (poll timeouts) while `wait` ran, and how long it ran. */
+  async function wakesDuring(poller: InlinePoller, wait: () => Promise<unknown>): Promise<{ wakes: number; ms: number }> {
     const before = poller.counters.timeouts;
     const started = performance.now();
-    await sleep(900);
-    const ms = performance.now() - started;
-    assert.is(poller.counters.reads, 0, 'nothing was read');
-    return { wakes: poller.counters.timeouts - before, ms };
-  });
-  const waking = await wakesWhileIdle({ idleWakeMs: 10 });
-  // A wait never ends early; on a loaded machine it may end late.
-  assert.ok(waking.wakes >= waking.ms / 10 / 3 && waking.wakes <= waking.ms / 10 + 1, `woke ${waking.wakes} times in ${waking.ms.toFixed(0)} ms with idleWakeMs 10`);
-  for (const options of [{}, { idleWakeMs: 0 }]) {
-    const sleeping = await wakesWhileIdle(options);
-    assert.ok(sleeping.wakes <= sleeping.ms / idleTurnMs + 1, `${JSON.stringify(options)}: woke ${sleeping.wakes} times in ${sleeping.ms.toFixed(0)} ms, only for the idle turns`);
+    await wait();
+    return { wakes: poller.counters.timeouts - before, ms: performance.now() - started };
   }
+  const onlyTurns = (what: string, { wakes, ms }: { wakes: number; ms: number }) => assert.ok(wakes <= ms / idleTurnMs + 1, `${what}: woke ${wakes} times in ${ms.toFixed(0)} ms, only for the idle turns`);
+  await withBelledPort({ idleTurnMs, idleWakeMs: 10, idleWakeSpanMs: 600 }, drain, async (p, poller) => {
+    onlyTurns('before any frame', await wakesDuring(poller, () => sleep(500)));
+    await sendOne(p);
+    const waking = await wakesDuring(poller, () => sleep(400));
+    // A wait never ends early; on a loaded machine it may end late.
+    assert.ok(waking.wakes >= waking.ms / 10 / 3 && waking.wakes <= waking.ms / 10 + 1, `after a frame: woke ${waking.wakes} times in ${waking.ms.toFixed(0)} ms with idleWakeMs 10`);
+    await sleep(400);
+    onlyTurns('after the span', await wakesDuring(poller, () => sleep(600)));
+  });
+  await withBelledPort({ idleTurnMs, idleWakeMs: 0 }, drain, async (p, poller) => {
+    await sendOne(p);
+    onlyTurns('idleWakeMs 0', await wakesDuring(poller, () => sleep(600)));
+  });
 });
 
 /** One datagram to the port, from a socket of its own, and read by the poller. */
