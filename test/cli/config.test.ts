@@ -146,38 +146,30 @@ test('queues: 1 (one run-to-completion worker) by default; the file or --queues 
   assert.throws(() => resolveConfig(flags, { queues: 65 }), (error: Error) => error instanceof ConfigError && /^queues/.test(error.message));
 });
 
-test('busy polling: DEFAULT_BUSY_POLL_US by default; the file or --busy-poll-us (which wins) sets 0..10000 µs; anything else refused, naming the flag or key', () => {
-  const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
-  assert.is(resolveConfig(flags).busyPollUs, DEFAULT_BUSY_POLL_US);
-  assert.ok(DEFAULT_BUSY_POLL_US > 0, 'on by default');
-  assert.is(resolveConfig(flags, { busyPollUs: 300 }).busyPollUs, 300);
-  assert.is(resolveConfig({ ...flags, 'busy-poll-us': '0' }, { busyPollUs: 300 }).busyPollUs, 0, 'the flag wins, and 0 turns it off');
-  assert.is(resolveConfig({ ...flags, 'busy-poll-us': String(MAX_BUSY_POLL_US) }).busyPollUs, MAX_BUSY_POLL_US);
-  for (const bad of [String(MAX_BUSY_POLL_US + 1), 'fast', '-1', '2.5', '']) {
-    assert.throws(() => resolveConfig({ ...flags, 'busy-poll-us': bad }), (error: Error) => error instanceof ConfigError && /--busy-poll-us/.test(error.message), bad);
-  }
-  assert.throws(() => resolveConfig(flags, { busyPollUs: -5 }), (error: Error) => error instanceof ConfigError && /^busyPollUs/.test(error.message));
-  // The main thread (--queues 0) does not busy-poll: asking it to is refused, not ignored.
-  assert.is(resolveConfig({ ...flags, queues: '0' }).busyPollUs, DEFAULT_BUSY_POLL_US, 'the default is no request');
-  assert.throws(() => resolveConfig({ ...flags, queues: '0', 'busy-poll-us': '50' }), (error: Error) => error instanceof ConfigError && /--busy-poll-us.*queue workers/.test(error.message));
-  assert.throws(() => resolveConfig(flags, { queues: 0, busyPollUs: 50 }), (error: Error) => error instanceof ConfigError && /^busyPollUs.*queue workers/.test(error.message));
-});
+/** A queue workers' knob (flag and file key): its default, the file's value, the flag winning, its range, and refusal with --queues 0. */
+const QUEUE_WORKER_KNOBS = [
+  { name: 'busy polling', flag: 'busy-poll-us', key: 'busyPollUs', fallback: DEFAULT_BUSY_POLL_US, max: MAX_BUSY_POLL_US, sample: 300 },
+  { name: 'idle wakes', flag: 'idle-wake-ms', key: 'idleWakeMs', fallback: DEFAULT_IDLE_WAKE_MS, max: MAX_IDLE_WAKE_MS, sample: 20 },
+] as const;
 
-test('idle wakes: DEFAULT_IDLE_WAKE_MS by default; the file or --idle-wake-ms (which wins) sets 0..1000 ms; anything else refused; refused with --queues 0', () => {
-  const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
-  assert.is(resolveConfig(flags).idleWakeMs, DEFAULT_IDLE_WAKE_MS);
-  assert.ok(DEFAULT_IDLE_WAKE_MS > 0, 'on by default');
-  assert.is(resolveConfig(flags, { idleWakeMs: 20 }).idleWakeMs, 20);
-  assert.is(resolveConfig({ ...flags, 'idle-wake-ms': '0' }, { idleWakeMs: 20 }).idleWakeMs, 0, 'the flag wins, and 0 turns it off');
-  assert.is(resolveConfig({ ...flags, 'idle-wake-ms': String(MAX_IDLE_WAKE_MS) }).idleWakeMs, MAX_IDLE_WAKE_MS);
-  for (const bad of [String(MAX_IDLE_WAKE_MS + 1), 'often', '-1', '2.5', '']) {
-    assert.throws(() => resolveConfig({ ...flags, 'idle-wake-ms': bad }), (error: Error) => error instanceof ConfigError && /--idle-wake-ms/.test(error.message), bad);
-  }
-  assert.throws(() => resolveConfig(flags, { idleWakeMs: -5 }), (error: Error) => error instanceof ConfigError && /^idleWakeMs/.test(error.message));
-  assert.is(resolveConfig({ ...flags, queues: '0' }).idleWakeMs, DEFAULT_IDLE_WAKE_MS, 'the default is no request');
-  assert.throws(() => resolveConfig({ ...flags, queues: '0', 'idle-wake-ms': '10' }), (error: Error) => error instanceof ConfigError && /--idle-wake-ms.*queue workers/.test(error.message));
-  assert.throws(() => resolveConfig(flags, { queues: 0, idleWakeMs: 10 }), (error: Error) => error instanceof ConfigError && /^idleWakeMs.*queue workers/.test(error.message));
-});
+for (const { name, flag, key, fallback, max, sample } of QUEUE_WORKER_KNOBS) {
+  test(`${name}: on by default (${fallback}); the file's ${key} or --${flag} (which wins) sets 0..${max}; anything else refused, naming the flag or key; refused with --queues 0`, () => {
+    const flags = { tap: 'vx0', vni: '1', local: '10.0.0.1' };
+    assert.is(resolveConfig(flags)[key], fallback);
+    assert.ok(fallback > 0, 'on by default');
+    assert.is(resolveConfig(flags, { [key]: sample })[key], sample);
+    assert.is(resolveConfig({ ...flags, [flag]: '0' }, { [key]: sample })[key], 0, 'the flag wins, and 0 turns it off');
+    assert.is(resolveConfig({ ...flags, [flag]: String(max) })[key], max);
+    for (const bad of [String(max + 1), 'fast', '-1', '2.5', '']) {
+      assert.throws(() => resolveConfig({ ...flags, [flag]: bad }), (error: Error) => error instanceof ConfigError && error.message.includes(`--${flag}`), bad);
+    }
+    assert.throws(() => resolveConfig(flags, { [key]: -5 }), (error: Error) => error instanceof ConfigError && error.message.startsWith(key));
+    // The main thread (--queues 0) runs no queue worker: asking for it there is refused, not ignored.
+    assert.is(resolveConfig({ ...flags, queues: '0' })[key], fallback, 'the default is no request');
+    assert.throws(() => resolveConfig({ ...flags, queues: '0', [flag]: '10' }), (error: Error) => error instanceof ConfigError && new RegExp(`--${flag}.*queue workers`).test(error.message));
+    assert.throws(() => resolveConfig(flags, { queues: 0, [key]: 10 }), (error: Error) => error instanceof ConfigError && new RegExp(`^${key}.*queue workers`).test(error.message));
+  });
+}
 
 test('tunnel GSO: "auto" by default (decided at start); --no-tunnel-gso or offloads.tunnelGso false decline it; --tunnel-gso insists, refused without an IPv4 local address or without TAP offloads', () => {
   const flags = { local: '10.0.0.1', tap: 'vx0', vni: '7' };
