@@ -169,7 +169,7 @@ export class InlinePoller {
     const doorbell = options.doorbell;
     const idleTurnMs = options.idleTurnMs ?? INLINE_IDLE_TURN_MS;
     // Idle wakes: the longest sleep in poll() with a doorbell until wakeUntil (the span after the last read).
-    const idleWakeMs = options.idleWakeMs ? Math.min(options.idleWakeMs, idleTurnMs) : idleTurnMs;
+    const spanWaitMs = options.idleWakeMs ? Math.min(options.idleWakeMs, idleTurnMs) : idleTurnMs;
     const idleWakeSpanMs = options.idleWakeSpanMs ?? IDLE_WAKE_SPAN_MS;
     let wakeUntil = 0;
     // Something was read in the last pass: poll only looks (no wait), and the event loop turns
@@ -224,7 +224,7 @@ export class InlinePoller {
         counters.busyPolls++;
       }
       // Busy (or busy polling): only look. Idle: wait, but not past the next turn's timers.
-      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(now < wakeUntil ? idleWakeMs : idleTurnMs, Math.ceil(idleTurnMs - (performance.now() - turnedAt))));
+      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(now < wakeUntil ? spanWaitMs : idleTurnMs, Math.ceil(idleTurnMs - (performance.now() - turnedAt))));
       if (wait !== 0) counters.waits++;
       const ready = fds === 0 ? 0 : libc.pollAt(this.pollAddress, fds, wait);
       if (busyPolling && ready > 0) counters.busyPollHits++;
