@@ -79,8 +79,9 @@ export interface MultiQueueForwarderOptions extends QueueForwarderOptions {
    */
   busyPollUs?: number;
   /**
-   * While idle (for a second after a frame), how often a worker wakes just to poll again, keeping its frame path warm: ms,
-   * 0..MAX_IDLE_WAKE_MS, default DEFAULT_IDLE_WAKE_MS; 0 sleeps until a frame, a message or a timer.
+   * While idle, for a second after a frame, how often a worker wakes just to poll again, keeping
+   * its frame path warm: ms, 0..MAX_IDLE_WAKE_MS, default DEFAULT_IDLE_WAKE_MS; 0 sleeps until a
+   * frame, a message or a timer. See InlinePoller (io/inline-reader.ts).
    */
   idleWakeMs?: number;
   /**
