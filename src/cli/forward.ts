@@ -266,8 +266,8 @@ function vtepSpec(config: RunConfig): VtepSpec {
   const maxMtu = Math.max(...config.networks.map((network) => network.mtu));
   return {
     queues: config.queues,
-    busyPollUs: config.busyPollUs,
-    idleWakeMs: config.idleWakeMs,
+    // The queue workers' own settings (buildVtep refuses them with queues 0).
+    ...(config.queues === 0 ? {} : { busyPollUs: config.busyPollUs, idleWakeMs: config.idleWakeMs }),
     underlay: {
       address: config.local, port: config.port, maxDatagramLength: Math.min(65535, maxMtu + DATAGRAM_OVERHEAD),
       gso: config.offloads.gso, gro: config.offloads.gro,

@@ -19,7 +19,7 @@ export { buildThreadVtep } from './thread-vtep';
 
 /** What a VTEP is: plain data, the same for both engines. */
 export interface VtepSpec extends ThreadVtepSpec {
-  /** 0: one Forwarder on this thread; 1..MAX_QUEUES: a MultiQueueForwarder with that many workers. */
+  /** 0: one Forwarder on this thread; 1..MAX_QUEUES: a MultiQueueForwarder with that many workers. The "queue workers only" settings below are refused with 0. */
   queues: number;
   /** Queue workers only: how often each sends its counters (default 500 ms). */
   countersIntervalMs?: number;
@@ -54,7 +54,10 @@ export type Vtep = ThreadVtep | QueuesVtep;
  */
 export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<Vtep> {
   if (spec.queues === 0) {
-    const { queues: _queues, countersIntervalMs: _interval, busyPollUs: _busyPoll, idleWakeMs: _idleWake, optimizeEarly: early = true, ...thread } = spec;
+    const { queues: _queues, countersIntervalMs, busyPollUs, idleWakeMs, optimizeEarly: early = true, ...thread } = spec;
+    // Settings of queue workers would be ignored on this thread: say so rather than drop them.
+    const workerOnly = Object.entries({ countersIntervalMs, busyPollUs, idleWakeMs }).filter(([, value]) => value !== undefined).map(([key]) => key);
+    if (workerOnly.length > 0) throw new TypeError(`${workerOnly.join(', ')}: queue workers only, and queues 0 runs none`);
     if (early) optimizeEarly();
     return buildThreadVtep(thread, hooks);
   }

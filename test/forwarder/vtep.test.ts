@@ -149,4 +149,14 @@ test('queue engine: a shared underlay is refused before any worker starts', asyn
   assert.match(failure!.message, 'shared underlay needs queues 0');
 });
 
+test('engine 0: settings only queue workers take are refused, not silently dropped, before anything opens', async () => {
+  const { hooks, devices, underlays } = fakePorts();
+  for (const [key, value] of [['busyPollUs', 100], ['idleWakeMs', 5], ['countersIntervalMs', 500]] as const) {
+    const failure = await buildVtep(spec({ [key]: value }), hooks).then(() => undefined, (error: Error) => error);
+    assert.instance(failure, TypeError, key);
+    assert.match(failure!.message, `${key}: queue workers only`);
+  }
+  assert.is(devices.length + underlays.length, 0);
+});
+
 test.run();
