@@ -13,9 +13,10 @@
  * A lone frame leaves at once: with a `drain` (the Forwarder's pumpNow) what a pass read is
  * switched and sent in that pass, and the loop polls again straight away, so the answer to what
  * was just sent (a peer on this host answers within the send itself) is read and written in the
- * same burst. The event loop turns at least every INLINE_TURN_MS while frames keep coming, never
- * between a read and its send: a turn (libuv's poll, timers, immediates, a promise) costs more than
- * the frame's own work when the thread wakes cold.
+ * same burst. The event loop turns at least every INLINE_TURN_MS while frames keep coming (two
+ * passes or more that drained something), never between a read and its send, nor between a lone
+ * frame's send and the look for its answer: a turn (libuv's poll, timers, immediates, a promise)
+ * costs more than the frame's own work when the thread wakes cold.
  *
  * Busy polling (`run`'s `busyPollUs`): after a pass that read something, the loop keeps looking for
  * that long before it sleeps in poll(): it polls without waiting and, between looks, yields the
@@ -177,6 +178,10 @@ export class InlinePoller {
     let busy = false;
     // The drain left work: drain again before polling (the pump's own turn is a no-op then).
     let workLeft = false;
+    // Passes that drained something since the loop last waited or turned. A turn while busy needs
+    // two (a burst, not a lone frame): a lone frame's pass that ran long (a cold thread takes a
+    // millisecond or more) is not followed by a turn before the answer to what it sent is read.
+    let passes = 0;
     // The doorbell rang (or the loop just started): turn the event loop before the next poll.
     let rang = true;
     let turnedAt = performance.now();
@@ -186,18 +191,24 @@ export class InlinePoller {
     // Busy polling: until when the loop keeps looking after the last pass that read something.
     const busyPollMs = (options.busyPollUs ?? 0) / 1000;
     let pollUntil = 0;
+    // When the last pass that read something had sent it.
+    let sentAt = 0;
     while (!this.stopping) {
       // Without a drain, what was read moves on the pump's turn: the loop turns every pass. Without
       // a doorbell, messages are seen only on a turn: it turns before every wait.
       const now = performance.now();
-      // Busy polling counts as busy: the event loop turns every INLINE_TURN_MS, not before each look.
+      // Busy polling: the event loop turns every INLINE_TURN_MS after the last pass, not before each look.
       const polling = !busy && !workLeft && now < pollUntil;
-      const due = busy || workLeft || polling ? now - Math.max(turnedAt, wokeAt) >= INLINE_TURN_MS : doorbell === undefined || now - turnedAt >= idleTurnMs;
+      // Right after a pass, only a burst (two passes or more) turns it.
+      const due = busy || workLeft
+        ? passes >= 2 && now - Math.max(turnedAt, wokeAt) >= INLINE_TURN_MS
+        : polling ? now - Math.max(turnedAt, wokeAt, sentAt) >= INLINE_TURN_MS : doorbell === undefined || now - turnedAt >= idleTurnMs;
       if (drain === undefined || rang || due) {
         // Timers and messages run now (and the pump, without a drain).
         await new Promise<void>((resolve) => setImmediate(resolve));
         turnedAt = performance.now();
         counters.turns++;
+        passes = 0;
         rang = false;
         if (this.stopping) break;
         // What the turn woke (a message's change, a port's release) moves now, not after the next read.
@@ -230,7 +241,10 @@ export class InlinePoller {
       if (busyPolling && ready > 0) counters.busyPollHits++;
       if (ready < 0 && C.errno() !== C.EINTR) throw C.syscallError('poll', C.errno());
       if (ready === 0 && wait !== 0) counters.timeouts++;
-      if (wait !== 0) wokeAt = performance.now();
+      if (wait !== 0) {
+        wokeAt = performance.now();
+        passes = 0;
+      }
       busy = false;
       for (let i = 0; ready > 0 && i < count; i++) {
         const revents = this.pollHalves[i * 4 + 3];
@@ -260,11 +274,12 @@ export class InlinePoller {
       if (drain !== undefined && (busy || workLeft)) {
         // Run to completion: what was read is switched and sent now, before the next poll.
         workLeft = drain();
+        passes++;
         if (workLeft) counters.drainsBusy++;
       }
       // The window opens once what was read has been sent: a reply can only come after that.
       if (busy) {
-        const sentAt = performance.now();
+        sentAt = performance.now();
         if (busyPollMs > 0) pollUntil = sentAt + busyPollMs;
         wakeUntil = sentAt + idleWakeSpanMs;
       }

@@ -13,7 +13,7 @@ import { writeSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as C from '../../../src/forwarder/io/libc';
-import { INLINE_POLL_TIMEOUT_MS, InlinePoller, type InlinePollerCounters, type InlineRunOptions } from '../../../src/forwarder/io/inline-reader';
+import { INLINE_POLL_TIMEOUT_MS, INLINE_TURN_MS, InlinePoller, type InlinePollerCounters, type InlineRunOptions } from '../../../src/forwarder/io/inline-reader';
 import { Ring } from '../../../src/forwarder/io/ring';
 import { Doorbell } from '../../../src/forwarder/io/doorbell';
 import { Worker } from 'node:worker_threads';
@@ -311,6 +311,41 @@ function pipe(): { read: number; write: number } {
   assert.is(pipe2(fds, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC), 0, 'pipe2');
   return { read: fds[0], write: fds[1] };
 }
+
+test('with a doorbell, a lone frame whose drain runs long is not followed by a turn of the event loop before the answer to what it sent is read', async () => {
+  // A cold thread's lone frame can take longer than INLINE_TURN_MS to switch and send. Its answer
+  // (written to b within the drain, as a peer on this host answers within the send) must be read
+  // and drained before any turn: a turn then runs timers cold and delays the answer by as much.
+  const b = pipe();
+  const bRing = new Ring(8, 2048, false);
+  let turnsAtSend = -1;
+  let turnsAtAnswer = -2;
+  const drain = (p: Port, poller: InlinePoller): boolean => {
+    if (p.consume() > 0) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 * INLINE_TURN_MS);
+      assert.is(writeSync(b.write, Buffer.from([7])), 1, 'write to the pipe');
+      turnsAtSend = poller.counters.turns;
+    }
+    const waiting = bRing.available();
+    if (waiting > 0) {
+      bRing.release(waiting);
+      turnsAtAnswer = poller.counters.turns;
+    }
+    return false;
+  };
+  try {
+    await withBelledPort({ busyPollUs: 100 }, drain, async (p, poller) => {
+      poller.add(b.read, bRing, 'frames', { wake: () => {}, fail: (error) => { throw error; } });
+      // Let the loop settle into its idle wait (the first pass turns), then send the lone frame.
+      await sleep(50);
+      await sendOne(p);
+      await until('the answer drained', () => turnsAtAnswer >= 0);
+      assert.is(turnsAtAnswer, turnsAtSend, `no turn of the event loop between the slow send and its answer (${turnsAtSend} → ${turnsAtAnswer})`);
+    });
+  } finally {
+    for (const fd of [b.read, b.write]) C.libc().close(fd);
+  }
+});
 
 test('after a read the loop polls again at once: what is already waiting on another port is drained in the same burst', async () => {
   const poller = new InlinePoller();
