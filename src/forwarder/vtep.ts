@@ -66,13 +66,8 @@ export async function buildVtep(spec: VtepSpec, hooks: VtepHooks = {}): Promise<
 
 async function buildOnQueues(spec: VtepSpec, hooks: VtepHooks): Promise<QueuesVtep> {
   if (hooks.sharedUnderlay !== undefined) throw new TypeError('queue workers bind their own sockets: a shared underlay needs queues 0');
-  const { queues, underlay, networks, countersIntervalMs, busyPollUs, idleWakeMs, optimizeEarly: early, tunnelGso, ...forwarder } = spec;
-  // Only plain data reaches the workers (structured clone): the forwarder options, no hooks.
-  const options: MultiQueueForwarderOptions = { ...forwarder, queues, underlay, networks, tunnelGso, onNotice: hooks.onNotice };
-  if (countersIntervalMs !== undefined) options.countersIntervalMs = countersIntervalMs;
-  if (busyPollUs !== undefined) options.busyPollUs = busyPollUs;
-  if (idleWakeMs !== undefined) options.idleWakeMs = idleWakeMs;
-  if (early !== undefined) options.optimizeEarly = early;
+  // Only plain data reaches the workers (structured clone): the spec as it is, and no hooks.
+  const options: MultiQueueForwarderOptions = { ...spec, onNotice: hooks.onNotice };
   const opened = await MultiQueueForwarder.open(options);
   const vtep: QueuesVtep = { engine: 'queues', forwarder: opened, close: () => opened.close() };
   try {
