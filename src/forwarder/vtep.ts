@@ -19,7 +19,10 @@ export { buildThreadVtep } from './thread-vtep';
 
 /** What a VTEP is: plain data, the same for both engines. */
 export interface VtepSpec extends ThreadVtepSpec {
-  /** 0: one Forwarder on this thread; 1..MAX_QUEUES: a MultiQueueForwarder with that many workers. The "queue workers only" settings below are refused with 0. */
+  /**
+   * 0: one Forwarder on this thread; 1..MAX_QUEUES: a MultiQueueForwarder with that many workers.
+   * The "queue workers only" settings below are refused with 0.
+   */
   queues: number;
   /** Queue workers only: how often each sends its counters (default 500 ms). */
   countersIntervalMs?: number;
