@@ -82,7 +82,7 @@ flags:
                        with --queues 0, which has no queue workers
   --idle-wake-ms N     with queue workers: for a second after a frame, an idle worker still wakes
                        this often, only to poll again, 0..${MAX_IDLE_WAKE_MS} (default ${DEFAULT_IDLE_WAKE_MS}): the next frame then
-                       meets a warm worker (about 1% of a core per worker every 5 ms; nothing once
+                       meets a warm worker (1-5% of a core per worker every 5 ms; nothing once
                        frames stop). 0: sleep until a frame comes. Refused with --queues 0
   -h, --help           print this help
 

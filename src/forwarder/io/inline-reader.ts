@@ -30,9 +30,10 @@
  * the loop wakes every few milliseconds while nothing comes, only to poll again. A wake after a
  * long sleep is slow on a shared VM: the thread's code and data, V8's and the kernel's poll path (a
  * few hundred KB, where a forwarder in C touches a few pages) have left the caches within 10-20 ms,
- * and the first pass then runs several times slower. An empty wake costs about 50 µs of CPU, 1% of
- * a core every 5 ms; it keeps the next frame's pass warm (BENCHMARKS.md, "Idle wakes"). A
- * forwarder that carries nothing for longer sleeps, and costs nothing.
+ * and the first pass then runs several times slower. An empty wake costs about 50 µs of CPU on a
+ * quiet hour, 1% of a core every 5 ms (a worker pinged every 100 ms on a busy hour used 5% of a
+ * core, wakes and pings together); it keeps the next frame's pass warm (BENCHMARKS.md, "Idle
+ * wakes"). A forwarder that carries nothing for longer sleeps, and costs nothing.
  *
  * Without a doorbell the loop also turns before every wait, and waits at most
  * INLINE_POLL_TIMEOUT_MS, so messages and timers run soon. With one (`run`'s `doorbell`: the fd a
@@ -196,7 +197,7 @@ export class InlinePoller {
     while (!this.stopping) {
       // Without a drain, what was read moves on the pump's turn: the loop turns every pass. Without
       // a doorbell, messages are seen only on a turn: it turns before every wait.
-      const now = performance.now();
+      let now = performance.now();
       // Busy polling: the event loop turns every INLINE_TURN_MS after the last pass, not before each look.
       const polling = !busy && !workLeft && now < pollUntil;
       // Right after a pass, only a burst (two passes or more) turns it.
@@ -213,6 +214,7 @@ export class InlinePoller {
         if (this.stopping) break;
         // What the turn woke (a message's change, a port's release) moves now, not after the next read.
         if (drain !== undefined && !workLeft) workLeft = drain();
+        now = performance.now();
       }
       const readers = this.readers;
       const count = readers.length;
@@ -235,7 +237,7 @@ export class InlinePoller {
         counters.busyPolls++;
       }
       // Busy (or busy polling): only look. Idle: wait, but not past the next turn's timers.
-      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(now < wakeUntil ? spanWaitMs : idleTurnMs, Math.ceil(idleTurnMs - (performance.now() - turnedAt))));
+      const wait = busy || workLeft || busyPolling ? 0 : doorbell === undefined ? INLINE_POLL_TIMEOUT_MS : Math.max(1, Math.min(now < wakeUntil ? spanWaitMs : idleTurnMs, Math.ceil(idleTurnMs - (now - turnedAt))));
       if (wait !== 0) counters.waits++;
       const ready = fds === 0 ? 0 : libc.pollAt(this.pollAddress, fds, wait);
       if (busyPolling && ready > 0) counters.busyPollHits++;

@@ -58,8 +58,8 @@ export const MAX_BUSY_POLL_US = 10_000;
  * How often an idle queue worker wakes just to poll again by default (ms), for a second after its
  * last frame, so that the next frame meets a warm worker (see InlinePoller, io/inline-reader.ts).
  * Side by side, 5 ms shortened pings 10 and 20 ms apart more than 10 ms did, and 2 ms no further;
- * it costs about 1% of a core per worker while frames come, nothing once they stop
- * (BENCHMARKS.md, "Idle wakes").
+ * it costs 1–5% of a core per worker while frames come (quiet and busy hours), nothing once they
+ * stop (BENCHMARKS.md, "Idle wakes").
  */
 export const DEFAULT_IDLE_WAKE_MS = 5;
 export const MAX_IDLE_WAKE_MS = 1_000;
